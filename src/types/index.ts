@@ -1,0 +1,3 @@
+export * from './objects.ts';
+export * from './task-state.ts';
+export * from './runtime.ts';

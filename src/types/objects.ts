@@ -1,0 +1,207 @@
+/**
+ * The data model, in the Docker Engine API's swarm-mode shapes (PascalCase, durations in
+ * nanoseconds, `Version.Index` for optimistic concurrency). One model serves our CLI, the docker CLI
+ * and the web UI, and is what the store keeps.
+ */
+import type { TaskState } from './task-state.ts';
+
+export interface Version { Index: number }
+
+export interface Meta {
+  ID: string;
+  Version: Version;
+  CreatedAt: string;
+  UpdatedAt: string;
+}
+
+export type Labels = Record<string, string>;
+
+// ---------------------------------------------------------------- resources, placement, restart
+
+export interface ResourceValues { NanoCPUs?: number; MemoryBytes?: number }
+export interface ResourceRequirements { Limits?: ResourceValues; Reservations?: ResourceValues }
+
+export interface Placement { Constraints?: string[] }
+
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+export interface RestartPolicy {
+  Condition?: RestartCondition; // default 'any'
+  Delay?: number;               // ns, default 5s
+  MaxAttempts?: number;         // 0 = unlimited
+  Window?: number;              // ns, 0 = unbounded
+}
+
+// ---------------------------------------------------------------- runtime specs
+
+/** Docker's ContainerSpec (subset used so far; the container executor extends it). */
+export interface ContainerSpec {
+  Image: string;
+  Command?: string[];
+  Args?: string[];
+  Env?: string[];
+  Dir?: string;
+  User?: string;
+  Labels?: Labels;
+  StopSignal?: string;
+  StopGracePeriod?: number; // ns
+  [k: string]: unknown;
+}
+
+/** A plain process: `TaskTemplate.Runtime = "process"`. */
+export interface ProcessSpec {
+  Command: string[];        // program followed by its arguments
+  Env?: string[];           // KEY=VALUE
+  Dir?: string;
+  User?: string;            // name or uid[:gid]
+  StopSignal?: string;      // default SIGTERM
+  StopGracePeriod?: number; // ns, default 10s
+}
+
+/** The mock executor, for tests and simulation: `TaskTemplate.Runtime = "mock"`. */
+export interface MockSpec {
+  RunFor?: number;          // ns the task "runs"; absent = until stopped
+  ExitCode?: number;        // exit code when RunFor elapses (default 0)
+  StartError?: string;      // start fails with this message
+  PrepareError?: string;    // prepare fails with this message
+  StopGracePeriod?: number; // ns
+}
+
+export type Runtime = 'container' | 'process' | 'mock' | (string & {});
+
+export interface TaskSpec {
+  Runtime?: Runtime;        // default: 'container' when ContainerSpec is given, else 'process'
+  ContainerSpec?: ContainerSpec;
+  ProcessSpec?: ProcessSpec;
+  MockSpec?: MockSpec;
+  /** A third-party executor's own spec, keyed by its runtime name. */
+  PluginSpec?: Record<string, unknown>;
+  Resources?: ResourceRequirements;
+  RestartPolicy?: RestartPolicy;
+  Placement?: Placement;
+  ForceUpdate?: number;
+}
+
+// ---------------------------------------------------------------- services
+
+export interface ServiceMode {
+  Replicated?: { Replicas?: number };
+  Global?: Record<string, never>;
+}
+
+export interface UpdateConfig {
+  Parallelism?: number;
+  Delay?: number;
+  FailureAction?: 'pause' | 'continue' | 'rollback';
+  Monitor?: number;
+  MaxFailureRatio?: number;
+  Order?: 'stop-first' | 'start-first';
+}
+
+export interface PortConfig {
+  Name?: string;
+  Protocol?: 'tcp' | 'udp';
+  TargetPort: number;
+  PublishedPort?: number;
+  PublishMode?: 'ingress' | 'host';
+}
+
+export interface EndpointSpec { Mode?: 'vip' | 'dnsrr'; Ports?: PortConfig[] }
+
+export interface ServiceSpec {
+  Name: string;
+  Labels?: Labels;
+  TaskTemplate: TaskSpec;
+  Mode?: ServiceMode;
+  UpdateConfig?: UpdateConfig;
+  RollbackConfig?: UpdateConfig;
+  EndpointSpec?: EndpointSpec;
+}
+
+export interface Service extends Meta {
+  Spec: ServiceSpec;
+  PreviousSpec?: ServiceSpec;
+  Endpoint?: { Spec?: EndpointSpec; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
+}
+
+// ---------------------------------------------------------------- tasks
+
+export interface TaskStatus {
+  Timestamp: string;
+  State: TaskState;
+  Message: string;
+  Err?: string;
+  ContainerStatus?: { ContainerID?: string; PID?: number; ExitCode?: number };
+  /** Why a task is not placed yet (scheduler explanation); our addition, shown by `service ps`. */
+  PortStatus?: Record<string, unknown>;
+}
+
+export interface Task extends Meta {
+  Name?: string;
+  Labels?: Labels;
+  Spec: TaskSpec;
+  ServiceID: string;
+  /** Replicated services: slot number from 1. Global services: 0 (the node identifies the slot). */
+  Slot: number;
+  NodeID: string;
+  Status: TaskStatus;
+  DesiredState: TaskState;
+  /** The service's Version.Index when this task was made; an update makes new tasks. */
+  ServiceVersion?: number;
+  /** Restart bookkeeping: how many times this slot has been restarted, and when. */
+  RestartAttempts?: number;
+}
+
+// ---------------------------------------------------------------- nodes
+
+export type NodeRole = 'manager' | 'worker';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
+
+export interface NodeSpec {
+  Name?: string;
+  Labels?: Labels;
+  Role: NodeRole;
+  Availability: NodeAvailability;
+}
+
+export interface EnginePlugin { Type: string; Name: string }
+
+export interface NodeDescription {
+  Hostname: string;
+  Platform: { Architecture: string; OS: string };
+  Resources: { NanoCPUs: number; MemoryBytes: number };
+  Engine: { EngineVersion: string; Labels?: Labels; Plugins: EnginePlugin[] };
+  /** Runtimes this node can run right now, with health, from executor fingerprints (our addition). */
+  Runtimes?: { Name: string; Healthy: boolean; Message?: string }[];
+}
+
+export interface NodeStatus { State: NodeState; Message?: string; Addr?: string }
+
+export interface ManagerStatus { Leader?: boolean; Reachability: 'unknown' | 'unreachable' | 'reachable'; Addr: string }
+
+export interface Node extends Meta {
+  Spec: NodeSpec;
+  Description: NodeDescription;
+  Status: NodeStatus;
+  ManagerStatus?: ManagerStatus;
+}
+
+// ---------------------------------------------------------------- cluster
+
+export interface ClusterSpec {
+  Name: string;
+  Labels?: Labels;
+  Orchestration: { TaskHistoryRetentionLimit: number };
+  Raft: { SnapshotInterval: number; ElectionTick: number; HeartbeatTick: number };
+  Dispatcher: { HeartbeatPeriod: number }; // ns
+  CAConfig: { NodeCertExpiry: number };    // ns
+}
+
+export interface Cluster extends Meta {
+  Spec: ClusterSpec;
+  JoinTokens: { Worker: string; Manager: string };
+}
+
+export const DEFAULT_TASK_HISTORY = 5;
+export const NS_PER_MS = 1_000_000;
+export const NS_PER_S = 1_000_000_000;
