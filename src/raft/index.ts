@@ -1,0 +1,54 @@
+/**
+ * shoal's pure Raft consensus core (modelled on etcd-io/raft). No timers, sockets, files or random
+ * sources inside: time is `tick()`, randomness is `cfg.rand`, I/O is the host's job.
+ *
+ * API changes since first publication (all backward compatible): none yet.
+ *
+ * Contract for the host, one loop iteration:
+ *   1. Feed inputs: tick() every tick interval, step(m) for each received message, propose(data),
+ *      proposeConfChange(cc), readIndex(ctx), transferLeader(to).
+ *   2. If hasReady(): const rd = node.ready(); then, in this order:
+ *      a. persist durably: rd.snapshot (storage.applySnapshot) if present, then rd.entries
+ *         (storage.append; an entry at an existing index replaces that suffix), then rd.hardState
+ *         (storage.setHardState) if present. fsync when rd.mustSync.
+ *      b. send rd.messages (only after a. — the simple safe order; messages may be dropped, reordered
+ *         or duplicated by the network, the core copes).
+ *      c. apply rd.committed in order to the state machine. For an entry of type 'conf', decode it
+ *         with decodeConfChange(entry.data), call node.applyConfChange(cc), and persist the returned
+ *         ConfState (MemoryStorage.setConfState) so a restart starts from it. If rd.snapshot was
+ *         present, restore the state machine from it first.
+ *      d. hand rd.readStates to waiting readers: a read with that context may be served once the
+ *         state machine has applied up to readState.index.
+ *      e. node.advance(rd).
+ *   3. Compact when you like: storage.createSnapshot(appliedIndex, conf, data) then storage.compact(i).
+ *   4. If a snapshot message could not be delivered, call reportSnapshot(id, false); for a peer that
+ *      is unreachable, reportUnreachable(id).
+ * A restarted node is constructed from the same storage (hard state, conf state, entries) with
+ * cfg.applied = the index the state machine has already applied (0 to replay everything).
+ */
+export type {
+  NodeId,
+  EntryType,
+  Entry,
+  HardState,
+  ConfState,
+  ConfChange,
+  SnapshotMeta,
+  Snapshot,
+  SnapshotChunk,
+  MessageType,
+  Message,
+  ReadState,
+  Role,
+  SoftState,
+  Ready,
+  Storage,
+  RaftConfig,
+  ProgressState,
+  PeerStatus,
+  Status,
+} from './types.ts';
+export { RaftNode } from './rawnode.ts';
+export { ProposalDroppedError, CompactedError, UnavailableError, SnapshotOutOfDateError } from './errors.ts';
+export { MemoryStorage } from './storage.ts';
+export { encodeConfChange, decodeConfChange } from './confchange-codec.ts';
