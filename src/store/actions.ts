@@ -1,0 +1,38 @@
+import type { Cluster, Meta, Node, Service, Task } from '../types/index.ts';
+
+export interface Tables {
+  clusters: Cluster;
+  nodes: Node;
+  services: Service;
+  tasks: Task;
+}
+export type TableName = keyof Tables;
+export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks'];
+
+/**
+ * One write. `update` and `delete` carry the Version.Index the writer read; apply() refuses the whole
+ * batch when any of them is stale (optimistic concurrency, checked deterministically on every replica).
+ */
+export type Action =
+  | { op: 'create'; table: TableName; object: Meta }
+  | { op: 'update'; table: TableName; object: Meta }
+  | { op: 'delete'; table: TableName; id: string; version: number };
+
+/** What goes into the log: a batch of actions and the proposer's clock reading. */
+export interface Batch {
+  at: string;
+  actions: Action[];
+}
+
+export type ApplyResult = { ok: true; index: number } | { ok: false; status: 404 | 409; message: string };
+
+export type ChangeEvent =
+  | { kind: 'create'; table: TableName; object: Meta; index: number }
+  | { kind: 'update'; table: TableName; object: Meta; old: Meta; index: number }
+  | { kind: 'delete'; table: TableName; object: Meta; index: number }
+  /** After every applied batch: lets a watcher act once per batch rather than once per object. */
+  | { kind: 'commit'; index: number };
+
+export function singular(table: TableName): string {
+  return table === 'services' ? 'service' : table.slice(0, -1);
+}

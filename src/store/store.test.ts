@@ -1,0 +1,126 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConflictError, NotFoundError } from '../lib/errors.ts';
+import type { Service } from '../types/index.ts';
+import type { ChangeEvent } from './actions.ts';
+import { LocalLog } from './local-log.ts';
+import { MemoryStore } from './store.ts';
+
+function service(id: string, name: string): Service {
+  return { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: name, TaskTemplate: { Runtime: 'mock' } } };
+}
+
+let dir: string;
+let store: MemoryStore;
+let log: LocalLog;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'shoal-store-'));
+  store = new MemoryStore();
+  log = new LocalLog(join(dir, 'state.db'), store);
+  store.proposer = log;
+});
+afterEach(() => {
+  log.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('MemoryStore', () => {
+  test('a created object gets the log index as its version and timestamps from the batch', async () => {
+    await store.update((tx) => tx.create('services', service('s1', 'web')));
+    const s = store.get('services', 's1')!;
+    expect(s.Version.Index).toBe(1);
+    expect(s.CreatedAt).toBe(s.UpdatedAt);
+    expect(Date.parse(s.CreatedAt)).toBeGreaterThan(0);
+  });
+
+  test('an update with the version that was read succeeds and bumps the version', async () => {
+    await store.update((tx) => tx.create('services', service('s1', 'web')));
+    const s = store.get('services', 's1')!;
+    await store.update((tx) => tx.update('services', { ...s, Spec: { ...s.Spec, Labels: { a: 'b' } } }));
+    const s2 = store.get('services', 's1')!;
+    expect(s2.Version.Index).toBe(2);
+    expect(s2.Spec.Labels).toEqual({ a: 'b' });
+    expect(s2.CreatedAt).toBe(s.CreatedAt);
+  });
+
+  test('an update with a stale version fails with ConflictError and changes nothing', async () => {
+    await store.update((tx) => tx.create('services', service('s1', 'web')));
+    const stale = store.get('services', 's1')!;
+    await store.update((tx) => tx.update('services', { ...stale, Spec: { ...stale.Spec, Labels: { v: '1' } } }));
+    await expect(store.update((tx) => tx.update('services', { ...stale, Spec: { ...stale.Spec, Labels: { v: '2' } } }))).rejects.toBeInstanceOf(ConflictError);
+    expect(store.get('services', 's1')!.Spec.Labels).toEqual({ v: '1' });
+  });
+
+  test('a batch is atomic: one stale action refuses all of it', async () => {
+    await store.update((tx) => tx.create('services', service('s1', 'a')));
+    const stale = store.get('services', 's1')!;
+    await store.update((tx) => tx.update('services', { ...stale }));
+    await expect(
+      store.update((tx) => {
+        tx.create('services', service('s2', 'b'));
+        tx.update('services', { ...stale });
+      }),
+    ).rejects.toBeInstanceOf(ConflictError);
+    expect(store.get('services', 's2')).toBeUndefined();
+  });
+
+  test('service names are unique; a deleted name can be reused', async () => {
+    await store.update((tx) => tx.create('services', service('s1', 'web')));
+    await expect(store.update((tx) => tx.create('services', service('s2', 'web')))).rejects.toThrow('already in use');
+    await store.update((tx) => tx.delete('services', 's1'));
+    await store.update((tx) => tx.create('services', service('s2', 'web')));
+    expect(store.by('services', 'name', 'web').map((s) => s.ID)).toEqual(['s2']);
+  });
+
+  test('updating or deleting a missing object is NotFound', async () => {
+    await expect(store.update((tx) => tx.delete('services', 'nope'))).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  test('indexes follow updates and deletes', async () => {
+    await store.update((tx) => {
+      for (let i = 0; i < 3; i++)
+        tx.create('tasks', { ID: `t${i}`, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', ServiceID: 'svc', Slot: i + 1, NodeID: '', Spec: {}, DesiredState: 'running', Status: { Timestamp: '', State: 'new', Message: '' } });
+    });
+    expect(store.by('tasks', 'service', 'svc')).toHaveLength(3);
+    const t0 = store.get('tasks', 't0')!;
+    await store.update((tx) => tx.update('tasks', { ...t0, NodeID: 'n1' }));
+    expect(store.by('tasks', 'node', 'n1').map((t) => t.ID)).toEqual(['t0']);
+    await store.update((tx) => tx.delete('tasks', 't0'));
+    expect(store.by('tasks', 'node', 'n1')).toHaveLength(0);
+    expect(store.by('tasks', 'service', 'svc')).toHaveLength(2);
+  });
+
+  test('watchers see each change and a commit event per batch', async () => {
+    const seen: ChangeEvent['kind'][] = [];
+    store.watch((ev) => seen.push(ev.kind));
+    await store.update((tx) => {
+      tx.create('services', service('s1', 'a'));
+      tx.create('services', service('s2', 'b'));
+    });
+    expect(seen).toEqual(['create', 'create', 'commit']);
+  });
+
+  test('concurrent proposals are group-committed and all applied in order', async () => {
+    await Promise.all(Array.from({ length: 100 }, (_, i) => store.update((tx) => tx.create('services', service(`s${i}`, `n${i}`)))));
+    expect(store.size('services')).toBe(100);
+    expect(store.index).toBe(100);
+  });
+
+  test('state survives reopening the log: snapshot plus replayed entries', async () => {
+    const small = new LocalLog(join(dir, 'small.db'), store, 10);
+    store.proposer = small;
+    for (let i = 0; i < 25; i++) await store.update((tx) => tx.create('services', service(`s${i}`, `n${i}`)));
+    small.close();
+    const again = new MemoryStore();
+    const reopened = new LocalLog(join(dir, 'small.db'), again, 10);
+    const { index, replayed } = reopened.recover();
+    expect(index).toBe(25);
+    expect(replayed).toBeLessThan(25); // the rest came from the snapshot
+    expect(again.size('services')).toBe(25);
+    expect(again.by('services', 'name', 'n24')[0]!.ID).toBe('s24');
+    reopened.close();
+  });
+});

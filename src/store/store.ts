@@ -1,0 +1,223 @@
+import { decode, encode } from '../lib/codec.ts';
+import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
+import type { Meta, Service, Task } from '../types/index.ts';
+import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, TABLES, type TableName, type Tables } from './actions.ts';
+import type { Proposer, StateMachine } from './proposer.ts';
+import { Tx } from './tx.ts';
+
+type Listener = (ev: ChangeEvent) => void;
+
+/** Secondary indexes: key(object) → ids. Only what the stages and the API look up. */
+const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | undefined> } = {
+  tasks: {
+    service: (t: Task) => t.ServiceID,
+    node: (t: Task) => t.NodeID || undefined,
+  },
+  services: {
+    name: (s: Service) => s.Spec.Name,
+  },
+};
+
+/**
+ * In-memory tables of the cluster state. Reads are synchronous and consistent (single-threaded).
+ * Writes go through `update()`: the transaction's actions are proposed, and the tables only change
+ * when the proposer hands a committed entry to `apply()` — the same path on every replica.
+ */
+export class MemoryStore implements StateMachine {
+  private tables = new Map<TableName, Map<string, Meta>>();
+  private indexes = new Map<string, Map<string, Set<string>>>();
+  private listeners = new Set<Listener>();
+  private appliedIndex = 0;
+  proposer: Proposer | null = null;
+
+  constructor() {
+    this.reset();
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  get<T extends TableName>(table: T, id: string): Tables[T] | undefined {
+    return this.tables.get(table)!.get(id) as Tables[T] | undefined;
+  }
+
+  list<T extends TableName>(table: T): Tables[T][] {
+    return [...this.tables.get(table)!.values()] as Tables[T][];
+  }
+
+  /** Objects whose indexed `key` equals `value` (see INDEXES). */
+  by<T extends TableName>(table: T, key: string, value: string): Tables[T][] {
+    const ids = this.indexes.get(`${table}.${key}`)?.get(value);
+    if (!ids) return [];
+    const t = this.tables.get(table)!;
+    return [...ids].map((id) => t.get(id)! as Tables[T]);
+  }
+
+  size(table: TableName): number {
+    return this.tables.get(table)!.size;
+  }
+
+  get index(): number {
+    return this.appliedIndex;
+  }
+
+  /** Wait until this replica has applied everything committed so far (linearizable reads). */
+  async sync(signal?: AbortSignal): Promise<void> {
+    await this.proposer?.readBarrier?.(signal);
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Run `fn` against a transactional view and commit what it wrote as one atomic batch.
+   * Throws ConflictError when anything it read was changed meanwhile, NotFoundError when an
+   * object it updates or deletes is gone.
+   */
+  async update<R>(fn: (tx: Tx) => R, signal?: AbortSignal): Promise<R> {
+    const tx = new Tx(this);
+    const result = fn(tx);
+    const actions = tx.actions();
+    if (actions.length === 0) return result;
+    if (!this.proposer) throw new ShoalError('store has no proposer');
+    const batch: Batch = { at: new Date().toISOString(), actions };
+    const res = (await this.proposer.propose(encode(batch), signal)) as ApplyResult;
+    if (!res.ok) throw res.status === 404 ? new NotFoundError(res.message) : new ConflictError(res.message);
+    return result;
+  }
+
+  // ------------------------------------------------------------------ watch
+
+  /** Called synchronously after each change is applied; returns the unsubscribe function. */
+  watch(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ------------------------------------------------------------------ state machine
+
+  apply(index: number, entry: Uint8Array): ApplyResult {
+    if (index <= this.appliedIndex) return { ok: true, index };
+    let batch: Batch;
+    try {
+      batch = decode<Batch>(entry);
+    } catch {
+      this.appliedIndex = index; // a foreign or empty entry: nothing for the store
+      return { ok: false, status: 409, message: 'undecodable entry' };
+    }
+    if (!batch || !Array.isArray(batch.actions)) {
+      this.appliedIndex = index;
+      return { ok: true, index };
+    }
+    const refusal = this.check(batch.actions);
+    this.appliedIndex = index;
+    if (refusal) return refusal;
+    const events: ChangeEvent[] = [];
+    for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at));
+    events.push({ kind: 'commit', index });
+    for (const ev of events) for (const l of this.listeners) l(ev);
+    return { ok: true, index };
+  }
+
+  private check(actions: Action[]): ApplyResult | null {
+    const created = new Set<string>();
+    const names = new Map<string, string>(); // service names taken within this batch
+    for (const a of actions) {
+      const t = this.tables.get(a.table);
+      if (!t) return { ok: false, status: 409, message: `unknown table ${a.table}` };
+      if (a.op === 'create') {
+        const key = `${a.table}/${a.object.ID}`;
+        if (t.has(a.object.ID) || created.has(key)) return { ok: false, status: 409, message: `${a.table} ${a.object.ID} already exists` };
+        created.add(key);
+      } else {
+        const id = a.op === 'delete' ? a.id : a.object.ID;
+        const cur = t.get(id);
+        if (!cur) return { ok: false, status: 404, message: `${singular(a.table)} ${id} not found` };
+        const want = a.op === 'delete' ? a.version : a.object.Version.Index;
+        if (cur.Version.Index !== want)
+          return { ok: false, status: 409, message: `update out of sequence: ${singular(a.table)} ${id} is at version ${cur.Version.Index}, not ${want}` };
+      }
+      if (a.table === 'services' && a.op !== 'delete') {
+        const s = a.object as Service;
+        const name = s.Spec.Name;
+        const holder = this.by('services', 'name', name).find((o) => o.ID !== s.ID);
+        const deleted = holder && actions.some((b) => b.op === 'delete' && b.table === 'services' && b.id === holder.ID);
+        if ((holder && !deleted) || (names.has(name) && names.get(name) !== s.ID))
+          return { ok: false, status: 409, message: `service name "${name}" is already in use` };
+        names.set(name, s.ID);
+      }
+    }
+    return null;
+  }
+
+  private applyAction(a: Action, index: number, at: string): ChangeEvent {
+    const t = this.tables.get(a.table)!;
+    if (a.op === 'delete') {
+      const old = t.get(a.id)!;
+      t.delete(a.id);
+      this.unindex(a.table, old);
+      return { kind: 'delete', table: a.table, object: old, index };
+    }
+    const old = t.get(a.object.ID);
+    const obj: Meta = {
+      ...a.object,
+      Version: { Index: index },
+      CreatedAt: old?.CreatedAt ?? (a.object.CreatedAt || at),
+      UpdatedAt: at,
+    };
+    if (old) this.unindex(a.table, old);
+    t.set(obj.ID, obj);
+    this.reindex(a.table, obj);
+    return old ? { kind: 'update', table: a.table, object: obj, old, index } : { kind: 'create', table: a.table, object: obj, index };
+  }
+
+  snapshot(): Uint8Array {
+    const data: Record<string, Meta[]> = {};
+    for (const name of TABLES) data[name] = [...this.tables.get(name)!.values()];
+    return encode({ index: this.appliedIndex, tables: data });
+  }
+
+  restore(snapshot: Uint8Array, index: number): void {
+    const snap = decode<{ index: number; tables: Record<string, Meta[]> }>(snapshot);
+    this.reset();
+    for (const name of TABLES) {
+      for (const o of snap.tables[name] ?? []) {
+        this.tables.get(name)!.set(o.ID, o);
+        this.reindex(name, o);
+      }
+    }
+    this.appliedIndex = index;
+  }
+
+  private reset(): void {
+    for (const name of TABLES) this.tables.set(name, new Map());
+    this.indexes.clear();
+    this.appliedIndex = 0;
+  }
+
+  private reindex(table: TableName, o: Meta): void {
+    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
+    if (!defs) return;
+    for (const [key, fn] of Object.entries(defs)) {
+      const v = fn(o);
+      if (v === undefined) continue;
+      const idxName = `${table}.${key}`;
+      let idx = this.indexes.get(idxName);
+      if (!idx) this.indexes.set(idxName, (idx = new Map()));
+      let set = idx.get(v);
+      if (!set) idx.set(v, (set = new Set()));
+      set.add(o.ID);
+    }
+  }
+
+  private unindex(table: TableName, o: Meta): void {
+    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
+    if (!defs) return;
+    for (const [key, fn] of Object.entries(defs)) {
+      const v = fn(o);
+      if (v === undefined) continue;
+      const set = this.indexes.get(`${table}.${key}`)?.get(v);
+      set?.delete(o.ID);
+      if (set?.size === 0) this.indexes.get(`${table}.${key}`)!.delete(v);
+    }
+  }
+}
+
