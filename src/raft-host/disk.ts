@@ -1,0 +1,81 @@
+// The narrow file-system surface the WAL needs. Synchronous on purpose: the host calls it once per
+// ready and must not proceed before fsync returns; the simulator implements it in memory.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+
+export interface DiskFile {
+  readonly path: string;
+  /** Appends at the end of the file (not yet durable). */
+  append(data: Uint8Array): void;
+  /** Makes every append so far durable. */
+  fsync(): void;
+  close(): void;
+}
+
+export interface Disk {
+  mkdirp(dir: string): void;
+  /** File names (not paths) directly inside dir. */
+  list(dir: string): string[];
+  /** Opens for appending, creating the file when missing. A new name is durable only after fsyncDir. */
+  open(path: string): DiskFile;
+  read(path: string): Uint8Array;
+  rename(from: string, to: string): void;
+  unlink(path: string): void;
+  truncate(path: string, sizeBytes: number): void;
+  fsyncDir(dir: string): void;
+}
+
+export function pathJoin(dir: string, name: string): string {
+  return join(dir, name);
+}
+
+class NodeFile implements DiskFile {
+  private fd: number;
+  constructor(readonly path: string) {
+    this.fd = fs.openSync(path, 'a');
+  }
+  append(data: Uint8Array): void {
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(this.fd, data, off, data.length - off);
+  }
+  fsync(): void {
+    fs.fdatasyncSync(this.fd);
+  }
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** The real disk, on node:fs. */
+export class NodeDisk implements Disk {
+  mkdirp(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+  list(dir: string): string[] {
+    return fs.readdirSync(dir);
+  }
+  open(path: string): DiskFile {
+    return new NodeFile(path);
+  }
+  read(path: string): Uint8Array {
+    return fs.readFileSync(path);
+  }
+  rename(from: string, to: string): void {
+    fs.renameSync(from, to);
+  }
+  unlink(path: string): void {
+    fs.unlinkSync(path);
+  }
+  truncate(path: string, sizeBytes: number): void {
+    fs.truncateSync(path, sizeBytes);
+  }
+  fsyncDir(dir: string): void {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

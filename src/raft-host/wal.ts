@@ -1,0 +1,374 @@
+// Write-ahead log for the raft host: hard state, entries and snapshot markers as length-prefixed,
+// CRC32-checked records in size-bounded segment files; snapshots in their own files. See
+// docs/raft-storage.md for the format and the reasoning.
+import { Packr } from 'msgpackr';
+import { type Disk, type DiskFile, pathJoin } from './disk.ts';
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/index.ts';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export const RECORD_HEADER_BYTES = 8; // u32 length (of type byte + payload), u32 crc32 (of same)
+export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+
+const enum RecordType {
+  HardState = 1,
+  Entries = 2,
+  SnapshotMarker = 3,
+  ConfState = 4,
+}
+
+export class WalCorruptionError extends Error {
+  override readonly name = 'WalCorruptionError';
+  constructor(
+    readonly file: string,
+    readonly offsetBytes: number,
+    readonly recordIndex: number,
+    reason: string,
+  ) {
+    super(
+      `WAL corrupt: ${file} at byte ${offsetBytes} (record #${recordIndex}): ${reason}. ` +
+        `Refusing to start; restore this manager's data dir from a backup or remove it and re-join the cluster.`,
+    );
+  }
+}
+
+export interface WalOptions {
+  /** Roll to a new segment once the current one reaches this size. */
+  segmentBytes?: number;
+  /** Snapshot files kept (newest first). */
+  keepSnapshots?: number;
+}
+
+export interface WalState {
+  hardState: HardState;
+  /** Latest configuration recorded with saveConfState (or the snapshot's), null for a fresh log. */
+  conf: ConfState | null;
+  snapshot: Snapshot | null;
+  /** Entries after the snapshot, contiguous. */
+  entries: Entry[];
+}
+
+interface Segment {
+  seq: number;
+  name: string;
+  /** Highest entry index written into this segment (0 when none). */
+  lastIndex: number;
+}
+
+const SEGMENT_RE = /^([0-9a-f]{16})\.wal$/;
+const SNAP_RE = /^([0-9a-f]{16})\.snap$/;
+const hex16 = (n: number) => n.toString(16).padStart(16, '0');
+
+function crc32(data: Uint8Array): number {
+  return Bun.hash.crc32(data) >>> 0;
+}
+
+export function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_BYTES + 1 + payload.length);
+  out[RECORD_HEADER_BYTES] = type;
+  out.set(payload, RECORD_HEADER_BYTES + 1);
+  const body = out.subarray(RECORD_HEADER_BYTES);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(0, body.length, true);
+  dv.setUint32(4, crc32(body), true);
+  return out;
+}
+
+type Parsed = { ok: true; type: number; payload: Uint8Array; next: number } | { ok: false; reason: string };
+
+function parseAt(buf: Uint8Array, off: number): Parsed {
+  if (buf.length - off < RECORD_HEADER_BYTES) return { ok: false, reason: 'short header' };
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const len = dv.getUint32(off, true);
+  if (len === 0) return { ok: false, reason: 'zero length' };
+  if (len > MAX_RECORD_BYTES) return { ok: false, reason: `length ${len} over bound` };
+  if (off + RECORD_HEADER_BYTES + len > buf.length) return { ok: false, reason: 'record runs past end of file' };
+  const body = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
+  if (crc32(body) !== dv.getUint32(off + 4, true)) return { ok: false, reason: 'checksum mismatch' };
+  return { ok: true, type: body[0]!, payload: body.subarray(1), next: off + RECORD_HEADER_BYTES + len };
+}
+
+/** True when some valid record starts after `from`: then damage at `from` is not a torn tail. */
+function validRecordAfter(buf: Uint8Array, from: number): boolean {
+  for (let off = from + 1; off + RECORD_HEADER_BYTES < buf.length; off++) {
+    const p = parseAt(buf, off);
+    if (p.ok && p.type >= RecordType.HardState && p.type <= RecordType.ConfState) return true;
+  }
+  return false;
+}
+
+const TYPE_CODE = { normal: 0, conf: 1 } as const;
+
+function encodeEntries(entries: Entry[]): Uint8Array {
+  return packr.pack(entries.map((e) => [e.term, e.index, TYPE_CODE[e.type], e.data]));
+}
+function decodeEntries(b: Uint8Array): Entry[] {
+  const raw = packr.unpack(b) as [number, number, number, Uint8Array][];
+  return raw.map(([term, index, t, data]) => ({ term, index, type: t === 1 ? 'conf' : 'normal', data: new Uint8Array(data) }));
+}
+
+export class Wal {
+  private segments: Segment[] = [];
+  private file: DiskFile | null = null;
+  private fileBytes = 0;
+  private hardState: HardState = { term: 0, vote: null, commit: 0 };
+  private conf: ConfState | null = null;
+  private readonly segmentBytes: number;
+  private readonly keepSnapshots: number;
+  private closed = false;
+
+  private constructor(
+    private readonly disk: Disk,
+    readonly dir: string,
+    opts: WalOptions,
+  ) {
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.keepSnapshots = Math.max(1, opts.keepSnapshots ?? 2);
+  }
+
+  /** Opens (creating when empty) and replays the log. Truncates a torn tail; throws WalCorruptionError otherwise. */
+  static open(disk: Disk, dir: string, opts: WalOptions = {}): { wal: Wal; state: WalState } {
+    const wal = new Wal(disk, dir, opts);
+    const state = wal.replay();
+    return { wal, state };
+  }
+
+  private replay(): WalState {
+    const { disk, dir } = this;
+    disk.mkdirp(dir);
+    const names = disk.list(dir);
+    for (const n of names) if (n.endsWith('.tmp')) disk.unlink(pathJoin(dir, n));
+
+    const snapshot = this.loadNewestSnapshot(names.filter((n) => SNAP_RE.test(n)).sort());
+    const segNames = names.filter((n) => SEGMENT_RE.test(n)).sort();
+    let entries: Entry[] = [];
+    // Index of entries[0]; entries are contiguous from there.
+    let hs: HardState = { term: 0, vote: null, commit: 0 };
+    let conf: ConfState | null = null;
+    let markerSeen = false;
+    let truncated = false;
+
+    for (let si = 0; si < segNames.length; si++) {
+      const name = segNames[si]!;
+      const path = pathJoin(dir, name);
+      const buf = disk.read(path);
+      const isLast = si === segNames.length - 1;
+      const seg: Segment = { seq: parseInt(SEGMENT_RE.exec(name)![1]!, 16), name, lastIndex: 0 };
+      let off = 0;
+      let rec = 0;
+      while (off < buf.length) {
+        const p = parseAt(buf, off);
+        if (!p.ok) {
+          if (!isLast || validRecordAfter(buf, off)) throw new WalCorruptionError(path, off, rec, p.reason);
+          // Torn tail of the last segment: an append that never completed its fsync.
+          disk.truncate(path, off);
+          truncated = true;
+          break;
+        }
+        try {
+          switch (p.type) {
+            case RecordType.HardState: {
+              const [term, vote, commit] = packr.unpack(p.payload) as [number, string | null, number];
+              hs = { term, vote, commit };
+              break;
+            }
+            case RecordType.Entries: {
+              const batch = decodeEntries(p.payload);
+              if (batch.length === 0) break;
+              const first = batch[0]!.index;
+              const start = entries.length ? entries[0]!.index : first;
+              const end = start + entries.length; // next expected index
+              if (first > end && entries.length) throw new Error(`gap: entry ${first} after ${end - 1}`);
+              if (first < start) entries = [];
+              else entries.length = first - start; // conflicting suffix is overwritten
+              for (const e of batch) entries.push(e);
+              seg.lastIndex = Math.max(seg.lastIndex, batch[batch.length - 1]!.index);
+              break;
+            }
+            case RecordType.SnapshotMarker: {
+              const [index, , adopt] = packr.unpack(p.payload) as [number, number, number];
+              // A snapshot from the leader jumps past our log: what we had below it is superseded.
+              if (entries.length && entries[entries.length - 1]!.index < index) entries = [];
+              if (snapshot && index === snapshot.meta.index) {
+                markerSeen = true;
+                if (adopt) conf = snapshot.meta.conf;
+              }
+              break;
+            }
+            case RecordType.ConfState: {
+              const [voters, learners] = packr.unpack(p.payload) as [string[], string[]];
+              conf = { voters, learners };
+              break;
+            }
+            default:
+              throw new Error(`unknown record type ${p.type}`);
+          }
+        } catch (err) {
+          if (err instanceof WalCorruptionError) throw err;
+          throw new WalCorruptionError(path, off, rec, (err as Error).message);
+        }
+        off = p.next;
+        rec++;
+      }
+      this.segments.push(seg);
+    }
+
+    if (snapshot) {
+      const si = snapshot.meta.index;
+      entries = entries.filter((e) => e.index > si);
+      if (entries.length && entries[0]!.index !== si + 1) {
+        throw new WalCorruptionError(dir, 0, 0, `entries resume at ${entries[0]!.index} after snapshot ${si}`);
+      }
+      if (hs.commit < si) hs = { ...hs, commit: si };
+      if (hs.term < snapshot.meta.term) hs = { ...hs, term: snapshot.meta.term };
+    }
+    // A snapshot whose marker never made it (crash right after the rename) was received from a leader
+    // or taken locally; its conf is at least a consistent configuration to start from.
+    if (snapshot && (!conf || !markerSeen)) conf = snapshot.meta.conf;
+    this.hardState = hs;
+    this.conf = conf;
+    if (this.segments.length === 0) this.rollSegment();
+    else {
+      const last = this.segments[this.segments.length - 1]!;
+      const path = pathJoin(dir, last.name);
+      this.file = disk.open(path);
+      this.fileBytes = disk.read(path).length;
+      if (truncated) this.file.fsync();
+    }
+    if (snapshot && !markerSeen) {
+      // Make later replays see the jump past the old log before any entry appended after it.
+      const marker = encodeRecord(RecordType.SnapshotMarker, packr.pack([snapshot.meta.index, snapshot.meta.term, 1]));
+      this.file!.append(marker);
+      this.fileBytes += marker.length;
+      this.file!.fsync();
+    }
+    return { hardState: hs, conf, snapshot, entries };
+  }
+
+  private loadNewestSnapshot(snapNames: string[]): Snapshot | null {
+    for (let i = snapNames.length - 1; i >= 0; i--) {
+      const path = pathJoin(this.dir, snapNames[i]!);
+      const buf = this.disk.read(path);
+      const p = parseAt(buf, 0);
+      // A snapshot file is renamed into place only after its fsync, so damage is real corruption.
+      if (!p.ok || p.next !== buf.length) throw new WalCorruptionError(path, 0, 0, p.ok ? 'trailing bytes' : p.reason);
+      const [index, term, voters, learners, data] = packr.unpack(p.payload) as [number, number, string[], string[], Uint8Array];
+      return { meta: { index, term, conf: { voters, learners } }, data: new Uint8Array(data) };
+    }
+    return null;
+  }
+
+  private rollSegment(): void {
+    const seq = this.segments.length ? this.segments[this.segments.length - 1]!.seq + 1 : 0;
+    const name = `${hex16(seq)}.wal`;
+    this.file?.close();
+    this.file = this.disk.open(pathJoin(this.dir, name));
+    this.fileBytes = 0;
+    this.segments.push({ seq, name, lastIndex: 0 });
+    // The newest hard state opens every segment, so older segments only ever matter for entries.
+    const rec = encodeRecord(RecordType.HardState, packr.pack([this.hardState.term, this.hardState.vote, this.hardState.commit]));
+    this.file.append(rec);
+    this.fileBytes += rec.length;
+    if (this.conf) {
+      const c = encodeRecord(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
+      this.file.append(c);
+      this.fileBytes += c.length;
+    }
+    this.file.fsync();
+    this.disk.fsyncDir(this.dir);
+  }
+
+  /**
+   * Appends a hard state and/or entries and fsyncs once. Entries may overwrite a suffix (raft
+   * conflict resolution); replay honours the latest write for each index.
+   */
+  save(hardState: HardState | undefined, entries: Entry[], sync = true): void {
+    if (this.closed) throw new Error('WAL closed');
+    if (!hardState && entries.length === 0) return;
+    if (this.fileBytes >= this.segmentBytes) this.rollSegment();
+    const parts: Uint8Array[] = [];
+    if (entries.length) {
+      parts.push(encodeRecord(RecordType.Entries, encodeEntries(entries)));
+      const seg = this.segments[this.segments.length - 1]!;
+      seg.lastIndex = Math.max(seg.lastIndex, entries[entries.length - 1]!.index);
+    }
+    if (hardState) {
+      this.hardState = { ...hardState };
+      parts.push(encodeRecord(RecordType.HardState, packr.pack([hardState.term, hardState.vote, hardState.commit])));
+    }
+    const buf = parts.length === 1 ? parts[0]! : concat(parts);
+    this.file!.append(buf);
+    this.fileBytes += buf.length;
+    if (sync) this.file!.fsync();
+  }
+
+  /** Records the configuration after an applied conf change (or at bootstrap), durably. */
+  saveConfState(conf: ConfState): void {
+    if (this.closed) throw new Error('WAL closed');
+    this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
+    const rec = encodeRecord(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
+    this.file!.append(rec);
+    this.fileBytes += rec.length;
+    this.file!.fsync();
+  }
+
+  /**
+   * Writes a snapshot file durably (temp name, fsync, rename, dir fsync), then a marker record.
+   * `adoptConf`: the snapshot came from the leader and its configuration replaces ours.
+   */
+  saveSnapshot(snap: Snapshot, adoptConf = false): void {
+    if (this.closed) throw new Error('WAL closed');
+    const { index, term, conf } = snap.meta;
+    const body = encodeRecord(0, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
+    const name = `${hex16(index)}.snap`;
+    const tmp = pathJoin(this.dir, name + '.tmp');
+    const f = this.disk.open(tmp);
+    f.append(body);
+    f.fsync();
+    f.close();
+    this.disk.rename(tmp, pathJoin(this.dir, name));
+    this.disk.fsyncDir(this.dir);
+    if (adoptConf) this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
+    const marker = encodeRecord(RecordType.SnapshotMarker, packr.pack([index, term, adoptConf ? 1 : 0]));
+    this.file!.append(marker);
+    this.fileBytes += marker.length;
+    this.file!.fsync();
+    // Old snapshot files beyond the kept number.
+    const snaps = this.disk.list(this.dir).filter((n) => SNAP_RE.test(n)).sort();
+    for (const n of snaps.slice(0, Math.max(0, snaps.length - this.keepSnapshots))) this.disk.unlink(pathJoin(this.dir, n));
+  }
+
+  /** Deletes whole segments whose entries are all at or below `index` (never the current one). */
+  compact(index: number): number {
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[0]!.lastIndex <= index) {
+      const seg = this.segments.shift()!;
+      this.disk.unlink(pathJoin(this.dir, seg.name));
+      removed++;
+    }
+    if (removed) this.disk.fsyncDir(this.dir);
+    return removed;
+  }
+
+  segmentNames(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.file?.close();
+    this.file = null;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
