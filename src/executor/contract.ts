@@ -1,0 +1,127 @@
+/**
+ * The executor contract: what a runtime ("process", "mock", "container", a plugin's own) offers the
+ * worker. Modelled on Nomad's task-driver contract and swarmkit's `agent/exec` controller.
+ *
+ * An `Executor` describes a runtime once per node (capabilities, fingerprint, spec validation) and
+ * makes one `Controller` per task. A controller is driven only by `driver.ts`, which owns the task's
+ * state transitions; controllers never decide task states themselves.
+ */
+import type { Task, TaskSpec } from '../types/index.ts';
+
+/** What a runtime can do, declared up front so callers never probe by trying. */
+export interface ExecutorCapabilities {
+  /** `Controller.recover()` re-attaches to work that survived a daemon restart. */
+  recover: boolean;
+  /** `Controller.stats()` reports usage (cpu, memory). */
+  stats: boolean;
+  /** `Controller.logs({ follow: true })` streams new lines until the task ends. */
+  logsFollow: boolean;
+  /** A custom stop signal (`StopSignal`) is honoured. */
+  signals: boolean;
+  /** The task is isolated from the host (own filesystem/namespaces): containers, VMs; not processes. */
+  isolation: boolean;
+  /** `ProcessSpec.User`-style identity switching is supported on this host. */
+  runAsUser: boolean;
+}
+
+/** What this host can run with a runtime. The node reports it; the scheduler filters on it. */
+export interface Fingerprint {
+  healthy: boolean;
+  /** Why the runtime is unhealthy, or a note worth showing in `node inspect`. */
+  message?: string;
+  /** Facts for placement constraints, e.g. `{ "process.version": "...", "process.root": "true" }`. */
+  attributes: Record<string, string>;
+  resources?: { nanoCPUs: number; memoryBytes: number };
+}
+
+/** Per-task context the worker hands to `Executor.controller()`. */
+export interface TaskContext {
+  /** A directory the worker created for this task under the data dir (logs, pid and exit files). */
+  taskDir: string;
+  /** Extra environment the worker injects (service discovery, task identity…); the spec's Env wins. */
+  env?: Record<string, string>;
+  /** Operational log of the executor about this task (not the task's own output). */
+  log: (msg: string) => void;
+}
+
+export interface ExitStatus {
+  /** The process's exit code; 128+N when killed by signal N (Docker's convention). */
+  exitCode: number;
+  /** Set when the work was ended by a signal, e.g. "SIGKILL". */
+  signal?: string;
+  /** Human summary: "exit code 3", "killed by SIGKILL". */
+  message: string;
+}
+
+export interface LogLine {
+  stream: 'stdout' | 'stderr';
+  /** ms since the epoch when the line was produced. */
+  time: number;
+  /** The text without its trailing newline. */
+  line: string;
+}
+
+export interface LogOptions {
+  /** Keep streaming new lines until the task ends or `signal` aborts. */
+  follow?: boolean;
+  /** Only lines with `time >= since` (ms epoch). */
+  since?: number;
+  /** Only the last `tail` lines of what exists now (before following). */
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+export interface TaskStats {
+  /** CPU time used so far, user + system, over the whole task (process group, container…). */
+  cpuNanos?: number;
+  /** Resident memory now. */
+  memoryBytes?: number;
+  pid?: number;
+}
+
+/**
+ * One task's work. Every method may be called on a fresh instance after a daemon restart (after
+ * `recover()`), so implementations keep what they need in `TaskContext.taskDir`, not only in memory.
+ */
+export interface Controller {
+  /** Make everything ready to start (directories, images, users…). Throws `PrepareError`. */
+  prepare(signal: AbortSignal): Promise<void>;
+  /** Start the work and return once it is running. Throws `StartError`. */
+  start(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolve when the work ends, with how it ended. Aborting `signal` only stops waiting; the work
+   * goes on (the driver aborts it when the desired state changes, then calls `stop`).
+   */
+  wait(signal: AbortSignal): Promise<ExitStatus>;
+  /**
+   * Ask the work to end (the stop signal), wait up to `graceMs`, then kill it and everything it
+   * spawned. Idempotent; a no-op before `start` or after the work ended.
+   */
+  stop(graceMs: number): Promise<void>;
+  /** Release everything the task holds on the node (stops it first if needed). Idempotent. */
+  remove(): Promise<void>;
+  /**
+   * Re-attach to work started by an earlier daemon instance, without restarting it. True when this
+   * controller is attached again — the work is still running, or it ended while the daemon was
+   * down and its exit status was recorded, which `wait()` then reports. False when there is nothing
+   * to re-attach to.
+   */
+  recover(): Promise<boolean>;
+  logs(opts?: LogOptions): AsyncIterable<LogLine>;
+  stats(): Promise<TaskStats>;
+}
+
+export interface Executor {
+  /** The runtime name, as in `TaskSpec.Runtime`: "process", "mock"… */
+  readonly name: string;
+  readonly capabilities: ExecutorCapabilities;
+  fingerprint(signal?: AbortSignal): Promise<Fingerprint>;
+  /**
+   * Check a spec before the API accepts a service. Returns null when valid, else an error message
+   * that names the offending field, e.g. "ProcessSpec.Command: must not be empty".
+   */
+  validate(spec: TaskSpec): string | null;
+  controller(task: Task, ctx: TaskContext): Controller;
+  /** Release executor-wide resources on daemon shutdown (running tasks are the worker's concern). */
+  close?(): Promise<void>;
+}
