@@ -1,0 +1,30 @@
+/**
+ * npm run bench [-- NAME...]: runs the benchmarks and writes bench/results/<name>.json with the
+ * machine's details. Each benchmark prints its figures next to the target or anchor it names.
+ */
+import { writeResult } from './lib.ts';
+
+const all: Record<string, () => Promise<unknown>> = {
+  store: async () => (await import('./store.ts')).run(),
+  daemon: async () => (await import('./daemon.ts')).run(),
+  raft: async () => (await import('./raft.ts')).run(),
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = wanted.length ? wanted : Object.keys(all);
+let failed = 0;
+for (const name of names) {
+  const fn = all[name];
+  if (!fn) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(all).join(', ')}`);
+    process.exit(2);
+  }
+  try {
+    const result = await fn();
+    console.log(`  → ${writeResult(name, result)}\n`);
+  } catch (e) {
+    failed++;
+    console.error(`benchmark ${name} failed: ${e instanceof Error ? e.stack : e}\n`);
+  }
+}
+process.exit(failed ? 1 : 0);
