@@ -1,0 +1,411 @@
+// The one I/O loop around the pure raft core: tick timer, persist (one fsync per ready), send, apply,
+// advance. Implements Proposer for the store. See src/raft/index.ts for the core's contract.
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type NodeId,
+  type RaftConfig,
+  type Ready,
+  type Role,
+  MemoryStorage,
+  RaftNode,
+  decodeConfChange,
+} from '../raft/index.ts';
+import { type Disk, NodeDisk } from './disk.ts';
+import { unwrap, wrap } from './envelope.ts';
+import { HostStoppedError, NotLeaderError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
+import { type Callback, Waiters } from './requests.ts';
+import type { Transport } from './transport.ts';
+import { Wal } from './wal.ts';
+
+export interface HostTimers {
+  /** Calls fn every ms milliseconds until the returned function is called. */
+  every(ms: number, fn: () => void): () => void;
+  /** Runs fn soon, on a later turn (batches everything that arrives meanwhile). */
+  defer(fn: () => void): void;
+}
+
+export const realTimers: HostTimers = {
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    return () => clearInterval(t);
+  },
+  defer(fn) {
+    setImmediate(fn);
+  },
+};
+
+export interface RaftHostOptions {
+  id: NodeId;
+  /** Directory of the WAL and snapshot files. */
+  dir: string;
+  disk?: Disk;
+  transport: Transport;
+  stateMachine: StateMachine;
+  /** Voters (and learners) of a brand-new cluster; ignored once the log has a configuration. */
+  bootstrap?: ConfState;
+  tickMs?: number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Snapshot the state machine every this many applied entries. */
+  snapshotInterval?: number;
+  /** Entries kept below a snapshot so slow followers catch up without one. */
+  snapshotTailEntries?: number;
+  segmentBytes?: number;
+  /** Ticks a caller waits for a commit, read or transfer before OutcomeUnknownError. */
+  requestTimeoutTicks?: number;
+  rand?: () => number;
+  timers?: HostTimers;
+  /** Extra core knobs (message sizes, inflight limits, preVote, checkQuorum). */
+  raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'rand' | 'applied'>>;
+  /** Called when the host stops itself after an unrecoverable error (disk failure). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface HostStatus {
+  id: NodeId;
+  running: boolean;
+  role: Role;
+  leader: NodeId | null;
+  term: number;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  conf: ConfState;
+}
+
+export class RaftHost implements Proposer {
+  readonly id: NodeId;
+  private readonly opts: RaftHostOptions;
+  private readonly disk: Disk;
+  private readonly timers: HostTimers;
+  private readonly rand: () => number;
+  private readonly electionTicks: number;
+  private readonly requestTimeoutTicks: number;
+  private node!: RaftNode;
+  private storage!: MemoryStorage;
+  private wal!: Wal;
+  private running = false;
+  private scheduled = false;
+  private draining = false;
+  private stopTimer: (() => void) | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private ticks = 0;
+  private applied = 0;
+  private conf: ConfState = { voters: [], learners: [] };
+  private role: Role = 'follower';
+  private leader: NodeId | null = null;
+  private incHi = 0;
+  private incLo = 0;
+  private seq = 0;
+  private readonly proposals = new Waiters();
+  private readonly confChanges = new Waiters();
+  private readonly reads = new Waiters();
+  /** Reads whose read index is known, waiting for apply to reach it. */
+  private readsAtIndex: { index: number; seq: number }[] = [];
+  private transfers: { target: NodeId; seq: number }[] = [];
+  private readonly transferWaiters = new Waiters();
+
+  constructor(opts: RaftHostOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.disk = opts.disk ?? new NodeDisk();
+    this.timers = opts.timers ?? realTimers;
+    this.rand = opts.rand ?? Math.random;
+    this.electionTicks = opts.electionTicks ?? 10;
+    this.requestTimeoutTicks = opts.requestTimeoutTicks ?? this.electionTicks * 5;
+  }
+
+  start(): void {
+    if (this.running) return;
+    const { opts } = this;
+    const { wal, state } = Wal.open(this.disk, opts.dir, { segmentBytes: opts.segmentBytes });
+    this.wal = wal;
+    let conf = state.conf;
+    if (!conf) {
+      conf = opts.bootstrap ?? { voters: [], learners: [] };
+      if (opts.bootstrap) wal.saveConfState(conf);
+    }
+    const storage = MemoryStorage.withConf(conf);
+    if (state.snapshot) storage.applySnapshot(state.snapshot);
+    storage.setConfState(conf);
+    storage.append(state.entries);
+    storage.setHardState(state.hardState);
+    this.storage = storage;
+    this.conf = conf;
+    this.applied = 0;
+    if (state.snapshot) {
+      opts.stateMachine.restore(state.snapshot.data, state.snapshot.meta.index);
+      this.applied = state.snapshot.meta.index;
+    }
+    this.incHi = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
+    this.incLo = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
+    this.node = new RaftNode({
+      electionTicks: this.electionTicks,
+      heartbeatTicks: opts.heartbeatTicks ?? 1,
+      ...opts.raft,
+      id: this.id,
+      storage,
+      rand: this.rand,
+      applied: this.applied,
+    });
+    this.running = true;
+    this.unsubscribe = opts.transport.onMessage((m) => {
+      if (!this.running) return;
+      try {
+        this.node.step(m);
+      } catch {
+        // A malformed or stale message must not take the host down; the core is the judge.
+      }
+      this.kick();
+    });
+    this.stopTimer = this.timers.every(opts.tickMs ?? 100, () => this.tick());
+    // A lone voter need not wait an election timeout to lead.
+    if (conf.voters.length === 1 && conf.voters[0] === this.id && state.hardState.term === 0) this.node.campaign();
+    this.kick();
+  }
+
+  stop(): void {
+    this.halt(new HostStoppedError());
+  }
+
+  private halt(err: Error): void {
+    if (!this.running) return;
+    this.running = false;
+    this.stopTimer?.();
+    this.unsubscribe?.();
+    this.wal.close();
+    const e = () => err;
+    this.proposals.settleAll(e);
+    this.confChanges.settleAll(e);
+    this.reads.settleAll(e);
+    this.transferWaiters.settleAll(e);
+    this.readsAtIndex = [];
+    this.transfers = [];
+  }
+
+  get status(): HostStatus {
+    const s = this.running ? this.node.status() : null;
+    return {
+      id: this.id,
+      running: this.running,
+      role: s?.role ?? 'follower',
+      leader: s?.leader ?? null,
+      term: s?.term ?? 0,
+      commit: s?.commit ?? 0,
+      applied: this.applied,
+      lastIndex: s?.lastIndex ?? 0,
+      snapshotIndex: this.storage ? this.storage.snapshot().meta.index : 0,
+      conf: { voters: [...this.conf.voters], learners: [...this.conf.learners] },
+    };
+  }
+
+  // ---- requests (callback forms are what the simulator drives; promise forms are the API) ----
+
+  submit(entry: Uint8Array, cb: Callback, signal?: AbortSignal): void {
+    if (!this.running) return cb(new HostStoppedError());
+    if (signal?.aborted) return cb(signal.reason instanceof Error ? signal.reason : new Error('propose aborted'));
+    if (this.role !== 'leader') return cb(new NotLeaderError(this.leader));
+    const seq = ++this.seq;
+    try {
+      this.node.propose(wrap(this.incHi, this.incLo, seq, entry));
+    } catch (err) {
+      return cb(new ProposalLostError((err as Error).message));
+    }
+    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, cb, signal);
+    this.kick();
+  }
+
+  propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown> {
+    return new Promise((resolve, reject) => this.submit(entry, (err, v) => (err ? reject(err) : resolve(v)), signal));
+  }
+
+  /** Resolves with the read index once this node has applied it: reads of local state are then linearizable. */
+  readCb(cb: Callback, signal?: AbortSignal): void {
+    if (!this.running) return cb(new HostStoppedError());
+    const seq = ++this.seq;
+    this.reads.add(seq, 'linearizable read', this.ticks + this.requestTimeoutTicks, cb, signal);
+    this.node.readIndex(wrap(this.incHi, this.incLo, seq, new Uint8Array(0)));
+    this.kick();
+  }
+
+  linearizableRead(signal?: AbortSignal): Promise<number> {
+    return new Promise((resolve, reject) => this.readCb((err, v) => (err ? reject(err) : resolve(v as number)), signal));
+  }
+
+  changeConfCb(type: ConfChange['type'], node: NodeId, cb: Callback): void {
+    if (!this.running) return cb(new HostStoppedError());
+    if (this.role !== 'leader') return cb(new NotLeaderError(this.leader));
+    const seq = ++this.seq;
+    try {
+      this.node.proposeConfChange({ type, node, context: wrap(this.incHi, this.incLo, seq, new Uint8Array(0)) });
+    } catch (err) {
+      return cb(new ProposalLostError((err as Error).message));
+    }
+    this.confChanges.add(seq, `${type} ${node}`, this.ticks + this.requestTimeoutTicks, cb);
+    this.kick();
+  }
+
+  private changeConf(type: ConfChange['type'], node: NodeId): Promise<ConfState> {
+    return new Promise((resolve, reject) => this.changeConfCb(type, node, (err, v) => (err ? reject(err) : resolve(v as ConfState))));
+  }
+  addLearner(node: NodeId): Promise<ConfState> {
+    return this.changeConf('addLearner', node);
+  }
+  promote(node: NodeId): Promise<ConfState> {
+    return this.changeConf('addVoter', node);
+  }
+  remove(node: NodeId): Promise<ConfState> {
+    return this.changeConf('removeNode', node);
+  }
+
+  /** Hands leadership to `to` (default: the most caught-up other voter); resolves with the new leader. */
+  transferLeadership(to?: NodeId): Promise<NodeId> {
+    return new Promise((resolve, reject) => {
+      if (!this.running) return reject(new HostStoppedError());
+      if (this.role !== 'leader') return reject(new NotLeaderError(this.leader));
+      let target = to;
+      if (!target) {
+        const progress = this.node.status().progress;
+        let best = -1;
+        for (const v of this.conf.voters) {
+          if (v !== this.id && (progress[v]?.match ?? -1) > best) {
+            best = progress[v]?.match ?? -1;
+            target = v;
+          }
+        }
+      }
+      if (!target) return reject(new Error('no other voter to transfer leadership to'));
+      const seq = ++this.seq;
+      const t = target;
+      this.transfers.push({ target: t, seq });
+      this.transferWaiters.add(seq, `leadership transfer to ${t}`, this.ticks + this.electionTicks * 3, (err) =>
+        err ? reject(err) : resolve(t),
+      );
+      this.node.transferLeader(t);
+      this.kick();
+    });
+  }
+
+  // ---- the loop ----
+
+  private tick(): void {
+    if (!this.running) return;
+    this.ticks++;
+    this.node.tick();
+    this.proposals.expire(this.ticks);
+    this.confChanges.expire(this.ticks);
+    this.reads.expire(this.ticks);
+    this.transferWaiters.expire(this.ticks);
+    this.transfers = this.transfers.filter((t) => this.transferWaiters.has(t.seq));
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.scheduled || !this.running) return;
+    this.scheduled = true;
+    this.timers.defer(() => {
+      this.scheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Processes every pending Ready now. Exposed for the simulator's step-by-step driving. */
+  drain(): void {
+    if (!this.running || this.draining) return;
+    this.draining = true;
+    try {
+      for (let i = 0; i < 10_000 && this.running && this.node.hasReady(); i++) this.handleReady(this.node.ready());
+    } catch (err) {
+      this.halt(err as Error);
+      this.opts.onFatal?.(err as Error);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private handleReady(rd: Ready): void {
+    if (rd.softState) {
+      this.role = rd.softState.role;
+      this.leader = rd.softState.leader;
+      for (const t of this.transfers) if (t.target === this.leader) this.transferWaiters.settle(t.seq, null, t.target);
+    }
+    // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
+    if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);
+    this.wal.save(rd.hardState, rd.entries, rd.mustSync || !!rd.snapshot);
+    if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+    this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    // 2. send, only now that it is durable.
+    if (rd.messages.length) this.opts.transport.send(rd.messages);
+    // 3. apply.
+    if (rd.snapshot && rd.snapshot.meta.index > this.applied) {
+      this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta.index);
+      this.applied = rd.snapshot.meta.index;
+      this.conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
+    }
+    for (const e of rd.committed) if (e.index > this.applied) this.applyEntry(e);
+    // 4. reads.
+    for (const rs of rd.readStates) {
+      const env = unwrap(rs.context);
+      if (!env || env.incarnationHi !== this.incHi || env.incarnationLo !== this.incLo) continue;
+      if (this.reads.has(env.seq)) this.readsAtIndex.push({ index: rs.index, seq: env.seq });
+    }
+    if (this.readsAtIndex.length) {
+      const still: { index: number; seq: number }[] = [];
+      for (const r of this.readsAtIndex) {
+        if (r.index <= this.applied) this.reads.settle(r.seq, null, r.index);
+        else if (this.reads.has(r.seq)) still.push(r);
+      }
+      this.readsAtIndex = still;
+    }
+    this.node.advance(rd);
+    this.maybeSnapshot();
+  }
+
+  private mine(env: { incarnationHi: number; incarnationLo: number } | null): boolean {
+    return !!env && env.incarnationHi === this.incHi && env.incarnationLo === this.incLo;
+  }
+
+  private applyEntry(e: Entry): void {
+    this.applied = e.index;
+    if (e.type === 'conf') {
+      const cc = decodeConfChange(e.data);
+      this.conf = this.node.applyConfChange(cc);
+      this.storage.setConfState(this.conf);
+      this.wal.saveConfState(this.conf);
+      const env = cc.context ? unwrap(cc.context) : null;
+      if (this.mine(env)) this.confChanges.settle(env!.seq, null, this.conf);
+      return;
+    }
+    if (e.data.length === 0) return; // a new leader's empty entry
+    const env = unwrap(e.data);
+    let result: unknown;
+    let failure: Error | null = null;
+    try {
+      result = this.opts.stateMachine.apply(e.index, env ? env.payload : e.data);
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (this.mine(env)) {
+      // Our proposals enter the log in seq order: older ones still waiting were overwritten.
+      this.proposals.settleBelow(env!.seq, () => new ProposalLostError('overwritten after a leader change'));
+      this.proposals.settle(env!.seq, failure, result);
+    }
+  }
+
+  private maybeSnapshot(): void {
+    const interval = this.opts.snapshotInterval ?? 10_000;
+    const snapIndex = this.storage.snapshot().meta.index;
+    if (this.applied - snapIndex < interval) return;
+    const snap = this.storage.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());
+    this.wal.saveSnapshot(snap);
+    const compactTo = this.applied - (this.opts.snapshotTailEntries ?? 500);
+    if (compactTo >= this.storage.firstIndex()) {
+      this.storage.compact(compactTo);
+      this.wal.compact(compactTo);
+    }
+  }
+}
