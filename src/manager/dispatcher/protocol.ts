@@ -1,0 +1,124 @@
+/**
+ * The dispatcher session protocol, spoken between a worker's agent and a manager's dispatcher
+ * (swarmkit's Session/Heartbeat/UpdateTaskStatus/Assignments RPCs, as frames on one stream).
+ *
+ *   worker → manager  session.register, heartbeat, tasks.status, logs.line, logs.end
+ *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
+ *                     logs.request, logs.cancel
+ *
+ * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
+ * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
+ */
+import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
+import { isTaskState, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
+import type { LogLine } from '../../executor/contract.ts';
+
+export interface StatusUpdate { taskId: string; status: TaskStatus }
+
+export interface SessionMessages {
+  'session.register': { nodeId: string; description: NodeDescription };
+  'session.registered': { sessionId: string; nodeId: string; heartbeatPeriodMs: number; managers: string[] };
+  /** A refusal; the sender closes the connection right after. */
+  'session.error': { code: SessionErrorCode; message: string };
+  heartbeat: { sessionId: string };
+  /** `heartbeatPeriodMs` is when to send the next heartbeat (jittered by the dispatcher). */
+  'heartbeat.ack': { heartbeatPeriodMs: number };
+  /** Batched task status changes; `seq` is echoed by `tasks.ack` once they are written. */
+  'tasks.status': { sessionId: string; seq: number; updates: StatusUpdate[] };
+  'tasks.ack': { seq: number };
+  /**
+   * `full: true`: these tasks are the whole set (when split, gather until `last`). `full: false`:
+   * upserts in `tasks`, ids that left the set in `removed`.
+   */
+  assignments: { full: boolean; last: boolean; tasks: Task[]; removed: string[] };
+  'logs.request': { requestId: number; taskId: string; follow?: boolean; since?: number; tail?: number };
+  'logs.cancel': { requestId: number };
+  'logs.line': { requestId: number; lines: LogLine[] };
+  'logs.end': { requestId: number; error?: string };
+}
+
+export type SessionErrorCode = 'unknown-node' | 'bad-request' | 'overloaded' | 'shutting-down';
+
+export const MAX_STATUS_UPDATES_PER_FRAME = 1000;
+export const MAX_TASKS_PER_FRAME = 10_000;
+export const MAX_LOG_LINES_PER_FRAME = 500;
+
+const KiB = 1024;
+const id = is.string(256);
+
+const taskStatus = is.shape({
+  State: (x) => (isTaskState(x) ? null : 'not a task state'),
+  Message: is.optional(is.string(16 * KiB)),
+  Timestamp: is.optional(is.string(64)),
+  Err: is.optional(is.string(16 * KiB)),
+});
+
+const task = is.shape({
+  ID: id,
+  NodeID: is.string(256),
+  Spec: is.object(),
+  Status: taskStatus,
+  DesiredState: (x) => (isTaskState(x) ? null : 'not a task state'),
+  Version: is.shape({ Index: is.number() }),
+});
+
+const logLine = is.shape({ stream: is.oneOf(['stdout', 'stderr']), time: is.number(), line: is.string(64 * KiB) });
+
+export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
+  'session.register': {
+    version: 1, maxBytes: 256 * KiB,
+    check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }) }),
+  },
+  'session.registered': {
+    version: 1, maxBytes: 64 * KiB,
+    check: is.shape({ sessionId: id, nodeId: id, heartbeatPeriodMs: is.number(), managers: is.array(is.string(1024), 64) }),
+  },
+  'session.error': {
+    version: 1, maxBytes: 16 * KiB,
+    check: is.shape({ code: is.string(64), message: is.string(8 * KiB) }),
+  },
+  heartbeat: { version: 1, maxBytes: 1 * KiB, check: is.shape({ sessionId: id }) },
+  'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number() }) },
+  'tasks.status': {
+    version: 1, maxBytes: 2 * 1024 * KiB,
+    check: is.shape({ sessionId: id, seq: is.number(), updates: is.array(is.shape({ taskId: id, status: taskStatus }), MAX_STATUS_UPDATES_PER_FRAME) }),
+  },
+  'tasks.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ seq: is.number() }) },
+  assignments: {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({ full: is.boolean(), last: is.boolean(), tasks: is.array(task, MAX_TASKS_PER_FRAME), removed: is.array(id, MAX_TASKS_PER_FRAME) }),
+  },
+  'logs.request': {
+    version: 1, maxBytes: 4 * KiB,
+    check: is.shape({ requestId: is.number(), taskId: id, follow: is.optional(is.boolean()), since: is.optional(is.number()), tail: is.optional(is.number()) }),
+  },
+  'logs.cancel': { version: 1, maxBytes: 1 * KiB, check: is.shape({ requestId: is.number() }) },
+  'logs.line': {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({ requestId: is.number(), lines: is.array(logLine, MAX_LOG_LINES_PER_FRAME) }),
+  },
+  'logs.end': { version: 1, maxBytes: 16 * KiB, check: is.shape({ requestId: is.number(), error: is.optional(is.string(8 * KiB)) }) },
+};
+
+/**
+ * Split items into groups whose encoded size stays under `maxBytes` (with `overhead` for the rest
+ * of the frame) and whose count stays under `maxItems`. One item over the bound alone is its own
+ * group; the encoder then refuses it, naming the type.
+ */
+export function splitBySize<T>(items: T[], sizeOf: (x: T) => number, maxBytes: number, maxItems: number, overhead = 1024): T[][] {
+  const groups: T[][] = [];
+  let cur: T[] = [];
+  let bytes = overhead;
+  for (const it of items) {
+    const n = sizeOf(it);
+    if (cur.length > 0 && (bytes + n > maxBytes || cur.length >= maxItems)) {
+      groups.push(cur);
+      cur = [];
+      bytes = overhead;
+    }
+    cur.push(it);
+    bytes += n;
+  }
+  if (cur.length > 0) groups.push(cur);
+  return groups;
+}
