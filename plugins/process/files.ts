@@ -1,0 +1,122 @@
+/**
+ * What the process executor keeps in a task's directory, so that a restarted daemon (a fresh
+ * controller) knows everything an earlier one did:
+ *
+ *   spec.json    what to run: resolved command, env, dir, uid/gid (written by prepare)
+ *   shim.json    the shim's pid and /proc start time (written by the shim)
+ *   child.json   the task process's pid (= its process group) and start time (written by the shim)
+ *   exit.json    how the task ended, or why it could not start (written by the shim, atomically)
+ *   output.log   the task's stdout/stderr, one JSON object per line: {"t":ms,"s":"o"|"e","l":text}
+ *   output.log.1 the previous log file after rotation
+ *   shim.log     the shim's own diagnostics
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ExitStatus, LogLine } from '../../src/executor/contract.ts';
+
+export const FILES = {
+  spec: 'spec.json', shim: 'shim.json', child: 'child.json', exit: 'exit.json',
+  log: 'output.log', logPrev: 'output.log.1', shimLog: 'shim.log',
+} as const;
+
+export interface ShimSpec {
+  command: string[];
+  env: Record<string, string>;
+  dir?: string;
+  uid?: number;
+  gid?: number;
+  /** Rotate output.log past this size (one previous file is kept). */
+  logMaxBytes: number;
+}
+
+export interface PidRecord { pid: number; startTime: string }
+
+export interface ExitRecord extends ExitStatus {
+  time: number;
+  /** Set when the program could not be started at all; exitCode is then 127. */
+  startError?: string;
+}
+
+export function path(taskDir: string, file: keyof typeof FILES): string {
+  return join(taskDir, FILES[file]);
+}
+
+/** Write a file so that readers see either nothing or all of it. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value) + '\n');
+  renameSync(tmp, file);
+}
+
+export function readJson<T>(file: string): T | undefined {
+  if (!existsSync(file)) return undefined;
+  try { return JSON.parse(readFileSync(file, 'utf8')) as T; } catch { return undefined; }
+}
+
+// ---------------------------------------------------------------- /proc
+
+interface ProcStat { state: string; pgrp: number; utime: number; stime: number; startTime: string }
+
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return undefined; }
+  // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // f[0] is field 3 (state); field N is f[N - 3].
+  return { state: f[0], pgrp: Number(f[2]), utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
+}
+
+export function pidRecord(pid: number): PidRecord | undefined {
+  const st = procStat(pid);
+  return st && { pid, startTime: st.startTime };
+}
+
+/** The recorded process is still the same process (not a reused pid) and not a zombie. */
+export function isAlive(rec: PidRecord | undefined): boolean {
+  if (!rec) return false;
+  const st = procStat(rec.pid);
+  return !!st && st.startTime === rec.startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+// ---------------------------------------------------------------- log lines
+
+const MAX_LINE_CHARS = 16 * 1024;
+
+export function encodeLogLine(stream: LogLine['stream'], line: string, time: number): string {
+  return JSON.stringify({ t: time, s: stream === 'stdout' ? 'o' : 'e', l: line }) + '\n';
+}
+
+export function decodeLogLine(text: string): LogLine | undefined {
+  try {
+    const o = JSON.parse(text) as { t: number; s: string; l: string };
+    return { time: o.t, stream: o.s === 'e' ? 'stderr' : 'stdout', line: o.l };
+  } catch { return undefined; }
+}
+
+/** Split a chunk stream into lines; long lines are cut at MAX_LINE_CHARS so memory stays bounded. */
+export class LineSplitter {
+  #partial = '';
+  push(text: string): string[] {
+    const parts = (this.#partial + text).split('\n');
+    this.#partial = parts.pop()!;
+    const out: string[] = [];
+    for (const p of parts) out.push(...cut(p.endsWith('\r') ? p.slice(0, -1) : p));
+    while (this.#partial.length > MAX_LINE_CHARS) {
+      out.push(this.#partial.slice(0, MAX_LINE_CHARS));
+      this.#partial = this.#partial.slice(MAX_LINE_CHARS);
+    }
+    return out;
+  }
+  flush(): string[] {
+    const rest = this.#partial;
+    this.#partial = '';
+    return rest ? cut(rest) : [];
+  }
+}
+
+function cut(line: string): string[] {
+  if (line.length <= MAX_LINE_CHARS) return [line];
+  const out: string[] = [];
+  for (let i = 0; i < line.length; i += MAX_LINE_CHARS) out.push(line.slice(i, i + MAX_LINE_CHARS));
+  return out;
+}

@@ -1,0 +1,221 @@
+/**
+ * The process executor: runs `ProcessSpec.Command` as a plain host process in its own process
+ * group, through a shim (see shim.ts) so the process survives a daemon crash and a restarted
+ * daemon can `recover()` it. Everything a controller knows lives in the task directory (files.ts).
+ */
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import type {
+  Controller, Executor, ExecutorCapabilities, ExitStatus, Fingerprint, LogLine, LogOptions, TaskContext, TaskStats,
+} from '../../src/executor/contract.ts';
+import { PrepareError, StartError } from '../../src/executor/errors.ts';
+import { pause, pollUntil } from '../../src/executor/logs.ts';
+import type { ProcessSpec, Task } from '../../src/types/index.ts';
+import {
+  isAlive, path, readJson, writeJsonAtomic, type ExitRecord, type PidRecord, type ShimSpec,
+} from './files.ts';
+import { groupStats, readLogs } from './logs.ts';
+import { killGroup, shimCommand } from './shim.ts';
+import { resolveUser } from './user.ts';
+import { signalName, validateProcessSpec } from './validate.ts';
+
+export { runShim, shimCommand, SHIM_ARG } from './shim.ts';
+
+export interface ProcessExecutorOptions {
+  /** How to start a shim (task dir appended). Default: `shimCommand()`, the shoal executable. */
+  shimCommand?: string[];
+  /** Rotate a task's output.log past this size; one previous file is kept. Default 16 MiB. */
+  logMaxBytes?: number;
+  /** How long `start` waits for the shim to report the program started. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+const POLL_MS = 25;
+const KILL_WAIT_MS = 5_000;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const isRoot = () => process.getuid?.() === 0;
+
+export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Executor {
+  const capabilities: ExecutorCapabilities = {
+    recover: true, stats: true, logsFollow: true, signals: true, isolation: false, runAsUser: isRoot(),
+  };
+  return {
+    name: 'process',
+    capabilities,
+    async fingerprint(): Promise<Fingerprint> {
+      const attributes = { 'process.root': String(isRoot()), 'process.os': process.platform, 'process.arch': process.arch };
+      const resources = { nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() };
+      if (process.platform !== 'linux' || !existsSync('/proc/self/stat')) {
+        return { healthy: false, message: 'the process runtime needs Linux with /proc mounted', attributes };
+      }
+      const shim = (opts.shimCommand ?? shimCommand())[0];
+      if (!existsSync(shim)) return { healthy: false, message: `process shim ${shim} not found`, attributes };
+      return { healthy: true, attributes, resources };
+    },
+    validate: validateProcessSpec,
+    controller(task: Task, ctx: TaskContext): Controller {
+      return new ProcessController(task, ctx, opts);
+    },
+  };
+}
+
+class ProcessController implements Controller {
+  readonly #spec: ProcessSpec;
+  readonly #dir: string;
+  #shimProc?: Bun.Subprocess;
+  #stopping?: Promise<void>;
+
+  constructor(readonly task: Task, readonly ctx: TaskContext, readonly opts: ProcessExecutorOptions) {
+    this.#spec = task.Spec.ProcessSpec ?? { Command: [] };
+    this.#dir = ctx.taskDir;
+  }
+
+  #exit(): ExitRecord | undefined { return readJson<ExitRecord>(path(this.#dir, 'exit')); }
+  #child(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'child')); }
+  #shim(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'shim')); }
+  #shimAlive(): boolean {
+    if (this.#shimProc) return this.#shimProc.exitCode === null && this.#shimProc.signalCode === null;
+    return isAlive(this.#shim());
+  }
+
+  async prepare(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const invalid = validateProcessSpec(this.task.Spec);
+    if (invalid) throw new PrepareError(invalid);
+    const p = this.#spec;
+    let user: ReturnType<typeof resolveUser> | undefined;
+    if (p.User !== undefined) {
+      try { user = resolveUser(p.User); } catch (err) { throw new PrepareError((err as Error).message); }
+      const same = user.uid === process.getuid?.() && user.gid === process.getgid?.();
+      if (!same && !isRoot()) {
+        throw new PrepareError(`ProcessSpec.User: running as "${p.User}" needs the daemon to run as root (it runs as uid ${process.getuid?.()})`);
+      }
+      if (same) user = { ...user, uid: -1 }; // nothing to switch
+    }
+    if (p.Dir !== undefined && !(existsSync(p.Dir) && statSync(p.Dir).isDirectory())) {
+      throw new PrepareError(`ProcessSpec.Dir: ${p.Dir} is not a directory on this node`);
+    }
+    try { mkdirSync(this.#dir, { recursive: true }); } catch (err) {
+      throw new PrepareError(`task directory ${this.#dir}: ${(err as Error).message}`);
+    }
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? DEFAULT_PATH,
+      HOME: user?.home ?? (user ? '/' : process.env.HOME ?? '/'),
+      ...(user?.name ? { USER: user.name, LOGNAME: user.name } : {}),
+      ...this.ctx.env,
+    };
+    for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
+    const shimSpec: ShimSpec = {
+      command: p.Command, env, logMaxBytes: this.opts.logMaxBytes ?? 16 << 20,
+      ...(p.Dir ? { dir: p.Dir } : {}),
+      ...(user && user.uid >= 0 ? { uid: user.uid, gid: user.gid } : {}),
+    };
+    writeJsonAtomic(path(this.#dir, 'spec'), shimSpec);
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (!existsSync(path(this.#dir, 'spec'))) throw new StartError(`task ${this.task.ID}: start before prepare`);
+    if (this.#child() || this.#exit() || this.#shimAlive()) return this.#awaitStarted(signal); // idempotent
+    const cmd = [...(this.opts.shimCommand ?? shimCommand()), this.#dir];
+    const shimLog = openSync(path(this.#dir, 'shimLog'), 'a');
+    try {
+      // No pipes to the daemon: the shim must not get SIGPIPE when the daemon dies.
+      this.#shimProc = Bun.spawn(cmd, { detached: true, stdin: 'ignore', stdout: shimLog, stderr: shimLog });
+    } catch (err) {
+      throw new StartError(`cannot start the process shim ${cmd[0]}: ${(err as Error).message}`);
+    } finally { closeSync(shimLog); }
+    this.#shimProc.unref(); // the daemon may exit while tasks run on
+    await this.#awaitStarted(signal);
+    this.ctx.log(`started ${JSON.stringify(this.#spec.Command)} as pid ${this.#child()?.pid}`);
+  }
+
+  async #awaitStarted(signal: AbortSignal): Promise<void> {
+    const timeoutMs = this.opts.startTimeoutMs ?? 10_000;
+    const seen = await pollUntil(() => {
+      const exit = this.#exit();
+      if (exit) return exit;
+      if (this.#child()) return true;
+      // The shim died without a word: it could not even read its spec.
+      if (!this.#shimAlive() && !this.#exit() && !this.#child()) return 'shim-died' as const;
+      return undefined;
+    }, { intervalMs: POLL_MS, timeoutMs, signal });
+    if (seen === undefined) throw new StartError(`task ${this.task.ID}: the process did not start within ${timeoutMs} ms (see ${path(this.#dir, 'shimLog')})`);
+    if (seen === 'shim-died') throw new StartError(`task ${this.task.ID}: the process shim exited early (see ${path(this.#dir, 'shimLog')})`);
+    if (typeof seen === 'object' && seen.startError) throw new StartError(seen.startError);
+  }
+
+  async wait(signal: AbortSignal): Promise<ExitStatus> {
+    for (;;) {
+      const exit = this.#exit();
+      if (exit?.startError) throw new StartError(exit.startError);
+      if (exit) return { exitCode: exit.exitCode, ...(exit.signal ? { signal: exit.signal } : {}), message: exit.message };
+      signal.throwIfAborted();
+      if (!this.#child() && !this.#shimAlive()) throw new StartError(`task ${this.task.ID}: not started`);
+      if (!this.#shimAlive()) {
+        // The shim is gone but left no exit status (it was killed): wait for the group to end.
+        if (this.#exit()) continue;
+        const child = this.#child();
+        if (!isAlive(child)) return { exitCode: 255, message: 'exit status unknown: the process shim died' };
+      }
+      if (this.#shimProc) await Promise.race([this.#shimProc.exited, pause(1_000, signal)]);
+      else await pause(POLL_MS * 4, signal);
+    }
+  }
+
+  stop(graceMs: number): Promise<void> {
+    this.#stopping ??= this.#stop(graceMs).finally(() => { this.#stopping = undefined; });
+    return this.#stopping;
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    if (this.#exit()) return;
+    let child = this.#child();
+    if (!child && this.#shimAlive()) {
+      // Mid-start: let the shim get the program going, so there is a group to stop.
+      await pollUntil(() => this.#child() ?? this.#exit(), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
+      child = this.#child();
+      if (!child) { this.#killShim(); return; }
+    }
+    if (!child || this.#exit()) return;
+    const sig = signalName(this.#spec.StopSignal ?? 'SIGTERM') ?? 'SIGTERM';
+    const ended = () => (this.#exit() ? true : undefined);
+    if (killGroup(child.pid, sig)) {
+      this.ctx.log(`sent ${sig} to process group ${child.pid}; grace ${graceMs} ms`);
+      if (await pollUntil(ended, { intervalMs: POLL_MS, timeoutMs: graceMs })) return;
+    }
+    if (this.#exit()) return;
+    if (killGroup(child.pid, 'SIGKILL')) this.ctx.log(`sent SIGKILL to process group ${child.pid}`);
+    if (await pollUntil(ended, { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS })) return;
+    // No exit record although the group was killed: the shim itself is stuck or gone.
+    this.#killShim();
+  }
+
+  #killShim(): void {
+    const shim = this.#shim();
+    if (shim && isAlive(shim)) { try { process.kill(shim.pid, 'SIGKILL'); } catch { /* gone */ } }
+    this.#shimProc?.kill('SIGKILL');
+  }
+
+  async remove(): Promise<void> {
+    await this.stop(0);
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  async recover(): Promise<boolean> {
+    if (this.#exit()) return true;
+    return this.#shimAlive() && !!this.#child();
+  }
+
+  logs(opts: LogOptions = {}): AsyncIterable<LogLine> {
+    return readLogs(this.#dir, opts, () => !!this.#exit() || (!this.#shimAlive() && !isAlive(this.#child())));
+  }
+
+  async stats(): Promise<TaskStats> {
+    const child = this.#child();
+    if (!child || this.#exit()) return {};
+    const s = groupStats(child.pid);
+    return s.count ? { cpuNanos: s.cpuNanos, memoryBytes: s.memoryBytes, pid: child.pid } : { pid: child.pid };
+  }
+}

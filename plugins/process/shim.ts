@@ -1,0 +1,131 @@
+/**
+ * The process shim: a small process between the daemon and a task's program, so that the program
+ * outlives a daemon crash and its exit status is not lost (a restarted daemon can't wait() on a
+ * process that isn't its child). It is the shoal executable itself, re-executed as
+ * `shoal __process-shim <taskDir>` (see `shimCommand()`), started detached in its own session.
+ *
+ * It starts the program in a new session / process group, records pids in the task directory,
+ * timestamps each output line into output.log, forwards stop signals to the group, and when the
+ * program ends kills whatever is left in its group, writes exit.json and exits.
+ */
+import { appendFileSync, closeSync, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import {
+  encodeLogLine, LineSplitter, path, pidRecord, readJson, writeJsonAtomic, type ExitRecord, type ShimSpec,
+} from './files.ts';
+
+export const SHIM_ARG = '__process-shim';
+
+/** True inside the executable built by `bun build --compile` (its modules live under /$bunfs/). */
+export function isCompiled(): boolean {
+  return import.meta.path.startsWith('/$bunfs/') || Bun.main.startsWith('/$bunfs/') || import.meta.path.includes('~BUN');
+}
+
+/** The command that starts a shim; the task directory is appended by the caller. */
+export function shimCommand(): string[] {
+  if (isCompiled()) return [process.execPath, SHIM_ARG];
+  return [process.execPath, resolve(import.meta.dir, '../../src/main.ts'), SHIM_ARG];
+}
+
+/** The entry point for `__process-shim`: argv is what follows the program (with or without SHIM_ARG). */
+export async function runShim(argv: string[]): Promise<number> {
+  const args = argv[0] === SHIM_ARG ? argv.slice(1) : argv;
+  const taskDir = args[0];
+  if (!taskDir || args.length !== 1) {
+    process.stderr.write(`usage: shoal ${SHIM_ARG} <task-dir> (internal: started by the process executor)\n`);
+    return 2;
+  }
+  const spec = readJson<ShimSpec>(path(taskDir, 'spec'));
+  if (!spec) {
+    process.stderr.write(`${SHIM_ARG}: no readable ${path(taskDir, 'spec')}\n`);
+    return 2;
+  }
+  const self = pidRecord(process.pid);
+  if (self) writeJsonAtomic(path(taskDir, 'shim'), self);
+  return new Shim(taskDir, spec).run();
+}
+
+class Shim {
+  #logFd: number;
+  #logBytes = 0;
+  constructor(readonly taskDir: string, readonly spec: ShimSpec) {
+    const logFile = path(taskDir, 'log');
+    this.#logFd = openSync(logFile, 'a');
+    this.#logBytes = existsSync(logFile) ? statSync(logFile).size : 0;
+  }
+
+  async run(): Promise<number> {
+    let child: Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
+    try {
+      child = Bun.spawn(this.spec.command, {
+        cwd: this.spec.dir, env: this.spec.env, detached: true,
+        stdin: 'ignore', stdout: 'pipe', stderr: 'pipe',
+        ...(this.spec.uid !== undefined ? { uid: this.spec.uid, gid: this.spec.gid } : {}),
+      });
+    } catch (err) {
+      const reason = (err as Error).message;
+      const message = `ProcessSpec.Command: cannot start "${this.spec.command[0]}": ${reason}`;
+      this.finish({ exitCode: 127, message, startError: message, time: Date.now() });
+      return 1;
+    }
+    const pgid = child.pid;
+    const rec = pidRecord(pgid) ?? { pid: pgid, startTime: '' };
+    writeJsonAtomic(path(this.taskDir, 'child'), rec);
+
+    // Someone signalling the shim means "stop the task": pass it on to the whole group.
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
+      process.on(sig, () => killGroup(pgid, sig));
+    }
+    process.on('SIGHUP', () => {}); // we have no terminal; never die of a hangup
+
+    const pumps = Promise.all([this.pump(child.stdout, 'stdout'), this.pump(child.stderr, 'stderr')]);
+    await child.exited;
+    // The program is gone: anything it left in its group goes too (as a container's PID 1 would).
+    killGroup(pgid, 'SIGKILL');
+    // Output still buffered in the pipes is read to the end, unless something outside the group
+    // holds them open: bounded.
+    await Promise.race([pumps, new Promise((r) => setTimeout(r, 2_000))]);
+
+    const sig = (child.signalCode ?? undefined) as string | undefined;
+    const exitCode = sig ? 128 + (constants.signals[sig as keyof typeof constants.signals] ?? 0) : (child.exitCode ?? 255);
+    this.finish({ exitCode, ...(sig ? { signal: sig } : {}), message: sig ? `killed by ${sig}` : `exit code ${exitCode}`, time: Date.now() });
+    return 0;
+  }
+
+  async pump(stream: ReadableStream<Uint8Array>, name: 'stdout' | 'stderr'): Promise<void> {
+    const splitter = new LineSplitter();
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of stream) {
+        for (const line of splitter.push(decoder.decode(chunk, { stream: true }))) this.write(name, line);
+      }
+    } catch { /* the pipe broke: keep what we have */ }
+    for (const line of splitter.flush()) this.write(name, line);
+  }
+
+  write(stream: 'stdout' | 'stderr', line: string): void {
+    const bytes = Buffer.from(encodeLogLine(stream, line, Date.now()));
+    if (this.#logBytes + bytes.length > this.spec.logMaxBytes && this.#logBytes > 0) this.rotate();
+    writeSync(this.#logFd, bytes);
+    this.#logBytes += bytes.length;
+  }
+
+  rotate(): void {
+    closeSync(this.#logFd);
+    renameSync(path(this.taskDir, 'log'), path(this.taskDir, 'logPrev'));
+    this.#logFd = openSync(path(this.taskDir, 'log'), 'a');
+    this.#logBytes = 0;
+  }
+
+  finish(rec: ExitRecord): void {
+    try { closeSync(this.#logFd); } catch { /* already closed */ }
+    writeJsonAtomic(path(this.taskDir, 'exit'), rec);
+    appendFileSync(path(this.taskDir, 'shimLog'), `${new Date(rec.time).toISOString()} ${rec.message}\n`);
+  }
+}
+
+/** Signal a whole process group; false when it no longer exists. */
+export function killGroup(pgid: number, signal: NodeJS.Signals | number): boolean {
+  try { process.kill(-pgid, signal); return true; } catch { return false; }
+}
