@@ -261,6 +261,8 @@ export class Wal {
   private rollSegment(): void {
     const seq = this.segments.length ? this.segments[this.segments.length - 1]!.seq + 1 : 0;
     const name = `${hex16(seq)}.wal`;
+    // A segment is sealed durable before the next starts: only the last one may have a torn tail.
+    this.file?.fsync();
     this.file?.close();
     this.file = this.disk.open(pathJoin(this.dir, name));
     this.fileBytes = 0;
