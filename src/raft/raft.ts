@@ -186,6 +186,7 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex();
     // Committing this empty entry of our own term commits everything before it (§5.4.2).
     this.appendEntries([{ term: 0, index: 0, type: 'normal', data: new Uint8Array(0) }]);
+    bcastAppend(this);
   }
 
   // ---- ticks ----
