@@ -1,0 +1,145 @@
+/** Process-executor behaviour beyond the compliance suite: process groups, crashes, users, logs. */
+import { afterEach, expect, test } from 'bun:test';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Controller } from '../../src/executor/contract.ts';
+import { PrepareError } from '../../src/executor/errors.ts';
+import type { ProcessSpec, TaskSpec } from '../../src/types/index.ts';
+import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
+import { isAlive, path, procStat, readJson, type PidRecord } from './files.ts';
+import { createProcessExecutor, shimCommand, SHIM_ARG } from './index.ts';
+import { runShim } from './shim.ts';
+
+const shim = [process.execPath, resolve(import.meta.dir, 'shim-entry.ts')];
+const signal = () => AbortSignal.timeout(10_000);
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+
+function setup(p: ProcessSpec, opts: { logMaxBytes?: number } = {}) {
+  const dir = tempDir();
+  const exec = createProcessExecutor({ shimCommand: shim, ...opts });
+  const task = makeTask({ Runtime: 'process', ProcessSpec: p });
+  const ctx = makeContext(join(dir.path, 'task'));
+  const ctl = exec.controller(task, ctx);
+  cleanups.push(() => dir[Symbol.dispose](), () => ctl.remove());
+  return { exec, task, ctx, ctl, dir: dir.path };
+}
+const sh = (script: string, more: Partial<ProcessSpec> = {}): ProcessSpec => ({ Command: ['/bin/sh', '-c', script], ...more });
+
+async function started(ctl: Controller) { await ctl.prepare(signal()); await ctl.start(signal()); }
+
+/** Pids of the live (non-zombie) members of process group `pgid`. */
+function groupMembers(pgid: number): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)
+    .filter((pid) => { const st = procStat(pid); return st && st.pgrp === pgid && st.state !== 'Z'; });
+}
+const childOf = (taskDir: string) => readJson<PidRecord>(path(taskDir, 'child'))!;
+const lines = async (ctl: Controller) => (await collect(ctl.logs({}))).map((l) => l.line);
+
+test('stop leaves nothing of the process group behind', async () => {
+  const { ctl, ctx } = setup(sh('sleep 100 & sleep 100 & echo forked; wait'));
+  await started(ctl);
+  const pgid = childOf(ctx.taskDir).pid;
+  await waitFor(() => groupMembers(pgid).length >= 3, 'the shell and its two sleeps');
+  await ctl.stop(2_000);
+  expect(groupMembers(pgid)).toEqual([]);
+  expect((await ctl.wait(signal())).message).toBe('killed by SIGTERM');
+});
+
+test('stop kills the group with SIGKILL when the stop signal is ignored, children included', async () => {
+  const { ctl, ctx } = setup(sh("trap '' TERM; (trap '' TERM; sleep 100) & sleep 100 & wait"));
+  await started(ctl);
+  const pgid = childOf(ctx.taskDir).pid;
+  await waitFor(() => groupMembers(pgid).length >= 3, 'the shell and its children');
+  await ctl.stop(100);
+  expect(groupMembers(pgid)).toEqual([]);
+  expect(await ctl.wait(signal())).toEqual({ exitCode: 137, signal: 'SIGKILL', message: 'killed by SIGKILL' });
+});
+
+test('when the program exits, what it left running in its group is killed', async () => {
+  const { ctl, ctx } = setup(sh('sleep 100 & echo bye'));
+  await started(ctl);
+  expect((await ctl.wait(signal())).exitCode).toBe(0);
+  expect(groupMembers(childOf(ctx.taskDir).pid)).toEqual([]);
+});
+
+test('a custom StopSignal reaches the program', async () => {
+  const { ctl } = setup(sh("trap 'echo got usr1; exit 0' USR1; echo up; while :; do sleep 0.05; done", { StopSignal: 'USR1' }));
+  await started(ctl);
+  await waitFor(async () => (await lines(ctl)).includes('up'), 'the trap to be set');
+  await ctl.stop(5_000);
+  expect(await ctl.wait(signal())).toEqual({ exitCode: 0, message: 'exit code 0' });
+  expect(await lines(ctl)).toContain('got usr1');
+});
+
+test('Env, Dir and the worker-provided env reach the program; the spec wins', async () => {
+  const { dir } = setup(sh('true'));
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const exec = createProcessExecutor({ shimCommand: shim });
+  const ctl = exec.controller(makeTask({ Runtime: 'process', ProcessSpec: sh('echo "$FOO $BAR"; pwd', { Env: ['FOO=spec'], Dir: work }) }),
+    { taskDir: join(dir, 't2'), env: { FOO: 'worker', BAR: 'worker' }, log: () => {} });
+  cleanups.push(() => ctl.remove());
+  await started(ctl);
+  await ctl.wait(signal());
+  expect(await lines(ctl)).toEqual(['spec worker', work]);
+});
+
+test('prepare errors name the field: missing Dir, unknown user', async () => {
+  for (const [p, msg] of [
+    [sh('true', { Dir: '/nonexistent/dir' }), 'ProcessSpec.Dir: /nonexistent/dir is not a directory'],
+    [sh('true', { User: 'no-such-user-x' }), 'ProcessSpec.User: no user "no-such-user-x"'],
+  ] as const) {
+    const { ctl } = setup(p);
+    const err = await ctl.prepare(signal()).catch((e) => e);
+    expect(err).toBeInstanceOf(PrepareError);
+    expect(err.message).toContain(msg);
+  }
+});
+
+test.if(process.getuid?.() === 0)('User switches identity when the daemon runs as root', async () => {
+  const { ctl } = setup({ Command: ['/bin/sh', '-c', 'id -u; id -g'], User: '65534:65534' });
+  await started(ctl);
+  await ctl.wait(signal());
+  expect(await lines(ctl)).toEqual(['65534', '65534']);
+});
+
+test('validate names the field', () => {
+  const v = createProcessExecutor({ shimCommand: shim }).validate;
+  const p = (x: object): TaskSpec => ({ Runtime: 'process', ProcessSpec: { Command: ['x'], ...x } as ProcessSpec });
+  expect(v({ Runtime: 'process' })).toContain('TaskTemplate.ProcessSpec');
+  expect(v(p({ Env: ['A=1', 'nope'] }))).toContain('ProcessSpec.Env[1]');
+  expect(v(p({ Dir: 'relative' }))).toContain('ProcessSpec.Dir');
+  expect(v(p({ User: 'a:b:c' }))).toContain('ProcessSpec.User');
+  expect(v(p({ StopSignal: 'SIGNOPE' }))).toContain('ProcessSpec.StopSignal');
+  expect(v(p({ StopSignal: 'hup' }))).toBeNull();
+  expect(v(p({ StopGracePeriod: -1 }))).toContain('ProcessSpec.StopGracePeriod');
+});
+
+test('logs rotate past logMaxBytes and what is kept is the newest, in order', async () => {
+  const { ctl, ctx } = setup(sh('i=1; while [ $i -le 200 ]; do echo "line $i"; i=$((i+1)); done'), { logMaxBytes: 2_000 });
+  await started(ctl);
+  await ctl.wait(signal());
+  expect(existsSync(path(ctx.taskDir, 'logPrev'))).toBe(true);
+  const got = await lines(ctl);
+  expect(got.length).toBeGreaterThan(10);
+  expect(got.length).toBeLessThan(200);
+  const first = Number(got[0]!.split(' ')[1]);
+  expect(got).toEqual(got.map((_, i) => `line ${first + i}`));
+  expect(got.at(-1)).toBe('line 200');
+});
+
+test('partial last lines and stderr are kept', async () => {
+  const { ctl } = setup(sh('printf "a\\nb" ; printf "e\\n" >&2'));
+  await started(ctl);
+  await ctl.wait(signal());
+  const all = await collect(ctl.logs({}));
+  expect(all.filter((l) => l.stream === 'stdout').map((l) => l.line)).toEqual(['a', 'b']);
+  expect(all.filter((l) => l.stream === 'stderr').map((l) => l.line)).toEqual(['e']);
+});
+
+test('shim command: the executable re-executed with a hidden argument', async () => {
+  expect(shimCommand()).toEqual([process.execPath, resolve(import.meta.dir, '../../src/main.ts'), SHIM_ARG]);
+  expect(await runShim([SHIM_ARG])).toBe(2);
+  expect(await runShim([SHIM_ARG, '/nonexistent/task-dir'])).toBe(2);
+});
