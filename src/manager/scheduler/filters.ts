@@ -1,0 +1,118 @@
+/**
+ * The scheduler's filters: small rules that each say whether a node can take a task, and how to
+ * explain to a user why N nodes could not. They run in order; a node is counted against the first
+ * filter it fails, so "why is my task pending" has one answer per node.
+ */
+import { runtimeOf, type Node, type Task } from '../../types/index.ts';
+import { nodes } from '../stage.ts';
+import { type Constraint, matchConstraints, parseConstraints } from './constraints.ts';
+
+/** What is already on a node: active tasks (assigned..running, desired ≤ running). */
+export interface NodeLoad {
+  total: number;
+  perService: Map<string, number>;
+  nanoCPUs: number;
+  memoryBytes: number;
+}
+
+export interface FilterContext {
+  load(nodeId: string): NodeLoad;
+  /** The task's parsed constraints; null when they do not parse (then no node satisfies them). */
+  constraints(task: Task): Constraint[] | null;
+}
+
+export interface Filter {
+  readonly name: string;
+  check(node: Node, task: Task, ctx: FilterContext): boolean;
+  /** Why `count` nodes failed this filter, e.g. `insufficient memory on 2 nodes`. */
+  explain(count: number, task: Task): string;
+}
+
+export const readyFilter: Filter = {
+  name: 'ready',
+  check: (node) => node.Status?.State === 'ready' && node.Spec?.Availability === 'active',
+  explain: (n) => `${nodes(n)} not available for new tasks`,
+};
+
+export const runtimeFilter: Filter = {
+  name: 'runtime',
+  check(node, task) {
+    const want = runtimeOf(task.Spec);
+    return (node.Description?.Runtimes ?? []).some((r) => r.Name === want && r.Healthy);
+  },
+  explain: (n, task) => `runtime "${runtimeOf(task.Spec)}" not available on ${nodes(n)}`,
+};
+
+export const cpuFilter: Filter = {
+  name: 'cpu',
+  check(node, task, ctx) {
+    const want = task.Spec.Resources?.Reservations?.NanoCPUs ?? 0;
+    if (want <= 0) return true;
+    return want <= (node.Description?.Resources?.NanoCPUs ?? 0) - ctx.load(node.ID).nanoCPUs;
+  },
+  explain: (n) => `insufficient CPU on ${nodes(n)}`,
+};
+
+export const memoryFilter: Filter = {
+  name: 'memory',
+  check(node, task, ctx) {
+    const want = task.Spec.Resources?.Reservations?.MemoryBytes ?? 0;
+    if (want <= 0) return true;
+    return want <= (node.Description?.Resources?.MemoryBytes ?? 0) - ctx.load(node.ID).memoryBytes;
+  },
+  explain: (n) => `insufficient memory on ${nodes(n)}`,
+};
+
+export const constraintFilter: Filter = {
+  name: 'constraints',
+  check(node, task, ctx) {
+    const cs = ctx.constraints(task);
+    return cs !== null && matchConstraints(cs, node);
+  },
+  explain: (n) => `scheduling constraints not satisfied on ${nodes(n)}`,
+};
+
+export const DEFAULT_FILTERS: readonly Filter[] = [readyFilter, runtimeFilter, constraintFilter, cpuFilter, memoryFilter];
+
+/** Runs filters over nodes for one task, remembering how many nodes each filter turned away. */
+export class Pipeline {
+  constructor(private readonly filters: readonly Filter[] = DEFAULT_FILTERS) {}
+
+  /** Nodes that pass every filter, and the explanation for when none does. */
+  run(task: Task, candidates: readonly Node[], ctx: FilterContext): { eligible: Node[]; explanation: string } {
+    const failed = new Map<Filter, number>();
+    const eligible: Node[] = [];
+    for (const node of candidates) {
+      const f = this.filters.find((f) => !f.check(node, task, ctx));
+      if (f) failed.set(f, (failed.get(f) ?? 0) + 1);
+      else eligible.push(node);
+    }
+    return { eligible, explanation: explain(this.filters, failed, task, candidates.length) };
+  }
+}
+
+function explain(filters: readonly Filter[], failed: Map<Filter, number>, task: Task, total: number): string {
+  if (total === 0) return 'no suitable node (no nodes in the cluster)';
+  const parts = filters.filter((f) => failed.has(f)).map((f) => f.explain(failed.get(f)!, task));
+  return parts.length ? `no suitable node (${parts.join('; ')})` : 'no suitable node';
+}
+
+/** Constraints of a task spec, parsed once per pass. */
+export function constraintCache(): (task: Task) => Constraint[] | null {
+  const cache = new Map<string, Constraint[] | null>();
+  return (task) => {
+    const raw = task.Spec.Placement?.Constraints;
+    if (!raw || raw.length === 0) return [];
+    const key = JSON.stringify(raw);
+    let v = cache.get(key);
+    if (v === undefined) {
+      try {
+        v = parseConstraints(raw);
+      } catch {
+        v = null;
+      }
+      cache.set(key, v);
+    }
+    return v;
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The scheduler: takes `pending` tasks that should run and assigns each to a node (`assigned`).
+ * Nodes go through the filter pipeline; among those left, spread: fewest tasks of the same service,
+ * then fewest tasks in total, then node id. A task no node can take stays `pending` with an
+ * explanation in its status, and is tried again whenever a node or a task changes.
+ */
+import { isActiveOnNode, stateRank, type Node, type Task, type TaskStatus } from '../../types/index.ts';
+import { isoAt, isRetryable, type ObjectEvent, ReconcileStage, type StageOptions } from '../stage.ts';
+import { constraintCache, DEFAULT_FILTERS, type Filter, type FilterContext, type NodeLoad, Pipeline } from './filters.ts';
+
+export interface SchedulerOptions extends StageOptions {
+  /** The filter pipeline, in order (default: ready, runtime, constraints, cpu, memory). */
+  filters?: readonly Filter[];
+  /** Most task writes in one transaction (default 200). */
+  batchSize?: number;
+}
+
+const RUNNING = stateRank('running');
+
+/** Tasks that hold a node's resources and count for spread. */
+export function occupiesNode(t: Task): boolean {
+  return !!t.NodeID && isActiveOnNode(t.Status.State) && stateRank(t.DesiredState) <= RUNNING;
+}
+
+interface Write {
+  task: Task;
+  next: Task;
+}
+
+export class Scheduler extends ReconcileStage {
+  readonly name = 'scheduler';
+  private readonly pipeline: Pipeline;
+  private readonly batchSize: number;
+
+  constructor(opts: SchedulerOptions) {
+    super(opts);
+    this.pipeline = new Pipeline(opts.filters ?? DEFAULT_FILTERS);
+    this.batchSize = Math.max(1, opts.batchSize ?? 200);
+  }
+
+  protected interested(ev: ObjectEvent): boolean {
+    return ev.table === 'tasks' || ev.table === 'nodes';
+  }
+
+  protected async reconcile(signal: AbortSignal): Promise<void> {
+    const writes = this.plan();
+    for (let i = 0; i < writes.length && !signal.aborted; i += this.batchSize) {
+      const chunk = writes.slice(i, i + this.batchSize);
+      try {
+        await this.store.update((tx) => {
+          for (const w of chunk) tx.update('tasks', w.next);
+        }, signal);
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        await this.writeOneByOne(chunk, signal);
+      }
+    }
+  }
+
+  /** Decide every assignment and message change of one pass, against the current store. */
+  private plan(): Write[] {
+    const nodes = this.store.list('nodes').sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
+    const byId = new Map(nodes.map((n) => [n.ID, n]));
+    const loads = new Map<string, NodeLoad>();
+    const load = (id: string): NodeLoad => {
+      let l = loads.get(id);
+      if (!l) loads.set(id, (l = { total: 0, perService: new Map(), nanoCPUs: 0, memoryBytes: 0 }));
+      return l;
+    };
+    const pending: Task[] = [];
+    for (const t of this.store.list('tasks')) {
+      if (occupiesNode(t)) addLoad(load(t.NodeID), t);
+      else if (t.Status.State === 'pending' && stateRank(t.DesiredState) <= RUNNING) pending.push(t);
+    }
+    if (pending.length === 0) return [];
+    pending.sort((a, b) => cmp(a.CreatedAt, b.CreatedAt) || a.Slot - b.Slot || cmp(a.ID, b.ID));
+    const ctx: FilterContext = { load, constraints: constraintCache() };
+    const now = isoAt(this.clock);
+    const writes: Write[] = [];
+    for (const task of pending) {
+      const candidates = task.NodeID ? [byId.get(task.NodeID)].filter((n): n is Node => !!n) : nodes;
+      const { eligible, explanation } = this.pipeline.run(task, candidates, ctx);
+      const best = pickNode(eligible, task, load);
+      if (best) {
+        addLoad(load(best.ID), task);
+        const status: TaskStatus = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node' };
+        writes.push({ task, next: { ...task, NodeID: best.ID, Status: status } });
+      } else if (task.Status.Err !== explanation || task.Status.Message !== explanation) {
+        writes.push({ task, next: { ...task, Status: { ...task.Status, Message: explanation, Err: explanation } } });
+      }
+    }
+    return writes;
+  }
+
+  /** After a batch conflicted: write each task alone, skipping those that moved on meanwhile. */
+  private async writeOneByOne(chunk: Write[], signal: AbortSignal): Promise<void> {
+    let conflicted = false;
+    for (const w of chunk) {
+      if (signal.aborted) return;
+      try {
+        await this.store.update((tx) => {
+          const cur = tx.get('tasks', w.task.ID);
+          if (!cur || cur.Status.State !== 'pending' || stateRank(cur.DesiredState) > RUNNING) return;
+          if (cur.NodeID && cur.NodeID !== w.next.NodeID) return;
+          tx.update('tasks', { ...cur, NodeID: w.next.NodeID, Status: w.next.Status });
+        }, signal);
+      } catch (e) {
+        if (!isRetryable(e)) throw e;
+        conflicted = true;
+      }
+    }
+    if (conflicted) this.kick();
+  }
+}
+
+function addLoad(l: NodeLoad, t: Task): void {
+  l.total++;
+  l.perService.set(t.ServiceID, (l.perService.get(t.ServiceID) ?? 0) + 1);
+  l.nanoCPUs += t.Spec.Resources?.Reservations?.NanoCPUs ?? 0;
+  l.memoryBytes += t.Spec.Resources?.Reservations?.MemoryBytes ?? 0;
+}
+
+/** Spread: fewest tasks of the same service, then fewest tasks in total, then node id. */
+export function pickNode(eligible: readonly Node[], task: Task, load: (id: string) => NodeLoad): Node | undefined {
+  let best: Node | undefined;
+  let bestKey: [number, number, string] | undefined;
+  for (const n of eligible) {
+    const l = load(n.ID);
+    const key: [number, number, string] = [l.perService.get(task.ServiceID) ?? 0, l.total, n.ID];
+    if (!bestKey || key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+      best = n;
+      bestKey = key;
+    }
+  }
+  return best;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

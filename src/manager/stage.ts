@@ -1,0 +1,208 @@
+/**
+ * What every manager stage shares: an injectable clock, and a reconcile loop driven by store events.
+ *
+ * A stage never calls another stage. It reads the store (a full pass on start, then a new pass after
+ * any batch it cares about) and writes through store transactions. Passes are debounced: any number of
+ * events while a pass runs cause exactly one more pass. A ConflictError (someone wrote what we read)
+ * simply means "run again"; a bounded number of those in a row, or any other error, backs off on a
+ * timer instead of spinning.
+ */
+import { ConflictError, errorMessage, NotFoundError } from '../lib/errors.ts';
+import type { ChangeEvent, MemoryStore } from '../store/index.ts';
+
+// ------------------------------------------------------------------ clock
+
+export interface Timer {
+  cancel(): void;
+}
+
+/** Time as the stages see it: milliseconds, and one-shot timers. Injected so tests never sleep. */
+export interface Clock {
+  now(): number;
+  setTimer(ms: number, fn: () => void): Timer;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms, fn) {
+    const h = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(h) };
+  },
+};
+
+/** A clock that only moves when told to: `advance(ms)` fires the timers that fall due, in order. */
+export class ManualClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(startMs = 1_700_000_000_000) {
+    this.t = startMs;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return { cancel: () => void this.timers.delete(id) };
+  }
+
+  /** Number of timers not yet fired or cancelled. */
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = Math.max(this.t, next[1].at);
+      next[1].fn();
+    }
+    this.t = end;
+  }
+}
+
+export function isoAt(clock: Clock): string {
+  return new Date(clock.now()).toISOString();
+}
+
+// ------------------------------------------------------------------ stage
+
+/** A store event about one object (not the per-batch `commit`). */
+export type ObjectEvent = Exclude<ChangeEvent, { kind: 'commit' }>;
+
+export interface StageOptions {
+  store: MemoryStore;
+  clock?: Clock;
+  /** Called with errors that are not conflicts (default: console.error). */
+  onError?: (stage: string, err: unknown) => void;
+}
+
+/** Conflicts in a row before a stage backs off on a timer rather than retrying at once. */
+const MAX_CONFLICTS_IN_A_ROW = 20;
+const BACKOFF_MS = 100;
+
+export function isRetryable(e: unknown): boolean {
+  return e instanceof ConflictError || e instanceof NotFoundError;
+}
+
+/**
+ * Base class of the stages: `start()` runs a pass over the snapshot and subscribes to the watch
+ * stream; `stop()` unsubscribes, aborts, cancels timers and awaits the pass in flight.
+ */
+export abstract class ReconcileStage {
+  abstract readonly name: string;
+  protected readonly store: MemoryStore;
+  protected readonly clock: Clock;
+  private readonly onError: (stage: string, err: unknown) => void;
+  private unwatch: (() => void) | null = null;
+  private abort = new AbortController();
+  private dirty = false;
+  private running: Promise<void> | null = null;
+  private timers = new Set<Timer>();
+  private started = false;
+
+  constructor(opts: StageOptions) {
+    this.store = opts.store;
+    this.clock = opts.clock ?? systemClock;
+    this.onError = opts.onError ?? ((stage, err) => console.error(`${stage}: ${errorMessage(err)}`));
+  }
+
+  /** One pass: read the store, write what is needed. Must be a no-op when nothing is to be done. */
+  protected abstract reconcile(signal: AbortSignal): Promise<void>;
+
+  /** Whether an event can change what a pass would do. */
+  protected abstract interested(ev: ObjectEvent): boolean;
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.abort = new AbortController();
+    this.unwatch = this.store.watch((ev) => {
+      if (ev.kind !== 'commit' && this.interested(ev)) this.kick();
+    });
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.unwatch?.();
+    this.unwatch = null;
+    this.abort.abort();
+    for (const t of this.timers) t.cancel();
+    this.timers.clear();
+    await this.running;
+  }
+
+  get isRunning(): boolean {
+    return this.started;
+  }
+
+  /** Ask for another pass (debounced: at most one pass runs at a time, one more is queued). */
+  protected kick(): void {
+    if (!this.started) return;
+    this.dirty = true;
+    if (!this.running) this.running = this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      this.running = null;
+      // An event that arrived after the loop's last check must not be lost.
+      if (this.dirty && this.started) this.kick();
+    }
+  }
+
+  /** A timer owned by the stage: cancelled by stop(); `fn` runs only while the stage is started. */
+  protected later(ms: number, fn: () => void): Timer {
+    const t = this.clock.setTimer(ms, () => {
+      this.timers.delete(t);
+      if (this.started) fn();
+    });
+    this.timers.add(t);
+    return {
+      cancel: () => {
+        t.cancel();
+        this.timers.delete(t);
+      },
+    };
+  }
+
+  private async loop(): Promise<void> {
+    await Promise.resolve(); // let the rest of the current batch's events arrive first
+    const signal = this.abort.signal;
+    let conflicts = 0;
+    while (this.dirty && !signal.aborted) {
+      this.dirty = false;
+      try {
+        await this.reconcile(signal);
+        conflicts = 0;
+      } catch (e) {
+        if (signal.aborted) break;
+        if (isRetryable(e) && ++conflicts < MAX_CONFLICTS_IN_A_ROW) {
+          this.dirty = true;
+          continue;
+        }
+        if (!isRetryable(e)) this.onError(this.name, e);
+        this.dirty = false;
+        this.later(BACKOFF_MS, () => this.kick());
+        break;
+      }
+    }
+  }
+}
+
+/** A plural for explanations: `1 node`, `2 nodes`. */
+export function nodes(n: number): string {
+  return n === 1 ? '1 node' : `${n} nodes`;
+}
