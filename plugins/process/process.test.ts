@@ -143,3 +143,62 @@ test('shim command: the executable re-executed with a hidden argument', async ()
   expect(await runShim([SHIM_ARG])).toBe(2);
   expect(await runShim([SHIM_ARG, '/nonexistent/task-dir'])).toBe(2);
 });
+
+/** Start a task from a separate "daemon" process, then SIGKILL that daemon. */
+async function crashDaemonAfterStart(taskDir: string, spec: ProcessSpec) {
+  const task = makeTask({ Runtime: 'process', ProcessSpec: spec });
+  const daemon = Bun.spawn([process.execPath, resolve(import.meta.dir, 'testdata/fake-daemon.ts'), taskDir, JSON.stringify(task)], {
+    stdout: 'pipe', stderr: 'inherit',
+  });
+  cleanups.push(() => daemon.kill('SIGKILL'));
+  const reader = daemon.stdout.getReader();
+  const first = await Promise.race([reader.read(), daemon.exited.then(() => undefined)]);
+  expect(new TextDecoder().decode(first?.value)).toBe('started\n');
+  daemon.kill('SIGKILL');
+  expect(await daemon.exited).toBe(137);
+  return task;
+}
+
+test('the task survives a kill -9 of the daemon; a restarted daemon recovers, follows and stops it', async () => {
+  using dir = tempDir();
+  const taskDir = join(dir.path, 'task');
+  const task = await crashDaemonAfterStart(taskDir, sh('echo before; while :; do sleep 0.05; [ -f go ] && echo after && break; done; sleep 1000', { Dir: dir.path }));
+  const child = childOf(taskDir);
+  expect(isAlive(child)).toBe(true);
+
+  const ctl = createProcessExecutor({ shimCommand: shim }).controller(task, makeContext(taskDir));
+  cleanups.push(() => ctl.remove());
+  expect(await ctl.recover()).toBe(true);
+  expect(isAlive(child)).toBe(true); // re-attached, not restarted
+  expect(childOf(taskDir)).toEqual(child);
+
+  // Output after the crash still reaches the logs.
+  writeFileSync(join(dir.path, 'go'), '');
+  await waitFor(async () => (await lines(ctl)).includes('after'), 'output written after the crash');
+
+  const waiting = ctl.wait(signal());
+  await ctl.stop(2_000);
+  expect(await waiting).toEqual({ exitCode: 143, signal: 'SIGTERM', message: 'killed by SIGTERM' });
+  expect(groupMembers(child.pid)).toEqual([]);
+});
+
+test('a task that ends while the daemon is down reports its exit code after recovery', async () => {
+  using dir = tempDir();
+  const taskDir = join(dir.path, 'task');
+  const task = await crashDaemonAfterStart(taskDir, sh('while [ ! -f go ]; do sleep 0.05; done; exit 7', { Dir: dir.path }));
+  writeFileSync(join(dir.path, 'go'), '');
+  await waitFor(() => existsSync(path(taskDir, 'exit')), 'the task to end while no daemon runs');
+
+  const ctl = createProcessExecutor({ shimCommand: shim }).controller(task, makeContext(taskDir));
+  cleanups.push(() => ctl.remove());
+  expect(await ctl.recover()).toBe(true);
+  expect(await ctl.wait(signal())).toEqual({ exitCode: 7, message: 'exit code 7' });
+});
+
+test('recover refuses a recorded pid that now belongs to another process', async () => {
+  const { ctl, ctx } = setup(sh('exec sleep 1000'));
+  await started(ctl);
+  const rec = childOf(ctx.taskDir);
+  expect(isAlive(rec)).toBe(true);
+  expect(isAlive({ ...rec, startTime: '1' })).toBe(false);
+});
