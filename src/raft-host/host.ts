@@ -59,8 +59,21 @@ export interface RaftHostOptions {
   timers?: HostTimers;
   /** Extra core knobs (message sizes, inflight limits, preVote, checkQuorum). */
   raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'rand' | 'applied'>>;
+  observer?: HostObserver;
   /** Called when the host stops itself after an unrecoverable error (disk failure). */
   onFatal?: (err: Error) => void;
+}
+
+/** Hooks for tests and the simulator; called synchronously inside the loop. */
+export interface HostObserver {
+  /** The entries of a ready are durable (and in `storage`). */
+  persisted?(id: NodeId, entries: Entry[], storage: MemoryStorage): void;
+  /** This node just became leader of `term`; `storage` holds its log. */
+  becameLeader?(id: NodeId, term: number, storage: MemoryStorage): void;
+  /** An entry was applied (conf entries and empty entries included). */
+  applied?(id: NodeId, entry: Entry): void;
+  /** The state machine was restored from a snapshot. */
+  restored?(id: NodeId, index: number, term: number): void;
 }
 
 export interface HostStatus {
@@ -140,6 +153,7 @@ export class RaftHost implements Proposer {
       opts.stateMachine.restore(state.snapshot.data, state.snapshot.meta.index);
       this.applied = state.snapshot.meta.index;
     }
+    opts.observer?.restored?.(this.id, this.applied, state.snapshot?.meta.term ?? 0);
     this.incHi = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
     this.incLo = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
     this.node = new RaftNode({
@@ -327,7 +341,10 @@ export class RaftHost implements Proposer {
   }
 
   private handleReady(rd: Ready): void {
+    const obs = this.opts.observer;
+    let becameLeader = false;
     if (rd.softState) {
+      becameLeader = rd.softState.role === 'leader' && this.role !== 'leader';
       this.role = rd.softState.role;
       this.leader = rd.softState.leader;
       for (const t of this.transfers) if (t.target === this.leader) this.transferWaiters.settle(t.seq, null, t.target);
@@ -338,12 +355,15 @@ export class RaftHost implements Proposer {
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (obs?.persisted && rd.entries.length) obs.persisted(this.id, rd.entries, this.storage);
+    if (becameLeader) obs?.becameLeader?.(this.id, this.node.status().term, this.storage);
     // 2. send, only now that it is durable.
     if (rd.messages.length) this.opts.transport.send(rd.messages);
     // 3. apply.
     if (rd.snapshot && rd.snapshot.meta.index > this.applied) {
       this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta.index);
       this.applied = rd.snapshot.meta.index;
+      obs?.restored?.(this.id, rd.snapshot.meta.index, rd.snapshot.meta.term);
       this.conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
     }
     for (const e of rd.committed) if (e.index > this.applied) this.applyEntry(e);
@@ -371,6 +391,7 @@ export class RaftHost implements Proposer {
 
   private applyEntry(e: Entry): void {
     this.applied = e.index;
+    this.opts.observer?.applied?.(this.id, e);
     if (e.type === 'conf') {
       const cc = decodeConfChange(e.data);
       this.conf = this.node.applyConfChange(cc);
