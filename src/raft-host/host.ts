@@ -11,6 +11,7 @@ import {
   MemoryStorage,
   RaftNode,
   decodeConfChange,
+  encodeConfChange,
 } from '../raft/index.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
@@ -137,10 +138,21 @@ export class RaftHost implements Proposer {
     const { wal, state } = Wal.open(this.disk, opts.dir, { segmentBytes: opts.segmentBytes });
     this.wal = wal;
     let conf = state.conf;
-    if (!conf) {
-      conf = opts.bootstrap ?? { voters: [], learners: [] };
-      if (opts.bootstrap) wal.saveConfState(conf);
+    const fresh = !conf && !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
+    if (fresh && opts.bootstrap) {
+      // Like etcd: the initial configuration is written as committed conf entries at term 1, the same
+      // on every founding member, so a node that joins later learns the founders from the log.
+      conf = opts.bootstrap;
+      const cc: ConfChange[] = [
+        ...conf.voters.map((node): ConfChange => ({ type: 'addVoter', node })),
+        ...conf.learners.map((node): ConfChange => ({ type: 'addLearner', node })),
+      ];
+      state.entries = cc.map((c, i) => ({ term: 1, index: i + 1, type: 'conf', data: encodeConfChange(c) }));
+      state.hardState = { term: 1, vote: null, commit: cc.length };
+      wal.saveConfState(conf);
+      wal.save(state.hardState, state.entries);
     }
+    conf ??= { voters: [], learners: [] };
     const storage = MemoryStorage.withConf(conf);
     if (state.snapshot) storage.applySnapshot(state.snapshot);
     storage.setConfState(conf);
@@ -177,7 +189,7 @@ export class RaftHost implements Proposer {
     });
     this.stopTimer = this.timers.every(opts.tickMs ?? 100, () => this.tick());
     // A lone voter need not wait an election timeout to lead.
-    if (conf.voters.length === 1 && conf.voters[0] === this.id && state.hardState.term === 0) this.node.campaign();
+    if (fresh && conf.voters.length === 1 && conf.voters[0] === this.id) this.node.campaign();
     this.kick();
   }
 
@@ -226,7 +238,7 @@ export class RaftHost implements Proposer {
     try {
       this.node.propose(wrap(this.incHi, this.incLo, seq, entry));
     } catch (err) {
-      return cb(new ProposalLostError((err as Error).message));
+      return cb(this.refusal(err as Error));
     }
     this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, cb, signal);
     this.kick();
@@ -240,9 +252,20 @@ export class RaftHost implements Proposer {
   readCb(cb: Callback, signal?: AbortSignal): void {
     if (!this.running) return cb(new HostStoppedError());
     const seq = ++this.seq;
+    try {
+      this.node.readIndex(wrap(this.incHi, this.incLo, seq, new Uint8Array(0)));
+    } catch (err) {
+      return cb(this.refusal(err as Error));
+    }
     this.reads.add(seq, 'linearizable read', this.ticks + this.requestTimeoutTicks, cb, signal);
-    this.node.readIndex(wrap(this.incHi, this.incLo, seq, new Uint8Array(0)));
     this.kick();
+  }
+
+  /** The core refused a request: name the leader when that is why, else the request was not taken. */
+  private refusal(err: Error): Error {
+    const s = this.node.status();
+    if (s.role !== 'leader') return new NotLeaderError(s.leader === this.id ? null : s.leader);
+    return new ProposalLostError(err.message);
   }
 
   linearizableRead(signal?: AbortSignal): Promise<number> {
@@ -256,7 +279,7 @@ export class RaftHost implements Proposer {
     try {
       this.node.proposeConfChange({ type, node, context: wrap(this.incHi, this.incLo, seq, new Uint8Array(0)) });
     } catch (err) {
-      return cb(new ProposalLostError((err as Error).message));
+      return cb(this.refusal(err as Error));
     }
     this.confChanges.add(seq, `${type} ${node}`, this.ticks + this.requestTimeoutTicks, cb);
     this.kick();
@@ -298,7 +321,12 @@ export class RaftHost implements Proposer {
       this.transferWaiters.add(seq, `leadership transfer to ${t}`, this.ticks + this.electionTicks * 3, (err) =>
         err ? reject(err) : resolve(t),
       );
-      this.node.transferLeader(t);
+      try {
+        this.node.transferLeader(t);
+      } catch (err) {
+        this.transferWaiters.settle(seq, err as Error);
+        return;
+      }
       this.kick();
     });
   }
