@@ -23,6 +23,12 @@ export class Inflights {
     if (n > 0) this.buf = this.buf.slice(n);
   }
 
+  /** Forget the oldest message (presumed lost) so a stalled window can move again. */
+  freeFirstOne(): void {
+    const first = this.buf[0];
+    if (first) this.freeLE(first.index);
+  }
+
   full(): boolean {
     return this.buf.length >= this.capacity || this.bytes >= this.maxBytes;
   }

@@ -77,6 +77,8 @@ function handleHeartbeatResp(r: Raft, m: Message): void {
   if (!pr) return;
   pr.recentActive = true;
   pr.probeSent = false;
+  // Acknowledgements may have been lost: let one more append through a full window per heartbeat.
+  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
   if (!m.context || m.context.length === 0) return;
   const acks = r.readOnly.recvAck(m.from, m.context);
