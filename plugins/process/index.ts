@@ -15,11 +15,11 @@ import {
   isAlive, path, readJson, writeJsonAtomic, type ExitRecord, type PidRecord, type ShimSpec,
 } from './files.ts';
 import { groupStats, readLogs } from './logs.ts';
-import { killGroup, shimCommand } from './shim.ts';
+import { killGroup, SHIM_ARG, SHIM_ENV, shimCommand } from './shim.ts';
 import { resolveUser } from './user.ts';
 import { signalName, validateProcessSpec } from './validate.ts';
 
-export { runShim, shimCommand, SHIM_ARG } from './shim.ts';
+export { runShim, shimCommand, SHIM_ARG, SHIM_ENV } from './shim.ts';
 
 export interface ProcessExecutorOptions {
   /** How to start a shim (task dir appended). Default: `shimCommand()`, the shoal executable. */
@@ -118,11 +118,18 @@ class ProcessController implements Controller {
     signal.throwIfAborted();
     if (!existsSync(path(this.#dir, 'spec'))) throw new StartError(`task ${this.task.ID}: start before prepare`);
     if (this.#child() || this.#exit() || this.#shimAlive()) return this.#awaitStarted(signal); // idempotent
+    if (process.env[SHIM_ENV]) {
+      // We are a shim whose executable did not dispatch `__process-shim` to runShim(): starting
+      // another shim would recurse without end.
+      throw new StartError(`refusing to start a process shim from inside one: the executable does not handle "${SHIM_ARG}"`);
+    }
     const cmd = [...(this.opts.shimCommand ?? shimCommand()), this.#dir];
     const shimLog = openSync(path(this.#dir, 'shimLog'), 'a');
     try {
       // No pipes to the daemon: the shim must not get SIGPIPE when the daemon dies.
-      this.#shimProc = Bun.spawn(cmd, { detached: true, stdin: 'ignore', stdout: shimLog, stderr: shimLog });
+      this.#shimProc = Bun.spawn(cmd, {
+        detached: true, stdin: 'ignore', stdout: shimLog, stderr: shimLog, env: { ...process.env, [SHIM_ENV]: '1' },
+      });
     } catch (err) {
       throw new StartError(`cannot start the process shim ${cmd[0]}: ${(err as Error).message}`);
     } finally { closeSync(shimLog); }

@@ -202,3 +202,24 @@ test('recover refuses a recorded pid that now belongs to another process', async
   expect(isAlive(rec)).toBe(true);
   expect(isAlive({ ...rec, startTime: '1' })).toBe(false);
 });
+
+test('a shim command that does not dispatch to runShim fails the start instead of recursing', async () => {
+  // The "shim" here is a program that starts a task itself, as an executable without the
+  // `__process-shim` dispatch would: the guard stops it at the second level.
+  using dir = tempDir();
+  const script = join(dir.path, 'not-a-shim.ts');
+  writeFileSync(script, `
+    import { createProcessExecutor } from ${JSON.stringify(resolve(import.meta.dir, 'index.ts'))};
+    const ctl = createProcessExecutor({ shimCommand: [process.execPath, ${JSON.stringify(script)}] })
+      .controller({ ID: 'nested', Spec: { ProcessSpec: { Command: ['true'] } } } as any, { taskDir: process.argv[2] + '/nested', log() {} });
+    await ctl.prepare(AbortSignal.timeout(5000));
+    await ctl.start(AbortSignal.timeout(5000)).catch((e) => { console.error(e.message); process.exit(9); });
+  `);
+  const exec = createProcessExecutor({ shimCommand: [process.execPath, script], startTimeoutMs: 5_000 });
+  const ctl = exec.controller(makeTask({ Runtime: 'process', ProcessSpec: sh('true') }), makeContext(join(dir.path, 'task')));
+  cleanups.push(() => ctl.remove());
+  await ctl.prepare(signal());
+  const err = await ctl.start(signal()).catch((e) => e);
+  expect(err.message).toContain('the process shim exited early');
+  expect(await Bun.file(join(dir.path, 'task', 'shim.log')).text()).toContain('refusing to start a process shim from inside one');
+});

@@ -16,6 +16,8 @@ import {
 } from './files.ts';
 
 export const SHIM_ARG = '__process-shim';
+/** Set in a shim's environment (not its program's), so a shim never starts another shim. */
+export const SHIM_ENV = 'SHOAL_PROCESS_SHIM';
 
 /** True inside the executable built by `bun build --compile` (its modules live under /$bunfs/). */
 export function isCompiled(): boolean {
