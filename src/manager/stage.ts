@@ -8,7 +8,8 @@
  * timer instead of spinning.
  */
 import { ConflictError, errorMessage, NotFoundError } from '../lib/errors.ts';
-import type { ChangeEvent, MemoryStore } from '../store/index.ts';
+import type { ChangeEvent, MemoryStore, Tx } from '../store/index.ts';
+import type { Task } from '../types/index.ts';
 
 // ------------------------------------------------------------------ clock
 
@@ -205,4 +206,44 @@ export abstract class ReconcileStage {
 /** A plural for explanations: `1 node`, `2 nodes`. */
 export function nodes(n: number): string {
   return n === 1 ? '1 node' : `${n} nodes`;
+}
+
+// ------------------------------------------------------------------ batched task writes
+
+/** One task write: `change` gets the task as it is when the transaction is built; null skips it. */
+export interface TaskChange {
+  id: string;
+  change(cur: Task): Task | null;
+}
+
+/**
+ * Write many task changes in few transactions (`batchSize` each). When a batch conflicts (someone
+ * wrote one of its tasks in between), its changes are retried one task at a time, each against a
+ * fresh read. Returns whether any single write still conflicted (the caller should run again).
+ */
+export async function writeTasks(store: MemoryStore, changes: readonly TaskChange[], batchSize: number, signal?: AbortSignal): Promise<boolean> {
+  let conflicted = false;
+  const apply = (tx: Tx, c: TaskChange) => {
+    const cur = tx.get('tasks', c.id);
+    const next = cur && c.change(cur);
+    if (next) tx.update('tasks', next);
+  };
+  for (let i = 0; i < changes.length && !signal?.aborted; i += batchSize) {
+    const chunk = changes.slice(i, i + batchSize);
+    try {
+      await store.update((tx) => chunk.forEach((c) => apply(tx, c)), signal);
+    } catch (e) {
+      if (!isRetryable(e)) throw e;
+      for (const c of chunk) {
+        if (signal?.aborted) break;
+        try {
+          await store.update((tx) => apply(tx, c), signal);
+        } catch (e2) {
+          if (!isRetryable(e2)) throw e2;
+          conflicted = true;
+        }
+      }
+    }
+  }
+  return conflicted;
 }

@@ -5,7 +5,7 @@
  * explanation in its status, and is tried again whenever a node or a task changes.
  */
 import { isActiveOnNode, stateRank, type Node, type Task, type TaskStatus } from '../../types/index.ts';
-import { isoAt, isRetryable, type ObjectEvent, ReconcileStage, type StageOptions } from '../stage.ts';
+import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type TaskChange, writeTasks } from '../stage.ts';
 import { constraintCache, DEFAULT_FILTERS, type Filter, type FilterContext, type NodeLoad, Pipeline } from './filters.ts';
 
 export interface SchedulerOptions extends StageOptions {
@@ -22,9 +22,9 @@ export function occupiesNode(t: Task): boolean {
   return !!t.NodeID && isActiveOnNode(t.Status.State) && stateRank(t.DesiredState) <= RUNNING;
 }
 
-interface Write {
-  task: Task;
-  next: Task;
+/** Still waiting for a node, and meant to run. */
+function schedulable(t: Task): boolean {
+  return t.Status.State === 'pending' && stateRank(t.DesiredState) <= RUNNING;
 }
 
 export class Scheduler extends ReconcileStage {
@@ -43,22 +43,12 @@ export class Scheduler extends ReconcileStage {
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
-    const writes = this.plan();
-    for (let i = 0; i < writes.length && !signal.aborted; i += this.batchSize) {
-      const chunk = writes.slice(i, i + this.batchSize);
-      try {
-        await this.store.update((tx) => {
-          for (const w of chunk) tx.update('tasks', w.next);
-        }, signal);
-      } catch (e) {
-        if (!isRetryable(e)) throw e;
-        await this.writeOneByOne(chunk, signal);
-      }
-    }
+    const changes = this.plan();
+    if (await writeTasks(this.store, changes, this.batchSize, signal)) this.kick();
   }
 
   /** Decide every assignment and message change of one pass, against the current store. */
-  private plan(): Write[] {
+  private plan(): TaskChange[] {
     const nodes = this.store.list('nodes').sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
     const byId = new Map(nodes.map((n) => [n.ID, n]));
     const loads = new Map<string, NodeLoad>();
@@ -70,13 +60,13 @@ export class Scheduler extends ReconcileStage {
     const pending: Task[] = [];
     for (const t of this.store.list('tasks')) {
       if (occupiesNode(t)) addLoad(load(t.NodeID), t);
-      else if (t.Status.State === 'pending' && stateRank(t.DesiredState) <= RUNNING) pending.push(t);
+      else if (schedulable(t)) pending.push(t);
     }
     if (pending.length === 0) return [];
     pending.sort((a, b) => cmp(a.CreatedAt, b.CreatedAt) || a.Slot - b.Slot || cmp(a.ID, b.ID));
     const ctx: FilterContext = { load, constraints: constraintCache() };
     const now = isoAt(this.clock);
-    const writes: Write[] = [];
+    const writes: TaskChange[] = [];
     for (const task of pending) {
       const candidates = task.NodeID ? [byId.get(task.NodeID)].filter((n): n is Node => !!n) : nodes;
       const { eligible, explanation } = this.pipeline.run(task, candidates, ctx);
@@ -84,32 +74,19 @@ export class Scheduler extends ReconcileStage {
       if (best) {
         addLoad(load(best.ID), task);
         const status: TaskStatus = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node' };
-        writes.push({ task, next: { ...task, NodeID: best.ID, Status: status } });
+        const nodeId = best.ID;
+        writes.push({
+          id: task.ID,
+          change: (cur) => (schedulable(cur) && (!cur.NodeID || cur.NodeID === nodeId) ? { ...cur, NodeID: nodeId, Status: status } : null),
+        });
       } else if (task.Status.Err !== explanation || task.Status.Message !== explanation) {
-        writes.push({ task, next: { ...task, Status: { ...task.Status, Message: explanation, Err: explanation } } });
+        writes.push({
+          id: task.ID,
+          change: (cur) => (schedulable(cur) ? { ...cur, Status: { ...cur.Status, Message: explanation, Err: explanation } } : null),
+        });
       }
     }
     return writes;
-  }
-
-  /** After a batch conflicted: write each task alone, skipping those that moved on meanwhile. */
-  private async writeOneByOne(chunk: Write[], signal: AbortSignal): Promise<void> {
-    let conflicted = false;
-    for (const w of chunk) {
-      if (signal.aborted) return;
-      try {
-        await this.store.update((tx) => {
-          const cur = tx.get('tasks', w.task.ID);
-          if (!cur || cur.Status.State !== 'pending' || stateRank(cur.DesiredState) > RUNNING) return;
-          if (cur.NodeID && cur.NodeID !== w.next.NodeID) return;
-          tx.update('tasks', { ...cur, NodeID: w.next.NodeID, Status: w.next.Status });
-        }, signal);
-      } catch (e) {
-        if (!isRetryable(e)) throw e;
-        conflicted = true;
-      }
-    }
-    if (conflicted) this.kick();
   }
 }
 

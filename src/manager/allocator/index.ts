@@ -1,0 +1,2 @@
+export { Allocator, type AllocatorOptions, canonical } from './allocator.ts';
+export * from './ports.ts';
