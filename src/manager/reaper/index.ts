@@ -1,0 +1,1 @@
+export { TaskReaper, type TaskReaperOptions } from './reaper.ts';
