@@ -26,7 +26,7 @@ const MAX_LOG_LINES = 1_000;
 type Phase = 'created' | 'prepared' | 'running' | 'exited';
 
 /** One task's simulated work. */
-class MockRun {
+export class MockRun {
   phase: Phase = 'created';
   exit?: ExitStatus;
   startedAt?: number;
@@ -69,7 +69,7 @@ class MockRun {
 export interface MockExecutorOptions {
   clock?: MockClock;
   /** Shared between executor instances that stand for the same node across "restarts". */
-  registry?: Map<string, MockRun>;
+  registry?: MockRegistry;
   /** Override what `fingerprint()` reports, e.g. an unhealthy runtime for scheduler tests. */
   fingerprint?: Partial<Fingerprint>;
 }
@@ -96,7 +96,12 @@ export function createMockExecutor(opts: MockExecutorOptions = {}): Executor {
   };
 }
 
-export function newMockRegistry(): Map<string, MockRun> { return new Map(); }
+/**
+ * The simulated work of one node, keyed by task ID. Give each simulated node its own; clearing it
+ * stands for a host reboot (everything gone: `recover()` then finds nothing).
+ */
+export type MockRegistry = Map<string, MockRun>;
+export function newMockRegistry(): MockRegistry { return new Map(); }
 
 export function validateMockSpec(spec: TaskSpec): string | null {
   const m = spec.MockSpec as MockSpecExtras | undefined;

@@ -123,7 +123,9 @@ class Shim {
   finish(rec: ExitRecord): void {
     try { closeSync(this.#logFd); } catch { /* already closed */ }
     writeJsonAtomic(path(this.taskDir, 'exit'), rec);
-    appendFileSync(path(this.taskDir, 'shimLog'), `${new Date(rec.time).toISOString()} ${rec.message}\n`);
+    try {
+      appendFileSync(path(this.taskDir, 'shimLog'), `${new Date(rec.time).toISOString()} ${rec.message}\n`);
+    } catch { /* the task dir is being removed */ }
   }
 }
 
