@@ -1,0 +1,195 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import { ManualClock } from '../../../plugins/mock/clock.ts';
+import { encode } from '../../lib/codec.ts';
+import { memoryStore, type MemoryStore } from '../../store/index.ts';
+import { memoryConnPair } from './conn.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { addNode, addTasks, changeTask, makeTask, RawWorker, waitFor } from './testkit.ts';
+
+let store: MemoryStore;
+let clock: ManualClock;
+let dispatcher: Dispatcher;
+
+function setup(opts: { heartbeatPeriodMs?: number } = {}) {
+  store = memoryStore();
+  clock = new ManualClock(1_000_000);
+  dispatcher = new Dispatcher({ store, clock, random: () => 0, heartbeatPeriodMs: opts.heartbeatPeriodMs ?? 1000 });
+  dispatcher.start();
+}
+
+afterEach(async () => { await dispatcher?.stop(); });
+
+describe('Dispatcher', () => {
+  test('an unknown node gets a clear error frame and the connection is closed', async () => {
+    setup();
+    const w = new RawWorker(dispatcher);
+    await w.register('nobody');
+    await waitFor(() => w.closedReason !== null, 'close');
+    expect(w.of('session.error')[0]).toEqual({ code: 'unknown-node', message: expect.stringContaining('node nobody is not a member') });
+  });
+
+  test('registration marks the node ready with its description and sends the full set once', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const other = await addNode(store);
+    await addTasks(store, [
+      makeTask(nodeId), makeTask(nodeId, { state: 'running' }),
+      makeTask(nodeId, { state: 'pending' }), // not placed yet
+      makeTask(nodeId, { state: 'shutdown', desired: 'remove' }), // terminal and to be removed
+      makeTask(other),
+    ]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    const node = store.get('nodes', nodeId)!;
+    expect(node.Status.State).toBe('ready');
+    expect(node.Description.Hostname).toBe('worker-1');
+    expect(w.of('session.registered')[0]).toMatchObject({ nodeId, heartbeatPeriodMs: 1000 });
+    await waitFor(() => w.of('assignments').length === 1, 'assignments');
+    const a = w.of('assignments')[0]!;
+    expect(a.full).toBe(true);
+    expect(a.last).toBe(true);
+    expect(a.tasks.map((t) => t.Status.State).sort()).toEqual(['assigned', 'running']);
+  });
+
+  test('status never moves backwards; stale and foreign updates are dropped; acks follow writes', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const other = await addNode(store);
+    const [t, foreign] = await addTasks(store, [makeTask(nodeId), makeTask(other)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    const status = (State: 'accepted' | 'running' | 'preparing') => ({ State, Message: State, Timestamp: new Date().toISOString() });
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: status('running') }] } });
+    await waitFor(() => w.of('tasks.ack').length === 1, 'ack 1');
+    expect(store.get('tasks', t!.ID)!.Status.State).toBe('running');
+    w.channel.send({
+      t: 'tasks.status',
+      b: { sessionId: w.sessionId, seq: 2, updates: [{ taskId: t!.ID, status: status('preparing') }, { taskId: foreign!.ID, status: status('accepted') }] },
+    });
+    await waitFor(() => w.of('tasks.ack').length === 2, 'ack 2');
+    expect(store.get('tasks', t!.ID)!.Status.State).toBe('running');
+    expect(store.get('tasks', foreign!.ID)!.Status.State).toBe('assigned');
+    expect(dispatcher.stats).toEqual({ statusApplied: 1, statusDropped: 2 });
+  });
+
+  test('many updates are written in few transactions, retrying when another writer conflicts', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const tasks = await addTasks(store, Array.from({ length: 50 }, () => makeTask(nodeId)));
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    let batches = 0;
+    const unwatch = store.watch((ev) => { if (ev.kind === 'commit') batches++; });
+    const updates = tasks.map((t) => ({ taskId: t.ID, status: { State: 'accepted' as const, Message: 'accepted', Timestamp: '' } }));
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates } });
+    // Another stage writes one of the tasks at the same moment: the dispatcher's transaction conflicts.
+    void changeTask(store, tasks[0]!.ID, (t) => ({ ...t, Labels: { touched: 'yes' } }));
+    await waitFor(() => w.of('tasks.ack').length === 1, 'ack');
+    unwatch();
+    expect(tasks.every((t) => store.get('tasks', t.ID)!.Status.State === 'accepted')).toBe(true);
+    expect(store.get('tasks', tasks[0]!.ID)!.Labels).toEqual({ touched: 'yes' });
+    expect(batches).toBeLessThanOrEqual(3);
+  });
+
+  test('changes are sent incrementally; the worker\'s own status coming back sends nothing', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    await waitFor(() => w.of('assignments').length === 1, 'full set');
+
+    await addTasks(store, [makeTask(nodeId), makeTask(nodeId), makeTask(nodeId)]);
+    await waitFor(() => w.of('assignments').length === 2, 'one frame for three tasks');
+    expect(w.of('assignments')[1]).toMatchObject({ full: false });
+    expect(w.of('assignments')[1]!.tasks).toHaveLength(3);
+
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: { State: 'running', Message: '', Timestamp: '' } }] } });
+    await waitFor(() => w.of('tasks.ack').length === 1, 'ack');
+
+    await changeTask(store, t!.ID, (x) => ({ ...x, DesiredState: 'shutdown' }));
+    await waitFor(() => w.of('assignments').length === 3, 'desired state change');
+    expect(w.of('assignments')[2]!.tasks.map((x) => [x.ID, x.DesiredState])).toEqual([[t!.ID, 'shutdown']]);
+
+    // Terminal and desired remove: it leaves the set.
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 2, updates: [{ taskId: t!.ID, status: { State: 'shutdown', Message: '', Timestamp: '' } }] } });
+    await waitFor(() => w.of('tasks.ack').length === 2, 'ack 2');
+    await changeTask(store, t!.ID, (x) => ({ ...x, DesiredState: 'remove' }));
+    await waitFor(() => w.of('assignments').length === 4, 'removal');
+    expect(w.of('assignments')[3]).toEqual({ full: false, last: true, tasks: [], removed: [t!.ID] });
+    expect(dispatcher.session(nodeId)).toMatchObject({ tasksSent: 5, assigned: 3 });
+  });
+
+  test('a node that misses its heartbeats is marked down; heartbeats keep it up', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    for (let i = 0; i < 5; i++) {
+      clock.advance(2_000);
+      w.channel.send({ t: 'heartbeat', b: { sessionId: w.sessionId } });
+      await waitFor(() => w.of('heartbeat.ack').length === i + 1, 'ack');
+    }
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    clock.advance(2_999);
+    await Promise.resolve();
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    clock.advance(1);
+    await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'down', 'node down');
+    expect(store.get('nodes', nodeId)!.Status.Message).toBe('heartbeat failure');
+    await waitFor(() => w.closedReason !== null, 'session closed');
+  });
+
+  test('a closed session marks the node down after the grace period, unless it comes back', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const w1 = new RawWorker(dispatcher);
+    await w1.register(nodeId);
+    w1.channel.close('worker went away');
+    await waitFor(() => dispatcher.sessions().length === 0, 'session gone');
+    clock.advance(2_000);
+    const w2 = new RawWorker(dispatcher);
+    await w2.register(nodeId);
+    clock.advance(2_500); // past the first grace period (cancelled), short of w2's heartbeat deadline
+    await Promise.resolve();
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    w2.channel.close('gone again');
+    await waitFor(() => dispatcher.sessions().length === 0, 'session gone');
+    clock.advance(3_000);
+    await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'down', 'node down');
+  });
+
+  test('garbage on the wire closes that connection only', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const good = new RawWorker(dispatcher);
+    await good.register(nodeId);
+    const [mine, theirs] = memoryConnPair();
+    let closed = '';
+    mine.onClose((r) => { closed = r; });
+    mine.onData(() => {});
+    dispatcher.accept(theirs);
+    const body = encode({ t: 'session.register', v: 99, b: {} });
+    const frame = new Uint8Array(4 + body.length);
+    new DataView(frame.buffer).setUint32(0, body.length);
+    frame.set(body, 4);
+    mine.write(frame);
+    await waitFor(() => closed !== '', 'close');
+    expect(dispatcher.sessions().map((s) => s.nodeId)).toEqual([nodeId]);
+  });
+
+  test('a second session of the same node replaces the first', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const w1 = new RawWorker(dispatcher);
+    await w1.register(nodeId);
+    const w2 = new RawWorker(dispatcher);
+    await w2.register(nodeId);
+    await waitFor(() => w1.closedReason !== null, 'first closed');
+    expect(dispatcher.session(nodeId)!.sessionId).toBe(w2.sessionId);
+    clock.advance(10_000 - 1);
+    await Promise.resolve();
+    // w2 never heartbeated: it is the one that expires, not a leftover of w1.
+    expect(dispatcher.sessions()).toHaveLength(0);
+  });
+});

@@ -1,0 +1,459 @@
+/**
+ * The dispatcher: the manager's end of every worker session (swarmkit's manager/dispatcher). A
+ * worker registers with its node id; the dispatcher marks the node ready with the description the
+ * worker sent, sends the tasks assigned to it (in full once, then changes as the store changes),
+ * writes the task status the worker reports (never backwards), and marks the node down when its
+ * heartbeats stop or its session stays closed past the grace period.
+ *
+ * Like every stage it talks to other stages only through the store.
+ */
+import { ConflictError, NotFoundError, UnavailableError, errorMessage } from '../../lib/errors.ts';
+import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
+import { newId } from '../../lib/ids.ts';
+import type { ChangeEvent, MemoryStore, Tx } from '../../store/index.ts';
+import type { Node, NodeDescription, Task, TaskStatus } from '../../types/index.ts';
+import { stateRank } from '../../types/index.ts';
+import type { LogLine } from '../../executor/contract.ts';
+import { AssignmentTracker } from './assignments.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type Conn, FrameChannel } from './conn.ts';
+import { LogStream, type RemoteLogOptions } from './logs.ts';
+import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages, type StatusUpdate } from './protocol.ts';
+
+type Msg = Message<SessionMessages>;
+
+export interface DispatcherOptions {
+  store: MemoryStore;
+  /** How often workers send heartbeats. Default 1000 ms. */
+  heartbeatPeriodMs?: number;
+  /** Periods without a heartbeat before the node is marked down. Default 3. */
+  heartbeatMisses?: number;
+  /** How long a node whose session closed stays up, waiting for it to come back. Default misses × period. */
+  downGraceMs?: number;
+  /** How long a new connection may take to register. Default 10 s. */
+  registerTimeoutMs?: number;
+  clock?: Clock;
+  /** Source of heartbeat jitter, in [0, 1). */
+  random?: () => number;
+  /** Manager addresses handed to workers, for reconnecting elsewhere. */
+  managers?: () => string[];
+  /** Status updates waiting to be written, over all sessions; a session that overflows it is closed. */
+  maxStatusBacklog?: number;
+  /** Attempts per status transaction when other writers conflict with it. */
+  maxConflictRetries?: number;
+  maxFrameBytes?: number;
+  /** Lines a remote log reader may fall behind before its stream ends. */
+  maxLogBacklogLines?: number;
+  log?: (msg: string) => void;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  nodeId: string;
+  /** Frames sent by type, e.g. `{ assignments: 3, 'heartbeat.ack': 10 }`. */
+  sent: Record<string, number>;
+  /** Tasks sent in assignments frames, over the session. */
+  tasksSent: number;
+  /** Tasks the worker currently knows as assigned. */
+  assigned: number;
+}
+
+export interface DispatcherStats {
+  statusApplied: number;
+  /** Updates dropped because the task had already moved further (stale) or is not on that node. */
+  statusDropped: number;
+}
+
+const STATUS_TX_BATCH = 200;
+
+class ServerSession {
+  readonly sent: Record<string, number> = {};
+  tasksSent = 0;
+  cancelExpiry: () => void = () => {};
+  readonly logStreams = new Map<number, LogStream>();
+
+  constructor(
+    readonly sessionId: string,
+    readonly nodeId: string,
+    readonly channel: FrameChannel<SessionMessages>,
+    readonly tracker: AssignmentTracker,
+  ) {}
+
+  send(msg: Msg): boolean {
+    const ok = this.channel.send(msg);
+    if (ok) {
+      this.sent[msg.t] = (this.sent[msg.t] ?? 0) + 1;
+      if (msg.t === 'assignments') this.tasksSent += msg.b.tasks.length;
+    }
+    return ok;
+  }
+}
+
+export class Dispatcher {
+  readonly store: MemoryStore;
+  readonly heartbeatPeriodMs: number;
+  readonly heartbeatMisses: number;
+  readonly downGraceMs: number;
+  readonly stats: DispatcherStats = { statusApplied: 0, statusDropped: 0 };
+  readonly #opts: DispatcherOptions;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #log: (msg: string) => void;
+  readonly #sessions = new Map<string, ServerSession>(); // by node id
+  readonly #pendingChannels = new Set<FrameChannel<SessionMessages>>();
+  readonly #downTimers = new Map<string, () => void>();
+  #unwatch: (() => void) | null = null;
+  #running = false;
+  // Status updates waiting to be written, latest per task, and the acks owed once they are.
+  #statusQueue = new Map<string, StatusUpdate & { nodeId: string }>();
+  #acksOwed: { session: ServerSession; seq: number }[] = [];
+  #flushing: Promise<void> | null = null;
+  #nextLogRequest = 1;
+
+  constructor(opts: DispatcherOptions) {
+    this.#opts = opts;
+    this.store = opts.store;
+    this.heartbeatPeriodMs = opts.heartbeatPeriodMs ?? 1000;
+    this.heartbeatMisses = opts.heartbeatMisses ?? 3;
+    this.downGraceMs = opts.downGraceMs ?? this.heartbeatMisses * this.heartbeatPeriodMs;
+    this.#clock = opts.clock ?? systemClock;
+    this.#random = opts.random ?? Math.random;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  get running(): boolean { return this.#running; }
+
+  /**
+   * Start serving sessions. Nodes the store says are ready but that have no session here (a new
+   * leader, a restarted manager) get the grace period to come back before they are marked down.
+   */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unwatch = this.store.watch((ev) => this.#onChange(ev));
+    for (const n of this.store.list('nodes')) {
+      if (n.Status.State === 'ready' && !this.#sessions.has(n.ID)) this.#armDown(n.ID, 'node did not reconnect to the dispatcher');
+    }
+  }
+
+  /** Close every session (workers reconnect elsewhere) and stop watching; pending status is written first. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#unwatch?.();
+    this.#unwatch = null;
+    for (const cancel of this.#downTimers.values()) cancel();
+    this.#downTimers.clear();
+    for (const ch of this.#pendingChannels) ch.close('dispatcher stopped');
+    this.#pendingChannels.clear();
+    await this.#flushStatus();
+    for (const s of [...this.#sessions.values()]) this.#closeSession(s, 'shutting-down', 'the dispatcher is stopping', false);
+  }
+
+  /** Serve one worker connection: it must register first. */
+  accept(conn: Conn): void {
+    const channel = new FrameChannel(conn, SESSION_FRAMES, { maxFrameBytes: this.#opts.maxFrameBytes });
+    if (!this.#running) {
+      refuse(channel, 'shutting-down', 'the dispatcher is not running');
+      return;
+    }
+    this.#pendingChannels.add(channel);
+    const cancelTimeout = this.#clock.setTimer(this.#opts.registerTimeoutMs ?? 10_000, () => {
+      refuse(channel, 'bad-request', 'no session.register within the registration timeout');
+    });
+    channel.onClose(() => { cancelTimeout(); this.#pendingChannels.delete(channel); });
+    channel.onMessage((m) => {
+      if (m.t !== 'session.register') {
+        refuse(channel, 'bad-request', `expected session.register, got ${m.t}`);
+        return;
+      }
+      cancelTimeout();
+      channel.onMessage(() => {}); // anything before `registered` is ignored; the worker waits for it
+      this.#register(channel, m.b.nodeId, m.b.description).catch((err) => {
+        this.#log(`dispatcher: registering node ${m.b.nodeId} failed: ${errorMessage(err)}`);
+        refuse(channel, 'overloaded', `registration failed: ${errorMessage(err)}`);
+      });
+    });
+  }
+
+  /** Sessions now open, for `node ls`-style views and tests. */
+  sessions(): SessionInfo[] {
+    return [...this.#sessions.values()].map((s) => this.#info(s));
+  }
+
+  session(nodeId: string): SessionInfo | undefined {
+    const s = this.#sessions.get(nodeId);
+    return s && this.#info(s);
+  }
+
+  #info(s: ServerSession): SessionInfo {
+    return { sessionId: s.sessionId, nodeId: s.nodeId, sent: { ...s.sent }, tasksSent: s.tasksSent, assigned: s.tracker.size };
+  }
+
+  /**
+   * A task's logs, read from the worker that runs it. Throws UnavailableError when that worker has
+   * no session with this dispatcher.
+   */
+  taskLogs(taskId: string, opts: RemoteLogOptions = {}): AsyncIterable<LogLine> {
+    const task = this.store.get('tasks', taskId);
+    if (!task) throw new NotFoundError(`task ${taskId} not found`);
+    if (!task.NodeID) throw new UnavailableError(`task ${taskId} has not been assigned to a node yet`);
+    const s = this.#sessions.get(task.NodeID);
+    if (!s) throw new UnavailableError(`node ${task.NodeID} running task ${taskId} is not connected to this manager`);
+    const requestId = this.#nextLogRequest++;
+    const stream = new LogStream(requestId, this.#opts.maxLogBacklogLines ?? 10_000, () => {
+      s.logStreams.delete(requestId);
+      s.send({ t: 'logs.cancel', b: { requestId } });
+    });
+    s.logStreams.set(requestId, stream);
+    const { signal, ...rest } = opts;
+    s.send({ t: 'logs.request', b: { requestId, taskId, ...rest } });
+    return stream.iterate(signal);
+  }
+
+  // ------------------------------------------------------------------ registration
+
+  async #register(channel: FrameChannel<SessionMessages>, nodeId: string, description: NodeDescription): Promise<void> {
+    if (!this.store.get('nodes', nodeId)) {
+      refuse(channel, 'unknown-node', `node ${nodeId} is not a member of this cluster; join it with a join token first`);
+      return;
+    }
+    const previous = this.#sessions.get(nodeId);
+    if (previous) this.#closeSession(previous, 'bad-request', 'replaced by a newer session of the same node', false);
+    this.#cancelDown(nodeId);
+    const found = await this.#updateNode(nodeId, (n) => ({
+      ...n,
+      Description: { ...n.Description, ...description },
+      Status: { ...n.Status, State: 'ready', Message: '' },
+    }));
+    if (!found) {
+      refuse(channel, 'unknown-node', `node ${nodeId} was removed from the cluster`);
+      return;
+    }
+    if (channel.closed || !this.#running) return;
+    this.#pendingChannels.delete(channel);
+    const current = this.#sessions.get(nodeId);
+    if (current) this.#closeSession(current, 'bad-request', 'replaced by a newer session of the same node', false);
+
+    const maxFrame = Math.min(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
+    const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame));
+    this.#sessions.set(nodeId, s);
+    channel.onMessage((m) => this.#onMessage(s, m));
+    channel.onClose((reason) => this.#onSessionClosed(s, reason));
+    s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
+    // The full set is computed synchronously with the session joining the map: no change is missed.
+    for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
+    this.#armExpiry(s);
+    this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
+  }
+
+  #onMessage(s: ServerSession, m: Msg): void {
+    switch (m.t) {
+      case 'heartbeat':
+        if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'heartbeat for another session');
+        this.#armExpiry(s);
+        s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod() } });
+        return;
+      case 'tasks.status':
+        if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'status for another session');
+        return this.#queueStatus(s, m.b.seq, m.b.updates);
+      case 'logs.line':
+        s.logStreams.get(m.b.requestId)?.push(m.b.lines);
+        return;
+      case 'logs.end':
+        s.logStreams.get(m.b.requestId)?.end(m.b.error);
+        s.logStreams.delete(m.b.requestId);
+        return;
+      default:
+        return this.#closeSession(s, 'bad-request', `unexpected ${m.t} from a worker`);
+    }
+  }
+
+  #closeSession(s: ServerSession, code: SessionErrorCode, message: string, armDown = true): void {
+    if (this.#sessions.get(s.nodeId) === s) this.#sessions.delete(s.nodeId);
+    s.cancelExpiry();
+    for (const stream of s.logStreams.values()) stream.end(`session with node ${s.nodeId} closed: ${message}`);
+    s.logStreams.clear();
+    if (!s.channel.closed) refuse(s.channel, code, message);
+    if (armDown && this.#running && !this.#sessions.has(s.nodeId)) this.#armDown(s.nodeId, `session closed: ${message}`);
+  }
+
+  #onSessionClosed(s: ServerSession, reason: string): void {
+    if (this.#sessions.get(s.nodeId) !== s) return; // replaced or already handled
+    this.#log(`dispatcher: session of node ${s.nodeId} closed: ${reason}`);
+    this.#closeSession(s, 'bad-request', reason);
+  }
+
+  // ------------------------------------------------------------------ heartbeats and node state
+
+  #jitteredPeriod(): number {
+    // Spread workers' heartbeats out; never longer than the period the expiry is counted in.
+    return Math.max(1, Math.round(this.heartbeatPeriodMs * (1 - 0.2 * this.#random())));
+  }
+
+  #armExpiry(s: ServerSession): void {
+    s.cancelExpiry();
+    s.cancelExpiry = this.#clock.setTimer(this.heartbeatMisses * this.heartbeatPeriodMs, () => {
+      if (this.#sessions.get(s.nodeId) !== s) return;
+      this.#log(`dispatcher: node ${s.nodeId} missed its heartbeats`);
+      this.#closeSession(s, 'bad-request', 'heartbeat timeout', false);
+      void this.#markDown(s.nodeId, 'heartbeat failure');
+    });
+  }
+
+  #armDown(nodeId: string, message: string): void {
+    this.#cancelDown(nodeId);
+    const cancel = this.#clock.setTimer(this.downGraceMs, () => {
+      this.#downTimers.delete(nodeId);
+      void this.#markDown(nodeId, message);
+    });
+    this.#downTimers.set(nodeId, cancel);
+  }
+
+  #cancelDown(nodeId: string): void {
+    this.#downTimers.get(nodeId)?.();
+    this.#downTimers.delete(nodeId);
+  }
+
+  async #markDown(nodeId: string, message: string): Promise<void> {
+    try {
+      await this.#updateNode(nodeId, (n) => {
+        // A session that came back meanwhile wins.
+        if (this.#sessions.has(nodeId) || n.Status.State === 'down') return null;
+        return { ...n, Status: { ...n.Status, State: 'down', Message: message } };
+      });
+    } catch (err) {
+      this.#log(`dispatcher: marking node ${nodeId} down failed: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Read-modify-write of a node with bounded retries. False when the node does not exist. */
+  async #updateNode(nodeId: string, change: (n: Node) => Node | null): Promise<boolean> {
+    const attempts = this.#opts.maxConflictRetries ?? 10;
+    for (let i = 0; ; i++) {
+      try {
+        return await this.store.update((tx) => {
+          const n = tx.get('nodes', nodeId);
+          if (!n) return false;
+          const next = change(n);
+          if (next) tx.update('nodes', next);
+          return true;
+        });
+      } catch (err) {
+        if (!(err instanceof ConflictError || err instanceof NotFoundError) || i + 1 >= attempts) throw err;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ assignments
+
+  #onChange(ev: ChangeEvent): void {
+    if (ev.kind === 'commit') {
+      for (const s of this.#sessions.values()) {
+        if (!s.tracker.hasDirty) continue;
+        for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
+      }
+      return;
+    }
+    if (ev.table === 'tasks') {
+      const t = ev.object as Task;
+      this.#sessions.get(t.NodeID)?.tracker.markDirty(t.ID);
+      if (ev.kind === 'update') {
+        const old = ev.old as Task;
+        if (old.NodeID !== t.NodeID) this.#sessions.get(old.NodeID)?.tracker.markDirty(t.ID);
+      }
+    } else if (ev.table === 'nodes' && ev.kind === 'delete') {
+      const s = this.#sessions.get(ev.object.ID);
+      if (s) this.#closeSession(s, 'unknown-node', `node ${s.nodeId} was removed from the cluster`, false);
+      this.#cancelDown(ev.object.ID);
+    }
+  }
+
+  // ------------------------------------------------------------------ task status
+
+  #queueStatus(s: ServerSession, seq: number, updates: StatusUpdate[]): void {
+    const limit = this.#opts.maxStatusBacklog ?? 10_000;
+    for (const u of updates) {
+      const prev = this.#statusQueue.get(u.taskId);
+      // Within the queue too, only the furthest state counts.
+      if (prev && stateRank(prev.status.State) > stateRank(u.status.State)) continue;
+      this.#statusQueue.set(u.taskId, { ...u, nodeId: s.nodeId });
+    }
+    this.#acksOwed.push({ session: s, seq });
+    if (this.#statusQueue.size > limit || this.#acksOwed.length > limit) {
+      this.#closeSession(s, 'overloaded', `more than ${limit} task status updates waiting to be written; reconnect later`);
+    }
+    void this.#flushStatus();
+  }
+
+  /** Write queued status in few transactions; one flush at a time, later arrivals join the next. */
+  #flushStatus(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#flushing = (async () => {
+      try {
+        while (this.#statusQueue.size > 0 || this.#acksOwed.length > 0) {
+          const batch = [...this.#statusQueue.values()];
+          const acks = this.#acksOwed;
+          this.#statusQueue = new Map();
+          this.#acksOwed = [];
+          for (let i = 0; i < batch.length; i += STATUS_TX_BATCH) await this.#writeStatus(batch.slice(i, i + STATUS_TX_BATCH));
+          for (const a of acks) a.session.send({ t: 'tasks.ack', b: { seq: a.seq } });
+        }
+      } finally {
+        this.#flushing = null;
+      }
+    })();
+    return this.#flushing;
+  }
+
+  async #writeStatus(updates: (StatusUpdate & { nodeId: string })[]): Promise<void> {
+    const attempts = this.#opts.maxConflictRetries ?? 10;
+    for (let i = 0; ; i++) {
+      let applied = 0;
+      let dropped = 0;
+      try {
+        await this.store.update((tx) => {
+          applied = 0;
+          dropped = 0;
+          for (const u of updates) {
+            if (applyStatus(tx, u, this.#clock)) applied++;
+            else dropped++;
+          }
+        });
+        this.stats.statusApplied += applied;
+        this.stats.statusDropped += dropped;
+        return;
+      } catch (err) {
+        if ((err instanceof ConflictError || err instanceof NotFoundError) && i + 1 < attempts) continue;
+        this.#log(`dispatcher: writing ${updates.length} task status updates failed: ${errorMessage(err)}`);
+        return;
+      }
+    }
+  }
+}
+
+/** True when the update was written; stale, foreign and no-op updates are dropped. */
+function applyStatus(tx: Tx, u: StatusUpdate & { nodeId: string }, clock: Clock): boolean {
+  const t = tx.get('tasks', u.taskId);
+  if (!t || t.NodeID !== u.nodeId) return false;
+  const cur = t.Status.State;
+  if (stateRank(u.status.State) < stateRank(cur)) return false;
+  const status: TaskStatus = {
+    ...u.status,
+    Message: u.status.Message ?? '',
+    Timestamp: u.status.Timestamp || new Date(clock.now()).toISOString(),
+  };
+  if (u.status.State === cur && sameStatus(t.Status, status)) return false;
+  tx.update('tasks', { ...t, Status: status });
+  return true;
+}
+
+function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
+  return a.State === b.State && a.Message === b.Message && a.Err === b.Err
+    && a.ContainerStatus?.ExitCode === b.ContainerStatus?.ExitCode;
+}
+
+function refuse(channel: FrameChannel<SessionMessages>, code: SessionErrorCode, message: string): void {
+  channel.send({ t: 'session.error', b: { code, message } });
+  channel.close(message);
+}

@@ -1,0 +1,232 @@
+/**
+ * The worker agent (swarmkit's agent, Nomad's client): keeps a session with a dispatcher, runs one
+ * TaskRunner per assigned task, reports their status, and serves their logs to the manager.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LogLine, LogOptions } from '../executor/contract.ts';
+import type { Executor } from '../executor/contract.ts';
+import { errorMessage, NotFoundError } from '../lib/errors.ts';
+import type { Message } from '../lib/frames.ts';
+import type { Clock } from '../manager/dispatcher/clock.ts';
+import type { Conn } from '../manager/dispatcher/conn.ts';
+import { MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
+import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
+import { TaskRunner } from './runner.ts';
+import { type BackoffOptions, SessionClient } from './session.ts';
+
+/** What the agent needs of `ExecutorCatalog`. */
+export interface AgentCatalog {
+  get(name: string): Executor;
+  fingerprintAll(signal?: AbortSignal): Promise<NonNullable<NodeDescription['Runtimes']>>;
+}
+
+export interface AgentOptions {
+  nodeId: string;
+  dataDir: string;
+  catalog: AgentCatalog;
+  /** Open a byte stream to a dispatcher (a libp2p stream to the leader; in tests, a memory pair). */
+  connect: (signal: AbortSignal) => Promise<Conn>;
+  /** This host, without `Runtimes`: the agent adds them from the catalog's fingerprints. */
+  description: () => NodeDescription | Promise<NodeDescription>;
+  clock?: Clock;
+  random?: () => number;
+  backoff?: BackoffOptions;
+  /** How long `stop()` waits for the final task status to be acknowledged. Default 5 s. */
+  finalReportTimeoutMs?: number;
+  /** Log streams served to managers at once. Default 32. */
+  maxLogStreams?: number;
+  log?: (msg: string) => void;
+}
+
+/** Longer lines are cut to fit the `logs.line` frame's per-line bound. */
+const MAX_LOG_LINE_CHARS = 16 * 1024;
+const LOG_BATCH_BYTES = 1024 * 1024;
+
+export interface AgentTaskView { id: string; state: TaskState; desired: TaskState; status: TaskStatus }
+
+export class Agent {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  readonly session: SessionClient;
+  readonly #o: AgentOptions;
+  readonly #runners = new Map<string, TaskRunner>();
+  readonly #removing = new Set<Promise<void>>();
+  readonly #logStreams = new Map<number, AbortController>();
+  #fullParts: Task[] | null = null;
+  #stopping = false;
+  #started = false;
+
+  constructor(opts: AgentOptions) {
+    this.#o = opts;
+    this.nodeId = opts.nodeId;
+    this.dataDir = opts.dataDir;
+    this.session = new SessionClient({
+      nodeId: opts.nodeId,
+      connect: opts.connect,
+      description: async (signal) => ({ ...(await opts.description()), Runtimes: await opts.catalog.fingerprintAll(signal) }),
+      clock: opts.clock,
+      random: opts.random,
+      backoff: opts.backoff,
+      log: opts.log,
+      handlers: {
+        registered: () => this.#reportAll(),
+        assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
+        logsRequest: (req, send) => this.#serveLogs(req, send),
+        logsCancel: (id) => this.#logStreams.get(id)?.abort(),
+        closed: () => {
+          this.#fullParts = null;
+          for (const ac of this.#logStreams.values()) ac.abort();
+        },
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await mkdir(join(this.dataDir, 'tasks'), { recursive: true });
+    this.session.start();
+  }
+
+  /**
+   * Stop the agent. By default every task is stopped (nothing is left running) and its final state
+   * reported before the session closes; `keepTasks: true` leaves the tasks running for the next
+   * daemon to recover.
+   */
+  async stop(opts: { keepTasks?: boolean } = {}): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const runners = [...this.#runners.values()];
+    if (opts.keepTasks) {
+      await Promise.all(runners.map((r) => r.detach()));
+    } else {
+      await Promise.all(runners.map((r) => r.shutdown()));
+      if (this.session.connected) await this.session.flushed(this.#o.finalReportTimeoutMs ?? 5_000);
+    }
+    await Promise.allSettled([...this.#removing]);
+    for (const ac of this.#logStreams.values()) ac.abort();
+    await this.session.stop();
+  }
+
+  /** The tasks this agent runs now. */
+  tasks(): AgentTaskView[] {
+    return [...this.#runners.values()].map((r) => ({ id: r.id, state: r.status.State, desired: r.desired, status: r.status }));
+  }
+
+  task(taskId: string): AgentTaskView | undefined {
+    const r = this.#runners.get(taskId);
+    return r && { id: r.id, state: r.status.State, desired: r.desired, status: r.status };
+  }
+
+  /** A local task's output (the API on this node; managers ask over the session). */
+  taskLogs(taskId: string, opts: LogOptions = {}): AsyncIterable<LogLine> {
+    const r = this.#runners.get(taskId);
+    if (!r) throw new NotFoundError(`task ${taskId} is not on node ${this.nodeId}`);
+    return r.logs(opts);
+  }
+
+  // ------------------------------------------------------------------ assignments
+
+  #onAssignments(full: boolean, last: boolean, tasks: Task[], removed: string[]): void {
+    if (this.#stopping) return;
+    if (!full) {
+      for (const t of tasks) this.#upsert(t);
+      for (const id of removed) this.#remove(id);
+      return;
+    }
+    // A full set may span frames; act on it only once it is whole, so no task is dropped in between.
+    (this.#fullParts ??= []).push(...tasks);
+    if (!last) return;
+    const whole = this.#fullParts;
+    this.#fullParts = null;
+    this.#applyFull(whole);
+  }
+
+  #applyFull(tasks: Task[]): void {
+    const keep = new Set(tasks.map((t) => t.ID));
+    for (const t of tasks) this.#upsert(t);
+    for (const id of [...this.#runners.keys()]) if (!keep.has(id)) this.#remove(id);
+  }
+
+  #upsert(t: Task): void {
+    if (t.NodeID !== this.nodeId) return;
+    const existing = this.#runners.get(t.ID);
+    if (existing) return existing.update(t);
+    const r = new TaskRunner(t, {
+      catalog: this.#o.catalog,
+      dataDir: this.dataDir,
+      report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
+      log: this.#o.log,
+      now: this.#o.clock ? () => this.#o.clock!.now() : undefined,
+    });
+    this.#runners.set(t.ID, r);
+    r.start();
+  }
+
+  #remove(id: string): void {
+    const r = this.#runners.get(id);
+    if (!r) return;
+    this.#runners.delete(id);
+    const p = r.remove()
+      .catch((err) => this.#o.log?.(`task ${id}: remove failed: ${errorMessage(err)}`))
+      .finally(() => this.#removing.delete(p));
+    this.#removing.add(p);
+  }
+
+  /** A new session: the manager may have missed reports, so send every task's latest status again. */
+  #reportAll(): void {
+    for (const r of this.#runners.values()) if (r.reported) this.session.report(r.id, r.status);
+  }
+
+  // ------------------------------------------------------------------ logs for the manager
+
+  #serveLogs(req: SessionMessages['logs.request'], send: (m: Message<SessionMessages>) => boolean): void {
+    const { requestId, taskId } = req;
+    const runner = this.#runners.get(taskId);
+    if (!runner) {
+      send({ t: 'logs.end', b: { requestId, error: `task ${taskId} is not on node ${this.nodeId}` } });
+      return;
+    }
+    if (this.#logStreams.size >= (this.#o.maxLogStreams ?? 32) || this.#logStreams.has(requestId)) {
+      send({ t: 'logs.end', b: { requestId, error: `node ${this.nodeId} is serving too many log streams; try again later` } });
+      return;
+    }
+    const ac = new AbortController();
+    this.#logStreams.set(requestId, ac);
+    void (async () => {
+      let batch: LogLine[] = [];
+      let batchBytes = 0;
+      let error: string | undefined;
+      const flush = () => {
+        if (batch.length === 0) return true;
+        const ok = send({ t: 'logs.line', b: { requestId, lines: batch } });
+        batch = [];
+        batchBytes = 0;
+        return ok;
+      };
+      try {
+        let scheduled = false;
+        for await (const line of runner.logs({ follow: req.follow, since: req.since, tail: req.tail, signal: ac.signal })) {
+          if (ac.signal.aborted) break;
+          const text = line.line.length > MAX_LOG_LINE_CHARS ? line.line.slice(0, MAX_LOG_LINE_CHARS) : line.line;
+          batch.push({ stream: line.stream, time: line.time, line: text });
+          batchBytes += text.length * 3 + 32;
+          if (batch.length >= MAX_LOG_LINES_PER_FRAME || batchBytes >= LOG_BATCH_BYTES) {
+            if (!flush()) break;
+          } else if (!scheduled) {
+            // Lines produced together leave together; a quiet follower still sees each line promptly.
+            scheduled = true;
+            queueMicrotask(() => { scheduled = false; if (!ac.signal.aborted) flush(); });
+          }
+        }
+      } catch (err) {
+        if (!ac.signal.aborted) error = errorMessage(err);
+      } finally {
+        this.#logStreams.delete(requestId);
+      }
+      flush();
+      send({ t: 'logs.end', b: { requestId, ...(error ? { error } : {}) } });
+    })();
+  }
+}

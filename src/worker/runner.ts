@@ -1,0 +1,165 @@
+/**
+ * One task on this worker (swarmkit's agent task manager): gets the executor for the task's runtime,
+ * makes its controller, and drives it through the executor driver from the task's observed state
+ * toward its desired state, reporting every status change. The driver owns the transitions; the
+ * runner owns the task's directory, recovery after a daemon restart, and the end of the task's life.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Controller, LogLine, LogOptions } from '../executor/contract.ts';
+import { type StepResult, TaskDriver } from '../executor/driver.ts';
+import { errorMessage } from '../lib/errors.ts';
+import {
+  isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
+} from '../types/index.ts';
+import type { Executor } from '../executor/contract.ts';
+
+export const LOST_WHILE_DOWN = 'task process lost while the daemon was down';
+
+/** How long past its stop grace period a shutdown may take before the runner stops waiting. */
+const SHUTDOWN_MARGIN_MS = 5_000;
+
+export interface RunnerDeps {
+  /** The executors of this node (`ExecutorCatalog`); `get` throws for an unknown runtime. */
+  catalog: { get(name: string): Executor };
+  dataDir: string;
+  report(taskId: string, status: TaskStatus): void;
+  log?(msg: string): void;
+  now?(): number;
+}
+
+export class TaskRunner {
+  #task: Task;
+  #status: TaskStatus;
+  #reported = false;
+  #ctl: Controller | null = null;
+  #driver: TaskDriver | null = null;
+  #detach = new AbortController();
+  #done: Promise<void> | null = null;
+  readonly taskDir: string;
+
+  constructor(task: Task, private readonly deps: RunnerDeps) {
+    this.#task = task;
+    this.#status = task.Status;
+    this.taskDir = join(deps.dataDir, 'tasks', task.ID);
+  }
+
+  get id(): string { return this.#task.ID; }
+  get task(): Task { return this.#task; }
+  /** The latest observed status (what was reported last, or what the manager said at first). */
+  get status(): TaskStatus { return this.#status; }
+  /** True once this runner reported something of its own. */
+  get reported(): boolean { return this.#reported; }
+  get desired(): TaskState { return this.#driver?.desired ?? this.#task.DesiredState; }
+  /** Resolves when the runner has nothing left to drive (terminal, failed to start, or detached). */
+  get done(): Promise<void> { return this.#done ?? Promise.resolve(); }
+
+  start(): void {
+    this.#done ??= this.#run().catch((err) => {
+      this.deps.log?.(`task ${this.id}: runner failed: ${errorMessage(err)}`);
+      if (!isTerminal(this.#status.State) && !this.#detach.signal.aborted) {
+        this.#report({ state: 'failed', message: `worker error: ${errorMessage(err)}`, err: errorMessage(err) });
+      }
+    });
+  }
+
+  /** A newer version of the assignment: only the desired state matters to a running task. */
+  update(task: Task): void {
+    if (task.ID !== this.id) return;
+    if (stateRank(task.DesiredState) >= stateRank(this.#task.DesiredState)) this.#task = { ...task, Status: this.#task.Status };
+    this.#driver?.setDesired(task.DesiredState);
+  }
+
+  /** Stop the task (its stop grace period, then kill) and wait until it is terminal, bounded. */
+  async shutdown(): Promise<void> {
+    if (stateRank(this.#task.DesiredState) < stateRank('shutdown')) this.update({ ...this.#task, DesiredState: 'shutdown' });
+    await this.#bounded(stopGraceMs(this.#task.Spec) + SHUTDOWN_MARGIN_MS);
+  }
+
+  /** Stop driving the task and leave its work running (daemon stop with `keepTasks`). */
+  async detach(): Promise<void> {
+    this.#detach.abort();
+    await this.#bounded(SHUTDOWN_MARGIN_MS);
+  }
+
+  /** The task left this node's assignments: stop it if needed, then release everything it holds. */
+  async remove(): Promise<void> {
+    if (!isTerminal(this.#status.State)) await this.shutdown();
+    this.#detach.abort();
+    await this.#bounded(SHUTDOWN_MARGIN_MS);
+    try {
+      await this.#ctl?.remove();
+    } catch (err) {
+      this.deps.log?.(`task ${this.id}: remove failed: ${errorMessage(err)}`);
+    }
+    await rm(this.taskDir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /** The task's own output, from its controller; nothing when it never got one. */
+  async *logs(opts: LogOptions = {}): AsyncIterable<LogLine> {
+    if (!this.#ctl) return;
+    yield* this.#ctl.logs(opts);
+  }
+
+  async #bounded(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.done, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+    clearTimeout(timer);
+  }
+
+  #report(r: StepResult): void {
+    if (stateRank(r.state) < stateRank(this.#status.State)) return; // the driver refuses this too
+    const status: TaskStatus = {
+      State: r.state,
+      Message: r.message,
+      Timestamp: new Date(this.deps.now?.() ?? Date.now()).toISOString(),
+      ...(r.err ? { Err: r.err } : {}),
+      ...(r.exitCode !== undefined ? { ContainerStatus: { ...this.#status.ContainerStatus, ExitCode: r.exitCode } } : {}),
+    };
+    this.#status = status;
+    this.#task = { ...this.#task, Status: status };
+    this.#reported = true;
+    this.deps.report(this.id, status);
+  }
+
+  async #run(): Promise<void> {
+    const task = this.#task;
+    const observed = this.#status.State;
+    const runtime = runtimeOf(task.Spec);
+    let executor: Executor;
+    try {
+      executor = this.deps.catalog.get(runtime);
+    } catch (err) {
+      // The message of UnknownRuntimeError names the runtime and what this node has.
+      const message = errorMessage(err).includes(runtime) ? errorMessage(err) : `runtime "${runtime}": ${errorMessage(err)}`;
+      if (!isTerminal(observed)) this.#report({ state: 'rejected', message, err: message });
+      return;
+    }
+    await mkdir(this.taskDir, { recursive: true });
+    this.#ctl = executor.controller(task, { taskDir: this.taskDir, log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
+    // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
+    if (isTerminal(observed)) return;
+
+    let from = observed;
+    if (observed === 'starting' || observed === 'running') {
+      // Seen already started when first assigned here: a daemon restart. Re-attach, never restart.
+      let alive = false;
+      try {
+        alive = await this.#ctl.recover();
+      } catch (err) {
+        this.deps.log?.(`task ${this.id}: recover failed: ${errorMessage(err)}`);
+      }
+      if (!alive) {
+        this.#report({ state: 'failed', message: LOST_WHILE_DOWN, err: LOST_WHILE_DOWN });
+        return;
+      }
+      if (observed === 'starting') {
+        this.#report({ state: 'running', message: 'recovered after a daemon restart' });
+        from = 'running';
+      }
+    }
+    if (this.#detach.signal.aborted) return;
+    this.#driver = new TaskDriver(this.#ctl, { observed: from, desired: this.#task.DesiredState, graceMs: stopGraceMs(task.Spec) });
+    for await (const r of this.#driver.run(this.#detach.signal)) this.#report(r);
+  }
+}

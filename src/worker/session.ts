@@ -1,0 +1,294 @@
+/**
+ * The worker's end of the dispatcher session (swarmkit's agent/session): connect, register,
+ * heartbeat, receive assignments, send task status in batches; on any break, reconnect with a
+ * bounded, jittered back-off until stopped.
+ */
+import { AbortedError, errorMessage, ShoalError } from '../lib/errors.ts';
+import type { Message } from '../lib/frames.ts';
+import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
+import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
+import {
+  MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, type StatusUpdate,
+} from '../manager/dispatcher/protocol.ts';
+import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
+
+type Msg = Message<SessionMessages>;
+type Channel = FrameChannel<SessionMessages>;
+
+export class SessionError extends ShoalError {
+  override readonly status = 503;
+}
+
+export interface BackoffOptions {
+  /** First retry delay. Default 100 ms. */
+  initialMs?: number;
+  /** Largest retry delay. Default 8 s. */
+  maxMs?: number;
+  /** Growth per consecutive failure. Default 2. */
+  factor?: number;
+}
+
+export interface SessionHandlers {
+  /** A new session is registered: re-send everything the manager may have missed. */
+  registered(sessionId: string): void;
+  /** `full`: the whole set, split over frames until `last`; else upserts and removals. */
+  assignments(full: boolean, last: boolean, tasks: Task[], removed: string[]): void;
+  logsRequest(req: SessionMessages['logs.request'], send: (m: Msg) => boolean): void;
+  logsCancel(requestId: number): void;
+  /** The session ended (reconnecting follows unless stopped). */
+  closed(reason: string): void;
+}
+
+export interface SessionClientOptions {
+  nodeId: string;
+  connect: (signal: AbortSignal) => Promise<Conn>;
+  description: (signal: AbortSignal) => Promise<NodeDescription>;
+  handlers: SessionHandlers;
+  clock?: Clock;
+  random?: () => number;
+  backoff?: BackoffOptions;
+  /** Heartbeats that may go unanswered before the session is considered broken. Default 3. */
+  heartbeatMisses?: number;
+  /** How long to wait for `session.registered`. Default 10 s. */
+  registerTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+export class SessionClient {
+  readonly #o: SessionClientOptions;
+  readonly #clock: Clock;
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | null = null;
+  #channel: Channel | null = null;
+  #sessionId: string | null = null;
+  #registrations = 0;
+  #waiters = new Set<() => void>();
+  // Status waiting to be sent (latest per task; bounded by the tasks on the node), and sent but unacked.
+  #pending = new Map<string, TaskStatus>();
+  #unacked = new Map<number, number>(); // seq → update count
+  #seq = 0;
+  #flushScheduled = false;
+
+  constructor(opts: SessionClientOptions) {
+    this.#o = opts;
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  get sessionId(): string | null { return this.#sessionId; }
+  get connected(): boolean { return this.#sessionId !== null && !!this.#channel && !this.#channel.closed; }
+  /** How many sessions were registered so far (1 + reconnects). */
+  get registrations(): number { return this.#registrations; }
+  /** Status updates not yet acknowledged by the dispatcher. */
+  get unsentStatus(): number { return this.#pending.size + [...this.#unacked.values()].reduce((a, b) => a + b, 0); }
+
+  start(): void {
+    this.#loop ??= this.#run().catch((err) => this.#o.log?.(`session: loop ended: ${errorMessage(err)}`));
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort(new AbortedError('session stopped'));
+    this.#channel?.close('worker stopping');
+    await this.#loop;
+    this.#notify();
+  }
+
+  /** Queue a task's status; sent in the next batch (right away when a session is up). */
+  report(taskId: string, status: TaskStatus): void {
+    this.#pending.set(taskId, status);
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Resolves when every reported status was acknowledged, or false after `timeoutMs`
+   * (no session, a slow manager). Used before closing on shutdown.
+   */
+  async flushed(timeoutMs: number): Promise<boolean> {
+    return this.#until(() => this.unsentStatus === 0, timeoutMs);
+  }
+
+  /** Resolves true once registered (at least `count` sessions so far), false after `timeoutMs`. */
+  async registered(timeoutMs: number, count = 1): Promise<boolean> {
+    return this.#until(() => this.connected && this.#registrations >= count, timeoutMs);
+  }
+
+  #until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let cancel = () => {};
+      const check = () => {
+        if (cond() || this.#stop.signal.aborted) finish(cond());
+      };
+      const finish = (v: boolean) => { cancel(); this.#waiters.delete(check); resolve(v); };
+      cancel = this.#clock.setTimer(timeoutMs, () => finish(cond()));
+      this.#waiters.add(check);
+    });
+  }
+
+  #notify(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  // ------------------------------------------------------------------ connection loop
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let registered = false;
+      try {
+        registered = await this.#session(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#o.log?.(`session: ${errorMessage(err)}`);
+      }
+      failures = registered ? 0 : failures + 1;
+      if (signal.aborted) break;
+      try {
+        await this.#sleep(this.#backoffMs(failures), signal);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  #backoffMs(failures: number): number {
+    const b = this.#o.backoff ?? {};
+    const initial = b.initialMs ?? 100;
+    const max = b.maxMs ?? 8_000;
+    const base = Math.min(max, initial * (b.factor ?? 2) ** Math.min(failures, 30));
+    // Full jitter over the upper half: workers that lost the same manager do not return in lockstep.
+    return Math.round(base / 2 + (base / 2) * (this.#o.random ?? Math.random)());
+  }
+
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(new AbortedError());
+      const onAbort = () => { cancel(); reject(new AbortedError()); };
+      const cancel = this.#clock.setTimer(ms, () => { signal.removeEventListener('abort', onAbort); resolve(); });
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** One session, from connect to close. Returns whether it got registered. */
+  async #session(signal: AbortSignal): Promise<boolean> {
+    const conn = await this.#o.connect(signal);
+    const channel = new FrameChannel(conn, SESSION_FRAMES);
+    if (signal.aborted) {
+      channel.close('worker stopping');
+      return false;
+    }
+    this.#channel = channel;
+    let registered = false;
+    // One timer of each kind at a time: the next heartbeat, the wait for its ack, the registration.
+    let cancelHeartbeat = () => {};
+    let cancelAckWait = () => {};
+    let cancelRegisterWait = () => {};
+    const clearTimers = () => { cancelHeartbeat(); cancelAckWait(); cancelRegisterWait(); };
+    const closed = new Promise<string>((resolve) => channel.onClose(resolve));
+    const fail = (reason: string) => channel.close(reason);
+
+    let heartbeatPeriodMs = 1000;
+    const misses = this.#o.heartbeatMisses ?? 3;
+    const scheduleHeartbeat = (ms: number) => {
+      cancelHeartbeat();
+      cancelHeartbeat = this.#clock.setTimer(ms, () => {
+        if (!this.#sessionId || channel.closed) return;
+        channel.send({ t: 'heartbeat', b: { sessionId: this.#sessionId } });
+        cancelAckWait();
+        cancelAckWait = this.#clock.setTimer(misses * heartbeatPeriodMs, () => fail('no heartbeat.ack from the dispatcher'));
+      });
+    };
+
+    channel.onMessage((m) => {
+      switch (m.t) {
+        case 'session.registered':
+          if (registered) return fail('registered twice');
+          registered = true;
+          cancelRegisterWait();
+          this.#sessionId = m.b.sessionId;
+          this.#registrations++;
+          this.#unacked.clear(); // a new session: the handler re-reports everything
+          heartbeatPeriodMs = m.b.heartbeatPeriodMs;
+          scheduleHeartbeat(heartbeatPeriodMs);
+          this.#o.handlers.registered(m.b.sessionId);
+          this.#scheduleFlush();
+          this.#notify();
+          return;
+        case 'session.error':
+          this.#o.log?.(`session: dispatcher refused: ${m.b.code}: ${m.b.message}`);
+          return fail(`${m.b.code}: ${m.b.message}`);
+        case 'heartbeat.ack':
+          cancelAckWait();
+          heartbeatPeriodMs = m.b.heartbeatPeriodMs;
+          scheduleHeartbeat(heartbeatPeriodMs);
+          return;
+        case 'tasks.ack':
+          this.#unacked.delete(m.b.seq);
+          this.#notify();
+          return;
+        case 'assignments':
+          if (!registered) return fail('assignments before registration');
+          return this.#o.handlers.assignments(m.b.full, m.b.last, m.b.tasks, m.b.removed);
+        case 'logs.request':
+          return this.#o.handlers.logsRequest(m.b, (out) => channel.send(out));
+        case 'logs.cancel':
+          return this.#o.handlers.logsCancel(m.b.requestId);
+        default:
+          return fail(`unexpected ${m.t} from the dispatcher`);
+      }
+    });
+
+    try {
+      const description = await this.#o.description(signal);
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description } });
+      cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
+        if (!registered) fail('no session.registered within the registration timeout');
+      });
+      const onAbort = () => channel.close('worker stopping');
+      signal.addEventListener('abort', onAbort, { once: true });
+      const reason = await closed;
+      signal.removeEventListener('abort', onAbort);
+      if (!signal.aborted) this.#o.log?.(`session: closed: ${reason}`);
+      this.#o.handlers.closed(reason);
+      return registered;
+    } finally {
+      clearTimers();
+      channel.close('session ended');
+      if (this.#channel === channel) {
+        this.#channel = null;
+        this.#sessionId = null;
+      }
+      this.#notify();
+    }
+  }
+
+  // ------------------------------------------------------------------ status batches
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // Everything reported in the same turn goes out in one frame.
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const channel = this.#channel;
+    const sessionId = this.#sessionId;
+    if (!channel || !sessionId || channel.closed || this.#pending.size === 0) return;
+    const updates: StatusUpdate[] = [...this.#pending].map(([taskId, status]) => ({ taskId, status }));
+    this.#pending.clear();
+    for (let i = 0; i < updates.length; i += MAX_STATUS_UPDATES_PER_FRAME) {
+      const chunk = updates.slice(i, i + MAX_STATUS_UPDATES_PER_FRAME);
+      const seq = ++this.#seq;
+      if (!channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk } })) {
+        // Lost with the session; `registered` on the next one makes the agent report again.
+        for (const u of chunk) if (!this.#pending.has(u.taskId)) this.#pending.set(u.taskId, u.status);
+        return;
+      }
+      this.#unacked.set(seq, chunk.length);
+    }
+  }
+}
