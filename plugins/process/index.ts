@@ -2,8 +2,11 @@
  * The process executor: runs `ProcessSpec.Command` as a plain host process in its own process
  * group, through a shim (see shim.ts) so the process survives a daemon crash and a restarted
  * daemon can `recover()` it. Everything a controller knows lives in the task directory (files.ts).
+ * Without `ProcessSpec.Dir` the program runs in `<taskDir>/work`, a scratch directory owned by the
+ * task's user and removed with the task.
  */
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import type {
   Controller, Executor, ExecutorCapabilities, ExitStatus, Fingerprint, LogLine, LogOptions, TaskContext, TaskStats,
@@ -96,7 +99,11 @@ class ProcessController implements Controller {
     if (p.Dir !== undefined && !(existsSync(p.Dir) && statSync(p.Dir).isDirectory())) {
       throw new PrepareError(`ProcessSpec.Dir: ${p.Dir} is not a directory on this node`);
     }
-    try { mkdirSync(this.#dir, { recursive: true }); } catch (err) {
+    const workDir = join(this.#dir, 'work');
+    try {
+      mkdirSync(workDir, { recursive: true });
+      if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
+    } catch (err) {
       throw new PrepareError(`task directory ${this.#dir}: ${(err as Error).message}`);
     }
     const env: Record<string, string> = {
@@ -108,7 +115,7 @@ class ProcessController implements Controller {
     for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
     const shimSpec: ShimSpec = {
       command: p.Command, env, logMaxBytes: this.opts.logMaxBytes ?? 16 << 20,
-      ...(p.Dir ? { dir: p.Dir } : {}),
+      dir: p.Dir ?? workDir,
       ...(user && user.uid >= 0 ? { uid: user.uid, gid: user.gid } : {}),
     };
     writeJsonAtomic(path(this.#dir, 'spec'), shimSpec);
@@ -166,7 +173,7 @@ class ProcessController implements Controller {
         const child = this.#child();
         if (!isAlive(child)) return { exitCode: 255, message: 'exit status unknown: the process shim died' };
       }
-      if (this.#shimProc) await Promise.race([this.#shimProc.exited, pause(1_000, signal)]);
+      if (this.#shimProc && this.#shimAlive()) await Promise.race([this.#shimProc.exited, pause(1_000, signal)]);
       else await pause(POLL_MS * 4, signal);
     }
   }
@@ -186,8 +193,11 @@ class ProcessController implements Controller {
       if (!child) { this.#killShim(); return; }
     }
     if (!child || this.#exit()) return;
+    // A group is only signalled while its leader or its shim lives: never a reused pid's group.
+    if (!isAlive(child) && !this.#shimAlive()) return;
     const sig = signalName(this.#spec.StopSignal ?? 'SIGTERM') ?? 'SIGTERM';
-    const ended = () => (this.#exit() ? true : undefined);
+    // Ended: the shim recorded the exit, or (shim gone) the program is no longer alive.
+    const ended = () => (this.#exit() || (!this.#shimAlive() && !isAlive(child)) ? true : undefined);
     if (killGroup(child.pid, sig)) {
       this.ctx.log(`sent ${sig} to process group ${child.pid}; grace ${graceMs} ms`);
       if (await pollUntil(ended, { intervalMs: POLL_MS, timeoutMs: graceMs })) return;
@@ -211,8 +221,13 @@ class ProcessController implements Controller {
   }
 
   async recover(): Promise<boolean> {
-    if (this.#exit()) return true;
-    return this.#shimAlive() && !!this.#child();
+    if (this.#exit() || isAlive(this.#child())) return true;
+    if (!this.#shimAlive()) return false;
+    // The daemon died while the shim was starting the program: give it a moment to finish.
+    const seen = await pollUntil(() => this.#child() ?? this.#exit(), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
+    if (seen) return true;
+    this.#killShim();
+    return false;
   }
 
   logs(opts: LogOptions = {}): AsyncIterable<LogLine> {

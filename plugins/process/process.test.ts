@@ -223,3 +223,28 @@ test('a shim command that does not dispatch to runShim fails the start instead o
   expect(err.message).toContain('the process shim exited early');
   expect(await Bun.file(join(dir.path, 'task', 'shim.log')).text()).toContain('refusing to start a process shim from inside one');
 });
+
+test('without Dir the program runs in a scratch work dir its user owns, removed with the task', async () => {
+  const asNobody = process.getuid?.() === 0 ? { User: '65534:65534' } : {};
+  const { ctl, ctx } = setup(sh('pwd; echo x > scratch && echo wrote', asNobody));
+  await started(ctl);
+  expect((await ctl.wait(signal())).exitCode).toBe(0);
+  expect(await lines(ctl)).toEqual([join(ctx.taskDir, 'work'), 'wrote']);
+  await ctl.remove();
+  expect(existsSync(ctx.taskDir)).toBe(false);
+});
+
+test('if the shim is killed, the program is still recovered, stopped and reported', async () => {
+  const { ctl, ctx, exec, task } = setup(sh('exec sleep 1000'));
+  await started(ctl);
+  const shimRec = readJson<PidRecord>(path(ctx.taskDir, 'shim'))!;
+  process.kill(shimRec.pid, 'SIGKILL');
+  await waitFor(() => !isAlive(shimRec), 'the shim to die');
+  const child = childOf(ctx.taskDir);
+  expect(isAlive(child)).toBe(true);
+  const again = exec.controller(task, ctx);
+  expect(await again.recover()).toBe(true);
+  await again.stop(2_000);
+  expect(isAlive(child)).toBe(false);
+  expect(await again.wait(signal())).toEqual({ exitCode: 255, message: 'exit status unknown: the process shim died' });
+});

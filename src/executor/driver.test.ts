@@ -139,3 +139,9 @@ describe('TaskDriver', () => {
     expect(seen).toEqual([expect.objectContaining({ state: 'failed', message: 'task was not running after the daemon restarted' })]);
   });
 });
+
+test('TaskDriver.forTask takes states and grace period from the task', () => {
+  const { ctl, task } = setup({ StopGracePeriod: ms(1500) });
+  const d = TaskDriver.forTask({ ...task, DesiredState: 'shutdown', Status: { ...task.Status, State: 'running' } }, ctl);
+  expect([d.observed, d.desired]).toEqual(['running', 'shutdown']);
+});

@@ -9,6 +9,7 @@
  *     (the task is terminal, or it has reached its desired state, e.g. desired `ready`).
  *
  *   new TaskDriver(ctl, { observed, desired, graceMs, recovering? })
+ *   TaskDriver.forTask(task, ctl, { recovering? })   // the same, from a Task
  *     driver.setDesired(state)                 // the manager changed the desired state
  *     for await (const s of driver.run(signal)) report(s)
  *     `run` yields every new status and returns once the task is terminal. While the task runs it
@@ -23,7 +24,7 @@
  * never moves backward: a step that would is refused with an ExecutorError.
  * The worker calls `ctl.remove()` itself when the task leaves its assignments.
  */
-import { canAdvance, isTerminal, stateRank, type TaskState } from '../types/index.ts';
+import { canAdvance, isTerminal, stateRank, stopGraceMs, type Task, type TaskState } from '../types/index.ts';
 import type { Controller } from './contract.ts';
 import { ExecutorError, errorMessage } from './errors.ts';
 
@@ -141,6 +142,13 @@ export class TaskDriver {
     this.#observed = init.observed;
     this.#desired = init.desired;
     this.#recovering = init.recovering ?? false;
+  }
+
+  /** A driver for `task` as the worker knows it: its observed and desired states and grace period. */
+  static forTask(task: Task, ctl: Controller, opts: { recovering?: boolean } = {}): TaskDriver {
+    return new TaskDriver(ctl, {
+      observed: task.Status.State, desired: task.DesiredState, graceMs: stopGraceMs(task.Spec), ...opts,
+    });
   }
 
   get observed(): TaskState { return this.#observed; }
