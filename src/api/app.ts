@@ -1,0 +1,24 @@
+/**
+ * The admin API: Docker Engine API paths and swarm-mode shapes, routes only (validate, translate,
+ * call the store). `createApp(deps)` has no I/O of its own: tests drive it with `app.request()`.
+ */
+import { Hono } from 'hono';
+import type { ApiDeps } from './deps.ts';
+import { onError, stripVersion } from './middleware.ts';
+import { nodesRoutes } from './nodes.ts';
+import { servicesRoutes } from './services.ts';
+import { swarmRoutes } from './swarm.ts';
+import { systemRoutes } from './system.ts';
+import { tasksRoutes } from './tasks.ts';
+
+export function createApp(deps: ApiDeps): Hono {
+  const app = new Hono({ getPath: stripVersion });
+  app.onError(onError);
+  app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
+  app.route('/', systemRoutes(deps));
+  app.route('/', swarmRoutes(deps));
+  app.route('/', servicesRoutes(deps));
+  app.route('/', tasksRoutes(deps));
+  app.route('/', nodesRoutes(deps));
+  return app;
+}

@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'bun:test';
+import { testApi } from './test-helper.ts';
+
+describe('before a cluster exists', () => {
+  test('cluster-wide routes answer 503 naming "shoal cluster init"; ping, version and info work', async () => {
+    const api = testApi();
+    for (const p of ['/swarm', '/services', '/services/x', '/tasks', '/tasks/x', '/nodes', '/nodes/x']) {
+      const r = await api.call('GET', p);
+      expect({ p, status: r.status }).toEqual({ p, status: 503 });
+      expect(r.json.message).toContain('shoal cluster init');
+    }
+    expect((await api.call('POST', '/services/create', { Name: 'x' })).status).toBe(503);
+    const ping = await api.app.request('/_ping');
+    expect(await ping.text()).toBe('OK');
+    expect(ping.headers.get('API-Version')).toBe('1.47');
+    expect((await api.app.request('/_ping', { method: 'HEAD' })).status).toBe(200);
+    expect((await api.call('GET', '/v1.47/version')).json.ApiVersion).toBe('1.47');
+    const info = (await api.call('GET', '/info')).json;
+    expect(info.Swarm.LocalNodeState).toBe('inactive');
+    expect(info.Swarm.ControlAvailable).toBe(false);
+  });
+
+  test('init once; a second init is refused; /swarm and /info after', async () => {
+    const api = testApi();
+    const r = await api.call('POST', '/swarm/init', { ListenAddr: '0.0.0.0:2377', ForceNewCluster: false });
+    expect(r.status).toBe(200);
+    expect(typeof r.json).toBe('string');
+    expect((await api.call('POST', '/swarm/init', '')).status).toBe(409);
+    expect((await api.call('POST', '/swarm/init', '{')).status).toBe(400);
+    const swarm = (await api.call('GET', '/swarm')).json;
+    expect(swarm.ID).toBeTruthy();
+    expect(swarm.JoinTokens.Worker).toBeTruthy();
+    const info = (await api.call('GET', '/info')).json;
+    expect(info.Swarm).toMatchObject({ NodeID: r.json, LocalNodeState: 'active', ControlAvailable: true, Nodes: 1, Managers: 1 });
+    expect(info.Swarm.Cluster.ID).toBe(swarm.ID);
+    expect(info.Runtimes.process.Healthy).toBe(true);
+  });
+
+  test('unknown path → 404 JSON', async () => {
+    const api = testApi();
+    const r = await api.call('GET', '/nowhere');
+    expect(r.status).toBe(404);
+    expect(r.json.message).toContain('/nowhere');
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * `GET /services/{id}/logs`. Docker multiplexes stdout and stderr in an 8-byte-header frame format;
+ * we answer plain text, one line per log line: `<task-name> | <line>` (with `timestamps=1`,
+ * `<RFC 3339 time> <task-name> | <line>`). See docs/api.md.
+ */
+import type { Context } from 'hono';
+import { InvalidArgumentError } from '../lib/errors.ts';
+import type { Service, Task } from '../types/index.ts';
+import type { ApiDeps, LogLine } from './deps.ts';
+import { taskName } from './lookup.ts';
+import { boolParam } from './middleware.ts';
+
+/** Bound on the lines a non-following request gathers, so one request cannot hold unbounded memory. */
+export const MAX_LOG_LINES = 100_000;
+
+export interface LogQuery { follow: boolean; since?: number; tail?: number; stdout: boolean; stderr: boolean; timestamps: boolean }
+
+/** `since`: unix seconds (fractional allowed, as Docker sends) or an RFC 3339 time; returned in ms. */
+export function parseSince(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '' || raw === '0') return undefined;
+  if (/^\d+(\.\d+)?$/.test(raw)) return Math.floor(Number(raw) * 1000);
+  const t = Date.parse(raw);
+  if (Number.isNaN(t)) throw new InvalidArgumentError(`invalid query parameter since="${raw}": expected unix seconds or an RFC 3339 time`);
+  return t;
+}
+
+export function parseTail(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '' || raw === 'all') return undefined;
+  if (!/^\d+$/.test(raw)) throw new InvalidArgumentError(`invalid query parameter tail="${raw}": expected a number of lines or "all"`);
+  return Number(raw);
+}
+
+export function logQuery(c: Context): LogQuery {
+  const stdout = boolParam(c, 'stdout');
+  const stderr = boolParam(c, 'stderr');
+  const neither = stdout === undefined && stderr === undefined;
+  return {
+    follow: boolParam(c, 'follow') ?? false,
+    since: parseSince(c.req.query('since')),
+    tail: parseTail(c.req.query('tail')),
+    stdout: neither || !!stdout,
+    stderr: neither || !!stderr,
+    timestamps: boolParam(c, 'timestamps') ?? false,
+  };
+}
+
+function render(name: string, l: LogLine, q: LogQuery): string {
+  return `${q.timestamps ? `${new Date(l.time).toISOString()} ` : ''}${name} | ${l.line}\n`;
+}
+
+export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
+  const q = logQuery(c);
+  const tasks = deps.store.by('tasks', 'service', svc.ID).sort((a, b) => a.Slot - b.Slot || a.CreatedAt.localeCompare(b.CreatedAt));
+  const abort = new AbortController();
+  const signal = AbortSignal.any([abort.signal, c.req.raw.signal]);
+  const wanted = (l: LogLine) => (l.stream === 'stdout' ? q.stdout : q.stderr);
+  const enc = new TextEncoder();
+  const opts = (t: Task) => ({ follow: q.follow, since: q.since, tail: q.tail, signal });
+
+  const stream = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      try {
+        if (!q.follow) {
+          // Gather every task's lines, then answer them in time order.
+          const all: { name: string; l: LogLine }[] = [];
+          await Promise.all(tasks.map(async (t) => {
+            const name = taskName(t, svc.Spec.Name);
+            for await (const l of deps.taskLogs(t, opts(t))) {
+              if (all.length >= MAX_LOG_LINES) break;
+              if (wanted(l)) all.push({ name, l });
+            }
+          }));
+          all.sort((a, b) => a.l.time - b.l.time);
+          for (const { name, l } of all) controller.enqueue(enc.encode(render(name, l, q)));
+        } else {
+          await Promise.all(tasks.map(async (t) => {
+            const name = taskName(t, svc.Spec.Name);
+            for await (const l of deps.taskLogs(t, opts(t))) {
+              if (signal.aborted) return;
+              if (wanted(l)) controller.enqueue(enc.encode(render(name, l, q)));
+            }
+          }));
+        }
+        controller.close();
+      } catch (e) {
+        if (signal.aborted) {
+          try { controller.close(); } catch {}
+          return;
+        }
+        // Headers are gone already: say what happened in the stream itself.
+        controller.enqueue(enc.encode(`error: ${(e as Error).message}\n`));
+        controller.close();
+      }
+    },
+    cancel() {
+      abort.abort();
+    },
+  });
+  return new Response(stream, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+}

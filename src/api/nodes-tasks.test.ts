@@ -1,0 +1,62 @@
+import { beforeEach, describe, expect, test } from 'bun:test';
+import { proc, type TestApi, testApi } from './test-helper.ts';
+
+let api: TestApi;
+let nodeId: string;
+beforeEach(async () => {
+  api = testApi();
+  nodeId = await api.init();
+});
+
+const q = (path: string, f: object) => `${path}?filters=${encodeURIComponent(JSON.stringify(f))}`;
+
+describe('tasks', () => {
+  test('filters: service (name, id, removed id), node, desired-state, id; get by id/prefix', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    await api.call('POST', '/services/create', proc('db'));
+    const web = (await api.call('GET', '/services/web')).json;
+    const db = (await api.call('GET', '/services/db')).json;
+    const a = await api.addTask({ ServiceID: web.ID, Slot: 1 });
+    const b = await api.addTask({ ServiceID: web.ID, Slot: 2, DesiredState: 'shutdown' });
+    await api.addTask({ ServiceID: db.ID, Slot: 1, NodeID: '' });
+    expect((await api.call('GET', '/tasks')).json).toHaveLength(3);
+    expect((await api.call('GET', q('/tasks', { service: ['web'] }))).json).toHaveLength(2);
+    expect((await api.call('GET', q('/tasks', { service: [web.ID] }))).json).toHaveLength(2);
+    expect((await api.call('GET', q('/tasks', { service: ['web'], 'desired-state': ['running'] }))).json.map((t: any) => t.ID)).toEqual([a.ID]);
+    expect((await api.call('GET', q('/tasks', { node: [nodeId] }))).json).toHaveLength(2);
+    expect((await api.call('GET', q('/tasks', { node: ['host-a'] }))).json).toHaveLength(2);
+    expect((await api.call('GET', q('/tasks', { id: [b.ID.slice(0, 8)] }))).json).toHaveLength(1);
+    expect((await api.call('GET', q('/tasks', { 'desired-state': ['sleeping'] }))).status).toBe(400);
+    expect((await api.call('GET', q('/tasks', { colour: ['red'] }))).status).toBe(400);
+    expect((await api.call('GET', `/tasks/${a.ID}`)).json.ID).toBe(a.ID);
+    expect((await api.call('GET', `/tasks/${a.ID.slice(0, 10)}`)).json.ID).toBe(a.ID);
+    expect((await api.call('GET', '/tasks/zzzzzzz')).status).toBe(404);
+    await api.call('DELETE', '/services/web');
+    expect((await api.call('GET', q('/tasks', { service: [web.ID] }))).json).toHaveLength(2);
+  });
+});
+
+describe('nodes', () => {
+  test('list, get by id/hostname/prefix, filters', async () => {
+    expect((await api.call('GET', '/nodes')).json.map((n: any) => n.ID)).toEqual([nodeId]);
+    for (const ref of [nodeId, 'host-a', nodeId.slice(0, 5)]) expect((await api.call('GET', `/nodes/${ref}`)).json.ID).toBe(nodeId);
+    expect((await api.call('GET', '/nodes/nope')).status).toBe(404);
+    expect((await api.call('GET', q('/nodes', { role: ['worker'] }))).json).toHaveLength(0);
+    expect((await api.call('GET', q('/nodes', { role: ['manager'] }))).json).toHaveLength(1);
+  });
+
+  test('update: availability and labels with ?version; stale → 409; bad values → 400; last manager cannot be demoted', async () => {
+    const n = (await api.call('GET', `/nodes/${nodeId}`)).json;
+    const r = await api.call('POST', `/nodes/${nodeId}/update?version=${n.Version.Index}`, { ...n.Spec, Availability: 'drain', Labels: { zone: 'mars' } });
+    expect(r.status).toBe(200);
+    const after = (await api.call('GET', `/nodes/${nodeId}`)).json;
+    expect(after.Spec).toMatchObject({ Availability: 'drain', Labels: { zone: 'mars' }, Role: 'manager' });
+    expect((await api.call('POST', `/nodes/${nodeId}/update?version=${n.Version.Index}`, { Availability: 'active' })).status).toBe(409);
+    const bad = await api.call('POST', `/nodes/${nodeId}/update?version=${after.Version.Index}`, { Availability: 'asleep' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toContain('Availability');
+    expect((await api.call('POST', `/nodes/${nodeId}/update?version=${after.Version.Index}`, { Colour: 'red' })).json.message).toContain('Colour');
+    expect((await api.call('POST', `/nodes/${nodeId}/update?version=${after.Version.Index}`, { Role: 'worker' })).status).toBe(409);
+    expect((await api.call('POST', `/nodes/nope/update?version=1`, {})).status).toBe(404);
+  });
+});

@@ -1,0 +1,50 @@
+/**
+ * From a request body to a ServiceSpec the store keeps: schema, defaults, runtime checks,
+ * constraints. Everything a user can get wrong becomes a 400 naming the field.
+ */
+import { InvalidArgumentError } from '../lib/errors.ts';
+import { parseConstraints } from '../manager/scheduler/constraints.ts';
+import { NS_PER_S, runtimeOf, type ServiceSpec, type TaskSpec } from '../types/index.ts';
+import type { ApiDeps } from './deps.ts';
+import { serviceSpecSchema, validate } from './schemas.ts';
+
+const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', mock: 'MockSpec' };
+
+export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validateTaskSpec'>, fallbackName: () => string): ServiceSpec {
+  const input = validate(serviceSpecSchema, body);
+  const tt = input.TaskTemplate as TaskSpec;
+  const runtime = runtimeOf(tt);
+  const own = RUNTIME_SPEC[runtime];
+  if (own === 'MockSpec' && !tt.MockSpec) tt.MockSpec = {};
+  if (own && !tt[own]) throw new InvalidArgumentError(`TaskTemplate.${own}: required for runtime "${runtime}"`);
+  for (const other of Object.values(RUNTIME_SPEC)) {
+    if (other !== own && tt[other] !== undefined) throw new InvalidArgumentError(`TaskTemplate.${other}: not used by runtime "${runtime}"; remove it or set TaskTemplate.Runtime`);
+  }
+  if (!own && !tt.PluginSpec?.[runtime] && tt.PluginSpec !== undefined && Object.keys(tt.PluginSpec).length > 0) {
+    throw new InvalidArgumentError(`TaskTemplate.PluginSpec.${runtime}: required for runtime "${runtime}"`);
+  }
+  tt.Runtime = runtime;
+  tt.RestartPolicy = { Condition: 'any', Delay: 5 * NS_PER_S, MaxAttempts: 0, Window: 0, ...tt.RestartPolicy };
+  const constraints = tt.Placement?.Constraints;
+  if (constraints) {
+    constraints.forEach((c, i) => {
+      try {
+        parseConstraints([c]);
+      } catch (e) {
+        throw new InvalidArgumentError(`TaskTemplate.Placement.Constraints[${i}]: ${(e as Error).message}`);
+      }
+    });
+  }
+  const mode = input.Mode ?? { Replicated: { Replicas: 1 } };
+  if (mode.Replicated && mode.Global) throw new InvalidArgumentError('Mode: give either Replicated or Global, not both');
+  const spec: ServiceSpec = {
+    ...(input as Omit<ServiceSpec, 'Name'>),
+    Name: input.Name || fallbackName(),
+    Labels: input.Labels ?? {},
+    TaskTemplate: tt,
+    Mode: mode.Global ? { Global: {} } : { Replicated: { Replicas: mode.Replicated?.Replicas ?? 1 } },
+  };
+  const problem = deps.validateTaskSpec(tt);
+  if (problem) throw new InvalidArgumentError(problem.startsWith('TaskTemplate') ? problem : `TaskTemplate: ${problem}`);
+  return spec;
+}

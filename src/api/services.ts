@@ -1,0 +1,93 @@
+import { Hono } from 'hono';
+import { InvalidArgumentError } from '../lib/errors.ts';
+import { newId } from '../lib/ids.ts';
+import type { MemoryStore } from '../store/index.ts';
+import type { Service } from '../types/index.ts';
+import type { ApiDeps } from './deps.ts';
+import { matchAny, matchLabels, parseFilters } from './filters.ts';
+import { serviceLogs } from './logs.ts';
+import { findService } from './lookup.ts';
+import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
+import { normalizeServiceSpec } from './service-spec.ts';
+
+const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
+
+/** Docker's `ServiceStatus` (`GET /services?status=true`): what `service ls` shows as 2/3. */
+export function serviceStatus(store: MemoryStore, svc: Service): { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } {
+  const tasks = store.by('tasks', 'service', svc.ID);
+  const wanted = tasks.filter((t) => t.DesiredState === 'running');
+  const running = wanted.filter((t) => t.Status.State === 'running').length;
+  const completed = tasks.filter((t) => t.Status.State === 'complete').length;
+  const desired = svc.Spec.Mode?.Global ? wanted.length : (svc.Spec.Mode?.Replicated?.Replicas ?? 1);
+  return { RunningTasks: running, DesiredTasks: desired, CompletedTasks: completed };
+}
+
+export function servicesRoutes(deps: ApiDeps): Hono {
+  const { store } = deps;
+  const app = new Hono();
+
+  app.get('/services', async (c) => {
+    requireCluster(store);
+    await store.sync(c.req.raw.signal);
+    const f = parseFilters(c.req.query('filters'), SERVICE_FILTERS);
+    const withStatus = boolParam(c, 'status') ?? false;
+    const out = store
+      .list('services')
+      .filter((s) =>
+        matchAny(f.get('id'), (v) => s.ID.startsWith(v)) &&
+        matchAny(f.get('name'), (v) => s.Spec.Name.startsWith(v)) &&
+        matchAny(f.get('mode'), (v) => (v === 'global' ? !!s.Spec.Mode?.Global : v === 'replicated' && !s.Spec.Mode?.Global)) &&
+        matchAny(f.get('runtime'), (v) => s.Spec.TaskTemplate.Runtime === v) &&
+        matchLabels(f.get('label'), s.Spec.Labels),
+      )
+      .sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name))
+      .map((s) => (withStatus ? { ...s, ServiceStatus: serviceStatus(store, s) } : s));
+    return c.json(out);
+  });
+
+  app.post('/services/create', limitBody, async (c) => {
+    requireCluster(store);
+    const body = await readJson(c);
+    const id = newId();
+    const spec = normalizeServiceSpec(body, deps, () => `service-${id.slice(0, 8)}`);
+    const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+    await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
+    return c.json({ ID: id, Warnings: [] as string[] }, 201);
+  });
+
+  app.get('/services/:id', async (c) => {
+    requireCluster(store);
+    await store.sync(c.req.raw.signal);
+    return c.json(findService(store, c.req.param('id')));
+  });
+
+  app.post('/services/:id/update', limitBody, async (c) => {
+    requireCluster(store);
+    const version = versionParam(c);
+    const body = await readJson(c);
+    await store.sync(c.req.raw.signal);
+    const cur = findService(store, c.req.param('id'));
+    const spec = normalizeServiceSpec(body, deps, () => cur.Spec.Name);
+    if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
+    const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+    await store.update((tx) => tx.update('services', next), c.req.raw.signal);
+    return c.json({ Warnings: [] as string[] });
+  });
+
+  app.delete('/services/:id', async (c) => {
+    requireCluster(store);
+    await store.sync(c.req.raw.signal);
+    const svc = findService(store, c.req.param('id'));
+    await store.update((tx) => tx.delete('services', svc.ID), c.req.raw.signal);
+    return c.body(null, 200);
+  });
+
+  app.get('/services/:id/logs', async (c) => {
+    requireCluster(store);
+    await store.sync(c.req.raw.signal);
+    const svc = findService(store, c.req.param('id'));
+    return serviceLogs(c, deps, svc);
+  });
+
+  return app;
+}
