@@ -65,7 +65,7 @@ export class Simulation {
 
   constructor(opts: SimOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-    this.opts = { durationMs: 8000, settleMs: 6000, clients: 3, tickMs: 100, traceLines: 60, ...given } as Required<SimOptions>;
+    this.opts = { durationMs: 5000, settleMs: 4000, clients: 3, tickMs: 100, traceLines: 60, ...given } as Required<SimOptions>;
     this.rng = new Rng(opts.seed);
     this.net = new SimNetwork(this.clock, this.rng.fork());
     for (const id of ALL) this.nodes.set(id, { id, disk: new SimDisk(), host: null, sm: new RegisterMachine(), life: 0, retired: false });
