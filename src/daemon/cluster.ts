@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { newId } from '../lib/ids.ts';
+import { ConflictError } from '../lib/errors.ts';
+import type { MemoryStore } from '../store/index.ts';
+import { type Cluster, type ClusterSpec, DEFAULT_TASK_HISTORY, type Node, type NodeDescription, NS_PER_S } from '../types/index.ts';
+
+export function defaultClusterSpec(): ClusterSpec {
+  return {
+    Name: 'default',
+    Labels: {},
+    Orchestration: { TaskHistoryRetentionLimit: DEFAULT_TASK_HISTORY },
+    Raft: { SnapshotInterval: 10_000, ElectionTick: 10, HeartbeatTick: 1 },
+    Dispatcher: { HeartbeatPeriod: 1 * NS_PER_S },
+    CAConfig: { NodeCertExpiry: 90 * 24 * 3600 * NS_PER_S },
+  };
+}
+
+/** The cluster object, if this store holds one. */
+export function currentCluster(store: MemoryStore): Cluster | undefined {
+  return store.list('clusters')[0];
+}
+
+/**
+ * Create the cluster with this host as its first node (a manager that is also a worker).
+ * Refuses when a cluster already exists.
+ */
+export async function initCluster(store: MemoryStore, nodeId: string, description: NodeDescription, spec?: Partial<ClusterSpec>, addr = ''): Promise<Cluster> {
+  if (currentCluster(store)) throw new ConflictError('this node is already part of a cluster; "shoal cluster leave" first to make a new one');
+  const token = (role: string) => `SHOAL-1-pending-${role}-${randomBytes(12).toString('hex')}`;
+  const cluster: Cluster = {
+    ID: newId(),
+    Version: { Index: 0 },
+    CreatedAt: '',
+    UpdatedAt: '',
+    Spec: { ...defaultClusterSpec(), ...spec },
+    JoinTokens: { Worker: token('worker'), Manager: token('manager') },
+  };
+  const node: Node = {
+    ID: nodeId,
+    Version: { Index: 0 },
+    CreatedAt: '',
+    UpdatedAt: '',
+    Spec: { Role: 'manager', Availability: 'active', Labels: {} },
+    Description: description,
+    Status: { State: 'unknown', Addr: addr || '127.0.0.1' },
+    ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: addr || '127.0.0.1' },
+  };
+  await store.update((tx) => {
+    tx.create('clusters', cluster);
+    tx.create('nodes', node);
+  });
+  return currentCluster(store)!;
+}

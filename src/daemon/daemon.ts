@@ -1,0 +1,166 @@
+/**
+ * The daemon: one object that holds the roles of this host (Nomad's Agent, swarmkit's node).
+ * A host is always a worker; it is also a manager while it holds a cluster's state.
+ */
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { arch, platform } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'bun';
+import { createApp } from '../api/index.ts';
+import type { ApiDeps } from '../api/deps.ts';
+import { builtinCatalog, type ExecutorCatalog } from '../executor/catalog.ts';
+import { errorMessage, UnavailableError } from '../lib/errors.ts';
+import { socketPath } from '../lib/paths.ts';
+import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
+import { memoryConnPair } from '../manager/dispatcher/index.ts';
+import { LocalLog, MemoryStore } from '../store/index.ts';
+import { Agent } from '../worker/index.ts';
+import { currentCluster, initCluster } from './cluster.ts';
+import { describeHost } from './describe.ts';
+import { loadOrCreateNodeId } from './identity.ts';
+import { lockDataDir } from './lock.ts';
+import { Manager } from './manager.ts';
+
+export interface DaemonOptions {
+  dataDir: string;
+  /** Create a cluster when the data dir holds none (a no-op when it does). */
+  init: boolean;
+  /** Also serve the admin API on TCP (HOST:PORT). */
+  tcp?: string;
+  /** Leave tasks running when the daemon stops (they are re-attached at the next start). */
+  keepTasks: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface RunningDaemon {
+  readonly socketPath: string;
+  readonly nodeId: string;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const unlock = lockDataDir(opts.dataDir);
+  try {
+    return await Daemon.start(opts, log, unlock);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}
+
+class Daemon implements RunningDaemon {
+  readonly socketPath: string;
+  private manager: Manager | null = null;
+  private agent: Agent | null = null;
+  private servers: Server<unknown>[] = [];
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    private readonly opts: DaemonOptions,
+    private readonly log: (msg: string) => void,
+    private readonly unlock: () => void,
+    readonly nodeId: string,
+    private readonly store: MemoryStore,
+    private readonly localLog: LocalLog,
+    private readonly catalog: ExecutorCatalog,
+  ) {
+    this.socketPath = socketPath(opts.dataDir);
+  }
+
+  static async start(opts: DaemonOptions, log: (msg: string) => void, unlock: () => void): Promise<Daemon> {
+    const t0 = performance.now();
+    const nodeId = loadOrCreateNodeId(opts.dataDir);
+    const store = new MemoryStore();
+    const localLog = new LocalLog(join(opts.dataDir, 'state.db'), store);
+    const { index } = localLog.recover();
+    store.proposer = localLog;
+    const d = new Daemon(opts, log, unlock, nodeId, store, localLog, builtinCatalog());
+    if (!currentCluster(store) && opts.init) await d.initCluster({});
+    else if (currentCluster(store)) await d.startRoles();
+    d.serve();
+    log(`shoal ${VERSION} node ${nodeId}: ${currentCluster(store) ? 'manager and worker' : 'not in a cluster yet ("shoal cluster init")'}; state at index ${index}; API on unix://${d.socketPath} (ready in ${Math.round(performance.now() - t0)} ms)`);
+    return d;
+  }
+
+  private async initCluster(req: { AdvertiseAddr?: string; ListenAddr?: string; Spec?: object }): Promise<string> {
+    const runtimes = await this.catalog.fingerprintAll();
+    await initCluster(this.store, this.nodeId, describeHost(runtimes), req.Spec, req.AdvertiseAddr);
+    await this.startRoles();
+    return this.nodeId;
+  }
+
+  /** Manager stages, then the worker agent connected to this host's own dispatcher. */
+  private async startRoles(): Promise<void> {
+    this.manager = new Manager(this.store, this.log);
+    await this.manager.start();
+    const dispatcher = this.manager.dispatcher;
+    this.agent = new Agent({
+      nodeId: this.nodeId,
+      dataDir: this.opts.dataDir,
+      catalog: this.catalog,
+      // Even inside one process, assignments and status travel as msgpack frames.
+      connect: async () => {
+        const [workerEnd, managerEnd] = memoryConnPair();
+        dispatcher.accept(managerEnd);
+        return workerEnd;
+      },
+      description: () => describeHost([]),
+      log: this.log,
+    });
+    await this.agent.start();
+  }
+
+  private apiDeps(): ApiDeps {
+    return {
+      store: this.store,
+      nodeId: () => (currentCluster(this.store) ? this.nodeId : null),
+      initCluster: (req) => this.initCluster(req),
+      validateTaskSpec: (spec) => {
+        const runtime = spec.Runtime ?? (spec.ContainerSpec ? 'container' : 'process');
+        if (!this.catalog.has(runtime)) return `TaskTemplate.Runtime: unknown runtime "${runtime}" (this node has: ${this.catalog.names().join(', ')})`;
+        return this.catalog.get(runtime).validate(spec);
+      },
+      taskLogs: (task, o) => {
+        if (!this.manager) throw new UnavailableError('this node is not a manager');
+        return this.manager.dispatcher.taskLogs(task.ID, { follow: o.follow, since: o.since, tail: o.tail, signal: o.signal });
+      },
+      version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
+    };
+  }
+
+  private serve(): void {
+    const app = createApp(this.apiDeps());
+    rmSync(this.socketPath, { force: true });
+    this.servers.push(Bun.serve({ unix: this.socketPath, fetch: (req: Request) => app.fetch(req) }));
+    chmodSync(this.socketPath, 0o600);
+    if (this.opts.tcp) {
+      const m = /^(.*):(\d+)$/.exec(this.opts.tcp);
+      if (!m) throw new UnavailableError(`--listen-tcp "${this.opts.tcp}": expected HOST:PORT`);
+      this.servers.push(Bun.serve({ hostname: m[1] || '127.0.0.1', port: Number(m[2]), fetch: (req: Request) => app.fetch(req), idleTimeout: 0 }));
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    for (const s of this.servers) s.stop(true);
+    try {
+      await this.agent?.stop({ keepTasks: this.opts.keepTasks });
+    } catch (e) {
+      this.log(`worker stop: ${errorMessage(e)}`);
+    }
+    try {
+      await this.manager?.stop();
+    } catch (e) {
+      this.log(`manager stop: ${errorMessage(e)}`);
+    }
+    this.localLog.close();
+    rmSync(this.socketPath, { force: true });
+    this.unlock();
+  }
+}

@@ -1,0 +1,42 @@
+import { Allocator } from '../manager/allocator/index.ts';
+import { Dispatcher } from '../manager/dispatcher/index.ts';
+import { Orchestrator } from '../manager/orchestrator/index.ts';
+import { TaskReaper } from '../manager/reaper/index.ts';
+import { Scheduler } from '../manager/scheduler/index.ts';
+import type { MemoryStore } from '../store/index.ts';
+import { currentCluster } from './cluster.ts';
+
+interface Stage {
+  start(): void | Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The manager role: the pipeline's stages over one store. They never call each other; starting
+ * them is all the wiring there is.
+ */
+export class Manager {
+  readonly dispatcher: Dispatcher;
+  private readonly stages: Stage[];
+
+  constructor(readonly store: MemoryStore, log: (msg: string) => void) {
+    const heartbeatNs = currentCluster(store)?.Spec.Dispatcher.HeartbeatPeriod;
+    this.dispatcher = new Dispatcher({ store, heartbeatPeriodMs: heartbeatNs ? Math.round(heartbeatNs / 1e6) : 1000, log });
+    const onError = (stage: string, err: unknown) => log(`${stage}: ${err instanceof Error ? err.message : String(err)}`);
+    this.stages = [
+      new Orchestrator({ store, onError }),
+      new Allocator({ store, onError }),
+      new Scheduler({ store, onError }),
+      new TaskReaper({ store, onError }),
+      this.dispatcher,
+    ];
+  }
+
+  async start(): Promise<void> {
+    for (const s of this.stages) await s.start();
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [...this.stages].reverse()) await s.stop();
+  }
+}
