@@ -54,7 +54,7 @@ export async function changeTask(store: MemoryStore, id: string, fn: (t: Task) =
 }
 
 /** Waits, without letting time pass, until `cond` holds; fails after `timeoutMs` of wall clock. */
-export async function waitFor(cond: () => boolean, what = 'condition', timeoutMs = 5_000): Promise<void> {
+export async function waitFor(cond: () => boolean, what = 'condition', timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
