@@ -39,6 +39,14 @@ export class Network {
   private readonly down = new Set<NodeId>();
   /** Return true to drop a message. */
   filter: ((m: Message) => boolean) | undefined;
+  /** When set, the next message is picked at random from the queue (reordering). */
+  reorder: (() => number) | undefined;
+  /** Return true to deliver a message twice. */
+  duplicate: ((m: Message) => boolean) | undefined;
+  /** Called after every delivered message (invariant checks). */
+  afterStep: (() => void) | undefined;
+  /** Record delivered messages in `log` (turn off for long runs). */
+  keepLog = true;
   /** Every message delivered (or dropped), in order. */
   readonly log: { m: Message; dropped: boolean }[] = [];
   private queue: Message[] = [];
@@ -150,12 +158,15 @@ export class Network {
     let n = 0;
     while (this.queue.length > 0) {
       if (++n > maxMessages) throw new Error('network: message storm');
-      const m = this.queue.shift()!;
+      const at = this.reorder ? Math.floor(this.reorder() * this.queue.length) : 0;
+      const m = this.queue.splice(at, 1)[0];
       const dropped = this.dropped(m);
-      this.log.push({ m, dropped });
+      if (this.keepLog) this.log.push({ m, dropped });
       if (dropped) continue;
+      if (this.duplicate?.(m)) this.queue.push(m);
       this.get(m.to).node.step(m);
       this.drain(m.to);
+      this.afterStep?.();
     }
   }
 
