@@ -233,7 +233,7 @@ export class RaftHost implements Proposer {
   submit(entry: Uint8Array, cb: Callback, signal?: AbortSignal): void {
     if (!this.running) return cb(new HostStoppedError());
     if (signal?.aborted) return cb(signal.reason instanceof Error ? signal.reason : new Error('propose aborted'));
-    if (this.role !== 'leader') return cb(new NotLeaderError(this.leader));
+    // No role check here: the core refuses when it is not the leader (our softState may lag a ready).
     const seq = ++this.seq;
     try {
       this.node.propose(wrap(this.incHi, this.incLo, seq, entry));
@@ -274,7 +274,6 @@ export class RaftHost implements Proposer {
 
   changeConfCb(type: ConfChange['type'], node: NodeId, cb: Callback): void {
     if (!this.running) return cb(new HostStoppedError());
-    if (this.role !== 'leader') return cb(new NotLeaderError(this.leader));
     const seq = ++this.seq;
     try {
       this.node.proposeConfChange({ type, node, context: wrap(this.incHi, this.incLo, seq, new Uint8Array(0)) });
@@ -302,10 +301,11 @@ export class RaftHost implements Proposer {
   transferLeadership(to?: NodeId): Promise<NodeId> {
     return new Promise((resolve, reject) => {
       if (!this.running) return reject(new HostStoppedError());
-      if (this.role !== 'leader') return reject(new NotLeaderError(this.leader));
+      const st = this.node.status();
+      if (st.role !== 'leader') return reject(new NotLeaderError(st.leader));
       let target = to;
       if (!target) {
-        const progress = this.node.status().progress;
+        const progress = st.progress;
         let best = -1;
         for (const v of this.conf.voters) {
           if (v !== this.id && (progress[v]?.match ?? -1) > best) {

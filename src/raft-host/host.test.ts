@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RaftHost, type RaftHostOptions } from './host.ts';
+import { InMemoryTransport } from './memory-transport.ts';
+import { NotLeaderError, type StateMachine } from './proposer.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+class ListMachine implements StateMachine {
+  items: string[] = [];
+  apply(_index: number, entry: Uint8Array): unknown {
+    this.items.push(dec.decode(entry));
+    return this.items.length;
+  }
+  snapshot(): Uint8Array {
+    return enc.encode(JSON.stringify(this.items));
+  }
+  restore(snapshot: Uint8Array): void {
+    this.items = JSON.parse(dec.decode(snapshot));
+  }
+}
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0).reverse()) f();
+});
+
+function tempDir(): string {
+  const d = fs.mkdtempSync(join(tmpdir(), 'shoal-host-'));
+  cleanup.push(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Waits for a condition, polling on the event loop, with a bound. */
+async function until(cond: () => boolean, what: string, boundMs = 10_000): Promise<void> {
+  const deadline = performance.now() + boundMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function cluster(ids: string[], extra: Partial<RaftHostOptions> = {}) {
+  const hub = new InMemoryTransport();
+  const root = tempDir();
+  const hosts = new Map<string, { host: RaftHost; sm: ListMachine }>();
+  const make = (id: string, bootstrap: boolean) => {
+    const sm = new ListMachine();
+    const host = new RaftHost({
+      id,
+      dir: join(root, id),
+      transport: hub.connect(id),
+      stateMachine: sm,
+      bootstrap: bootstrap ? { voters: ids, learners: [] } : undefined,
+      tickMs: 20,
+      ...extra,
+    });
+    host.start();
+    cleanup.push(() => host.stop());
+    hosts.set(id, { host, sm });
+    return { host, sm };
+  };
+  for (const id of ids) make(id, true);
+  const leader = () => [...hosts.values()].find((h) => h.host.status.role === 'leader')?.host;
+  /** Proposes on whoever leads, retrying (bounded) across elections: timers run late on a loaded machine. */
+  const propose = async (text: string): Promise<unknown> => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const l = leader();
+      if (l) {
+        try {
+          return await l.propose(enc.encode(text));
+        } catch (err) {
+          if (!(err instanceof NotLeaderError)) throw err;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no leader accepted ${text}`);
+  };
+  return { hub, hosts, make, leader, root, propose };
+}
+
+describe('RaftHost', () => {
+  test('a single voter commits on its own fsync and survives a restart', async () => {
+    const c = cluster(['solo']);
+    const { host, sm } = c.hosts.get('solo')!;
+    await until(() => host.status.role === 'leader', 'solo to lead');
+    expect(await host.propose(enc.encode('a'))).toBe(1);
+    expect(await host.propose(enc.encode('b'))).toBe(2);
+    expect(sm.items).toEqual(['a', 'b']);
+    expect(await host.linearizableRead()).toBeGreaterThanOrEqual(host.status.applied - 1);
+    host.stop();
+    const again = c.make('solo', true);
+    await until(() => again.sm.items.length === 2, 'replay after restart');
+    expect(again.sm.items).toEqual(['a', 'b']);
+  });
+
+  test('three voters replicate, batch concurrent proposals and refuse on followers', async () => {
+    const c = cluster(['a', 'b', 'c']);
+    await until(() => !!c.leader(), 'a leader');
+    const leader = c.leader()!;
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => leader.propose(enc.encode(`p${i}`))));
+    expect(new Set(results).size).toBe(200);
+    for (const { sm } of c.hosts.values()) await until(() => sm.items.length === 200, 'replication');
+    const follower = [...c.hosts.values()].find((h) => h.host !== leader)!.host;
+    const err = await follower.propose(enc.encode('x')).catch((e) => e);
+    expect(err).toBeInstanceOf(NotLeaderError);
+    expect((err as NotLeaderError).leader).toBe(leader.id);
+    // Reads work on followers too (forwarded ReadIndex).
+    expect(await follower.linearizableRead()).toBeGreaterThanOrEqual(200);
+  });
+
+  test('membership: add a learner, promote it, transfer leadership to it, remove the old leader', async () => {
+    const c = cluster(['a', 'b', 'c']);
+    await until(() => !!c.leader(), 'a leader');
+    const leader = c.leader()!;
+    await leader.propose(enc.encode('before'));
+    const d = c.make('d', false);
+    await leader.addLearner('d');
+    await until(() => d.sm.items.includes('before'), 'learner catch-up');
+    const conf = await leader.promote('d');
+    expect(conf.voters).toContain('d');
+    expect(await leader.transferLeadership('d')).toBe('d');
+    await until(() => d.host.status.role === 'leader', 'd to lead');
+    const after = await d.host.remove(leader.id);
+    expect(after.voters).not.toContain(leader.id);
+    expect(await d.host.propose(enc.encode('after'))).toBeGreaterThan(0);
+  });
+
+  test('snapshots compact the log and a restarted node restores from one', async () => {
+    const c = cluster(['a', 'b', 'c'], { snapshotInterval: 50, snapshotTailEntries: 5, segmentBytes: 2048 });
+    await until(() => !!c.leader(), 'a leader');
+    for (let i = 0; i < 120; i++) await c.propose(`e${i}`);
+    expect(c.leader()!.status.snapshotIndex).toBeGreaterThanOrEqual(100);
+    const follower = [...c.hosts.entries()].find(([, h]) => h.host !== c.leader())!;
+    follower[1].host.stop();
+    const back = c.make(follower[0], true);
+    await until(() => back.sm.items.length === 120, 'restored follower');
+    expect(back.sm.items[119]).toBe('e119');
+  });
+
+  test('an aborted proposal rejects with the abort reason', async () => {
+    const c = cluster(['solo']);
+    const { host } = c.hosts.get('solo')!;
+    await until(() => host.status.role === 'leader', 'solo to lead');
+    const ac = new AbortController();
+    ac.abort(new Error('client went away'));
+    await expect(host.propose(enc.encode('x'), ac.signal)).rejects.toThrow('client went away');
+  });
+});
