@@ -36,3 +36,11 @@ test('fingerprintAll reports health; a throwing or hanging executor is unhealthy
     { Name: 'mock', Healthy: true },
   ]);
 });
+
+test('validate picks the executor from the runtime and names unknown runtimes', () => {
+  const c = builtinCatalog();
+  expect(c.validate({ Runtime: 'process', ProcessSpec: { Command: ['true'] } })).toBeNull();
+  expect(c.validate({ ProcessSpec: { Command: [] } })).toContain('ProcessSpec.Command'); // default runtime: process
+  expect(c.validate({ Runtime: 'vm' })).toContain('TaskTemplate.Runtime: unknown runtime "vm"');
+  expect(c.validate({ Runtime: 'vm' }, { allowUnknownRuntime: true })).toBeNull();
+});

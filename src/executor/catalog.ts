@@ -4,6 +4,7 @@
  */
 import { createMockExecutor } from '../../plugins/mock/index.ts';
 import { createProcessExecutor } from '../../plugins/process/index.ts';
+import { runtimeOf, type TaskSpec } from '../types/index.ts';
 import type { Executor, Fingerprint } from './contract.ts';
 import { ExecutorError, errorMessage, UnknownRuntimeError } from './errors.ts';
 
@@ -60,6 +61,18 @@ export class ExecutorCatalog {
       const f = fps.get(Name)!;
       return { Name, Healthy: f.healthy, ...(f.message ? { Message: f.message } : {}) };
     });
+  }
+
+  /**
+   * Check a task spec as the API does before accepting a service: null when valid, else a message
+   * naming the field. A runtime this node lacks is an error unless `allowUnknownRuntime` (a manager
+   * may accept work only some workers can run; the scheduler then filters on fingerprints).
+   */
+  validate(spec: TaskSpec, opts: { allowUnknownRuntime?: boolean } = {}): string | null {
+    const runtime = runtimeOf(spec);
+    const e = this.#executors.get(runtime);
+    if (!e) return opts.allowUnknownRuntime ? null : new UnknownRuntimeError(runtime, this.names()).message;
+    return e.validate(spec);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { createMockExecutor, ManualClock, newMockRegistry } from '../../plugins/
 import { makeContext, makeTask } from '../../test/compliance/fixtures.ts';
 import type { TaskSpec, TaskState } from '../types/index.ts';
 import type { Controller } from './contract.ts';
-import { step, TaskDriver, type StepResult } from './driver.ts';
+import { step, TaskDriver, toTaskStatus, type StepResult } from './driver.ts';
 
 const ms = (n: number) => n * 1_000_000;
 
@@ -144,4 +144,12 @@ test('TaskDriver.forTask takes states and grace period from the task', () => {
   const { ctl, task } = setup({ StopGracePeriod: ms(1500) });
   const d = TaskDriver.forTask({ ...task, DesiredState: 'shutdown', Status: { ...task.Status, State: 'running' } }, ctl);
   expect([d.observed, d.desired]).toEqual(['running', 'shutdown']);
+});
+
+test('toTaskStatus carries the error and exit code', () => {
+  const now = new Date(0);
+  expect(toTaskStatus({ state: 'failed', message: 'exit code 3', err: 'exit code 3', exitCode: 3 }, now)).toEqual({
+    Timestamp: '1970-01-01T00:00:00.000Z', State: 'failed', Message: 'exit code 3', Err: 'exit code 3', ContainerStatus: { ExitCode: 3 },
+  });
+  expect(toTaskStatus({ state: 'running', message: 'started' }, now)).toEqual({ Timestamp: '1970-01-01T00:00:00.000Z', State: 'running', Message: 'started' });
 });

@@ -24,7 +24,9 @@
  * never moves backward: a step that would is refused with an ExecutorError.
  * The worker calls `ctl.remove()` itself when the task leaves its assignments.
  */
-import { canAdvance, isTerminal, stateRank, stopGraceMs, type Task, type TaskState } from '../types/index.ts';
+import {
+  canAdvance, isTerminal, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
+} from '../types/index.ts';
 import type { Controller } from './contract.ts';
 import { ExecutorError, errorMessage } from './errors.ts';
 
@@ -34,6 +36,15 @@ export interface StepResult {
   /** Set when the step failed: the error's message, for `TaskStatus.Err`. */
   err?: string;
   exitCode?: number;
+}
+
+/** A step's result as the `TaskStatus` a worker reports. */
+export function toTaskStatus(r: StepResult, now: Date = new Date()): TaskStatus {
+  return {
+    Timestamp: now.toISOString(), State: r.state, Message: r.message,
+    ...(r.err !== undefined ? { Err: r.err } : {}),
+    ...(r.exitCode !== undefined ? { ContainerStatus: { ExitCode: r.exitCode } } : {}),
+  };
 }
 
 export interface StepOptions {
