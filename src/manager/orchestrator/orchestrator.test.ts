@@ -1,0 +1,271 @@
+import { afterEach, describe, expect, test } from 'bun:test';
+import { type MemoryStore, memoryStore } from '../../store/index.ts';
+import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } from '../../types/index.ts';
+import { ManualClock } from '../stage.ts';
+import { liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
+import { Orchestrator } from './orchestrator.ts';
+
+let store: MemoryStore;
+let clock: ManualClock;
+let orch: Orchestrator | null = null;
+afterEach(async () => {
+  await orch?.stop();
+  orch = null;
+});
+
+async function setup(spec: Partial<ServiceSpec> = {}, nodes = [makeNode({ id: 'n1' })]): Promise<Service> {
+  store = memoryStore();
+  clock = new ManualClock();
+  const s = makeService('web', spec, 'web');
+  await store.update((tx) => {
+    for (const n of nodes) tx.create('nodes', n);
+    tx.create('services', s);
+  });
+  orch = new Orchestrator({ store, clock });
+  orch.start();
+  await settle(store);
+  return store.get('services', 'web')!;
+}
+
+async function setState(id: string, state: TaskState, nodeId?: string) {
+  const t = store.get('tasks', id)!;
+  await store.update((tx) => tx.update('tasks', { ...t, NodeID: nodeId ?? (t.NodeID || 'n1'), Status: { ...t.Status, State: state } }));
+  await settle(store);
+}
+
+async function runAll(serviceId = 'web') {
+  for (const t of liveTasks(store, serviceId)) if (t.Status.State !== 'running') await setState(t.ID, 'running');
+}
+
+async function updateService(fn: (s: Service) => Service) {
+  const s = store.get('services', 'web')!;
+  await store.update((tx) => tx.update('services', fn(s)));
+  await settle(store);
+}
+const replicas = (n: number) => (s: Service): Service => ({ ...s, Spec: { ...s.Spec, Mode: { Replicated: { Replicas: n } } } });
+const slotsOf = (ts: Task[]) => ts.map((t) => t.Slot).sort((a, b) => a - b);
+const bySlot = (slot: number) => liveTasks(store, 'web').find((t) => t.Slot === slot)!;
+
+describe('Orchestrator, replicated', () => {
+  test('creates one new task per slot from the template', async () => {
+    const s = await setup({ Mode: { Replicated: { Replicas: 3 } } });
+    const ts = tasksOf(store, 'web');
+    expect(slotsOf(ts)).toEqual([1, 2, 3]);
+    for (const t of ts) {
+      expect(t).toMatchObject({ ServiceID: 'web', NodeID: '', DesiredState: 'running', ServiceVersion: s.Version.Index, Name: `web.${t.Slot}`, Spec: s.Spec.TaskTemplate });
+      expect(t.Status.State).toBe('new');
+    }
+    // Converged: another pass writes nothing.
+    const idx = store.index;
+    await store.update((tx) => tx.create('nodes', makeNode({ id: 'n2' })));
+    await settle(store);
+    expect(store.index).toBe(idx + 1);
+  });
+
+  test('scales up into the lowest free slots and down from the highest, not-running first', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } } });
+    await updateService(replicas(5));
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([1, 2, 3, 4, 5]);
+    await runAll();
+    await updateService(replicas(3));
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([1, 2, 3]);
+    expect(tasksOf(store, 'web').filter((t) => t.DesiredState === 'shutdown').map((t) => t.Slot).sort()).toEqual([4, 5]);
+    // Slot 1 is not running yet: it goes before the higher, running slots.
+    await updateService(replicas(4));
+    const s4 = bySlot(4);
+    expect(s4.Status.State).toBe('new');
+  });
+
+  test('a slot waiting for its restart counts as occupied, and goes first on scale-down', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 3 } } });
+    await runAll();
+    await setState(bySlot(2).ID, 'failed');
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([1, 3]); // slot 2 waits for its delay, not refilled
+    await updateService(replicas(2));
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([1, 3]);
+    clock.advance(10_000);
+    await settle(store);
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([1, 3]); // its restart was cancelled
+  });
+
+  test('a not-running low slot is removed before running high slots', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 3 } } });
+    await setState(bySlot(2).ID, 'running');
+    await setState(bySlot(3).ID, 'running');
+    await updateService(replicas(2));
+    expect(slotsOf(liveTasks(store, 'web'))).toEqual([2, 3]);
+  });
+
+  test('restart "any": desired shutdown at once, the successor after the delay', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 1 } }, TaskTemplate: { Runtime: 'mock', RestartPolicy: { Delay: 2 * NS_PER_S } } });
+    const first = bySlot(1);
+    await setState(first.ID, 'running');
+    await setState(first.ID, 'complete');
+    expect(store.get('tasks', first.ID)!.DesiredState).toBe('shutdown');
+    expect(liveTasks(store, 'web')).toHaveLength(0);
+    clock.advance(1999);
+    await settle(store);
+    expect(liveTasks(store, 'web')).toHaveLength(0);
+    clock.advance(1);
+    await settle(store);
+    const next = bySlot(1);
+    expect(next).toMatchObject({ Slot: 1, RestartAttempts: 1, DesiredState: 'running' });
+    expect(next.Status.State).toBe('new');
+  });
+
+  test('restart "none": the finished task stays current and the slot is not refilled', async () => {
+    await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { Condition: 'none' } } });
+    const t = bySlot(1);
+    await setState(t.ID, 'failed');
+    clock.advance(60_000);
+    await settle(store);
+    expect(tasksOf(store, 'web')).toHaveLength(1);
+    expect(store.get('tasks', t.ID)!.DesiredState).toBe('running');
+  });
+
+  test('restart "on-failure": failed restarts, complete does not', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } }, TaskTemplate: { Runtime: 'mock', RestartPolicy: { Condition: 'on-failure', Delay: 0 } } });
+    await setState(bySlot(1).ID, 'complete');
+    await setState(bySlot(2).ID, 'failed');
+    expect(tasksOf(store, 'web').filter((t) => t.Slot === 1)).toHaveLength(1);
+    expect(tasksOf(store, 'web').filter((t) => t.Slot === 2)).toHaveLength(2);
+    expect(bySlot(2)).toMatchObject({ RestartAttempts: 1 });
+  });
+
+  test('MaxAttempts without a window counts over the slot', async () => {
+    await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { MaxAttempts: 2, Delay: 0 } } });
+    for (let i = 0; i < 3; i++) await setState(bySlot(1).ID, 'failed');
+    const ts = tasksOf(store, 'web');
+    expect(ts).toHaveLength(3);
+    expect(ts.map((t) => t.RestartAttempts).sort()).toEqual([0, 1, 2]);
+    expect(liveTasks(store, 'web')[0]!.Status.State).toBe('failed'); // the last one: not restarted
+  });
+
+  test('MaxAttempts within a window', async () => {
+    await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { MaxAttempts: 1, Window: 60 * NS_PER_S, Delay: 0 } } });
+    await setState(bySlot(1).ID, 'failed');
+    expect(tasksOf(store, 'web')).toHaveLength(2); // first restart
+    clock.advance(61_000); // the first restart leaves the window
+    await setState(bySlot(1).ID, 'failed');
+    expect(tasksOf(store, 'web')).toHaveLength(3);
+    clock.advance(1_000);
+    await setState(bySlot(1).ID, 'failed'); // within the window of the second restart: refused
+    expect(tasksOf(store, 'web')).toHaveLength(3);
+    clock.advance(120_000);
+    await settle(store);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, Labels: { poke: '1' } } })); // a later pass does not reconsider
+    expect(tasksOf(store, 'web')).toHaveLength(3);
+  });
+
+  test('a program that exits at once restarts once per delay, never in a hot loop', async () => {
+    await setup({ TaskTemplate: { Runtime: 'mock' } }); // default: any, 5 s
+    const fail = store.watch((ev) => {
+      if (ev.kind === 'create' && ev.table === 'tasks') queueMicrotask(() => void setState(ev.object.ID, 'failed').catch(() => {}));
+    });
+    await setState(bySlot(1).ID, 'failed');
+    for (let i = 0; i < 30; i++) {
+      clock.advance(1000);
+      await settle(store);
+    }
+    fail();
+    // 30 s at 5 s a restart: the first task and 6 successors.
+    const n = tasksOf(store, 'web').length;
+    expect(n).toBeGreaterThanOrEqual(6);
+    expect(n).toBeLessThanOrEqual(7);
+  });
+
+  test('tasks on a down or drained node are shut down and replaced in the same slot; pause keeps them', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } } }, [makeNode({ id: 'n1' }), makeNode({ id: 'n2' })]);
+    await setState(bySlot(1).ID, 'running', 'n1');
+    await setState(bySlot(2).ID, 'running', 'n2');
+    const n1 = store.get('nodes', 'n1')!;
+    await store.update((tx) => tx.update('nodes', { ...n1, Spec: { ...n1.Spec, Availability: 'pause' } }));
+    await settle(store);
+    expect(bySlot(1).NodeID).toBe('n1');
+    const n1b = store.get('nodes', 'n1')!;
+    await store.update((tx) => tx.update('nodes', { ...n1b, Spec: { ...n1b.Spec, Availability: 'drain' } }));
+    await settle(store);
+    expect(bySlot(1)).toMatchObject({ NodeID: '', DesiredState: 'running' });
+    expect(bySlot(1).Status.State).toBe('new');
+    const n2 = store.get('nodes', 'n2')!;
+    await store.update((tx) => tx.update('nodes', { ...n2, Status: { State: 'down' } }));
+    await settle(store);
+    expect(liveTasks(store, 'web').map((t) => [t.Slot, t.NodeID, t.Status.State])).toEqual(expect.arrayContaining([[1, '', 'new'], [2, '', 'new']]));
+    expect(tasksOf(store, 'web').filter((t) => t.DesiredState === 'shutdown')).toHaveLength(2);
+  });
+
+  test('a deleted service gets all its tasks desired remove', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 3 } } });
+    await store.update((tx) => tx.delete('services', 'web'));
+    await settle(store);
+    expect(tasksOf(store, 'web').map((t) => t.DesiredState)).toEqual(['remove', 'remove', 'remove']);
+  });
+
+  test('a spec change rolls: stop-first, Parallelism at a time, Delay between batches', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 3 } }, UpdateConfig: { Parallelism: 2, Delay: 10 * NS_PER_S } });
+    await runAll();
+    // Scaling alone changes the version but not the template: nothing is replaced.
+    await updateService(replicas(3));
+    expect(tasksOf(store, 'web')).toHaveLength(3);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', MockSpec: { ExitCode: 3 } } } }));
+    const stopping = tasksOf(store, 'web').filter((t) => t.DesiredState === 'shutdown');
+    expect(slotsOf(stopping)).toEqual([1, 2]);
+    expect(tasksOf(store, 'web')).toHaveLength(3); // stop-first: nothing new until they stop
+    await setState(stopping[0]!.ID, 'shutdown');
+    expect(tasksOf(store, 'web')).toHaveLength(4);
+    await setState(stopping[1]!.ID, 'shutdown');
+    const fresh = liveTasks(store, 'web').filter((t) => t.Spec.MockSpec?.ExitCode === 3);
+    expect(slotsOf(fresh)).toEqual([1, 2]);
+    await runAll();
+    expect(bySlot(3).Spec.MockSpec).toBeUndefined(); // the delay is not over
+    clock.advance(9_999);
+    await settle(store);
+    expect(bySlot(3).DesiredState).toBe('running');
+    clock.advance(1);
+    await settle(store);
+    expect(tasksOf(store, 'web').find((t) => t.Slot === 3 && t.DesiredState === 'shutdown')).toBeDefined();
+  });
+});
+
+describe('Orchestrator, global', () => {
+  test('one task per eligible node; follows nodes joining, draining, pausing and constraints', async () => {
+    await setup({ Mode: { Global: {} }, TaskTemplate: { Runtime: 'mock', Placement: { Constraints: ['node.labels.tier!=db'] } } }, [
+      makeNode({ id: 'a' }),
+      makeNode({ id: 'b' }),
+      makeNode({ id: 'c', labels: { tier: 'db' } }),
+      makeNode({ id: 'd', state: 'down' }),
+    ]);
+    const onNodes = () => liveTasks(store, 'web').map((t) => t.NodeID).sort();
+    expect(onNodes()).toEqual(['a', 'b']);
+    expect(liveTasks(store, 'web').every((t) => t.Slot === 0 && t.Name === `web.${t.NodeID}`)).toBe(true);
+    await store.update((tx) => tx.create('nodes', makeNode({ id: 'e' })));
+    await settle(store);
+    expect(onNodes()).toEqual(['a', 'b', 'e']);
+    const set = async (id: string, f: (n: ReturnType<typeof makeNode>) => ReturnType<typeof makeNode>) => {
+      const n = store.get('nodes', id)!;
+      await store.update((tx) => tx.update('nodes', f(n)));
+      await settle(store);
+    };
+    await set('a', (n) => ({ ...n, Spec: { ...n.Spec, Availability: 'pause' } }));
+    expect(onNodes()).toEqual(['a', 'b', 'e']);
+    await set('b', (n) => ({ ...n, Spec: { ...n.Spec, Availability: 'drain' } }));
+    expect(onNodes()).toEqual(['a', 'e']);
+    await set('e', (n) => ({ ...n, Spec: { ...n.Spec, Labels: { tier: 'db' } } }));
+    expect(onNodes()).toEqual(['a']);
+    await set('d', (n) => ({ ...n, Status: { State: 'ready' } }));
+    expect(onNodes()).toEqual(['a', 'd']);
+    await store.update((tx) => tx.delete('nodes', 'd'));
+    await settle(store);
+    expect(onNodes()).toEqual(['a']);
+  });
+
+  test('a failed global task restarts on its node after the delay', async () => {
+    await setup({ Mode: { Global: {} }, TaskTemplate: { Runtime: 'mock', RestartPolicy: { Delay: NS_PER_S } } });
+    const t = liveTasks(store, 'web')[0]!;
+    await setState(t.ID, 'failed', 'n1');
+    expect(liveTasks(store, 'web')).toHaveLength(0);
+    clock.advance(1000);
+    await settle(store);
+    expect(liveTasks(store, 'web')).toMatchObject([{ NodeID: 'n1', Slot: 0, RestartAttempts: 1 }]);
+  });
+});

@@ -1,0 +1,359 @@
+/**
+ * The orchestrator: keeps each service's slots filled with tasks made from its current spec.
+ *  - replicated: `Replicas` numbered slots; global: one slot per eligible node (Slot 0, NodeID set);
+ *  - restart policy: a task that stops on its own while meant to run is marked desired `shutdown`
+ *    and, when the policy allows, a successor is created in its slot after the delay (a clock
+ *    timer: a program that exits at once restarts every `Delay`, never in a hot loop). When the
+ *    policy refuses, the finished task stays its slot's current task, so the slot is not refilled;
+ *  - a task on a node that is down, drained or gone is shut down; a replicated slot gets a
+ *    successor at once (the scheduler places it elsewhere, or leaves it pending);
+ *  - a spec change rolls: `UpdateConfig.Parallelism` slots at a time (0 = all), stop-first, waiting
+ *    for each batch to run and then `Delay` before the next;
+ *  - a deleted service's tasks get DesiredState `remove` (the reaper deletes them once stopped).
+ * Delays and batch state are kept in memory: a restarted orchestrator refills slots at once.
+ */
+import { NS_PER_MS, isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
+import { nodeSatisfies } from '../scheduler/constraints.ts';
+import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
+import { restartPolicy, shouldRestart } from './restart.ts';
+import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey } from './slots.ts';
+
+export type OrchestratorOptions = StageOptions;
+
+/** A slot waiting for its next task. */
+interface PendingSlot {
+  reason: 'restart' | 'update';
+  slot: number;
+  nodeId: string;
+  /** restart: not before this clock time (ms). */
+  notBefore: number;
+  /** restart: RestartAttempts of the successor. */
+  attempts: number;
+  /** update: the task being stopped first. */
+  waitFor: string;
+  timer?: Timer;
+}
+
+interface RollState {
+  version: number;
+  /** A batch was started and has not finished yet. */
+  active: boolean;
+  /** The next batch may start at this clock time (ms). */
+  readyAt: number;
+  timer?: Timer;
+  timerAt?: number;
+}
+
+interface ServiceMemory {
+  pending: Map<string, PendingSlot>;
+  /** Restart times (clock ms) per slot, for a windowed MaxAttempts. */
+  restarts: Map<string, number[]>;
+  /** Finished tasks the policy decided not to restart: decided once, not again on a later pass. */
+  refused: Set<string>;
+  roll: RollState;
+}
+
+/** What one pass does to one service: written in one transaction, then remembered. */
+class Plan {
+  readonly updates = new Map<string, Task>();
+  readonly creates: Task[] = [];
+  readonly restarted: string[] = [];
+  readonly refused: string[] = [];
+  /** Ids of the service's tasks meant to run, as the pass saw them. */
+  readonly live = new Set<string>();
+  pending: Map<string, PendingSlot>;
+  roll: RollState;
+
+  constructor(mem: ServiceMemory) {
+    this.pending = new Map(mem.pending);
+    this.roll = { ...mem.roll };
+  }
+
+  desire(t: Task, state: TaskState): void {
+    const cur = this.updates.get(t.ID) ?? t;
+    if (cur.DesiredState !== state) this.updates.set(t.ID, { ...cur, DesiredState: state });
+  }
+
+  get empty(): boolean {
+    return this.updates.size === 0 && this.creates.length === 0;
+  }
+}
+
+const RUNNING = stateRank('running');
+const ASSIGNED = stateRank('assigned');
+
+export class Orchestrator extends ReconcileStage {
+  readonly name = 'orchestrator';
+  private memory = new Map<string, ServiceMemory>();
+
+  constructor(opts: OrchestratorOptions) {
+    super(opts);
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    this.memory.clear(); // its timers were the stage's, cancelled by stop()
+  }
+
+  protected interested(ev: ObjectEvent): boolean {
+    if (ev.table !== 'tasks') return ev.table === 'services' || ev.table === 'nodes';
+    if (ev.kind !== 'update') return true;
+    const t = ev.object as Task;
+    const old = ev.old as Task;
+    return t.Status.State !== old.Status.State || t.DesiredState !== old.DesiredState || t.NodeID !== old.NodeID;
+  }
+
+  protected async reconcile(signal: AbortSignal): Promise<void> {
+    await this.removeOrphans(signal);
+    const nodes = new Map(this.store.list('nodes').map((n) => [n.ID, n]));
+    for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
+    for (const service of this.store.list('services')) {
+      if (signal.aborted) return;
+      const mem = this.memoryOf(service.ID);
+      const plan = this.plan(service, mem, nodes);
+      if (!plan.empty) {
+        await this.store.update((tx) => {
+          for (const t of plan.updates.values()) tx.update('tasks', t);
+          for (const t of plan.creates) tx.create('tasks', t);
+        }, signal);
+      }
+      this.remember(mem, plan);
+    }
+  }
+
+  /** Tasks of services that no longer exist: desired `remove`. */
+  private async removeOrphans(signal: AbortSignal): Promise<void> {
+    const orphans = this.store.list('tasks').filter((t) => stateRank(t.DesiredState) < stateRank('remove') && !this.store.get('services', t.ServiceID));
+    for (let i = 0; i < orphans.length && !signal.aborted; i += 200) {
+      const chunk = orphans.slice(i, i + 200);
+      await this.store.update((tx) => chunk.forEach((t) => tx.update('tasks', { ...t, DesiredState: 'remove' })), signal);
+    }
+  }
+
+  private memoryOf(id: string): ServiceMemory {
+    let m = this.memory.get(id);
+    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), refused: new Set(), roll: { version: 0, active: false, readyAt: 0 } }));
+    return m;
+  }
+
+  private forget(id: string): void {
+    const m = this.memory.get(id);
+    if (!m) return;
+    for (const p of m.pending.values()) p.timer?.cancel();
+    m.roll.timer?.cancel();
+    this.memory.delete(id);
+  }
+
+  /** After the plan's writes are committed: keep its pending slots and set the timers they need. */
+  private remember(mem: ServiceMemory, plan: Plan): void {
+    const now = this.clock.now();
+    for (const [k, p] of mem.pending) if (plan.pending.get(k) !== p) p.timer?.cancel();
+    for (const p of plan.pending.values()) {
+      if (p.reason === 'restart' && !p.timer && p.notBefore > now) p.timer = this.later(p.notBefore - now, () => this.kick());
+    }
+    mem.pending = plan.pending;
+    for (const k of plan.restarted) {
+      const list = mem.restarts.get(k) ?? [];
+      list.push(now);
+      if (list.length > 100) list.splice(0, list.length - 100); // bounded: MaxAttempts beyond this is not tracked
+      mem.restarts.set(k, list);
+    }
+    for (const id of plan.refused) mem.refused.add(id);
+    for (const id of mem.refused) if (!plan.live.has(id)) mem.refused.delete(id);
+    const roll = plan.roll;
+    if (roll.readyAt > now && roll.timerAt !== roll.readyAt) {
+      roll.timer?.cancel();
+      roll.timer = this.later(roll.readyAt - now, () => this.kick());
+      roll.timerAt = roll.readyAt;
+    }
+    mem.roll = roll;
+  }
+
+  // ------------------------------------------------------------------ planning
+
+  private plan(service: Service, mem: ServiceMemory, nodes: Map<string, Node>): Plan {
+    const plan = new Plan(mem);
+    const now = this.clock.now();
+    const nowIso = isoAt(this.clock);
+    const global = isGlobal(service);
+    const constraints = service.Spec.TaskTemplate.Placement?.Constraints;
+    const nodeUsable = (id: string) => {
+      const n = nodes.get(id);
+      return !!n && n.Status?.State !== 'down' && n.Spec?.Availability !== 'drain';
+    };
+    // Global: a node can keep its task unless down, drained, gone or no longer matching; it gets a
+    // new one only when ready and active as well.
+    const keepsGlobal = (id: string) => nodeUsable(id) && nodeSatisfies(constraints, nodes.get(id)!);
+    const takesGlobal = (id: string) => {
+      const n = nodes.get(id);
+      return !!n && n.Status?.State === 'ready' && n.Spec?.Availability === 'active' && nodeSatisfies(constraints, n);
+    };
+
+    // Group the service's tasks by slot; tasks that do not fit the mode are shut down.
+    const slots = new Map<string, Task[]>();
+    for (const t of this.store.by('tasks', 'service', service.ID)) {
+      if (global !== (t.Slot === 0)) {
+        if (meantToRun(t)) plan.desire(t, 'shutdown');
+        continue;
+      }
+      const k = slotKey(t);
+      slots.get(k)?.push(t) ?? slots.set(k, [t]);
+    }
+
+    const current = new Map<string, Task>();
+    for (const [k, tasks] of slots) {
+      const live = tasks.filter(meantToRun).sort(olderFirst);
+      const cur = live.pop();
+      for (const extra of live) plan.desire(extra, 'shutdown');
+      if (cur) {
+        current.set(k, cur);
+        plan.live.add(cur.ID);
+      }
+    }
+
+    const replace = (k: string, old: Task, attempts: number) => {
+      const t = newTask(service, old.Slot, global ? old.NodeID : '', nowIso, attempts);
+      plan.creates.push(t);
+      current.set(k, t);
+    };
+
+    for (const [k, cur] of [...current]) {
+      // On a node that is down, drained or gone.
+      if (cur.NodeID && !isTerminal(cur.Status.State) && (global ? !keepsGlobal(cur.NodeID) : !nodeUsable(cur.NodeID))) {
+        plan.desire(cur, 'shutdown');
+        current.delete(k);
+        plan.pending.delete(k);
+        if (!global) replace(k, cur, cur.RestartAttempts ?? 0);
+        continue;
+      }
+      // Stopped on its own while meant to run: the restart policy decides.
+      if (isTerminal(cur.Status.State)) {
+        if (mem.refused.has(cur.ID)) continue;
+        const policy = restartPolicy(cur.Spec);
+        if (!shouldRestart(cur, policy, mem.restarts.get(k) ?? [], now)) {
+          plan.refused.push(cur.ID);
+          continue;
+        }
+        plan.desire(cur, 'shutdown');
+        current.delete(k);
+        plan.restarted.push(k);
+        plan.pending.set(k, { reason: 'restart', slot: cur.Slot, nodeId: global ? cur.NodeID : '', notBefore: now + policy.delayMs, attempts: (cur.RestartAttempts ?? 0) + 1, waitFor: '' });
+      }
+    }
+
+    // Which slots the service should have.
+    if (global) {
+      for (const [k, p] of plan.pending) if (!current.has(k) && !takesGlobal(p.nodeId)) plan.pending.delete(k);
+      for (const id of [...nodes.keys()].sort()) {
+        const k = slotKey({ Slot: 0, NodeID: id });
+        if (!current.has(k) && !plan.pending.has(k) && takesGlobal(id)) {
+          const t = newTask(service, 0, id, nowIso);
+          plan.creates.push(t);
+          current.set(k, t);
+        }
+      }
+    } else {
+      this.scale(service, plan, current, nowIso);
+    }
+
+    // Pending slots whose time has come.
+    for (const [k, p] of [...plan.pending]) {
+      if (current.has(k)) {
+        plan.pending.delete(k);
+        continue;
+      }
+      const ready = p.reason === 'restart' ? now >= p.notBefore : this.stopped(p.waitFor, nodeUsable);
+      if (!ready) continue;
+      plan.pending.delete(k);
+      const t = newTask(service, p.slot, p.nodeId, nowIso, p.reason === 'restart' ? p.attempts : 0);
+      plan.creates.push(t);
+      current.set(k, t);
+    }
+
+    this.roll(service, plan, current, now, nodeUsable);
+    return plan;
+  }
+
+  /** Replicated: exactly `Replicas` slots occupied (by a current task or a pending successor). */
+  private scale(service: Service, plan: Plan, current: Map<string, Task>, nowIso: string): void {
+    const want = replicasOf(service);
+    const occupied = new Set([...current.keys(), ...plan.pending.keys()]);
+    if (occupied.size > want) {
+      // Remove what is not running first, then the highest slots.
+      const rank = (k: string) => {
+        const t = current.get(k);
+        if (!t) return 0; // only a pending successor
+        return t.Status.State === 'running' ? 2 : 1;
+      };
+      const victims = [...occupied].sort((a, b) => rank(a) - rank(b) || Number(b) - Number(a)).slice(0, occupied.size - want);
+      for (const k of victims) {
+        const t = current.get(k);
+        if (t) plan.desire(t, 'shutdown');
+        current.delete(k);
+        plan.pending.delete(k);
+        occupied.delete(k);
+      }
+    }
+    for (let slot = 1; occupied.size < want; slot++) {
+      const k = String(slot);
+      if (occupied.has(k)) continue;
+      const t = newTask(service, slot, '', nowIso);
+      plan.creates.push(t);
+      current.set(k, t);
+      occupied.add(k);
+    }
+  }
+
+  /** The task being replaced has stopped (or never reached a node, or its node is gone). */
+  private stopped(taskId: string, nodeUsable: (id: string) => boolean): boolean {
+    const t = this.store.get('tasks', taskId);
+    return !t || this.stoppedTask(t, nodeUsable);
+  }
+
+  /** Rolling update: replace outdated current tasks a batch at a time, stop-first. */
+  private roll(service: Service, plan: Plan, current: Map<string, Task>, now: number, nodeUsable: (id: string) => boolean): void {
+    const cfg = service.Spec.UpdateConfig ?? {};
+    const parallelism = Math.max(0, cfg.Parallelism ?? 1);
+    const delayMs = Math.max(0, Math.floor((cfg.Delay ?? 0) / NS_PER_MS));
+    const roll = plan.roll;
+    if (roll.version !== service.Version.Index) {
+      // A new spec: a new update starts now (without waiting for the previous one's delay).
+      plan.roll = { version: service.Version.Index, active: false, readyAt: 0, timer: roll.timer, timerAt: roll.timerAt };
+    }
+    const created = new Set(plan.creates.map((t) => t.ID));
+    const outdated = [...current].filter(([, t]) => !created.has(t.ID) && isOutdated(t, service));
+    const inFlight =
+      plan.pending.size + [...current.values()].filter((t) => (created.has(t.ID) || !isOutdated(t, service)) && stateRank(t.Status.State) < RUNNING).length;
+    if (outdated.length === 0) {
+      plan.roll.active = false;
+      return;
+    }
+    if (inFlight > 0) return;
+    if (plan.roll.active) {
+      plan.roll.active = false; // the batch has finished: wait the delay before the next one
+      plan.roll.readyAt = now + delayMs;
+    }
+    if (now < plan.roll.readyAt) return;
+    // Not running ones first (cheapest to replace), then by slot.
+    const order = (t: Task) => (t.Status.State === 'running' ? 1 : 0);
+    outdated.sort(([a, x], [b, y]) => order(x) - order(y) || x.Slot - y.Slot || (a < b ? -1 : 1));
+    const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
+    for (const [k, t] of batch) {
+      plan.desire(t, 'shutdown');
+      current.delete(k);
+      if (this.stoppedTask(t, nodeUsable)) {
+        const next = newTask(service, t.Slot, t.Slot > 0 ? '' : t.NodeID, isoAt(this.clock));
+        plan.creates.push(next);
+        current.set(k, next);
+      } else {
+        plan.pending.set(k, { reason: 'update', slot: t.Slot, nodeId: t.Slot > 0 ? '' : t.NodeID, notBefore: 0, attempts: 0, waitFor: t.ID });
+      }
+    }
+    plan.roll.active = true;
+  }
+
+  private stoppedTask(t: Task, nodeUsable: (id: string) => boolean): boolean {
+    const s = stateRank(t.Status.State);
+    return s > RUNNING || s < ASSIGNED || !t.NodeID || !nodeUsable(t.NodeID);
+  }
+}
