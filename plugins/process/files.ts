@@ -44,7 +44,8 @@ export function path(taskDir: string, file: keyof typeof FILES): string {
 /** Write a file so that readers see either nothing or all of it. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.tmp${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value) + '\n');
+  // spec.json holds the task's environment, secrets included: owner-only.
+  writeFileSync(tmp, JSON.stringify(value) + '\n', { mode: 0o600 });
   renameSync(tmp, file);
 }
 

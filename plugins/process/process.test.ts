@@ -1,6 +1,6 @@
 /** Process-executor behaviour beyond the compliance suite: process groups, crashes, users, logs. */
 import { afterEach, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Controller } from '../../src/executor/contract.ts';
 import { PrepareError } from '../../src/executor/errors.ts';
@@ -247,4 +247,12 @@ test('if the shim is killed, the program is still recovered, stopped and reporte
   await again.stop(2_000);
   expect(isAlive(child)).toBe(false);
   expect(await again.wait(signal())).toEqual({ exitCode: 255, message: 'exit status unknown: the process shim died' });
+});
+
+test('the task dir files holding env and output are owner-only', async () => {
+  const { ctl, ctx } = setup(sh('echo secret', { Env: ['TOKEN=s3cret'] }));
+  await started(ctl);
+  await ctl.wait(signal());
+  expect(statSync(path(ctx.taskDir, 'spec')).mode & 0o077).toBe(0);
+  expect(statSync(path(ctx.taskDir, 'log')).mode & 0o077).toBe(0);
 });

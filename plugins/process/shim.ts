@@ -53,7 +53,7 @@ class Shim {
   #logBytes = 0;
   constructor(readonly taskDir: string, readonly spec: ShimSpec) {
     const logFile = path(taskDir, 'log');
-    this.#logFd = openSync(logFile, 'a');
+    this.#logFd = openSync(logFile, 'a', 0o600);
     this.#logBytes = existsSync(logFile) ? statSync(logFile).size : 0;
   }
 
@@ -116,7 +116,7 @@ class Shim {
   rotate(): void {
     closeSync(this.#logFd);
     renameSync(path(this.taskDir, 'log'), path(this.taskDir, 'logPrev'));
-    this.#logFd = openSync(path(this.taskDir, 'log'), 'a');
+    this.#logFd = openSync(path(this.taskDir, 'log'), 'a', 0o600);
     this.#logBytes = 0;
   }
 
