@@ -13,6 +13,8 @@ import {
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
 
 type Msg = Message<SessionMessages>;
+
+const MAX_UNACKED_FRAMES = 1000;
 type Channel = FrameChannel<SessionMessages>;
 
 export class SessionError extends ShoalError {
@@ -171,7 +173,7 @@ export class SessionClient {
 
   /** One session, from connect to close. Returns whether it got registered. */
   async #session(signal: AbortSignal): Promise<boolean> {
-    const conn = await this.#o.connect(signal);
+    const conn = await untilAborted(this.#o.connect(signal), signal, (late) => late.close('worker stopping'));
     const channel = new FrameChannel(conn, SESSION_FRAMES);
     if (signal.aborted) {
       channel.close('worker stopping');
@@ -290,5 +292,25 @@ export class SessionClient {
       }
       this.#unacked.set(seq, chunk.length);
     }
+    if (this.#unacked.size > MAX_UNACKED_FRAMES) {
+      // The manager accepts frames but does not write them (no quorum?): start over elsewhere.
+      channel.close(`more than ${MAX_UNACKED_FRAMES} status frames unacknowledged`);
+    }
   }
+}
+
+/** `p`, or a rejection as soon as `signal` aborts; a value that arrives after that goes to `late`. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, late: (v: T) => void): Promise<T> {
+  if (signal.aborted) {
+    p.then(late, () => {});
+    return Promise.reject(new AbortedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); if (signal.aborted) late(v); else resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
 }

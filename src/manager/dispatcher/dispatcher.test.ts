@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../../plugins/mock/clock.ts';
 import { encode } from '../../lib/codec.ts';
 import { memoryStore, type MemoryStore } from '../../store/index.ts';
-import { memoryConnPair } from './conn.ts';
+import { FrameChannel, memoryConnPair } from './conn.ts';
+import { SESSION_FRAMES } from './protocol.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { addNode, addTasks, changeTask, makeTask, RawWorker, waitFor } from './testkit.ts';
 
@@ -10,10 +11,10 @@ let store: MemoryStore;
 let clock: ManualClock;
 let dispatcher: Dispatcher;
 
-function setup(opts: { heartbeatPeriodMs?: number } = {}) {
+function setup(opts: { heartbeatPeriodMs?: number; maxFrameBytes?: number } = {}) {
   store = memoryStore();
   clock = new ManualClock(1_000_000);
-  dispatcher = new Dispatcher({ store, clock, random: () => 0, heartbeatPeriodMs: opts.heartbeatPeriodMs ?? 1000 });
+  dispatcher = new Dispatcher({ store, clock, random: () => 0, heartbeatPeriodMs: opts.heartbeatPeriodMs ?? 1000, maxFrameBytes: opts.maxFrameBytes });
   dispatcher.start();
 }
 
@@ -191,5 +192,45 @@ describe('Dispatcher', () => {
     await Promise.resolve();
     // w2 never heartbeated: it is the one that expires, not a leftover of w1.
     expect(dispatcher.sessions()).toHaveLength(0);
+  });
+
+  test('a full set larger than one frame is split; only the final part says last', async () => {
+    setup({ maxFrameBytes: 8 * 1024 });
+    const nodeId = await addNode(store);
+    const tasks = await addTasks(store, Array.from({ length: 40 }, () => makeTask(nodeId)));
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    await waitFor(() => w.of('assignments').at(-1)?.last === true, 'last part');
+    const parts = w.of('assignments');
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.every((p) => p.full)).toBe(true);
+    expect(parts.map((p) => p.last)).toEqual([...parts.slice(1).map(() => false), true]);
+    expect(parts.flatMap((p) => p.tasks.map((t) => t.ID)).sort()).toEqual(tasks.map((t) => t.ID).sort());
+  });
+
+  test('only the status fields a worker may set reach the store', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    const status = { State: 'failed', Message: 'exit code 3', Timestamp: '', Err: 'exit code 3', ContainerStatus: { ExitCode: 3, Evil: 1 }, PortStatus: { x: 1 } };
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: status as never }] } });
+    await waitFor(() => w.of('tasks.ack').length === 1, 'ack');
+    const got = store.get('tasks', t!.ID)!.Status;
+    expect(got).toEqual({ State: 'failed', Message: 'exit code 3', Err: 'exit code 3', ContainerStatus: { ExitCode: 3 }, Timestamp: new Date(1_000_000).toISOString() });
+  });
+
+  test('the node\'s address comes from the transport', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [mine, theirs] = memoryConnPair();
+    Object.defineProperty(theirs, 'remoteAddr', { value: '/ip4/10.0.0.7/tcp/4242' });
+    const ch = new FrameChannel(mine, SESSION_FRAMES);
+    ch.onMessage(() => {});
+    dispatcher.accept(theirs);
+    ch.send({ t: 'session.register', b: { nodeId, description: { Hostname: 'h' } as never } });
+    await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'ready', 'ready');
+    expect(store.get('nodes', nodeId)!.Status.Addr).toBe('/ip4/10.0.0.7/tcp/4242');
   });
 });

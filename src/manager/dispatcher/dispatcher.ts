@@ -44,6 +44,8 @@ export interface DispatcherOptions {
   maxFrameBytes?: number;
   /** Lines a remote log reader may fall behind before its stream ends. */
   maxLogBacklogLines?: number;
+  /** Log streams open at once towards one node. Default 64. */
+  maxLogStreamsPerNode?: number;
   log?: (msg: string) => void;
 }
 
@@ -200,6 +202,8 @@ export class Dispatcher {
     if (!task.NodeID) throw new UnavailableError(`task ${taskId} has not been assigned to a node yet`);
     const s = this.#sessions.get(task.NodeID);
     if (!s) throw new UnavailableError(`node ${task.NodeID} running task ${taskId} is not connected to this manager`);
+    const maxStreams = this.#opts.maxLogStreamsPerNode ?? 64;
+    if (s.logStreams.size >= maxStreams) throw new UnavailableError(`node ${task.NodeID} is already serving ${maxStreams} log streams; try again later`);
     const requestId = this.#nextLogRequest++;
     const stream = new LogStream(requestId, this.#opts.maxLogBacklogLines ?? 10_000, () => {
       s.logStreams.delete(requestId);
@@ -224,7 +228,7 @@ export class Dispatcher {
     const found = await this.#updateNode(nodeId, (n) => ({
       ...n,
       Description: { ...n.Description, ...description },
-      Status: { ...n.Status, State: 'ready', Message: '' },
+      Status: { ...n.Status, State: 'ready', Message: '', ...(channel.conn.remoteAddr ? { Addr: channel.conn.remoteAddr } : {}) },
     }));
     if (!found) {
       refuse(channel, 'unknown-node', `node ${nodeId} was removed from the cluster`);
@@ -438,14 +442,26 @@ function applyStatus(tx: Tx, u: StatusUpdate & { nodeId: string }, clock: Clock)
   if (!t || t.NodeID !== u.nodeId) return false;
   const cur = t.Status.State;
   if (stateRank(u.status.State) < stateRank(cur)) return false;
+  // Only the fields a worker may set: nothing else it sends reaches the store.
+  const { State, Message, Err, Timestamp, ContainerStatus: cs } = u.status;
   const status: TaskStatus = {
-    ...u.status,
-    Message: u.status.Message ?? '',
-    Timestamp: u.status.Timestamp || new Date(clock.now()).toISOString(),
+    State,
+    Message: typeof Message === 'string' ? Message : '',
+    Timestamp: typeof Timestamp === 'string' && Timestamp ? Timestamp : new Date(clock.now()).toISOString(),
+    ...(typeof Err === 'string' && Err ? { Err } : {}),
+    ...(cs && typeof cs === 'object' ? { ContainerStatus: pickContainerStatus(cs) } : {}),
   };
   if (u.status.State === cur && sameStatus(t.Status, status)) return false;
   tx.update('tasks', { ...t, Status: status });
   return true;
+}
+
+function pickContainerStatus(cs: NonNullable<TaskStatus['ContainerStatus']>): NonNullable<TaskStatus['ContainerStatus']> {
+  const out: NonNullable<TaskStatus['ContainerStatus']> = {};
+  if (typeof cs.ContainerID === 'string') out.ContainerID = cs.ContainerID.slice(0, 256);
+  if (typeof cs.PID === 'number' && Number.isInteger(cs.PID)) out.PID = cs.PID;
+  if (typeof cs.ExitCode === 'number' && Number.isInteger(cs.ExitCode)) out.ExitCode = cs.ExitCode;
+  return out;
 }
 
 function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
