@@ -5,7 +5,7 @@ import { ReadOnly } from './readonly.ts';
 import { bcastAppend, bcastHeartbeat, resendStalledSnapshots, sendAppend, sendTimeoutNow } from './replicate.ts';
 import { handleReadIndex, stepLeader } from './step-leader.ts';
 import { stepCandidate, stepFollower } from './step-follower.ts';
-import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, RaftConfig, ReadState, Role, Snapshot, SoftState } from './types.ts';
+import type { Entry, HardState, Message, NodeId, RaftConfig, ReadState, Role, Snapshot, SoftState } from './types.ts';
 import { sizeOf } from './util.ts';
 
 export type StepFn = (r: Raft, m: Message) => void;
@@ -342,35 +342,6 @@ export class Raft {
     this.leadTransferee = to;
     if (pr.match === this.log.lastIndex()) sendTimeoutNow(this, to);
     else sendAppend(this, to);
-  }
-
-  // ---- configuration ----
-
-  applyConfChange(cc: ConfChange): ConfState {
-    const conf = this.trk.confState();
-    const without = (ids: NodeId[]) => ids.filter((id) => id !== cc.node);
-    conf.voters = without(conf.voters);
-    conf.learners = without(conf.learners);
-    if (cc.type === 'addVoter') conf.voters.push(cc.node);
-    else if (cc.type === 'addLearner') conf.learners.push(cc.node);
-    this.setConf(conf);
-    return this.trk.confState();
-  }
-
-  setConf(conf: ConfState): void {
-    const before = new Set(this.trk.progress.keys());
-    this.trk.setConf(conf, this.log.lastIndex() + 1);
-    for (const [id, pr] of this.trk.progress) if (!before.has(id)) pr.recentActive = true;
-    for (const id of before) if (!this.trk.isMember(id)) this.snapshotSends.delete(id);
-    if (this.role !== 'leader') return;
-    if (!this.trk.isVoter(this.id)) {
-      // Removed (or demoted): tell followers the commit index, then step down for a voter to lead.
-      bcastAppend(this);
-      this.becomeFollower(this.term, null);
-      return;
-    }
-    if (this.leadTransferee !== null && !this.trk.isVoter(this.leadTransferee)) this.leadTransferee = null;
-    if (this.maybeCommit()) bcastAppend(this);
   }
 
   // ---- input ----

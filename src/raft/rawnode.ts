@@ -1,5 +1,6 @@
 import { Raft } from './raft.ts';
 import type { ConfChange, ConfState, HardState, Message, NodeId, RaftConfig, Ready, SoftState, Status } from './types.ts';
+import { applyConfChange } from './confchange.ts';
 import { encodeConfChange } from './confchange-codec.ts';
 
 /**
@@ -40,7 +41,7 @@ export class RaftNode {
 
   /** Apply a committed conf change entry (call after applying the entry); returns the new configuration. */
   applyConfChange(cc: ConfChange): ConfState {
-    return this.r.applyConfChange(cc);
+    return applyConfChange(this.r, cc);
   }
 
   /** Ask the leader to hand leadership to `to` (a voter). Throws ProposalDroppedError when not leader. */

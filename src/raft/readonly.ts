@@ -15,16 +15,21 @@ export function ctxKey(ctx: Uint8Array): string {
   return s;
 }
 
+/** Reads waiting for a heartbeat round at once; more are refused until some complete. */
+export const MAX_PENDING_READS = 4096;
+
 export class ReadOnly {
   private pending = new Map<string, ReadIndexStatus>();
   private queue: string[] = [];
 
   /** Start a read at commit index `index`; the leader then sends heartbeats carrying the context. */
-  addRequest(index: number, req: Message): void {
+  addRequest(index: number, req: Message): boolean {
     const key = ctxKey(req.context ?? new Uint8Array(0));
-    if (this.pending.has(key)) return;
+    if (this.pending.has(key)) return true;
+    if (this.queue.length >= MAX_PENDING_READS) return false;
     this.pending.set(key, { req, index, acks: new Set() });
     this.queue.push(key);
+    return true;
   }
 
   /** Record a heartbeat ack carrying `ctx`; returns who has acknowledged that read so far. */

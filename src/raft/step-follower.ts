@@ -27,7 +27,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.hup('transfer');
       return;
     case 'readIndex':
-      if (r.lead !== null) r.send({ type: 'readIndex', to: r.lead, term: 0, context: m.context });
+      // Only the leader serves reads; a follower forwards its own (see Raft.readIndex), never relays.
       return;
     case 'readIndexResp':
       r.readStates.push({ index: m.index ?? 0, context: m.context ?? new Uint8Array(0) });

@@ -1,4 +1,5 @@
 import { quorumSize } from './quorum.ts';
+import { MAX_PENDING_READS } from './readonly.ts';
 import type { Raft } from './raft.ts';
 import { bcastAppend, sendAppend, sendSnapshotChunk, sendTimeoutNow } from './replicate.ts';
 import type { Message } from './types.ts';
@@ -114,10 +115,10 @@ export function handleReadIndex(r: Raft, m: Message): void {
   }
   // Until an entry of our term is committed we do not know the true commit index (§8).
   if (!r.committedEntryInCurrentTerm()) {
-    if (r.pendingReadIndexMessages.length < 4096) r.pendingReadIndexMessages.push(m);
+    if (r.pendingReadIndexMessages.length < MAX_PENDING_READS) r.pendingReadIndexMessages.push(m);
     return;
   }
-  r.readOnly.addRequest(r.log.committed, m);
+  if (!r.readOnly.addRequest(r.log.committed, m)) return; // too many reads in flight: the reader retries
   r.readOnly.recvAck(r.id, ctx);
   for (const id of r.trk.progress.keys()) {
     if (id === r.id) continue;
