@@ -61,10 +61,17 @@ describe('step', () => {
     expect(await step('ready', 'shutdown', ctl, opts)).toMatchObject({ state: 'shutdown' });
   });
 
-  test('refuses a backward transition from a misbehaving controller path', async () => {
-    // A controller whose wait() "succeeds" while observed is already past running can't go back:
-    const ctl = { stop: async () => {}, wait: async () => ({ exitCode: 0, message: '' }) } as unknown as Controller;
-    expect(await step('complete', 'shutdown', ctl, opts)).toBeNull();
+  test('a terminal task never moves again, whatever the desired state', async () => {
+    const ctl = { stop: async () => { throw new Error('must not be called'); } } as unknown as Controller;
+    for (const s of ['complete', 'failed', 'rejected', 'shutdown'] as const) {
+      expect(await step(s, 'shutdown', ctl, opts)).toBeNull();
+      expect(await step(s, 'running', ctl, opts)).toBeNull();
+    }
+  });
+
+  test('a failing stop fails the task with the reason', async () => {
+    const ctl = { stop: async () => { throw new Error('EPERM'); } } as unknown as Controller;
+    expect(await step('running', 'shutdown', ctl, opts)).toEqual({ state: 'failed', message: 'stop failed: EPERM', err: 'stop failed: EPERM' });
   });
 });
 

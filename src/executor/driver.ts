@@ -107,7 +107,10 @@ async function nextStep(
 }
 
 async function shutdown(observed: TaskState, ctl: Controller, graceMs: number): Promise<StepResult> {
-  await ctl.stop(graceMs);
+  try { await ctl.stop(graceMs); } catch (err) {
+    const message = `stop failed: ${errorMessage(err)}`;
+    return { state: 'failed', message, err: message };
+  }
   if (stateRank(observed) < stateRank('starting')) return { state: 'shutdown', message: 'shutdown before start' };
   // Report the exit code of the stopped work when it is at hand; never hang on it.
   const bound = AbortSignal.timeout(EXIT_AFTER_STOP_MS);
