@@ -233,4 +233,41 @@ describe('Dispatcher', () => {
     await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'ready', 'ready');
     expect(store.get('nodes', nodeId)!.Status.Addr).toBe('/ip4/10.0.0.7/tcp/4242');
   });
+
+  test('fuzz: random bytes and random well-framed messages never break the dispatcher', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const values = [null, 0, -1, 1e308, 'x', '', [], {}, [1, 'a'], { State: 'running' }, true, nodeId, t!.ID, 'running'];
+    const pick = () => values[Math.floor(rand() * values.length)];
+    const types = ['session.register', 'heartbeat', 'tasks.status', 'logs.line', 'logs.end', 'assignments', 'bogus'];
+    for (let round = 0; round < 200; round++) {
+      const [mine, theirs] = memoryConnPair({ chunkBytes: 1 + Math.floor(rand() * 16) });
+      mine.onData(() => {});
+      dispatcher.accept(theirs);
+      let bytes: Uint8Array;
+      if (round % 3 === 0) {
+        bytes = new Uint8Array(1 + Math.floor(rand() * 64)).map(() => Math.floor(rand() * 256));
+      } else {
+        const b: Record<string, unknown> = {};
+        for (const k of ['nodeId', 'description', 'sessionId', 'seq', 'updates', 'requestId', 'lines', 'Hostname']) if (rand() < 0.6) b[k] = pick();
+        if (round % 3 === 2) { b.nodeId = nodeId; b.description = { Hostname: pick(), Runtimes: pick(), Platform: pick() }; }
+        const body = encode({ t: types[Math.floor(rand() * types.length)], v: rand() < 0.9 ? 1 : 2, b });
+        bytes = new Uint8Array(4 + body.length);
+        new DataView(bytes.buffer).setUint32(0, body.length);
+        bytes.set(body, 4);
+      }
+      mine.write(bytes);
+      await new Promise((r) => setImmediate(r));
+      mine.close();
+    }
+    // Still serving: a proper worker registers and can report.
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: { State: 'accepted', Message: '', Timestamp: '' } }] } });
+    await waitFor(() => w.of('tasks.ack').length === 1, 'ack');
+    expect(store.get('tasks', t!.ID)!.Status.State).toBe('accepted');
+  });
 });

@@ -227,7 +227,7 @@ export class Dispatcher {
     this.#cancelDown(nodeId);
     const found = await this.#updateNode(nodeId, (n) => ({
       ...n,
-      Description: { ...n.Description, ...description },
+      Description: describedAs(n.Description, description),
       Status: { ...n.Status, State: 'ready', Message: '', ...(channel.conn.remoteAddr ? { Addr: channel.conn.remoteAddr } : {}) },
     }));
     if (!found) {
@@ -454,6 +454,21 @@ function applyStatus(tx: Tx, u: StatusUpdate & { nodeId: string }, clock: Clock)
   if (u.status.State === cur && sameStatus(t.Status, status)) return false;
   tx.update('tasks', { ...t, Status: status });
   return true;
+}
+
+/** The worker's description over the stored one, field by known field: nothing else reaches the store. */
+function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescription {
+  const out: NodeDescription = { ...stored, Hostname: d.Hostname };
+  if (d.Platform && typeof d.Platform === 'object') out.Platform = { OS: String(d.Platform.OS ?? ''), Architecture: String(d.Platform.Architecture ?? '') };
+  if (d.Resources && typeof d.Resources === 'object') {
+    out.Resources = { NanoCPUs: Number(d.Resources.NanoCPUs) || 0, MemoryBytes: Number(d.Resources.MemoryBytes) || 0 };
+  }
+  if (d.Engine && typeof d.Engine === 'object') out.Engine = d.Engine;
+  if (Array.isArray(d.Runtimes)) {
+    out.Runtimes = d.Runtimes.filter((r) => r && typeof r.Name === 'string').slice(0, 64)
+      .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));
+  }
+  return out;
 }
 
 function pickContainerStatus(cs: NonNullable<TaskStatus['ContainerStatus']>): NonNullable<TaskStatus['ContainerStatus']> {
