@@ -56,12 +56,13 @@ function pidAlive(pid: number): boolean {
 }
 
 test('a process task runs to completion and its output is readable through the dispatcher', async () => {
-  const [t] = await addTasks(store, [makeTask(nodeId, { spec: { Runtime: 'process', ProcessSpec: { Command: ['/bin/sh', '-c', 'echo hello from $0; exit 0'] } } })]);
+  const [t] = await addTasks(store, [makeTask(nodeId, { spec: { Runtime: 'process', ProcessSpec: { Command: ['/bin/sh', '-c', 'echo hello from $0; echo task $SHOAL_TASK_ID; exit 0'] } } })]);
   await reaches(t!.ID, 'complete');
   expect(store.get('tasks', t!.ID)!.Status.ContainerStatus?.ExitCode).toBe(0);
   const lines: string[] = [];
   for await (const l of dispatcher.taskLogs(t!.ID)) lines.push(l.line);
   expect(lines).toContain('hello from /bin/sh');
+  expect(lines).toContain(`task ${t!.ID}`);
 }, 20_000);
 
 test('agent.stop() stops a running process and reports it shut down', async () => {

@@ -136,7 +136,7 @@ export class TaskRunner {
       return;
     }
     await mkdir(this.taskDir, { recursive: true });
-    this.#ctl = executor.controller(task, { taskDir: this.taskDir, log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
+    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env: taskEnv(task), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
     // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
     if (isTerminal(observed)) return;
 
@@ -162,4 +162,15 @@ export class TaskRunner {
     this.#driver = new TaskDriver(this.#ctl, { observed: from, desired: this.#task.DesiredState, graceMs: stopGraceMs(task.Spec) });
     for await (const r of this.#driver.run(this.#detach.signal)) this.#report(r);
   }
+}
+
+/** What a task learns about itself from its environment (the spec's own Env wins). */
+export function taskEnv(task: Task): Record<string, string> {
+  return {
+    SHOAL_TASK_ID: task.ID,
+    SHOAL_TASK_SLOT: String(task.Slot),
+    SHOAL_SERVICE_ID: task.ServiceID,
+    SHOAL_NODE_ID: task.NodeID,
+    ...(task.Name ? { SHOAL_TASK_NAME: task.Name } : {}),
+  };
 }

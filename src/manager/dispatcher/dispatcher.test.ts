@@ -270,4 +270,26 @@ describe('Dispatcher', () => {
     await waitFor(() => w.of('tasks.ack').length === 1, 'ack');
     expect(store.get('tasks', t!.ID)!.Status.State).toBe('accepted');
   });
+
+  test('without an explicit period, the cluster\'s Dispatcher.HeartbeatPeriod applies', async () => {
+    store = memoryStore();
+    clock = new ManualClock(0);
+    dispatcher = new Dispatcher({ store, clock, random: () => 0 });
+    dispatcher.start();
+    expect(dispatcher.heartbeatPeriodMs).toBe(1000);
+    await store.update((tx) => tx.create('clusters', {
+      ID: 'c', Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', JoinTokens: { Worker: '', Manager: '' },
+      Spec: { Name: 'default', Orchestration: { TaskHistoryRetentionLimit: 5 }, Raft: { SnapshotInterval: 1e4, ElectionTick: 10, HeartbeatTick: 1 }, Dispatcher: { HeartbeatPeriod: 5e9 }, CAConfig: { NodeCertExpiry: 0 } },
+    }));
+    expect(dispatcher.heartbeatPeriodMs).toBe(5000);
+    const nodeId = await addNode(store);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    expect(w.of('session.registered')[0]!.heartbeatPeriodMs).toBe(5000);
+    clock.advance(14_999);
+    await Promise.resolve();
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    clock.advance(1);
+    await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'down', 'down after 3 × 5 s');
+  });
 });

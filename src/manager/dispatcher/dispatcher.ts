@@ -12,7 +12,7 @@ import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
 import { newId } from '../../lib/ids.ts';
 import type { ChangeEvent, MemoryStore, Tx } from '../../store/index.ts';
 import type { Node, NodeDescription, Task, TaskStatus } from '../../types/index.ts';
-import { stateRank } from '../../types/index.ts';
+import { NS_PER_MS, stateRank } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -24,7 +24,10 @@ type Msg = Message<SessionMessages>;
 
 export interface DispatcherOptions {
   store: MemoryStore;
-  /** How often workers send heartbeats. Default 1000 ms. */
+  /**
+   * How often workers send heartbeats. Default: the cluster's `Spec.Dispatcher.HeartbeatPeriod`
+   * when the store has a cluster, else 1000 ms.
+   */
   heartbeatPeriodMs?: number;
   /** Periods without a heartbeat before the node is marked down. Default 3. */
   heartbeatMisses?: number;
@@ -93,9 +96,7 @@ class ServerSession {
 
 export class Dispatcher {
   readonly store: MemoryStore;
-  readonly heartbeatPeriodMs: number;
   readonly heartbeatMisses: number;
-  readonly downGraceMs: number;
   readonly stats: DispatcherStats = { statusApplied: 0, statusDropped: 0 };
   readonly #opts: DispatcherOptions;
   readonly #clock: Clock;
@@ -115,15 +116,24 @@ export class Dispatcher {
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
     this.store = opts.store;
-    this.heartbeatPeriodMs = opts.heartbeatPeriodMs ?? 1000;
     this.heartbeatMisses = opts.heartbeatMisses ?? 3;
-    this.downGraceMs = opts.downGraceMs ?? this.heartbeatMisses * this.heartbeatPeriodMs;
     this.#clock = opts.clock ?? systemClock;
     this.#random = opts.random ?? Math.random;
     this.#log = opts.log ?? (() => {});
   }
 
   get running(): boolean { return this.#running; }
+
+  /** The heartbeat period now: read each time, so a cluster update applies to the next heartbeat. */
+  get heartbeatPeriodMs(): number {
+    if (this.#opts.heartbeatPeriodMs !== undefined) return this.#opts.heartbeatPeriodMs;
+    const ns = this.store.list('clusters')[0]?.Spec.Dispatcher?.HeartbeatPeriod;
+    return typeof ns === 'number' && ns > 0 ? Math.max(1, Math.round(ns / NS_PER_MS)) : 1000;
+  }
+
+  get downGraceMs(): number {
+    return this.#opts.downGraceMs ?? this.heartbeatMisses * this.heartbeatPeriodMs;
+  }
 
   /**
    * Start serving sessions. Nodes the store says are ready but that have no session here (a new
