@@ -1,0 +1,101 @@
+import { describe, expect, test } from 'bun:test';
+import { ProposalDroppedError } from './errors.ts';
+import { enc, entry, Solo } from './node.test-helper.ts';
+import { RaftNode } from './rawnode.ts';
+
+describe('RaftNode ready/advance', () => {
+  test('a fresh node has nothing to do', () => {
+    const s = new Solo();
+    expect(s.node.hasReady()).toBe(false);
+  });
+
+  test('soft and hard state appear only when they change; mustSync only for term, vote or entries', () => {
+    const s = new Solo();
+    s.node.campaign();
+    const rd = s.node.ready();
+    expect(rd.softState).toEqual({ leader: null, role: 'candidate' });
+    expect(rd.hardState).toEqual({ term: 1, vote: 'a', commit: 0 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.messages.map((m) => m.type)).toEqual(['vote', 'vote']);
+    s.node.advance(rd);
+    expect(s.node.hasReady()).toBe(false);
+
+    s.node.step({ type: 'voteResp', from: 'b', to: 'a', term: 1 });
+    const won = s.node.ready();
+    expect(won.softState).toEqual({ leader: 'a', role: 'leader' });
+    expect(won.hardState).toBeUndefined();
+    expect(won.entries.map((e) => [e.index, e.term])).toEqual([[1, 1]]);
+    s.storage.append(won.entries);
+    s.node.advance(won);
+
+    s.node.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, index: 1 });
+    const commit = s.node.ready();
+    expect(commit.hardState).toEqual({ term: 1, vote: 'a', commit: 1 });
+    expect(commit.mustSync).toBe(false);
+    expect(commit.committed.map((e) => e.index)).toEqual([1]);
+    expect(commit.softState).toBeUndefined();
+    s.node.advance(commit);
+    expect(s.node.status().applied).toBe(1);
+  });
+
+  test('messages addressed to another node are ignored', () => {
+    const s = new Solo();
+    s.node.step({ type: 'heartbeat', from: 'b', to: 'z', term: 5, commit: 0 });
+    expect(s.node.hasReady()).toBe(false);
+    expect(s.status.term).toBe(0);
+  });
+
+  test('proposals on a follower are refused with ProposalDroppedError naming the leader', () => {
+    const s = new Solo();
+    s.step('heartbeat', 'b', 1, { commit: 0 });
+    expect(() => s.node.propose(enc('x'))).toThrow(ProposalDroppedError);
+    expect(() => s.node.propose(enc('x'))).toThrow(/leader is b/);
+  });
+
+  test('the leader refuses proposals beyond maxUncommittedBytes until entries commit', () => {
+    const s = new Solo({ cfg: { maxUncommittedBytes: 100 } });
+    s.makeLeader();
+    s.node.propose(new Uint8Array(60));
+    s.out();
+    expect(() => s.node.propose(new Uint8Array(60))).toThrow(ProposalDroppedError);
+    s.step('appendResp', 'b', 1, { index: 2 });
+    expect(() => s.node.propose(new Uint8Array(60))).not.toThrow();
+  });
+
+  test('a restarted node resumes from storage: term, vote, commit, log and configuration', () => {
+    const s = new Solo({ terms: [1, 1, 2], term: 2, vote: 'b', commit: 2 });
+    const again = new RaftNode({ id: 'a', storage: s.storage, electionTicks: 10, heartbeatTicks: 1, rand: () => 0, applied: 1 });
+    const st = again.status();
+    expect([st.term, st.vote, st.commit, st.applied, st.lastIndex]).toEqual([2, 'b', 2, 1, 3]);
+    expect(st.conf).toEqual({ voters: ['a', 'b', 'c'], learners: [] });
+    const rd = again.ready();
+    expect(rd.committed.map((e) => e.index)).toEqual([2]);
+    expect(rd.hardState).toBeUndefined();
+  });
+
+  test('status reports per-peer progress on the leader only', () => {
+    const s = new Solo();
+    expect(s.status.progress).toEqual({});
+    s.makeLeader();
+    s.step('appendResp', 'b', 1, { index: 1 });
+    const p = s.status.progress;
+    expect(p.b).toEqual({ match: 1, next: 2, state: 'replicate', recentActive: true, learner: false });
+    expect(p.c.state).toBe('probe');
+    s.node.reportUnreachable('b');
+    expect(s.status.progress.b.state).toBe('probe');
+  });
+
+  test('a pending snapshot is exposed once, and advancing it marks it applied', () => {
+    const s = new Solo();
+    const meta = { index: 7, term: 1, conf: { voters: ['a', 'b', 'c'], learners: [] } };
+    s.node.step({ type: 'snapshot', from: 'b', to: 'a', term: 1, snapshot: { meta, offset: 0, chunk: enc('s'), done: true } });
+    const rd = s.node.ready();
+    expect(rd.snapshot?.meta.index).toBe(7);
+    expect(rd.mustSync).toBe(true);
+    s.storage.applySnapshot(rd.snapshot!);
+    s.node.advance(rd);
+    expect(s.status.applied).toBe(7);
+    s.step('append', 'b', 1, { index: 7, logTerm: 1, entries: [entry(8, 1)], commit: 8 });
+    expect(s.applied.map((e) => e.index)).toEqual([8]);
+  });
+});
