@@ -68,6 +68,7 @@ class ProcessController implements Controller {
   readonly #dir: string;
   #shimProc?: Bun.Subprocess;
   #stopping?: Promise<void>;
+  #removed = false;
 
   constructor(readonly task: Task, readonly ctx: TaskContext, readonly opts: ProcessExecutorOptions) {
     this.#spec = task.Spec.ProcessSpec ?? { Command: [] };
@@ -184,7 +185,7 @@ class ProcessController implements Controller {
   }
 
   async #stop(graceMs: number): Promise<void> {
-    if (this.#exit()) return;
+    if (this.#removed || this.#exit()) return;
     let child = this.#child();
     if (!child && this.#shimAlive()) {
       // Mid-start: let the shim get the program going, so there is a group to stop.
@@ -216,7 +217,11 @@ class ProcessController implements Controller {
   }
 
   async remove(): Promise<void> {
+    if (this.#removed) return;
     await this.stop(0);
+    // The shim writes exit.json just before it exits: let it finish before its files go.
+    await pollUntil(() => (this.#shimAlive() ? undefined : true), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
+    this.#removed = true;
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
