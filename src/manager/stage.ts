@@ -203,6 +203,18 @@ export abstract class ReconcileStage {
   }
 }
 
+/** Deterministic JSON (sorted keys, no null/undefined members) for "did it change" tests. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined && x !== null)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
 /** A plural for explanations: `1 node`, `2 nodes`. */
 export function nodes(n: number): string {
   return n === 1 ? '1 node' : `${n} nodes`;

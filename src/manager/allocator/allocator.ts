@@ -4,7 +4,7 @@
  * service is allocated. A service that cannot be allocated leaves its tasks `new` with a message.
  */
 import { stateRank, type Service, type Task } from '../../types/index.ts';
-import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type TaskChange, writeTasks } from '../stage.ts';
+import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type TaskChange, writeTasks } from '../stage.ts';
 import { allocatePorts, portsInUse } from './ports.ts';
 
 export interface AllocatorOptions extends StageOptions {
@@ -16,18 +16,6 @@ const RUNNING = stateRank('running');
 
 function waitingForAllocation(t: Task): boolean {
   return t.Status.State === 'new' && stateRank(t.DesiredState) <= RUNNING;
-}
-
-/** Deterministic JSON (sorted keys, no null/undefined members) for "did it change" tests. */
-export function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined && x !== null)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v ?? null);
 }
 
 export class Allocator extends ReconcileStage {

@@ -1,2 +1,2 @@
-export { Allocator, type AllocatorOptions, canonical } from './allocator.ts';
+export { Allocator, type AllocatorOptions } from './allocator.ts';
 export * from './ports.ts';

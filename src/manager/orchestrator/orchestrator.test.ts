@@ -268,4 +268,17 @@ describe('Orchestrator, global', () => {
     await settle(store);
     expect(liveTasks(store, 'web')).toMatchObject([{ NodeID: 'n1', Slot: 0, RestartAttempts: 1 }]);
   });
+
+  test('a spec change rolls over the nodes one at a time', async () => {
+    await setup({ Mode: { Global: {} } }, [makeNode({ id: 'a' }), makeNode({ id: 'b' })]);
+    for (const t of liveTasks(store, 'web')) await setState(t.ID, 'running', t.NodeID);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', MockSpec: { ExitCode: 1 } } } }));
+    const stopping = tasksOf(store, 'web').filter((t) => t.DesiredState === 'shutdown');
+    expect(stopping.map((t) => t.NodeID)).toEqual(['a']);
+    await setState(stopping[0]!.ID, 'shutdown');
+    const fresh = liveTasks(store, 'web').find((t) => t.NodeID === 'a')!;
+    expect(fresh.Spec.MockSpec).toEqual({ ExitCode: 1 });
+    await setState(fresh.ID, 'running', 'a');
+    expect(tasksOf(store, 'web').find((t) => t.NodeID === 'b' && t.DesiredState === 'shutdown')).toBeDefined();
+  });
 });

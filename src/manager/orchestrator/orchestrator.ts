@@ -14,9 +14,9 @@
  */
 import { NS_PER_MS, isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
 import { nodeSatisfies } from '../scheduler/constraints.ts';
-import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
+import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
-import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey } from './slots.ts';
+import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
 
 export type OrchestratorOptions = StageOptions;
 
@@ -35,7 +35,8 @@ interface PendingSlot {
 }
 
 interface RollState {
-  version: number;
+  /** The template (canonical JSON) being rolled out. */
+  template: string;
   /** A batch was started and has not finished yet. */
   active: boolean;
   /** The next batch may start at this clock time (ms). */
@@ -85,6 +86,7 @@ const ASSIGNED = stateRank('assigned');
 export class Orchestrator extends ReconcileStage {
   readonly name = 'orchestrator';
   private memory = new Map<string, ServiceMemory>();
+  private readonly specKeys = new SpecKeys();
 
   constructor(opts: OrchestratorOptions) {
     super(opts);
@@ -119,6 +121,7 @@ export class Orchestrator extends ReconcileStage {
       }
       this.remember(mem, plan);
     }
+    this.specKeys.sweep();
   }
 
   /** Tasks of services that no longer exist: desired `remove`. */
@@ -132,7 +135,7 @@ export class Orchestrator extends ReconcileStage {
 
   private memoryOf(id: string): ServiceMemory {
     let m = this.memory.get(id);
-    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), refused: new Set(), roll: { version: 0, active: false, readyAt: 0 } }));
+    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), refused: new Set(), roll: { template: '', active: false, readyAt: 0 } }));
     return m;
   }
 
@@ -316,14 +319,15 @@ export class Orchestrator extends ReconcileStage {
     const parallelism = Math.max(0, cfg.Parallelism ?? 1);
     const delayMs = Math.max(0, Math.floor((cfg.Delay ?? 0) / NS_PER_MS));
     const roll = plan.roll;
-    if (roll.version !== service.Version.Index) {
-      // A new spec: a new update starts now (without waiting for the previous one's delay).
-      plan.roll = { version: service.Version.Index, active: false, readyAt: 0, timer: roll.timer, timerAt: roll.timerAt };
+    const template = canonical(service.Spec.TaskTemplate);
+    if (roll.template !== template) {
+      // A new template: a new update starts now (without waiting for the previous one's delay).
+      plan.roll = { template, active: false, readyAt: 0, timer: roll.timer, timerAt: roll.timerAt };
     }
     const created = new Set(plan.creates.map((t) => t.ID));
-    const outdated = [...current].filter(([, t]) => !created.has(t.ID) && isOutdated(t, service));
+    const outdated = [...current].filter(([, t]) => !created.has(t.ID) && isOutdated(t, service, this.specKeys.of));
     const inFlight =
-      plan.pending.size + [...current.values()].filter((t) => (created.has(t.ID) || !isOutdated(t, service)) && stateRank(t.Status.State) < RUNNING).length;
+      plan.pending.size + [...current.values()].filter((t) => (created.has(t.ID) || !isOutdated(t, service, this.specKeys.of)) && stateRank(t.Status.State) < RUNNING).length;
     if (outdated.length === 0) {
       plan.roll.active = false;
       return;

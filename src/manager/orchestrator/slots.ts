@@ -5,7 +5,7 @@
  */
 import { newId } from '../../lib/ids.ts';
 import { stateRank, type Service, type Task } from '../../types/index.ts';
-import { canonical } from '../allocator/allocator.ts';
+import { canonical } from '../stage.ts';
 
 const RUNNING = stateRank('running');
 
@@ -53,7 +53,29 @@ export function newTask(service: Service, slot: number, nodeId: string, nowIso: 
 }
 
 /** Made from an older spec of the service: a rolling update replaces it. */
-export function isOutdated(t: Task, s: Service): boolean {
+export function isOutdated(t: Task, s: Service, specKey: (t: Task) => string = (t) => canonical(t.Spec)): boolean {
   if (t.ServiceVersion === s.Version.Index) return false;
-  return canonical(t.Spec) !== canonical(s.Spec.TaskTemplate);
+  return specKey(t) !== canonical(s.Spec.TaskTemplate);
+}
+
+/**
+ * Canonical specs of tasks, remembered by task id (a task's spec never changes), so that a pass
+ * over many tasks does not serialise each one again. `sweep()` forgets tasks not asked about since
+ * the previous sweep.
+ */
+export class SpecKeys {
+  private keys = new Map<string, string>();
+  private seen = new Set<string>();
+
+  readonly of = (t: Task): string => {
+    this.seen.add(t.ID);
+    let k = this.keys.get(t.ID);
+    if (k === undefined) this.keys.set(t.ID, (k = canonical(t.Spec)));
+    return k;
+  };
+
+  sweep(): void {
+    for (const id of this.keys.keys()) if (!this.seen.has(id)) this.keys.delete(id);
+    this.seen.clear();
+  }
 }

@@ -92,7 +92,7 @@ export class Pipeline {
 }
 
 function explain(filters: readonly Filter[], failed: Map<Filter, number>, task: Task, total: number): string {
-  if (total === 0) return 'no suitable node (no nodes in the cluster)';
+  if (total === 0) return task.NodeID ? `no suitable node (node ${task.NodeID} is not in the cluster)` : 'no suitable node (no nodes in the cluster)';
   const parts = filters.filter((f) => failed.has(f)).map((f) => f.explain(failed.get(f)!, task));
   return parts.length ? `no suitable node (${parts.join('; ')})` : 'no suitable node';
 }
