@@ -292,4 +292,19 @@ describe('Dispatcher', () => {
     clock.advance(1);
     await waitFor(() => store.get('nodes', nodeId)!.Status.State === 'down', 'down after 3 × 5 s');
   });
+
+  test('a worker that floods status past the backlog bound is told so and disconnected', async () => {
+    store = memoryStore();
+    clock = new ManualClock(0);
+    dispatcher = new Dispatcher({ store, clock, maxStatusBacklog: 2 });
+    dispatcher.start();
+    const nodeId = await addNode(store);
+    const tasks = await addTasks(store, [makeTask(nodeId), makeTask(nodeId), makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    const updates = tasks.map((t) => ({ taskId: t.ID, status: { State: 'accepted' as const, Message: '', Timestamp: '' } }));
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates } });
+    await waitFor(() => w.closedReason !== null, 'closed');
+    expect(w.of('session.error')[0]!.code).toBe('overloaded');
+  });
 });

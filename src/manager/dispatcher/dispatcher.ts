@@ -10,15 +10,16 @@
 import { ConflictError, NotFoundError, UnavailableError, errorMessage } from '../../lib/errors.ts';
 import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
 import { newId } from '../../lib/ids.ts';
-import type { ChangeEvent, MemoryStore, Tx } from '../../store/index.ts';
-import type { Node, NodeDescription, Task, TaskStatus } from '../../types/index.ts';
-import { NS_PER_MS, stateRank } from '../../types/index.ts';
+import type { ChangeEvent, MemoryStore } from '../../store/index.ts';
+import type { Node, NodeDescription, Task } from '../../types/index.ts';
+import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
-import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages, type StatusUpdate } from './protocol.ts';
+import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './protocol.ts';
+import { type StatusStats, StatusWriter } from './status.ts';
 
 type Msg = Message<SessionMessages>;
 
@@ -63,14 +64,6 @@ export interface SessionInfo {
   assigned: number;
 }
 
-export interface DispatcherStats {
-  statusApplied: number;
-  /** Updates dropped because the task had already moved further (stale) or is not on that node. */
-  statusDropped: number;
-}
-
-const STATUS_TX_BATCH = 200;
-
 class ServerSession {
   readonly sent: Record<string, number> = {};
   tasksSent = 0;
@@ -97,7 +90,7 @@ class ServerSession {
 export class Dispatcher {
   readonly store: MemoryStore;
   readonly heartbeatMisses: number;
-  readonly stats: DispatcherStats = { statusApplied: 0, statusDropped: 0 };
+  readonly #status: StatusWriter;
   readonly #opts: DispatcherOptions;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -108,9 +101,6 @@ export class Dispatcher {
   #unwatch: (() => void) | null = null;
   #running = false;
   // Status updates waiting to be written, latest per task, and the acks owed once they are.
-  #statusQueue = new Map<string, StatusUpdate & { nodeId: string }>();
-  #acksOwed: { session: ServerSession; seq: number }[] = [];
-  #flushing: Promise<void> | null = null;
   #nextLogRequest = 1;
 
   constructor(opts: DispatcherOptions) {
@@ -120,7 +110,12 @@ export class Dispatcher {
     this.#clock = opts.clock ?? systemClock;
     this.#random = opts.random ?? Math.random;
     this.#log = opts.log ?? (() => {});
+    this.#status = new StatusWriter(opts.store, {
+      clock: this.#clock, log: this.#log, maxBacklog: opts.maxStatusBacklog, maxConflictRetries: opts.maxConflictRetries,
+    });
   }
+
+  get stats(): StatusStats { return this.#status.stats; }
 
   get running(): boolean { return this.#running; }
 
@@ -158,7 +153,7 @@ export class Dispatcher {
     this.#downTimers.clear();
     for (const ch of this.#pendingChannels) ch.close('dispatcher stopped');
     this.#pendingChannels.clear();
-    await this.#flushStatus();
+    await this.#status.flush();
     for (const s of [...this.#sessions.values()]) this.#closeSession(s, 'shutting-down', 'the dispatcher is stopping', false);
   }
 
@@ -270,7 +265,10 @@ export class Dispatcher {
         return;
       case 'tasks.status':
         if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'status for another session');
-        return this.#queueStatus(s, m.b.seq, m.b.updates);
+        if (!this.#status.enqueue(s.nodeId, m.b.updates, () => s.send({ t: 'tasks.ack', b: { seq: m.b.seq } }))) {
+          this.#closeSession(s, 'overloaded', 'too many task status updates waiting to be written; reconnect later');
+        }
+        return;
       case 'logs.line':
         s.logStreams.get(m.b.requestId)?.push(m.b.lines);
         return;
@@ -382,88 +380,6 @@ export class Dispatcher {
       this.#cancelDown(ev.object.ID);
     }
   }
-
-  // ------------------------------------------------------------------ task status
-
-  #queueStatus(s: ServerSession, seq: number, updates: StatusUpdate[]): void {
-    const limit = this.#opts.maxStatusBacklog ?? 10_000;
-    for (const u of updates) {
-      const prev = this.#statusQueue.get(u.taskId);
-      // Within the queue too, only the furthest state counts.
-      if (prev && stateRank(prev.status.State) > stateRank(u.status.State)) continue;
-      this.#statusQueue.set(u.taskId, { ...u, nodeId: s.nodeId });
-    }
-    this.#acksOwed.push({ session: s, seq });
-    if (this.#statusQueue.size > limit || this.#acksOwed.length > limit) {
-      this.#closeSession(s, 'overloaded', `more than ${limit} task status updates waiting to be written; reconnect later`);
-    }
-    void this.#flushStatus();
-  }
-
-  /** Write queued status in few transactions; one flush at a time, later arrivals join the next. */
-  #flushStatus(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    this.#flushing = (async () => {
-      try {
-        while (this.#statusQueue.size > 0 || this.#acksOwed.length > 0) {
-          const batch = [...this.#statusQueue.values()];
-          const acks = this.#acksOwed;
-          this.#statusQueue = new Map();
-          this.#acksOwed = [];
-          for (let i = 0; i < batch.length; i += STATUS_TX_BATCH) await this.#writeStatus(batch.slice(i, i + STATUS_TX_BATCH));
-          for (const a of acks) a.session.send({ t: 'tasks.ack', b: { seq: a.seq } });
-        }
-      } finally {
-        this.#flushing = null;
-      }
-    })();
-    return this.#flushing;
-  }
-
-  async #writeStatus(updates: (StatusUpdate & { nodeId: string })[]): Promise<void> {
-    const attempts = this.#opts.maxConflictRetries ?? 10;
-    for (let i = 0; ; i++) {
-      let applied = 0;
-      let dropped = 0;
-      try {
-        await this.store.update((tx) => {
-          applied = 0;
-          dropped = 0;
-          for (const u of updates) {
-            if (applyStatus(tx, u, this.#clock)) applied++;
-            else dropped++;
-          }
-        });
-        this.stats.statusApplied += applied;
-        this.stats.statusDropped += dropped;
-        return;
-      } catch (err) {
-        if ((err instanceof ConflictError || err instanceof NotFoundError) && i + 1 < attempts) continue;
-        this.#log(`dispatcher: writing ${updates.length} task status updates failed: ${errorMessage(err)}`);
-        return;
-      }
-    }
-  }
-}
-
-/** True when the update was written; stale, foreign and no-op updates are dropped. */
-function applyStatus(tx: Tx, u: StatusUpdate & { nodeId: string }, clock: Clock): boolean {
-  const t = tx.get('tasks', u.taskId);
-  if (!t || t.NodeID !== u.nodeId) return false;
-  const cur = t.Status.State;
-  if (stateRank(u.status.State) < stateRank(cur)) return false;
-  // Only the fields a worker may set: nothing else it sends reaches the store.
-  const { State, Message, Err, Timestamp, ContainerStatus: cs } = u.status;
-  const status: TaskStatus = {
-    State,
-    Message: typeof Message === 'string' ? Message : '',
-    Timestamp: typeof Timestamp === 'string' && Timestamp ? Timestamp : new Date(clock.now()).toISOString(),
-    ...(typeof Err === 'string' && Err ? { Err } : {}),
-    ...(cs && typeof cs === 'object' ? { ContainerStatus: pickContainerStatus(cs) } : {}),
-  };
-  if (u.status.State === cur && sameStatus(t.Status, status)) return false;
-  tx.update('tasks', { ...t, Status: status });
-  return true;
 }
 
 /** The worker's description over the stored one, field by known field: nothing else reaches the store. */
@@ -479,19 +395,6 @@ function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescripti
       .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));
   }
   return out;
-}
-
-function pickContainerStatus(cs: NonNullable<TaskStatus['ContainerStatus']>): NonNullable<TaskStatus['ContainerStatus']> {
-  const out: NonNullable<TaskStatus['ContainerStatus']> = {};
-  if (typeof cs.ContainerID === 'string') out.ContainerID = cs.ContainerID.slice(0, 256);
-  if (typeof cs.PID === 'number' && Number.isInteger(cs.PID)) out.PID = cs.PID;
-  if (typeof cs.ExitCode === 'number' && Number.isInteger(cs.ExitCode)) out.ExitCode = cs.ExitCode;
-  return out;
-}
-
-function sameStatus(a: TaskStatus, b: TaskStatus): boolean {
-  return a.State === b.State && a.Message === b.Message && a.Err === b.Err
-    && a.ContainerStatus?.ExitCode === b.ContainerStatus?.ExitCode;
 }
 
 function refuse(channel: FrameChannel<SessionMessages>, code: SessionErrorCode, message: string): void {

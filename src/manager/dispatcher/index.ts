@@ -1,4 +1,5 @@
-export { Dispatcher, type DispatcherOptions, type DispatcherStats, type SessionInfo } from './dispatcher.ts';
+export { Dispatcher, type DispatcherOptions, type SessionInfo } from './dispatcher.ts';
+export { type StatusStats } from './status.ts';
 export { type Conn, ConnClosedError, FrameChannel, memoryConnPair, type MemoryConnOptions } from './conn.ts';
 export { type Clock, systemClock } from './clock.ts';
 export { isAssignedTo } from './assignments.ts';
