@@ -17,7 +17,7 @@ export interface ComplianceSpecs {
   exitThree: TaskSpec;
   /** Writes at least one line, then runs until stopped; ends promptly on the stop signal. */
   longRunning: TaskSpec;
-  /** Runs until stopped and ignores the stop signal: only a kill ends it. */
+  /** Ignores the stop signal, then writes a line, then runs until killed. */
   ignoresStop: TaskSpec;
   /** Passes validation but cannot start. */
   startFails: TaskSpec;
@@ -116,6 +116,8 @@ export function executorCompliance(name: string, makeExecutor: () => Executor, s
     test('stop waits out the grace period, then kills', async () => {
       const { ctl } = setup(specs.ignoresStop);
       await started(ctl);
+      // Its first line says the stop signal is ignored now (a process sets that up after starting).
+      await waitFor(async () => (await collect(ctl.logs({}))).length > 0, 'the first log line');
       const t0 = Date.now();
       await ctl.stop(GRACE_MS);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(GRACE_MS - 20);
