@@ -237,6 +237,9 @@ describe('Agent with a Dispatcher', () => {
     const lines: string[] = [];
     for await (const l of dispatcher.taskLogs(t!.ID)) lines.push(l.line);
     expect(lines).toContain(`mock task ${t!.ID} started`);
+    const tail: string[] = [];
+    for await (const l of dispatcher.taskLogs(t!.ID, { tail: 1 })) tail.push(l.line);
+    expect(tail).toEqual([lines.at(-1)!]);
     const local: string[] = [];
     for await (const l of a.taskLogs(t!.ID, { tail: 1 })) local.push(l.line);
     expect(local).toEqual([lines.at(-1)!]);

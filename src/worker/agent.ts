@@ -207,7 +207,7 @@ export class Agent {
       };
       try {
         let scheduled = false;
-        for await (const line of runner.logs({ follow: req.follow, since: req.since, tail: req.tail, signal: ac.signal })) {
+        for await (const line of runner.logs({ follow: req.follow === true, since: req.since ?? undefined, tail: req.tail ?? undefined, signal: ac.signal })) {
           if (ac.signal.aborted) break;
           const text = line.line.length > MAX_LOG_LINE_CHARS ? line.line.slice(0, MAX_LOG_LINE_CHARS) : line.line;
           batch.push({ stream: line.stream, time: line.time, line: text });

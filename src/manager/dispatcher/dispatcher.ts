@@ -215,8 +215,12 @@ export class Dispatcher {
       s.send({ t: 'logs.cancel', b: { requestId } });
     });
     s.logStreams.set(requestId, stream);
-    const { signal, ...rest } = opts;
-    s.send({ t: 'logs.request', b: { requestId, taskId, ...rest } });
+    const req: SessionMessages['logs.request'] = { requestId, taskId };
+    if (opts.follow) req.follow = true;
+    if (typeof opts.since === 'number') req.since = opts.since;
+    if (typeof opts.tail === 'number') req.tail = opts.tail;
+    s.send({ t: 'logs.request', b: req });
+    const signal = opts.signal;
     return stream.iterate(signal);
   }
 
