@@ -10,7 +10,7 @@
  *   output.log.1 the previous log file after rotation
  *   shim.log     the shim's own diagnostics
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExitStatus, LogLine } from '../../src/executor/contract.ts';
 
@@ -65,6 +65,19 @@ export function procStat(pid: number): ProcStat | undefined {
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); field N is f[N - 3].
   return { state: f[0], pgrp: Number(f[2]), utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
+}
+
+/** Live (non-zombie) members of process group `pgid`, from a scan of /proc. */
+export function groupMembers(pgid: number): number[] {
+  let names: string[] = [];
+  try { names = readdirSync('/proc'); } catch { return []; }
+  const out: number[] = [];
+  for (const n of names) {
+    if (!/^\d+$/.test(n)) continue;
+    const st = procStat(Number(n));
+    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') out.push(Number(n));
+  }
+  return out;
 }
 
 export function pidRecord(pid: number): PidRecord | undefined {

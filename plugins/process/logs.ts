@@ -1,8 +1,8 @@
 /** Reading a task's output.log (and its rotated predecessor) for `Controller.logs`. */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { LogLine, LogOptions } from '../../src/executor/contract.ts';
 import { pause, selectLines } from '../../src/executor/logs.ts';
-import { decodeLogLine, path, procStat } from './files.ts';
+import { decodeLogLine, groupMembers, path, procStat } from './files.ts';
 
 const FOLLOW_POLL_MS = 50;
 const NEWLINE = 0x0a;
@@ -74,11 +74,9 @@ const PAGE_BYTES = 4096;
 /** CPU time and resident memory summed over every process in group `pgid`. */
 export function groupStats(pgid: number): { cpuNanos: number; memoryBytes: number; count: number } {
   let cpuNanos = 0, memoryBytes = 0, count = 0;
-  let pids: string[] = [];
-  try { pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { /* no /proc */ }
-  for (const p of pids) {
-    const st = procStat(Number(p));
-    if (!st || st.pgrp !== pgid) continue;
+  for (const p of groupMembers(pgid)) {
+    const st = procStat(p);
+    if (!st) continue;
     count++;
     cpuNanos += (st.utime + st.stime) * CLOCK_TICK_NS;
     try { memoryBytes += Number(readFileSync(`/proc/${p}/statm`, 'utf8').split(' ')[1]) * PAGE_BYTES; } catch { /* gone */ }

@@ -1,12 +1,12 @@
 /** Process-executor behaviour beyond the compliance suite: process groups, crashes, users, logs. */
 import { afterEach, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Controller } from '../../src/executor/contract.ts';
 import { PrepareError } from '../../src/executor/errors.ts';
 import type { ProcessSpec, TaskSpec } from '../../src/types/index.ts';
 import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
-import { isAlive, path, procStat, readJson, type PidRecord } from './files.ts';
+import { groupMembers, isAlive, path, readJson, type PidRecord } from './files.ts';
 import { createProcessExecutor, shimCommand, SHIM_ARG } from './index.ts';
 import { runShim } from './shim.ts';
 
@@ -28,11 +28,6 @@ const sh = (script: string, more: Partial<ProcessSpec> = {}): ProcessSpec => ({ 
 
 async function started(ctl: Controller) { await ctl.prepare(signal()); await ctl.start(signal()); }
 
-/** Pids of the live (non-zombie) members of process group `pgid`. */
-function groupMembers(pgid: number): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)
-    .filter((pid) => { const st = procStat(pid); return st && st.pgrp === pgid && st.state !== 'Z'; });
-}
 const childOf = (taskDir: string) => readJson<PidRecord>(path(taskDir, 'child'))!;
 const lines = async (ctl: Controller) => (await collect(ctl.logs({}))).map((l) => l.line);
 

@@ -12,7 +12,7 @@ import { appendFileSync, closeSync, existsSync, openSync, renameSync, statSync, 
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import {
-  encodeLogLine, LineSplitter, path, pidRecord, readJson, writeJsonAtomic, type ExitRecord, type ShimSpec,
+  encodeLogLine, groupMembers, LineSplitter, path, pidRecord, readJson, writeJsonAtomic, type ExitRecord, type ShimSpec,
 } from './files.ts';
 
 export const SHIM_ARG = '__process-shim';
@@ -85,6 +85,11 @@ class Shim {
     await child.exited;
     // The program is gone: anything it left in its group goes too (as a container's PID 1 would).
     killGroup(pgid, 'SIGKILL');
+    // Signals land asynchronously: report the exit only once nothing of the group runs (bounded).
+    for (let i = 0; i < 100 && groupMembers(pgid).length > 0; i++) {
+      killGroup(pgid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     // Output still buffered in the pipes is read to the end, unless something outside the group
     // holds them open: bounded.
     await Promise.race([pumps, new Promise((r) => setTimeout(r, 2_000))]);
