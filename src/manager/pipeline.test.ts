@@ -14,11 +14,10 @@ import { liveTasks, makeNode, makeService, settle, tasksOf, waitFor } from './te
 
 /** Plays every worker: assigned → running when meant to run, → shutdown when told to stop. */
 function fakeWorker(store: MemoryStore, downNodes: () => Set<string> = () => new Set()): () => void {
-  let queued = false;
+  let again = false;
+  let busy = false;
   let stopped = false;
   const pass = async () => {
-    queued = false;
-    if (stopped) return;
     const changes: Task[] = [];
     for (const t of store.list('tasks')) {
       if (!t.NodeID || downNodes().has(t.NodeID) || !isActiveOnNode(t.Status.State)) continue;
@@ -27,20 +26,30 @@ function fakeWorker(store: MemoryStore, downNodes: () => Set<string> = () => new
       if (!run) changes.push({ ...t, Status: { ...t.Status, State: 'shutdown', Message: 'stopped' } });
     }
     for (const t of changes) {
+      if (stopped) return;
       try {
         await store.update((tx) => tx.update('tasks', t));
       } catch (e) {
         if (!isRetryable(e)) throw e;
-        kick();
+        again = true;
       }
     }
   };
-  const kick = () => {
-    if (queued || stopped) return;
-    queued = true;
-    queueMicrotask(() => void pass());
+  const kick = async () => {
+    again = true;
+    if (busy) return;
+    busy = true;
+    try {
+      while (again && !stopped) {
+        again = false;
+        await new Promise((r) => setImmediate(r));
+        await pass();
+      }
+    } finally {
+      busy = false;
+    }
   };
-  const unwatch = store.watch((ev) => ev.kind === 'commit' && kick());
+  const unwatch = store.watch((ev) => void (ev.kind === 'commit' && kick()));
   return () => {
     stopped = true;
     unwatch();

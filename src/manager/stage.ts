@@ -180,10 +180,13 @@ export abstract class ReconcileStage {
   }
 
   private async loop(): Promise<void> {
-    await Promise.resolve(); // let the rest of the current batch's events arrive first
     const signal = this.abort.signal;
     let conflicts = 0;
     while (this.dirty && !signal.aborted) {
+      // Wait a turn of the event loop first: every batch applied meanwhile (batches apply on
+      // microtasks) is then seen by one pass, rather than one pass per batch.
+      await nextTurn();
+      if (signal.aborted) break;
       this.dirty = false;
       try {
         await this.reconcile(signal);
@@ -213,6 +216,10 @@ export function canonical(v: unknown): string {
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
   }
   return JSON.stringify(v ?? null);
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** A plural for explanations: `1 node`, `2 nodes`. */
