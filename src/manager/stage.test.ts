@@ -1,0 +1,110 @@
+import { describe, expect, test } from 'bun:test';
+import { ConflictError } from '../lib/errors.ts';
+import { memoryStore } from '../store/index.ts';
+import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions } from './stage.ts';
+import { makeService, settle, turn, waitFor } from './testkit.ts';
+
+class Counting extends ReconcileStage {
+  readonly name = 'counting';
+  passes = 0;
+  failWith: (() => Error) | null = null;
+  gate: Promise<void> | null = null;
+  errors: unknown[] = [];
+  constructor(opts: StageOptions) {
+    super({ ...opts, onError: (_, e) => this.errors.push(e) });
+  }
+  protected interested(ev: ObjectEvent): boolean {
+    return ev.table === 'services';
+  }
+  protected async reconcile(): Promise<void> {
+    this.passes++;
+    if (this.gate) await this.gate;
+    if (this.failWith) throw this.failWith();
+  }
+  poke(): void {
+    this.kick();
+  }
+  schedule(ms: number, fn: () => void) {
+    return this.later(ms, fn);
+  }
+}
+
+describe('ManualClock', () => {
+  test('fires due timers in order, and not cancelled ones', () => {
+    const c = new ManualClock(0);
+    const seen: string[] = [];
+    c.setTimer(20, () => seen.push('b'));
+    c.setTimer(10, () => seen.push('a'));
+    c.setTimer(15, () => seen.push('x')).cancel();
+    c.advance(15);
+    expect(seen).toEqual(['a']);
+    expect(c.now()).toBe(15);
+    c.advance(5);
+    expect(seen).toEqual(['a', 'b']);
+    expect(c.pending).toBe(0);
+  });
+});
+
+describe('ReconcileStage', () => {
+  test('a pass on start; events in one turn cause one more pass; uninteresting ones none', async () => {
+    const store = memoryStore();
+    const s = new Counting({ store, clock: new ManualClock() });
+    s.start();
+    await waitFor(() => s.passes === 1);
+    await Promise.all([1, 2, 3].map((i) => store.update((tx) => tx.create('services', makeService(`s${i}`)))));
+    await settle(store);
+    expect(s.passes).toBe(2);
+    await store.update((tx) => tx.create('nodes', { ...makeService('n'), Spec: {} } as never));
+    await settle(store);
+    expect(s.passes).toBe(2);
+    await s.stop();
+  });
+
+  test('conflicts retry at once up to a bound, then back off on the clock; other errors are reported', async () => {
+    const store = memoryStore();
+    const clock = new ManualClock();
+    const s = new Counting({ store, clock });
+    s.failWith = () => new ConflictError('stale');
+    s.start();
+    await waitFor(() => s.passes === 20);
+    for (let i = 0; i < 50; i++) await turn();
+    expect(s.passes).toBe(20);
+    expect(s.errors).toEqual([]);
+    s.failWith = () => new Error('boom');
+    clock.advance(100);
+    await waitFor(() => s.errors.length === 1);
+    for (let i = 0; i < 20; i++) await turn();
+    expect(s.passes).toBe(21);
+    expect(s.errors).toHaveLength(1);
+    s.failWith = null;
+    clock.advance(100);
+    await waitFor(() => s.passes === 22);
+    for (let i = 0; i < 20; i++) await turn();
+    expect(s.passes).toBe(22);
+    await s.stop();
+  });
+
+  test('stop() awaits the pass in flight, cancels timers, and no pass runs after it', async () => {
+    const store = memoryStore();
+    const clock = new ManualClock();
+    const s = new Counting({ store, clock });
+    let release!: () => void;
+    s.gate = new Promise((r) => (release = r));
+    s.start();
+    await waitFor(() => s.passes === 1);
+    let fired = false;
+    s.schedule(10, () => (fired = true));
+    let stopped = false;
+    const stopping = s.stop().then(() => (stopped = true));
+    await turn();
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    s.poke();
+    clock.advance(10);
+    await settle(store);
+    expect(fired).toBe(false);
+    expect(s.passes).toBe(1);
+    expect(clock.pending).toBe(0);
+  });
+});
