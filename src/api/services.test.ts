@@ -94,7 +94,7 @@ describe('services', () => {
   test('huge body → 413 with a message', async () => {
     const r = await api.app.request('/services/create', { method: 'POST', body: JSON.stringify({ Name: 'x'.repeat(MAX_BODY_BYTES + 10) }) });
     expect(r.status).toBe(413);
-    expect((await r.json()).message).toContain('too large');
+    expect(((await r.json()) as { message: string }).message).toContain('too large');
   });
 
   test('runtime-specific validation comes from deps.validateTaskSpec', async () => {

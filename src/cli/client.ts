@@ -1,0 +1,121 @@
+/**
+ * The CLI's client for the admin API: `unix:///path/shoal.sock` (Bun's fetch with `unix`) or
+ * `tcp://host:port` (plain HTTP for now). Errors from the API become ApiError carrying the daemon's
+ * message; a daemon that cannot be reached becomes a message naming the address.
+ */
+import { defaultDataDir, socketPath } from '../lib/paths.ts';
+import type { Cluster, Node, Service, ServiceSpec, Task } from '../types/index.ts';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export class ConnectError extends Error {
+  override name = 'ConnectError';
+}
+
+export function defaultHost(): string {
+  return `unix://${socketPath(defaultDataDir())}`;
+}
+
+/** `-H` wins over SHOAL_HOST, which wins over the default socket. */
+export function resolveHost(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  return flag || env.SHOAL_HOST || defaultHost();
+}
+
+export interface Target { base: string; unix?: string }
+
+export function parseHost(host: string): Target {
+  if (host.startsWith('unix://')) {
+    const path = host.slice('unix://'.length);
+    if (!path.startsWith('/')) throw new ConnectError(`invalid host "${host}": expected unix:///absolute/path`);
+    return { base: 'http://localhost', unix: path };
+  }
+  if (host.startsWith('/')) return { base: 'http://localhost', unix: host };
+  const m = /^(?:tcp|http):\/\/([^/]+)\/?$/.exec(host);
+  if (m) return { base: `http://${m[1]}` };
+  throw new ConnectError(`invalid host "${host}": expected unix:///path/to/shoal.sock or tcp://host:port`);
+}
+
+export type Filters = Record<string, string[]>;
+
+export interface RequestOptions { query?: Record<string, string | number | boolean | undefined>; body?: unknown; signal?: AbortSignal }
+
+export class Client {
+  readonly target: Target;
+  constructor(readonly host: string) {
+    this.target = parseHost(host);
+  }
+
+  async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, String(v));
+    const url = `${this.target.base}${path}${qs.size ? `?${qs}` : ''}`;
+    const init: RequestInit & { unix?: string } = { method, signal: opts.signal };
+    if (this.target.unix) init.unix = this.target.unix;
+    if (opts.body !== undefined) {
+      init.body = JSON.stringify(opts.body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, init);
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      const code = (e as { code?: string }).code;
+      throw new ConnectError(
+        `cannot connect to the shoal daemon at ${this.host}${code ? ` (${code})` : ''}: is it running? Start it with "shoal daemon", or point -H / SHOAL_HOST at it`,
+      );
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = text.trim() || res.statusText;
+      try {
+        const j = JSON.parse(text) as { message?: unknown };
+        if (typeof j.message === 'string') message = j.message;
+      } catch {}
+      throw new ApiError(res.status, message);
+    }
+    return res;
+  }
+
+  async json<T>(method: string, path: string, opts?: RequestOptions): Promise<T> {
+    const res = await this.request(method, path, opts);
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  // ------------------------------------------------------------ typed helpers
+
+  info(): Promise<any> { return this.json('GET', '/info'); }
+  version(): Promise<any> { return this.json('GET', '/version'); }
+  cluster(): Promise<Cluster> { return this.json('GET', '/swarm'); }
+  initCluster(req: { ListenAddr?: string; AdvertiseAddr?: string } = {}): Promise<string> { return this.json('POST', '/swarm/init', { body: req }); }
+
+  services(filters?: Filters, status = false): Promise<(Service & { ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } })[]> {
+    return this.json('GET', '/services', { query: { filters: filters && JSON.stringify(filters), status: status || undefined } });
+  }
+  service(ref: string): Promise<Service> { return this.json('GET', `/services/${encodeURIComponent(ref)}`); }
+  createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] }> { return this.json('POST', '/services/create', { body: spec }); }
+  updateService(id: string, version: number, spec: ServiceSpec): Promise<{ Warnings: string[] }> {
+    return this.json('POST', `/services/${encodeURIComponent(id)}/update`, { query: { version }, body: spec });
+  }
+  async removeService(ref: string): Promise<void> { await this.request('DELETE', `/services/${encodeURIComponent(ref)}`); }
+  serviceLogs(ref: string, query: RequestOptions['query'], signal?: AbortSignal): Promise<Response> {
+    return this.request('GET', `/services/${encodeURIComponent(ref)}/logs`, { query, signal });
+  }
+
+  tasks(filters?: Filters, signal?: AbortSignal): Promise<Task[]> {
+    return this.json('GET', '/tasks', { query: { filters: filters && JSON.stringify(filters) }, signal });
+  }
+  task(ref: string): Promise<Task> { return this.json('GET', `/tasks/${encodeURIComponent(ref)}`); }
+
+  nodes(filters?: Filters): Promise<Node[]> { return this.json('GET', '/nodes', { query: { filters: filters && JSON.stringify(filters) } }); }
+  node(ref: string): Promise<Node> { return this.json('GET', `/nodes/${encodeURIComponent(ref)}`); }
+  async updateNode(id: string, version: number, spec: Node['Spec']): Promise<void> {
+    await this.request('POST', `/nodes/${encodeURIComponent(id)}/update`, { query: { version }, body: spec });
+  }
+}

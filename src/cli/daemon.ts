@@ -1,0 +1,38 @@
+/** `shoal daemon`: run this host's daemon in the foreground until SIGINT/SIGTERM. */
+import { resolve } from 'node:path';
+import { defaultDataDir } from '../lib/paths.ts';
+import type { Command } from './command.ts';
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'Run the shoal daemon on this host (foreground)',
+  usage: '[OPTIONS]',
+  options: [
+    { long: 'data-dir', kind: 'string', value: 'DIR', help: 'state directory (default /var/lib/shoal as root, else ~/.local/share/shoal)' },
+    { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
+    { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP (plain HTTP for now)' },
+    { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
+  ],
+  maxArgs: 0,
+  async run(ctx) {
+    const { startDaemon } = await import('../daemon/daemon.ts');
+    const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
+    const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks') });
+    ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
+    await new Promise<void>((done) => {
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        ctx.io.err(`shoal daemon: ${sig}, stopping\n`);
+        d.stop().then(done, (e) => {
+          ctx.io.err(`shoal daemon: stop failed: ${(e as Error).message}\n`);
+          done();
+        });
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+    return 0;
+  },
+};

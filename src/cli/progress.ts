@@ -1,0 +1,104 @@
+/**
+ * Live progress of `service create|scale|update` until the service's tasks converge: polls
+ * `/tasks?filters=` about every 100 ms, prints `web: 2/3 running` as it changes (one line rewritten
+ * in place on a terminal), and gives up with the reason when tasks keep failing or time runs out.
+ */
+import { matchConstraints, parseConstraints } from '../manager/scheduler/constraints.ts';
+import type { Node, Service, Task } from '../types/index.ts';
+import type { Client } from './client.ts';
+import { taskError } from './format.ts';
+
+export const POLL_MS = 100;
+/** A service whose new tasks failed this many times is not going to converge by waiting. */
+export const FAILURE_LIMIT = 3;
+
+export class ConvergeError extends Error {
+  override name = 'ConvergeError';
+}
+
+export interface Progress {
+  done: boolean;
+  line: string;
+  /** Set when waiting longer is pointless. */
+  failure?: string;
+}
+
+/** How many tasks a service should run: replicas, or the nodes a global service can use. */
+export function desiredCount(svc: Service, nodes: readonly Node[]): number {
+  if (!svc.Spec.Mode?.Global) return svc.Spec.Mode?.Replicated?.Replicas ?? 1;
+  let constraints: ReturnType<typeof parseConstraints> = [];
+  try {
+    constraints = parseConstraints(svc.Spec.TaskTemplate.Placement?.Constraints);
+  } catch {}
+  return nodes.filter((n) => n.Spec.Availability === 'active' && n.Status?.State !== 'down' && matchConstraints(constraints, n)).length;
+}
+
+/** Pure: one look at the service's tasks. `known` holds the task IDs that existed before we started. */
+export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Node[], known: ReadonlySet<string>): Progress {
+  const name = svc.Spec.Name;
+  const want = desiredCount(svc, nodes);
+  const active = tasks.filter((t) => t.DesiredState === 'running');
+  const running = active.filter((t) => t.Status.State === 'running').length;
+  const fresh = tasks.filter((t) => !known.has(t.ID));
+  const failed = fresh.filter((t) => t.Status.State === 'failed' || t.Status.State === 'rejected');
+  const restart = svc.Spec.TaskTemplate.RestartPolicy?.Condition ?? 'any';
+  const completed = fresh.filter((t) => t.Status.State === 'complete').length;
+  const pending = active.find((t) => t.Status.State === 'pending' && taskError(t));
+  let line = `${name}: ${running}/${want} running`;
+  if (pending) line += ` (pending: ${taskError(pending)})`;
+  if (running === want && active.length === want) return { done: true, line };
+  if (restart !== 'any' && want > 0 && completed >= want && running === 0) return { done: true, line: `${name}: ${completed}/${want} complete` };
+  const lastFailure = failed.sort((a, b) => a.Status.Timestamp.localeCompare(b.Status.Timestamp)).at(-1);
+  const reason = lastFailure ? `task ${lastFailure.ID.slice(0, 12)} ${lastFailure.Status.State}: ${taskError(lastFailure) || lastFailure.Status.Message}` : '';
+  if (failed.length >= FAILURE_LIMIT || (failed.length > 0 && restart === 'none')) {
+    return { done: false, line, failure: `${name} is not converging: ${reason}` };
+  }
+  if (reason) line += ` (last failure: ${reason})`;
+  return { done: false, line };
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  write(s: string): void;
+  tty: boolean;
+  signal?: AbortSignal;
+  /** Tasks that existed before the change (their failures are old news). */
+  known?: ReadonlySet<string>;
+}
+
+export async function waitConverged(client: Client, serviceId: string, opts: WaitOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const known = opts.known ?? new Set<string>();
+  let last = '';
+  let shown = '';
+  const show = (line: string, final = false) => {
+    if (opts.tty) opts.write(`\r\x1b[K${line}${final ? '\n' : ''}`);
+    else if (line !== shown || final) {
+      if (line !== shown) opts.write(`${line}\n`);
+    }
+    shown = line;
+  };
+  for (;;) {
+    const [svc, tasks, nodes] = await Promise.all([client.service(serviceId), client.tasks({ service: [serviceId] }, opts.signal), client.nodes()]);
+    const p = assess(svc, tasks, nodes, known);
+    last = p.line;
+    if (p.done) {
+      show(p.line, true);
+      opts.write(`${svc.Spec.Name}: converged\n`);
+      return;
+    }
+    if (p.failure) {
+      show(p.line, true);
+      throw new ConvergeError(p.failure);
+    }
+    show(p.line);
+    if (Date.now() > deadline) {
+      if (opts.tty) opts.write('\n');
+      throw new ConvergeError(`${svc.Spec.Name} did not converge within ${Math.round(opts.timeoutMs / 1000)}s: ${last} (the service is kept; watch it with "shoal service ps ${svc.Spec.Name}")`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, POLL_MS);
+      opts.signal?.addEventListener('abort', () => { clearTimeout(t); reject(new Error('interrupted')); }, { once: true });
+    });
+  }
+}

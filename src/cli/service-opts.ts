@@ -1,0 +1,237 @@
+/**
+ * `service create` / `service update` options → ServiceSpec. Pure functions over parsed arguments,
+ * so that every flag is unit-tested without a daemon.
+ */
+import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
+import { type OptionDef, type Parsed, UsageError } from './args.ts';
+import {
+  checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
+} from './units.ts';
+
+const common: OptionDef[] = [
+  { long: 'workdir', short: 'w', kind: 'string', value: 'DIR', help: 'working directory of the program' },
+  { long: 'user', short: 'u', kind: 'string', value: 'USER', help: 'user (name or uid[:gid]) to run as' },
+  { long: 'reserve-cpu', kind: 'string', value: 'CPUS', help: 'reserve CPUs (e.g. 0.5)' },
+  { long: 'reserve-memory', kind: 'string', value: 'SIZE', help: 'reserve memory (e.g. 64M)' },
+  { long: 'limit-cpu', kind: 'string', value: 'CPUS', help: 'limit CPUs' },
+  { long: 'limit-memory', kind: 'string', value: 'SIZE', help: 'limit memory' },
+  { long: 'restart-condition', kind: 'string', value: 'none|on-failure|any', help: 'restart when the task exits (default any)' },
+  { long: 'restart-delay', kind: 'string', value: 'DURATION', help: 'delay between restart attempts (default 5s)' },
+  { long: 'restart-max-attempts', kind: 'string', value: 'N', help: 'maximum restarts before giving up (0: unlimited)' },
+  { long: 'restart-window', kind: 'string', value: 'DURATION', help: 'window used to evaluate the restart policy' },
+  { long: 'stop-grace-period', kind: 'string', value: 'DURATION', help: 'time to wait before force-killing (default 10s)' },
+  { long: 'mock-run-for', kind: 'string', value: 'DURATION', help: '--runtime mock: run for this long, then exit' },
+  { long: 'mock-exit-code', kind: 'string', value: 'N', help: '--runtime mock: exit code when done' },
+  { long: 'mock-start-error', kind: 'string', value: 'MESSAGE', help: '--runtime mock: fail to start with this message' },
+  { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the tasks to converge' },
+  { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
+  { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+];
+
+export const CREATE_OPTIONS: OptionDef[] = [
+  { long: 'name', kind: 'string', value: 'NAME', help: 'service name' },
+  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks (default 1)' },
+  { long: 'mode', kind: 'string', value: 'replicated|global', help: 'service mode (default replicated)' },
+  { long: 'runtime', kind: 'string', value: 'RUNTIME', help: 'process (default), container, mock, or a plugin\'s runtime' },
+  { long: 'env', short: 'e', kind: 'list', value: 'KEY=VALUE', help: 'set an environment variable (repeatable)' },
+  { long: 'constraint', kind: 'list', value: 'EXPR', help: 'placement constraint, e.g. node.labels.zone==eu (repeatable)' },
+  { long: 'label', kind: 'list', value: 'KEY=VALUE', help: 'service label (repeatable)' },
+  { long: 'publish', short: 'p', kind: 'list', value: 'PORT', help: 'publish a port: 8080:80[/udp] or published=8080,target=80 (repeatable)' },
+  ...common,
+];
+
+export const UPDATE_OPTIONS: OptionDef[] = [
+  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks' },
+  { long: 'env-add', kind: 'list', value: 'KEY=VALUE', help: 'add or change an environment variable' },
+  { long: 'env-rm', kind: 'list', value: 'KEY', help: 'remove an environment variable' },
+  { long: 'label-add', kind: 'list', value: 'KEY=VALUE', help: 'add or change a service label' },
+  { long: 'label-rm', kind: 'list', value: 'KEY', help: 'remove a service label' },
+  { long: 'constraint-add', kind: 'list', value: 'EXPR', help: 'add a placement constraint' },
+  { long: 'constraint-rm', kind: 'list', value: 'EXPR', help: 'remove a placement constraint' },
+  { long: 'publish-add', kind: 'list', value: 'PORT', help: 'publish a port' },
+  { long: 'publish-rm', kind: 'list', value: 'TARGET', help: 'stop publishing the port with this target' },
+  { long: 'image', kind: 'string', value: 'IMAGE', help: '--runtime container: the image' },
+  { long: 'command', kind: 'string', value: 'PROGRAM', help: '--runtime process: the program' },
+  { long: 'args', kind: 'string', value: '"ARG …"', help: 'the arguments (process: after the program; container: the command)' },
+  { long: 'force', kind: 'bool', help: 'replace the tasks even if nothing changed' },
+  ...common,
+];
+
+const num = (p: Parsed, flag: string, parse: (flag: string, raw: string) => number) => {
+  const raw = p.str(flag);
+  return raw === undefined ? undefined : parse(flag, raw);
+};
+
+function applyResources(p: Parsed, r: ResourceRequirements | undefined): ResourceRequirements | undefined {
+  const out: ResourceRequirements = { Limits: { ...r?.Limits }, Reservations: { ...r?.Reservations } };
+  const set = (k: 'Limits' | 'Reservations', f: 'NanoCPUs' | 'MemoryBytes', v: number | undefined) => v !== undefined && (out[k]![f] = v);
+  set('Reservations', 'NanoCPUs', num(p, 'reserve-cpu', parseCpus));
+  set('Reservations', 'MemoryBytes', num(p, 'reserve-memory', parseSize));
+  set('Limits', 'NanoCPUs', num(p, 'limit-cpu', parseCpus));
+  set('Limits', 'MemoryBytes', num(p, 'limit-memory', parseSize));
+  if (!Object.keys(out.Limits!).length) delete out.Limits;
+  if (!Object.keys(out.Reservations!).length) delete out.Reservations;
+  return out.Limits || out.Reservations ? out : undefined;
+}
+
+function applyRestart(p: Parsed, r: RestartPolicy | undefined): RestartPolicy | undefined {
+  const out: RestartPolicy = { ...r };
+  const cond = p.str('restart-condition');
+  if (cond !== undefined) out.Condition = parseChoice('restart-condition', cond, ['none', 'on-failure', 'any'] as const);
+  const delay = num(p, 'restart-delay', parseDuration);
+  if (delay !== undefined) out.Delay = delay;
+  const max = num(p, 'restart-max-attempts', (f, v) => parseCount(f, v));
+  if (max !== undefined) out.MaxAttempts = max;
+  const win = num(p, 'restart-window', parseDuration);
+  if (win !== undefined) out.Window = win;
+  return Object.keys(out).length ? out : undefined;
+}
+
+function mockSpec(p: Parsed, base: TaskSpec['MockSpec'] = {}): NonNullable<TaskSpec['MockSpec']> {
+  const m = { ...base };
+  const runFor = num(p, 'mock-run-for', parseDuration);
+  if (runFor !== undefined) m.RunFor = runFor;
+  const code = num(p, 'mock-exit-code', (f, v) => parseCount(f, v, 255));
+  if (code !== undefined) m.ExitCode = code;
+  const err = p.str('mock-start-error');
+  if (err !== undefined) m.StartError = err;
+  return m;
+}
+
+function refuseMockFlags(p: Parsed, runtime: string): void {
+  for (const f of ['mock-run-for', 'mock-exit-code', 'mock-start-error']) {
+    if (p.has(f)) throw new UsageError(`--${f} only applies to --runtime mock (this service's runtime is ${runtime})`);
+  }
+}
+
+function envOf(p: Parsed, flag: string, env: Record<string, string | undefined>): string[] {
+  return p.list(flag).map((e) => parseEnv(flag, e, env)).filter((e): e is string => e !== null);
+}
+
+function labelsOf(p: Parsed, flag: string): Record<string, string> {
+  return Object.fromEntries(p.list(flag).map((l) => parseKeyValue(flag, l)));
+}
+
+/** `service create [OPTIONS] PROGRAM [ARG…]` → the spec to send. */
+export function buildServiceSpec(p: Parsed, env: Record<string, string | undefined> = process.env): ServiceSpec {
+  const runtime = p.str('runtime') ?? 'process';
+  if (!/^[a-z][a-z0-9-]{0,62}$/.test(runtime)) throw invalid('runtime', runtime, 'expected a runtime name such as process, container or mock');
+  const mode = parseChoice('mode', p.str('mode') ?? 'replicated', ['replicated', 'global'] as const);
+  const replicas = num(p, 'replicas', (f, v) => parseCount(f, v, 10_000));
+  if (mode === 'global' && replicas !== undefined) throw new UsageError('--replicas cannot be used with --mode global');
+  const args = p.positionals;
+  const workdir = p.str('workdir');
+  const user = p.str('user');
+  const grace = num(p, 'stop-grace-period', parseDuration);
+  const envs = envOf(p, 'env', env);
+  const tt: TaskSpec = { Runtime: runtime };
+  if (runtime === 'process') {
+    if (args.length === 0) throw new UsageError('"shoal service create" needs a PROGRAM to run: shoal service create [OPTIONS] PROGRAM [ARG…] (or --runtime mock)');
+    tt.ProcessSpec = { Command: [...args], ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
+  } else if (runtime === 'container') {
+    if (args.length === 0) throw new UsageError('"shoal service create --runtime container" needs an IMAGE: shoal service create --runtime container [OPTIONS] IMAGE [CMD…]');
+    tt.ContainerSpec = { Image: args[0]!, ...(args.length > 1 ? { Args: args.slice(1) } : {}), ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
+  } else if (runtime === 'mock') {
+    if (args.length) throw new UsageError(`--runtime mock runs no program: unexpected "${args[0]}"`);
+    tt.MockSpec = mockSpec(p);
+    if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
+  } else if (args.length) {
+    tt.PluginSpec = { [runtime]: { Command: [...args], ...(envs.length ? { Env: envs } : {}) } };
+  }
+  if (runtime !== 'mock') refuseMockFlags(p, runtime);
+  const resources = applyResources(p, undefined);
+  if (resources) tt.Resources = resources;
+  const restart = applyRestart(p, undefined);
+  if (restart) tt.RestartPolicy = restart;
+  const constraints = p.list('constraint').map((c) => checkConstraint('constraint', c));
+  if (constraints.length) tt.Placement = { Constraints: constraints };
+  const spec: ServiceSpec = {
+    Name: p.str('name') ?? '',
+    Labels: labelsOf(p, 'label'),
+    TaskTemplate: tt,
+    Mode: mode === 'global' ? { Global: {} } : { Replicated: { Replicas: replicas ?? 1 } },
+  };
+  if (!spec.Name) delete (spec as Partial<ServiceSpec>).Name;
+  const ports = p.list('publish').map((x) => parsePublish(x));
+  if (ports.length) spec.EndpointSpec = { Mode: 'vip', Ports: ports };
+  return spec;
+}
+
+function mergeEnv(base: string[] | undefined, add: string[], rm: string[]): string[] {
+  const key = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const drop = new Set([...rm, ...add.map(key)]);
+  return [...(base ?? []).filter((e) => !drop.has(key(e))), ...add];
+}
+
+/** `service update` flags applied to the current spec (a copy is returned). */
+export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<string, string | undefined> = process.env): ServiceSpec {
+  const spec: ServiceSpec = structuredClone(current);
+  const tt = spec.TaskTemplate;
+  const runtime = tt.Runtime ?? (tt.ContainerSpec ? 'container' : 'process');
+  const replicas = num(p, 'replicas', (f, v) => parseCount(f, v, 10_000));
+  if (replicas !== undefined) {
+    if (spec.Mode?.Global) throw new UsageError('--replicas cannot be used with a global service');
+    spec.Mode = { Replicated: { Replicas: replicas } };
+  }
+  const envAdd = envOf(p, 'env-add', env);
+  const envRm = p.list('env-rm');
+  const workdir = p.str('workdir');
+  const user = p.str('user');
+  const grace = num(p, 'stop-grace-period', parseDuration);
+  const args = p.has('args') ? splitWords('args', p.str('args')!) : undefined;
+  if (runtime === 'process') {
+    const ps = tt.ProcessSpec ?? { Command: [] };
+    if (p.has('image')) throw new UsageError('--image only applies to --runtime container (this service runs a process: use --command/--args)');
+    const program = p.str('command') ?? ps.Command[0];
+    if (!program) throw new UsageError('this service has no program: give --command');
+    ps.Command = [program, ...(args ?? ps.Command.slice(1))];
+    if (envAdd.length || envRm.length) ps.Env = mergeEnv(ps.Env, envAdd, envRm);
+    if (workdir !== undefined) ps.Dir = workdir;
+    if (user !== undefined) ps.User = user;
+    if (grace !== undefined) ps.StopGracePeriod = grace;
+    tt.ProcessSpec = ps;
+  } else if (runtime === 'container') {
+    const cs = tt.ContainerSpec ?? { Image: '' };
+    if (p.has('command')) throw new UsageError('--command only applies to --runtime process (use --image/--args)');
+    if (p.has('image')) cs.Image = p.str('image')!;
+    if (args) cs.Args = args;
+    if (envAdd.length || envRm.length) cs.Env = mergeEnv(cs.Env, envAdd, envRm);
+    if (workdir !== undefined) cs.Dir = workdir;
+    if (user !== undefined) cs.User = user;
+    if (grace !== undefined) cs.StopGracePeriod = grace;
+    tt.ContainerSpec = cs;
+  } else {
+    for (const f of ['image', 'command', 'args', 'env-add', 'env-rm', 'workdir', 'user']) {
+      if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime ${runtime}`);
+    }
+    if (runtime === 'mock') {
+      tt.MockSpec = mockSpec(p, tt.MockSpec);
+      if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
+    }
+  }
+  if (runtime !== 'mock') refuseMockFlags(p, runtime);
+  const resources = applyResources(p, tt.Resources);
+  if (resources) tt.Resources = resources;
+  const restart = applyRestart(p, tt.RestartPolicy);
+  if (restart) tt.RestartPolicy = restart;
+  if (p.has('constraint-add') || p.has('constraint-rm')) {
+    const rm = new Set(p.list('constraint-rm'));
+    const kept = (tt.Placement?.Constraints ?? []).filter((c) => !rm.has(c));
+    const added = p.list('constraint-add').map((c) => checkConstraint('constraint-add', c)).filter((c) => !kept.includes(c));
+    tt.Placement = { ...tt.Placement, Constraints: [...kept, ...added] };
+  }
+  if (p.has('label-add') || p.has('label-rm')) {
+    const labels = { ...spec.Labels };
+    for (const k of p.list('label-rm')) delete labels[k];
+    Object.assign(labels, labelsOf(p, 'label-add'));
+    spec.Labels = labels;
+  }
+  if (p.has('publish-add') || p.has('publish-rm')) {
+    const rm = new Set(p.list('publish-rm').map((t) => parsePublish(t, 'publish-rm').TargetPort));
+    const added: PortConfig[] = p.list('publish-add').map((x) => parsePublish(x, 'publish-add'));
+    const kept = (spec.EndpointSpec?.Ports ?? []).filter((pc) => !rm.has(pc.TargetPort) && !added.some((a) => a.TargetPort === pc.TargetPort && a.Protocol === pc.Protocol));
+    spec.EndpointSpec = { Mode: spec.EndpointSpec?.Mode ?? 'vip', Ports: [...kept, ...added] };
+  }
+  if (p.bool('force')) tt.ForceUpdate = (tt.ForceUpdate ?? 0) + 1;
+  return spec;
+}

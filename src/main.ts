@@ -1,0 +1,20 @@
+/** The one executable: argument parsing → command; nothing else. */
+export {};
+
+const SHIM_ARG = '__process-shim';
+
+/** Exit once what was written to stdout/stderr has gone out (pipes may be asynchronous). */
+async function exit(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((r) => s.write('', () => r()))));
+  process.exit(code);
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === SHIM_ARG) {
+  // The process executor's detached shim: keep its startup free of the CLI and the daemon.
+  const { runShim } = await import('../plugins/process/shim.ts');
+  await exit(await runShim(argv));
+} else {
+  const { runCli } = await import('./cli/index.ts');
+  await exit(await runCli(argv));
+}
