@@ -227,6 +227,23 @@ describe('Orchestrator, replicated', () => {
   });
 });
 
+describe('Orchestrator, start-first', () => {
+  test('the successor starts before the old task is shut down', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } });
+    await runAll();
+    const [old1, old2] = [bySlot(1), bySlot(2)];
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', MockSpec: { ExitCode: 2 } } } }));
+    const slot1 = liveTasks(store, 'web').filter((t) => t.Slot === 1);
+    expect(slot1).toHaveLength(2); // old and new both meant to run
+    expect(store.get('tasks', old1.ID)!.DesiredState).toBe('running');
+    const next1 = slot1.find((t) => t.ID !== old1.ID)!;
+    await setState(next1.ID, 'running');
+    expect(store.get('tasks', old1.ID)!.DesiredState).toBe('shutdown');
+    expect(store.get('tasks', old2.ID)!.DesiredState).toBe('running');
+    expect(liveTasks(store, 'web').filter((t) => t.Slot === 2)).toHaveLength(2); // next batch started
+  });
+});
+
 describe('Orchestrator, global', () => {
   test('one task per eligible node; follows nodes joining, draining, pausing and constraints', async () => {
     await setup({ Mode: { Global: {} }, TaskTemplate: { Runtime: 'mock', Placement: { Constraints: ['node.labels.tier!=db'] } } }, [

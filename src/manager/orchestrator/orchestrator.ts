@@ -7,8 +7,9 @@
  *    policy refuses, the finished task stays its slot's current task, so the slot is not refilled;
  *  - a task on a node that is down, drained or gone is shut down; a replicated slot gets a
  *    successor at once (the scheduler places it elsewhere, or leaves it pending);
- *  - a spec change rolls: `UpdateConfig.Parallelism` slots at a time (0 = all), stop-first, waiting
- *    for each batch to run and then `Delay` before the next;
+ *  - a spec change rolls: `UpdateConfig.Parallelism` slots at a time (0 = all), stop-first (or
+ *    start-first with `Order`), waiting for each batch to run and then `Delay` before the next. No
+ *    failure action or rollback yet: a batch whose tasks never run holds the update where it is;
  *  - a deleted service's tasks get DesiredState `remove` (the reaper deletes them once stopped).
  * Delays and batch state are kept in memory: a restarted orchestrator refills slots at once.
  */
@@ -179,6 +180,7 @@ export class Orchestrator extends ReconcileStage {
     const now = this.clock.now();
     const nowIso = isoAt(this.clock);
     const global = isGlobal(service);
+    const startFirst = service.Spec.UpdateConfig?.Order === 'start-first';
     const constraints = service.Spec.TaskTemplate.Placement?.Constraints;
     const nodeUsable = (id: string) => {
       const n = nodes.get(id);
@@ -207,7 +209,13 @@ export class Orchestrator extends ReconcileStage {
     for (const [k, tasks] of slots) {
       const live = tasks.filter(meantToRun).sort(olderFirst);
       const cur = live.pop();
-      for (const extra of live) plan.desire(extra, 'shutdown');
+      // Older tasks still meant to run: shut down, except under a start-first update, where the
+      // previous task keeps running until its successor does.
+      const successorStarting = startFirst && !!cur && stateRank(cur.Status.State) < RUNNING;
+      for (const extra of live) {
+        if (successorStarting && !isTerminal(extra.Status.State)) plan.live.add(extra.ID);
+        else plan.desire(extra, 'shutdown');
+      }
       if (cur) {
         current.set(k, cur);
         plan.live.add(cur.ID);
@@ -342,7 +350,15 @@ export class Orchestrator extends ReconcileStage {
     const order = (t: Task) => (t.Status.State === 'running' ? 1 : 0);
     outdated.sort(([a, x], [b, y]) => order(x) - order(y) || x.Slot - y.Slot || (a < b ? -1 : 1));
     const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
+    const startFirst = cfg.Order === 'start-first';
     for (const [k, t] of batch) {
+      if (startFirst && !this.stoppedTask(t, nodeUsable)) {
+        // The successor starts now; the old task is shut down once it runs (see plan()).
+        const next = newTask(service, t.Slot, t.Slot > 0 ? '' : t.NodeID, isoAt(this.clock));
+        plan.creates.push(next);
+        current.set(k, next);
+        continue;
+      }
       plan.desire(t, 'shutdown');
       current.delete(k);
       if (this.stoppedTask(t, nodeUsable)) {
