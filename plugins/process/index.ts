@@ -15,7 +15,7 @@ import { PrepareError, StartError } from '../../src/executor/errors.ts';
 import { pause, pollUntil } from '../../src/executor/logs.ts';
 import type { ProcessSpec, Task } from '../../src/types/index.ts';
 import {
-  isAlive, path, readJson, writeJsonAtomic, type ExitRecord, type PidRecord, type ShimSpec,
+  isAlive, path, procStat, readJson, writeJsonAtomic, type ExitRecord, type PidRecord, type ShimSpec,
 } from './files.ts';
 import { groupStats, readLogs } from './logs.ts';
 import { killGroup, SHIM_ARG, SHIM_ENV, shimCommand } from './shim.ts';
@@ -79,8 +79,12 @@ class ProcessController implements Controller {
   #child(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'child')); }
   #shim(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'shim')); }
   #shimAlive(): boolean {
-    if (this.#shimProc) return this.#shimProc.exitCode === null && this.#shimProc.signalCode === null;
-    return isAlive(this.#shim());
+    const proc = this.#shimProc;
+    if (!proc) return isAlive(this.#shim());
+    if (proc.exitCode !== null || proc.signalCode !== null) return false;
+    // Bun may not have reaped an unref'd child yet: a zombie counts as gone.
+    const st = procStat(proc.pid);
+    return !!st && st.state !== 'Z' && st.state !== 'X';
   }
 
   async prepare(signal: AbortSignal): Promise<void> {

@@ -251,3 +251,13 @@ test('the task dir files holding env and output are owner-only', async () => {
   expect(statSync(path(ctx.taskDir, 'spec')).mode & 0o077).toBe(0);
   expect(statSync(path(ctx.taskDir, 'log')).mode & 0o077).toBe(0);
 });
+
+const mainTs = resolve(import.meta.dir, '../../src/main.ts');
+test.if(existsSync(mainTs))('the default shim command (src/main.ts __process-shim) runs a task', async () => {
+  using dir = tempDir();
+  const ctl = createProcessExecutor().controller(makeTask({ Runtime: 'process', ProcessSpec: sh('echo via main; exit 5') }), makeContext(join(dir.path, 't')));
+  cleanups.push(() => ctl.remove());
+  await started(ctl);
+  expect(await ctl.wait(signal())).toEqual({ exitCode: 5, message: 'exit code 5' });
+  expect(await lines(ctl)).toEqual(['via main']);
+});
