@@ -73,6 +73,10 @@ function port(flag: string, raw: string, v: string, what: string): number {
 /** `--publish`: `[PUBLISHED:]TARGET[/PROTOCOL]` or `published=P,target=T,protocol=udp,mode=host`. */
 export function parsePublish(raw: string, flag = 'publish'): PortConfig {
   const pc: PortConfig = { Protocol: 'tcp', TargetPort: 0, PublishMode: 'ingress' };
+  const choice = <T extends string>(v: string, choices: readonly T[], what: string): T => {
+    if (!(choices as readonly string[]).includes(v)) throw invalid(flag, raw, `${what} "${v}" is not one of ${choices.join(', ')}`);
+    return v as T;
+  };
   if (raw.includes('=')) {
     for (const field of raw.split(',')) {
       const eq = field.indexOf('=');
@@ -81,8 +85,8 @@ export function parsePublish(raw: string, flag = 'publish'): PortConfig {
       const v = field.slice(eq + 1).trim();
       if (k === 'target') pc.TargetPort = port(flag, raw, v, 'target');
       else if (k === 'published') pc.PublishedPort = port(flag, raw, v, 'published');
-      else if (k === 'protocol') pc.Protocol = parseChoice(flag, v, ['tcp', 'udp'] as const);
-      else if (k === 'mode') pc.PublishMode = parseChoice(flag, v, ['ingress', 'host'] as const);
+      else if (k === 'protocol') pc.Protocol = choice(v, ['tcp', 'udp'] as const, 'protocol');
+      else if (k === 'mode') pc.PublishMode = choice(v, ['ingress', 'host'] as const, 'mode');
       else if (k === 'name') pc.Name = v;
       else throw invalid(flag, raw, `unknown field "${k}" (valid: published, target, protocol, mode, name)`);
     }
