@@ -394,7 +394,10 @@ export class RaftHost implements Proposer {
       obs?.restored?.(this.id, rd.snapshot.meta.index, rd.snapshot.meta.term);
       this.conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
     }
-    for (const e of rd.committed) if (e.index > this.applied) this.applyEntry(e);
+    for (const e of rd.committed) {
+      if (e.index > this.applied) this.applyEntry(e);
+      if (!this.running) return; // a callback stopped us (e.g. after our own removal)
+    }
     // 4. reads.
     for (const rs of rd.readStates) {
       const env = unwrap(rs.context);

@@ -36,7 +36,7 @@ export interface SimResult {
   leaders: number;
 }
 
-const ALL: NodeId[] = ['n1', 'n2', 'n3', 'n4', 'n5'];
+const ALL: NodeId[] = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
 const DIR = '/data/raft';
 
 interface SimNode {
@@ -62,6 +62,8 @@ export class Simulation {
   private crashes = 0;
   private leaderChanges = 0;
   private finalWriteDone = false;
+  /** The founding voters: three or five, by seed. */
+  private readonly founders: NodeId[];
 
   constructor(opts: SimOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
@@ -69,6 +71,7 @@ export class Simulation {
     this.rng = new Rng(opts.seed);
     this.net = new SimNetwork(this.clock, this.rng.fork());
     for (const id of ALL) this.nodes.set(id, { id, disk: new SimDisk(), host: null, sm: new RegisterMachine(), life: 0, retired: false });
+    this.founders = ALL.slice(0, this.rng.chance(0.5) ? 3 : 5);
   }
 
   private log(line: string): void {
@@ -110,7 +113,7 @@ export class Simulation {
       disk: n.disk,
       transport: this.net.endpoint(n.id),
       stateMachine: n.sm,
-      bootstrap: bootstrap ? { voters: ['n1', 'n2', 'n3'], learners: [] } : undefined,
+      bootstrap: bootstrap ? { voters: this.founders, learners: [] } : undefined,
       tickMs: this.opts.tickMs,
       snapshotInterval: 40 + this.rng.int(80),
       snapshotTailEntries: this.rng.int(20),
@@ -291,8 +294,9 @@ export class Simulation {
       if (!n.host) this.startNode(n, false);
       this.log(`add learner ${spare}`);
       l.changeConfCb('addLearner', spare, done(`add learner ${spare}`));
-    } else if (conf.voters.length > 3) {
-      const victim = this.rng.pick(conf.voters.filter((v) => v !== l.id));
+    } else if (conf.voters.length > 2) {
+      // Now and then the leader removes itself: it must hand over and step down.
+      const victim = this.rng.chance(0.2) ? l.id : this.rng.pick(conf.voters.filter((v) => v !== l.id));
       this.log(`remove ${victim}`);
       l.changeConfCb('removeNode', victim, (err) => {
         done(`remove ${victim}`)(err);
@@ -311,7 +315,8 @@ export class Simulation {
 
   run(): SimResult {
     const { durationMs, settleMs } = this.opts;
-    for (const id of ['n1', 'n2', 'n3']) this.startNode(this.nodes.get(id)!, true);
+    this.log(`founders ${this.founders}`);
+    for (const id of this.founders) this.startNode(this.nodes.get(id)!, true);
     for (let c = 0; c < this.opts.clients; c++) this.runClient(c);
     const faultEvery = () => {
       if (this.clock.nowMs >= durationMs) return;
