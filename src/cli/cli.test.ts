@@ -7,6 +7,7 @@ import { testApi, type TestApi } from '../api/test-helper.ts';
 import type { Service, Task } from '../types/index.ts';
 import type { Io } from './command.ts';
 import { runCli } from './index.ts';
+import { canonical } from './progress.ts';
 
 let api: TestApi;
 let dir: string;
@@ -23,16 +24,21 @@ function fakeOrchestrator(a: TestApi): void {
     try {
       for (const s of store.list('services')) {
         const want = s.Spec.Mode?.Replicated?.Replicas ?? 1;
-        const live = store.by('tasks', 'service', s.ID).filter((t) => t.DesiredState === 'running');
+        const active = store.by('tasks', 'service', s.ID).filter((t) => t.DesiredState === 'running');
+        for (const t of active.filter((t) => canonical(t.Spec) !== canonical(s.Spec.TaskTemplate))) {
+          await store.update((tx) => tx.update('tasks', { ...t, DesiredState: 'shutdown' } as Task));
+        }
+        const live = active.filter((t) => canonical(t.Spec) === canonical(s.Spec.TaskTemplate));
         if (s.Spec.TaskTemplate.MockSpec?.StartError) {
           if (store.by('tasks', 'service', s.ID).length < 5) await a.addTask({ ServiceID: s.ID, Slot: 1, Spec: s.Spec.TaskTemplate, DesiredState: 'shutdown', Status: { Timestamp: new Date().toISOString(), State: 'rejected', Message: 'start failed', Err: s.Spec.TaskTemplate.MockSpec.StartError } });
           continue;
         }
         if (s.Spec.TaskTemplate.Placement?.Constraints?.length) {
-          if (!live.length) await a.addTask({ ServiceID: s.ID, Slot: 1, NodeID: '', Status: { Timestamp: new Date().toISOString(), State: 'pending', Message: 'no suitable node (constraint)', Err: 'no suitable node (constraint)' } });
+          if (!live.length) await a.addTask({ ServiceID: s.ID, Slot: 1, NodeID: '', Spec: s.Spec.TaskTemplate, Status: { Timestamp: new Date().toISOString(), State: 'pending', Message: 'no suitable node (constraint)', Err: 'no suitable node (constraint)' } });
           continue;
         }
-        for (let slot = live.length + 1; slot <= want; slot++) await a.addTask({ ServiceID: s.ID, Slot: slot, Spec: s.Spec.TaskTemplate });
+        const taken = new Set(live.map((t) => t.Slot));
+        for (let slot = 1; slot <= want; slot++) if (!taken.has(slot)) await a.addTask({ ServiceID: s.ID, Slot: slot, Spec: s.Spec.TaskTemplate });
         for (const t of live.filter((t) => t.Slot > want)) await store.update((tx) => tx.update('tasks', { ...t, DesiredState: 'shutdown' } as Task));
       }
     } finally {

@@ -90,3 +90,13 @@ describe('convergence', () => {
     expect(assess(picky, [], [node], new Set()).done).toBe(true);
   });
 });
+
+describe('convergence after an update', () => {
+  test('tasks of an older spec do not count', () => {
+    const s = svc('web', { Mode: { Replicated: { Replicas: 1 } } });
+    const old = task(s, 1, 'running', { Spec: { Runtime: 'process', ProcessSpec: { Command: ['old'] } }, ServiceVersion: 0 });
+    expect(assess(s, [old], [node], new Set()).done).toBe(false);
+    const fresh = task(s, 1, 'running', { Spec: { ProcessSpec: { Command: ['x'] }, Runtime: 'process' } });
+    expect(assess(s, [fresh], [node], new Set()).done).toBe(true);
+  });
+});

@@ -33,12 +33,20 @@ export function desiredCount(svc: Service, nodes: readonly Node[]): number {
   return nodes.filter((n) => n.Spec.Availability === 'active' && n.Status?.State !== 'down' && matchConstraints(constraints, n)).length;
 }
 
+/** JSON with sorted keys, to compare specs whatever order their fields came in. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
 /** Pure: one look at the service's tasks. `known` holds the task IDs that existed before we started. */
 export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Node[], known: ReadonlySet<string>): Progress {
   const name = svc.Spec.Name;
   const want = desiredCount(svc, nodes);
   const active = tasks.filter((t) => t.DesiredState === 'running');
-  const running = active.filter((t) => t.Status.State === 'running').length;
+  // After an update, only tasks made from the current spec count: the old ones are being replaced.
+  const current = canonical(svc.Spec.TaskTemplate);
+  const upToDate = (t: Task) => t.ServiceVersion === svc.Version.Index || canonical(t.Spec) === current;
+  const running = active.filter((t) => t.Status.State === 'running' && upToDate(t)).length;
   const fresh = tasks.filter((t) => !known.has(t.ID));
   const failed = fresh.filter((t) => t.Status.State === 'failed' || t.Status.State === 'rejected');
   const restart = svc.Spec.TaskTemplate.RestartPolicy?.Condition ?? 'any';
