@@ -138,6 +138,25 @@ describe('Wal', () => {
     expect(state.hardState.commit).toBe(100);
   });
 
+  test('the latest configuration survives compaction of the segment holding the snapshot marker', () => {
+    const dir = tempDir();
+    const { wal } = Wal.open(disk, dir, { segmentBytes: 200 });
+    wal.save({ term: 1, vote: null, commit: 0 }, [ent(1)]);
+    wal.saveSnapshot({ meta: { index: 10, term: 1, conf: { voters: ['a'], learners: [] } }, data: new Uint8Array() }, true);
+    wal.saveConfState({ voters: ['a', 'b'], learners: [] });
+    for (let i = 11; i <= 40; i++) wal.save({ term: 1, vote: null, commit: i }, [ent(i, 1, 'y'.repeat(30))]);
+    expect(wal.compact(35)).toBe(0); // never past the newest snapshot
+    wal.saveSnapshot({ meta: { index: 35, term: 1, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array() });
+    for (let i = 41; i <= 50; i++) wal.save({ term: 1, vote: null, commit: i }, [ent(i, 1, 'y'.repeat(30))]);
+    expect(wal.compact(35)).toBeGreaterThan(0);
+    wal.close();
+    const { state } = Wal.open(disk, dir, { segmentBytes: 200 });
+    expect(state.conf).toEqual({ voters: ['a', 'b'], learners: [] });
+    expect(state.snapshot?.meta.index).toBe(35);
+    expect(state.entries[0]!.index).toBe(36);
+    expect(state.entries[state.entries.length - 1]!.index).toBe(50);
+  });
+
   test('leftover temp snapshot files are removed on open', () => {
     const dir = tempDir();
     Wal.open(disk, dir).wal.close();

@@ -113,6 +113,7 @@ export class Wal {
   private fileBytes = 0;
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
   private conf: ConfState | null = null;
+  private lastSnapshot: { index: number; term: number } | null = null;
   private readonly segmentBytes: number;
   private readonly keepSnapshots: number;
   private closed = false;
@@ -227,6 +228,7 @@ export class Wal {
     if (snapshot && (!conf || !markerSeen)) conf = snapshot.meta.conf;
     this.hardState = hs;
     this.conf = conf;
+    if (snapshot) this.lastSnapshot = { index: snapshot.meta.index, term: snapshot.meta.term };
     if (this.segments.length === 0) this.rollSegment();
     else {
       const last = this.segments[this.segments.length - 1]!;
@@ -275,6 +277,12 @@ export class Wal {
       const c = encodeRecord(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
       this.file.append(c);
       this.fileBytes += c.length;
+    }
+    // And the newest snapshot's marker, so it survives compaction of the segment that first held it.
+    if (this.lastSnapshot) {
+      const m = encodeRecord(RecordType.SnapshotMarker, packr.pack([this.lastSnapshot.index, this.lastSnapshot.term, 0]));
+      this.file.append(m);
+      this.fileBytes += m.length;
     }
     this.file.fsync();
     this.disk.fsyncDir(this.dir);
@@ -331,6 +339,7 @@ export class Wal {
     this.disk.rename(tmp, pathJoin(this.dir, name));
     this.disk.fsyncDir(this.dir);
     if (adoptConf) this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
+    this.lastSnapshot = { index, term };
     const marker = encodeRecord(RecordType.SnapshotMarker, packr.pack([index, term, adoptConf ? 1 : 0]));
     this.file!.append(marker);
     this.fileBytes += marker.length;
@@ -342,6 +351,8 @@ export class Wal {
 
   /** Deletes whole segments whose entries are all at or below `index` (never the current one). */
   compact(index: number): number {
+    // Entries above the newest snapshot are the only copy of committed state: never drop them.
+    index = Math.min(index, this.lastSnapshot?.index ?? 0);
     let removed = 0;
     while (this.segments.length > 1 && this.segments[0]!.lastIndex <= index) {
       const seg = this.segments.shift()!;
