@@ -191,6 +191,10 @@ class ProcessController implements Controller {
   async #stop(graceMs: number): Promise<void> {
     if (this.#removed || this.#exit()) return;
     let child = this.#child();
+    if (!child && this.#shimAlive() && !existsSync(path(this.#dir, 'spec'))) {
+      this.#killShim(); // its task dir is gone: nothing will ever start
+      return;
+    }
     if (!child && this.#shimAlive()) {
       // Mid-start: let the shim get the program going, so there is a group to stop.
       await pollUntil(() => this.#child() ?? this.#exit(), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });

@@ -155,7 +155,8 @@ async function crashDaemonAfterStart(taskDir: string, spec: ProcessSpec) {
 }
 
 test('the task survives a kill -9 of the daemon; a restarted daemon recovers, follows and stops it', async () => {
-  using dir = tempDir();
+  const dir = tempDir();
+  cleanups.push(() => dir[Symbol.dispose]()); // after the task's remove: cleanups run in reverse
   const taskDir = join(dir.path, 'task');
   const task = await crashDaemonAfterStart(taskDir, sh('echo before; while :; do sleep 0.05; [ -f go ] && echo after && break; done; sleep 1000', { Dir: dir.path }));
   const child = childOf(taskDir);
@@ -178,7 +179,8 @@ test('the task survives a kill -9 of the daemon; a restarted daemon recovers, fo
 });
 
 test('a task that ends while the daemon is down reports its exit code after recovery', async () => {
-  using dir = tempDir();
+  const dir = tempDir();
+  cleanups.push(() => dir[Symbol.dispose]()); // after the task's remove: cleanups run in reverse
   const taskDir = join(dir.path, 'task');
   const task = await crashDaemonAfterStart(taskDir, sh('while [ ! -f go ]; do sleep 0.05; done; exit 7', { Dir: dir.path }));
   writeFileSync(join(dir.path, 'go'), '');
@@ -201,7 +203,8 @@ test('recover refuses a recorded pid that now belongs to another process', async
 test('a shim command that does not dispatch to runShim fails the start instead of recursing', async () => {
   // The "shim" here is a program that starts a task itself, as an executable without the
   // `__process-shim` dispatch would: the guard stops it at the second level.
-  using dir = tempDir();
+  const dir = tempDir();
+  cleanups.push(() => dir[Symbol.dispose]()); // after the task's remove: cleanups run in reverse
   const script = join(dir.path, 'not-a-shim.ts');
   writeFileSync(script, `
     import { createProcessExecutor } from ${JSON.stringify(resolve(import.meta.dir, 'index.ts'))};
@@ -254,7 +257,8 @@ test('the task dir files holding env and output are owner-only', async () => {
 
 const mainTs = resolve(import.meta.dir, '../../src/main.ts');
 test.if(existsSync(mainTs))('the default shim command (src/main.ts __process-shim) runs a task', async () => {
-  using dir = tempDir();
+  const dir = tempDir();
+  cleanups.push(() => dir[Symbol.dispose]()); // after the task's remove: cleanups run in reverse
   const ctl = createProcessExecutor().controller(makeTask({ Runtime: 'process', ProcessSpec: sh('echo via main; exit 5') }), makeContext(join(dir.path, 't')));
   cleanups.push(() => ctl.remove());
   await started(ctl);
