@@ -12,6 +12,8 @@ import { boolParam } from './middleware.ts';
 
 /** Bound on the lines a non-following request gathers, so one request cannot hold unbounded memory. */
 export const MAX_LOG_LINES = 100_000;
+/** Bound on the tasks one following request streams from (a crash-looping service makes many). */
+export const MAX_FOLLOWED_TASKS = 1_000;
 
 export interface LogQuery { follow: boolean; since?: number; tail?: number; stdout: boolean; stderr: boolean; timestamps: boolean }
 
@@ -50,12 +52,15 @@ function render(name: string, l: LogLine, q: LogQuery): string {
 
 export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
   const q = logQuery(c);
+  // A following stream may be quiet for long: no idle timeout for it (when served by Bun.serve with
+  // the server passed as env).
+  if (q.follow) (c.env as { timeout?(req: Request, seconds: number): void } | undefined)?.timeout?.(c.req.raw, 0);
   const tasks = deps.store.by('tasks', 'service', svc.ID).sort((a, b) => a.Slot - b.Slot || a.CreatedAt.localeCompare(b.CreatedAt));
   const abort = new AbortController();
   const signal = AbortSignal.any([abort.signal, c.req.raw.signal]);
   const wanted = (l: LogLine) => (l.stream === 'stdout' ? q.stdout : q.stderr);
   const enc = new TextEncoder();
-  const opts = (t: Task) => ({ follow: q.follow, since: q.since, tail: q.tail, signal });
+  const opts = (_t: Task) => ({ follow: q.follow, since: q.since, tail: q.tail, signal });
 
   const stream = new ReadableStream<Uint8Array>({
     async start(controller) {
@@ -73,13 +78,35 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
           all.sort((a, b) => a.l.time - b.l.time);
           for (const { name, l } of all) controller.enqueue(enc.encode(render(name, l, q)));
         } else {
-          await Promise.all(tasks.map(async (t) => {
+          // Follow: every task there is now, and each one the orchestrator makes from here on
+          // (restarts, scale-ups), until the client goes away or the service is removed.
+          const followed = new Set<string>();
+          const consume = async (t: Task) => {
             const name = taskName(t, svc.Spec.Name);
-            for await (const l of deps.taskLogs(t, opts(t))) {
-              if (signal.aborted) return;
-              if (wanted(l)) controller.enqueue(enc.encode(render(name, l, q)));
+            try {
+              for await (const l of deps.taskLogs(t, opts(t))) {
+                if (signal.aborted) return;
+                if (wanted(l)) controller.enqueue(enc.encode(render(name, l, q)));
+              }
+            } catch (e) {
+              if (!signal.aborted) controller.enqueue(enc.encode(`error: ${name}: ${(e as Error).message}\n`));
             }
-          }));
+          };
+          const follow = (t: Task) => {
+            if (followed.has(t.ID) || followed.size >= MAX_FOLLOWED_TASKS) return;
+            followed.add(t.ID);
+            void consume(t);
+          };
+          const unwatch = deps.store.watch((ev) => {
+            if (ev.kind === 'create' && ev.table === 'tasks' && (ev.object as Task).ServiceID === svc.ID) follow(ev.object as Task);
+            if (ev.kind === 'delete' && ev.table === 'services' && ev.object.ID === svc.ID) abort.abort();
+          });
+          try {
+            tasks.forEach(follow);
+            await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+          } finally {
+            unwatch();
+          }
         }
         controller.close();
       } catch (e) {

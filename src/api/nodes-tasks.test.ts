@@ -31,6 +31,8 @@ describe('tasks', () => {
     expect((await api.call('GET', `/tasks/${a.ID}`)).json.ID).toBe(a.ID);
     expect((await api.call('GET', `/tasks/${a.ID.slice(0, 10)}`)).json.ID).toBe(a.ID);
     expect((await api.call('GET', '/tasks/zzzzzzz')).status).toBe(404);
+    const fresh = await api.addTask({ ServiceID: db.ID, Slot: 2, Spec: db.Spec.TaskTemplate });
+    expect((await api.call('GET', q('/tasks', { service: ['db'], '_up-to-date': { true: true } }))).json.map((t: any) => t.ID)).toEqual([fresh.ID]);
     await api.call('DELETE', '/services/web');
     expect((await api.call('GET', q('/tasks', { service: [web.ID] }))).json).toHaveLength(2);
   });

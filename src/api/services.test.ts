@@ -171,3 +171,52 @@ describe('services', () => {
     expect((await api.call('GET', '/services/web/logs?since=yesterday')).status).toBe(400);
   });
 });
+
+describe('logs, following', () => {
+  test('streams the lines of tasks that exist and of tasks made later; ends when the service is removed', async () => {
+    const api = testApi();
+    await api.init();
+    await api.call('POST', '/services/create', proc('web'));
+    const web = (await api.call('GET', '/services/web')).json;
+    const t1 = await api.addTask({ ServiceID: web.ID, Slot: 1 });
+    api.logs.set(t1.ID, [{ stream: 'stdout', time: 1, line: 'first' }]);
+    const res = await api.app.request('/services/web/logs?follow=1');
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let got = '';
+    const until = async (s: string) => {
+      while (!got.includes(s)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before "${s}": ${got}`);
+        got += dec.decode(value);
+      }
+    };
+    await until('first');
+    await api.call('DELETE', '/services/web');
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      got += dec.decode(value);
+    }
+    expect(got).toContain(`web.1.${t1.ID.slice(0, 12)} | first`);
+  });
+
+  test('a new task is followed', async () => {
+    const api = testApi();
+    await api.init();
+    await api.call('POST', '/services/create', proc('web'));
+    const web = (await api.call('GET', '/services/web')).json;
+    const ac = new AbortController();
+    const res = await api.app.request('/services/web/logs?follow=1', { signal: ac.signal });
+    const reader = res.body!.getReader();
+    const store = api.deps.store;
+    const id = 'later0000000000000000000a';
+    api.logs.set(id, [{ stream: 'stdout', time: 5, line: 'from the new task' }]);
+    await store.update((tx) => tx.create('tasks', { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: {}, ServiceID: web.ID, Slot: 1, NodeID: '', Status: { Timestamp: '', State: 'running', Message: '' }, DesiredState: 'running' }));
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toBe(`web.1.${id.slice(0, 12)} | from the new task\n`);
+    await api.call('DELETE', '/services/web');
+    expect((await reader.read()).done).toBe(true);
+  });
+});

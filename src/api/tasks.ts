@@ -6,7 +6,13 @@ import { matchAny, matchLabels, parseFilters } from './filters.ts';
 import { findTask } from './lookup.ts';
 import { requireCluster } from './middleware.ts';
 
-const TASK_FILTERS = ['id', 'name', 'service', 'node', 'desired-state', 'label', 'runtime'] as const;
+// `_up-to-date` is what the docker CLI asks for while it follows a service's convergence.
+const TASK_FILTERS = ['id', 'name', 'service', 'node', 'desired-state', 'label', 'runtime', '_up-to-date'] as const;
+
+/** JSON with sorted keys: a task's spec against its service's current one, whatever the key order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
 
 export function tasksRoutes(deps: ApiDeps): Hono {
   const { store } = deps;
@@ -29,6 +35,15 @@ export function tasksRoutes(deps: ApiDeps): Hono {
       ...store.list('nodes').filter((n) => n.ID.startsWith(ref) || n.Spec.Name === ref || n.Description?.Hostname === ref).map((n) => n.ID),
     ]);
     const svcName = (t: Task) => store.get('services', t.ServiceID)?.Spec.Name;
+    const currentSpec = new Map<string, string>();
+    const upToDate = (t: Task): boolean => {
+      const svc = store.get('services', t.ServiceID);
+      if (!svc) return false;
+      if (t.ServiceVersion === svc.Version.Index) return true;
+      let key = currentSpec.get(svc.ID);
+      if (key === undefined) currentSpec.set(svc.ID, (key = canonical(svc.Spec.TaskTemplate)));
+      return canonical(t.Spec) === key;
+    };
     const candidates = serviceIds ? [...new Set(serviceIds)].flatMap((id) => store.by('tasks', 'service', id)) : store.list('tasks');
     const out = candidates
       .filter((t) =>
@@ -37,7 +52,8 @@ export function tasksRoutes(deps: ApiDeps): Hono {
         (!nodeIds || nodeIds.includes(t.NodeID)) &&
         matchAny(f.get('desired-state'), (v) => t.DesiredState === v) &&
         matchAny(f.get('runtime'), (v) => (t.Spec.Runtime ?? '') === v) &&
-        matchLabels(f.get('label'), t.Labels),
+        matchLabels(f.get('label'), t.Labels) &&
+        matchAny(f.get('_up-to-date'), (v) => upToDate(t) === (v === 'true' || v === '1')),
       )
       .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt));
     return c.json(out);
