@@ -223,3 +223,26 @@ export class Network {
     return this.log.slice(since).filter((x) => x.m.type === type && !x.dropped).length;
   }
 }
+
+/** Raft's safety properties, checked across all members: throws naming the seed on a violation. */
+export function checkSafety(net: Network, leaders: Map<number, NodeId>, seed: number): void {
+  for (const id of net.ids()) {
+    const st = net.get(id).node.status();
+    if (st.role !== 'leader') continue;
+    const seen = leaders.get(st.term);
+    if (seen !== undefined && seen !== id) throw new Error(`seed ${seed}: two leaders in term ${st.term}: ${seen} and ${id}`);
+    leaders.set(st.term, id);
+  }
+  // State machine safety: no two nodes apply different entries at the same index.
+  const byIndex = new Map<number, Entry>();
+  for (const id of net.ids()) {
+    for (const e of net.get(id).applied) {
+      const other = byIndex.get(e.index);
+      if (!other) byIndex.set(e.index, e);
+      else if (other.term !== e.term || dec(other.data) !== dec(e.data)) {
+        throw new Error(`seed ${seed}: index ${e.index} applied as ${other.term}/${dec(other.data)} and ${e.term}/${dec(e.data)} (${id})`);
+      }
+    }
+  }
+}
+
