@@ -3,6 +3,7 @@ import { afterEach, expect, test } from 'bun:test';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Controller } from '../../src/executor/contract.ts';
+import { TaskDriver } from '../../src/executor/driver.ts';
 import { PrepareError } from '../../src/executor/errors.ts';
 import type { ProcessSpec, TaskSpec } from '../../src/types/index.ts';
 import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
@@ -264,4 +265,15 @@ test.if(existsSync(mainTs))('the default shim command (src/main.ts __process-shi
   await started(ctl);
   expect(await ctl.wait(signal())).toEqual({ exitCode: 5, message: 'exit code 5' });
   expect(await lines(ctl)).toEqual(['via main']);
+});
+
+test('driven by TaskDriver, the running status carries the program pid', async () => {
+  const { ctl, ctx } = setup(sh('exec sleep 1000'));
+  const d = new TaskDriver(ctl, { observed: 'assigned', desired: 'running', graceMs: 1_000 });
+  for await (const s of d.run(signal())) {
+    if (s.state !== 'running') continue;
+    expect(s.pid).toBe(childOf(ctx.taskDir).pid);
+    d.setDesired('shutdown');
+  }
+  expect(d.observed).toBe('shutdown');
 });

@@ -159,4 +159,5 @@ test('toTaskStatus carries the error and exit code', () => {
     Timestamp: '1970-01-01T00:00:00.000Z', State: 'failed', Message: 'exit code 3', Err: 'exit code 3', ContainerStatus: { ExitCode: 3 },
   });
   expect(toTaskStatus({ state: 'running', message: 'started' }, now)).toEqual({ Timestamp: '1970-01-01T00:00:00.000Z', State: 'running', Message: 'started' });
+  expect(toTaskStatus({ state: 'running', message: 'started', pid: 42 }, now).ContainerStatus).toEqual({ PID: 42 });
 });

@@ -36,6 +36,8 @@ export interface StepResult {
   /** Set when the step failed: the error's message, for `TaskStatus.Err`. */
   err?: string;
   exitCode?: number;
+  /** The task's main process, when the executor has one (reported as ContainerStatus.PID). */
+  pid?: number;
 }
 
 /** A step's result as the `TaskStatus` a worker reports. */
@@ -43,7 +45,9 @@ export function toTaskStatus(r: StepResult, now: Date = new Date()): TaskStatus 
   return {
     Timestamp: now.toISOString(), State: r.state, Message: r.message,
     ...(r.err !== undefined ? { Err: r.err } : {}),
-    ...(r.exitCode !== undefined ? { ContainerStatus: { ExitCode: r.exitCode } } : {}),
+    ...(r.exitCode !== undefined || r.pid !== undefined
+      ? { ContainerStatus: { ...(r.pid !== undefined ? { PID: r.pid } : {}), ...(r.exitCode !== undefined ? { ExitCode: r.exitCode } : {}) } }
+      : {}),
   };
 }
 
@@ -94,7 +98,7 @@ async function nextStep(
       return { state: 'starting', message: 'starting' };
     case 'starting':
       try { await ctl.start(opts.signal); } catch (err) { rethrowAbort(err, opts.signal); return fatal(err); }
-      return { state: 'running', message: 'started' };
+      return { state: 'running', message: 'started', ...(await pidOf(ctl)) };
     case 'running': {
       let exit;
       try { exit = await ctl.wait(opts.signal); } catch (err) { rethrowAbort(err, opts.signal); return fatal(err); }
@@ -134,7 +138,15 @@ export async function recoverStep(observed: TaskState, ctl: Controller): Promise
     const message = 'task was not running after the daemon restarted';
     return { state: 'failed', message, err: message };
   }
-  return observed === 'starting' ? { state: 'running', message: 'recovered' } : null;
+  return observed === 'starting' ? { state: 'running', message: 'recovered', ...(await pidOf(ctl)) } : null;
+}
+
+/** `{ pid }` from the controller's stats, when it has one; never fails the step. */
+async function pidOf(ctl: Controller): Promise<{ pid?: number }> {
+  try {
+    const { pid } = await ctl.stats();
+    return pid !== undefined ? { pid } : {};
+  } catch { return {}; }
 }
 
 export interface TaskDriverInit {
