@@ -17,7 +17,9 @@ export function findService(store: MemoryStore, ref: string): Service {
   return s;
 }
 
-export function findNode(store: MemoryStore, ref: string): Node {
+/** `self` is this host's node, as in the docker CLI. */
+export function findNode(store: MemoryStore, ref: string, selfId?: string | null): Node {
+  if (ref === 'self' && selfId) ref = selfId;
   const direct = store.get('nodes', ref);
   if (direct) return direct;
   const all = store.list('nodes');

@@ -34,7 +34,7 @@ export function nodesRoutes(deps: ApiDeps): Hono {
   app.get('/nodes/:id', async (c) => {
     requireCluster(store);
     await store.sync(c.req.raw.signal);
-    return c.json(findNode(store, c.req.param('id')));
+    return c.json(findNode(store, c.req.param('id'), deps.nodeId()));
   });
 
   // Docker replaces the whole NodeSpec; we take the fields given and keep the others.
@@ -43,7 +43,7 @@ export function nodesRoutes(deps: ApiDeps): Hono {
     const version = versionParam(c);
     const patch = validate(nodeSpecSchema, await readJson(c));
     await store.sync(c.req.raw.signal);
-    const cur = findNode(store, c.req.param('id'));
+    const cur = findNode(store, c.req.param('id'), deps.nodeId());
     const spec: NodeSpec = { ...cur.Spec, ...patch } as NodeSpec;
     if (cur.Spec.Role === 'manager' && spec.Role === 'worker') {
       const managers = store.list('nodes').filter((n) => n.Spec.Role === 'manager');

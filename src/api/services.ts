@@ -5,6 +5,7 @@ import type { MemoryStore } from '../store/index.ts';
 import type { Service } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { matchAny, matchLabels, parseFilters } from './filters.ts';
+import { adaptServiceBody, presentService } from './docker-compat.ts';
 import { serviceLogs } from './logs.ts';
 import { findService } from './lookup.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
@@ -41,13 +42,13 @@ export function servicesRoutes(deps: ApiDeps): Hono {
         matchLabels(f.get('label'), s.Spec.Labels),
       )
       .sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name))
-      .map((s) => (withStatus ? { ...s, ServiceStatus: serviceStatus(store, s) } : s));
+      .map((s) => presentService(c, withStatus ? { ...s, ServiceStatus: serviceStatus(store, s) } : s));
     return c.json(out);
   });
 
   app.post('/services/create', limitBody, async (c) => {
     requireCluster(store);
-    const body = await readJson(c);
+    const body = adaptServiceBody(c, await readJson(c));
     const id = newId();
     const spec = normalizeServiceSpec(body, deps, () => `service-${id.slice(0, 8)}`);
     const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
@@ -58,15 +59,16 @@ export function servicesRoutes(deps: ApiDeps): Hono {
   app.get('/services/:id', async (c) => {
     requireCluster(store);
     await store.sync(c.req.raw.signal);
-    return c.json(findService(store, c.req.param('id')));
+    return c.json(presentService(c, findService(store, c.req.param('id'))));
   });
 
   app.post('/services/:id/update', limitBody, async (c) => {
     requireCluster(store);
     const version = versionParam(c);
-    const body = await readJson(c);
+    const raw = await readJson(c);
     await store.sync(c.req.raw.signal);
     const cur = findService(store, c.req.param('id'));
+    const body = adaptServiceBody(c, raw, cur);
     const spec = normalizeServiceSpec(body, deps, () => cur.Spec.Name);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
     const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };

@@ -19,7 +19,7 @@ export function systemRoutes(deps: ApiDeps): Hono {
   app.get('/version', (c) =>
     c.json({
       Platform: { Name: 'shoal' },
-      Components: [{ Name: 'Engine', Version: version.Version, Details: { ApiVersion: version.ApiVersion, GitCommit: version.GitCommit ?? '' } }],
+      Components: [{ Name: 'Engine', Version: version.Version, Details: { ApiVersion: version.ApiVersion, MinAPIVersion: '1.24', GitCommit: version.GitCommit ?? '', Os: version.Os, Arch: version.Arch, KernelVersion: '', Experimental: 'false', BuildTime: '', GoVersion: '' } }],
       Version: version.Version,
       ApiVersion: version.ApiVersion,
       MinAPIVersion: '1.24',

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../lib/errors.ts';
 import { isTaskState, type Task } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { matchAny, matchLabels, parseFilters } from './filters.ts';
+import { presentTask } from './docker-compat.ts';
 import { findTask } from './lookup.ts';
 import { requireCluster } from './middleware.ts';
 
@@ -55,14 +56,15 @@ export function tasksRoutes(deps: ApiDeps): Hono {
         matchLabels(f.get('label'), t.Labels) &&
         matchAny(f.get('_up-to-date'), (v) => upToDate(t) === (v === 'true' || v === '1')),
       )
-      .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt));
+      .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt))
+      .map((t) => presentTask(c, t));
     return c.json(out);
   });
 
   app.get('/tasks/:id', async (c) => {
     requireCluster(store);
     await store.sync(c.req.raw.signal);
-    return c.json(findTask(store, c.req.param('id')));
+    return c.json(presentTask(c, findTask(store, c.req.param('id'))));
   });
 
   return app;

@@ -1,0 +1,49 @@
+import { beforeEach, describe, expect, test } from 'bun:test';
+import { proc, type TestApi, testApi } from './test-helper.ts';
+
+let api: TestApi;
+beforeEach(async () => {
+  api = testApi();
+  await api.init();
+});
+
+const docker = { 'user-agent': 'Docker-Client/28.2.2 (linux)', 'content-type': 'application/json' };
+
+describe('the docker CLI and non-container services', () => {
+  test('answers to the docker CLI carry a display-only ContainerSpec; others do not', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    const mine = (await api.call('GET', '/services/web')).json;
+    expect(mine.Spec.TaskTemplate.ContainerSpec).toBeUndefined();
+    const theirs = await (await api.app.request('/v1.47/services/web', { headers: docker })).json() as any;
+    expect(theirs.Spec.TaskTemplate.ContainerSpec).toEqual({ Image: 'process: /bin/sleep 60' });
+    const list = await (await api.app.request('/services', { headers: docker })).json() as any[];
+    expect(list[0].Spec.TaskTemplate.ContainerSpec.Image).toBe('process: /bin/sleep 60');
+    await api.addTask({ ServiceID: mine.ID, Spec: mine.Spec.TaskTemplate });
+    const tasks = await (await api.app.request('/tasks', { headers: docker })).json() as any[];
+    expect(tasks[0].Spec.ContainerSpec.Image).toBe('process: /bin/sleep 60');
+  });
+
+  test('an update sent back by the docker CLI (no ProcessSpec, display ContainerSpec) keeps the process', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    const s = await (await api.app.request('/services/web', { headers: docker })).json() as any;
+    delete s.Spec.TaskTemplate.ProcessSpec; // the docker CLI's structs have no such field
+    s.Spec.Mode = { Replicated: { Replicas: 4 } };
+    s.Spec.UpdateConfig = { Parallelism: 1, FailureAction: 'pause', MaxFailureRatio: 0, Order: 'stop-first' };
+    const r = await api.app.request(`/v1.47/services/${s.ID}/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(200);
+    const after = (await api.call('GET', '/services/web')).json;
+    expect(after.Spec.TaskTemplate.ProcessSpec.Command).toEqual(['/bin/sleep', '60']);
+    expect(after.Spec.TaskTemplate.ContainerSpec).toBeUndefined();
+    expect(after.Spec.Mode.Replicated.Replicas).toBe(4);
+  });
+
+  test('node "self"', async () => {
+    const id = api.deps.nodeId();
+    expect((await api.call('GET', '/nodes/self')).json.ID).toBe(id!);
+  });
+
+  test('/version has the details the docker CLI prints', async () => {
+    const v = (await api.call('GET', '/version')).json;
+    expect(v.Components[0].Details).toMatchObject({ ApiVersion: '1.47', MinAPIVersion: '1.24', Os: 'linux' });
+  });
+});
