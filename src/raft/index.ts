@@ -2,7 +2,14 @@
  * shoal's pure Raft consensus core (modelled on etcd-io/raft). No timers, sockets, files or random
  * sources inside: time is `tick()`, randomness is `cfg.rand`, I/O is the host's job.
  *
- * API changes since first publication (all backward compatible): none yet.
+ * API notes (all additions to the first published shape, backward compatible):
+ *   - RaftConfig.maxEntriesPerMsg, maxCommittedSizePerReady; Message.offset (snapshotResp).
+ *   - status() also returns vote, lastIndex, conf and transferee; each peer's progress has `learner`.
+ *   - readIndex() and transferLeader() throw ProposalDroppedError when there is no leader / we are
+ *     not the leader (nothing would ever answer otherwise). Proposals are never forwarded by
+ *     RaftNode.propose (it throws on followers); a host may forward them itself.
+ *   - MemoryStorage.withConf(conf) bootstraps a new cluster; setConfState(conf) records the
+ *     configuration returned by applyConfChange.
  *
  * Contract for the host, one loop iteration:
  *   1. Feed inputs: tick() every tick interval, step(m) for each received message, propose(data),
@@ -21,10 +28,18 @@
  *         state machine has applied up to readState.index.
  *      e. node.advance(rd).
  *   3. Compact when you like: storage.createSnapshot(appliedIndex, conf, data) then storage.compact(i).
- *   4. If a snapshot message could not be delivered, call reportSnapshot(id, false); for a peer that
- *      is unreachable, reportUnreachable(id).
+ *   4. Optional hints: reportUnreachable(id) when the transport cannot reach a peer (stops
+ *      optimistic streaming to it). Snapshots travel in chunks that the follower acknowledges
+ *      itself (a lost chunk is resent after an election timeout), so reportSnapshot(id, ok) is only
+ *      needed to abort a transfer early (ok=false restarts it on the next heartbeat response).
+ * Ready and advance come in pairs: call advance(rd) before asking for the next ready().
  * A restarted node is constructed from the same storage (hard state, conf state, entries) with
  * cfg.applied = the index the state machine has already applied (0 to replay everything).
+ * A node joining an existing cluster starts with an empty log and the configuration it is being
+ * added to (the leader's current ConfState, before its own addLearner/addVoter); it must not be
+ * started as a voter of a configuration of its own. It catches up by entries or by snapshot.
+ * Membership changes one node at a time: add a learner, wait until status().progress[id].match
+ * is close to the leader's lastIndex, then propose addVoter for it.
  */
 export type {
   NodeId,
