@@ -98,7 +98,9 @@ export class MemoryStorage implements Storage {
     if (first > entries[0].index) entries = entries.slice(first - entries[0].index);
     const at = entries[0].index - this.offset;
     if (at > this.ents.length) throw new UnavailableError(entries[0].index, this.lastIndex());
-    this.ents = this.ents.slice(0, at).concat(entries);
+    // In place: readers get copies (entries() slices), and appends at the end are the common case.
+    this.ents.length = at;
+    for (const e of entries) this.ents.push(e);
   }
 }
 
