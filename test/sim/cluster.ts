@@ -1,7 +1,7 @@
 // One simulated cluster run: real raft core, real host loop and WAL on simulated disks, a simulated
 // network and clock, clients writing and reading registers, and a fault schedule from the seed.
 import type { NodeId } from '../../src/raft/index.ts';
-import { RaftHost, type HostTimers } from '../../src/raft-host/host.ts';
+import { RaftHost, type HostTimers, type RaftHostOptions } from '../../src/raft-host/host.ts';
 import { NotLeaderError, ProposalLostError } from '../../src/raft-host/proposer.ts';
 import { SimClock } from './clock.ts';
 import { SimDisk } from './disk.ts';
@@ -15,7 +15,7 @@ export interface SimOptions {
   seed: number;
   /** Simulated run time before the calm final phase. */
   durationMs?: number;
-  /** Calm phase at the end: everything healed and restarted; the cluster must make progress. */
+  /** Calm phase at the end, at most: everything healed and restarted; a write must commit and every member catch up. */
   settleMs?: number;
   clients?: number;
   tickMs?: number;
@@ -62,16 +62,30 @@ export class Simulation {
   private crashes = 0;
   private leaderChanges = 0;
   private finalWriteDone = false;
+  /** Applied index on the leader when the final write committed; every member must reach it. */
+  private finalIndex = 0;
+  private converged = false;
   /** The founding voters: three or five, by seed. */
   private readonly founders: NodeId[];
+  /** Core knobs drawn per seed, so flow control, chunked snapshots and both election modes get exercised. */
+  private readonly knobs: NonNullable<RaftHostOptions['raft']>;
 
   constructor(opts: SimOptions) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
-    this.opts = { durationMs: 5000, settleMs: 4000, clients: 3, tickMs: 100, traceLines: 60, ...given } as Required<SimOptions>;
+    this.opts = { durationMs: 5000, settleMs: 20000, clients: 3, tickMs: 100, traceLines: 60, ...given } as Required<SimOptions>;
     this.rng = new Rng(opts.seed);
     this.net = new SimNetwork(this.clock, this.rng.fork());
     for (const id of ALL) this.nodes.set(id, { id, disk: new SimDisk(), host: null, sm: new RegisterMachine(), life: 0, retired: false });
     this.founders = ALL.slice(0, this.rng.chance(0.5) ? 3 : 5);
+    const r = this.rng;
+    this.knobs = {
+      preVote: r.chance(0.8),
+      checkQuorum: r.chance(0.8),
+      maxSizePerMsg: r.pick([64, 1024, 1 << 20]),
+      maxEntriesPerMsg: r.pick([1, 4, 256]),
+      maxInflightMsgs: r.pick([1, 4, 256]),
+      snapshotChunkBytes: r.pick([16, 256, 512 * 1024]),
+    };
   }
 
   private log(line: string): void {
@@ -115,6 +129,7 @@ export class Simulation {
       stateMachine: n.sm,
       bootstrap: bootstrap ? { voters: this.founders, learners: [] } : undefined,
       tickMs: this.opts.tickMs,
+      raft: this.knobs,
       snapshotInterval: 40 + this.rng.int(80),
       snapshotTailEntries: this.rng.int(20),
       segmentBytes: 512 + this.rng.int(4096),
@@ -180,8 +195,7 @@ export class Simulation {
     let hint: NodeId | null = null;
     const next = () => {
       if (this.violation) return;
-      const end = this.opts.durationMs + this.opts.settleMs;
-      if (this.clock.nowMs > end - 500) return;
+      if (this.clock.nowMs > this.opts.durationMs + 1500) return;
       const alive = [...this.nodes.values()].filter((n) => n.host && !n.retired);
       if (alive.length === 0) return void this.clock.after(50, next);
       const target = (hint && this.nodes.get(hint)?.host ? this.nodes.get(hint)! : this.rng.pick(alive)) as SimNode;
@@ -315,7 +329,7 @@ export class Simulation {
 
   run(): SimResult {
     const { durationMs, settleMs } = this.opts;
-    this.log(`founders ${this.founders}`);
+    this.log(`founders ${this.founders} knobs ${JSON.stringify(this.knobs)}`);
     for (const id of this.founders) this.startNode(this.nodes.get(id)!, true);
     for (let c = 0; c < this.opts.clients; c++) this.runClient(c);
     const faultEvery = () => {
@@ -330,12 +344,12 @@ export class Simulation {
       this.net.faults = { lossRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 5 };
       for (const n of this.nodes.values()) if (!n.host && !n.retired && n.life > 0) this.restart(n);
     });
-    // Liveness: once calm, a write must commit.
-    this.clock.at(durationMs + settleMs / 2, () => this.finalWrite(0));
+    // Liveness: once calm, a write must commit and every running member must apply it.
+    this.clock.at(durationMs + 1000, () => this.finalWrite(0));
 
     const end = durationMs + settleMs;
     let steps = 0;
-    while (!this.violation && this.clock.peekTime() <= end) {
+    while (!this.violation && !this.converged && this.clock.peekTime() <= end) {
       try {
         this.clock.step();
       } catch (err) {
@@ -343,7 +357,8 @@ export class Simulation {
       }
       steps++;
     }
-    if (!this.violation && !this.finalWriteDone) this.fail(`liveness: no write committed within ${settleMs / 2} ms after the network healed`);
+    if (!this.violation && !this.finalWriteDone) this.fail(`liveness: no write committed within ${settleMs - 1000} ms after the network healed`);
+    if (!this.violation && !this.converged) this.fail(`liveness: members did not all apply index ${this.finalIndex}: ${this.lagging().join(', ')}`);
     if (!this.violation) {
       const lin = checkHistory(this.history);
       if (lin.ok === false) this.fail(`linearizability: history of register ${lin.key} is not linearizable:\n${formatHistory(lin.ops)}`);
@@ -374,7 +389,28 @@ export class Simulation {
       if (err) return retry();
       op.ret = this.clock.nowMs;
       this.finalWriteDone = true;
+      this.finalIndex = l.status.applied;
+      this.log(`final write committed, index ${this.finalIndex}`);
+      const check = () => {
+        if (this.lagging().length === 0) this.converged = true;
+        else this.clock.after(100, check);
+      };
+      check();
     });
+  }
+
+  /** Running members (in the newest leader's configuration) that have not applied finalIndex. */
+  private lagging(): string[] {
+    const l = this.leaderHost();
+    if (!l) return ['(no leader)'];
+    const conf = l.status.conf;
+    const out: string[] = [];
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const h = this.nodes.get(id)!.host;
+      if (!h) out.push(`${id} down`);
+      else if (h.status.applied < this.finalIndex) out.push(`${id} at ${h.status.applied}`);
+    }
+    return out;
   }
 }
 
