@@ -15,12 +15,13 @@ describe('the docker CLI and non-container services', () => {
     const mine = (await api.call('GET', '/services/web')).json;
     expect(mine.Spec.TaskTemplate.ContainerSpec).toBeUndefined();
     const theirs = await (await api.app.request('/v1.47/services/web', { headers: docker })).json() as any;
-    expect(theirs.Spec.TaskTemplate.ContainerSpec).toEqual({ Image: 'process: /bin/sleep 60' });
+    expect(theirs.Spec.TaskTemplate.ContainerSpec).toEqual({ Image: 'process: /bin/sleep', Args: ['60'] });
+    expect(theirs.Spec.TaskTemplate.Runtime).toBeUndefined();
     const list = await (await api.app.request('/services', { headers: docker })).json() as any[];
-    expect(list[0].Spec.TaskTemplate.ContainerSpec.Image).toBe('process: /bin/sleep 60');
+    expect(list[0].Spec.TaskTemplate.ContainerSpec.Image).toBe('process: /bin/sleep');
     await api.addTask({ ServiceID: mine.ID, Spec: mine.Spec.TaskTemplate });
     const tasks = await (await api.app.request('/tasks', { headers: docker })).json() as any[];
-    expect(tasks[0].Spec.ContainerSpec.Image).toBe('process: /bin/sleep 60');
+    expect(tasks[0].Spec.ContainerSpec.Image).toBe('process: /bin/sleep');
   });
 
   test('an update sent back by the docker CLI (no ProcessSpec, display ContainerSpec) keeps the process', async () => {
@@ -28,13 +29,27 @@ describe('the docker CLI and non-container services', () => {
     const s = await (await api.app.request('/services/web', { headers: docker })).json() as any;
     delete s.Spec.TaskTemplate.ProcessSpec; // the docker CLI's structs have no such field
     s.Spec.Mode = { Replicated: { Replicas: 4 } };
+    s.Spec.TaskTemplate.ContainerSpec.Env = ['X=1']; // docker service update --env-add X=1 --args 90
+    s.Spec.TaskTemplate.ContainerSpec.Args = ['90'];
     s.Spec.UpdateConfig = { Parallelism: 1, FailureAction: 'pause', MaxFailureRatio: 0, Order: 'stop-first' };
     const r = await api.app.request(`/v1.47/services/${s.ID}/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
     expect(r.status).toBe(200);
     const after = (await api.call('GET', '/services/web')).json;
-    expect(after.Spec.TaskTemplate.ProcessSpec.Command).toEqual(['/bin/sleep', '60']);
+    expect(after.Spec.TaskTemplate.ProcessSpec).toEqual({ Command: ['/bin/sleep', '90'], Env: ['X=1'] });
+    expect(after.Spec.TaskTemplate.Runtime).toBe('process');
     expect(after.Spec.TaskTemplate.ContainerSpec).toBeUndefined();
     expect(after.Spec.Mode.Replicated.Replicas).toBe(4);
+  });
+
+  test('changing the image of a process service is refused; a Runtime beside a ContainerSpec drops it', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    const s = await (await api.app.request('/services/web', { headers: docker })).json() as any;
+    s.Spec.TaskTemplate.ContainerSpec.Image = 'nginx';
+    const r = await api.app.request(`/services/web/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as any).message).toContain('TaskTemplate.ContainerSpec.Image');
+    const c = await api.app.request('/services/create', { method: 'POST', headers: docker, body: JSON.stringify({ Name: 'm', TaskTemplate: { Runtime: 'mock', ContainerSpec: { Image: 'x' } } }) });
+    expect(c.status).toBe(201);
   });
 
   test('node "self"', async () => {

@@ -4,26 +4,44 @@
  * (a nil one panics `service ps`, `service inspect --pretty`, `service ls`'s IMAGE), and an update
  * sends back what it read, without our `ProcessSpec`/`MockSpec`. So, for requests whose User-Agent is
  * the docker CLI only:
- *  - answers carry a display-only `ContainerSpec {Image: "process: /bin/sleep 60"}`;
- *  - bodies of services whose `Runtime` is not `container` have that ContainerSpec dropped;
+ *  - answers carry a display-only `ContainerSpec {Image: "process: /bin/sleep", Args, Env, …}` and
+ *    no `Runtime`;
+ *  - that ContainerSpec coming back in an update is mapped onto the ProcessSpec (Args, Env, Dir, User,
+ *    StopGracePeriod), and a ContainerSpec beside a non-container `Runtime` is dropped;
  * and for every client, an update that leaves out the runtime's own spec keeps the current one.
  */
 import type { Context } from 'hono';
-import { runtimeOf, type Service, type Task, type TaskSpec } from '../types/index.ts';
+import { InvalidArgumentError } from '../lib/errors.ts';
+import { type ContainerSpec, type ProcessSpec, runtimeOf, type Service, type Task, type TaskSpec } from '../types/index.ts';
 
 export function isDockerCli(c: Context): boolean {
   return (c.req.header('user-agent') ?? '').startsWith('Docker-Client/');
 }
 
-function displayImage(tt: TaskSpec): string {
+export function displayImage(tt: TaskSpec): string {
   const runtime = runtimeOf(tt);
-  const cmd = tt.ProcessSpec?.Command?.join(' ') ?? (tt.MockSpec ? 'mock' : '');
-  return `${runtime}: ${cmd}`.trim().slice(0, 200);
+  const cmd = tt.ProcessSpec?.Command?.[0] ?? '';
+  return `${runtime}${cmd ? `: ${cmd}` : ''}`.slice(0, 200);
 }
 
+/**
+ * The docker CLI's view: no `Runtime` (its client refuses a ContainerSpec beside another runtime),
+ * a ContainerSpec whose Image names the runtime and program and whose Args/Env/Dir/User mirror the
+ * process, so that `docker service update --env-add/--args` round-trips.
+ */
 function withDisplaySpec(tt: TaskSpec): TaskSpec {
   if (tt.ContainerSpec || runtimeOf(tt) === 'container') return tt;
-  return { ...tt, ContainerSpec: { Image: displayImage(tt) } };
+  const { Runtime: _hidden, ...rest } = tt;
+  const ps = tt.ProcessSpec;
+  const cs: ContainerSpec = { Image: displayImage(tt) };
+  if (ps) {
+    if (ps.Command.length > 1) cs.Args = ps.Command.slice(1);
+    if (ps.Env) cs.Env = ps.Env;
+    if (ps.Dir) cs.Dir = ps.Dir;
+    if (ps.User) cs.User = ps.User;
+    if (ps.StopGracePeriod !== undefined) cs.StopGracePeriod = ps.StopGracePeriod;
+  }
+  return { ...rest, ContainerSpec: cs };
 }
 
 export function presentService<S extends Service>(c: Context, s: S): S {
@@ -46,12 +64,31 @@ export function adaptServiceBody(c: Context, body: unknown, current?: Service): 
   if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
   const tt = (body as { TaskTemplate?: unknown }).TaskTemplate as Record<string, unknown> | undefined;
   if (!tt || typeof tt !== 'object' || Array.isArray(tt)) return body;
-  const runtime = typeof tt.Runtime === 'string' ? tt.Runtime : undefined;
-  if (isDockerCli(c) && runtime && runtime !== 'container') delete tt.ContainerSpec;
+  if (isDockerCli(c)) {
+    const cur = current?.Spec.TaskTemplate;
+    const cs = tt.ContainerSpec as Partial<ContainerSpec> | undefined;
+    if (typeof tt.Runtime === 'string' && tt.Runtime !== 'container') delete tt.ContainerSpec;
+    else if (cur && runtimeOf(cur) !== 'container' && cs && typeof cs === 'object' && tt.Runtime === undefined) {
+      // Our own display spec coming back (see withDisplaySpec): map it onto the real one.
+      if (cs.Image !== displayImage(cur)) {
+        throw new InvalidArgumentError(`TaskTemplate.ContainerSpec.Image: this service runs runtime "${runtimeOf(cur)}", not an image; change its program with "shoal service update --command"`);
+      }
+      tt.Runtime = runtimeOf(cur);
+      if (cur.ProcessSpec) {
+        const ps: ProcessSpec = { ...cur.ProcessSpec, Command: [cur.ProcessSpec.Command[0]!, ...(Array.isArray(cs.Args) ? cs.Args : [])] };
+        for (const [k, v] of [['Env', cs.Env], ['Dir', cs.Dir], ['User', cs.User], ['StopGracePeriod', cs.StopGracePeriod]] as const) {
+          if (v === undefined || (Array.isArray(v) && v.length === 0) || v === '') delete (ps as unknown as Record<string, unknown>)[k];
+          else (ps as unknown as Record<string, unknown>)[k] = v;
+        }
+        tt.ProcessSpec = ps;
+      }
+      delete tt.ContainerSpec;
+    }
+  }
   if (current) {
     const cur = current.Spec.TaskTemplate;
-    const same = (runtime ?? (tt.ContainerSpec ? 'container' : 'process')) === runtimeOf(cur);
-    if (same) for (const k of OWN_SPECS) if (tt[k] === undefined && cur[k] !== undefined) tt[k] = structuredClone(cur[k]);
+    const runtime = typeof tt.Runtime === 'string' ? tt.Runtime : tt.ContainerSpec ? 'container' : 'process';
+    if (runtime === runtimeOf(cur)) for (const k of OWN_SPECS) if (tt[k] === undefined && cur[k] !== undefined) tt[k] = structuredClone(cur[k]);
   }
   return body;
 }
