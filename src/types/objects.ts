@@ -149,6 +149,11 @@ export interface Task extends Meta {
   ServiceVersion?: number;
   /** Restart bookkeeping: how many times this slot has been restarted, and when. */
   RestartAttempts?: number;
+  /**
+   * The restart policy decided this slot is finished (e.g. `none` after an exit): the task is desired
+   * `shutdown` and its slot stays empty until the service changes (our addition).
+   */
+  SlotDone?: boolean;
 }
 
 // ---------------------------------------------------------------- nodes

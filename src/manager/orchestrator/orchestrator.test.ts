@@ -113,14 +113,24 @@ describe('Orchestrator, replicated', () => {
     expect(next.Status.State).toBe('new');
   });
 
-  test('restart "none": the finished task stays current and the slot is not refilled', async () => {
+  test('restart "none": the finished task is desired shutdown and its slot is not refilled', async () => {
     await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { Condition: 'none' } } });
     const t = bySlot(1);
     await setState(t.ID, 'failed');
     clock.advance(60_000);
     await settle(store);
     expect(tasksOf(store, 'web')).toHaveLength(1);
-    expect(store.get('tasks', t.ID)!.DesiredState).toBe('running');
+    expect(store.get('tasks', t.ID)).toMatchObject({ DesiredState: 'shutdown', SlotDone: true });
+  });
+
+  test('a finished slot is refilled when the service changes (as Docker reuses dead slots)', async () => {
+    await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { Condition: 'none' } } });
+    await setState(bySlot(1).ID, 'complete');
+    await settle(store);
+    expect(tasksOf(store, 'web')).toHaveLength(1);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, Labels: { poke: '1' } } }));
+    expect(tasksOf(store, 'web')).toHaveLength(2);
+    expect(liveTasks(store, 'web')).toHaveLength(1);
   });
 
   test('restart "on-failure": failed restarts, complete does not', async () => {
@@ -138,7 +148,9 @@ describe('Orchestrator, replicated', () => {
     const ts = tasksOf(store, 'web');
     expect(ts).toHaveLength(3);
     expect(ts.map((t) => t.RestartAttempts).sort()).toEqual([0, 1, 2]);
-    expect(liveTasks(store, 'web')[0]!.Status.State).toBe('failed'); // the last one: not restarted
+    const last = ts.find((t) => t.RestartAttempts === 2)!;
+    expect(last).toMatchObject({ DesiredState: 'shutdown', SlotDone: true }); // the last one: not restarted
+    expect(liveTasks(store, 'web')).toHaveLength(0);
   });
 
   test('MaxAttempts within a window', async () => {
@@ -152,8 +164,7 @@ describe('Orchestrator, replicated', () => {
     await setState(bySlot(1).ID, 'failed'); // within the window of the second restart: refused
     expect(tasksOf(store, 'web')).toHaveLength(3);
     clock.advance(120_000);
-    await settle(store);
-    await updateService((s) => ({ ...s, Spec: { ...s.Spec, Labels: { poke: '1' } } })); // a later pass does not reconsider
+    await settle(store); // a later pass does not reconsider
     expect(tasksOf(store, 'web')).toHaveLength(3);
   });
 

@@ -4,7 +4,8 @@
  *  - restart policy: a task that stops on its own while meant to run is marked desired `shutdown`
  *    and, when the policy allows, a successor is created in its slot after the delay (a clock
  *    timer: a program that exits at once restarts every `Delay`, never in a hot loop). When the
- *    policy refuses, the finished task stays its slot's current task, so the slot is not refilled;
+ *    policy refuses, the task is desired `shutdown` and marked `SlotDone`: its slot stays empty until
+ *    the service changes (then it is refilled, as Docker reuses dead slots);
  *  - a task on a node that is down, drained or gone is shut down; a replicated slot gets a
  *    successor at once (the scheduler places it elsewhere, or leaves it pending);
  *  - a spec change rolls: `UpdateConfig.Parallelism` slots at a time (0 = all), stop-first (or
@@ -50,8 +51,6 @@ interface ServiceMemory {
   pending: Map<string, PendingSlot>;
   /** Restart times (clock ms) per slot, for a windowed MaxAttempts. */
   restarts: Map<string, number[]>;
-  /** Finished tasks the policy decided not to restart: decided once, not again on a later pass. */
-  refused: Set<string>;
   roll: RollState;
 }
 
@@ -60,7 +59,6 @@ class Plan {
   readonly updates = new Map<string, Task>();
   readonly creates: Task[] = [];
   readonly restarted: string[] = [];
-  readonly refused: string[] = [];
   /** Ids of the service's tasks meant to run, as the pass saw them. */
   readonly live = new Set<string>();
   pending: Map<string, PendingSlot>;
@@ -74,6 +72,12 @@ class Plan {
   desire(t: Task, state: TaskState): void {
     const cur = this.updates.get(t.ID) ?? t;
     if (cur.DesiredState !== state) this.updates.set(t.ID, { ...cur, DesiredState: state });
+  }
+
+  /** The policy will not restart this finished task: desired shutdown, and its slot is done. */
+  finish(t: Task): void {
+    const cur = this.updates.get(t.ID) ?? t;
+    this.updates.set(t.ID, { ...cur, DesiredState: 'shutdown', SlotDone: true });
   }
 
   get empty(): boolean {
@@ -136,7 +140,7 @@ export class Orchestrator extends ReconcileStage {
 
   private memoryOf(id: string): ServiceMemory {
     let m = this.memory.get(id);
-    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), refused: new Set(), roll: { template: '', active: false, readyAt: 0 } }));
+    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), roll: { template: '', active: false, readyAt: 0 } }));
     return m;
   }
 
@@ -162,8 +166,6 @@ export class Orchestrator extends ReconcileStage {
       if (list.length > 100) list.splice(0, list.length - 100); // bounded: MaxAttempts beyond this is not tracked
       mem.restarts.set(k, list);
     }
-    for (const id of plan.refused) mem.refused.add(id);
-    for (const id of mem.refused) if (!plan.live.has(id)) mem.refused.delete(id);
     const roll = plan.roll;
     if (roll.readyAt > now && roll.timerAt !== roll.readyAt) {
       roll.timer?.cancel();
@@ -206,6 +208,7 @@ export class Orchestrator extends ReconcileStage {
     }
 
     const current = new Map<string, Task>();
+    const finished = new Set<string>();
     for (const [k, tasks] of slots) {
       const live = tasks.filter(meantToRun).sort(olderFirst);
       const cur = live.pop();
@@ -219,6 +222,11 @@ export class Orchestrator extends ReconcileStage {
       if (cur) {
         current.set(k, cur);
         plan.live.add(cur.ID);
+      } else if (!global) {
+        // A slot the restart policy finished stays empty until the service changes (Docker refills
+        // such "dead slots" on the next reconcile of the service, e.g. a scale or an update).
+        const newest = [...tasks].sort(olderFirst).pop();
+        if (newest?.SlotDone && newest.ServiceVersion === service.Version.Index) finished.add(k);
       }
     }
 
@@ -239,10 +247,9 @@ export class Orchestrator extends ReconcileStage {
       }
       // Stopped on its own while meant to run: the restart policy decides.
       if (isTerminal(cur.Status.State)) {
-        if (mem.refused.has(cur.ID)) continue;
         const policy = restartPolicy(cur.Spec);
         if (!shouldRestart(cur, policy, mem.restarts.get(k) ?? [], now)) {
-          plan.refused.push(cur.ID);
+          plan.finish(cur);
           continue;
         }
         plan.desire(cur, 'shutdown');
@@ -264,7 +271,7 @@ export class Orchestrator extends ReconcileStage {
         }
       }
     } else {
-      this.scale(service, plan, current, nowIso);
+      this.scale(service, plan, current, finished, nowIso);
     }
 
     // Pending slots whose time has come.
@@ -286,9 +293,9 @@ export class Orchestrator extends ReconcileStage {
   }
 
   /** Replicated: exactly `Replicas` slots occupied (by a current task or a pending successor). */
-  private scale(service: Service, plan: Plan, current: Map<string, Task>, nowIso: string): void {
+  private scale(service: Service, plan: Plan, current: Map<string, Task>, finished: Set<string>, nowIso: string): void {
     const want = replicasOf(service);
-    const occupied = new Set([...current.keys(), ...plan.pending.keys()]);
+    const occupied = new Set([...current.keys(), ...plan.pending.keys(), ...finished]);
     if (occupied.size > want) {
       // Remove what is not running first, then the highest slots.
       const rank = (k: string) => {
