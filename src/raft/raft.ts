@@ -1,3 +1,4 @@
+import { handleVoteRequest, hup, TRANSFER_CONTEXT } from './election.ts';
 import { ProposalDroppedError } from './errors.ts';
 import { RaftLog } from './log.ts';
 import { ProgressTracker } from './progress.ts';
@@ -10,10 +11,6 @@ import { sizeOf } from './util.ts';
 
 export type StepFn = (r: Raft, m: Message) => void;
 
-/** The `context` of a vote request that comes from a leadership transfer: it ignores the leader lease. */
-export const TRANSFER_CONTEXT = new Uint8Array([0x74, 0x72, 0x61, 0x6e, 0x73, 0x66, 0x65, 0x72]); // "transfer"
-
-type CampaignKind = 'preElection' | 'election' | 'transfer';
 
 /** A snapshot being streamed to one follower, chunk by chunk. */
 export interface SnapshotSend {
@@ -207,7 +204,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.promotable() && this.pastElectionTimeout()) {
       this.electionElapsed = 0;
-      this.hup('election');
+      hup(this, 'election');
     }
   }
 
@@ -231,60 +228,6 @@ export class Raft {
       bcastHeartbeat(this, this.readOnly.lastPendingContext());
       resendStalledSnapshots(this);
     }
-  }
-
-  // ---- elections ----
-
-  /** Start an election if allowed (a voter, not already leader, no unapplied conf change). */
-  hup(kind: 'election' | 'transfer'): void {
-    if (this.role === 'leader' || !this.promotable() || this.hasUnappliedConfChanges()) return;
-    if (kind === 'transfer') this.campaign('transfer');
-    else this.campaign(this.preVote ? 'preElection' : 'election');
-  }
-
-  private hasUnappliedConfChanges(): boolean {
-    if (this.log.applied >= this.log.committed) return false;
-    try {
-      const lo = Math.max(this.log.applied + 1, this.log.firstIndex());
-      return this.log.slice(lo, this.log.committed + 1).some((e) => e.type === 'conf');
-    } catch {
-      return false;
-    }
-  }
-
-  campaign(kind: CampaignKind): void {
-    let term: number;
-    let type: 'preVote' | 'vote';
-    if (kind === 'preElection') {
-      this.becomePreCandidate();
-      type = 'preVote';
-      term = this.term + 1; // the term we would campaign at; our own term does not move yet
-    } else {
-      this.becomeCandidate();
-      type = 'vote';
-      term = this.term;
-    }
-    if (this.poll(this.id, true) === 'won') {
-      if (kind === 'preElection') this.campaign('election');
-      else this.becomeLeader();
-      return;
-    }
-    for (const id of this.trk.voters) {
-      if (id === this.id) continue;
-      this.send({
-        type,
-        to: id,
-        term,
-        index: this.log.lastIndex(),
-        logTerm: this.log.lastTerm(),
-        ...(kind === 'transfer' ? { context: TRANSFER_CONTEXT } : {}),
-      });
-    }
-  }
-
-  poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
-    this.trk.recordVote(id, granted);
-    return this.trk.tallyVotes().result;
   }
 
   // ---- proposals ----
@@ -373,28 +316,10 @@ export class Raft {
     }
 
     if (m.type === 'vote' || m.type === 'preVote') {
-      this.handleVoteRequest(m);
+      handleVoteRequest(this, m);
       return;
     }
     this.stepFn(this, m);
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === null && this.lead === null) ||
-      (m.type === 'preVote' && m.term > this.term);
-    const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
-    if (canVote && this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0)) {
-      // The response carries the request's term so a pre-candidate can count it.
-      this.send({ type: respType, to: m.from, term: m.term, reject: false });
-      if (m.type === 'vote') {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ type: respType, to: m.from, reject: true });
-    }
   }
 
   /** Restore from a snapshot sent by the leader; false when our log already covers it. */

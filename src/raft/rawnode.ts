@@ -1,3 +1,4 @@
+import { hup } from './election.ts';
 import { Raft } from './raft.ts';
 import type { ConfChange, ConfState, HardState, Message, NodeId, RaftConfig, Ready, SoftState, Status } from './types.ts';
 import { applyConfChange } from './confchange.ts';
@@ -56,7 +57,7 @@ export class RaftNode {
 
   /** Start an election now (skips pre-vote's wait, not pre-vote itself). */
   campaign(): void {
-    this.r.hup('election');
+    hup(this.r, 'election');
   }
 
   hasReady(): boolean {

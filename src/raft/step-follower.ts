@@ -1,3 +1,4 @@
+import { campaign, hup, poll } from './election.ts';
 import type { Raft } from './raft.ts';
 import type { Message, Snapshot } from './types.ts';
 
@@ -24,7 +25,7 @@ export function stepFollower(r: Raft, m: Message): void {
       return;
     case 'timeoutNow':
       // The leader is handing over: campaign at once, without pre-vote and ignoring leases.
-      r.hup('transfer');
+      hup(r, 'transfer');
       return;
     case 'readIndex':
       // Only the leader serves reads; a follower forwards its own (see Raft.readIndex), never relays.
@@ -56,9 +57,9 @@ export function stepCandidate(r: Raft, m: Message): void {
     case 'voteResp': {
       const mine = r.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
       if (m.type !== mine) return;
-      const result = r.poll(m.from, !m.reject);
+      const result = poll(r, m.from, !m.reject);
       if (result === 'won') {
-        if (r.role === 'preCandidate') r.campaign('election');
+        if (r.role === 'preCandidate') campaign(r, 'election');
         else r.becomeLeader();
       } else if (result === 'lost') {
         r.becomeFollower(r.term, null);
