@@ -62,3 +62,22 @@ describe('the docker CLI and non-container services', () => {
     expect(v.Components[0].Details).toMatchObject({ ApiVersion: '1.47', MinAPIVersion: '1.24', Os: 'linux' });
   });
 });
+
+describe('logs for the docker CLI', () => {
+  test('multiplexed frames carrying the details it parses', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    const web = (await api.call('GET', '/services/web')).json;
+    const t = await api.addTask({ ServiceID: web.ID, Spec: web.Spec.TaskTemplate });
+    api.logs.set(t.ID, [{ stream: 'stdout', time: 1, line: 'out' }, { stream: 'stderr', time: 2, line: 'err' }]);
+    const r = await api.app.request('/v1.47/services/web/logs?stdout=1&stderr=1&details=true', { headers: docker });
+    const buf = new Uint8Array(await r.arrayBuffer());
+    const frames: [number, string][] = [];
+    for (let at = 0; at < buf.length;) {
+      const len = new DataView(buf.buffer, buf.byteOffset + at + 4, 4).getUint32(0);
+      frames.push([buf[at]!, new TextDecoder().decode(buf.subarray(at + 8, at + 8 + len))]);
+      at += 8 + len;
+    }
+    const details = `com.docker.swarm.node.id=${t.NodeID},com.docker.swarm.service.id=${web.ID},com.docker.swarm.task.id=${t.ID}`;
+    expect(frames).toEqual([[1, `${details} out\n`], [2, `${details} err\n`]]);
+  });
+});

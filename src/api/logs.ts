@@ -1,12 +1,13 @@
 /**
  * `GET /services/{id}/logs`. Docker multiplexes stdout and stderr in an 8-byte-header frame format;
  * we answer plain text, one line per log line: `<task-name> | <line>` (with `timestamps=1`,
- * `<RFC 3339 time> <task-name> | <line>`). See docs/api.md.
+ * `<RFC 3339 time> <task-name> | <line>`); the docker CLI gets its multiplexed frames. See docs/api.md.
  */
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import type { Service, Task } from '../types/index.ts';
 import type { ApiDeps, LogLine } from './deps.ts';
+import { isDockerCli } from './docker-compat.ts';
 import { taskName } from './lookup.ts';
 import { boolParam } from './middleware.ts';
 
@@ -50,6 +51,21 @@ function render(name: string, l: LogLine, q: LogQuery): string {
   return `${q.timestamps ? `${new Date(l.time).toISOString()} ` : ''}${name} | ${l.line}\n`;
 }
 
+/**
+ * For the docker CLI: its multiplexed frames (8-byte header: stream 1|2, three zero bytes, payload
+ * length big-endian), each payload `[<time> ]<details> <line>\n` with the details it parses to name the
+ * task (`com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,com.docker.swarm.task.id=…`).
+ */
+export function dockerFrame(t: Task, l: LogLine, q: LogQuery): Uint8Array {
+  const details = `com.docker.swarm.node.id=${t.NodeID || 'none'},com.docker.swarm.service.id=${t.ServiceID},com.docker.swarm.task.id=${t.ID}`;
+  const payload = new TextEncoder().encode(`${q.timestamps ? `${new Date(l.time).toISOString()} ` : ''}${details} ${l.line}\n`);
+  const frame = new Uint8Array(8 + payload.length);
+  frame[0] = l.stream === 'stderr' ? 2 : 1;
+  new DataView(frame.buffer).setUint32(4, payload.length);
+  frame.set(payload, 8);
+  return frame;
+}
+
 export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
   const q = logQuery(c);
   // A following stream may be quiet for long: no idle timeout for it (when served by Bun.serve with
@@ -60,6 +76,8 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
   const signal = AbortSignal.any([abort.signal, c.req.raw.signal]);
   const wanted = (l: LogLine) => (l.stream === 'stdout' ? q.stdout : q.stderr);
   const enc = new TextEncoder();
+  const docker = isDockerCli(c);
+  const encode = (t: Task, name: string, l: LogLine) => (docker ? dockerFrame(t, l, q) : enc.encode(render(name, l, q)));
   const opts = (_t: Task) => ({ follow: q.follow, since: q.since, tail: q.tail, signal });
 
   const stream = new ReadableStream<Uint8Array>({
@@ -67,16 +85,16 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
       try {
         if (!q.follow) {
           // Gather every task's lines, then answer them in time order.
-          const all: { name: string; l: LogLine }[] = [];
+          const all: { t: Task; name: string; l: LogLine }[] = [];
           await Promise.all(tasks.map(async (t) => {
             const name = taskName(t, svc.Spec.Name);
             for await (const l of deps.taskLogs(t, opts(t))) {
               if (all.length >= MAX_LOG_LINES) break;
-              if (wanted(l)) all.push({ name, l });
+              if (wanted(l)) all.push({ t, name, l });
             }
           }));
           all.sort((a, b) => a.l.time - b.l.time);
-          for (const { name, l } of all) controller.enqueue(enc.encode(render(name, l, q)));
+          for (const { t, name, l } of all) controller.enqueue(encode(t, name, l));
         } else {
           // Follow: every task there is now, and each one the orchestrator makes from here on
           // (restarts, scale-ups), until the client goes away or the service is removed.
@@ -86,10 +104,10 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
             try {
               for await (const l of deps.taskLogs(t, opts(t))) {
                 if (signal.aborted) return;
-                if (wanted(l)) controller.enqueue(enc.encode(render(name, l, q)));
+                if (wanted(l)) controller.enqueue(encode(t, name, l));
               }
             } catch (e) {
-              if (!signal.aborted) controller.enqueue(enc.encode(`error: ${name}: ${(e as Error).message}\n`));
+              if (!signal.aborted && !docker) controller.enqueue(enc.encode(`error: ${name}: ${(e as Error).message}\n`));
             }
           };
           const follow = (t: Task) => {
@@ -115,7 +133,7 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
           return;
         }
         // Headers are gone already: say what happened in the stream itself.
-        controller.enqueue(enc.encode(`error: ${(e as Error).message}\n`));
+        if (!docker) controller.enqueue(enc.encode(`error: ${(e as Error).message}\n`));
         controller.close();
       }
     },
@@ -123,5 +141,6 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
       abort.abort();
     },
   });
-  return new Response(stream, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  const type = docker ? 'application/vnd.docker.multiplexed-stream' : 'text/plain; charset=utf-8';
+  return new Response(stream, { status: 200, headers: { 'content-type': type } });
 }
