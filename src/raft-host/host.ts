@@ -4,21 +4,21 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
+  type MemoryStorage,
   type NodeId,
   type RaftConfig,
   type Ready,
   type Role,
-  MemoryStorage,
   RaftNode,
   decodeConfChange,
-  encodeConfChange,
 } from '../raft/index.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
 import { HostStoppedError, NotLeaderError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import type { Transport } from './transport.ts';
-import { Wal } from './wal.ts';
+import { recover } from './recovery.ts';
+import type { Wal } from './wal.ts';
 
 export interface HostTimers {
   /** Calls fn every ms milliseconds until the returned function is called. */
@@ -135,37 +135,16 @@ export class RaftHost implements Proposer {
   start(): void {
     if (this.running) return;
     const { opts } = this;
-    const { wal, state } = Wal.open(this.disk, opts.dir, { segmentBytes: opts.segmentBytes });
+    const { wal, storage, conf, snapshot, fresh } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes);
     this.wal = wal;
-    let conf = state.conf;
-    const fresh = !conf && !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
-    if (fresh && opts.bootstrap) {
-      // Like etcd: the initial configuration is written as committed conf entries at term 1, the same
-      // on every founding member, so a node that joins later learns the founders from the log.
-      conf = opts.bootstrap;
-      const cc: ConfChange[] = [
-        ...conf.voters.map((node): ConfChange => ({ type: 'addVoter', node })),
-        ...conf.learners.map((node): ConfChange => ({ type: 'addLearner', node })),
-      ];
-      state.entries = cc.map((c, i) => ({ term: 1, index: i + 1, type: 'conf', data: encodeConfChange(c) }));
-      state.hardState = { term: 1, vote: null, commit: cc.length };
-      wal.saveConfState(conf);
-      wal.save(state.hardState, state.entries);
-    }
-    conf ??= { voters: [], learners: [] };
-    const storage = MemoryStorage.withConf(conf);
-    if (state.snapshot) storage.applySnapshot(state.snapshot);
-    storage.setConfState(conf);
-    storage.append(state.entries);
-    storage.setHardState(state.hardState);
     this.storage = storage;
     this.conf = conf;
     this.applied = 0;
-    if (state.snapshot) {
-      opts.stateMachine.restore(state.snapshot.data, state.snapshot.meta.index);
-      this.applied = state.snapshot.meta.index;
+    if (snapshot) {
+      opts.stateMachine.restore(snapshot.data, snapshot.meta.index);
+      this.applied = snapshot.meta.index;
     }
-    opts.observer?.restored?.(this.id, this.applied, state.snapshot?.meta.term ?? 0);
+    opts.observer?.restored?.(this.id, this.applied, snapshot?.meta.term ?? 0);
     this.incHi = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
     this.incLo = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
     this.node = new RaftNode({
@@ -182,8 +161,11 @@ export class RaftHost implements Proposer {
       if (!this.running) return;
       try {
         this.node.step(m);
-      } catch {
-        // A malformed or stale message must not take the host down; the core is the judge.
+      } catch (err) {
+        // The wire layer validates shapes; a throw here is the core's own assertion: stop, like etcd panics.
+        this.halt(err as Error);
+        this.opts.onFatal?.(err as Error);
+        return;
       }
       this.kick();
     });
