@@ -81,3 +81,16 @@ describe('logs for the docker CLI', () => {
     expect(frames).toEqual([[1, `${details} out\n`], [2, `${details} err\n`]]);
   });
 });
+
+describe('specs the docker CLI sends back', () => {
+  test('empty objects and zero ForceUpdate are dropped, so a scale does not change the task spec', async () => {
+    await api.call('POST', '/services/create', proc('web'));
+    const s = await (await api.app.request('/services/web', { headers: docker })).json() as any;
+    const before = (await api.call('GET', '/services/web')).json.Spec.TaskTemplate;
+    Object.assign(s.Spec.TaskTemplate, { Placement: { Constraints: [] }, Resources: { Limits: {}, Reservations: {} }, ForceUpdate: 0, Networks: [], LogDriver: null });
+    s.Spec.Mode = { Replicated: { Replicas: 2 } };
+    const r = await api.app.request(`/services/web/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(200);
+    expect((await api.call('GET', '/services/web')).json.Spec.TaskTemplate).toEqual(before);
+  });
+});

@@ -10,9 +10,23 @@ import { serviceSpecSchema, validate } from './schemas.ts';
 
 const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', mock: 'MockSpec' };
 
+/**
+ * Drop empty objects and lists, nulls and `ForceUpdate: 0` from a task spec. The docker CLI sends
+ * `Placement: {}`, `Resources: {Limits: {}, …}` and the like back on every update; kept, they would
+ * make the spec differ from the tasks' and a mere `docker service scale` would replace every task.
+ */
+export function pruneEmpty(o: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) pruneEmpty(v as Record<string, unknown>);
+    const empty = v === null || v === undefined || (Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v).length === 0);
+    if (empty || (k === 'ForceUpdate' && v === 0)) delete o[k];
+  }
+}
+
 export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validateTaskSpec'>, fallbackName: () => string): ServiceSpec {
   const input = validate(serviceSpecSchema, body);
   const tt = input.TaskTemplate as TaskSpec;
+  pruneEmpty(tt as Record<string, unknown>);
   const runtime = runtimeOf(tt);
   const own = RUNTIME_SPEC[runtime];
   if (own === 'MockSpec' && !tt.MockSpec) tt.MockSpec = {};
