@@ -6,7 +6,7 @@ import { NotLeaderError, ProposalLostError } from '../../src/raft-host/proposer.
 import { SimClock } from './clock.ts';
 import { SimDisk } from './disk.ts';
 import { Invariants, InvariantViolation } from './invariants.ts';
-import { checkHistory, formatHistory, type Operation } from './linearizability.ts';
+import { checkHistory, explainViolation, formatHistory, type Operation } from './linearizability.ts';
 import { SimNetwork } from './network.ts';
 import { RegisterMachine, encodeWrite } from './register.ts';
 import { Rng } from './rng.ts';
@@ -56,6 +56,8 @@ export class Simulation {
   readonly inv = new Invariants();
   readonly nodes = new Map<NodeId, SimNode>();
   readonly history: Operation[] = [];
+  /** Operations that definitely did not happen (refused, lost) or reads that gave no answer. */
+  private readonly discarded = new Set<Operation>();
   private violation: string | null = null;
   private readonly trace: string[] = [];
   private readonly opts: Required<SimOptions>;
@@ -203,11 +205,13 @@ export class Simulation {
       const key = this.rng.chance(0.5) ? 'x' : 'y';
       const isWrite = this.rng.chance(0.6);
       const op: Operation = { client: c, key, kind: isWrite ? 'write' : 'read', value: null, call: this.clock.nowMs, ret: Infinity };
+      // Recorded at invocation: an operation still running when the run ends is an unknown outcome.
+      this.history.push(op);
       let done = false;
       const finish = (keep: boolean) => {
         if (done) return;
         done = true;
-        if (keep) this.history.push(op);
+        if (!keep) this.discarded.add(op);
         this.clock.after(this.rng.range(0, 30), next);
       };
       // A crashed or partitioned target may never answer: give up after a bound, outcome unknown.
@@ -360,8 +364,14 @@ export class Simulation {
     if (!this.violation && !this.finalWriteDone) this.fail(`liveness: no write committed within ${settleMs - 1000} ms after the network healed`);
     if (!this.violation && !this.converged) this.fail(`liveness: members did not all apply index ${this.finalIndex}: ${this.lagging().join(', ')}`);
     if (!this.violation) {
-      const lin = checkHistory(this.history);
-      if (lin.ok === false) this.fail(`linearizability: history of register ${lin.key} is not linearizable:\n${formatHistory(lin.ops)}`);
+      const lin = checkHistory(this.history.filter((o) => !this.discarded.has(o)));
+      if (lin.ok === false) {
+        const why = explainViolation(lin.ops);
+        this.fail(
+          `linearizability: history of register ${lin.key} (${lin.ops.length} ops) stops being linearizable at ${why.atTime} ms; ` +
+            `the operations up to then:\n${formatHistory(why.ops)}`,
+        );
+      }
     }
     return {
       seed: this.opts.seed,

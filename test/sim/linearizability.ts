@@ -132,3 +132,24 @@ export function formatHistory(ops: Operation[]): string {
     .map((o) => `  c${o.client} ${o.kind}(${o.key})=${JSON.stringify(o.value)} [${o.call}, ${o.ret === Infinity ? '?' : o.ret}]`)
     .join('\n');
 }
+
+/**
+ * Narrows a non-linearizable register history to its shortest failing prefix in time (operations
+ * still running at the cut count as unknown outcome) and returns the operations near the cut.
+ */
+export function explainViolation(ops: Operation[], initial: Value = null, context = 12): { atTime: number; ops: Operation[] } {
+  const times = [...new Set(ops.flatMap((o) => [o.call, o.ret]).filter((t) => t !== Infinity))].sort((a, b) => a - b);
+  const prefix = (t: number) =>
+    ops.filter((o) => o.call <= t).map((o) => (o.ret <= t ? o : { ...o, ret: Infinity, value: o.kind === 'read' ? o.value : o.value }));
+  let lo = 0;
+  let hi = times.length - 1;
+  // Invariant: the prefix at times[hi] is not linearizable.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (checkRegister(prefix(times[mid]!), initial) === false) hi = mid;
+    else lo = mid + 1;
+  }
+  const at = times[hi] ?? Infinity;
+  const near = prefix(at).sort((a, b) => a.call - b.call).slice(-context);
+  return { atTime: at, ops: near };
+}
