@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { checkHistory, checkRegister, type Operation } from './linearizability.ts';
+import { checkHistory, checkRegister, explainViolation, type Operation } from './linearizability.ts';
 
 let client = 0;
 const w = (value: string, call: number, ret: number, key = 'x'): Operation => ({ client: client++, key, kind: 'write', value, call, ret });
@@ -41,5 +41,12 @@ describe('linearizability checker', () => {
     for (let i = 0; i < 200; i++) ops.push(w(`v${i}`, i * 2, i * 2 + 5));
     for (let i = 0; i < 200; i++) ops.push(r(`v${i}`, i * 2 + 3, i * 2 + 4));
     expect(checkRegister(ops)).toBe(true);
+  });
+
+  test('a violation is narrowed to the first failing prefix', () => {
+    const ops = [w('a', 0, 1), r('a', 2, 3), w('b', 4, 5), r('a', 6, 7), w('c', 8, 9), r('c', 10, 11)];
+    const why = explainViolation(ops);
+    expect(why.atTime).toBe(7);
+    expect(why.ops[why.ops.length - 1]!.value).toBe('a');
   });
 });
