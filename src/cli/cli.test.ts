@@ -121,6 +121,9 @@ describe('the CLI against the API', () => {
     expect(clash.err).toContain('"twice" is already in use');
     expect((await cli('service', 'frobnicate')).err).toContain('unknown command');
     expect((await cli('nope')).code).toBe(1);
+    expect((await cli('service', 'ls', '--format', 'yaml')).err).toBe('Error: invalid value "yaml" for --format: expected json or table\n');
+    expect((await cli('service', 'inspect')).err).toContain('requires at least 1 argument');
+    expect((await cli('info', 'extra')).err).toContain('accepts no arguments');
     const down = await cli('-H', `unix://${dir}/nothing.sock`, 'service', 'ls');
     expect(down.code).toBe(1);
     expect(down.err).toContain(`unix://${dir}/nothing.sock`);

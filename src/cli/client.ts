@@ -42,7 +42,16 @@ export function parseHost(host: string): Target {
 
 export type Filters = Record<string, string[]>;
 
-export interface RequestOptions { query?: Record<string, string | number | boolean | undefined>; body?: unknown; signal?: AbortSignal }
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  signal?: AbortSignal;
+  /** A stream (logs): no time bound but `signal`. */
+  stream?: boolean;
+}
+
+/** Bound on one request/response; a daemon that does not answer within it is reported. */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 export class Client {
   readonly target: Target;
@@ -54,7 +63,9 @@ export class Client {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, String(v));
     const url = `${this.target.base}${path}${qs.size ? `?${qs}` : ''}`;
-    const init: RequestInit & { unix?: string } = { method, signal: opts.signal };
+    const bound = opts.stream ? undefined : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = bound && opts.signal ? AbortSignal.any([bound, opts.signal]) : (bound ?? opts.signal);
+    const init: RequestInit & { unix?: string } = { method, signal };
     if (this.target.unix) init.unix = this.target.unix;
     if (opts.body !== undefined) {
       init.body = JSON.stringify(opts.body);
@@ -64,6 +75,7 @@ export class Client {
     try {
       res = await fetch(url, init);
     } catch (e) {
+      if (bound?.aborted) throw new ConnectError(`the shoal daemon at ${this.host} did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`);
       if ((e as Error).name === 'AbortError') throw e;
       const code = (e as { code?: string }).code;
       throw new ConnectError(
@@ -105,7 +117,7 @@ export class Client {
   }
   async removeService(ref: string): Promise<void> { await this.request('DELETE', `/services/${encodeURIComponent(ref)}`); }
   serviceLogs(ref: string, query: RequestOptions['query'], signal?: AbortSignal): Promise<Response> {
-    return this.request('GET', `/services/${encodeURIComponent(ref)}/logs`, { query, signal });
+    return this.request('GET', `/services/${encodeURIComponent(ref)}/logs`, { query, signal, stream: true });
   }
 
   tasks(filters?: Filters, signal?: AbortSignal): Promise<Task[]> {

@@ -1,5 +1,5 @@
 /** The shape of a CLI command and what it runs with. */
-import { type OptionDef, Parsed, UsageError } from './args.ts';
+import type { OptionDef, Parsed } from './args.ts';
 import { Client, resolveHost } from './client.ts';
 
 export interface Io {
@@ -50,10 +50,4 @@ export const FORMAT_OPTION: OptionDef = { long: 'format', kind: 'string', value:
 
 export function makeClient(args: Parsed, env: Io['env']): Client {
   return new Client(resolveHost(args.str('host'), env));
-}
-
-export function formatOf(args: Parsed, dflt: 'json' | 'table'): 'json' | 'table' {
-  const f = args.str('format') ?? dflt;
-  if (f !== 'json' && f !== 'table') throw new UsageError(`invalid value "${f}" for --format: expected json or table`);
-  return f;
 }

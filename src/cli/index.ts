@@ -108,6 +108,8 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
     if (cmd.minArgs !== undefined && n < cmd.minArgs) throw new UsageError(`"shoal ${path}" requires at least ${cmd.minArgs} argument${cmd.minArgs > 1 ? 's' : ''}: shoal ${path} ${cmd.usage}`);
     if (cmd.maxArgs !== undefined && n > cmd.maxArgs) throw new UsageError(`"shoal ${path}" accepts ${cmd.maxArgs === 0 ? 'no arguments' : `at most ${cmd.maxArgs} argument${cmd.maxArgs > 1 ? 's' : ''}`}, got "${args.positionals.join(' ')}"`);
     if (host !== undefined && !args.has('host')) args.values.set('host', host);
+    const format = args.str('format');
+    if (format !== undefined && format !== 'json' && format !== 'table') throw new UsageError(`invalid value "${format}" for --format: expected json or table`);
     const ctx: Ctx = { args, io, client: () => makeClient(args, io.env), signal: ac.signal };
     const code = await cmd.run(ctx);
     return typeof code === 'number' ? code : 0;
