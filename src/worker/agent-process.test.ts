@@ -72,6 +72,7 @@ test('agent.stop() stops a running process and reports it shut down', async () =
   await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'pid file', 10_000);
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   expect(pidAlive(pid)).toBe(true);
+  expect(store.get('tasks', t!.ID)!.Status.ContainerStatus?.PID).toBe(pid); // exec: the shell became sleep
   await agent.stop();
   expect(stateOf(t!.ID)).toBe('shutdown');
   expect(pidAlive(pid)).toBe(false);

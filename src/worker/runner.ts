@@ -7,7 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Controller, LogLine, LogOptions } from '../executor/contract.ts';
-import { type StepResult, TaskDriver } from '../executor/driver.ts';
+import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
 import { errorMessage } from '../lib/errors.ts';
 import {
   isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
@@ -109,13 +109,10 @@ export class TaskRunner {
 
   #report(r: StepResult): void {
     if (stateRank(r.state) < stateRank(this.#status.State)) return; // the driver refuses this too
-    const status: TaskStatus = {
-      State: r.state,
-      Message: r.message,
-      Timestamp: new Date(this.deps.now?.() ?? Date.now()).toISOString(),
-      ...(r.err ? { Err: r.err } : {}),
-      ...(r.exitCode !== undefined ? { ContainerStatus: { ...this.#status.ContainerStatus, ExitCode: r.exitCode } } : {}),
-    };
+    const status = toTaskStatus(r, new Date(this.deps.now?.() ?? Date.now()));
+    // What is known of the work (its pid) stays known when a later step adds its exit code.
+    const cs = { ...this.#status.ContainerStatus, ...status.ContainerStatus };
+    if (Object.keys(cs).length > 0) status.ContainerStatus = cs;
     this.#status = status;
     this.#task = { ...this.#task, Status: status };
     this.#reported = true;
@@ -154,7 +151,8 @@ export class TaskRunner {
         return;
       }
       if (observed === 'starting') {
-        this.#report({ state: 'running', message: 'recovered after a daemon restart' });
+        const pid = await this.#ctl.stats().then((st) => st.pid, () => undefined);
+        this.#report({ state: 'running', message: 'recovered after a daemon restart', ...(pid !== undefined ? { pid } : {}) });
         from = 'running';
       }
     }
