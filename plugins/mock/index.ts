@@ -14,11 +14,8 @@ import { realClock, type MockClock } from './clock.ts';
 
 export { ManualClock, realClock, type MockClock } from './clock.ts';
 
-/** Knobs beyond the shared `MockSpec` type. */
-export interface MockSpecExtras extends MockSpec {
-  /** The task ignores the stop signal, so `stop` must wait out the grace period and kill it. */
-  IgnoreStop?: boolean;
-}
+/** Kept for callers that named it; every knob is now in the shared `MockSpec`. */
+export type MockSpecExtras = MockSpec;
 
 const NS_PER_MS = 1_000_000;
 const MAX_LOG_LINES = 1_000;

@@ -63,15 +63,29 @@ export interface MockSpec {
   ExitCode?: number;        // exit code when RunFor elapses (default 0)
   StartError?: string;      // start fails with this message
   PrepareError?: string;    // prepare fails with this message
+  IgnoreStop?: boolean;     // ignore the stop signal (only the kill after the grace period ends it)
   StopGracePeriod?: number; // ns
 }
 
-export type Runtime = 'container' | 'process' | 'mock' | (string & {});
+/**
+ * A microVM (QEMU `microvm`): `TaskTemplate.Runtime = "vm"`. Kernel (with an optional Initrd) or
+ * Disk is required. vCPUs and memory come from `Resources.Limits` (default 1 vCPU, 128 MiB).
+ */
+export interface VMSpec {
+  Kernel?: string;          // host path of the guest kernel (bzImage / vmlinuz)
+  Initrd?: string;          // host path of an initramfs; only with Kernel
+  Disk?: string;            // host path of a raw disk image, attached as virtio-blk (/dev/vda)
+  Cmdline?: string;         // appended to the kernel command line
+  StopGracePeriod?: number; // ns, default 10s
+}
+
+export type Runtime = 'container' | 'process' | 'vm' | 'mock' | (string & {});
 
 export interface TaskSpec {
   Runtime?: Runtime;        // default: 'container' when ContainerSpec is given, else 'process'
   ContainerSpec?: ContainerSpec;
   ProcessSpec?: ProcessSpec;
+  VMSpec?: VMSpec;
   MockSpec?: MockSpec;
   /** A third-party executor's own spec, keyed by its runtime name. */
   PluginSpec?: Record<string, unknown>;
