@@ -44,7 +44,34 @@ export interface ContainerSpec {
   Labels?: Labels;
   StopSignal?: string;
   StopGracePeriod?: number; // ns
+  Hostname?: string;
+  /** Run an init (docker-init) as PID 1, which forwards signals and reaps zombies. */
+  Init?: boolean;
+  Mounts?: Mount[];
+  /** Overrides the image's HEALTHCHECK; `Test: ["NONE"]` disables it. */
+  Healthcheck?: HealthConfig;
   [k: string]: unknown;
+}
+
+/** Docker's mount shape (`ContainerSpec.Mounts[]`). */
+export interface Mount {
+  Type: 'bind' | 'volume' | 'tmpfs';
+  /** Host path (bind), volume name (volume; absent = anonymous), absent for tmpfs. */
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Labels };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/** Docker's health check shape; durations in ns, 0 = the engine's default. */
+export interface HealthConfig {
+  /** `[]` inherit the image's, `["NONE"]` none, `["CMD", prog, args…]`, `["CMD-SHELL", script]`. */
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
 }
 
 /** A plain process: `TaskTemplate.Runtime = "process"`. */
