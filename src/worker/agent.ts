@@ -158,7 +158,7 @@ export class Agent {
       dataDir: this.dataDir,
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,
-      now: this.#o.clock ? () => this.#o.clock!.now() : undefined,
+      clock: this.#o.clock,
     });
     this.#runners.set(t.ID, r);
     r.start();

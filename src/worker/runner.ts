@@ -13,6 +13,7 @@ import {
   isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
 } from '../types/index.ts';
 import type { Executor } from '../executor/contract.ts';
+import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 
 export const LOST_WHILE_DOWN = 'task process lost while the daemon was down';
 
@@ -25,7 +26,8 @@ export interface RunnerDeps {
   dataDir: string;
   report(taskId: string, status: TaskStatus): void;
   log?(msg: string): void;
-  now?(): number;
+  /** Time for status timestamps and for the bounds on waiting; default the system clock. */
+  clock?: Clock;
 }
 
 export class TaskRunner {
@@ -102,14 +104,14 @@ export class TaskRunner {
   }
 
   async #bounded(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.done, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
-    clearTimeout(timer);
+    let cancel = () => {};
+    await Promise.race([this.done, new Promise<void>((r) => { cancel = (this.deps.clock ?? systemClock).setTimer(ms, r); })]);
+    cancel();
   }
 
   #report(r: StepResult): void {
     if (stateRank(r.state) < stateRank(this.#status.State)) return; // the driver refuses this too
-    const status = toTaskStatus(r, new Date(this.deps.now?.() ?? Date.now()));
+    const status = toTaskStatus(r, new Date((this.deps.clock ?? systemClock).now()));
     // What is known of the work (its pid) stays known when a later step adds its exit code.
     const cs = { ...this.#status.ContainerStatus, ...status.ContainerStatus };
     if (Object.keys(cs).length > 0) status.ContainerStatus = cs;
