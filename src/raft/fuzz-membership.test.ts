@@ -8,7 +8,7 @@ import type { NodeId } from './types.ts';
 
 export function runMembership(seed: number, steps: number): { net: Network; changes: number } {
   const rng = seededRand(seed);
-  const net = new Network(['a', 'b', 'c'], { snapshotChunkBytes: 9, maxInflightMsgs: 4 });
+  const net = new Network(['a', 'b', 'c'], { snapshotChunkBytes: 9, maxInflightMsgs: 4, preVote: rng() < 0.7, checkQuorum: rng() < 0.7 });
   net.keepLog = false;
   const leaders = new Map<number, NodeId>();
   net.afterStep = () => checkSafety(net, leaders, seed);

@@ -8,7 +8,13 @@ import type { NodeId } from './types.ts';
 export function run(seed: number, steps: number): Network {
   const rng = seededRand(seed);
   const ids = ['a', 'b', 'c', 'd', 'e'].slice(0, 3 + Math.floor(rng() * 3));
-  const net = new Network(ids, { snapshotChunkBytes: 7, maxInflightMsgs: 4, maxSizePerMsg: 64 });
+  const net = new Network(ids, {
+    snapshotChunkBytes: 7,
+    maxInflightMsgs: 1 + Math.floor(rng() * 4),
+    maxSizePerMsg: 64,
+    preVote: rng() < 0.7,
+    checkQuorum: rng() < 0.7,
+  });
   net.keepLog = false;
   const leaders = new Map<number, NodeId>();
   net.afterStep = () => checkSafety(net, leaders, seed);
