@@ -66,12 +66,20 @@ export function dockerFrame(t: Task, l: LogLine, q: LogQuery): Uint8Array {
   return frame;
 }
 
-export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
+/** Tasks whose logs are read at once by one non-following request (each is a stream from a node). */
+export const LOG_READ_CONCURRENCY = 8;
+
+/** The logs of a service's tasks, or of `only` that one task (`GET /tasks/{id}/logs`). */
+export function serviceLogs(c: Context, deps: ApiDeps, svc: Pick<Service, 'ID'> & { Spec: { Name: string } }, only?: Task): Response {
   const q = logQuery(c);
   // A following stream may be quiet for long: no idle timeout for it (when served by Bun.serve with
   // the server passed as env).
   if (q.follow) (c.env as { timeout?(req: Request, seconds: number): void } | undefined)?.timeout?.(c.req.raw, 0);
-  const tasks = deps.store.by('tasks', 'service', svc.ID).sort((a, b) => a.Slot - b.Slot || a.CreatedAt.localeCompare(b.CreatedAt));
+  // A task never placed on a node has no logs.
+  const placed = (t: Task) => !!t.NodeID;
+  const tasks = (only ? [only] : deps.store.by('tasks', 'service', svc.ID))
+    .filter(placed)
+    .sort((a, b) => a.Slot - b.Slot || a.CreatedAt.localeCompare(b.CreatedAt));
   const abort = new AbortController();
   const signal = AbortSignal.any([abort.signal, c.req.raw.signal]);
   const wanted = (l: LogLine) => (l.stream === 'stdout' ? q.stdout : q.stderr);
@@ -86,15 +94,26 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
         if (!q.follow) {
           // Gather every task's lines, then answer them in time order.
           const all: { t: Task; name: string; l: LogLine }[] = [];
-          await Promise.all(tasks.map(async (t) => {
-            const name = taskName(t, svc.Spec.Name);
-            for await (const l of deps.taskLogs(t, opts(t))) {
-              if (all.length >= MAX_LOG_LINES) break;
-              if (wanted(l)) all.push({ t, name, l });
+          const problems: string[] = [];
+          const queue = [...tasks];
+          const worker = async () => {
+            for (let t = queue.shift(); t; t = queue.shift()) {
+              const name = taskName(t, svc.Spec.Name);
+              try {
+                for await (const l of deps.taskLogs(t, opts(t))) {
+                  if (all.length >= MAX_LOG_LINES) break;
+                  if (wanted(l)) all.push({ t, name, l });
+                }
+              } catch (e) {
+                // One task's node being away does not hide the others' lines.
+                problems.push(`error: ${name}: ${(e as Error).message}\n`);
+              }
             }
-          }));
+          };
+          await Promise.all(Array.from({ length: Math.min(LOG_READ_CONCURRENCY, tasks.length) }, worker));
           all.sort((a, b) => a.l.time - b.l.time);
           for (const { t, name, l } of all) controller.enqueue(encode(t, name, l));
+          if (!docker) for (const p of problems) controller.enqueue(enc.encode(p));
         } else {
           // Follow: every task there is now, and each one the orchestrator makes from here on
           // (restarts, scale-ups), until the client goes away or the service is removed.
@@ -111,12 +130,13 @@ export function serviceLogs(c: Context, deps: ApiDeps, svc: Service): Response {
             }
           };
           const follow = (t: Task) => {
-            if (followed.has(t.ID) || followed.size >= MAX_FOLLOWED_TASKS) return;
+            if (!placed(t) || followed.has(t.ID) || followed.size >= MAX_FOLLOWED_TASKS) return;
             followed.add(t.ID);
             void consume(t);
           };
           const unwatch = deps.store.watch((ev) => {
-            if (ev.kind === 'create' && ev.table === 'tasks' && (ev.object as Task).ServiceID === svc.ID) follow(ev.object as Task);
+            // A task is followed once it is placed on a node (created placed, or assigned later).
+            if ((ev.kind === 'create' || ev.kind === 'update') && ev.table === 'tasks' && (only ? ev.object.ID === only.ID : (ev.object as Task).ServiceID === svc.ID)) follow(ev.object as Task);
             if (ev.kind === 'delete' && ev.table === 'services' && ev.object.ID === svc.ID) abort.abort();
           });
           try {

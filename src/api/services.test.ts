@@ -202,7 +202,7 @@ describe('logs, following', () => {
     expect(got).toContain(`web.1.${t1.ID.slice(0, 12)} | first`);
   });
 
-  test('a new task is followed', async () => {
+  test('a new task is followed once it is placed', async () => {
     const api = testApi();
     await api.init();
     await api.call('POST', '/services/create', proc('web'));
@@ -213,10 +213,37 @@ describe('logs, following', () => {
     const store = api.deps.store;
     const id = 'later0000000000000000000a';
     api.logs.set(id, [{ stream: 'stdout', time: 5, line: 'from the new task' }]);
-    await store.update((tx) => tx.create('tasks', { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: {}, ServiceID: web.ID, Slot: 1, NodeID: '', Status: { Timestamp: '', State: 'running', Message: '' }, DesiredState: 'running' }));
+    // Made unplaced (no logs to read yet), then assigned to a node: followed from then on.
+    await store.update((tx) => tx.create('tasks', { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: {}, ServiceID: web.ID, Slot: 1, NodeID: '', Status: { Timestamp: '', State: 'pending', Message: '' }, DesiredState: 'running' }));
+    const t = store.get('tasks', id)!;
+    await store.update((tx) => tx.update('tasks', { ...t, NodeID: 'n1', Status: { ...t.Status, State: 'assigned' } }));
     const { value } = await reader.read();
     expect(new TextDecoder().decode(value)).toBe(`web.1.${id.slice(0, 12)} | from the new task\n`);
     await api.call('DELETE', '/services/web');
     expect((await reader.read()).done).toBe(true);
+  });
+});
+
+describe('logs, robustness', () => {
+  test('unplaced tasks are skipped; a failing task does not hide the others; one task by /tasks/{id}/logs', async () => {
+    const api = testApi();
+    await api.init();
+    await api.call('POST', '/services/create', proc('web'));
+    const web = (await api.call('GET', '/services/web')).json;
+    const ok = await api.addTask({ ServiceID: web.ID, Slot: 1 });
+    const broken = await api.addTask({ ServiceID: web.ID, Slot: 2 });
+    await api.addTask({ ServiceID: web.ID, Slot: 3, NodeID: '', Status: { Timestamp: '', State: 'pending', Message: '' } });
+    api.logs.set(ok.ID, [{ stream: 'stdout', time: 1, line: 'fine' }]);
+    const real = api.deps.taskLogs;
+    api.deps.taskLogs = (t, o) => {
+      if (t.ID === broken.ID) throw new Error('node away');
+      if (!t.NodeID) throw new Error('unplaced tasks must not be asked');
+      return real(t, o);
+    };
+    const r = await api.call('GET', '/services/web/logs');
+    expect(r.text).toBe(`web.1.${ok.ID.slice(0, 12)} | fine\nerror: web.2.${broken.ID.slice(0, 12)}: node away\n`);
+    const one = await api.call('GET', `/v1.47/tasks/${ok.ID.slice(0, 8)}/logs`);
+    expect(one.text).toBe(`web.1.${ok.ID.slice(0, 12)} | fine\n`);
+    expect((await api.call('GET', '/tasks/nope/logs')).status).toBe(404);
   });
 });

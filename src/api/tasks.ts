@@ -5,6 +5,7 @@ import type { ApiDeps } from './deps.ts';
 import { matchAny, matchLabels, parseFilters } from './filters.ts';
 import { presentTask } from './docker-compat.ts';
 import { findTask } from './lookup.ts';
+import { serviceLogs } from './logs.ts';
 import { requireCluster } from './middleware.ts';
 
 // `_up-to-date` is what the docker CLI asks for while it follows a service's convergence.
@@ -59,6 +60,14 @@ export function tasksRoutes(deps: ApiDeps): Hono {
       .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt))
       .map((t) => presentTask(c, t));
     return c.json(out);
+  });
+
+  app.get('/tasks/:id/logs', async (c) => {
+    requireCluster(store);
+    await store.sync(c.req.raw.signal);
+    const t = findTask(store, c.req.param('id'));
+    const svc = store.get('services', t.ServiceID) ?? { ID: t.ServiceID, Spec: { Name: t.ServiceID.slice(0, 12) } };
+    return serviceLogs(c, deps, svc, t);
   });
 
   app.get('/tasks/:id', async (c) => {
