@@ -63,6 +63,7 @@ export class SessionClient {
   #loop: Promise<void> | null = null;
   #channel: Channel | null = null;
   #sessionId: string | null = null;
+  #managers: string[] = [];
   #registrations = 0;
   #waiters = new Set<() => void>();
   // Status waiting to be sent (latest per task; bounded by the tasks on the node), and sent but unacked.
@@ -77,6 +78,8 @@ export class SessionClient {
   }
 
   get sessionId(): string | null { return this.#sessionId; }
+  /** Manager addresses from the last registration: where `connect` may try when this one is gone. */
+  get managers(): string[] { return this.#managers; }
   get connected(): boolean { return this.#sessionId !== null && !!this.#channel && !this.#channel.closed; }
   /** How many sessions were registered so far (1 + reconnects). */
   get registrations(): number { return this.#registrations; }
@@ -157,7 +160,7 @@ export class SessionClient {
     const b = this.#o.backoff ?? {};
     const initial = b.initialMs ?? 100;
     const max = b.maxMs ?? 8_000;
-    const base = Math.min(max, initial * (b.factor ?? 2) ** Math.min(failures, 30));
+    const base = Math.min(max, initial * (b.factor ?? 2) ** Math.min(Math.max(0, failures - 1), 30));
     // Full jitter over the upper half: workers that lost the same manager do not return in lockstep.
     return Math.round(base / 2 + (base / 2) * (this.#o.random ?? Math.random)());
   }
@@ -210,6 +213,7 @@ export class SessionClient {
           this.#sessionId = m.b.sessionId;
           this.#registrations++;
           this.#unacked.clear(); // a new session: the handler re-reports everything
+          this.#managers = m.b.managers;
           heartbeatPeriodMs = m.b.heartbeatPeriodMs;
           scheduleHeartbeat(heartbeatPeriodMs);
           this.#o.handlers.registered(m.b.sessionId);

@@ -1,0 +1,117 @@
+/** The session client against a scripted manager end: what a real dispatcher would not do. */
+import { describe, expect, test } from 'bun:test';
+import { ManualClock } from '../../plugins/mock/clock.ts';
+import type { Message } from '../lib/frames.ts';
+import { type Conn, FrameChannel, memoryConnPair } from '../manager/dispatcher/conn.ts';
+import { SESSION_FRAMES, type SessionMessages } from '../manager/dispatcher/protocol.ts';
+import { description, waitFor } from '../manager/dispatcher/testkit.ts';
+import { SessionClient, type SessionHandlers } from './session.ts';
+
+type Msg = Message<SessionMessages>;
+
+/** A manager end that registers every worker and records what it gets; acks only when told to. */
+class ScriptedManager {
+  readonly channels: FrameChannel<SessionMessages>[] = [];
+  readonly received: Msg[] = [];
+  ackHeartbeats = true;
+
+  connect = async (): Promise<Conn> => {
+    const [worker, manager] = memoryConnPair();
+    const ch = new FrameChannel(manager, SESSION_FRAMES);
+    this.channels.push(ch);
+    ch.onMessage((m) => {
+      this.received.push(m);
+      if (m.t === 'session.register') {
+        ch.send({ t: 'session.registered', b: { sessionId: `s${this.channels.length}`, nodeId: m.b.nodeId, heartbeatPeriodMs: 1000, managers: ['/ip4/10.0.0.1'] } });
+      } else if (m.t === 'heartbeat' && this.ackHeartbeats) {
+        ch.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: 1000 } });
+      } else if (m.t === 'tasks.status') {
+        ch.send({ t: 'tasks.ack', b: { seq: m.b.seq } });
+      }
+    });
+    return worker;
+  };
+
+  of<K extends keyof SessionMessages>(t: K): SessionMessages[K][] {
+    return this.received.filter((m) => m.t === t).map((m) => m.b as SessionMessages[K]);
+  }
+}
+
+const quiet: SessionHandlers = { registered() {}, assignments() {}, logsRequest() {}, logsCancel() {}, closed() {} };
+
+function client(connect: (signal: AbortSignal) => Promise<Conn>, clock: ManualClock, handlers: Partial<SessionHandlers> = {}) {
+  return new SessionClient({
+    nodeId: 'n1', connect, clock, random: () => 0.5,
+    description: async () => description(),
+    handlers: { ...quiet, ...handlers },
+    backoff: { initialMs: 100, maxMs: 1000, factor: 2 },
+  });
+}
+
+describe('SessionClient', () => {
+  test('a dispatcher that stops answering heartbeats is left, and the client registers again', async () => {
+    const m = new ScriptedManager();
+    const clock = new ManualClock(0);
+    const s = client(m.connect, clock);
+    s.start();
+    expect(await s.registered(1000)).toBe(true);
+    expect(s.managers).toEqual(['/ip4/10.0.0.1']);
+    clock.advance(1000);
+    await waitFor(() => m.of('heartbeat').length === 1, 'first heartbeat');
+    m.ackHeartbeats = false;
+    clock.advance(1000);
+    await waitFor(() => m.of('heartbeat').length === 2, 'second heartbeat');
+    clock.advance(3000); // three periods without an ack
+    await waitFor(() => !s.connected, 'session given up');
+    for (let i = 0; i < 20 && m.channels.length < 2; i++) { clock.advance(100); await new Promise((r) => setImmediate(r)); }
+    expect(await s.registered(1000, 2)).toBe(true);
+    await s.stop();
+  });
+
+  test('status reported in one turn leaves in one frame; it waits for a session and is re-sent on the next', async () => {
+    const m = new ScriptedManager();
+    const clock = new ManualClock(0);
+    const s = client(m.connect, clock);
+    const st = (State: 'accepted' | 'running') => ({ State, Message: State, Timestamp: '' });
+    s.report('t1', st('accepted'));
+    s.report('t2', st('accepted'));
+    s.report('t1', st('running')); // only the latest per task
+    s.start();
+    await s.registered(1000);
+    await waitFor(() => m.of('tasks.status').length === 1, 'status frame');
+    expect(m.of('tasks.status')[0]!.updates).toEqual([{ taskId: 't1', status: st('running') }, { taskId: 't2', status: st('accepted') }]);
+    expect(await s.flushed(1000)).toBe(true);
+    await s.stop();
+  });
+
+  test('the back-off grows and is capped; stop() ends a pending connect at once', async () => {
+    const clock = new ManualClock(0);
+    let attempts = 0;
+    let hang: ((c: Conn) => void) | null = null;
+    const s = client(async () => {
+      attempts++;
+      if (attempts < 6) throw new Error('connection refused');
+      return new Promise<Conn>((resolve) => { hang = resolve; });
+    }, clock);
+    s.start();
+    const waits: number[] = [];
+    while (attempts < 6) {
+      const before = attempts;
+      let waited = 0;
+      while (attempts === before) {
+        await new Promise((r) => setImmediate(r));
+        if (attempts !== before) break;
+        clock.advance(10);
+        waited += 10;
+      }
+      waits.push(waited);
+    }
+    // Half the base plus jitter (0.5 here): 100 → 75, 200 → 150, 400 → 300, 800 → 600, 1000 → 750.
+    expect(waits).toEqual([80, 150, 300, 600, 750]); // in steps of 10 ms
+    expect(hang).not.toBeNull();
+    await s.stop(); // bounded: the hanging connect is abandoned
+    const [late] = memoryConnPair();
+    hang!(late);
+    await waitFor(() => late.closed, 'a connection arriving after stop is closed');
+  });
+});
