@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'bun:test';
 import { ProposalDroppedError } from './errors.ts';
 import { encodeConfChange } from './confchange-codec.ts';
+import { Network } from './network.test-helper.ts';
 import { enc, entry, only, Solo } from './node.test-helper.ts';
 
 describe('§5.1 Raft basics', () => {
@@ -342,6 +343,24 @@ describe('§5.4 Safety', () => {
     l.makeLeader();
     const last = l.storage.entries(2, 3)[0];
     expect([last.term, last.type, last.data.length]).toEqual([2, 'normal', 0]);
+  });
+});
+
+describe('§5.4.1 Election restriction, end to end', () => {
+  test('§5.4.1 a candidate cannot win an election unless its log contains all committed entries', () => {
+    const net = new Network(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+    net.campaign('a');
+    net.stop('c');
+    net.propose('a', 'committed-without-c');
+    net.stop('a');
+    net.start('c');
+    net.campaign('c');
+    // b holds the committed entry and refuses c, whose log lacks it.
+    expect(net.get('c').node.status().role).toBe('candidate');
+    net.campaign('b');
+    expect(net.get('b').node.status().role).toBe('leader');
+    net.tick(2);
+    expect(net.appliedData('c')).toEqual(['committed-without-c']);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ProposalDroppedError } from './errors.ts';
-import { enc, entry, Solo } from './node.test-helper.ts';
+import { enc, entry, only, Solo } from './node.test-helper.ts';
 import { RaftNode } from './rawnode.ts';
 
 describe('RaftNode ready/advance', () => {
@@ -97,5 +97,36 @@ describe('RaftNode ready/advance', () => {
     expect(s.status.applied).toBe(7);
     s.step('append', 'b', 1, { index: 7, logTerm: 1, entries: [entry(8, 1)], commit: 8 });
     expect(s.applied.map((e) => e.index)).toEqual([8]);
+  });
+
+  test('leadership transfer and reads need a leader: a node without one refuses with ProposalDroppedError', () => {
+    const s = new Solo();
+    expect(() => s.node.transferLeader('b')).toThrow(ProposalDroppedError);
+    expect(() => s.node.readIndex(enc('r'))).toThrow(ProposalDroppedError);
+    s.step('heartbeat', 'b', 1, { commit: 0 });
+    s.node.readIndex(enc('r'));
+    expect(s.out().map((m) => [m.type, m.to])).toEqual([['readIndex', 'b']]);
+  });
+
+  test('a proposal forwarded to the leader as a propose message is appended and replicated', () => {
+    const s = new Solo();
+    s.makeLeader();
+    s.step('appendResp', 'b', 1, { index: 1 });
+    s.step('appendResp', 'c', 1, { index: 1 });
+    const msgs = s.step('propose', 'b', 0, { entries: [entry(0, 0, 'fwd')] });
+    expect(only(msgs, 'append').map((m) => m.entries?.map((e) => [e.index, e.term]))).toEqual([[[2, 1]], [[2, 1]]]);
+  });
+
+  test('reportSnapshot(false) aborts a snapshot transfer; the next heartbeat response restarts it', () => {
+    const s = new Solo({ terms: [1, 1, 1], term: 1, commit: 3, cfg: { applied: 3 } });
+    s.storage.createSnapshot(3, { voters: ['a', 'b', 'c'], learners: [] }, enc('snap'));
+    s.storage.compact(3);
+    s.makeLeader();
+    const first = s.step('appendResp', 'b', 2, { index: 3, reject: true, rejectHint: 0, logTerm: 0 });
+    expect(only(first, 'snapshot')).toHaveLength(1);
+    s.node.reportSnapshot('b', false);
+    expect(s.status.progress.b.state).toBe('probe');
+    const again = s.step('heartbeatResp', 'b', 2);
+    expect(only(again, 'snapshot').map((m) => m.snapshot!.offset)).toEqual([0]);
   });
 });
