@@ -56,11 +56,32 @@ export async function readJson(c: Context, optional = false): Promise<unknown> {
     if (optional) return {};
     throw new InvalidArgumentError('request body is empty: expected a JSON object');
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new InvalidArgumentError(`malformed JSON body: ${(e as Error).message}`);
   }
+  const depth = jsonDepth(value, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) throw new InvalidArgumentError(`request body nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return value;
+}
+
+/** Bodies nest no deeper than this: loose fields (ContainerSpec's) are kept, encoded, compared recursively. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Depth of a parsed JSON value, iteratively (a deep one must not overflow the stack); stops past `limit`. */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 export const NOT_A_MANAGER = 'This node is not a swarm manager. Use "shoal cluster init" to make this host a cluster of its own, then try again.';

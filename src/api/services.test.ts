@@ -91,6 +91,17 @@ describe('services', () => {
     }
   });
 
+  test('deeply nested bodies → 400, not a stack overflow', async () => {
+    for (const n of [65, 100_000, 1_000_000]) {
+      const deep = '['.repeat(n) + ']'.repeat(n);
+      const r = await api.call('POST', '/services/create', `{"Name":"d","TaskTemplate":{"ContainerSpec":{"Image":"x","Foo":${deep}}}}`);
+      expect(r.status).toBe(400);
+      expect(r.json.message).toContain('nested deeper');
+    }
+    const ok = '['.repeat(40) + ']'.repeat(40);
+    expect((await api.call('POST', '/services/create', `{"Name":"d","TaskTemplate":{"ContainerSpec":{"Image":"x","Foo":${ok}}}}`)).status).toBe(201);
+  });
+
   test('huge body → 413 with a message', async () => {
     const r = await api.app.request('/services/create', { method: 'POST', body: JSON.stringify({ Name: 'x'.repeat(MAX_BODY_BYTES + 10) }) });
     expect(r.status).toBe(413);
