@@ -129,4 +129,18 @@ describe('RaftNode ready/advance', () => {
     const again = s.step('heartbeatResp', 'b', 2);
     expect(only(again, 'snapshot').map((m) => m.snapshot!.offset)).toEqual([0]);
   });
+
+  test('malformed input is dropped: gapped entries, acknowledgements beyond the log, bad terms', () => {
+    const f = new Solo();
+    expect(f.step('append', 'b', 1, { index: 0, logTerm: 0, entries: [entry(1, 1), entry(3, 1)], commit: 3 })).toEqual([]);
+    expect(f.status.lastIndex).toBe(0);
+    f.node.step({ type: 'heartbeat', from: 'b', to: 'a', term: -1 });
+    f.node.step({ type: 'heartbeat', from: 'b', to: 'a', term: Number.NaN });
+    expect(f.node.hasReady()).toBe(false);
+    const l = new Solo();
+    l.makeLeader();
+    l.step('appendResp', 'b', 1, { index: 99 });
+    expect(l.status.commit).toBe(0);
+    expect(l.status.progress.b.match).toBe(0);
+  });
 });

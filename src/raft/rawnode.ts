@@ -25,7 +25,8 @@ export class RaftNode {
 
   /** Feed a message received from a peer. Messages addressed to another node are ignored. */
   step(m: Message): void {
-    if (m.to !== this.r.id) return;
+    if (m.to !== this.r.id || m.from === this.r.id) return;
+    if (!Number.isSafeInteger(m.term) || m.term < 0) return;
     if (m.type === 'propose' && m.term !== 0) return;
     this.r.step(m);
   }

@@ -74,11 +74,14 @@ export function stepCandidate(r: Raft, m: Message): void {
 
 export function handleAppend(r: Raft, m: Message): void {
   const index = m.index ?? 0;
+  const entries = m.entries ?? [];
+  // Entries must follow `index` without gaps; anything else is a malformed message: drop it.
+  for (let i = 0; i < entries.length; i++) if (entries[i].index !== index + 1 + i) return;
   if (index < r.log.committed) {
     r.send({ type: 'appendResp', to: m.from, index: r.log.committed });
     return;
   }
-  const lastNew = r.log.maybeAppend(index, m.logTerm ?? 0, m.commit ?? 0, m.entries ?? []);
+  const lastNew = r.log.maybeAppend(index, m.logTerm ?? 0, m.commit ?? 0, entries);
   if (lastNew !== undefined) {
     r.send({ type: 'appendResp', to: m.from, index: lastNew });
     return;

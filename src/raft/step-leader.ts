@@ -49,6 +49,8 @@ function handleAppendResp(r: Raft, m: Message): void {
     }
     return;
   }
+  // An acknowledgement beyond our log cannot come from a correct follower of this term.
+  if (index > r.log.lastIndex()) return;
   const wasPaused = pr.isPaused();
   if (!pr.maybeUpdate(index)) return;
   if (pr.state === 'probe') {
