@@ -114,4 +114,21 @@ describe('SessionClient', () => {
     hang!(late);
     await waitFor(() => late.closed, 'a connection arriving after stop is closed');
   });
+
+  test('many or long status reports are cut and split to fit the frame bounds', async () => {
+    const m = new ScriptedManager();
+    const clock = new ManualClock(0);
+    const s = client(m.connect, clock);
+    s.start();
+    await s.registered(1000);
+    const long = 'x'.repeat(100_000);
+    for (let i = 0; i < 2500; i++) s.report(`t${i}`, { State: 'failed', Message: long, Err: long, Timestamp: '' });
+    expect(await s.flushed(1000)).toBe(true);
+    const frames = m.of('tasks.status');
+    expect(frames.length).toBeGreaterThan(2);
+    const updates = frames.flatMap((f) => f.updates);
+    expect(updates).toHaveLength(2500);
+    expect(updates[0]!.status.Message.length).toBeLessThanOrEqual(4096);
+    await s.stop();
+  });
 });

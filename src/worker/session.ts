@@ -4,17 +4,27 @@
  * bounded, jittered back-off until stopped.
  */
 import { AbortedError, errorMessage, ShoalError } from '../lib/errors.ts';
-import type { Message } from '../lib/frames.ts';
+import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
 import {
-  MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, type StatusUpdate,
+  MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
 
 type Msg = Message<SessionMessages>;
 
 const MAX_UNACKED_FRAMES = 1000;
+/** Target size of one `tasks.status` frame, well under its bound. */
+const STATUS_FRAME_BYTES = 512 * 1024;
+/** Longest status message or error sent; an executor's message past this is cut. */
+const MAX_STATUS_TEXT = 4096;
+
+function boundStatus(s: TaskStatus): TaskStatus {
+  const cut = (x: string) => (x.length > MAX_STATUS_TEXT ? `${x.slice(0, MAX_STATUS_TEXT - 1)}…` : x);
+  if ((s.Message ?? '').length <= MAX_STATUS_TEXT && (s.Err ?? '').length <= MAX_STATUS_TEXT) return s;
+  return { ...s, Message: cut(s.Message ?? ''), ...(s.Err !== undefined ? { Err: cut(s.Err) } : {}) };
+}
 type Channel = FrameChannel<SessionMessages>;
 
 export class SessionError extends ShoalError {
@@ -99,7 +109,7 @@ export class SessionClient {
 
   /** Queue a task's status; sent in the next batch (right away when a session is up). */
   report(taskId: string, status: TaskStatus): void {
-    this.#pending.set(taskId, status);
+    this.#pending.set(taskId, boundStatus(status));
     this.#scheduleFlush();
   }
 
@@ -236,7 +246,14 @@ export class SessionClient {
           if (!registered) return fail('assignments before registration');
           return this.#o.handlers.assignments(m.b.full, m.b.last, m.b.tasks, m.b.removed);
         case 'logs.request':
-          return this.#o.handlers.logsRequest(m.b, (out) => channel.send(out));
+          return this.#o.handlers.logsRequest(m.b, (out) => {
+            try {
+              return channel.send(out);
+            } catch (err) {
+              this.#o.log?.(`session: cannot send ${out.t}: ${errorMessage(err)}`);
+              return false;
+            }
+          });
         case 'logs.cancel':
           return this.#o.handlers.logsCancel(m.b.requestId);
         default:
@@ -286,12 +303,18 @@ export class SessionClient {
     if (!channel || !sessionId || channel.closed || this.#pending.size === 0) return;
     const updates: StatusUpdate[] = [...this.#pending].map(([taskId, status]) => ({ taskId, status }));
     this.#pending.clear();
-    for (let i = 0; i < updates.length; i += MAX_STATUS_UPDATES_PER_FRAME) {
-      const chunk = updates.slice(i, i + MAX_STATUS_UPDATES_PER_FRAME);
+    const groups = splitBySize(updates, encodedSize, STATUS_FRAME_BYTES, MAX_STATUS_UPDATES_PER_FRAME);
+    for (const [i, chunk] of groups.entries()) {
       const seq = ++this.#seq;
-      if (!channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk } })) {
+      let sent = false;
+      try {
+        sent = channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk } });
+      } catch (err) {
+        this.#o.log?.(`session: status frame refused: ${errorMessage(err)}`);
+      }
+      if (!sent) {
         // Lost with the session; `registered` on the next one makes the agent report again.
-        for (const u of chunk) if (!this.#pending.has(u.taskId)) this.#pending.set(u.taskId, u.status);
+        for (const u of groups.slice(i).flat()) if (!this.#pending.has(u.taskId)) this.#pending.set(u.taskId, u.status);
         return;
       }
       this.#unacked.set(seq, chunk.length);

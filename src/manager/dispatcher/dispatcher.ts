@@ -75,10 +75,18 @@ class ServerSession {
     readonly nodeId: string,
     readonly channel: FrameChannel<SessionMessages>,
     readonly tracker: AssignmentTracker,
+    private readonly log: (msg: string) => void,
   ) {}
 
+  /** False when closed. A frame over its bound is a bug on this side: logged and skipped, never thrown. */
   send(msg: Msg): boolean {
-    const ok = this.channel.send(msg);
+    let ok = false;
+    try {
+      ok = this.channel.send(msg);
+    } catch (err) {
+      this.log(`dispatcher: cannot send ${msg.t} to node ${this.nodeId}: ${errorMessage(err)}`);
+      return false;
+    }
     if (ok) {
       this.sent[msg.t] = (this.sent[msg.t] ?? 0) + 1;
       if (msg.t === 'assignments') this.tasksSent += msg.b.tasks.length;
@@ -100,7 +108,6 @@ export class Dispatcher {
   readonly #downTimers = new Map<string, () => void>();
   #unwatch: (() => void) | null = null;
   #running = false;
-  // Status updates waiting to be written, latest per task, and the acks owed once they are.
   #nextLogRequest = 1;
 
   constructor(opts: DispatcherOptions) {
@@ -249,7 +256,7 @@ export class Dispatcher {
     if (current) this.#closeSession(current, 'bad-request', 'replaced by a newer session of the same node', false);
 
     const maxFrame = Math.min(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
-    const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame));
+    const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
@@ -402,6 +409,7 @@ function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescripti
 }
 
 function refuse(channel: FrameChannel<SessionMessages>, code: SessionErrorCode, message: string): void {
-  channel.send({ t: 'session.error', b: { code, message } });
-  channel.close(message);
+  const text = message.length > 1000 ? `${message.slice(0, 999)}…` : message;
+  channel.send({ t: 'session.error', b: { code, message: text } });
+  channel.close(text);
 }
