@@ -41,10 +41,8 @@ export function testApi(opts: { validate?: (s: TaskSpec) => string | null } = {}
     },
     validateTaskSpec: opts.validate ?? (() => null),
     async *taskLogs(task, o) {
-      for (const l of logs.get(task.ID) ?? []) {
-        if (o.since !== undefined && l.time < o.since) continue;
-        yield l;
-      }
+      const lines = (logs.get(task.ID) ?? []).filter((l) => o.since === undefined || l.time >= o.since);
+      yield* o.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - o.tail));
     },
     version: { Version: '0.1.0-test', ApiVersion: '1.47', GitCommit: 'abc', Os: 'linux', Arch: 'x86_64' },
   };

@@ -146,6 +146,8 @@ describe('the CLI against the API', () => {
     api.logs.set(t.ID, [{ stream: 'stdout', time: 1, line: 'hello' }, { stream: 'stderr', time: 2, line: 'world' }]);
     const l = await cli('service', 'logs', 'talker');
     expect(l.out).toBe(`talker.1.${t.ID.slice(0, 12)} | hello\ntalker.1.${t.ID.slice(0, 12)} | world\n`);
+    expect((await cli('service', 'logs', '--tail', '1', t.ID)).out).toBe(`talker.1.${t.ID.slice(0, 12)} | world\n`);
+    expect((await cli('service', 'logs', 'nothing')).err).toBe('Error: service nothing not found\n');
   });
 
   test('help', async () => {

@@ -120,6 +120,10 @@ export class Client {
     return this.request('GET', `/services/${encodeURIComponent(ref)}/logs`, { query, signal, stream: true });
   }
 
+  taskLogs(ref: string, query: RequestOptions['query'], signal?: AbortSignal): Promise<Response> {
+    return this.request('GET', `/tasks/${encodeURIComponent(ref)}/logs`, { query, signal, stream: true });
+  }
+
   tasks(filters?: Filters, signal?: AbortSignal): Promise<Task[]> {
     return this.json('GET', '/tasks', { query: { filters: filters && JSON.stringify(filters) }, signal });
   }

@@ -22,7 +22,11 @@ export const daemonCommand: Command = {
     await new Promise<void>((done) => {
       let stopping = false;
       const stop = (sig: string) => {
-        if (stopping) return;
+        if (stopping) {
+          // A second signal: the user does not want to wait for a clean stop.
+          ctx.io.err(`shoal daemon: ${sig} again, exiting without a clean stop\n`);
+          process.exit(130);
+        }
         stopping = true;
         ctx.io.err(`shoal daemon: ${sig}, stopping\n`);
         d.stop().then(done, (e) => {

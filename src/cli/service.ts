@@ -1,6 +1,7 @@
 /** `shoal service create|ls|ps|inspect|scale|update|rm|logs`. */
 import type { Node, Service } from '../types/index.ts';
 import { UsageError } from './args.ts';
+import { ApiError } from './client.ts';
 import { type Command, type Ctx, FORMAT_OPTION, type Group } from './command.ts';
 import { json, serviceTable, taskTable } from './format.ts';
 import { waitConverged } from './progress.ts';
@@ -190,7 +191,7 @@ const rm: Command = {
 const logs: Command = {
   name: 'logs',
   summary: 'Show the logs of a service\'s tasks ("<task> | <line>")',
-  usage: '[OPTIONS] SERVICE',
+  usage: '[OPTIONS] SERVICE|TASK',
   options: [
     { long: 'follow', short: 'f', kind: 'bool', help: 'keep printing new lines' },
     { long: 'tail', short: 'n', kind: 'string', value: 'N', help: 'only the last N lines of each task (default all)' },
@@ -203,18 +204,28 @@ const logs: Command = {
     const tail = ctx.args.str('tail');
     if (tail !== undefined && tail !== 'all' && !/^\d+$/.test(tail)) throw new UsageError(`invalid value "${tail}" for --tail: expected a number of lines or "all"`);
     const since = ctx.args.str('since');
-    const res = await ctx.client().serviceLogs(
-      ctx.args.positionals[0]!,
-      {
-        follow: ctx.args.bool('follow') ? 1 : undefined,
-        tail,
-        since: since === undefined ? undefined : parseSince(since),
-        timestamps: ctx.args.bool('timestamps') ? 1 : undefined,
-        stdout: 1,
-        stderr: 1,
-      },
-      ctx.signal,
-    );
+    const query = {
+      follow: ctx.args.bool('follow') ? 1 : undefined,
+      tail,
+      since: since === undefined ? undefined : parseSince(since),
+      timestamps: ctx.args.bool('timestamps') ? 1 : undefined,
+      stdout: 1,
+      stderr: 1,
+    };
+    const c = ctx.client();
+    const ref = ctx.args.positionals[0]!;
+    let res: Response;
+    try {
+      res = await c.serviceLogs(ref, query, ctx.signal);
+    } catch (e) {
+      // As docker: the argument may name one task instead of a service.
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      try {
+        res = await c.taskLogs(ref, query, ctx.signal);
+      } catch {
+        throw e;
+      }
+    }
     const dec = new TextDecoder();
     for await (const chunk of res.body ?? []) ctx.io.out(dec.decode(chunk as Uint8Array, { stream: true }));
   },
