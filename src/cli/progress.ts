@@ -102,7 +102,7 @@ export async function waitConverged(client: Client, serviceId: string, opts: Wai
     show(p.line);
     if (Date.now() > deadline) {
       if (opts.tty) opts.write('\n');
-      throw new ConvergeError(`${svc.Spec.Name} did not converge within ${Math.round(opts.timeoutMs / 1000)}s: ${last} (the service is kept; watch it with "shoal service ps ${svc.Spec.Name}")`);
+      throw new ConvergeError(`${svc.Spec.Name} did not converge within ${opts.timeoutMs < 1000 ? `${opts.timeoutMs}ms` : `${Math.round(opts.timeoutMs / 1000)}s`}: ${last} (the service is kept; watch it with "shoal service ps ${svc.Spec.Name}")`);
     }
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, POLL_MS);
