@@ -53,6 +53,7 @@ describe('service create → ServiceSpec', () => {
     expect(() => create('--restart-condition', 'sometimes', '/bin/true')).toThrow('--restart-condition');
     expect(() => create('--runtime', 'Bad Name', '/bin/true')).toThrow('--runtime');
     expect(() => create('--label', '=x', '/bin/true')).toThrow('--label');
+    expect(() => create('--runtime', 'mock', '-e', 'A=1')).toThrow('--env does not apply to --runtime mock');
   });
 });
 

@@ -133,6 +133,7 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     tt.ContainerSpec = { Image: args[0]!, ...(args.length > 1 ? { Args: args.slice(1) } : {}), ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
   } else if (runtime === 'mock') {
     if (args.length) throw new UsageError(`--runtime mock runs no program: unexpected "${args[0]}"`);
+    for (const f of ['env', 'workdir', 'user']) if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime mock`);
     tt.MockSpec = mockSpec(p);
     if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
   } else if (args.length) {
