@@ -106,7 +106,7 @@ export class Progress {
     return updated;
   }
 
-  /** Record that entries up to `last` were sent (replicate state moves next ahead optimistically). */
+  /** Record an append of `count` entries (replicate state moves next ahead optimistically). */
   sentEntries(count: number, bytes: number): void {
     if (this.state === 'replicate') {
       if (count > 0) {

@@ -27,6 +27,7 @@ export class RaftNode {
   step(m: Message): void {
     if (m.to !== this.r.id || m.from === this.r.id) return;
     if (!Number.isSafeInteger(m.term) || m.term < 0) return;
+    // Forwarded proposals travel outside the term protocol (term 0); one with a term is malformed.
     if (m.type === 'propose' && m.term !== 0) return;
     this.r.step(m);
   }
