@@ -79,10 +79,16 @@ export interface ProcessSpec {
   Command: string[];        // program followed by its arguments
   Env?: string[];           // KEY=VALUE
   Dir?: string;
-  User?: string;            // name or uid[:gid]
+  User?: string;            // name, uid, uid:gid or name:group
+  /** Supplementary groups (names or gids), added to the user's own from /etc/group. Root only. */
+  Groups?: string[];
   StopSignal?: string;      // default SIGTERM
   StopGracePeriod?: number; // ns, default 10s
+  /** Optional namespaces (root only): own PIDs (the program is PID 1), mounts, loopback-only network. */
+  Isolation?: ProcessIsolation;
 }
+
+export interface ProcessIsolation { Pid?: boolean; Mount?: boolean; Network?: boolean }
 
 /** The mock executor, for tests and simulation: `TaskTemplate.Runtime = "mock"`. */
 export interface MockSpec {
