@@ -143,4 +143,13 @@ describe('RaftNode ready/advance', () => {
     expect(l.status.commit).toBe(0);
     expect(l.status.progress.b.match).toBe(0);
   });
+
+  test('committed entries are handed out in Readies of at most maxCommittedSizePerReady bytes', () => {
+    const f = new Solo({ cfg: { maxCommittedSizePerReady: 50 } });
+    const ents = [1, 2, 3, 4, 5].map((i) => entry(i, 1, 'x'.repeat(20)));
+    f.step('append', 'b', 1, { index: 0, logTerm: 0, entries: ents, commit: 5 });
+    const sizes = f.readies.map((r) => r.committed.length).filter((n) => n > 0);
+    expect(sizes).toEqual([1, 1, 1, 1, 1]);
+    expect(f.applied.map((e) => e.index)).toEqual([1, 2, 3, 4, 5]);
+  });
 });
