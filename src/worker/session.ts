@@ -3,7 +3,7 @@
  * heartbeat, receive assignments, send task status in batches; on any break, reconnect with a
  * bounded, jittered back-off until stopped.
  */
-import { AbortedError, errorMessage, ShoalError } from '../lib/errors.ts';
+import { AbortedError, errorMessage } from '../lib/errors.ts';
 import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
@@ -26,10 +26,6 @@ function boundStatus(s: TaskStatus): TaskStatus {
   return { ...s, Message: cut(s.Message ?? ''), ...(s.Err !== undefined ? { Err: cut(s.Err) } : {}) };
 }
 type Channel = FrameChannel<SessionMessages>;
-
-export class SessionError extends ShoalError {
-  override readonly status = 503;
-}
 
 export interface BackoffOptions {
   /** First retry delay. Default 100 ms. */
