@@ -20,7 +20,7 @@ export function isDockerCli(c: Context): boolean {
 
 export function displayImage(tt: TaskSpec): string {
   const runtime = runtimeOf(tt);
-  const cmd = tt.ProcessSpec?.Command?.[0] ?? '';
+  const cmd = tt.ProcessSpec?.Command?.[0] ?? tt.VMSpec?.Kernel ?? tt.VMSpec?.Disk ?? '';
   return `${runtime}${cmd ? `: ${cmd}` : ''}`.slice(0, 200);
 }
 
@@ -57,7 +57,7 @@ export function presentTask(c: Context, t: Task): Task {
   return isDockerCli(c) ? { ...t, Spec: withDisplaySpec(t.Spec) } : t;
 }
 
-const OWN_SPECS = ['ProcessSpec', 'MockSpec', 'PluginSpec'] as const;
+const OWN_SPECS = ['ProcessSpec', 'VMSpec', 'MockSpec', 'PluginSpec'] as const;
 
 /** Mutates `body` (parsed JSON, not yet validated) before validation. */
 export function adaptServiceBody(c: Context, body: unknown, current?: Service): unknown {

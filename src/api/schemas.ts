@@ -34,8 +34,30 @@ const placement = z.strictObject({
   Platforms: z.array(z.unknown()).max(64).optional(),
 });
 
+const mount = z.looseObject({
+  Type: z.enum(['bind', 'volume', 'tmpfs']),
+  Source: z.string().max(4096).optional(),
+  Target: z.string().min(1, 'expected a path in the container').max(4096),
+  ReadOnly: z.boolean().optional(),
+  VolumeOptions: z.looseObject({ NoCopy: z.boolean().optional(), Labels: labels.optional() }).optional(),
+  TmpfsOptions: z.looseObject({ SizeBytes: z.number().int().min(0).optional(), Mode: z.number().int().min(0).max(0o7777).optional() }).optional(),
+});
+
+const healthcheck = z.looseObject({
+  Test: strList(4096).optional(),
+  Interval: durationNs.optional(),
+  Timeout: durationNs.optional(),
+  Retries: z.number().int().min(0).max(1_000_000).optional(),
+  StartPeriod: durationNs.optional(),
+  StartInterval: durationNs.optional(),
+});
+
 const containerSpec = z.looseObject({
   Image: z.string().min(1, 'expected an image name').max(4096),
+  Hostname: z.string().max(253).optional(),
+  Init: z.boolean().nullable().optional(),
+  Mounts: z.array(mount).max(256).optional(),
+  Healthcheck: healthcheck.optional(),
   Command: strList(4096).optional(),
   Args: strList(4096).optional(),
   Env: envList.optional(),
@@ -60,6 +82,15 @@ export const mockSpecSchema = z.strictObject({
   ExitCode: z.number().int().min(0).max(255).optional(),
   StartError: z.string().max(4096).optional(),
   PrepareError: z.string().max(4096).optional(),
+  IgnoreStop: z.boolean().optional(),
+  StopGracePeriod: durationNs.optional(),
+});
+
+export const vmSpecSchema = z.strictObject({
+  Kernel: z.string().min(1).max(4096).optional(),
+  Initrd: z.string().min(1).max(4096).optional(),
+  Disk: z.string().min(1).max(4096).optional(),
+  Cmdline: z.string().max(4096).optional(),
   StopGracePeriod: durationNs.optional(),
 });
 
@@ -67,6 +98,7 @@ export const taskSpecSchema = z.strictObject({
   Runtime: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'expected a runtime name like "process" (lowercase letters, digits, dashes)').optional(),
   ContainerSpec: containerSpec.optional(),
   ProcessSpec: processSpecSchema.optional(),
+  VMSpec: vmSpecSchema.optional(),
   MockSpec: mockSpecSchema.optional(),
   PluginSpec: z.record(z.string(), z.unknown()).optional(),
   Resources: z.strictObject({ Limits: resourceValues.optional(), Reservations: resourceValues.optional() }).optional(),

@@ -8,7 +8,7 @@ import { NS_PER_S, runtimeOf, type ServiceSpec, type TaskSpec } from '../types/i
 import type { ApiDeps } from './deps.ts';
 import { serviceSpecSchema, validate } from './schemas.ts';
 
-const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', mock: 'MockSpec' };
+const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', vm: 'VMSpec', mock: 'MockSpec' };
 
 /**
  * Drop empty objects and lists, nulls and `ForceUpdate: 0` from a task spec. The docker CLI sends
@@ -36,6 +36,10 @@ export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validat
   }
   if (!own && !tt.PluginSpec?.[runtime] && tt.PluginSpec !== undefined && Object.keys(tt.PluginSpec).length > 0) {
     throw new InvalidArgumentError(`TaskTemplate.PluginSpec.${runtime}: required for runtime "${runtime}"`);
+  }
+  if (tt.VMSpec) {
+    if (!tt.VMSpec.Kernel && !tt.VMSpec.Disk) throw new InvalidArgumentError('TaskTemplate.VMSpec: give Kernel (with an optional Initrd) or Disk');
+    if (tt.VMSpec.Initrd && !tt.VMSpec.Kernel) throw new InvalidArgumentError('TaskTemplate.VMSpec.Initrd: only with Kernel');
   }
   tt.Runtime = runtime;
   tt.RestartPolicy = { Condition: 'any', Delay: 5 * NS_PER_S, MaxAttempts: 0, Window: 0, ...tt.RestartPolicy };

@@ -40,6 +40,21 @@ describe('services', () => {
     expect(mixed.json.message).toContain('TaskTemplate.ProcessSpec');
   });
 
+  test('vm and container specs', async () => {
+    const vm = (VMSpec: unknown) => api.call('POST', '/services/create', { Name: `v${Math.random().toString(36).slice(2, 8)}`, TaskTemplate: { Runtime: 'vm', VMSpec } });
+    expect((await vm({ Kernel: '/k', Initrd: '/i', Cmdline: 'quiet' })).status).toBe(201);
+    expect((await vm({ Disk: '/d.img' })).status).toBe(201);
+    expect((await vm({ Cmdline: 'x' })).json.message).toContain('TaskTemplate.VMSpec: give Kernel');
+    expect((await vm({ Disk: '/d', Initrd: '/i' })).json.message).toContain('TaskTemplate.VMSpec.Initrd');
+    expect((await vm({ Kernel: '/k', Cpus: 2 })).json.message).toContain('TaskTemplate.VMSpec.Cpus: unknown field');
+    expect((await api.call('POST', '/services/create', { Name: 'v0', TaskTemplate: { Runtime: 'vm' } })).json.message).toContain('TaskTemplate.VMSpec: required');
+    expect((await api.call('POST', '/services/create', { Name: 'ig', TaskTemplate: { Runtime: 'mock', MockSpec: { IgnoreStop: true } } })).status).toBe(201);
+    const c = (cs: unknown) => api.call('POST', '/services/create', { Name: `c${Math.random().toString(36).slice(2, 8)}`, TaskTemplate: { ContainerSpec: cs } });
+    expect((await c({ Image: 'busybox', Init: true, Hostname: 'h', Mounts: [{ Type: 'bind', Source: '/a', Target: '/b', ReadOnly: true }], Healthcheck: { Test: ['CMD', 'true'], Interval: 1e9 } })).status).toBe(201);
+    expect((await c({ Image: 'busybox', Mounts: [{ Type: 'nfs', Target: '/b' }] })).json.message).toContain('TaskTemplate.ContainerSpec.Mounts[0].Type');
+    expect((await c({ Image: 'busybox', Healthcheck: { Retries: -1 } })).json.message).toContain('TaskTemplate.ContainerSpec.Healthcheck.Retries');
+  });
+
   test('validation names the field path', async () => {
     const cases: [unknown, string][] = [
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] }, RestartPolicy: { Delay: 'soon' } } }, 'TaskTemplate.RestartPolicy.Delay: expected a number'],
