@@ -13,6 +13,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExitStatus, LogLine } from '../../src/executor/contract.ts';
+import type { TaskCgroup } from './cgroup.ts';
 
 export const FILES = {
   spec: 'spec.json', shim: 'shim.json', child: 'child.json', exit: 'exit.json',
@@ -20,7 +21,12 @@ export const FILES = {
 } as const;
 
 export interface ShimSpec {
+  /** ProcessSpec.Command, as given (for messages and the "is it there" check). */
   command: string[];
+  /** What the shim spawns: `command` behind its launch steps (see launch.ts); absent = `command`. */
+  argv?: string[];
+  /** The task's cgroups: the shim kills what is left in them when the program ends. */
+  cgroup?: TaskCgroup;
   env: Record<string, string>;
   dir?: string;
   uid?: number;
@@ -35,6 +41,8 @@ export interface ExitRecord extends ExitStatus {
   time: number;
   /** Set when the program could not be started at all; exitCode is then 127. */
   startError?: string;
+  /** The kernel's OOM killer killed a process of the task (its memory limit was reached). */
+  oomKilled?: boolean;
 }
 
 export function path(taskDir: string, file: keyof typeof FILES): string {

@@ -19,7 +19,11 @@ import {
 } from './files.ts';
 import { groupStats, readLogs } from './logs.ts';
 import { killGroup, SHIM_ARG, SHIM_ENV, shimCommand } from './shim.ts';
-import { resolveUser } from './user.ts';
+import {
+  cgroupMemoryBytes, createTaskCgroup, detectCgroups, killCgroup, removeCgroup, type CgroupSupport, type TaskCgroup,
+} from './cgroup.ts';
+import { findTools, launchArgv, missingTools, type HostTools, type LaunchPlan } from './launch.ts';
+import { resolveUser, supplementaryGroups, type ResolvedUser } from './user.ts';
 import { signalName, validateProcessSpec } from './validate.ts';
 
 export { runShim, shimCommand, SHIM_ARG, SHIM_ENV } from './shim.ts';
@@ -31,7 +35,13 @@ export interface ProcessExecutorOptions {
   logMaxBytes?: number;
   /** How long `start` waits for the shim to report the program started. Default 10 s. */
   startTimeoutMs?: number;
+  /** Put each task in a cgroup `<cgroupParent>/<task id>` when the host allows. Default true, "shoal". */
+  cgroups?: boolean;
+  cgroupParent?: string;
 }
+
+/** What the host offers the process runtime; probed once per executor, on first use. */
+interface HostSupport { cgroups: CgroupSupport; tools: HostTools }
 
 const POLL_MS = 25;
 const KILL_WAIT_MS = 5_000;
@@ -43,22 +53,35 @@ export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Execut
   const capabilities: ExecutorCapabilities = {
     recover: true, stats: true, logsFollow: true, signals: true, isolation: false, runAsUser: isRoot(),
   };
+  let support: HostSupport | undefined;
+  const host = (): HostSupport => (support ??= {
+    cgroups: opts.cgroups === false ? { mode: 'none', note: 'cgroups turned off' } : detectCgroups(opts.cgroupParent ?? 'shoal'),
+    tools: findTools(),
+  });
   return {
     name: 'process',
     capabilities,
     async fingerprint(): Promise<Fingerprint> {
-      const attributes = { 'process.root': String(isRoot()), 'process.os': process.platform, 'process.arch': process.arch };
+      const { cgroups, tools } = host();
+      const attributes = {
+        'process.root': String(isRoot()), 'process.os': process.platform, 'process.arch': process.arch,
+        'process.cgroup': cgroups.mode,
+        'process.cgroup.memory': String(!!cgroups.memoryRoot), 'process.cgroup.cpu': String(!!cgroups.cpuRoot),
+        'process.cgroup.kill': String(!!cgroups.unifiedRoot),
+        'process.isolation': String(isRoot() && !!tools.unshare),
+        'process.groups': String(isRoot() && !!tools.setpriv),
+      };
       const resources = { nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() };
       if (process.platform !== 'linux' || !existsSync('/proc/self/stat')) {
         return { healthy: false, message: 'the process runtime needs Linux with /proc mounted', attributes };
       }
       const shim = (opts.shimCommand ?? shimCommand())[0];
       if (!existsSync(shim)) return { healthy: false, message: `process shim ${shim} not found`, attributes };
-      return { healthy: true, attributes, resources };
+      return { healthy: true, attributes, resources, ...(cgroups.note ? { message: cgroups.note } : {}) };
     },
     validate: validateProcessSpec,
     controller(task: Task, ctx: TaskContext): Controller {
-      return new ProcessController(task, ctx, opts);
+      return new ProcessController(task, ctx, opts, host);
     },
   };
 }
@@ -70,11 +93,14 @@ class ProcessController implements Controller {
   #stopping?: Promise<void>;
   #removed = false;
 
-  constructor(readonly task: Task, readonly ctx: TaskContext, readonly opts: ProcessExecutorOptions) {
+  constructor(
+    readonly task: Task, readonly ctx: TaskContext, readonly opts: ProcessExecutorOptions, readonly host: () => HostSupport,
+  ) {
     this.#spec = task.Spec.ProcessSpec ?? { Command: [] };
     this.#dir = ctx.taskDir;
   }
 
+  #cgroup(): TaskCgroup | undefined { return readJson<ShimSpec>(path(this.#dir, 'spec'))?.cgroup; }
   #exit(): ExitRecord | undefined { return readJson<ExitRecord>(path(this.#dir, 'exit')); }
   #child(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'child')); }
   #shim(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'shim')); }
@@ -92,14 +118,24 @@ class ProcessController implements Controller {
     const invalid = validateProcessSpec(this.task.Spec);
     if (invalid) throw new PrepareError(invalid);
     const p = this.#spec;
-    let user: ReturnType<typeof resolveUser> | undefined;
-    if (p.User !== undefined) {
-      try { user = resolveUser(p.User); } catch (err) { throw new PrepareError((err as Error).message); }
-      const same = user.uid === process.getuid?.() && user.gid === process.getgid?.();
+    const { cgroups, tools } = this.host();
+    let user: ResolvedUser | undefined;
+    if (p.User !== undefined || p.Groups?.length) {
+      const who = p.User ?? String(process.getuid?.() ?? 0);
+      const field = p.User !== undefined ? 'ProcessSpec.User' : 'ProcessSpec.Groups';
+      try {
+        user = resolveUser(who);
+        user.groups = supplementaryGroups(user, p.Groups ?? []);
+      } catch (err) { throw new PrepareError((err as Error).message); }
+      const same = user.uid === process.getuid?.() && user.gid === process.getgid?.() && !p.Groups?.length;
       if (!same && !isRoot()) {
-        throw new PrepareError(`ProcessSpec.User: running as "${p.User}" needs the daemon to run as root (it runs as uid ${process.getuid?.()})`);
+        throw new PrepareError(`${field}: running as "${p.User ?? who}"${p.Groups?.length ? ` with groups ${p.Groups.join(',')}` : ''} needs the daemon to run as root (it runs as uid ${process.getuid?.()})`);
       }
       if (same) user = { ...user, uid: -1 }; // nothing to switch
+    }
+    const iso = p.Isolation;
+    if ((iso?.Pid || iso?.Mount || iso?.Network) && !isRoot()) {
+      throw new PrepareError(`ProcessSpec.Isolation: namespaces need the daemon to run as root (it runs as uid ${process.getuid?.()})`);
     }
     if (p.Dir !== undefined && !(existsSync(p.Dir) && statSync(p.Dir).isDirectory())) {
       throw new PrepareError(`ProcessSpec.Dir: ${p.Dir} is not a directory on this node`);
@@ -118,10 +154,32 @@ class ProcessController implements Controller {
       ...this.ctx.env,
     };
     for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
+    const switching = user && user.uid >= 0 ? user : undefined;
+    // setpriv sets supplementary groups; Bun's spawn can only set uid and gid (and drops the rest).
+    const viaSetpriv = !!switching && (!!tools.setpriv || !!switching.groups?.length);
+    const limits = this.task.Spec.Resources?.Limits ?? {};
+    const wantCgroup = cgroups.mode !== 'none' || !!limits.MemoryBytes || !!limits.NanoCPUs;
+    const plan: LaunchPlan = {
+      cgroupProcs: [], ...(iso ? { isolation: iso } : {}),
+      ...(viaSetpriv ? { user: { uid: switching.uid, gid: switching.gid, groups: switching.groups ?? [] } } : {}),
+    };
+    // Only the cgroup step's presence matters for the tools check; its paths come below.
+    const missing = missingTools({ ...plan, cgroupProcs: wantCgroup && cgroups.mode !== 'none' ? ['x'] : [] }, tools);
+    if (missing) throw new PrepareError(missing);
+    let cgroup: TaskCgroup | undefined;
+    if (wantCgroup) {
+      try {
+        cgroup = createTaskCgroup(cgroups, this.opts.cgroupParent ?? 'shoal', this.task.ID, { memoryBytes: limits.MemoryBytes, nanoCPUs: limits.NanoCPUs });
+      } catch (err) { throw new PrepareError((err as Error).message); }
+      plan.cgroupProcs = cgroup.dirs.map((d) => join(d, 'cgroup.procs'));
+    }
+    const argv = launchArgv(p.Command, plan, tools);
     const shimSpec: ShimSpec = {
       command: p.Command, env, logMaxBytes: this.opts.logMaxBytes ?? 16 << 20,
       dir: p.Dir ?? workDir,
-      ...(user && user.uid >= 0 ? { uid: user.uid, gid: user.gid } : {}),
+      ...(argv.length !== p.Command.length ? { argv } : {}),
+      ...(cgroup ? { cgroup } : {}),
+      ...(switching && !viaSetpriv ? { uid: switching.uid, gid: switching.gid } : {}),
     };
     writeJsonAtomic(path(this.#dir, 'spec'), shimSpec);
   }
@@ -184,8 +242,16 @@ class ProcessController implements Controller {
   }
 
   stop(graceMs: number): Promise<void> {
-    this.#stopping ??= this.#stop(graceMs).finally(() => { this.#stopping = undefined; });
+    this.#stopping ??= this.#stop(graceMs)
+      .then(() => this.#killCgroup())
+      .finally(() => { this.#stopping = undefined; });
     return this.#stopping;
+  }
+
+  /** Whatever of the task is still in its cgroup (left its group, or outlived a dead shim) goes. */
+  async #killCgroup(): Promise<void> {
+    const cg = this.#removed ? undefined : this.#cgroup();
+    if (cg && !(await killCgroup(cg))) this.ctx.log(`cgroup ${cg.dirs[0]}: processes survive SIGKILL`);
   }
 
   async #stop(graceMs: number): Promise<void> {
@@ -213,6 +279,7 @@ class ProcessController implements Controller {
     }
     if (this.#exit()) return;
     if (killGroup(child.pid, 'SIGKILL')) this.ctx.log(`sent SIGKILL to process group ${child.pid}`);
+    await this.#killCgroup();
     if (await pollUntil(ended, { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS })) return;
     // No exit record although the group was killed: the shim itself is stuck or gone.
     this.#killShim();
@@ -229,6 +296,11 @@ class ProcessController implements Controller {
     await this.stop(0);
     // The shim writes exit.json just before it exits: let it finish before its files go.
     await pollUntil(() => (this.#shimAlive() ? undefined : true), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
+    const cg = this.#cgroup();
+    if (cg) {
+      await killCgroup(cg);
+      try { await removeCgroup(cg); } catch (err) { this.ctx.log((err as Error).message); }
+    }
     this.#removed = true;
     rmSync(this.#dir, { recursive: true, force: true });
   }
@@ -251,6 +323,8 @@ class ProcessController implements Controller {
     const child = this.#child();
     if (!child || this.#exit()) return {};
     const s = groupStats(child.pid);
-    return s.count ? { cpuNanos: s.cpuNanos, memoryBytes: s.memoryBytes, pid: child.pid } : { pid: child.pid };
+    const cg = this.#cgroup();
+    const memoryBytes = (cg && cgroupMemoryBytes(cg)) || s.memoryBytes;
+    return s.count ? { cpuNanos: s.cpuNanos, memoryBytes, pid: child.pid } : { pid: child.pid };
   }
 }

@@ -11,9 +11,11 @@
 import { appendFileSync, closeSync, existsSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
+import { killCgroup, oomKills } from './cgroup.ts';
 import {
   encodeLogLine, groupMembers, LineSplitter, path, pidRecord, readJson, writeJsonAtomic, type ExitRecord, type ShimSpec,
 } from './files.ts';
+import { LAUNCH_FAILED_EXIT } from './launch.ts';
 
 export const SHIM_ARG = '__process-shim';
 /** Set in a shim's environment (not its program's), so a shim never starts another shim. */
@@ -59,8 +61,15 @@ class Shim {
 
   async run(): Promise<number> {
     let child: Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
+    const program = this.spec.command[0]!;
+    // Behind launch steps a missing program would only show as an exit code: look first.
+    if (this.spec.argv && !Bun.which(program, { PATH: this.spec.env.PATH ?? '', cwd: this.spec.dir ?? '/' })) {
+      const message = `ProcessSpec.Command: cannot start "${program}": not found or not executable`;
+      this.finish({ exitCode: 127, message, startError: message, time: Date.now() });
+      return 1;
+    }
     try {
-      child = Bun.spawn(this.spec.command, {
+      child = Bun.spawn(this.spec.argv ?? this.spec.command, {
         cwd: this.spec.dir, env: this.spec.env, detached: true,
         stdin: 'ignore', stdout: 'pipe', stderr: 'pipe',
         ...(this.spec.uid !== undefined ? { uid: this.spec.uid, gid: this.spec.gid } : {}),
@@ -90,13 +99,21 @@ class Shim {
       killGroup(pgid, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 20));
     }
+    // Whatever left the group (setsid, double-forked daemons) is still in the task's cgroup.
+    const cg = this.spec.cgroup;
+    if (cg) await killCgroup(cg);
     // Output still buffered in the pipes is read to the end, unless something outside the group
     // holds them open: bounded.
     await Promise.race([pumps, new Promise((r) => setTimeout(r, 2_000))]);
 
     const sig = (child.signalCode ?? undefined) as string | undefined;
     const exitCode = sig ? 128 + (constants.signals[sig as keyof typeof constants.signals] ?? 0) : (child.exitCode ?? 255);
-    this.finish({ exitCode, ...(sig ? { signal: sig } : {}), message: sig ? `killed by ${sig}` : `exit code ${exitCode}`, time: Date.now() });
+    let message = sig ? `killed by ${sig}` : `exit code ${exitCode}`;
+    if (exitCode === LAUNCH_FAILED_EXIT && this.spec.argv) message += ' (a launch step failed: see the task log)';
+    // The OOM killer may have hit the program or one of its children: either way the limit was hit.
+    const oomKilled = !!cg && exitCode !== 0 && oomKills(cg) > 0;
+    if (oomKilled) message = `out of memory (Resources.Limits.MemoryBytes reached): ${message}`;
+    this.finish({ exitCode, ...(sig ? { signal: sig } : {}), message, ...(oomKilled ? { oomKilled } : {}), time: Date.now() });
     return 0;
   }
 

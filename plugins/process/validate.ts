@@ -29,6 +29,25 @@ export function validateProcessSpec(spec: TaskSpec): string | null {
   if (p.User !== undefined && (typeof p.User !== 'string' || !/^[^:\s]+(:[^:\s]+)?$/.test(p.User))) {
     return `ProcessSpec.User: ${JSON.stringify(p.User)} must be a name, a uid, or user:group`;
   }
+  if (p.Groups !== undefined) {
+    if (!Array.isArray(p.Groups)) return 'ProcessSpec.Groups: must be a list of group names or gids';
+    const i = p.Groups.findIndex((g) => typeof g !== 'string' || !/^[^:\s,]+$/.test(g));
+    if (i >= 0) return `ProcessSpec.Groups[${i}]: ${JSON.stringify(p.Groups[i])} is not a group name or gid`;
+  }
+  if (p.Isolation !== undefined) {
+    if (!p.Isolation || typeof p.Isolation !== 'object') return 'ProcessSpec.Isolation: must be an object { Pid, Mount, Network }';
+    for (const [k, v] of Object.entries(p.Isolation)) {
+      if (!['Pid', 'Mount', 'Network'].includes(k)) return `ProcessSpec.Isolation.${k}: unknown (use Pid, Mount, Network)`;
+      if (typeof v !== 'boolean') return `ProcessSpec.Isolation.${k}: must be true or false`;
+    }
+  }
+  const limits = spec.Resources?.Limits;
+  for (const k of ['MemoryBytes', 'NanoCPUs'] as const) {
+    const v = limits?.[k];
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) return `Resources.Limits.${k}: must be a non-negative integer`;
+  }
+  if (limits?.MemoryBytes && limits.MemoryBytes < 1 << 20) return 'Resources.Limits.MemoryBytes: at least 1 MiB for a process';
+  if (limits?.NanoCPUs && limits.NanoCPUs < 1e7) return 'Resources.Limits.NanoCPUs: at least 0.01 CPU (10000000)';
   if (p.StopSignal !== undefined && (typeof p.StopSignal !== 'string' || !signalName(p.StopSignal))) {
     return `ProcessSpec.StopSignal: unknown signal ${JSON.stringify(p.StopSignal)}`;
   }

@@ -123,12 +123,15 @@ describe('Orchestrator, replicated', () => {
     expect(store.get('tasks', t.ID)).toMatchObject({ DesiredState: 'shutdown', SlotDone: true });
   });
 
-  test('a finished slot is refilled when the service changes (as Docker reuses dead slots)', async () => {
+  test('a finished slot is refilled when the task template changes (as `docker service update --force` does)', async () => {
     await setup({ TaskTemplate: { Runtime: 'mock', RestartPolicy: { Condition: 'none' } } });
     await setState(bySlot(1).ID, 'complete');
     await settle(store);
     expect(tasksOf(store, 'web')).toHaveLength(1);
-    await updateService((s) => ({ ...s, Spec: { ...s.Spec, Labels: { poke: '1' } } }));
+    // A write that leaves the template alone (the allocator's Endpoint, a label) does not refill it.
+    await updateService((s) => ({ ...s, Endpoint: { Spec: { Mode: 'vip' } }, Spec: { ...s.Spec, Labels: { poke: '1' } } }));
+    expect(tasksOf(store, 'web')).toHaveLength(1);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { ...s.Spec.TaskTemplate, ForceUpdate: 1 } } }));
     expect(tasksOf(store, 'web')).toHaveLength(2);
     expect(liveTasks(store, 'web')).toHaveLength(1);
   });

@@ -223,10 +223,11 @@ export class Orchestrator extends ReconcileStage {
         current.set(k, cur);
         plan.live.add(cur.ID);
       } else if (!global) {
-        // A slot the restart policy finished stays empty until the service changes (Docker refills
-        // such "dead slots" on the next reconcile of the service, e.g. a scale or an update).
+        // A slot the restart policy finished stays empty until the task template changes (Docker
+        // refills such "dead slots" when the service is updated). Not the object version: the
+        // allocator rewrites the service's Endpoint, which must not refill the slot.
         const newest = [...tasks].sort(olderFirst).pop();
-        if (newest?.SlotDone && newest.ServiceVersion === service.Version.Index) finished.add(k);
+        if (newest?.SlotDone && !isOutdated(newest, service, this.specKeys.of)) finished.add(k);
       }
     }
 

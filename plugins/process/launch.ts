@@ -1,0 +1,91 @@
+/**
+ * How a task's program is started: the argv the shim spawns. Bun cannot `exec` in place, so the
+ * steps that must happen between fork and the program's exec are a chain of small programs that
+ * each exec the next:
+ *
+ *   sh -c WRAPPER shoal-launch --cgroup <dir>/cgroup.procs… --      join the task's cgroups (as root)
+ *   unshare --pid --fork --mount-proc --kill-child --net --mount --  optional namespaces
+ *   sh -c WRAPPER shoal-launch --loopback ip --                      lo up in a new network namespace
+ *   setpriv --reuid U --regid G --groups A,B --                      the task's user and groups
+ *   <ProcessSpec.Command…>
+ *
+ * Joining the cgroup first means everything the program ever forks is in it, whatever session or
+ * process group it moves to. Each step is only there when needed; with none, the program is
+ * spawned directly.
+ */
+import type { ProcessIsolation } from '../../src/types/index.ts';
+
+/** Exit code of a failed launch step (as Docker's "container command could not be invoked"). */
+export const LAUNCH_FAILED_EXIT = 125;
+
+const WRAPPER = `while [ $# -gt 0 ]; do
+  case "$1" in
+    --cgroup) echo 0 > "$2" || { echo "shoal: cannot join cgroup $2" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 2 ;;
+    --loopback) "$2" link set lo up || { echo "shoal: cannot bring up loopback" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 2 ;;
+    --) shift; exec "$@" ;;
+    *) echo "shoal: bad launch step $1" >&2; exit ${LAUNCH_FAILED_EXIT} ;;
+  esac
+done
+exit ${LAUNCH_FAILED_EXIT}`;
+
+const SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The host programs the launch chain may use; absent ones are undefined. */
+export interface HostTools { sh?: string; unshare?: string; setpriv?: string; ip?: string }
+
+export function findTools(): HostTools {
+  const which = (p: string) => Bun.which(p, { PATH: SEARCH_PATH }) ?? undefined;
+  const t: HostTools = {};
+  for (const name of ['sh', 'unshare', 'setpriv', 'ip'] as const) {
+    const found = which(name);
+    if (found) t[name] = found;
+  }
+  return t;
+}
+
+export interface LaunchPlan {
+  /** cgroup.procs files the program joins before anything else. */
+  cgroupProcs: string[];
+  isolation?: ProcessIsolation;
+  /** Switch identity with setpriv (supplementary groups included). */
+  user?: { uid: number; gid: number; groups: number[] };
+}
+
+/**
+ * What a plan needs from the host that it lacks: a message naming the spec field, or null.
+ * `tools` comes from `findTools()`.
+ */
+export function missingTools(plan: LaunchPlan, tools: HostTools): string | null {
+  const iso = plan.isolation;
+  const wantsNs = !!(iso?.Pid || iso?.Mount || iso?.Network);
+  if ((plan.cgroupProcs.length || iso?.Network) && !tools.sh) return 'the process runtime needs /bin/sh on this node to join cgroups';
+  if (wantsNs && !tools.unshare) return 'ProcessSpec.Isolation: needs unshare (util-linux) on this node';
+  if (iso?.Network && !tools.ip) return 'ProcessSpec.Isolation.Network: needs ip (iproute2) on this node to bring up loopback';
+  if (plan.user && !tools.setpriv) return 'ProcessSpec.User: needs setpriv (util-linux) on this node';
+  return null;
+}
+
+/** The argv that starts `command` under `plan`; `command` itself when no step is needed. */
+export function launchArgv(command: string[], plan: LaunchPlan, tools: HostTools): string[] {
+  const iso = plan.isolation ?? {};
+  const steps: string[] = [];
+  if (plan.cgroupProcs.length) {
+    steps.push(tools.sh!, '-c', WRAPPER, 'shoal-launch');
+    for (const f of plan.cgroupProcs) steps.push('--cgroup', f);
+    steps.push('--');
+  }
+  if (iso.Pid || iso.Mount || iso.Network) {
+    steps.push(tools.unshare!);
+    // The program is PID 1 of the new namespace; --kill-child takes it down with unshare.
+    if (iso.Pid) steps.push('--pid', '--fork', '--mount-proc', '--kill-child');
+    if (iso.Mount && !iso.Pid) steps.push('--mount');
+    if (iso.Network) steps.push('--net');
+    steps.push('--');
+    if (iso.Network) steps.push(tools.sh!, '-c', WRAPPER, 'shoal-launch', '--loopback', tools.ip!, '--');
+  }
+  if (plan.user) {
+    const { uid, gid, groups } = plan.user;
+    steps.push(tools.setpriv!, `--reuid=${uid}`, `--regid=${gid}`, groups.length ? `--groups=${groups.join(',')}` : '--clear-groups', '--');
+  }
+  return [...steps, ...command];
+}

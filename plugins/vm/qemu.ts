@@ -1,0 +1,129 @@
+/**
+ * QEMU facts for the vm executor: where the binary is, its version, whether KVM really runs guests
+ * here, and the command line of one microVM.
+ */
+import { createHash } from 'node:crypto';
+import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type Accel = 'kvm' | 'tcg';
+
+/** `qemu-system-x86_64` on PATH, or undefined. */
+export function findQemu(pathEnv = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string | undefined {
+  for (const dir of pathEnv.split(':')) {
+    if (!dir) continue;
+    const p = join(dir, 'qemu-system-x86_64');
+    try { accessSync(p, constants.X_OK); return p; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/** Run `argv` with no input, bounded; its exit code (null when killed at the bound) and output. */
+export async function runBounded(argv: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  const proc = Bun.spawn(argv, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; proc.kill('SIGKILL'); }, timeoutMs);
+  try {
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code: timedOut ? null : proc.exitCode, out: (out + err).trim() };
+  } finally { clearTimeout(timer); }
+}
+
+/** "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)" from `--version`; throws with QEMU's words. */
+export async function qemuVersion(binary: string): Promise<string> {
+  const { code, out } = await runBounded([binary, '--version'], 3_000);
+  const m = /version\s+(\S+(?:\s+\([^)]*\))?)/.exec(out);
+  if (code !== 0 || !m) throw new Error(`${binary} --version: ${code === null ? 'no answer within 3 s' : out.split('\n')[0] || `exit code ${code}`}`);
+  return m[1]!;
+}
+
+export interface AccelChoice { accel: Accel; kvm: string }
+
+/**
+ * KVM when it demonstrably runs guests, else TCG. `/dev/kvm` existing and QEMU initialising KVM is
+ * not enough: under nested virtualisation KVM can initialise and then never get a guest through
+ * boot. With `probeKernel`, the probe boots that kernel without a root filesystem under KVM and
+ * requires the resulting panic-and-exit within `timeoutMs` (a working KVM takes well under a second).
+ * Without it, the probe only proves that QEMU initialises KVM. `kvm` says what was found.
+ */
+export async function chooseAccel(binary: string, probeKernel?: string, timeoutMs = 3_000): Promise<AccelChoice> {
+  try { closeSync(openSync('/dev/kvm', 'r+')); } catch (err) {
+    return { accel: 'tcg', kvm: `unusable: /dev/kvm: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  if (probeKernel && existsSync(probeKernel)) {
+    const { code, out } = await runBounded([
+      binary, '-M', 'microvm,pit=on,pic=on,rtc=on', '-accel', 'kvm', '-cpu', 'host', '-m', '128',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      '-kernel', probeKernel, '-append', 'panic=-1 reboot=t quiet',
+    ], timeoutMs);
+    if (code === 0) return { accel: 'kvm', kvm: 'usable (booted a probe kernel)' };
+    return { accel: 'tcg', kvm: `unusable: ${code === null ? `a probe kernel did not boot within ${timeoutMs} ms` : lastLine(out)}` };
+  }
+  // QMP on stdin: initialise KVM with the guest paused, then quit.
+  const proc = Bun.spawn([binary, '-M', 'microvm', '-accel', 'kvm', '-S', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio'], {
+    stdin: 'pipe', stdout: 'pipe', stderr: 'pipe',
+  });
+  proc.stdin.write('{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n');
+  proc.stdin.end();
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const [, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  if (proc.exitCode === 0) return { accel: 'kvm', kvm: 'usable (initialised; no probe kernel to boot)' };
+  return { accel: 'tcg', kvm: `unusable: ${lastLine(err) || `qemu exit code ${proc.exitCode}`}` };
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n').filter((l) => !/warning:/.test(l));
+  return (lines.at(-1) ?? '').trim();
+}
+
+/**
+ * Where a task's QMP socket lives: in its task directory, unless that path would not fit in a
+ * unix socket address (108 bytes), then in the temp dir under a name derived from the task dir —
+ * derived, so a fresh controller finds it again.
+ */
+export function qmpSocketPath(taskDir: string): string {
+  const inDir = join(taskDir, 'qmp.sock');
+  if (Buffer.byteLength(inDir) < 100) return inDir;
+  return join(tmpdir(), `shoal-qmp-${createHash('sha256').update(taskDir).digest('hex').slice(0, 20)}.sock`);
+}
+
+export interface MicroVm {
+  binary: string;
+  accel: Accel;
+  vcpus: number;
+  memoryMiB: number;
+  kernel?: string;
+  initrd?: string;
+  disk?: string;
+  cmdline?: string;
+  qmpSocket: string;
+}
+
+/** Always on the guest kernel's command line; the spec's Cmdline comes after, so it can override. */
+export const BASE_CMDLINE = 'console=ttyS0 reboot=t panic=-1 quiet';
+
+/**
+ * The QEMU command of one microVM. The serial console is QEMU's stdout (the shim turns it into the
+ * task's log); `-no-reboot` turns the guest's reboot, triple fault (`reboot=t`) or panic
+ * (`panic=-1`) into QEMU exiting, as is powering off.
+ */
+export function qemuArgv(vm: MicroVm): string[] {
+  // Without the PIT the guest's TSC calibration hangs under TCG.
+  const argv = [
+    vm.binary, '-M', 'microvm,pit=on,pic=on,rtc=on', '-accel', vm.accel, '-cpu', vm.accel === 'kvm' ? 'host' : 'max',
+    '-smp', String(vm.vcpus), '-m', String(vm.memoryMiB),
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-serial', 'stdio', '-monitor', 'none',
+    '-qmp', `unix:${vm.qmpSocket},server=on,wait=off`,
+  ];
+  if (vm.kernel) {
+    argv.push('-kernel', vm.kernel, '-append', vm.cmdline ? `${BASE_CMDLINE} ${vm.cmdline}` : BASE_CMDLINE);
+    if (vm.initrd) argv.push('-initrd', vm.initrd);
+  }
+  if (vm.disk) {
+    argv.push('-drive', `id=disk0,file=${vm.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk0');
+  }
+  return argv;
+}
