@@ -2,8 +2,10 @@
  * The executors this node offers. Built-ins are imported statically: `bun build --compile` only
  * embeds modules it can see at build time. Third-party executors are added with `register()`.
  */
+import { createContainerExecutor } from '../../plugins/container/index.ts';
 import { createMockExecutor } from '../../plugins/mock/index.ts';
 import { createProcessExecutor } from '../../plugins/process/index.ts';
+import { createVmExecutor } from '../../plugins/vm/index.ts';
 import { runtimeOf, type TaskSpec } from '../types/index.ts';
 import type { Executor, Fingerprint } from './contract.ts';
 import { ExecutorError, errorMessage, UnknownRuntimeError } from './errors.ts';
@@ -88,7 +90,11 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
   });
 }
 
-/** The built-in executors, as the daemon starts them. */
+/**
+ * The built-in executors, as the daemon starts them. All four are always registered: a runtime
+ * this host cannot run (no Docker Engine, no QEMU) reports itself unhealthy in its fingerprint, so
+ * the scheduler places none of its tasks here and `service ps` says why.
+ */
 export function builtinCatalog(): ExecutorCatalog {
-  return new ExecutorCatalog([createProcessExecutor(), createMockExecutor()]);
+  return new ExecutorCatalog([createProcessExecutor(), createMockExecutor(), createContainerExecutor(), createVmExecutor()]);
 }
