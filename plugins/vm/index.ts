@@ -19,7 +19,7 @@ import { isAlive, path, readJson, type ExitRecord, type PidRecord } from '../pro
 import { killGroup } from '../process/shim.ts';
 import { lastLogLines, qemuComplaint, vmExitStatus } from './console.ts';
 import { qmp } from './qmp.ts';
-import { chooseAccel, findQemu, qemuArgv, qemuVersion, qmpSocketPath, type AccelChoice } from './qemu.ts';
+import { chooseAccel, findQemu, hostTscKhz, qemuArgv, qemuVersion, qmpSocketPath, type AccelChoice } from './qemu.ts';
 import { validateVmSpec, vmSize } from './validate.ts';
 
 export { validateVmSpec, vmSize } from './validate.ts';
@@ -139,7 +139,7 @@ class VmController implements Controller {
     if (!bin) throw new PrepareError('TaskTemplate.Runtime: "vm" needs qemu-system-x86_64 on this node, and it is not on PATH');
     const { accel } = await this.chooseAccel(bin);
     const argv = qemuArgv({
-      binary: bin, accel, ...vmSize(this.task.Spec), qmpSocket: this.#qmpSocket,
+      binary: bin, accel, ...vmSize(this.task.Spec), qmpSocket: this.#qmpSocket, tscKhz: hostTscKhz(),
       ...(this.#vm.Kernel ? { kernel: this.#vm.Kernel } : {}),
       ...(this.#vm.Initrd ? { initrd: this.#vm.Initrd } : {}),
       ...(this.#vm.Disk ? { disk: this.#vm.Disk } : {}),

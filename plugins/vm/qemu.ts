@@ -3,7 +3,7 @@
  * here, and the command line of one microVM.
  */
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -60,8 +60,9 @@ export async function chooseAccel(binary: string, probeKernel?: string, timeoutM
     if (code === 0) return { accel: 'kvm', kvm: 'usable (booted a probe kernel)' };
     return { accel: 'tcg', kvm: `unusable: ${code === null ? `a probe kernel did not boot within ${timeoutMs} ms` : lastLine(out)}` };
   }
-  // QMP on stdin: initialise KVM with the guest paused, then quit.
-  const proc = Bun.spawn([binary, '-M', 'microvm', '-accel', 'kvm', '-S', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio'], {
+  // QMP on stdin: initialise KVM with the guest paused, then quit. `-cpu host` as a task's VM has:
+  // under some nested hypervisors KVM initialises but setting the host CPU's MSRs aborts QEMU.
+  const proc = Bun.spawn([binary, '-M', 'microvm', '-accel', 'kvm', '-cpu', 'host', '-S', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio'], {
     stdin: 'pipe', stdout: 'pipe', stderr: 'pipe',
   });
   proc.stdin.write('{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n');
@@ -99,10 +100,36 @@ export interface MicroVm {
   disk?: string;
   cmdline?: string;
   qmpSocket: string;
+  /** The host's TSC rate under TCG, given to the guest (see `tcgCmdline`). */
+  tscKhz?: number;
 }
 
 /** Always on the guest kernel's command line; the spec's Cmdline comes after, so it can override. */
 export const BASE_CMDLINE = 'console=ttyS0 reboot=t panic=-1 quiet';
+
+/**
+ * The host CPU's clock in kHz from /proc/cpuinfo, or undefined. Under TCG the guest's TSC counts
+ * at the host's rate, and a guest kernel calibrating it against the emulated PIT can stall for
+ * good when the host is busy (no clock source, time stuck at 0.000000): telling it the rate
+ * (`tsc_early_khz`) skips the calibration.
+ */
+export function hostTscKhz(cpuinfo = readCpuinfo()): number | undefined {
+  const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo);
+  const khz = m ? Math.round(Number(m[1]) * 1000) : NaN;
+  return Number.isFinite(khz) && khz > 0 ? khz : undefined;
+}
+
+function readCpuinfo(): string {
+  try { return readFileSync('/proc/cpuinfo', 'utf8'); } catch { return ''; }
+}
+
+/** The kernel command line: ours, then the spec's (which may override ours). */
+export function kernelCmdline(vm: Pick<MicroVm, 'accel' | 'tscKhz' | 'cmdline'>): string {
+  const parts = [BASE_CMDLINE];
+  if (vm.accel === 'tcg' && vm.tscKhz) parts.push(`tsc_early_khz=${vm.tscKhz}`);
+  if (vm.cmdline) parts.push(vm.cmdline);
+  return parts.join(' ');
+}
 
 /**
  * The QEMU command of one microVM. The serial console is QEMU's stdout (the shim turns it into the
@@ -119,7 +146,7 @@ export function qemuArgv(vm: MicroVm): string[] {
     '-qmp', `unix:${vm.qmpSocket},server=on,wait=off`,
   ];
   if (vm.kernel) {
-    argv.push('-kernel', vm.kernel, '-append', vm.cmdline ? `${BASE_CMDLINE} ${vm.cmdline}` : BASE_CMDLINE);
+    argv.push('-kernel', vm.kernel, '-append', kernelCmdline(vm));
     if (vm.initrd) argv.push('-initrd', vm.initrd);
   }
   if (vm.disk) {

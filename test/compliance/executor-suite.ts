@@ -3,7 +3,7 @@
  * file calls `executorCompliance(name, makeExecutor, specs)` with task specs that behave as
  * described in `ComplianceSpecs`.
  */
-import { afterEach, describe, expect, test } from 'bun:test';
+import { afterEach, describe, expect, test as bunTest } from 'bun:test';
 import type { Controller, Executor } from '../../src/executor/contract.ts';
 import { TaskDriver, type StepResult } from '../../src/executor/driver.ts';
 import { StartError } from '../../src/executor/errors.ts';
@@ -25,6 +25,11 @@ export interface ComplianceSpecs {
   invalid: { spec: TaskSpec; field: string };
 }
 
+export interface ComplianceOptions {
+  /** Per-test bound, for executors whose tasks take long to start (a VM under emulation). Default 5 s. */
+  testTimeoutMs?: number;
+}
+
 const ac = () => new AbortController().signal;
 const GRACE_MS = 300;
 
@@ -32,7 +37,10 @@ const GRACE_MS = 300;
  * `makeExecutor` is called once per test and again to stand for the same node after a daemon
  * restart: executors it returns must share whatever survives a restart (task dirs, registries).
  */
-export function executorCompliance(name: string, makeExecutor: () => Executor, specs: ComplianceSpecs): void {
+export function executorCompliance(
+  name: string, makeExecutor: () => Executor, specs: ComplianceSpecs, opts: ComplianceOptions = {},
+): void {
+  const test = (title: string, fn: () => Promise<void> | void) => bunTest(title, fn, opts.testTimeoutMs ?? 5_000);
   describe(`executor compliance: ${name}`, () => {
     const cleanups: (() => Promise<void> | void)[] = [];
     afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
@@ -106,6 +114,8 @@ export function executorCompliance(name: string, makeExecutor: () => Executor, s
     test('stop ends a task that honours the stop signal well before the grace period', async () => {
       const { ctl } = setup(specs.longRunning);
       await started(ctl);
+      // Its first line says it is up: a VM that is still booting has no one to hear the stop yet.
+      await waitFor(async () => (await collect(ctl.logs({}))).length > 0, 'the first log line', opts.testTimeoutMs);
       const t0 = Date.now();
       await ctl.stop(10_000);
       expect(Date.now() - t0).toBeLessThan(5_000);
@@ -117,7 +127,7 @@ export function executorCompliance(name: string, makeExecutor: () => Executor, s
       const { ctl } = setup(specs.ignoresStop);
       await started(ctl);
       // Its first line says the stop signal is ignored now (a process sets that up after starting).
-      await waitFor(async () => (await collect(ctl.logs({}))).length > 0, 'the first log line');
+      await waitFor(async () => (await collect(ctl.logs({}))).length > 0, 'the first log line', opts.testTimeoutMs);
       const t0 = Date.now();
       await ctl.stop(GRACE_MS);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(GRACE_MS - 20);
@@ -190,7 +200,7 @@ export function executorCompliance(name: string, makeExecutor: () => Executor, s
       const stopFollowing = new AbortController();
       const lines: string[] = [];
       const done = (async () => { for await (const l of ctl.logs({ follow: true, signal: stopFollowing.signal })) lines.push(l.line); })();
-      await waitFor(() => lines.length > 0, 'a first log line');
+      await waitFor(() => lines.length > 0, 'a first log line', opts.testTimeoutMs);
       stopFollowing.abort();
       await done;
       await ctl.stop(GRACE_MS);
