@@ -4,6 +4,7 @@
  */
 import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
+import { applyContainerFlags, CONTAINER_OPTIONS, refuseRuntimeFlags, VM_OPTIONS, vmSpecOf } from './runtime-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
@@ -32,12 +33,14 @@ export const CREATE_OPTIONS: OptionDef[] = [
   { long: 'name', kind: 'string', value: 'NAME', help: 'service name' },
   { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks (default 1)' },
   { long: 'mode', kind: 'string', value: 'replicated|global', help: 'service mode (default replicated)' },
-  { long: 'runtime', kind: 'string', value: 'RUNTIME', help: 'process (default), container, mock, or a plugin\'s runtime' },
+  { long: 'runtime', kind: 'string', value: 'RUNTIME', help: 'process (default), container, vm, mock, or a plugin\'s runtime' },
   { long: 'env', short: 'e', kind: 'list', value: 'KEY=VALUE', help: 'set an environment variable (repeatable)' },
   { long: 'constraint', kind: 'list', value: 'EXPR', help: 'placement constraint, e.g. node.labels.zone==eu (repeatable)' },
   { long: 'label', kind: 'list', value: 'KEY=VALUE', help: 'service label (repeatable)' },
   { long: 'publish', short: 'p', kind: 'list', value: 'PORT', help: 'publish a port: 8080:80[/udp] or published=8080,target=80 (repeatable)' },
   ...common,
+  ...CONTAINER_OPTIONS,
+  ...VM_OPTIONS,
 ];
 
 export const UPDATE_OPTIONS: OptionDef[] = [
@@ -130,7 +133,12 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     tt.ProcessSpec = { Command: [...args], ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
   } else if (runtime === 'container') {
     if (args.length === 0) throw new UsageError('"shoal service create --runtime container" needs an IMAGE: shoal service create --runtime container [OPTIONS] IMAGE [CMD…]');
-    tt.ContainerSpec = { Image: args[0]!, ...(args.length > 1 ? { Args: args.slice(1) } : {}), ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
+    // Docker's model: what follows IMAGE replaces the image's CMD (Args); --entrypoint its ENTRYPOINT.
+    tt.ContainerSpec = applyContainerFlags(p, { Image: args[0]!, ...(args.length > 1 ? { Args: args.slice(1) } : {}), ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) });
+  } else if (runtime === 'vm') {
+    if (args.length) throw new UsageError(`--runtime vm takes no PROGRAM: the guest runs what its kernel, initramfs or disk boots (unexpected "${args[0]}"; use --cmdline for kernel arguments)`);
+    for (const f of ['env', 'workdir', 'user']) if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime vm`);
+    tt.VMSpec = vmSpecOf(p, grace);
   } else if (runtime === 'mock') {
     if (args.length) throw new UsageError(`--runtime mock runs no program: unexpected "${args[0]}"`);
     for (const f of ['env', 'workdir', 'user']) if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime mock`);
@@ -140,6 +148,7 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     tt.PluginSpec = { [runtime]: { Command: [...args], ...(envs.length ? { Env: envs } : {}) } };
   }
   if (runtime !== 'mock') refuseMockFlags(p, runtime);
+  refuseRuntimeFlags(p, runtime);
   const resources = applyResources(p, undefined);
   if (resources) tt.Resources = resources;
   const restart = applyRestart(p, undefined);
