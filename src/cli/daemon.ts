@@ -11,13 +11,18 @@ export const daemonCommand: Command = {
     { long: 'data-dir', kind: 'string', value: 'DIR', help: 'state directory (default /var/lib/shoal as root, else ~/.local/share/shoal)' },
     { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
     { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP (plain HTTP for now)' },
+    { long: 'plugin-dir', kind: 'string', value: 'DIR', help: 'load executor plugins (.js/.mjs/.ts) from DIR (default <data-dir>/plugins)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
   ],
   maxArgs: 0,
   async run(ctx) {
     const { startDaemon } = await import('../daemon/daemon.ts');
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
-    const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks') });
+    const pluginDir = ctx.args.str('plugin-dir');
+    const d = await startDaemon({
+      dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'),
+      ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
+    });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     await new Promise<void>((done) => {
       let stopping = false;

@@ -9,6 +9,7 @@ import type { Server } from 'bun';
 import { createApp } from '../api/index.ts';
 import type { ApiDeps } from '../api/deps.ts';
 import { builtinCatalog, type ExecutorCatalog } from '../executor/catalog.ts';
+import { loadExecutors, type LoadReport } from '../executor/loader.ts';
 import { errorMessage, UnavailableError } from '../lib/errors.ts';
 import { socketPath } from '../lib/paths.ts';
 import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
@@ -29,6 +30,8 @@ export interface DaemonOptions {
   tcp?: string;
   /** Leave tasks running when the daemon stops (they are re-attached at the next start). */
   keepTasks: boolean;
+  /** Third-party executors are loaded from here at start. Default `<dataDir>/plugins`. */
+  pluginDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -65,6 +68,7 @@ class Daemon implements RunningDaemon {
     private readonly store: MemoryStore,
     private readonly localLog: LocalLog,
     private readonly catalog: ExecutorCatalog,
+    private readonly plugins: LoadReport,
   ) {
     this.socketPath = socketPath(opts.dataDir);
   }
@@ -76,7 +80,10 @@ class Daemon implements RunningDaemon {
     const localLog = new LocalLog(join(opts.dataDir, 'state.db'), store);
     const { index } = localLog.recover();
     store.proposer = localLog;
-    const d = new Daemon(opts, log, unlock, nodeId, store, localLog, builtinCatalog());
+    const catalog = builtinCatalog();
+    // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
+    const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
+    const d = new Daemon(opts, log, unlock, nodeId, store, localLog, catalog, plugins);
     if (!currentCluster(store) && opts.init) await d.initCluster({});
     else if (currentCluster(store)) await d.startRoles();
     d.serve();
@@ -126,6 +133,7 @@ class Daemon implements RunningDaemon {
         if (!this.manager) throw new UnavailableError('this node is not a manager');
         return this.manager.dispatcher.taskLogs(task.ID, { follow: o.follow, since: o.since, tail: o.tail, signal: o.signal });
       },
+      plugins: () => this.plugins,
       version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
     };
   }
