@@ -1,3 +1,4 @@
+import type { LoadReport } from '../executor/loader.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { ClusterSpec, Task, TaskSpec } from '../types/index.ts';
 
@@ -18,5 +19,7 @@ export interface ApiDeps {
   validateTaskSpec(spec: TaskSpec): string | null;
   /** A task's log lines; `since` is ms since the epoch, `tail` a line count. */
   taskLogs(task: Task, opts: LogRequest): AsyncIterable<LogLine>;
+  /** Third-party executors this daemon loaded or failed to load (`GET /plugins`). */
+  plugins?(): LoadReport;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
 }

@@ -63,3 +63,19 @@ describe('service create --runtime vm', () => {
     expect(() => create('--runtime', 'vm', '--kernel', '/k', '-e', 'A=1')).toThrow('--env does not apply to --runtime vm');
   });
 });
+
+describe('service create --runtime <plugin>', () => {
+  test('PROGRAM [ARG…], --env and --plugin-opt fill PluginSpec.<runtime>', () => {
+    expect(create('--runtime', 'script', '--plugin-opt', 'Source=echo hi; sleep 1', '-e', 'A=1').TaskTemplate).toEqual({
+      Runtime: 'script', PluginSpec: { script: { Source: 'echo hi; sleep 1', Env: ['A=1'] } },
+    });
+    expect(create('--runtime', 'wasm', '/srv/app.wasm', '--flag').TaskTemplate.PluginSpec).toEqual({ wasm: { Command: ['/srv/app.wasm', '--flag'] } });
+    expect(create('--runtime', 'wasm').TaskTemplate.PluginSpec).toBeUndefined();
+  });
+
+  test('--plugin-opt is refused for built-ins and without KEY=VALUE', () => {
+    expect(() => create('--runtime', 'container', '--plugin-opt', 'A=1', 'img')).toThrow('--plugin-opt only applies to a plugin\'s runtime');
+    expect(() => create('--runtime', 'script', '--plugin-opt', 'Source')).toThrow('--plugin-opt');
+    expect(() => create('--runtime', 'script', '--plugin-opt', 'a.b=1')).toThrow('KEY is a field name');
+  });
+});

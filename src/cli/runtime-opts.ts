@@ -29,6 +29,11 @@ export const VM_OPTIONS: OptionDef[] = [
   { long: 'cmdline', kind: 'string', value: 'TEXT', help: '--runtime vm: appended to the guest kernel\'s command line' },
 ];
 
+export const PLUGIN_OPTIONS: OptionDef[] = [
+  { long: 'plugin-opt', kind: 'list', value: 'KEY=VALUE', help: 'a plugin\'s runtime: set PluginSpec.<runtime>.KEY (repeatable)' },
+];
+
+const BUILTIN = ['process', 'container', 'vm', 'mock'];
 const CONTAINER_FLAGS = CONTAINER_OPTIONS.map((o) => o.long);
 const VM_FLAGS = VM_OPTIONS.map((o) => o.long);
 
@@ -40,6 +45,20 @@ export function refuseRuntimeFlags(p: Parsed, runtime: string): void {
     const owner = CONTAINER_FLAGS.includes(f) ? 'container' : 'vm';
     throw new UsageError(`--${f} only applies to --runtime ${owner} (this service's runtime is ${runtime})`);
   }
+  if (BUILTIN.includes(runtime) && p.has('plugin-opt')) {
+    throw new UsageError(`--plugin-opt only applies to a plugin's runtime (${runtime} is built in)`);
+  }
+}
+
+/** `--plugin-opt KEY=VALUE…` → the fields of a plugin's own spec (string values; the plugin checks them). */
+export function pluginOpts(p: Parsed): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of p.list('plugin-opt')) {
+    const [k, v] = parseKeyValue('plugin-opt', raw, true);
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw invalid('plugin-opt', raw, 'KEY is a field name: letters, digits, underscores');
+    out[k] = v;
+  }
+  return out;
 }
 
 /** Docker's `--mount` syntax: comma-separated key=value, `readonly` alone allowed. */

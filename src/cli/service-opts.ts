@@ -4,7 +4,7 @@
  */
 import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
-import { applyContainerFlags, CONTAINER_OPTIONS, refuseRuntimeFlags, VM_OPTIONS, vmSpecOf } from './runtime-opts.ts';
+import { applyContainerFlags, CONTAINER_OPTIONS, PLUGIN_OPTIONS, pluginOpts, refuseRuntimeFlags, VM_OPTIONS, vmSpecOf } from './runtime-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
@@ -41,6 +41,7 @@ export const CREATE_OPTIONS: OptionDef[] = [
   ...common,
   ...CONTAINER_OPTIONS,
   ...VM_OPTIONS,
+  ...PLUGIN_OPTIONS,
 ];
 
 export const UPDATE_OPTIONS: OptionDef[] = [
@@ -144,8 +145,10 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     for (const f of ['env', 'workdir', 'user']) if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime mock`);
     tt.MockSpec = mockSpec(p);
     if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
-  } else if (args.length) {
-    tt.PluginSpec = { [runtime]: { Command: [...args], ...(envs.length ? { Env: envs } : {}) } };
+  } else {
+    // A plugin's runtime: its own spec, from PROGRAM [ARG…], --env and --plugin-opt.
+    const own = { ...(args.length ? { Command: [...args] } : {}), ...(envs.length ? { Env: envs } : {}), ...pluginOpts(p) };
+    if (Object.keys(own).length) tt.PluginSpec = { [runtime]: own };
   }
   if (runtime !== 'mock') refuseMockFlags(p, runtime);
   refuseRuntimeFlags(p, runtime);
