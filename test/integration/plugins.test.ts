@@ -1,0 +1,55 @@
+/**
+ * Third-party executors in the compiled dist/shoal: the example plugin copied into a plugin
+ * directory, beside a broken one, as a user installs them. The daemon starts anyway, `shoal plugin
+ * ls` shows both (the broken one with its error), and a service of the plugin's runtime runs.
+ */
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type Daemon, tempDaemon, waitFor } from './harness.ts';
+
+const pluginDir = mkdtempSync(join(tmpdir(), 'shoal-it-plugins-'));
+copyFileSync(resolve(import.meta.dir, '../../plugins/examples/script/script.ts'), join(pluginDir, 'script.ts'));
+writeFileSync(join(pluginDir, 'broken.js'), 'throw new Error("this plugin is broken on purpose");');
+// A bare package import: a compiled shoal has no node_modules to find it in.
+writeFileSync(join(pluginDir, 'needs-package.js'), 'import x from "left-pad"; export default () => x;');
+
+let d: Daemon & AsyncDisposable;
+beforeAll(async () => {
+  d = await tempDaemon(['--plugin-dir', pluginDir]);
+  await d.start();
+});
+afterAll(async () => {
+  await d?.[Symbol.asyncDispose]();
+  rmSync(pluginDir, { recursive: true, force: true });
+});
+
+test('plugin ls: the example loaded, the broken ones failed with their errors; the daemon runs', async () => {
+  const out = await d.ok('plugin', 'ls');
+  const row = (name: string) => out.split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
+  expect(row('script')).toMatch(/^script\s+script\s+loaded\s/);
+  expect(row('broken')).toMatch(/^broken\s+-\s+failed\s.*this plugin is broken on purpose/);
+  expect(row('needs-package')).toMatch(/failed.*left-pad/);
+  const json = JSON.parse(await d.ok('plugin', 'ls', '--format', 'json'));
+  expect(json.map((p: any) => [p.Name, p.Enabled])).toEqual([['broken', false], ['needs-package', false], ['script', true]]);
+  expect(await d.ok('plugin', 'ls', '-q')).toBe('script\n');
+  expect(d.output).toContain('this plugin is broken on purpose');
+  expect(await d.ok('info')).toMatch(/Runtimes: .*\bscript\b/);
+});
+
+test('a service of the plugin\'s runtime runs, logs, and is removed', async () => {
+  await d.ok('service', 'create', '--name', 'hello', '--runtime', 'script', '-e', 'WHO=plugin',
+    '--plugin-opt', 'Source=echo "hello from the $WHO"; exec sleep 1000');
+  const [t] = await d.running('hello');
+  expect(t.Spec.PluginSpec.script.Source).toContain('hello from');
+  await waitFor('the script\'s output in the service logs', async () => (await d.ok('service', 'logs', 'hello')).includes('hello from the plugin'));
+  await d.ok('service', 'rm', 'hello');
+  await waitFor('no task of the removed service', async () => (await d.tasks({ service: [t.ServiceID] })).length === 0);
+});
+
+test('a bad plugin spec is refused at creation, naming the field', async () => {
+  const r = await d.cli('service', 'create', '--runtime', 'script', '--plugin-opt', 'Sauce=echo');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('PluginSpec.script.Sauce: unknown field');
+});
