@@ -229,6 +229,12 @@ export class ContainerController implements Controller {
     return readLogs(this.#container, () => this.#inspect(), opts);
   }
 
+  /** From an inspect: the engine's stats call can take hundreds of ms, too slow for the start path. */
+  async pid(): Promise<number | undefined> {
+    const info = await this.#inspect();
+    return info && isRunning(info) && info.State.Pid ? info.State.Pid : undefined;
+  }
+
   async stats(): Promise<TaskStats> {
     const info = await this.#inspect();
     if (!info || !isRunning(info)) return {};

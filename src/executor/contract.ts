@@ -109,6 +109,11 @@ export interface Controller {
   recover(): Promise<boolean>;
   logs(opts?: LogOptions): AsyncIterable<LogLine>;
   stats(): Promise<TaskStats>;
+  /**
+   * Optional: the task's main process id, cheaper than `stats()` (which may ask a runtime for
+   * usage figures). The driver reports it when the task starts; without it, `stats().pid` is used.
+   */
+  pid?(): Promise<number | undefined>;
 }
 
 export interface Executor {

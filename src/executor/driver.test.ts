@@ -161,3 +161,19 @@ test('toTaskStatus carries the error and exit code', () => {
   expect(toTaskStatus({ state: 'running', message: 'started' }, now)).toEqual({ Timestamp: '1970-01-01T00:00:00.000Z', State: 'running', Message: 'started' });
   expect(toTaskStatus({ state: 'running', message: 'started', pid: 42 }, now).ContainerStatus).toEqual({ PID: 42 });
 });
+
+test('the pid of a started task comes from pid() when the controller has it, else from stats()', async () => {
+  const { ctl } = setup();
+  await step('preparing', 'running', ctl, opts);
+  let statsCalls = 0;
+  const withPid: Controller = Object.assign(Object.create(ctl) as Controller, {
+    start: (s: AbortSignal) => ctl.start(s), pid: async () => 4242, stats: async () => { statsCalls++; return { pid: 1 }; },
+  });
+  expect((await step('starting', 'running', withPid, opts))!.pid).toBe(4242);
+  expect(statsCalls).toBe(0);
+  const withoutPid: Controller = Object.assign(Object.create(ctl) as Controller, {
+    start: async () => {}, stats: async () => { statsCalls++; return { pid: 7 }; },
+  });
+  expect((await step('starting', 'running', withoutPid, opts))!.pid).toBe(7);
+  expect(statsCalls).toBe(1);
+});

@@ -141,10 +141,10 @@ export async function recoverStep(observed: TaskState, ctl: Controller): Promise
   return observed === 'starting' ? { state: 'running', message: 'recovered', ...(await pidOf(ctl)) } : null;
 }
 
-/** `{ pid }` from the controller's stats, when it has one; never fails the step. */
+/** `{ pid }` from the controller (`pid()`, else its stats), when it has one; never fails the step. */
 async function pidOf(ctl: Controller): Promise<{ pid?: number }> {
   try {
-    const { pid } = await ctl.stats();
+    const pid = ctl.pid ? await ctl.pid() : (await ctl.stats()).pid;
     return pid !== undefined ? { pid } : {};
   } catch { return {}; }
 }
