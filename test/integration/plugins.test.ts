@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Daemon, tempDaemon, waitFor } from './harness.ts';
+import { alive, type Daemon, tempDaemon, waitFor } from './harness.ts';
 
 const pluginDir = mkdtempSync(join(tmpdir(), 'shoal-it-plugins-'));
 copyFileSync(resolve(import.meta.dir, '../../plugins/examples/script/script.ts'), join(pluginDir, 'script.ts'));
@@ -46,6 +46,22 @@ test('a service of the plugin\'s runtime runs, logs, and is removed', async () =
   await waitFor('the script\'s output in the service logs', async () => (await d.ok('service', 'logs', 'hello')).includes('hello from the plugin'));
   await d.ok('service', 'rm', 'hello');
   await waitFor('no task of the removed service', async () => (await d.tasks({ service: [t.ServiceID] })).length === 0);
+});
+
+test('a kill -9 of the daemon: the plugin\'s task is re-attached by the restarted daemon, not restarted', async () => {
+  await d.ok('service', 'create', '--name', 'durable', '--runtime', 'script', '--plugin-opt', 'Source=echo up; exec sleep 1000');
+  const [before] = await d.running('durable');
+  const pid = before.Status.ContainerStatus.PID as number;
+  expect(alive(pid)).toBe(true);
+  await d.kill9();
+  expect(alive(pid)).toBe(true);
+  await d.start(false);
+  const after = await waitFor('the task running again', async () => (await d.running('durable'))[0]);
+  expect(after.ID).toBe(before.ID);
+  expect(alive(pid)).toBe(true);
+  expect(await d.ok('plugin', 'ls', '-q')).toBe('script\n');
+  await d.ok('service', 'rm', 'durable');
+  await waitFor('the script\'s process to end', () => !alive(pid));
 });
 
 test('a bad plugin spec is refused at creation, naming the field', async () => {
