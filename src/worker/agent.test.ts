@@ -258,4 +258,34 @@ describe('Agent with a Dispatcher', () => {
     }
     expect(lines).toHaveLength(2);
   });
+
+  test('a runtime whose health changes is reported again, and only then', async () => {
+    let engineUp = false;
+    let probes = 0;
+    const catalog = new ExecutorCatalog([
+      createMockExecutor({ clock: mclock, registry }),
+      {
+        ...createMockExecutor(), name: 'engine',
+        fingerprint: async () => { probes++; return engineUp ? { healthy: true, attributes: {} } : { healthy: false, message: 'engine down', attributes: {} }; },
+      },
+    ]);
+    const a = agent({ catalog, fingerprintIntervalMs: 100 });
+    await a.start();
+    await a.session.registered(1000);
+    const runtimes = () => store.get('nodes', nodeId)!.Description.Runtimes;
+    expect(runtimes()).toEqual([{ Name: 'engine', Healthy: false, Message: 'engine down' }, { Name: 'mock', Healthy: true }]);
+    let nodeWrites = 0;
+    const unwatch = store.watch((ev) => { if (ev.kind === 'update' && ev.table === 'nodes') nodeWrites++; });
+    wclock.advance(100); // fingerprinted again, nothing changed: nothing sent
+    await waitFor(() => probes === 2, 'a second fingerprint');
+    engineUp = true;
+    wclock.advance(99);
+    expect(runtimes()![0]!.Healthy).toBe(false);
+    wclock.advance(1);
+    await waitFor(() => runtimes()![0]!.Healthy, 'the engine reported healthy');
+    expect(runtimes()).toEqual([{ Name: 'engine', Healthy: true }, { Name: 'mock', Healthy: true }]);
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    unwatch();
+    expect(nodeWrites).toBe(1);
+  });
 });

@@ -8,7 +8,7 @@ import type { LogLine, LogOptions } from '../executor/contract.ts';
 import type { Executor } from '../executor/contract.ts';
 import { errorMessage, NotFoundError } from '../lib/errors.ts';
 import type { Message } from '../lib/frames.ts';
-import type { Clock } from '../manager/dispatcher/clock.ts';
+import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
 import { MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
@@ -34,6 +34,11 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** How long `stop()` waits for the final task status to be acknowledged. Default 5 s. */
   finalReportTimeoutMs?: number;
+  /**
+   * How often the runtimes are fingerprinted again; a change in health is sent to the manager, so
+   * the scheduler stops (or starts) placing a runtime's tasks here. Default 30 s; 0 turns it off.
+   */
+  fingerprintIntervalMs?: number;
   /** Log streams served to managers at once. Default 32. */
   maxLogStreams?: number;
   log?: (msg: string) => void;
@@ -54,6 +59,11 @@ export class Agent {
   readonly #removing = new Set<Promise<void>>();
   readonly #logStreams = new Map<number, AbortController>();
   #fullParts: Task[] | null = null;
+  /** The runtimes as last sent to a manager (JSON), to send a description only when it changed. */
+  #lastRuntimes = '';
+  #cancelRefresh: (() => void) | null = null;
+  #refreshing: Promise<void> | null = null;
+  readonly #refreshStop = new AbortController();
   #stopping = false;
   #started = false;
 
@@ -64,7 +74,11 @@ export class Agent {
     this.session = new SessionClient({
       nodeId: opts.nodeId,
       connect: opts.connect,
-      description: async (signal) => ({ ...(await opts.description()), Runtimes: await opts.catalog.fingerprintAll(signal) }),
+      description: async (signal) => {
+        const d = await this.#describe(signal);
+        this.#lastRuntimes = JSON.stringify(d.Runtimes);
+        return d;
+      },
       clock: opts.clock,
       random: opts.random,
       backoff: opts.backoff,
@@ -87,6 +101,37 @@ export class Agent {
     this.#started = true;
     await mkdir(join(this.dataDir, 'tasks'), { recursive: true });
     this.session.start();
+    this.#armRefresh();
+  }
+
+  async #describe(signal: AbortSignal): Promise<NodeDescription> {
+    return { ...(await this.#o.description()), Runtimes: await this.#o.catalog.fingerprintAll(signal) };
+  }
+
+  #armRefresh(): void {
+    const every = this.#o.fingerprintIntervalMs ?? 30_000;
+    if (every <= 0 || this.#stopping) return;
+    this.#cancelRefresh = (this.#o.clock ?? systemClock).setTimer(every, () => {
+      this.#armRefresh(); // a steady period; a refresh still running skips this turn
+      if (this.#refreshing) return;
+      this.#refreshing = this.#refreshRuntimes().finally(() => { this.#refreshing = null; });
+    });
+  }
+
+  /** Fingerprint again; when a runtime's health changed, tell the manager. Never throws. */
+  async #refreshRuntimes(): Promise<void> {
+    if (!this.session.connected) return;
+    try {
+      const d = await this.#describe(this.#refreshStop.signal);
+      const runtimes = JSON.stringify(d.Runtimes);
+      if (runtimes === this.#lastRuntimes || this.#stopping) return;
+      if (this.session.describe(d)) {
+        this.#lastRuntimes = runtimes;
+        this.#o.log?.(`agent: runtimes changed: ${(d.Runtimes ?? []).map((r) => `${r.Name}${r.Healthy ? '' : ' (unhealthy)'}`).join(', ')}`);
+      }
+    } catch (err) {
+      this.#o.log?.(`agent: fingerprinting failed: ${errorMessage(err)}`);
+    }
   }
 
   /**
@@ -97,6 +142,8 @@ export class Agent {
   async stop(opts: { keepTasks?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#cancelRefresh?.();
+    this.#refreshStop.abort();
     const runners = [...this.#runners.values()];
     if (opts.keepTasks) {
       await Promise.all(runners.map((r) => r.detach()));

@@ -103,6 +103,22 @@ export class SessionClient {
     this.#notify();
   }
 
+  /**
+   * Send the node's description again (its runtimes' health changed). False when no session is up:
+   * the next registration carries a fresh description anyway.
+   */
+  describe(description: NodeDescription): boolean {
+    const channel = this.#channel;
+    const sessionId = this.#sessionId;
+    if (!channel || !sessionId || channel.closed) return false;
+    try {
+      return channel.send({ t: 'node.describe', b: { sessionId, description } });
+    } catch (err) {
+      this.#o.log?.(`session: cannot send node.describe: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
   /** Queue a task's status; sent in the next batch (right away when a session is up). */
   report(taskId: string, status: TaskStatus): void {
     this.#pending.set(taskId, boundStatus(status));

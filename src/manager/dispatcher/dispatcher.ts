@@ -274,6 +274,11 @@ export class Dispatcher {
         this.#armExpiry(s);
         s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod() } });
         return;
+      case 'node.describe':
+        if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'description for another session');
+        this.#updateNode(s.nodeId, (n) => ({ ...n, Description: describedAs(n.Description, m.b.description) }))
+          .catch((err) => this.#log(`dispatcher: node ${s.nodeId}: cannot store its new description: ${errorMessage(err)}`));
+        return;
       case 'tasks.status':
         if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'status for another session');
         if (!this.#status.enqueue(s.nodeId, m.b.updates, () => s.send({ t: 'tasks.ack', b: { seq: m.b.seq } }))) {

@@ -2,7 +2,7 @@
  * The dispatcher session protocol, spoken between a worker's agent and a manager's dispatcher
  * (swarmkit's Session/Heartbeat/UpdateTaskStatus/Assignments RPCs, as frames on one stream).
  *
- *   worker → manager  session.register, heartbeat, tasks.status, logs.line, logs.end
+ *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
  *                     logs.request, logs.cancel
  *
@@ -17,6 +17,8 @@ export interface StatusUpdate { taskId: string; status: TaskStatus }
 
 export interface SessionMessages {
   'session.register': { nodeId: string; description: NodeDescription };
+  /** The node's description changed since registration (a runtime turned healthy or unhealthy). */
+  'node.describe': { sessionId: string; description: NodeDescription };
   'session.registered': { sessionId: string; nodeId: string; heartbeatPeriodMs: number; managers: string[] };
   /** A refusal; the sender closes the connection right after. */
   'session.error': { code: SessionErrorCode; message: string };
@@ -68,6 +70,10 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   'session.register': {
     version: 1, maxBytes: 256 * KiB,
     check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }) }),
+  },
+  'node.describe': {
+    version: 1, maxBytes: 256 * KiB,
+    check: is.shape({ sessionId: id, description: is.shape({ Hostname: is.string(256) }) }),
   },
   'session.registered': {
     version: 1, maxBytes: 64 * KiB,
