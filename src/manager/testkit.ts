@@ -15,7 +15,7 @@ export interface NodeOptions {
   labels?: Record<string, string>;
   nanoCPUs?: number;
   memoryBytes?: number;
-  runtimes?: { Name: string; Healthy: boolean }[];
+  runtimes?: { Name: string; Healthy: boolean; Message?: string }[];
   os?: string;
   arch?: string;
 }

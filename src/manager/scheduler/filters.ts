@@ -24,8 +24,8 @@ export interface FilterContext {
 export interface Filter {
   readonly name: string;
   check(node: Node, task: Task, ctx: FilterContext): boolean;
-  /** Why `count` nodes failed this filter, e.g. `insufficient memory on 2 nodes`. */
-  explain(count: number, task: Task): string;
+  /** Why `count` nodes failed this filter, e.g. `insufficient memory on 2 nodes`; `failed` are those nodes. */
+  explain(count: number, task: Task, failed?: readonly Node[]): string;
 }
 
 export const readyFilter: Filter = {
@@ -40,7 +40,16 @@ export const runtimeFilter: Filter = {
     const want = runtimeOf(task.Spec);
     return (node.Description?.Runtimes ?? []).some((r) => r.Name === want && r.Healthy);
   },
-  explain: (n, task) => `runtime "${runtimeOf(task.Spec)}" not available on ${nodes(n)}`,
+  explain(n, task, failed = []) {
+    const want = runtimeOf(task.Spec);
+    // What the nodes say about it (its fingerprint's message), so "why pending" names the cause.
+    const why = [...new Set(failed.map((node) => {
+      const r = (node.Description?.Runtimes ?? []).find((x) => x.Name === want);
+      return r ? r.Message ?? 'unhealthy' : 'not installed';
+    }))];
+    const shown = why.slice(0, 2).map((m) => (m.length > 160 ? `${m.slice(0, 157)}...` : m)).join('; ');
+    return `runtime "${want}" not available on ${nodes(n)}${shown ? `: ${shown}${why.length > 2 ? '; …' : ''}` : ''}`;
+  },
 };
 
 export const cpuFilter: Filter = {
@@ -80,20 +89,20 @@ export class Pipeline {
 
   /** Nodes that pass every filter, and the explanation for when none does. */
   run(task: Task, candidates: readonly Node[], ctx: FilterContext): { eligible: Node[]; explanation: string } {
-    const failed = new Map<Filter, number>();
+    const failed = new Map<Filter, Node[]>();
     const eligible: Node[] = [];
     for (const node of candidates) {
       const f = this.filters.find((f) => !f.check(node, task, ctx));
-      if (f) failed.set(f, (failed.get(f) ?? 0) + 1);
+      if (f) failed.set(f, [...(failed.get(f) ?? []), node]);
       else eligible.push(node);
     }
     return { eligible, explanation: explain(this.filters, failed, task, candidates.length) };
   }
 }
 
-function explain(filters: readonly Filter[], failed: Map<Filter, number>, task: Task, total: number): string {
+function explain(filters: readonly Filter[], failed: Map<Filter, Node[]>, task: Task, total: number): string {
   if (total === 0) return task.NodeID ? `no suitable node (node ${task.NodeID} is not in the cluster)` : 'no suitable node (no nodes in the cluster)';
-  const parts = filters.filter((f) => failed.has(f)).map((f) => f.explain(failed.get(f)!, task));
+  const parts = filters.filter((f) => failed.has(f)).map((f) => f.explain(failed.get(f)!.length, task, failed.get(f)!));
   return parts.length ? `no suitable node (${parts.join('; ')})` : 'no suitable node';
 }
 

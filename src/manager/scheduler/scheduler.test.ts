@@ -30,6 +30,9 @@ describe('filters', () => {
     expect(runtimeFilter.check(makeNode({ runtimes: [{ Name: 'container', Healthy: false }] }), t, ctx())).toBe(false);
     expect(runtimeFilter.check(makeNode({ runtimes: [{ Name: 'container', Healthy: true }] }), t, ctx())).toBe(true);
     expect(runtimeFilter.explain(1, t)).toBe('runtime "container" not available on 1 node');
+    const down = makeNode({ runtimes: [{ Name: 'container', Healthy: false, Message: 'Docker Engine at unix:///x.sock not reachable' }] });
+    expect(runtimeFilter.explain(2, t, [down, makeNode()]))
+      .toBe('runtime "container" not available on 2 nodes: Docker Engine at unix:///x.sock not reachable; not installed');
   });
 
   test('cpu and memory: reservations fit what is left', () => {
