@@ -36,16 +36,20 @@ export class ContainerController implements Controller {
   #stopping?: Promise<void>;
   #removed = false;
 
-  constructor(readonly docker: Docker, readonly task: Task, readonly ctx: TaskContext) {
+  readonly #docker: () => Promise<Docker>;
+
+  /** `docker`: the engine client, or how to get it (made on first use, see engineClient). */
+  constructor(docker: Docker | (() => Promise<Docker>), readonly task: Task, readonly ctx: TaskContext) {
     this.#name = containerName(task.ID);
+    this.#docker = typeof docker === 'function' ? docker : () => Promise.resolve(docker);
   }
 
-  get #container() { return this.docker.getContainer(this.#name); }
+  async #container() { return (await this.#docker()).getContainer(this.#name); }
 
   /** The container as the engine sees it; undefined when there is none (or it is not ours). */
   async #inspect(signal?: AbortSignal): Promise<ContainerInspectInfo | undefined> {
     try {
-      const info = await this.#container.inspect(signal ? { abortSignal: signal } : {});
+      const info = await (await this.#container()).inspect(signal ? { abortSignal: signal } : {});
       return info.Config?.Labels?.[LABEL_TASK] === this.task.ID ? info : undefined;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -58,7 +62,8 @@ export class ContainerController implements Controller {
     const invalid = validateContainerSpec(this.task.Spec);
     if (invalid) throw new PrepareError(invalid);
     const image = this.task.Spec.ContainerSpec!.Image;
-    const create = () => this.docker.createContainer({ ...createOptions(this.task, this.ctx.env), abortSignal: signal } as never);
+    const docker = await this.#docker();
+    const create = () => docker.createContainer({ ...createOptions(this.task, this.ctx.env), abortSignal: signal } as never);
     try {
       await create();
       return;
@@ -68,7 +73,7 @@ export class ContainerController implements Controller {
     }
     // 404 on create: the image is missing.
     this.ctx.log(`pulling ${image}`);
-    try { await pullImage(this.docker, image, signal); } catch (err) {
+    try { await pullImage(docker, image, signal); } catch (err) {
       signal.throwIfAborted();
       throw new PrepareError(`ContainerSpec.Image: cannot pull "${image}": ${engineMessage(err)}`, { cause: err });
     }
@@ -80,7 +85,7 @@ export class ContainerController implements Controller {
   async start(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     try {
-      await this.#container.start({ abortSignal: signal });
+      await (await this.#container()).start({ abortSignal: signal });
     } catch (err) {
       signal.throwIfAborted();
       // 304: already started (a repeated start) is fine.
@@ -103,7 +108,7 @@ export class ContainerController implements Controller {
     const bound = AbortSignal.any([signal, AbortSignal.timeout(boundMs)]);
     const quit = new AbortController();
     try {
-      const events = await containerEvents(this.docker, info.Id, ['health_status', 'die'], AbortSignal.any([bound, quit.signal]));
+      const events = await containerEvents(await this.#docker(), info.Id, ['health_status', 'die'], AbortSignal.any([bound, quit.signal]));
       for (let now = await this.#inspect(signal); ;) {
         if (!now || !isRunning(now)) return; // it ended: wait() reports how
         const health = now.State.Health?.Status;
@@ -141,12 +146,12 @@ export class ContainerController implements Controller {
       const both = AbortSignal.any([signal, done.signal]);
       try {
         const watchHealth = hasHealthcheck(info);
-        const events = watchHealth ? await containerEvents(this.docker, info.Id, ['health_status'], both) : undefined;
+        const events = watchHealth ? await containerEvents(await this.#docker(), info.Id, ['health_status'], both) : undefined;
         if (events) {
           info = await this.#inspect(signal); // after subscribing: nothing can be missed in between
           if (info?.State.Health?.Status === 'unhealthy' && isRunning(info)) await this.#failUnhealthy();
         }
-        const exited = this.#container.wait({ condition: 'not-running', abortSignal: both }).then(() => 'exited' as const);
+        const exited = (await this.#container()).wait({ condition: 'not-running', abortSignal: both }).then(() => 'exited' as const);
         const unhealthy = (async () => {
           for (let e = await events?.next(); e; e = await events!.next()) if (healthOfEvent(e) === 'unhealthy') return 'unhealthy' as const;
           return new Promise<never>(() => {}); // no health check: only the exit counts
@@ -182,7 +187,7 @@ export class ContainerController implements Controller {
   /** False when there was nothing to signal (the container is not running or gone). */
   async #kill(signal: string): Promise<boolean> {
     try {
-      await this.#container.kill({ signal });
+      await (await this.#container()).kill({ signal });
       return true;
     } catch (err) {
       if (isNotFound(err) || statusOf(err) === 409) return false;
@@ -192,7 +197,7 @@ export class ContainerController implements Controller {
 
   async #untilStopped(timeoutMs: number): Promise<boolean> {
     try {
-      await this.#container.wait({ condition: 'not-running', abortSignal: AbortSignal.timeout(Math.max(1, timeoutMs)) });
+      await (await this.#container()).wait({ condition: 'not-running', abortSignal: AbortSignal.timeout(Math.max(1, timeoutMs)) });
       return true;
     } catch (err) {
       if (isNotFound(err)) return true;
@@ -205,7 +210,7 @@ export class ContainerController implements Controller {
   async remove(): Promise<void> {
     if (this.#removed) return;
     try {
-      await this.#container.remove({ force: true, v: true });
+      await (await this.#container()).remove({ force: true, v: true });
     } catch (err) {
       // 409: a removal is already in progress; wait for it to finish.
       if (statusOf(err) === 409) {
@@ -226,7 +231,9 @@ export class ContainerController implements Controller {
   }
 
   logs(opts: LogOptions = {}): AsyncIterable<LogLine> {
-    return readLogs(this.#container, () => this.#inspect(), opts);
+    const container = () => this.#container();
+    const inspect = () => this.#inspect();
+    return (async function* () { yield* readLogs(await container(), inspect, opts); })();
   }
 
   /** From an inspect: the engine's stats call can take hundreds of ms, too slow for the start path. */
@@ -240,7 +247,7 @@ export class ContainerController implements Controller {
     if (!info || !isRunning(info)) return {};
     const pid = info.State.Pid || undefined;
     try {
-      const s = await this.#container.stats({ stream: false, 'one-shot': true });
+      const s = await (await this.#container()).stats({ stream: false, 'one-shot': true });
       const mem = s.memory_stats;
       // The engine's "usage" counts page cache; `docker stats` subtracts it, so do we.
       const cache = (mem?.stats as Record<string, number> | undefined)?.total_inactive_file

@@ -3,7 +3,7 @@
  * the engine's unix socket, or `DOCKER_HOST`). The engine keeps the containers; the executor only
  * names and labels them so a restarted daemon finds its tasks again (see controller.ts).
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Controller, Executor, ExecutorCapabilities, Fingerprint, TaskContext } from '../../src/executor/contract.ts';
 import type { Task } from '../../src/types/index.ts';
 import { ContainerController } from './controller.ts';
@@ -28,20 +28,58 @@ export function engineAddress(opts: ContainerExecutorOptions = {}): string {
   return process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';
 }
 
-/** A dockerode client for the options (dockerode itself reads DOCKER_HOST when no socket is given). */
-export function engineClient(opts: ContainerExecutorOptions = {}): Docker {
-  return opts.socketPath ? new Docker({ socketPath: opts.socketPath }) : new Docker();
+/**
+ * A dockerode client for the options (dockerode itself reads DOCKER_HOST when no socket is given).
+ * dockerode is loaded on first use: its module tree costs ~150 ms, which a daemon start (and a host
+ * that never runs a container) should not pay.
+ */
+export async function engineClient(opts: ContainerExecutorOptions = {}): Promise<Docker> {
+  const { default: Dockerode } = await import('dockerode');
+  return opts.socketPath ? new Dockerode({ socketPath: opts.socketPath }) : new Dockerode();
 }
 
 /** ping, version and info take `{ abortSignal }` at run time; the type package leaves it out. */
 interface Bounded {
-  ping(o: object): Promise<unknown>;
-  version(o: object): Promise<Docker.DockerVersion>;
-  info(o: object): Promise<{ NCPU?: number; MemTotal?: number; CgroupVersion?: string; Driver?: string }>;
+  ping(o: { abortSignal?: AbortSignal }): Promise<unknown>;
+  version(o: { abortSignal?: AbortSignal }): Promise<Docker.DockerVersion>;
+  info(o: { abortSignal?: AbortSignal }): Promise<{ NCPU?: number; MemTotal?: number; CgroupVersion?: string; Driver?: string }>;
+}
+
+/** The engine's unix socket, when it is reached through one (else dockerode handles the address). */
+function unixSocketOf(opts: ContainerExecutorOptions): string | undefined {
+  if (opts.socketPath) return opts.socketPath;
+  const host = process.env.DOCKER_HOST;
+  if (!host) return '/var/run/docker.sock';
+  return host.startsWith('unix://') ? host.slice('unix://'.length) : undefined;
+}
+
+/**
+ * ping, version and info as plain HTTP on the engine's unix socket. The fingerprint runs at every
+ * registration and every re-fingerprint; loading dockerode for it would cost ~100 ms of module
+ * evaluation on a daemon's way to a ready API, on hosts that may never run a container.
+ */
+function probeOverUnix(socket: string): Bounded {
+  const get = async (path: string, o: { abortSignal?: AbortSignal }, json: boolean): Promise<any> => {
+    let res: Response;
+    try {
+      res = await fetch(`http://docker${path}`, { unix: socket, ...(o.abortSignal ? { signal: o.abortSignal } : {}) } as RequestInit);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      throw new Error(code ? `connect ${code} ${socket}` : (err as Error).message);
+    }
+    const body = json ? await res.json() as Record<string, unknown> : await res.text();
+    if (!res.ok) throw new Error(`(HTTP code ${res.status}) ${typeof body === 'string' ? body : String(body.message ?? '')}`);
+    return body;
+  };
+  return {
+    ping: (o) => get('/_ping', o, false),
+    version: (o) => get('/version', o, true),
+    info: (o) => get('/info', o, true),
+  };
 }
 
 export function createContainerExecutor(opts: ContainerExecutorOptions = {}): Executor {
-  let docker: Docker | undefined;
+  let docker: Promise<Docker> | undefined;
   // Made on first use: a node without an engine still loads the executor and reports it unhealthy.
   const client = () => (docker ??= engineClient(opts));
   return {
@@ -51,9 +89,11 @@ export function createContainerExecutor(opts: ContainerExecutorOptions = {}): Ex
       const where = engineAddress(opts);
       const o = { ...(signal ? { abortSignal: signal } : {}) };
       try {
-        const pong = String(await (client() as unknown as Bounded).ping(o));
+        const socket = unixSocketOf(opts);
+        const engine = socket ? probeOverUnix(socket) : (await client()) as unknown as Bounded;
+        const pong = String(await engine.ping(o));
         if (pong !== 'OK') return { healthy: false, message: `Docker Engine at ${where} answered ping with ${JSON.stringify(pong)}`, attributes: {} };
-        const [v, info] = await Promise.all([(client() as unknown as Bounded).version(o), (client() as unknown as Bounded).info(o)]);
+        const [v, info] = await Promise.all([engine.version(o), engine.info(o)]);
         const attributes: Record<string, string> = {
           'container.engine': 'docker',
           'container.engine.version': v.Version,
@@ -73,7 +113,7 @@ export function createContainerExecutor(opts: ContainerExecutorOptions = {}): Ex
     },
     validate: validateContainerSpec,
     controller(task: Task, ctx: TaskContext): Controller {
-      return new ContainerController(client(), task, ctx);
+      return new ContainerController(client, task, ctx);
     },
   };
 }

@@ -92,8 +92,9 @@ class Daemon implements RunningDaemon {
   }
 
   private async initCluster(req: { AdvertiseAddr?: string; ListenAddr?: string; Spec?: object }): Promise<string> {
-    const runtimes = await this.catalog.fingerprintAll();
-    await initCluster(this.store, this.nodeId, describeHost(runtimes), req.Spec, req.AdvertiseAddr);
+    // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
+    // (a Docker Engine or a KVM probe can take 100+ ms: not on the way to a ready API).
+    await initCluster(this.store, this.nodeId, describeHost([]), req.Spec, req.AdvertiseAddr);
     await this.startRoles();
     return this.nodeId;
   }
