@@ -6,6 +6,9 @@
  * Skipped, with the reason, when no engine answers (CI starts one: .ci/install-docker.sh).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { engineForTests, HEALTHCHECK_IMAGE, TEST_IMAGE } from '../fixtures/images/engine.ts';
 import { type Daemon, tempDaemon, waitFor } from './harness.ts';
 
@@ -66,6 +69,32 @@ if (!engine.ok) {
       expect(t.Status.Err).toContain('ContainerSpec.Image: cannot pull "shoal-test/does-not-exist:1"');
       expect(t.Status.Err.length).toBeGreaterThan('ContainerSpec.Image: cannot pull "shoal-test/does-not-exist:1": '.length);
       await d.ok('service', 'rm', 'nopull');
+    });
+
+    test('every ContainerSpec field from the CLI reaches the engine; mounts work', async () => {
+      const host = mkdtempSync(join(tmpdir(), 'shoal-it-bind-'));
+      chmodSync(host, 0o777);
+      const volume = `shoal-it-${Date.now().toString(36)}`;
+      try {
+        await d.ok('service', 'create', '--name', 'full', '--runtime', 'container', '--init',
+          '--mount', `type=bind,source=${host},target=/data`, '--mount', `type=volume,source=${volume},target=/vol`,
+          '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=8M', '-u', '1000:1000', '-w', '/data', '-e', 'GREETING=hi',
+          '--hostname', 'box1', '--limit-memory', '64M', '--limit-cpu', '0.5', '--stop-signal', 'SIGUSR1', '--stop-grace-period', '3s',
+          '--entrypoint', '/bin/sh', TEST_IMAGE, '-c', 'echo "$GREETING from $(hostname) as $(id -u) in $(pwd)" > out.txt; exec sleep 1000');
+        const [t] = await d.running('full');
+        const info = JSON.parse(docker('inspect', `shoal-${t.ID}`))[0];
+        expect(info.Config).toMatchObject({ User: '1000:1000', WorkingDir: '/data', Hostname: 'box1', StopSignal: 'SIGUSR1', StopTimeout: 3, Entrypoint: ['/bin/sh'] });
+        expect(info.Config.Env).toContain('GREETING=hi');
+        expect(info.HostConfig).toMatchObject({ Memory: 64 * 2 ** 20, NanoCpus: 5e8, Init: true, RestartPolicy: { Name: 'no' } });
+        expect(info.Mounts.map((m: any) => [m.Type, m.Destination]).sort()).toEqual([['bind', '/data'], ['tmpfs', '/scratch'], ['volume', '/vol']].sort());
+        await waitFor('the program\'s file in the bind mount', () => existsSync(join(host, 'out.txt')));
+        await waitFor('its content', () => readFileSync(join(host, 'out.txt'), 'utf8') === 'hi from box1 as 1000 in /data\n');
+        await d.ok('service', 'rm', 'full');
+        await waitFor('no container of the removed service', () => containersOf(t.ServiceID).length === 0, 30_000);
+      } finally {
+        rmSync(host, { recursive: true, force: true });
+        Bun.spawnSync(['docker', 'volume', 'rm', '-f', volume]);
+      }
     });
 
     test('service rm leaves no container; task, service and node labels are on each', async () => {
