@@ -1,23 +1,8 @@
-// The contract between the store and the replicated log. The store proposes batches of actions and
-// applies committed ones through its StateMachine; the raft host implements Proposer.
+// The contract between the store and the replicated log lives with the store (src/store/proposer.ts);
+// the raft host implements Proposer and drives a StateMachine. Here: the errors its requests reject with.
 import type { NodeId } from '../raft/index.ts';
 
-export interface Proposer {
-  /**
-   * Resolves after the entry is committed and applied, with the value the state machine's apply()
-   * returned. Rejects with NotLeaderError (carrying the leader id when known), ProposalLostError,
-   * OutcomeUnknownError, or the signal's reason when aborted.
-   */
-  propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown>;
-}
-
-export interface StateMachine {
-  /** Called once per committed entry, in index order. The returned value resolves the proposer's promise. */
-  apply(index: number, entry: Uint8Array): unknown;
-  /** The whole state, to be restored with restore(); taken at the last applied index. */
-  snapshot(): Uint8Array;
-  restore(snapshot: Uint8Array, index: number): void;
-}
+export type { Proposer, StateMachine } from '../store/proposer.ts';
 
 /** This node is not the leader; send the request to `leader` (null when unknown: retry later). */
 export class NotLeaderError extends Error {
