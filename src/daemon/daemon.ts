@@ -29,8 +29,6 @@ export interface DaemonOptions {
   tcp?: string;
   /** Leave tasks running when the daemon stops (they are re-attached at the next start). */
   keepTasks: boolean;
-  /** Snapshot the raft log every this many entries instead of the cluster's setting (tests, benchmarks). */
-  snapshotInterval?: number;
   log?: (msg: string) => void;
 }
 
@@ -87,7 +85,6 @@ class Daemon implements RunningDaemon {
     const state = await openClusterState({
       dataDir: opts.dataDir,
       nodeId,
-      snapshotInterval: opts.snapshotInterval,
       onFatal: (err) => {
         log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
         if (d) d.fail(err);

@@ -22,7 +22,7 @@ export interface ClusterState {
 export interface StateOptions {
   dataDir: string;
   nodeId: string;
-  /** Overrides the cluster's Spec.Raft.SnapshotInterval (tests and benchmarks). */
+  /** Overrides the cluster's Spec.Raft.SnapshotInterval (unit tests). */
   snapshotInterval?: number;
   /** The raft host stopped itself (a disk failure): the state is gone from under the daemon. */
   onFatal?: (err: Error) => void;
