@@ -19,6 +19,7 @@ export const daemonCommand: Command = {
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
     const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks') });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
+    let failed = false;
     await new Promise<void>((done) => {
       let stopping = false;
       const stop = (sig: string) => {
@@ -36,7 +37,12 @@ export const daemonCommand: Command = {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // The daemon may also stop itself (its raft log failed): then exit non-zero.
+      d.stopped.then(done, () => {
+        failed = true;
+        done();
+      });
     });
-    return 0;
+    return failed ? 1 : 0;
   },
 };
