@@ -9,6 +9,7 @@
 import type { udp } from 'bun';
 import { type BackendLoad, type BackendTable, type TableEntry } from './backends.ts';
 import { PortUnavailableError } from './errors.ts';
+import { sendConnectedQuietly, sendQuietly } from './udp-send.ts';
 
 export interface UdpRelayOptions {
   bindAddress: string;
@@ -55,7 +56,8 @@ export class UdpRelayPort {
       this.socket = await Bun.udpSocket({
         hostname: this.opts.bindAddress,
         port,
-        socket: { data: (_s, data, cport, caddr) => this.fromClient(data, cport, caddr) },
+        // An ICMP refusal from a client that went away surfaces as an error: the socket serves on.
+        socket: { data: (_s, data, cport, caddr) => this.fromClient(data, cport, caddr), error: () => {} },
       });
     } catch (e) {
       throw new PortUnavailableError(`cannot listen on ${this.opts.bindAddress}:${port}/udp: ${e instanceof Error ? e.message : e}`, { cause: e });
@@ -91,7 +93,12 @@ export class UdpRelayPort {
     }
     f.lastSeenMs = performance.now();
     if (f.upstream !== null) {
-      f.upstream.send(data);
+      // A refused send means the backend's port is closed: forget the flow so the next datagram from
+      // this client picks another backend.
+      if (!sendConnectedQuietly(f.upstream, data)) {
+        this.load.markFailed(f.backend.key);
+        this.endFlow(f);
+      }
       return;
     }
     const q = (f.queue ??= []);
@@ -111,7 +118,7 @@ export class UdpRelayPort {
         data: (_u, reply) => {
           if (f.closed) return;
           f.lastSeenMs = performance.now();
-          this.socket?.send(reply, f.clientPort, f.clientAddr);
+          if (this.socket) sendQuietly(this.socket, reply, f.clientPort, f.clientAddr);
         },
         error: () => {
           this.load.markFailed(backend.key);
@@ -124,7 +131,7 @@ export class UdpRelayPort {
         f.upstream = u;
         const q = f.queue;
         f.queue = null;
-        if (q) for (const d of q) u.send(d);
+        if (q) for (const d of q) sendConnectedQuietly(u, d);
       },
       () => {
         this.load.markFailed(backend.key);
