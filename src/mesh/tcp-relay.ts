@@ -87,6 +87,7 @@ export class TcpRelayPort {
           },
           data(s, chunk) {
             const r = s.data;
+            if (r === undefined) return; // refused at open
             if (r.upstream === null || r.toUpstream !== null) return self.holdForUpstream(r, chunk);
             const n = r.upstream.write(chunk);
             if (n === chunk.byteLength) return;
@@ -99,6 +100,7 @@ export class TcpRelayPort {
           },
           end(s) {
             const r = s.data;
+            if (!r) return; // refused at open
             r.clientEnded = true;
             if (r.upstreamEnded) return self.finish(r);
             if (r.upstream && r.toUpstream === null) r.upstream.shutdown();
