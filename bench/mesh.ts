@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { type Figure, report } from './lib.ts';
+import { run as runBalance } from './mesh-balance.ts';
 
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 
@@ -141,10 +142,11 @@ type Name = 'direct' | 'nginx' | 'bare' | 'mesh';
 
 export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?: unknown }> {
   console.log('mesh (ingress proxy vs nginx stream proxy, HTTP through wrk)');
+  const balance = runBalance();
   const skip = skipReason();
   if (skip) {
-    console.log(`  skipped: ${skip}`);
-    return { figures: [], skipped: skip };
+    console.log(`  proxy comparison skipped: ${skip}`);
+    return { figures: balance, skipped: skip };
   }
   const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 2);
   const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 5);
@@ -210,6 +212,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
     console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run:`);
     const figures: Figure[] = [
+      ...balance,
       report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
       report({ name: 'HTTP rps via nginx stream proxy (c64)', value: Math.round(m.nginx.rps), unit: 'req/s', anchor: 'nginx' }),
       report({ name: 'HTTP rps via a bare Bun relay (c64)', value: Math.round(m.bare.rps), unit: 'req/s', anchor: `${(m.bare.rps / m.nginx.rps).toFixed(2)}× nginx` }),
