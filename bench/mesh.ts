@@ -4,8 +4,8 @@
  * in the same run.
  *
  * Needs Debian's nginx with the stream module, and wrk. The bench installs nothing; CI installs:
- *   apt-get install -y nginx-light libnginx-mod-stream wrk
- * (or `nginx`, which brings the stream module along). Missing either, it skips and says why.
+ *   apt-get install -y nginx libnginx-mod-stream wrk
+ * (Debian 12 ships the stream proxy only as that dynamic module). Missing any, it skips and says why.
  *
  * Backend: nginx itself returning a fixed 200 from one worker. Not Bun.serve: the mesh is a Bun process
  * too, and a C backend that costs little per request keeps the proxies, not the backend, the thing
@@ -96,7 +96,7 @@ function spawnNginx(dir: string, conf: string): Subprocess {
 }
 
 export function skipReason(): string | null {
-  if (!Bun.which('nginx')) return 'nginx not found (apt-get install -y nginx-light libnginx-mod-stream)';
+  if (!Bun.which('nginx')) return 'nginx not found (apt-get install -y nginx libnginx-mod-stream)';
   if (!Bun.which('wrk')) return 'wrk not found (apt-get install -y wrk)';
   if (!existsSync(STREAM_MODULE)) return `nginx stream module missing at ${STREAM_MODULE} (apt-get install -y libnginx-mod-stream)`;
   return null;
