@@ -171,6 +171,33 @@ describe('ingress TCP', () => {
     for (const c of held) c.socket.end();
   });
 
+  test('proxies on different loopback addresses share one port number (several hosts on one machine)', async () => {
+    const [a, b] = backends('host-a', 'host-b');
+    const pa = proxy({ bindAddress: '127.0.0.2' });
+    const port = await pa.publish(0);
+    const pb = proxy({ bindAddress: '127.0.0.3' });
+    expect(await pb.publish(port)).toBe(port);
+    pa.setBackends(port, [entry(a!)]);
+    pb.setBackends(port, [entry(b!)]);
+    expect(await whoAnswers(port, '127.0.0.2')).toBe('host-a');
+    expect(await whoAnswers(port, '127.0.0.3')).toBe('host-b');
+  });
+
+  test('IPv6 loopback backends work', async () => {
+    let b6: TestBackend;
+    try {
+      b6 = greetingBackend('v6', '::1');
+    } catch {
+      console.warn('ingress.test: no ::1 here, IPv6 case skipped');
+      return;
+    }
+    cleanups.push(() => b6.stop());
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [{ addr: '::1', port: b6.port, local: true, healthy: true }]);
+    expect(await whoAnswers(port)).toBe('v6');
+  });
+
   test('bad input is a named error, not a crash', async () => {
     const p = proxy();
     expect(() => p.setBackends(0, [])).toThrow(MeshConfigError);
