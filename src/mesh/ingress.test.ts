@@ -230,6 +230,27 @@ describe('ingress UDP', () => {
     await waitFor(() => p.stats().udpFlows === 0, 'idle flows forgotten');
   });
 
+  test('a flow to a refusing backend is dropped and the client moves to a live one', async () => {
+    const e = await udpEchoBackend('live', HOST);
+    cleanups.push(() => e.socket.close());
+    const dead = await udpEchoBackend('dead', HOST);
+    const deadPort = dead.port;
+    dead.socket.close();
+    const p = proxy();
+    const port = await p.publish(0, 'udp');
+    p.setBackends(port, [{ addr: HOST, port: deadPort, local: true, healthy: true }, { addr: HOST, port: e.port, local: false, healthy: true }], 'udp');
+    const c = await udpClient(HOST);
+    cleanups.push(() => c.socket.close());
+    // UDP gives no guarantee for the datagrams sent while the refusal is learnt: resend until answered.
+    let sent = 0;
+    await waitFor(() => {
+      if (c.replies.length === 0 && sent < 500) c.socket.send(`ping${sent++}`, port, HOST);
+      return c.replies.length > 0;
+    }, 'a reply from the live backend');
+    expect(c.replies[0]!.startsWith('live:')).toBe(true);
+    expect(sent).toBeGreaterThan(1); // the first went to the dead backend, which is local and so preferred
+  });
+
   test('the flow table is bounded: new clients past it are dropped and counted', async () => {
     const e = await udpEchoBackend('u', HOST);
     cleanups.push(() => e.socket.close());
