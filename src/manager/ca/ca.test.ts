@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { generateKeyPairSync } from 'node:crypto';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import '@libp2p/tls'; // sets @peculiar/x509's global crypto provider: the CA must not depend on it
 import { CertificateError, ClusterTrust, JoinTokenError, JoinTokens, NODE_CERT_LIFETIME_MS, RootCA, issueNodeCert, parseJoinToken, renewalTime, verifyNodeCert } from './index.ts';
 import { CA_ALGORITHM, x509 } from './x509.ts';
 
@@ -63,7 +64,7 @@ describe('cluster CA', () => {
       notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY),
       publicKey: await crypto.subtle.importKey('raw', new Uint8Array(key), { name: 'Ed25519' }, true, ['verify']),
       signingKey: fakeKeys.privateKey, signingAlgorithm: CA_ALGORITHM,
-    });
+    }, crypto);
     await expect(verifyNodeCert(fake.toString('pem'), { trust: ca.trust, clusterId: 'c1' })).rejects.toThrow(/not signed by this cluster's root CA/);
   });
 
@@ -76,7 +77,7 @@ describe('cluster CA', () => {
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: '01', name: 'CN=corp root', notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + 365 * DAY),
       keys, signingAlgorithm: CA_ALGORITHM, extensions: [new x509.BasicConstraintsExtension(true, 0, true)],
-    });
+    }, crypto);
     const sec1 = privateKey.export({ format: 'pem', type: 'sec1' }) as string;
     const ca = await RootCA.fromPem(cert.toString('pem'), sec1);
     const key = await nodeKey();

@@ -60,7 +60,7 @@ export async function issueNodeCert(ca: RootCA, opts: IssueOptions): Promise<Nod
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: PEER_URI_PREFIX + peerId }]),
     ],
-  });
+  }, crypto);
   const certPem = cert.toString('pem');
   return { nodeId: opts.nodeId, peerId, role: opts.role, clusterId: opts.clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem };
 }

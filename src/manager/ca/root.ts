@@ -67,9 +67,9 @@ export class RootCA {
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
       ],
-    });
+    }, crypto);
     return new RootCA(await ClusterTrust.fromPem(cert.toString('pem')), keys.privateKey);
   }
 

@@ -1,12 +1,12 @@
 /**
- * The one place that sets up @peculiar/x509: it needs the `reflect-metadata` polyfill loaded before it
- * (its dependency injection container checks at import time) and a WebCrypto provider.
+ * The one place that loads @peculiar/x509: it needs the `reflect-metadata` polyfill loaded before it
+ * (its dependency injection container checks at import time). Every call passes the runtime's own
+ * WebCrypto (`crypto`) explicitly: @libp2p/tls sets x509's global provider to @peculiar/webcrypto when
+ * it loads, whose CryptoKey class is not the runtime's, and we must not change that global under it.
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { ShoalError } from '../../lib/errors.ts';
-
-x509.cryptoProvider.set(crypto);
 
 export { x509 };
 
