@@ -58,6 +58,14 @@ export async function testNode(
   };
 }
 
+/** A started node with no certificate and no guard: a host about to join. */
+export async function bareNode(): Promise<{ node: NetNode; key: Ed25519PrivateKey; stop(): Promise<void> }> {
+  const key = await generateKeyPair('Ed25519');
+  const node = await createNetNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'] });
+  await node.start();
+  return { node, key, stop: async () => { await node.stop(); } };
+}
+
 /** Waits until `cond` holds, polling; fails after `timeoutMs` of wall clock. Never a timed assertion. */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
