@@ -8,6 +8,7 @@ const all: Record<string, () => Promise<unknown>> = {
   store: async () => (await import('./store.ts')).run(),
   daemon: async () => (await import('./daemon.ts')).run(),
   raft: async () => (await import('./raft.ts')).run(),
+  net: async () => (await import('./net.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
