@@ -147,4 +147,29 @@ describe('refusals', () => {
     expect((err as Error).message).toMatch(/node w1 was removed from the cluster/);
     expect(err).toBeInstanceOf(AuthError);
   });
+
+  test('an inbound connection that never authenticates is closed after the bound', async () => {
+    const cluster = await testCluster();
+    const m1 = await node(cluster, 'm1', 'manager', { authTimeoutMs: 200 });
+    const bare = await node(cluster, 'w1', 'worker');
+    await bare.guard.stop();
+    const connection = await bare.node.dial(m1.addr);
+    await waitFor(() => connection.status !== 'open', 'the silent connection closed');
+    expect(m1.refusals.some((r) => /did not authenticate within 200 ms/.test(r.reason))).toBe(true);
+  });
+
+  test('a certificate that expires while connected is refused on the next stream', async () => {
+    const cluster = await testCluster();
+    let now = Date.now();
+    const m1 = await node(cluster, 'm1', 'manager', { now: () => now });
+    const callers = await serveEcho(m1, PROTOCOLS.dispatcher);
+    const w1 = await node(cluster, 'w1', 'worker');
+    await w1.guard.open(m1.addr, PROTOCOLS.dispatcher);
+    await waitFor(() => callers.length === 1, 'first stream served');
+    now = w1.identity.notAfter + 1;
+    const { stream } = await w1.guard.open(m1.addr, PROTOCOLS.dispatcher);
+    await waitFor(() => stream.status !== 'open', 'second stream refused');
+    expect(callers.length).toBe(1);
+    expect(m1.refusals.some((r) => /the certificate of node w1 expired/.test(r.reason))).toBe(true);
+  });
 });
