@@ -146,6 +146,20 @@ export class AuthGuard {
     return { stream, connection, peer };
   }
 
+  /**
+   * Present this node's current certificate again on every authenticated connection (after a
+   * renewal), so that peers hold the new expiry and role. Returns how many peers accepted it; a peer
+   * that refuses keeps the identity it had verified before.
+   */
+  async reauthenticate(): Promise<number> {
+    const live = [...this.#states.values()].filter((s) => s.identity && s.connection.status === 'open');
+    const results = await Promise.allSettled(live.map(async (s) => {
+      const id = await this.#ask(s.connection);
+      s.identity = id;
+    }));
+    return results.filter((r) => r.status === 'fulfilled').length;
+  }
+
   /** The verified identity on a connection, if it has authenticated. */
   peerOf(connection: Connection): NodeIdentity | null {
     return this.#states.get(connection.id)?.identity ?? null;

@@ -16,5 +16,7 @@ export const PROTOCOLS = {
   /** A joiner with a token asks a manager for the root CA and a certificate; open to anyone. */
   join: { id: '/shoal/join/1', roles: ['manager', 'worker'] },
   raft: { id: '/shoal/raft/1', roles: ['manager'] },
+  /** An authenticated node asks a manager for a fresh certificate for its own key. */
+  renew: { id: '/shoal/ca/renew/1', roles: ['manager', 'worker'] },
   dispatcher: { id: '/shoal/dispatcher/1', roles: ['manager', 'worker'] },
 } as const satisfies Record<string, ProtocolSpec>;

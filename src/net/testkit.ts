@@ -41,14 +41,15 @@ export async function testNode(
   const node = await createNetNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], denyList });
   const refusals: TestNode['refusals'] = [];
   const guard = new AuthGuard(node, {
-    credentials: () => ({ clusterId: trusted.clusterId, trust: trusted.ca.trust, identity }),
+    // Read from the returned object, so that a test can swap in a renewed certificate.
+    credentials: () => ({ clusterId: trusted.clusterId, trust: trusted.ca.trust, identity: t.identity }),
     denyList,
     onRefused: (e) => refusals.push(e),
     ...extra,
   });
   await node.start();
   await guard.start();
-  return {
+  const t: TestNode = {
     node, guard, key, identity, denyList, refusals,
     addr: node.getMultiaddrs()[0]!,
     async stop() {
@@ -56,6 +57,7 @@ export async function testNode(
       await node.stop();
     },
   };
+  return t;
 }
 
 /** A started node with no certificate and no guard: a host about to join. */
