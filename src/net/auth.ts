@@ -160,6 +160,14 @@ export class AuthGuard {
     return results.filter((r) => r.status === 'fulfilled').length;
   }
 
+  /** Whether `peerId` has an open, authenticated connection and is not removed (for gossip). */
+  isAuthenticatedPeer(peerId: string): boolean {
+    for (const s of this.#states.values()) {
+      if (s.identity?.peerId === peerId && s.connection.status === 'open') return !this.opts.isRemoved?.(s.identity.nodeId);
+    }
+    return false;
+  }
+
   /** The verified identity on a connection, if it has authenticated. */
   peerOf(connection: Connection): NodeIdentity | null {
     return this.#states.get(connection.id)?.identity ?? null;

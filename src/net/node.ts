@@ -9,6 +9,7 @@ import { tcp } from '@libp2p/tcp';
 import { tls } from '@libp2p/tls';
 import { yamux } from '@libp2p/yamux';
 import { identify, type Identify } from '@libp2p/identify';
+import { gossipsub } from '@libp2p/gossipsub';
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
 
 export interface ConnectionLimits {
@@ -44,9 +45,19 @@ export interface NetNodeOptions {
   limits?: Partial<ConnectionLimits>;
   /** Bound on the transport upgrade (TCP accepted → TLS + yamux ready). */
   upgradeTimeoutMs?: number;
+  /**
+   * Whether gossip may flow with a peer: true only for peers that have authenticated (the
+   * AuthGuard's `isAuthenticatedPeer`). Others get a score far below every gossipsub threshold, so
+   * they are never published or gossiped to, never grafted, and what they send is dropped.
+   */
+  gossipTrust?: (peerId: string) => boolean;
 }
 
-export type NetNode = Libp2p<{ identify: Identify }>;
+export type Gossip = ReturnType<ReturnType<typeof gossipsub>>;
+export type NetNode = Libp2p<{ identify: Identify; pubsub: Gossip }>;
+
+/** appSpecificScore of a peer that has not authenticated (weight 10 makes it -1e7 in total). */
+const UNTRUSTED_SCORE = -1e6;
 
 export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -59,8 +70,15 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
     connectionEncrypters: [tls()],
     streamMuxers: [yamux()],
     // identify answers only what a TLS handshake already shows (key, addresses, protocol names);
-    // gossipsub needs it to learn which peers speak its protocol.
-    services: { identify: identify() },
+    // gossipsub needs it to learn which peers speak its protocol. gossipsub registers its own
+    // handlers, which the AuthGuard cannot wrap: `gossipTrust` and `guardTopic` keep it closed.
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        scoreParams: { appSpecificScore: (p: string) => (opts.gossipTrust?.(p) ? 0 : UNTRUSTED_SCORE) },
+      }),
+    },
     connectionManager: {
       maxConnections: limits.maxConnections,
       inboundConnectionThreshold: limits.inboundConnectionThreshold,

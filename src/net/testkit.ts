@@ -38,7 +38,11 @@ export async function testNode(
   const identity = await issueNodeCert(cluster.ca, { nodeId, role, clusterId: cluster.clusterId, publicKey: key.publicKey.raw });
   const trusted = extra.trustCluster ?? cluster;
   const denyList = new PeerDenyList();
-  const node = await createNetNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], denyList });
+  let guardRef: AuthGuard | null = null;
+  const node = await createNetNode({
+    privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], denyList,
+    gossipTrust: (p) => guardRef?.isAuthenticatedPeer(p) ?? false,
+  });
   const refusals: TestNode['refusals'] = [];
   const guard = new AuthGuard(node, {
     // Read from the returned object, so that a test can swap in a renewed certificate.
@@ -47,6 +51,7 @@ export async function testNode(
     onRefused: (e) => refusals.push(e),
     ...extra,
   });
+  guardRef = guard;
   await node.start();
   await guard.start();
   const t: TestNode = {
