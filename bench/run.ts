@@ -9,6 +9,7 @@ const all: Record<string, () => Promise<unknown>> = {
   daemon: async () => (await import('./daemon.ts')).run(),
   raft: async () => (await import('./raft.ts')).run(),
   mesh: async () => (await import('./mesh.ts')).run(),
+  net: async () => (await import('./net.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
