@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, hostname, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -50,4 +51,22 @@ export function rssOf(pid: number): number {
   const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Small appends + fdatasync in `dir` for `ms`: what one fsync-per-commit design could reach. */
+export function fsyncRate(dir: string, ms: number): number {
+  const path = join(dir, 'fsync-probe');
+  const fd = fs.openSync(path, 'a');
+  const buf = new Uint8Array(100);
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    fs.writeSync(fd, buf);
+    fs.fdatasyncSync(fd);
+    n++;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  fs.closeSync(fd);
+  fs.unlinkSync(path);
+  return n / secs;
 }

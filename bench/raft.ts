@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { RaftHost } from '../src/raft-host/host.ts';
 import { InMemoryTransport } from '../src/raft-host/memory-transport.ts';
 import { NotLeaderError, type StateMachine } from '../src/raft-host/proposer.ts';
-import { type Figure, report, stats } from './lib.ts';
+import { type Figure, fsyncRate, report, stats } from './lib.ts';
 
 class CountingMachine implements StateMachine {
   count = 0;
@@ -26,23 +26,6 @@ class CountingMachine implements StateMachine {
   }
 }
 
-/** Small appends + fdatasync in `dir` for `ms`: what one fsync-per-commit design could reach. */
-function fsyncRate(dir: string, ms: number): number {
-  const path = join(dir, 'fsync-probe');
-  const fd = fs.openSync(path, 'a');
-  const buf = new Uint8Array(100);
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    fs.writeSync(fd, buf);
-    fs.fdatasyncSync(fd);
-    n++;
-  }
-  const secs = (performance.now() - t0) / 1000;
-  fs.closeSync(fd);
-  fs.unlinkSync(path);
-  return n / secs;
-}
 
 async function waitFor<T>(get: () => T | undefined | null | false, what: string, boundMs: number): Promise<T> {
   const deadline = performance.now() + boundMs;

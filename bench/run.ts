@@ -8,6 +8,8 @@ const all: Record<string, () => Promise<unknown>> = {
   store: async () => (await import('./store.ts')).run(),
   daemon: async () => (await import('./daemon.ts')).run(),
   raft: async () => (await import('./raft.ts')).run(),
+  mesh: async () => (await import('./mesh.ts')).run(),
+  net: async () => (await import('./net.ts')).run(),
   executors: async () => (await import('./executors.ts')).run(),
 };
 

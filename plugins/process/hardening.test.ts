@@ -68,8 +68,7 @@ test.if(withLimits)('Limits.NanoCPUs becomes a CFS quota; the cgroup goes with r
     ? readFileSync(join(cg.cpu!, 'cpu.max'), 'utf8').trim()
     : `${readFileSync(join(cg.cpu!, 'cpu.cfs_quota_us'), 'utf8').trim()} ${readFileSync(join(cg.cpu!, 'cpu.cfs_period_us'), 'utf8').trim()}`;
   expect(quota).toBe('50000 100000');
-  const members = await waitFor(() => (cgroupMembers(cg).length ? cgroupMembers(cg) : undefined), 'the program to join its cgroup');
-  const pid = members![0];
+  const pid = (await waitFor(() => (cgroupMembers(cg).length ? cgroupMembers(cg) : undefined), 'the program to join its cgroup'))![0];
   await ctl.remove();
   expect(alive(pid!)).toBe(false);
   for (const d of cg.dirs) expect(existsSync(d)).toBe(false);

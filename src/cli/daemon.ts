@@ -24,6 +24,7 @@ export const daemonCommand: Command = {
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
+    let failed = false;
     await new Promise<void>((done) => {
       let stopping = false;
       const stop = (sig: string) => {
@@ -41,7 +42,12 @@ export const daemonCommand: Command = {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // The daemon may also stop itself (its raft log failed): then exit non-zero.
+      d.stopped.then(done, () => {
+        failed = true;
+        done();
+      });
     });
-    return 0;
+    return failed ? 1 : 0;
   },
 };

@@ -26,13 +26,14 @@ export function currentCluster(store: MemoryStore): Cluster | undefined {
  */
 export async function initCluster(store: MemoryStore, nodeId: string, description: NodeDescription, spec?: Partial<ClusterSpec>, addr = ''): Promise<Cluster> {
   if (currentCluster(store)) throw new ConflictError('this node is already part of a cluster; "shoal cluster leave" first to make a new one');
+  const defaults = defaultClusterSpec();
   const token = (role: string) => `SHOAL-1-pending-${role}-${randomBytes(12).toString('hex')}`;
   const cluster: Cluster = {
     ID: newId(),
     Version: { Index: 0 },
     CreatedAt: '',
     UpdatedAt: '',
-    Spec: { ...defaultClusterSpec(), ...spec },
+    Spec: { ...defaults, ...spec, Raft: { ...defaults.Raft, ...spec?.Raft } },
     JoinTokens: { Worker: token('worker'), Manager: token('manager') },
   };
   const node: Node = {

@@ -14,13 +14,14 @@ import { errorMessage, UnavailableError } from '../lib/errors.ts';
 import { socketPath } from '../lib/paths.ts';
 import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import { memoryConnPair } from '../manager/dispatcher/index.ts';
-import { LocalLog, MemoryStore } from '../store/index.ts';
+import type { MemoryStore } from '../store/index.ts';
 import { Agent } from '../worker/index.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import { describeHost } from './describe.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { lockDataDir } from './lock.ts';
 import { Manager } from './manager.ts';
+import { type ClusterState, openClusterState } from './state.ts';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -38,6 +39,8 @@ export interface DaemonOptions {
 export interface RunningDaemon {
   readonly socketPath: string;
   readonly nodeId: string;
+  /** Settles when the daemon has stopped: resolves after stop(), rejects when it stopped itself on a fatal error. */
+  readonly stopped: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,36 +62,60 @@ class Daemon implements RunningDaemon {
   private agent: Agent | null = null;
   private servers: Server<unknown>[] = [];
   private stopping: Promise<void> | null = null;
+  private fatal: Error | null = null;
+  private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
+  readonly stopped = new Promise<void>((resolve, reject) => {
+    this.settleStopped = { resolve, reject };
+  });
+  private readonly store: MemoryStore;
 
   private constructor(
     private readonly opts: DaemonOptions,
     private readonly log: (msg: string) => void,
     private readonly unlock: () => void,
     readonly nodeId: string,
-    private readonly store: MemoryStore,
-    private readonly localLog: LocalLog,
+    private readonly state: ClusterState,
     private readonly catalog: ExecutorCatalog,
     private readonly plugins: LoadReport,
   ) {
     this.socketPath = socketPath(opts.dataDir);
+    this.store = state.store;
+    this.stopped.catch(() => {}); // a fatal stop is reported to whoever awaits `stopped`, never unhandled
   }
 
   static async start(opts: DaemonOptions, log: (msg: string) => void, unlock: () => void): Promise<Daemon> {
     const t0 = performance.now();
     const nodeId = loadOrCreateNodeId(opts.dataDir);
-    const store = new MemoryStore();
-    const localLog = new LocalLog(join(opts.dataDir, 'state.db'), store);
-    const { index } = localLog.recover();
-    store.proposer = localLog;
     const catalog = builtinCatalog();
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
-    const d = new Daemon(opts, log, unlock, nodeId, store, localLog, catalog, plugins);
-    if (!currentCluster(store) && opts.init) await d.initCluster({});
-    else if (currentCluster(store)) await d.startRoles();
-    d.serve();
-    log(`shoal ${VERSION} node ${nodeId}: ${currentCluster(store) ? 'manager and worker' : 'not in a cluster yet ("shoal cluster init")'}; state at index ${index}; API on unix://${d.socketPath} (ready in ${Math.round(performance.now() - t0)} ms)`);
+    let d: Daemon | null = null;
+    const state = await openClusterState({
+      dataDir: opts.dataDir,
+      nodeId,
+      onFatal: (err) => {
+        log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
+        if (d) d.fail(err);
+      },
+    });
+    d = new Daemon(opts, log, unlock, nodeId, state, catalog, plugins);
+    try {
+      if (!currentCluster(d.store) && opts.init) await d.initCluster({});
+      else if (currentCluster(d.store)) await d.startRoles();
+      d.serve();
+    } catch (e) {
+      await d.stop();
+      throw e;
+    }
+    const store = d.store;
+    log(`shoal ${VERSION} node ${nodeId}: ${currentCluster(store) ? 'manager and worker' : 'not in a cluster yet ("shoal cluster init")'}; raft log at index ${d.state.raft.status.applied}; API on unix://${d.socketPath} (ready in ${Math.round(performance.now() - t0)} ms)`);
     return d;
+  }
+
+  /** The state under the daemon is gone (the raft host halted): stop, keeping the tasks for the next start. */
+  private fail(err: Error): void {
+    this.fatal ??= err;
+    void this.stop();
   }
 
   private async initCluster(req: { AdvertiseAddr?: string; ListenAddr?: string; Spec?: object }): Promise<string> {
@@ -159,7 +186,7 @@ class Daemon implements RunningDaemon {
   private async doStop(): Promise<void> {
     for (const s of this.servers) s.stop(true);
     try {
-      await this.agent?.stop({ keepTasks: this.opts.keepTasks });
+      await this.agent?.stop({ keepTasks: this.opts.keepTasks || this.fatal !== null });
     } catch (e) {
       this.log(`worker stop: ${errorMessage(e)}`);
     }
@@ -168,8 +195,10 @@ class Daemon implements RunningDaemon {
     } catch (e) {
       this.log(`manager stop: ${errorMessage(e)}`);
     }
-    this.localLog.close();
+    this.state.close();
     rmSync(this.socketPath, { force: true });
     this.unlock();
+    if (this.fatal) this.settleStopped.reject(this.fatal);
+    else this.settleStopped.resolve();
   }
 }

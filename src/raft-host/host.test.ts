@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RaftHost, type RaftHostOptions } from './host.ts';
 import { InMemoryTransport } from './memory-transport.ts';
+import { noPeers as noPeersForTest } from './no-peers.ts';
 import { NotLeaderError, type StateMachine } from './proposer.ts';
 
 const enc = new TextEncoder();
@@ -96,6 +97,46 @@ describe('RaftHost', () => {
     const again = c.make('solo', true);
     await until(() => again.sm.items.length === 2, 'replay after restart');
     expect(again.sm.items).toEqual(['a', 'b']);
+  });
+
+  test('a lone voter leads without waiting for a tick, on its first start and after a restart', async () => {
+    // Timers that never tick: leadership can only come from the campaign at start.
+    const noTicks = { every: () => () => {}, defer: (fn: () => void) => void setImmediate(fn) };
+    const dir = join(tempDir(), 'solo');
+    const open = () => {
+      const sm = new ListMachine();
+      const host = new RaftHost({ id: 'solo', dir, transport: noPeersForTest, stateMachine: sm, bootstrap: { voters: ['solo'], learners: [] }, timers: noTicks });
+      host.start();
+      cleanup.push(() => host.stop());
+      return { host, sm };
+    };
+    const first = open();
+    expect(first.host.status.role).toBe('leader');
+    expect(await first.host.propose(enc.encode('a'))).toBe(1);
+    first.host.stop();
+    const second = open();
+    expect(second.host.status.role).toBe('leader');
+    expect(second.sm.items).toEqual(['a']); // the committed log is applied during start()
+    expect(await second.host.propose(enc.encode('b'))).toBe(2);
+    await second.host.readBarrier();
+    expect(second.sm.items).toEqual(['a', 'b']);
+  });
+
+  test('the snapshot interval may be a function, asked each time', async () => {
+    let interval = 1_000;
+    const c = cluster(['solo'], { snapshotInterval: () => interval, snapshotTailEntries: 2 });
+    const { host } = c.hosts.get('solo')!;
+    await until(() => host.status.role === 'leader', 'solo to lead');
+    for (let i = 0; i < 10; i++) await host.propose(enc.encode(`e${i}`));
+    expect(host.status.snapshotIndex).toBe(0);
+    interval = 5;
+    await host.propose(enc.encode('e10'));
+    expect(host.status.snapshotIndex).toBeGreaterThan(0);
+    host.stop();
+    const again = c.make('solo', true);
+    await again.host.readBarrier();
+    expect(again.sm.items).toHaveLength(11);
+    expect(again.sm.items[10]).toBe('e10');
   });
 
   test('three voters replicate, batch concurrent proposals and refuse on followers', async () => {

@@ -49,8 +49,8 @@ export interface RaftHostOptions {
   tickMs?: number;
   electionTicks?: number;
   heartbeatTicks?: number;
-  /** Snapshot the state machine every this many applied entries. */
-  snapshotInterval?: number;
+  /** Snapshot the state machine every this many applied entries; a function is asked each time (a setting that can change). */
+  snapshotInterval?: number | (() => number);
   /** Entries kept below a snapshot so slow followers catch up without one. */
   snapshotTailEntries?: number;
   segmentBytes?: number;
@@ -135,7 +135,7 @@ export class RaftHost implements Proposer {
   start(): void {
     if (this.running) return;
     const { opts } = this;
-    const { wal, storage, conf, snapshot, fresh } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes);
+    const { wal, storage, conf, snapshot } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes);
     this.wal = wal;
     this.storage = storage;
     this.conf = conf;
@@ -170,8 +170,12 @@ export class RaftHost implements Proposer {
       this.kick();
     });
     this.stopTimer = this.timers.every(opts.tickMs ?? 100, () => this.tick());
-    // A lone voter need not wait an election timeout to lead.
-    if (fresh && conf.voters.length === 1 && conf.voters[0] === this.id) this.node.campaign();
+    // A lone voter need not wait an election timeout to lead, on its first start or any later one.
+    // It applies what its log already committed first: a committed, unapplied conf change blocks a campaign.
+    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
+      this.drain();
+      if (this.running && this.conf.voters.length === 1 && this.conf.voters[0] === this.id) this.node.campaign();
+    }
     this.kick();
   }
 
@@ -233,6 +237,7 @@ export class RaftHost implements Proposer {
   /** Resolves with the read index once this node has applied it: reads of local state are then linearizable. */
   readCb(cb: Callback, signal?: AbortSignal): void {
     if (!this.running) return cb(new HostStoppedError());
+    if (signal?.aborted) return cb(signal.reason instanceof Error ? signal.reason : new Error('read aborted'));
     const seq = ++this.seq;
     try {
       this.node.readIndex(wrap(this.incHi, this.incLo, seq, new Uint8Array(0)));
@@ -252,6 +257,11 @@ export class RaftHost implements Proposer {
 
   linearizableRead(signal?: AbortSignal): Promise<number> {
     return new Promise((resolve, reject) => this.readCb((err, v) => (err ? reject(err) : resolve(v as number)), signal));
+  }
+
+  /** The store's read barrier: a ReadIndex, resolved once this node has applied up to it. */
+  async readBarrier(signal?: AbortSignal): Promise<void> {
+    await this.linearizableRead(signal);
   }
 
   changeConfCb(type: ConfChange['type'], node: NodeId, cb: Callback): void {
@@ -431,7 +441,8 @@ export class RaftHost implements Proposer {
   }
 
   private maybeSnapshot(): void {
-    const interval = this.opts.snapshotInterval ?? 10_000;
+    const setting = this.opts.snapshotInterval ?? 10_000;
+    const interval = typeof setting === 'function' ? setting() : setting;
     const snapIndex = this.storage.snapshot().meta.index;
     if (this.applied - snapIndex < interval) return;
     const snap = this.storage.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());

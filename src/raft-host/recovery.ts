@@ -8,8 +8,6 @@ export interface Recovered {
   storage: MemoryStorage;
   conf: ConfState;
   snapshot: Snapshot | null;
-  /** True when this start created the log (first start of a founder or of a joiner). */
-  fresh: boolean;
 }
 
 export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number): Recovered {
@@ -35,5 +33,5 @@ export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefine
   storage.setConfState(conf);
   storage.append(state.entries);
   storage.setHardState(state.hardState);
-  return { wal, storage, conf, snapshot: state.snapshot, fresh };
+  return { wal, storage, conf, snapshot: state.snapshot };
 }

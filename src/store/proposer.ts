@@ -1,12 +1,14 @@
 /**
- * The seam between the store and whatever makes its writes durable and ordered: a local log on a
- * one-host cluster today, Raft tomorrow. Callers of the store never see which.
+ * The seam between the store and whatever makes its writes durable and ordered: the raft host
+ * (src/raft-host/) in the daemon, even with one voter; MemoryLog in unit tests of the stages.
+ * Callers of the store never see which.
  */
 export interface Proposer {
   /**
    * Make `entry` durable and ordered, hand it to the state machine's apply() (on every replica), and
    * resolve with what apply() returned on this one. Rejects when this replica cannot propose
-   * (not the leader, no quorum) or when `signal` aborts before the entry was accepted.
+   * (not the leader, no quorum) or when `signal` aborts before the entry was accepted; the raft
+   * host's errors (NotLeaderError, ProposalLostError, OutcomeUnknownError) say which.
    */
   propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown>;
   /** Resolves once this replica has applied everything committed before the call (linearizable read). */
@@ -15,7 +17,9 @@ export interface Proposer {
 
 /** What a proposer drives: the store. apply() must be deterministic: same entries, same state. */
 export interface StateMachine {
+  /** Called once per committed entry, in index order. The returned value resolves the proposer's promise. */
   apply(index: number, entry: Uint8Array): unknown;
+  /** The whole state, to be restored with restore(); taken at the last applied index. */
   snapshot(): Uint8Array;
   restore(snapshot: Uint8Array, index: number): void;
 }

@@ -164,8 +164,11 @@ export class Dispatcher {
     for (const s of [...this.#sessions.values()]) this.#closeSession(s, 'shutting-down', 'the dispatcher is stopping', false);
   }
 
-  /** Serve one worker connection: it must register first. */
-  accept(conn: Conn): void {
+  /**
+   * Serve one worker connection: it must register first. `nodeId` is the node the transport has
+   * authenticated (libp2p: its certificate); a session registering as any other node is refused.
+   */
+  accept(conn: Conn, opts: { nodeId?: string } = {}): void {
     const channel = new FrameChannel(conn, SESSION_FRAMES, { maxFrameBytes: this.#opts.maxFrameBytes });
     if (!this.#running) {
       refuse(channel, 'shutting-down', 'the dispatcher is not running');
@@ -182,6 +185,10 @@ export class Dispatcher {
         return;
       }
       cancelTimeout();
+      if (opts.nodeId !== undefined && m.b.nodeId !== opts.nodeId) {
+        refuse(channel, 'bad-request', `this connection is authenticated as node ${opts.nodeId}, not ${m.b.nodeId}: a node registers as itself`);
+        return;
+      }
       channel.onMessage(() => {}); // anything before `registered` is ignored; the worker waits for it
       this.#register(channel, m.b.nodeId, m.b.description).catch((err) => {
         this.#log(`dispatcher: registering node ${m.b.nodeId} failed: ${errorMessage(err)}`);

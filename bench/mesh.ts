@@ -1,0 +1,237 @@
+/**
+ * The ingress routing mesh against nginx's stream proxy (issue 6, item 7): HTTP requests per second and
+ * added latency through each, against the same backend reached directly, with the same load generator,
+ * in the same run.
+ *
+ * Needs Debian's nginx with the stream module, and wrk. The bench installs nothing; CI installs:
+ *   apt-get install -y nginx libnginx-mod-stream wrk
+ * (Debian 12 ships the stream proxy only as that dynamic module). Missing any, it skips and says why.
+ *
+ * Backend: nginx itself returning a fixed 200 from one worker. Not Bun.serve: the mesh is a Bun process
+ * too, and a C backend that costs little per request keeps the proxies, not the backend, the thing
+ * being compared. Both proxies get one worker / one process, on loopback ports, each run alone
+ * (nginx under -p <temp dir>, in the foreground, as a child; no system config is touched).
+ *
+ * Throughput: wrk -t1 -c64; latency: wrk -t1 -c1 (one request at a time, so p50 is the cost of a hop,
+ * not of a queue). Added latency = p50 through the proxy − p50 direct. A bare Bun relay (bare-relay.ts)
+ * runs too, as the floor of what Bun can do. Short runs in rotating order, several rounds, medians
+ * reported: on a shared 2-core machine one long run per target measures the neighbours more than the
+ * proxies. CPU time per request of the proxy process (from /proc) is reported too: it is steadier
+ * than rps under noise. MESH_BENCH_SECONDS (default 2) sets each wrk run, MESH_BENCH_ROUNDS (5) rounds.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Subprocess } from 'bun';
+import { type Figure, report } from './lib.ts';
+import { run as runBalance } from './mesh-balance.ts';
+
+const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+interface WrkResult {
+  rps: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+function freePort(): number {
+  const l = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  const p = l.port;
+  l.stop(true);
+  return p;
+}
+
+function toUs(v: string, unit: string): number {
+  const x = Number(v);
+  return unit === 'us' ? x : unit === 'ms' ? x * 1e3 : unit === 's' ? x * 1e6 : NaN;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m.exec(out);
+  if (!rps || !p50 || !p99) throw new Error(`cannot read wrk's output:\n${out}`);
+  if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
+  return { rps: Number(rps[1]), p50Us: toUs(p50[1]!, p50[2]!), p99Us: toUs(p99[1]!, p99[2]!) };
+}
+
+async function wrk(port: number, connections: number, seconds: number): Promise<WrkResult> {
+  const p = Bun.spawn(['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`], { stdout: 'pipe', stderr: 'pipe' });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`wrk exited ${code}: ${err}`);
+  return parseWrk(out);
+}
+
+async function waitListening(port: number, what: string, child: Subprocess): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode} before listening`);
+    const ok = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
+      (s) => (s.end(), true),
+      () => false,
+    );
+    if (ok) return;
+    await Bun.sleep(10);
+  }
+  throw new Error(`${what} never listened on ${port}`);
+}
+
+function nginxConf(dir: string, name: string, body: string, stream: boolean): string {
+  const conf = join(dir, `${name}.conf`);
+  writeFileSync(
+    conf,
+    [
+      stream ? `load_module ${STREAM_MODULE};` : '',
+      'worker_processes 1;',
+      `pid ${join(dir, name)}.pid;`,
+      `error_log ${join(dir, name)}.err warn;`,
+      'events { worker_connections 4096; }',
+      body,
+    ].join('\n'),
+  );
+  return conf;
+}
+
+function spawnNginx(dir: string, conf: string): Subprocess {
+  return Bun.spawn(['nginx', '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdout: 'ignore', stderr: 'inherit' });
+}
+
+export function skipReason(): string | null {
+  if (!Bun.which('nginx')) return 'nginx not found (apt-get install -y nginx libnginx-mod-stream)';
+  if (!Bun.which('wrk')) return 'wrk not found (apt-get install -y wrk)';
+  if (!existsSync(STREAM_MODULE)) return `nginx stream module missing at ${STREAM_MODULE} (apt-get install -y libnginx-mod-stream)`;
+  return null;
+}
+
+/** CPU time (user + system) of a process and its children's threads, in µs; Linux only. */
+function cpuUs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {}
+  }
+  return ticks * 10_000; // USER_HZ is 100 on Linux
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function spawnRelay(script: string, backendPort: number, children: Subprocess[]): Promise<{ port: number; pid: number }> {
+  const p = Bun.spawn([process.execPath, join(import.meta.dir, script), String(backendPort)], { stdout: 'pipe', stderr: 'inherit' });
+  children.push(p);
+  const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
+  const port = Number(/ready (\d+)/.exec(first)?.[1]);
+  if (!port) throw new Error(`${script} did not start: ${first}`);
+  await waitListening(port, script, p);
+  return { port, pid: p.pid };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+type Name = 'direct' | 'nginx' | 'bare' | 'mesh';
+
+export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?: unknown }> {
+  console.log('mesh (ingress proxy vs nginx stream proxy, HTTP through wrk)');
+  const balance = runBalance();
+  const skip = skipReason();
+  if (skip) {
+    console.log(`  proxy comparison skipped: ${skip}`);
+    return { figures: balance, skipped: skip };
+  }
+  const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 2);
+  const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 5);
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-mesh-'));
+  const children: Subprocess[] = [];
+  try {
+    const backendPort = freePort();
+    const backend = spawnNginx(
+      dir,
+      nginxConf(
+        dir,
+        'backend',
+        `http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:${backendPort}; location / { return 200 "ok\\n"; } } }`,
+        false,
+      ),
+    );
+    children.push(backend);
+    await waitListening(backendPort, 'backend nginx', backend);
+
+    const nginxPort = freePort();
+    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true));
+    children.push(proxyNginx);
+    await waitListening(nginxPort, 'nginx stream proxy', proxyNginx);
+    const bare = await spawnRelay('bare-relay.ts', backendPort, children);
+    const mesh = await spawnRelay('mesh-proxy.ts', backendPort, children);
+
+    const targets: Record<Name, { port: number; pids: () => number[] }> = {
+      direct: { port: backendPort, pids: () => [] },
+      nginx: { port: nginxPort, pids: () => childrenOf(proxyNginx.pid) },
+      bare: { port: bare.port, pids: () => [bare.pid] },
+      mesh: { port: mesh.port, pids: () => [mesh.pid] },
+    };
+    const names = Object.keys(targets) as Name[];
+    const runs: Record<Name, { rps: number[]; cpuUsPerReq: number[]; p50Us: number[]; p99Us: number[] }> = Object.fromEntries(
+      names.map((n) => [n, { rps: [], cpuUsPerReq: [], p50Us: [], p99Us: [] }]),
+    ) as never;
+    for (let round = 0; round < rounds; round++) {
+      // Rotate the order so no target always runs right after another's load.
+      const order = names.map((_, i) => names[(i + round) % names.length]!);
+      const line: string[] = [];
+      for (const name of order) {
+        const t = targets[name];
+        const cpu0 = cpuUs(t.pids());
+        const load = await wrk(t.port, 64, seconds);
+        const cpu = cpuUs(t.pids()) - cpu0;
+        const latency = await wrk(t.port, 1, seconds);
+        const r = runs[name];
+        r.rps.push(load.rps);
+        r.cpuUsPerReq.push(cpu / (load.rps * seconds));
+        r.p50Us.push(latency.p50Us);
+        r.p99Us.push(latency.p99Us);
+        line.push(`${name} ${(load.rps / 1000).toFixed(1)}k/${latency.p50Us}µs`);
+      }
+      console.log(`  round ${round + 1}: ${line.join('  ')}`);
+    }
+    const m = Object.fromEntries(names.map((n) => [n, { rps: median(runs[n].rps), cpuUsPerReq: median(runs[n].cpuUsPerReq), p50Us: median(runs[n].p50Us) }])) as Record<
+      Name,
+      { rps: number; cpuUsPerReq: number; p50Us: number }
+    >;
+    const ratio = m.mesh.rps / m.nginx.rps;
+    const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
+    console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run:`);
+    const figures: Figure[] = [
+      ...balance,
+      report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
+      report({ name: 'HTTP rps via nginx stream proxy (c64)', value: Math.round(m.nginx.rps), unit: 'req/s', anchor: 'nginx' }),
+      report({ name: 'HTTP rps via a bare Bun relay (c64)', value: Math.round(m.bare.rps), unit: 'req/s', anchor: `${(m.bare.rps / m.nginx.rps).toFixed(2)}× nginx` }),
+      report({ name: 'HTTP rps via the mesh (c64)', value: Math.round(m.mesh.rps), unit: 'req/s' }),
+      report({ name: 'mesh ÷ nginx throughput', value: ratio, unit: '×', target: '≥ 1.0×', met: ratio >= 1.0 }),
+      report({ name: 'proxy CPU per request: nginx worker', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
+      report({ name: 'proxy CPU per request: bare Bun relay', value: m.bare.cpuUsPerReq, unit: 'µs/req' }),
+      report({ name: 'proxy CPU per request: mesh', value: m.mesh.cpuUsPerReq, unit: 'µs/req' }),
+      report({ name: 'p50 latency direct (c1)', value: m.direct.p50Us, unit: 'µs' }),
+      report({ name: 'p50 added by nginx (c1)', value: added('nginx'), unit: 'µs', anchor: 'nginx' }),
+      report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),
+      report({ name: 'p50 added by the mesh (c1)', value: added('mesh'), unit: 'µs', target: `≤ nginx's ${added('nginx').toFixed(1)} µs`, met: added('mesh') <= added('nginx') }),
+    ];
+    return { figures, raw: { seconds, rounds, medians: m, runs } };
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => c.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) await run();

@@ -1,0 +1,74 @@
+/**
+ * The cluster state of this host: the store on a Raft log in <data-dir>/raft/. Today this node is
+ * the log's only voter (noPeers); joining other managers adds peers and a real transport, nothing else.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ShoalError } from '../lib/errors.ts';
+import { noPeers } from '../raft-host/no-peers.ts';
+import { RaftHost, realTimers } from '../raft-host/host.ts';
+import { MemoryStore } from '../store/index.ts';
+import { currentCluster } from './cluster.ts';
+
+export const DEFAULT_SNAPSHOT_INTERVAL = 10_000;
+
+export interface ClusterState {
+  store: MemoryStore;
+  raft: RaftHost;
+  /** Stops the raft host; proposals still in flight reject with HostStoppedError. */
+  close(): void;
+}
+
+export interface StateOptions {
+  dataDir: string;
+  nodeId: string;
+  /** Overrides the cluster's Spec.Raft.SnapshotInterval (unit tests). */
+  snapshotInterval?: number;
+  /** The raft host stopped itself (a disk failure): the state is gone from under the daemon. */
+  onFatal?: (err: Error) => void;
+}
+
+/**
+ * Opens the log, rebuilds the store from its snapshot and committed entries, and resolves once
+ * this node leads and the store has applied everything committed before the call.
+ */
+export async function openClusterState(opts: StateOptions): Promise<ClusterState> {
+  const old = join(opts.dataDir, 'state.db');
+  const dir = join(opts.dataDir, 'raft');
+  if (existsSync(old) && !existsSync(dir)) {
+    throw new ShoalError(
+      `${old} holds cluster state in the format of an earlier pre-release (a SQLite log), which this version does not read; ` +
+        `remove it (its cluster, services and tasks are lost) or start with another --data-dir`,
+    );
+  }
+  const store = new MemoryStore();
+  const raft = new RaftHost({
+    id: opts.nodeId,
+    dir,
+    transport: noPeers,
+    stateMachine: store,
+    bootstrap: { voters: [opts.nodeId], learners: [] },
+    // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
+    // applied before the event loop moves on (the stages' passes and a clean stop count on that);
+    // proposals made in the same stretch of code still share one fsync.
+    timers: { every: realTimers.every, defer: queueMicrotask },
+    snapshotInterval: () => opts.snapshotInterval ?? snapshotSetting(store),
+    onFatal: opts.onFatal,
+  });
+  raft.start();
+  store.proposer = raft;
+  try {
+    // A lone voter leads from start(); the barrier waits for the committed tail to be applied.
+    await store.sync();
+  } catch (e) {
+    raft.stop();
+    throw e;
+  }
+  return { store, raft, close: () => raft.stop() };
+}
+
+/** The cluster's own setting (as Docker's --snapshot-interval), when it holds a sane one. */
+function snapshotSetting(store: MemoryStore): number {
+  const v = currentCluster(store)?.Spec.Raft?.SnapshotInterval;
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : DEFAULT_SNAPSHOT_INTERVAL;
+}

@@ -1,0 +1,10 @@
+export { createNetNode, PeerDenyList, DEFAULT_LIMITS, type NetNode, type NetNodeOptions, type ConnectionLimits, type Gossip } from './node.ts';
+export { loadOrCreateNodeKey, NodeKeyError, NODE_KEY_FILE } from './identity.ts';
+export { PROTOCOLS, type ProtocolSpec } from './protocols.ts';
+export { AuthGuard, AuthError, AuthRefusedError, type AuthGuardOptions, type LocalCredentials, type GuardedStream, type GuardedHandler } from './auth.ts';
+export { StreamConn } from './stream-conn.ts';
+export { serveJoin, requestJoin, managerAnswer, JoinError, type Joined, type JoinAnswer } from './join.ts';
+export { serveRenewal, requestRenewal, RenewalError } from './renew.ts';
+export { serveDispatcher, dispatcherConnector } from './dispatcher.ts';
+export { Libp2pRaftTransport, RAFT_FRAMES, type Libp2pRaftTransportOptions } from './raft-transport.ts';
+export { guardTopic, type TopicGuard } from './gossip.ts';
