@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary } from '../test/integration/harness.ts';
+import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/integration/harness.ts';
 import { guestAssets, guestSpec } from '../test/fixtures/vm/guest.ts';
 import { TEST_IMAGE } from '../test/fixtures/images/engine.ts';
 import type { TaskSpec } from '../src/types/index.ts';
@@ -131,7 +131,11 @@ export async function run(): Promise<{ figures: Figure[]; skipped: Record<string
   const skipped: Record<string, string> = {};
   try {
     await d.start();
-    const info = await d.json<{ Runtimes: Record<string, { Healthy: boolean; Message?: string }> }>('/info');
+    // The node reports its runtimes when its agent registers, just after the API is up.
+    const info = await waitFor('the node to report its runtimes', async () => {
+      const i = await d.json<{ Runtimes?: Record<string, { Healthy: boolean; Message?: string }> }>('/info');
+      return i.Runtimes && Object.keys(i.Runtimes).length ? i as { Runtimes: Record<string, { Healthy: boolean; Message?: string }> } : null;
+    });
     const rts = runtimes(info.Runtimes);
     const p50: Record<string, number> = {};
     let anchor: number | undefined;
