@@ -35,7 +35,8 @@ test('plugin ls: the example loaded, the broken ones failed with their errors; t
   expect(json.map((p: any) => [p.Name, p.Enabled])).toEqual([['broken', false], ['needs-package', false], ['script', true]]);
   expect(await d.ok('plugin', 'ls', '-q')).toBe('script\n');
   expect(d.output).toContain('this plugin is broken on purpose');
-  expect(await d.ok('info')).toMatch(/Runtimes: .*\bscript\b/);
+  // The node reports its runtimes when its agent registers, just after the API is up.
+  await waitFor('the node to report the plugin runtime', async () => /Runtimes: .*\bscript\b/.test(await d.ok('info')));
 });
 
 test('a service of the plugin\'s runtime runs, logs, and is removed', async () => {
