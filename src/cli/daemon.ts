@@ -24,6 +24,10 @@ export const daemonCommand: Command = {
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
+    // An error nobody awaited (a third-party plugin's timer or promise, most likely) is logged; it
+    // must not take the host's tasks' supervisor down with it.
+    process.on('unhandledRejection', (e) => ctx.io.err(`shoal daemon: unhandled rejection (kept running): ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`));
+    process.on('uncaughtException', (e) => ctx.io.err(`shoal daemon: uncaught exception (kept running): ${e.stack ?? e.message}\n`));
     let failed = false;
     await new Promise<void>((done) => {
       let stopping = false;

@@ -14,6 +14,11 @@ copyFileSync(resolve(import.meta.dir, '../../plugins/examples/script/script.ts')
 writeFileSync(join(pluginDir, 'broken.js'), 'throw new Error("this plugin is broken on purpose");');
 // A bare package import: a compiled shoal has no node_modules to find it in.
 writeFileSync(join(pluginDir, 'needs-package.js'), 'import x from "left-pad"; export default () => x;');
+// Fails later, outside anything the loader awaits: a timer that throws and a promise nobody awaits.
+writeFileSync(
+  join(pluginDir, 'late-failure.js'),
+  'export default () => { setTimeout(() => { throw new Error("late throw on purpose"); }, 20); Promise.reject(new Error("late rejection on purpose")); return null; };',
+);
 
 let d: Daemon & AsyncDisposable;
 beforeAll(async () => {
@@ -32,10 +37,11 @@ test('plugin ls: the example loaded, the broken ones failed with their errors; t
   expect(row('broken')).toMatch(/^broken\s+-\s+failed\s.*this plugin is broken on purpose/);
   expect(row('needs-package')).toMatch(/failed.*left-pad/);
   const json = JSON.parse(await d.ok('plugin', 'ls', '--format', 'json'));
-  expect(json.map((p: any) => [p.Name, p.Enabled])).toEqual([['broken', false], ['needs-package', false], ['script', true]]);
+  expect(json.map((p: any) => [p.Name, p.Enabled])).toEqual([['broken', false], ['late-failure', false], ['needs-package', false], ['script', true]]);
   expect(await d.ok('plugin', 'ls', '-q')).toBe('script\n');
   expect(d.output).toContain('this plugin is broken on purpose');
   // The node reports its runtimes when its agent registers, just after the API is up.
+  await waitFor('the late failures to be logged', () => d.output.includes('late throw on purpose') && d.output.includes('late rejection on purpose'));
   await waitFor('the node to report the plugin runtime', async () => /Runtimes: .*\bscript\b/.test(await d.ok('info')));
 });
 
