@@ -105,7 +105,7 @@ verify_executable() {
     info "checksum verified ($got)"
   fi
   chmod 0755 "$TMP/shoal"
-  "$TMP/shoal" version >/dev/null 2>&1 || fatal "the executable does not run on this host (linux-$ARCH)"
+  "$TMP/shoal" --help >/dev/null 2>&1 || fatal "the executable does not run on this host (linux-$ARCH)"
 }
 
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }

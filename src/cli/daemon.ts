@@ -11,13 +11,14 @@ export const daemonCommand: Command = {
     { long: 'data-dir', kind: 'string', value: 'DIR', help: 'state directory (default /var/lib/shoal as root, else ~/.local/share/shoal)' },
     { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
     { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP (plain HTTP for now)' },
+    { long: 'fleet-addr', kind: 'string', value: 'IP:PORT', help: 'serve this executable and install.sh over HTTP for new hosts (curl http://IP:PORT/install.sh | sh -s -- --join …)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
   ],
   maxArgs: 0,
   async run(ctx) {
     const { startDaemon } = await import('../daemon/daemon.ts');
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
-    const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks') });
+    const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr') });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     let failed = false;
     await new Promise<void>((done) => {

@@ -8,14 +8,15 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { installScriptFor } from '../../src/daemon/fleet-http.ts';
 
 const INSTALL_SH = resolve(import.meta.dir, '../../install.sh');
 const root = mkdtempSync(join(tmpdir(), 'shoal-install-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** A stand-in for dist/shoal: answers `version`, and for `daemon` prints its arguments, one a line. */
+/** A stand-in for dist/shoal: answers `--help`, and for `daemon` prints its arguments, one a line. */
 const FAKE = `#!/bin/sh
-if [ "$1" = version ]; then echo "shoal fake"; exit 0; fi
+if [ "$1" = --help ]; then echo "shoal fake"; exit 0; fi
 if [ "$1" = daemon ]; then shift; echo "DAEMON-ARGS"; for a in "$@"; do echo "$a"; done; exit 0; fi
 exit 3
 `;
@@ -170,6 +171,17 @@ describe('install.sh', () => {
     const r = await install({ INSTALL_SHOAL_BIN_PATH: fakePath, INSTALL_SHOAL_BIN_DIR: fr.bin }, [], fr.stubs);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('unsupported architecture riscv64');
+    expect(existsSync(fr.bin)).toBe(false);
+  });
+
+  test("a manager's script refuses a host of another architecture before downloading", async () => {
+    const fr = fakeRoot();
+    const served = join(fr.dir, 'served-install.sh');
+    writeFileSync(served, installScriptFor('http://127.0.0.1:9/shoal', 'amd64'));
+    stub(fr.stubs, 'uname', 'if [ "$1" = -m ]; then echo aarch64; else echo Linux; fi');
+    const r = await run(['sh', served], { INSTALL_SHOAL_BIN_DIR: fr.bin }, fr.stubs);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('the manager serves a linux-amd64 executable and this host is linux-arm64: set INSTALL_SHOAL_URL to a linux-arm64 build');
     expect(existsSync(fr.bin)).toBe(false);
   });
 
