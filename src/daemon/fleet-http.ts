@@ -102,7 +102,8 @@ export function parseFleetAddr(addr: string): { hostname: string; port: number }
 export function startFleetHttp(addr: string, log: (msg: string) => void, opts: FleetHttpOptions = { executablePath: compiledExecutable(), arch: hostArch() }): Server<unknown> {
   const { hostname, port } = parseFleetAddr(addr);
   const handler = fleetHandler(opts);
-  const server = Bun.serve({ hostname, port, fetch: handler });
+  // A slow link may pause a 100 MB download for a while; a stalled client is still dropped.
+  const server = Bun.serve({ hostname, port, fetch: handler, idleTimeout: 120 });
   const where = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`;
   if (opts.executablePath) log(`fleet: serving install.sh and ${opts.executablePath} (linux-${opts.arch}) on ${where}; a new host: curl -fsSL ${where}/install.sh | sh -s -- --join MANAGER:PORT --token TOKEN`);
   else log(`fleet: ${where} has no executable to serve (this daemon runs from source)`);

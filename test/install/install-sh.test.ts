@@ -95,7 +95,7 @@ describe('install.sh', () => {
     expect(existsSync(fr.bin)).toBe(false);
   });
 
-  describe('from an http URL', () => {
+  describe.skipIf(!Bun.which('curl') && !Bun.which('wget'))(`from an http URL${Bun.which('curl') || Bun.which('wget') ? '' : ' (skipped: neither curl nor wget is installed)'}`, () => {
     const served: Record<string, string> = {
       '/good/shoal': FAKE,
       '/good/shoal.sha256': `${fakeSha}  shoal\n`,
