@@ -56,7 +56,7 @@ sudo_for() { # dir
   probe=$1
   while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
   if [ -w "$probe" ]; then return 0; fi
-  command -v sudo >/dev/null 2>&1 || fatal "$1 is not writable and sudo is missing: run as root or set INSTALL_SHOAL_BIN_DIR to a directory of yours"
+  command -v sudo >/dev/null 2>&1 || fatal "$1 is not writable and sudo is missing: run as root, or point INSTALL_SHOAL_BIN_DIR / INSTALL_SHOAL_SYSTEMD_DIR at directories of yours"
   echo sudo
 }
 
@@ -100,12 +100,13 @@ fetch_executable() {
 verify_executable() {
   if [ -n "$EXPECTED" ]; then
     printf '%s' "$EXPECTED" | grep -Eq '^[0-9a-fA-F]{64}$' || fatal "the expected checksum '$EXPECTED' is not a sha256 (64 hex digits)"
+    EXPECTED=$(printf '%s' "$EXPECTED" | tr 'A-F' 'a-f')
     got=$(sha256_of "$TMP/shoal")
     [ "$got" = "$EXPECTED" ] || fatal "checksum mismatch: expected $EXPECTED, got $got; nothing was installed"
     info "checksum verified ($got)"
   fi
   chmod 0755 "$TMP/shoal"
-  "$TMP/shoal" --help >/dev/null 2>&1 || fatal "the executable does not run on this host (linux-$ARCH)"
+  "$TMP/shoal" --help >/dev/null 2>&1 || fatal "the executable does not run on this host (linux-$ARCH); if $TMP is on a noexec mount, point TMPDIR elsewhere"
 }
 
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }

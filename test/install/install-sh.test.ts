@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { installScriptFor } from '../../src/daemon/fleet-http.ts';
@@ -87,6 +87,13 @@ describe('install.sh', () => {
     expect(existsSync(fr.bin)).toBe(false);
   });
 
+  test('an upper-case checksum is the same checksum', async () => {
+    const fr = fakeRoot();
+    const r = await install({ INSTALL_SHOAL_BIN_PATH: fakePath, INSTALL_SHOAL_SHA256: fakeSha.toUpperCase(), INSTALL_SHOAL_BIN_DIR: fr.bin, INSTALL_SHOAL_SKIP_START: 'true' });
+    expect(r.stderr).toContain('checksum verified');
+    expect(r.code).toBe(0);
+  });
+
   test('a checksum that is not a sha256 is refused', async () => {
     const fr = fakeRoot();
     const r = await install({ INSTALL_SHOAL_BIN_PATH: fakePath, INSTALL_SHOAL_SHA256: 'abc', INSTALL_SHOAL_BIN_DIR: fr.bin, INSTALL_SHOAL_SKIP_START: 'true' });
@@ -127,7 +134,7 @@ describe('install.sh', () => {
       if (!wget) return; // nothing to prove on a host without wget
       const fr = fakeRoot();
       // A PATH with only what the script needs besides curl.
-      for (const tool of ['sh', 'uname', 'id', 'mktemp', 'rm', 'cp', 'cut', 'sha256sum', 'grep', 'chmod', 'install', 'mkdir', 'dirname', 'sed', 'printf', 'cat']) {
+      for (const tool of ['sh', 'uname', 'id', 'mktemp', 'rm', 'cp', 'cut', 'sha256sum', 'grep', 'chmod', 'install', 'mkdir', 'dirname', 'sed', 'printf', 'cat', 'tr']) {
         const at = Bun.which(tool);
         if (at) stub(fr.stubs, tool, `exec ${at} "$@"`);
       }
@@ -172,6 +179,33 @@ describe('install.sh', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('unsupported architecture riscv64');
     expect(existsSync(fr.bin)).toBe(false);
+  });
+
+  const setpriv = Bun.which('setpriv');
+  const asRoot = process.getuid?.() === 0;
+  test.skipIf(!setpriv || !asRoot)(`not root: sudo only for directories it cannot write${setpriv && asRoot ? '' : ' (skipped: needs root and setpriv to become another user)'}`, async () => {
+    const fr = fakeRoot();
+    const sudoLog = join(fr.dir, 'sudo.log');
+    stub(fr.stubs, 'sudo', `echo "sudo $*" >> '${sudoLog}'; exit 97`);
+    // The user "nobody" must be able to read the script, the executable and the stubs.
+    for (const d of [root, fr.dir, fr.stubs]) chmodSync(d, 0o755);
+    const own = join(fr.dir, 'home/bin');
+    mkdirSync(own, { recursive: true });
+    chownSync(join(fr.dir, 'home'), 65534, 65534);
+    chownSync(own, 65534, 65534);
+    writeFileSync(sudoLog, '', { mode: 0o666 });
+    chmodSync(sudoLog, 0o666);
+    const asNobody = (binDir: string) =>
+      run([setpriv!, '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', INSTALL_SH], { HOME: join(fr.dir, 'home'), INSTALL_SHOAL_BIN_PATH: fakePath, INSTALL_SHOAL_BIN_DIR: binDir, INSTALL_SHOAL_SKIP_START: 'true', INSTALL_SHOAL_SYSTEMD: 'false' }, fr.stubs);
+
+    const mine = await asNobody(own);
+    expect(mine.stderr).toContain(`installed ${own}/shoal`);
+    expect(mine.code).toBe(0);
+    expect(readFileSync(sudoLog, 'utf8')).toBe('');
+
+    const theirs = await asNobody(fr.bin); // under fr.dir, owned by root, 0755
+    expect(theirs.code).not.toBe(0);
+    expect(readFileSync(sudoLog, 'utf8')).toContain(`sudo mkdir -p ${fr.bin}`);
   });
 
   test("a manager's script refuses a host of another architecture before downloading", async () => {
