@@ -12,6 +12,7 @@ export const daemonCommand: Command = {
     { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
     { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP (plain HTTP for now)' },
     { long: 'plugin-dir', kind: 'string', value: 'DIR', help: 'load executor plugins (.js/.mjs/.ts) from DIR (default <data-dir>/plugins)' },
+    { long: 'fleet-addr', kind: 'string', value: 'IP:PORT', help: 'serve this executable and install.sh over HTTP for new hosts (curl http://IP:PORT/install.sh | sh -s -- --join …)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
   ],
   maxArgs: 0,
@@ -20,7 +21,7 @@ export const daemonCommand: Command = {
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
     const pluginDir = ctx.args.str('plugin-dir');
     const d = await startDaemon({
-      dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'),
+      dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr'),
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);

@@ -18,6 +18,7 @@ import type { MemoryStore } from '../store/index.ts';
 import { Agent } from '../worker/index.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import { describeHost } from './describe.ts';
+import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { lockDataDir } from './lock.ts';
 import { Manager } from './manager.ts';
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   keepTasks: boolean;
   /** Third-party executors are loaded from here at start. Default `<dataDir>/plugins`. */
   pluginDir?: string;
+  /** Serve this executable and install.sh over plain HTTP on IP:PORT (fleet boot; off unless given). */
+  fleetAddr?: string;
   log?: (msg: string) => void;
 }
 
@@ -176,6 +179,7 @@ class Daemon implements RunningDaemon {
       if (!m) throw new UnavailableError(`--listen-tcp "${this.opts.tcp}": expected HOST:PORT`);
       this.servers.push(Bun.serve({ hostname: m[1] || '127.0.0.1', port: Number(m[2]), fetch: (req: Request) => app.fetch(req), idleTimeout: 0 }));
     }
+    if (this.opts.fleetAddr) this.servers.push(startFleetHttp(this.opts.fleetAddr, this.log));
   }
 
   stop(): Promise<void> {

@@ -1,0 +1,144 @@
+/**
+ * The namespace host harness itself: hosts reach each other, isolation / partitions / one-way drops
+ * stop exactly what they should, healing restores it, and dispose leaves nothing in the kernel.
+ * Needs root; skips with the reason without it, unless SHOAL_REQUIRE_NETNS=1 (CI) makes that a failure.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { resolve } from 'node:path';
+import { waitFor } from '../integration/harness.ts';
+import { disposeAll, type NetHost, NetnsHosts, netnsUnavailable, sweepStale } from './hosts.ts';
+
+const PROBE = resolve(import.meta.dir, 'probe.ts');
+const BUN = process.execPath;
+const unavailable = netnsUnavailable();
+if (unavailable && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but network namespaces are unavailable: ${unavailable}`);
+
+/** Read a process's stdout line by line into `lines`. */
+function collectLines(stream: ReadableStream<Uint8Array>, lines: string[]): void {
+  void (async () => {
+    let buf = '';
+    const dec = new TextDecoder();
+    for await (const chunk of stream) {
+      buf += dec.decode(chunk);
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      lines.push(...parts);
+    }
+  })();
+}
+
+async function tcpEcho(net: NetnsHosts, host: NetHost, port: number): Promise<void> {
+  const lines: string[] = [];
+  collectLines(net.spawn(host, [BUN, PROBE, 'tcp-echo', host.ip, String(port)]).stdout as ReadableStream<Uint8Array>, lines);
+  await waitFor(`tcp echo on ${host.ip}:${port}`, () => lines.includes('listening'));
+}
+
+/** Can `from` open a TCP connection to `to` and get an echo back? "No" means not within the bound. */
+async function reaches(net: NetnsHosts, from: NetHost, to: NetHost, port: number, boundMs = 1000): Promise<boolean> {
+  const r = await net.run(from, [BUN, PROBE, 'tcp-ask', to.ip, String(port), String(boundMs)]);
+  return r.code === 0;
+}
+
+async function udpListener(net: NetnsHosts, host: NetHost, port: number): Promise<string[]> {
+  const lines: string[] = [];
+  collectLines(net.spawn(host, [BUN, PROBE, 'udp-listen', host.ip, String(port)]).stdout as ReadableStream<Uint8Array>, lines);
+  await waitFor(`udp listener on ${host.ip}:${port}`, () => lines.includes('listening'));
+  return lines;
+}
+
+async function udpSend(net: NetnsHosts, from: NetHost, to: NetHost, port: number, ...texts: string[]): Promise<void> {
+  const r = await net.run(from, [BUN, PROBE, 'udp-send', to.ip, String(port), ...texts]);
+  if (r.code !== 0) throw new Error(`udp-send from host ${from.index}: ${r.stderr}`);
+}
+
+const T = 60_000; // a bound for `bun test` without npm's --timeout, not an expectation
+
+describe.skipIf(unavailable !== null)(`network namespace hosts${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  // A test that times out never reaches its own `await using` cleanup.
+  afterEach(() => disposeAll());
+
+  test('hosts reach each other; isolate, partition and heal cut and restore exactly what they say; dispose leaves nothing', async () => {
+    sweepStale();
+    let net!: NetnsHosts;
+    {
+      await using n = await NetnsHosts.create({ hosts: 3 });
+      net = n;
+      const [a, b, c] = n.hosts as [NetHost, NetHost, NetHost];
+      expect([a.ip, b.ip, c.ip]).toEqual(['10.77.0.2', '10.77.0.3', '10.77.0.4']);
+      await tcpEcho(n, a, 7000);
+      await tcpEcho(n, c, 7000);
+
+      await waitFor('b reaches a', () => reaches(n, b, a, 7000));
+      expect(await reaches(n, c, a, 7000)).toBe(true);
+
+      // Symmetric: b's port down cuts b from everyone, and only b.
+      n.isolate(b);
+      expect(await reaches(n, b, a, 7000)).toBe(false);
+      expect(await reaches(n, a, c, 7000)).toBe(true);
+      n.heal();
+      await waitFor('b reaches a after healing', () => reaches(n, b, a, 7000));
+
+      // A partition {a} | {b, c}: nothing crosses, each side still talks within itself.
+      n.partition([a], [b, c]);
+      expect(await reaches(n, b, a, 7000)).toBe(false);
+      expect(await reaches(n, a, c, 7000)).toBe(false);
+      expect(await reaches(n, b, c, 7000)).toBe(true);
+      n.heal();
+      await waitFor('b reaches a after healing', () => reaches(n, b, a, 7000));
+      await waitFor('a reaches c after healing', () => reaches(n, a, c, 7000));
+    }
+    expect(net.leftovers()).toEqual([]);
+  }, T);
+
+  test('a one-way drop loses b → a and keeps a → b', async () => {
+    await using n = await NetnsHosts.create({ hosts: 3 });
+    const [a, b, c] = n.hosts as [NetHost, NetHost, NetHost];
+    const atA = await udpListener(n, a, 7001);
+    const atB = await udpListener(n, b, 7001);
+    n.dropOneWay(b, a);
+    // b's datagrams go first, c's marker after it: when the marker is in, b's would have been too.
+    await udpSend(n, b, a, 7001, 'from-b-1', 'from-b-2');
+    await udpSend(n, c, a, 7001, 'marker-from-c');
+    await waitFor('the marker at a', () => atA.includes('marker-from-c'));
+    expect(atA.filter((l) => l.startsWith('from-b'))).toEqual([]);
+    await udpSend(n, a, b, 7001, 'from-a');
+    await waitFor('a → b still flows', () => atB.includes('from-a'));
+
+    n.heal();
+    await udpSend(n, b, a, 7001, 'from-b-healed');
+    await waitFor('b → a after healing', () => atA.includes('from-b-healed'));
+  }, T);
+
+  test('dispose cleans up after a failing test, including processes still running inside', async () => {
+    let net!: NetnsHosts;
+    let pid = 0;
+    await expect(
+      (async () => {
+        await using n = await NetnsHosts.create({ hosts: 2 });
+        net = n;
+        const p = n.spawn(n.hosts[0]!, ['sleep', '1000']);
+        pid = p.pid;
+        throw new Error('the test failed');
+      })(),
+    ).rejects.toThrow('the test failed');
+    expect(net.leftovers()).toEqual([]);
+    await waitFor('the process inside to be gone', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  }, T);
+
+  test('two harnesses at once use the same addresses without seeing each other', async () => {
+    await using one = await NetnsHosts.create({ hosts: 2 });
+    await using two = await NetnsHosts.create({ hosts: 2 });
+    expect(one.hosts[0]!.ip).toBe(two.hosts[0]!.ip);
+    expect(one.bridge).not.toBe(two.bridge);
+    await tcpEcho(one, one.hosts[0]!, 7002);
+    await waitFor('one: h1 reaches h0', () => reaches(one, one.hosts[1]!, one.hosts[0]!, 7002));
+    expect(await reaches(two, two.hosts[1]!, two.hosts[0]!, 7002)).toBe(false);
+  }, T);
+});
