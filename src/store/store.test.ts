@@ -107,3 +107,21 @@ describe('MemoryStore', () => {
     expect(again.by('services', 'name', 'n4')[0]!.ID).toBe('s4');
   });
 });
+
+describe('networks table rules (checked at apply)', () => {
+  const net = (id: string, name: string, subnet?: string, VNI?: number) =>
+    ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: name, Driver: 'overlay' as const, IPAM: { Config: subnet ? [{ Subnet: subnet }] : [] } }, ...(VNI ? { VNI } : {}) });
+
+  test('names and VXLAN ids are unique, subnets never overlap; a deleted network frees all three', async () => {
+    const s = memoryStore();
+    await s.update((tx) => tx.create('networks', net('a', 'front', '10.0.1.0/24', 4097)));
+    await expect(s.update((tx) => tx.create('networks', net('b', 'front')))).rejects.toThrow('network with name front already exists');
+    await expect(s.update((tx) => tx.create('networks', net('b', 'back', '10.0.0.0/16')))).rejects.toThrow('overlaps the subnet of network front');
+    await expect(s.update((tx) => tx.create('networks', net('b', 'back', undefined, 4097)))).rejects.toThrow('VXLAN id 4097');
+    await s.update((tx) => {
+      tx.delete('networks', 'a');
+      tx.create('networks', net('b', 'front', '10.0.1.0/24', 4097));
+    });
+    expect(s.by('networks', 'name', 'front').map((n) => n.ID)).toEqual(['b']);
+  });
+});
