@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.ts';
 import { onError, stripVersion } from './middleware.ts';
+import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
@@ -20,5 +21,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', servicesRoutes(deps));
   app.route('/', tasksRoutes(deps));
   app.route('/', nodesRoutes(deps));
+  app.route('/', networksRoutes(deps));
   return app;
 }
