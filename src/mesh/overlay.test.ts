@@ -1,0 +1,159 @@
+/**
+ * The overlay plumbing on real kernels: two network namespaces stand in for two hosts, joined by a
+ * veth pair (the underlay); each host builds the overlay and puts a "task" namespace on it; task A
+ * reaches task B's overlay address over VXLAN. Needs root and iproute2; skipped with the reason
+ * otherwise. Every name carries this run's random tag, and every namespace is deleted afterwards,
+ * whatever happened.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { randomBytes } from 'node:crypto';
+import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
+import { deviceNames, macFor, OverlayNetwork } from './overlay.ts';
+
+const TAG = randomBytes(3).toString('hex');
+const NS = { hostA: `shov-${TAG}-ha`, hostB: `shov-${TAG}-hb`, taskA: `shov-${TAG}-ta`, taskB: `shov-${TAG}-tb` };
+const UNDERLAY = { a: '192.168.231.1', b: '192.168.231.2' };
+const root = hostRunner();
+
+function whyNot(): string | null {
+  if (process.platform !== 'linux') return 'overlay tests need Linux';
+  if (process.getuid?.() !== 0) return 'overlay tests need root (network namespaces, bridges, VXLAN); CI runs them as root';
+  if (Bun.spawnSync(['ip', '-V']).exitCode !== 0) return 'overlay tests need iproute2 (ip, bridge)';
+  // VXLAN may be missing from a kernel: find out in a scratch namespace.
+  const probe = `shov-${TAG}-probe`;
+  try {
+    if (Bun.spawnSync(['ip', 'netns', 'add', probe]).exitCode !== 0) return 'cannot create a network namespace';
+    const vx = Bun.spawnSync(['ip', '-n', probe, 'link', 'add', 'vx', 'type', 'vxlan', 'id', '1', 'dstport', '4789', 'local', '127.0.0.1', 'nolearning'], { stderr: 'pipe' });
+    if (vx.exitCode !== 0) return `this kernel has no VXLAN: ${vx.stderr.toString().trim()}`;
+  } finally {
+    Bun.spawnSync(['ip', 'netns', 'del', probe]);
+  }
+  return null;
+}
+const skip = whyNot();
+if (skip) console.warn(`skipping overlay namespace tests: ${skip}`);
+
+const echoes: ReturnType<typeof Bun.spawn>[] = [];
+
+async function netnsList(): Promise<string[]> {
+  const r = await root(['ip', 'netns', 'list']);
+  return r.stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`shov-${TAG}`));
+}
+
+async function links(ns: string): Promise<string[]> {
+  const r = await root(['ip', '-n', ns, '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+}
+
+/** Start a TCP echo server inside `ns`, resolved once it listens. */
+async function echoServer(ns: string, host: string, port: number): Promise<void> {
+  const code = `Bun.listen({ hostname: ${JSON.stringify(host)}, port: ${port}, socket: { data(s, d) { s.write(d); } } }); console.log('listening');`;
+  const p = Bun.spawn(['ip', 'netns', 'exec', ns, process.execPath, '-e', code], { stdout: 'pipe', stderr: 'inherit' });
+  echoes.push(p);
+  const reader = p.stdout.getReader();
+  const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
+  reader.releaseLock();
+  if (!value || !new TextDecoder().decode(value).includes('listening')) throw new Error(`echo server in ${ns} did not start`);
+}
+
+/** One TCP round trip from inside `ns`: the reply, or the failure. */
+function echoOnce(ns: string, host: string, port: number, text: string, boundMs = 3000): Promise<CmdResult> {
+  const code = `const t = setTimeout(() => process.exit(4), ${boundMs});
+    await Bun.connect({ hostname: ${JSON.stringify(host)}, port: ${port}, socket: {
+      open(s) { s.write(${JSON.stringify(text)}); },
+      data(s, d) { process.stdout.write(d.toString()); clearTimeout(t); s.end(); process.exit(0); },
+      connectError() { process.exit(3); }, error() { process.exit(2); } } });`;
+  return hostRunner({ name: ns })([process.execPath, '-e', code]);
+}
+
+describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
+  const net = { id: `net-${TAG}`, subnet: '10.231.1.0/24', gateway: '10.231.1.1', vni: 4242 };
+  const taskA = { taskId: 'task-a', netns: { name: NS.taskA }, address: '10.231.1.3/24' };
+  const taskB = { taskId: 'task-b', netns: { name: NS.taskB }, address: '10.231.1.4/24' };
+  let ovA: OverlayNetwork;
+  let ovB: OverlayNetwork;
+
+  beforeAll(async () => {
+    for (const ns of Object.values(NS)) await must(root, ['ip', 'netns', 'add', ns]);
+    await must(root, ['ip', '-n', NS.hostA, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul0', 'netns', NS.hostB]);
+    for (const [ns, addr] of [[NS.hostA, UNDERLAY.a], [NS.hostB, UNDERLAY.b]] as const) {
+      await must(root, ['ip', '-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'ul0']);
+      await must(root, ['ip', '-n', ns, 'link', 'set', 'ul0', 'up']);
+      await must(root, ['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    ovA = new OverlayNetwork({ ...net, local: UNDERLAY.a }, hostRunner({ name: NS.hostA }));
+    ovB = new OverlayNetwork({ ...net, local: UNDERLAY.b }, hostRunner({ name: NS.hostB }));
+  });
+
+  afterAll(async () => {
+    for (const p of echoes) p.kill('SIGKILL');
+    await Promise.all(echoes.map((p) => p.exited));
+    for (const ns of await netnsList()) await root(['ip', 'netns', 'del', ns]);
+    expect(await netnsList()).toEqual([]);
+  });
+
+  test('task A reaches task B over VXLAN; calling everything again changes nothing', async () => {
+    for (let i = 0; i < 2; i++) {
+      await Promise.all([ovA.ensure(), ovB.ensure()]);
+      await ovA.attach(taskA);
+      await ovB.attach(taskB);
+      const table = [{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }, { hostAddr: UNDERLAY.b, taskAddr: taskB.address }];
+      await ovA.setForwarding(table);
+      await ovB.setForwarding(table);
+    }
+    const { bridge, vxlan } = deviceNames(net.id);
+    expect(await links(NS.hostA)).toEqual([bridge, vxlan, 'lo', ovA.vethNames('task-a').host, 'ul0'].sort());
+    expect(await links(NS.taskB)).toEqual(['lo', `ov${net.vni}`]);
+    const fdb = JSON.parse((await must(hostRunner({ name: NS.hostA }), ['bridge', '-j', 'fdb', 'show', 'dev', vxlan]))) as { mac: string; dst?: string }[];
+    expect(fdb.filter((f) => f.dst).map((f) => `${f.mac}>${f.dst}`).sort()).toEqual([`00:00:00:00:00:00>${UNDERLAY.b}`, `${macFor('10.231.1.4')}>${UNDERLAY.b}`]);
+    await echoServer(NS.taskB, '10.231.1.4', 7007);
+    let r: CmdResult | null = null;
+    for (let attempt = 0; attempt < 5 && r?.code !== 0; attempt++) r = await echoOnce(NS.taskA, '10.231.1.4', 7007, 'hello over vxlan');
+    expect(r).toMatchObject({ code: 0, stdout: 'hello over vxlan' });
+    // The gateway address on host A's bridge: the host is reachable from its tasks.
+    await echoServer(NS.hostA, net.gateway, 7008);
+    expect(await echoOnce(NS.taskA, net.gateway, 7008, 'host')).toMatchObject({ code: 0, stdout: 'host' });
+  });
+
+  test('a forwarding table without task B removes its entries; B is unreachable; putting it back restores it', async () => {
+    const { vxlan } = deviceNames(net.id);
+    await ovA.setForwarding([{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }]);
+    const runA = hostRunner({ name: NS.hostA });
+    expect(JSON.parse(await must(runA, ['bridge', '-j', 'fdb', 'show', 'dev', vxlan])).filter((f: { dst?: string }) => f.dst)).toEqual([]);
+    expect((await must(runA, ['ip', '-j', 'neigh', 'show', 'dev', vxlan])).trim()).toMatch(/^(\[\])?$/);
+    expect((await echoOnce(NS.taskA, '10.231.1.4', 7007, 'x', 500)).code).not.toBe(0);
+    await ovA.setForwarding([{ hostAddr: UNDERLAY.b, taskAddr: taskB.address }]);
+    expect(await echoOnce(NS.taskA, '10.231.1.4', 7007, 'again')).toMatchObject({ code: 0, stdout: 'again' });
+  });
+
+  test('a VXLAN device set up differently (another VNI) is replaced by ensure()', async () => {
+    const { vxlan } = deviceNames(net.id);
+    const runA = hostRunner({ name: NS.hostA });
+    await must(runA, ['ip', 'link', 'del', vxlan]);
+    await must(runA, ['ip', 'link', 'add', vxlan, 'type', 'vxlan', 'id', '9', 'dstport', '4789', 'local', UNDERLAY.a]);
+    await ovA.ensure();
+    const info = JSON.parse(await must(runA, ['ip', '-d', '-j', 'link', 'show', 'dev', vxlan]))[0].linkinfo.info_data;
+    expect(info).toMatchObject({ id: net.vni, local: UNDERLAY.a, learning: false, proxy: true });
+  });
+
+  test('detach and remove leave no device behind, and can be called again', async () => {
+    await ovA.detach('task-a');
+    await ovA.detach('task-a');
+    expect(await links(NS.taskA)).toEqual(['lo']);
+    for (let i = 0; i < 2; i++) await Promise.all([ovA.remove(), ovB.remove()]);
+    expect(await links(NS.hostA)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.hostB)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.taskB)).toEqual(['lo']);
+  });
+});
+
+describe('overlay names and checks', () => {
+  test('device names fit in 15 bytes; MACs follow the address', () => {
+    const n = deviceNames('x'.repeat(25));
+    expect(n.bridge.length).toBeLessThanOrEqual(15);
+    expect(n.vxlan.length).toBeLessThanOrEqual(15);
+    expect(macFor('10.0.1.5/24')).toBe('02:42:0a:00:01:05');
+    expect(() => new OverlayNetwork({ id: 'n', subnet: '10.0.1.0/24', vni: 0, local: '192.0.2.1' })).toThrow('VNI 0');
+    expect(() => new OverlayNetwork({ id: 'n', subnet: '10.0.1.1/24', vni: 5, local: '192.0.2.1' })).toThrow('host bits');
+  });
+});
