@@ -54,8 +54,9 @@ function checkSubnet(field: string, raw: string | undefined, others: readonly Ne
 
 export function normalizeNetworkSpec(body: unknown, store: MemoryStore): NetworkSpec {
   const input = validate(networkCreateSchema, body);
-  if ((input.Driver ?? 'overlay') !== 'overlay') throw new InvalidArgumentError(`Driver: "${input.Driver}" is not supported: shoal networks use the overlay driver`);
-  if ((input.Scope ?? 'swarm') !== 'swarm') throw new InvalidArgumentError(`Scope: "${input.Scope}" is not supported: overlay networks have swarm scope`);
+  // The docker CLI sends empty strings for what it leaves out.
+  if ((input.Driver || 'overlay') !== 'overlay') throw new InvalidArgumentError(`Driver: "${input.Driver}" is not supported: shoal networks use the overlay driver`);
+  if ((input.Scope || 'swarm') !== 'swarm') throw new InvalidArgumentError(`Scope: "${input.Scope}" is not supported: overlay networks have swarm scope`);
   if (input.Ingress) throw new InvalidArgumentError('Ingress: an ingress network is not supported (the ingress mesh needs none)');
   if (input.EnableIPv6) throw new InvalidArgumentError('EnableIPv6: overlay networks are IPv4 only for now');
   if (input.IPAM?.Driver && input.IPAM.Driver !== 'default') throw new InvalidArgumentError(`IPAM.Driver: "${input.IPAM.Driver}" is not supported (only "default")`);
@@ -66,6 +67,7 @@ export function normalizeNetworkSpec(body: unknown, store: MemoryStore): Network
   if (input.Attachable) spec.Attachable = true;
   const cfg = configs[0];
   if (cfg) {
+    if (cfg.Gateway === '') delete cfg.Gateway;
     if (cfg.IPRange) throw new InvalidArgumentError('IPAM.Config[0].IPRange: not supported; give a Subnet only');
     const subnet = checkSubnet('IPAM.Config[0].Subnet', cfg.Subnet, store.list('networks'));
     if (cfg.Gateway !== undefined) {

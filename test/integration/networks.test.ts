@@ -16,6 +16,14 @@ afterAll(async () => {
   await d?.[Symbol.asyncDispose]();
 });
 
+const hasDocker = Bun.which('docker') !== null;
+
+async function docker(...args: string[]): Promise<{ code: number; out: string }> {
+  const p = Bun.spawn(['docker', ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...d.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' } });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out: out + err };
+}
+
 const inspect = async (kind: string, ref: string) => JSON.parse(await d.ok(kind, 'inspect', ref))[0];
 
 describe('overlay networks through the CLI', () => {
@@ -76,5 +84,30 @@ describe('overlay networks through the CLI', () => {
     await d.ok('service', 'rm', 'web');
     await waitFor('front to be removable once web is gone', async () => (await d.cli('network', 'rm', 'front')).code === 0);
     expect(JSON.parse(await d.ok('network', 'ls', '--format', 'json'))).toEqual([]);
+  });
+
+  test('a network too small for every task: the last one waits, new, with the reason in service ps', async () => {
+    await d.ok('network', 'create', '--subnet', '10.40.0.0/29', 'tiny'); // gateway, VIP, 4 tasks
+    await d.ok('service', 'create', '--name', 'crowd', '--replicas', '5', '--network', 'tiny', '--detach', '--', '/bin/sleep', '3600');
+    await waitFor('4 running', async () => (await d.running('crowd')).length === 4);
+    const waiting = await waitFor('one task waiting with a reason', async () => (await d.tasks({ service: ['crowd'] })).find((t) => t.Status.State === 'new' && t.Status.Err));
+    expect(waiting.Status.Err).toBe('cannot allocate task: network "tiny" has no free address left in 10.40.0.0/29; remove tasks from it or create a larger network');
+    expect(await d.ok('service', 'ps', 'crowd')).toContain('has no free address left in 10.40.0.0/29');
+    await d.ok('service', 'scale', '--detach', 'crowd=4');
+    await d.ok('service', 'rm', 'crowd');
+    await waitFor('tiny removable', async () => (await d.cli('network', 'rm', 'tiny')).code === 0);
+  });
+});
+
+describe.skipIf(!hasDocker)('the docker CLI', () => {
+  test('docker network create -d overlay / ls / inspect / rm', async () => {
+    expect(await docker('network', 'create', '-d', 'overlay', '--subnet', '10.44.0.0/24', 'dnet')).toMatchObject({ code: 0 });
+    expect((await docker('network', 'ls')).out).toMatch(/dnet\s+overlay\s+swarm/);
+    const n = JSON.parse((await docker('network', 'inspect', 'dnet')).out)[0];
+    expect(n).toMatchObject({ Name: 'dnet', Driver: 'overlay', Scope: 'swarm', IPAM: { Config: [{ Subnet: '10.44.0.0/24', Gateway: '10.44.0.1' }] } });
+    const bridge = await docker('network', 'create', 'plain');
+    expect(bridge.code).not.toBe(0);
+    expect(bridge.out).toContain('Driver: "bridge" is not supported');
+    expect(await docker('network', 'rm', 'dnet')).toMatchObject({ code: 0 });
   });
 });
