@@ -220,6 +220,9 @@ export interface NetworkAttachment {
 
 export interface IPAMConfig { Subnet: string; Gateway?: string }
 
+/** Docker's driver option carrying an overlay network's VXLAN id (in attachments and `/networks`). */
+export const VXLAN_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+
 /** What the user asked for (`POST /networks/create`). */
 export interface NetworkSpec {
   Name: string;

@@ -9,7 +9,9 @@
  * tasks, lowest free first.
  */
 import { addressOf, type Cidr, firstHost, formatCidr, formatIpv4, lastHost, overlaps, parseCidr, withPrefix } from '../../lib/cidr.ts';
-import { isTerminal, type IPAMConfig, type Network, type NetworkAttachment, type Service, type Task } from '../../types/index.ts';
+import { isTerminal, type IPAMConfig, type Network, type NetworkAttachment, type Service, type Task, VXLAN_OPTION } from '../../types/index.ts';
+
+export { VXLAN_OPTION };
 
 export const DEFAULT_POOL = '10.0.0.0/8';
 export const DEFAULT_SUBNET_PREFIX = 24;
@@ -20,7 +22,6 @@ export const VNI_FIRST = 4097;
 export const VNI_LAST = 2 ** 24 - 1;
 /** Smallest subnet accepted: /29 is 6 host addresses (gateway, a VIP, tasks). */
 export const MAX_SUBNET_PREFIX = 29;
-export const VXLAN_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 
