@@ -4,7 +4,7 @@ import { type MemoryStore, memoryStore } from '../../store/index.ts';
 import type { Network, Task } from '../../types/index.ts';
 import { makeService, makeTask, settle, waitFor } from '../testkit.ts';
 import { Allocator } from './allocator.ts';
-import { allocateNetwork, VNI_FIRST } from './networks.ts';
+import { AddressBook, allocateNetwork, allocateVips, VNI_FIRST } from './networks.ts';
 
 let store: MemoryStore;
 let alloc: Allocator | null = null;
@@ -33,6 +33,19 @@ describe('allocateNetwork', () => {
     const own = allocateNetwork({ ...makeNetwork('c', '192.168.7.0/24'), Spec: { Name: 'c', Driver: 'overlay', IPAM: { Config: [{ Subnet: '192.168.7.0/24', Gateway: '192.168.7.254' }] } } }, []);
     expect(own).toMatchObject({ ok: true, value: { IPAM: { Config: [{ Subnet: '192.168.7.0/24', Gateway: '192.168.7.254' }] }, VNI: VNI_FIRST } });
     expect(allocateNetwork(makeNetwork('d'), [makeNetwork('all', '10.0.0.0/8')])).toMatchObject({ ok: false, message: expect.stringContaining('no free /24') });
+  });
+});
+
+describe('AddressBook', () => {
+  test('a service that cannot get a VIP on a new network keeps the VIPs it had (nobody else gets them)', () => {
+    const n1 = { ...makeNetwork('n1', '10.7.1.0/29', 'n1'), IPAM: { Config: [{ Subnet: '10.7.1.0/29', Gateway: '10.7.1.1' }] }, VNI: 5000 };
+    const n2 = { ...makeNetwork('n2', '10.7.2.0/29', 'n2'), IPAM: { Config: [{ Subnet: '10.7.2.0/29', Gateway: '10.7.2.1' }] }, VNI: 5001 };
+    const s = makeService('s', { TaskTemplate: { Runtime: 'mock', Networks: [{ Target: 'n1' }, { Target: 'n2' }] } }, 's');
+    s.Endpoint = { VirtualIPs: [{ NetworkID: 'n1', Addr: '10.7.1.2/29' }] };
+    const full = [2, 3, 4, 5, 6].map((i) => makeTask('x', { state: 'running', NetworksAttachments: [{ Network: { ID: 'n2' } as any, Addresses: [`10.7.2.${i}/29`] }] }));
+    const book = new AddressBook([n1, n2], [s], full);
+    expect(allocateVips(s, book)).toMatchObject({ ok: false, message: expect.stringContaining('network "n2" has no free address') });
+    expect(book.take('n1')).toBe('10.7.1.3/29');
   });
 });
 

@@ -161,17 +161,19 @@ export function allocateVips(s: Service, book: AddressBook): Result<{ NetworkID:
   book.forgetService(s);
   const out: { NetworkID: string; Addr: string }[] = [];
   for (const id of targets) {
-    if (!book.network(id)) return rollback(book, out, `network ${id} is not allocated yet or no longer exists`);
+    if (!book.network(id)) return rollback(book, out, prev, `network ${id} is not allocated yet or no longer exists`);
     const old = prev.find((v) => v.NetworkID === id);
     const addr = old && book.keep(id, old.Addr) ? old.Addr : book.take(id);
-    if (!addr) return rollback(book, out, describeFull(book, id));
+    if (!addr) return rollback(book, out, prev, describeFull(book, id));
     out.push({ NetworkID: id, Addr: addr });
   }
   return { ok: true, value: out };
 }
 
-function rollback<T>(book: AddressBook, taken: { NetworkID: string; Addr: string }[], message: string): Result<T> {
+/** Give back what this attempt took and hold again what the service had: it keeps its VIPs. */
+function rollback<T>(book: AddressBook, taken: { NetworkID: string; Addr: string }[], had: { NetworkID: string; Addr: string }[], message: string): Result<T> {
   for (const v of taken) book.release(v.NetworkID, v.Addr);
+  for (const v of had) book.keep(v.NetworkID, v.Addr);
   return { ok: false, message };
 }
 
