@@ -18,7 +18,7 @@ const root = hostRunner();
 function whyNot(): string | null {
   if (process.platform !== 'linux') return 'overlay tests need Linux';
   if (process.getuid?.() !== 0) return 'overlay tests need root (network namespaces, bridges, VXLAN); CI runs them as root';
-  if (Bun.spawnSync(['ip', '-V']).exitCode !== 0) return 'overlay tests need iproute2 (ip, bridge)';
+  if (!Bun.which('ip') || !Bun.which('bridge')) return 'overlay tests need iproute2 (ip, bridge): apt-get install iproute2';
   // VXLAN may be missing from a kernel: find out in a scratch namespace.
   const probe = `shov-${TAG}-probe`;
   try {
