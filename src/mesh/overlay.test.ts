@@ -11,7 +11,7 @@ import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
 import { deviceNames, macFor, OverlayNetwork } from './overlay.ts';
 
 const TAG = randomBytes(3).toString('hex');
-const NS = { hostA: `shov-${TAG}-ha`, hostB: `shov-${TAG}-hb`, taskA: `shov-${TAG}-ta`, taskB: `shov-${TAG}-tb` };
+const NS = { hostA: `shov-${TAG}-ha`, hostB: `shov-${TAG}-hb`, taskA: `shov-${TAG}-ta`, taskB: `shov-${TAG}-tb`, taskC: `shov-${TAG}-tc` };
 const UNDERLAY = { a: '192.168.231.1', b: '192.168.231.2' };
 const root = hostRunner();
 
@@ -126,7 +126,7 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     expect(await echoOnce(NS.taskA, '10.231.1.4', 7007, 'again')).toMatchObject({ code: 0, stdout: 'again' });
   });
 
-  test('a VXLAN device set up differently (another VNI) is replaced by ensure()', async () => {
+  test('a VXLAN device set up differently (another VNI) is replaced by ensure(), with the forwarding table put back', async () => {
     const { vxlan } = deviceNames(net.id);
     const runA = hostRunner({ name: NS.hostA });
     await must(runA, ['ip', 'link', 'del', vxlan]);
@@ -134,6 +134,26 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     await ovA.ensure();
     const info = JSON.parse(await must(runA, ['ip', '-d', '-j', 'link', 'show', 'dev', vxlan]))[0].linkinfo.info_data;
     expect(info).toMatchObject({ id: net.vni, local: UNDERLAY.a, learning: false, proxy: true });
+    expect(await echoOnce(NS.taskA, '10.231.1.4', 7007, 'still')).toMatchObject({ code: 0, stdout: 'still' });
+  });
+
+  test('a task namespace given by the PID of a process in it (as an isolated process task is)', async () => {
+    const sleeper = Bun.spawn(['ip', 'netns', 'exec', NS.taskC, 'sleep', '600'], { stdout: 'ignore', stderr: 'ignore' });
+    echoes.push(sleeper);
+    // `ip netns exec` execs: once the PID's namespace is taskC's, the process is in place.
+    const inodeOf = async (path: string) => (await root(['stat', '-L', '-c', '%i', path])).stdout.trim();
+    const inode = await inodeOf(`/run/netns/${NS.taskC}`);
+    for (let i = 0; i < 200 && (await inodeOf(`/proc/${sleeper.pid}/ns/net`)) !== inode; i++) await Bun.sleep(10);
+    expect(await inodeOf(`/proc/${sleeper.pid}/ns/net`)).toBe(inode);
+    await ovA.attach({ taskId: 'task-c', netns: { pid: sleeper.pid }, address: '10.231.1.5/24' });
+    await ovA.attach({ taskId: 'task-c', netns: { pid: sleeper.pid }, address: '10.231.1.5/24' });
+    expect(await links(NS.taskC)).toEqual(['lo', `ov${net.vni}`]);
+    const table = [{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }, { hostAddr: UNDERLAY.a, taskAddr: '10.231.1.5/24' }, { hostAddr: UNDERLAY.b, taskAddr: taskB.address }];
+    await ovA.setForwarding(table);
+    await ovB.setForwarding(table);
+    expect(await echoOnce(NS.taskC, '10.231.1.4', 7007, 'from c')).toMatchObject({ code: 0, stdout: 'from c' });
+    await ovA.detach('task-c');
+    expect(await links(NS.taskC)).toEqual(['lo']);
   });
 
   test('detach and remove leave no device behind, and can be called again', async () => {

@@ -79,6 +79,8 @@ export class OverlayNetwork {
   readonly vxlan: string;
   private readonly prefix: number;
   private chain: Promise<unknown> = Promise.resolve();
+  /** The last table given to setForwarding: put back on a VXLAN device that ensure() re-creates. */
+  private forwarding: readonly ForwardingEntry[] | null = null;
 
   /**
    * `run` runs a command in the host's namespace; `runIn(ns)` one inside a task's namespace.
@@ -107,7 +109,10 @@ export class OverlayNetwork {
     return (await jsonOf<LinkJson>(run, ['ip', '-d', '-j', 'link', 'show', 'dev', name]))[0];
   }
 
-  /** The bridge and the VXLAN device, up, with the gateway address. A device set up differently is replaced. */
+  /**
+   * The bridge and the VXLAN device, up, with the gateway address. A VXLAN device set up differently
+   * is replaced, and gets the last forwarding table again.
+   */
   ensure(): Promise<void> {
     return this.serial(async () => {
       const { run, bridge, vxlan, spec } = this;
@@ -126,6 +131,7 @@ export class OverlayNetwork {
       await must(run, ['ip', 'link', 'set', vxlan, 'up']);
       await must(run, ['ip', 'link', 'set', bridge, 'up']);
       if (spec.gateway) await must(run, ['ip', 'addr', 'replace', `${spec.gateway}/${this.prefix}`, 'dev', bridge]);
+      if (!vx && this.forwarding) await this.applyForwarding(this.forwarding);
     });
   }
 
@@ -136,35 +142,40 @@ export class OverlayNetwork {
    */
   setForwarding(entries: readonly ForwardingEntry[]): Promise<void> {
     return this.serial(async () => {
-      const { run, vxlan } = this;
-      const remote = entries.filter((e) => e.hostAddr !== this.spec.local);
-      const wantFdb = new Map<string, string>(); // mac → host
-      const wantNeigh = new Map<string, string>(); // ip → mac
-      const hosts = new Set<string>();
-      for (const e of remote) {
-        const ip = e.taskAddr.split('/')[0]!;
-        const mac = (e.mac ?? macFor(ip)).toLowerCase();
-        wantFdb.set(mac, e.hostAddr);
-        wantNeigh.set(ip, mac);
-        hosts.add(e.hostAddr);
-      }
-      const fdb = (await jsonOf<FdbJson>(run, ['bridge', '-j', 'fdb', 'show', 'dev', vxlan])).filter((f) => f.dst && !f.master);
-      for (const f of fdb) {
-        const stale = f.mac === ZERO_MAC ? !hosts.has(f.dst!) : wantFdb.get(f.mac) !== f.dst;
-        if (stale) await tolerate(run, ['bridge', 'fdb', 'del', f.mac, 'dev', vxlan, 'dst', f.dst!, 'self'], /No such file|not found/i);
-      }
-      for (const [mac, host] of wantFdb) {
-        if (!fdb.some((f) => f.mac === mac && f.dst === host)) await must(run, ['bridge', 'fdb', 'replace', mac, 'dev', vxlan, 'dst', host, 'self', 'permanent']);
-      }
-      for (const host of hosts) {
-        if (!fdb.some((f) => f.mac === ZERO_MAC && f.dst === host)) await must(run, ['bridge', 'fdb', 'append', ZERO_MAC, 'dev', vxlan, 'dst', host, 'self', 'permanent']);
-      }
-      const neigh = await jsonOf<NeighJson>(run, ['ip', '-j', 'neigh', 'show', 'dev', vxlan]);
-      for (const n of neigh) if (!wantNeigh.has(n.dst)) await tolerate(run, ['ip', 'neigh', 'del', n.dst, 'dev', vxlan], /No such file|not found/i);
-      for (const [ip, mac] of wantNeigh) {
-        if (!neigh.some((n) => n.dst === ip && n.lladdr === mac)) await must(run, ['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', vxlan, 'nud', 'permanent']);
-      }
+      await this.applyForwarding(entries);
+      this.forwarding = [...entries];
     });
+  }
+
+  private async applyForwarding(entries: readonly ForwardingEntry[]): Promise<void> {
+    const { run, vxlan } = this;
+    const remote = entries.filter((e) => e.hostAddr !== this.spec.local);
+    const wantFdb = new Map<string, string>(); // mac → host
+    const wantNeigh = new Map<string, string>(); // ip → mac
+    const hosts = new Set<string>();
+    for (const e of remote) {
+      const ip = e.taskAddr.split('/')[0]!;
+      const mac = (e.mac ?? macFor(ip)).toLowerCase();
+      wantFdb.set(mac, e.hostAddr);
+      wantNeigh.set(ip, mac);
+      hosts.add(e.hostAddr);
+    }
+    const fdb = (await jsonOf<FdbJson>(run, ['bridge', '-j', 'fdb', 'show', 'dev', vxlan])).filter((f) => f.dst && !f.master);
+    for (const f of fdb) {
+      const stale = f.mac === ZERO_MAC ? !hosts.has(f.dst!) : wantFdb.get(f.mac) !== f.dst;
+      if (stale) await tolerate(run, ['bridge', 'fdb', 'del', f.mac, 'dev', vxlan, 'dst', f.dst!, 'self'], /No such file|not found/i);
+    }
+    for (const [mac, host] of wantFdb) {
+      if (!fdb.some((f) => f.mac === mac && f.dst === host)) await must(run, ['bridge', 'fdb', 'replace', mac, 'dev', vxlan, 'dst', host, 'self', 'permanent']);
+    }
+    for (const host of hosts) {
+      if (!fdb.some((f) => f.mac === ZERO_MAC && f.dst === host)) await must(run, ['bridge', 'fdb', 'append', ZERO_MAC, 'dev', vxlan, 'dst', host, 'self', 'permanent']);
+    }
+    const neigh = await jsonOf<NeighJson>(run, ['ip', '-j', 'neigh', 'show', 'dev', vxlan]);
+    for (const n of neigh) if (!wantNeigh.has(n.dst)) await tolerate(run, ['ip', 'neigh', 'del', n.dst, 'dev', vxlan], /No such file|not found/i);
+    for (const [ip, mac] of wantNeigh) {
+      if (!neigh.some((n) => n.dst === ip && n.lladdr === mac)) await must(run, ['ip', 'neigh', 'replace', ip, 'lladdr', mac, 'dev', vxlan, 'nud', 'permanent']);
+    }
   }
 
   /** Host-side and (before it moves) task-side names of a task's veth pair. */
