@@ -99,6 +99,23 @@ describe('overlay networks through the CLI', () => {
   });
 });
 
+describe('published ports (issue 6, item 1) through the CLI', () => {
+  test('explicit and allocated ports in service inspect and ls; a taken port is refused naming its holder', async () => {
+    await d.ok('service', 'create', '--name', 'pub', '--detach', '-p', '18080:80', '-p', 'target=81', '--publish', 'published=19090,target=90,protocol=udp,mode=host', '--', '/bin/sleep', '3600');
+    const ports = await waitFor('ports allocated', async () => (await inspect('service', 'pub')).Endpoint?.Ports?.find((p: any) => p.TargetPort === 81)?.PublishedPort && (await inspect('service', 'pub')).Endpoint.Ports);
+    expect(ports).toEqual([
+      { TargetPort: 80, PublishedPort: 18080, Protocol: 'tcp', PublishMode: 'ingress' },
+      { TargetPort: 81, PublishedPort: 30000, Protocol: 'tcp', PublishMode: 'ingress' },
+      { TargetPort: 90, PublishedPort: 19090, Protocol: 'udp', PublishMode: 'host' },
+    ]);
+    expect(await d.ok('service', 'ls')).toContain('*:18080->80/tcp, *:30000->81/tcp, *:19090->90/udp');
+    const taken = await d.cli('service', 'create', '--name', 'pub2', '--detach', '-p', '18080:80', '--', '/bin/sleep', '3600');
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toContain('port 18080/tcp is already in use by service "pub"');
+    await d.ok('service', 'rm', 'pub');
+  });
+});
+
 describe.skipIf(!hasDocker)('the docker CLI', () => {
   test('docker network create -d overlay / ls / inspect / rm', async () => {
     expect(await docker('network', 'create', '-d', 'overlay', '--subnet', '10.44.0.0/24', 'dnet')).toMatchObject({ code: 0 });
