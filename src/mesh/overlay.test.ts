@@ -6,65 +6,20 @@
  * whatever happened.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { randomBytes } from 'node:crypto';
 import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
+import { NetnsLab, root } from './netns-testkit.ts';
 import { deviceNames, macFor, OverlayNetwork } from './overlay.ts';
 
-const TAG = randomBytes(3).toString('hex');
-const NS = { hostA: `shov-${TAG}-ha`, hostB: `shov-${TAG}-hb`, taskA: `shov-${TAG}-ta`, taskB: `shov-${TAG}-tb`, taskC: `shov-${TAG}-tc` };
+const lab = new NetnsLab();
+const TAG = lab.tag;
+const NS = { hostA: lab.ns('ha'), hostB: lab.ns('hb'), taskA: lab.ns('ta'), taskB: lab.ns('tb'), taskC: lab.ns('tc') };
 const UNDERLAY = { a: '192.168.231.1', b: '192.168.231.2' };
-const root = hostRunner();
-
-function whyNot(): string | null {
-  if (process.platform !== 'linux') return 'overlay tests need Linux';
-  if (process.getuid?.() !== 0) return 'overlay tests need root (network namespaces, bridges, VXLAN); CI runs them as root';
-  if (!Bun.which('ip') || !Bun.which('bridge')) return 'overlay tests need iproute2 (ip, bridge): apt-get install iproute2';
-  // VXLAN may be missing from a kernel: find out in a scratch namespace.
-  const probe = `shov-${TAG}-probe`;
-  try {
-    if (Bun.spawnSync(['ip', 'netns', 'add', probe]).exitCode !== 0) return 'cannot create a network namespace';
-    const vx = Bun.spawnSync(['ip', '-n', probe, 'link', 'add', 'vx', 'type', 'vxlan', 'id', '1', 'dstport', '4789', 'local', '127.0.0.1', 'nolearning'], { stderr: 'pipe' });
-    if (vx.exitCode !== 0) return `this kernel has no VXLAN: ${vx.stderr.toString().trim()}`;
-  } finally {
-    Bun.spawnSync(['ip', 'netns', 'del', probe]);
-  }
-  return null;
-}
-const skip = whyNot();
+const skip = lab.whyNot();
 if (skip) console.warn(`skipping overlay namespace tests: ${skip}`);
 
-const echoes: ReturnType<typeof Bun.spawn>[] = [];
-
-async function netnsList(): Promise<string[]> {
-  const r = await root(['ip', 'netns', 'list']);
-  return r.stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`shov-${TAG}`));
-}
-
-async function links(ns: string): Promise<string[]> {
-  const r = await root(['ip', '-n', ns, '-j', 'link', 'show']);
-  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
-}
-
-/** Start a TCP echo server inside `ns`, resolved once it listens. */
-async function echoServer(ns: string, host: string, port: number): Promise<void> {
-  const code = `Bun.listen({ hostname: ${JSON.stringify(host)}, port: ${port}, socket: { data(s, d) { s.write(d); } } }); console.log('listening');`;
-  const p = Bun.spawn(['ip', 'netns', 'exec', ns, process.execPath, '-e', code], { stdout: 'pipe', stderr: 'inherit' });
-  echoes.push(p);
-  const reader = p.stdout.getReader();
-  const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
-  reader.releaseLock();
-  if (!value || !new TextDecoder().decode(value).includes('listening')) throw new Error(`echo server in ${ns} did not start`);
-}
-
-/** One TCP round trip from inside `ns`: the reply, or the failure. */
-function echoOnce(ns: string, host: string, port: number, text: string, boundMs = 3000): Promise<CmdResult> {
-  const code = `const t = setTimeout(() => process.exit(4), ${boundMs});
-    await Bun.connect({ hostname: ${JSON.stringify(host)}, port: ${port}, socket: {
-      open(s) { s.write(${JSON.stringify(text)}); },
-      data(s, d) { process.stdout.write(d.toString()); clearTimeout(t); s.end(); process.exit(0); },
-      connectError() { process.exit(3); }, error() { process.exit(2); } } });`;
-  return hostRunner({ name: ns })([process.execPath, '-e', code]);
-}
+const links = (ns: string) => lab.links(ns);
+const echoServer = (ns: string, host: string, port: number) => lab.echoServer(ns, host, port);
+const echoOnce = (ns: string, host: string, port: number, text: string, boundMs?: number): Promise<CmdResult> => lab.echoOnce(ns, host, port, text, boundMs);
 
 describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
   const net = { id: `net-${TAG}`, subnet: '10.231.1.0/24', gateway: '10.231.1.1', vni: 4242 };
@@ -74,22 +29,15 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
   let ovB: OverlayNetwork;
 
   beforeAll(async () => {
-    for (const ns of Object.values(NS)) await must(root, ['ip', 'netns', 'add', ns]);
-    await must(root, ['ip', '-n', NS.hostA, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul0', 'netns', NS.hostB]);
-    for (const [ns, addr] of [[NS.hostA, UNDERLAY.a], [NS.hostB, UNDERLAY.b]] as const) {
-      await must(root, ['ip', '-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'ul0']);
-      await must(root, ['ip', '-n', ns, 'link', 'set', 'ul0', 'up']);
-      await must(root, ['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    }
+    await lab.add(...Object.values(NS));
+    await lab.underlay(NS.hostA, NS.hostB, UNDERLAY.a, UNDERLAY.b);
     ovA = new OverlayNetwork({ ...net, local: UNDERLAY.a }, hostRunner({ name: NS.hostA }));
     ovB = new OverlayNetwork({ ...net, local: UNDERLAY.b }, hostRunner({ name: NS.hostB }));
   });
 
   afterAll(async () => {
-    for (const p of echoes) p.kill('SIGKILL');
-    await Promise.all(echoes.map((p) => p.exited));
-    for (const ns of await netnsList()) await root(['ip', 'netns', 'del', ns]);
-    expect(await netnsList()).toEqual([]);
+    await lab.cleanup();
+    expect(await lab.list()).toEqual([]);
   });
 
   test('task A reaches task B over VXLAN; calling everything again changes nothing', async () => {
@@ -138,8 +86,7 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
   });
 
   test('a task namespace given by the PID of a process in it (as an isolated process task is)', async () => {
-    const sleeper = Bun.spawn(['ip', 'netns', 'exec', NS.taskC, 'sleep', '600'], { stdout: 'ignore', stderr: 'ignore' });
-    echoes.push(sleeper);
+    const sleeper = lab.spawnIn(NS.taskC, ['sleep', '600']);
     // `ip netns exec` execs: once the PID's namespace is taskC's, the process is in place.
     const inodeOf = async (path: string) => (await root(['stat', '-L', '-c', '%i', path])).stdout.trim();
     const inode = await inodeOf(`/run/netns/${NS.taskC}`);
