@@ -68,10 +68,6 @@ export class Allocator extends ReconcileStage {
     if (await writeTasks(this.store, changes, this.batchSize, signal)) this.kick();
   }
 
-  /**
-   * Bring every service's Endpoint up to its spec, oldest service first (so that it keeps its
-   * ports). Returns the services that cannot be allocated, with why.
-   */
   /** A subnet and a VXLAN id for every network without them, one network after another. */
   private async allocateNetworks(signal: AbortSignal): Promise<void> {
     const networks = this.store.list('networks').sort(olderFirst);
@@ -97,6 +93,10 @@ export class Allocator extends ReconcileStage {
     console.error(`allocator: ${message}`);
   }
 
+  /**
+   * Bring every service's Endpoint up to its spec (ports, a VIP per network), oldest service first
+   * (so that it keeps its ports). Returns the services that cannot be allocated, with why.
+   */
   private async allocateServices(book: AddressBook, signal: AbortSignal): Promise<Map<string, string>> {
     const services = this.store.list('services').sort(olderFirst);
     const blocked = new Map<string, string>();
