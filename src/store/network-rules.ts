@@ -1,10 +1,11 @@
 /**
  * Invariants of the networks table, checked when a batch is applied (so that they hold on every
- * replica whatever raced): names are unique, VXLAN identifiers are unique, and subnets never overlap.
- * Only the networks the batch writes are checked, against the table as it will be after the batch.
+ * replica whatever raced): names are unique, VXLAN identifiers are unique, subnets never overlap, a
+ * network that a service's spec names is not deleted, and a service does not start naming a network
+ * that does not exist. Only what the batch writes is checked, against the tables as they will be.
  */
 import { type Cidr, overlaps, parseCidr } from '../lib/cidr.ts';
-import type { Network } from '../types/index.ts';
+import type { Network, Service } from '../types/index.ts';
 import type { Action, ApplyResult } from './actions.ts';
 
 /** Every subnet a network holds or asks for (asked-for ones count, so nobody else gets them). */
@@ -17,7 +18,9 @@ function subnetsOf(n: Network): Cidr[] {
   return out;
 }
 
-export function checkNetworkActions(actions: readonly Action[], current: readonly Network[]): ApplyResult | null {
+const targets = (s: Service | undefined) => new Set((s?.Spec.TaskTemplate.Networks ?? []).map((n) => n.Target));
+
+export function checkNetworkActions(actions: readonly Action[], current: readonly Network[], services: readonly Service[]): ApplyResult | null {
   const after = new Map(current.map((n) => [n.ID, n]));
   const written: Network[] = [];
   for (const a of actions) {
@@ -27,6 +30,26 @@ export function checkNetworkActions(actions: readonly Action[], current: readonl
       after.set(a.object.ID, a.object as Network);
       written.push(a.object as Network);
     }
+  }
+  const svcNow = new Map(services.map((s) => [s.ID, s]));
+  const svcAfter = new Map(svcNow);
+  for (const a of actions) {
+    if (a.table !== 'services') continue;
+    if (a.op === 'delete') {
+      svcAfter.delete(a.id);
+      continue;
+    }
+    // Only networks the service newly names must exist: an older service is never stuck by this.
+    const before = targets(svcNow.get(a.object.ID));
+    for (const t of targets(a.object as Service)) {
+      if (!before.has(t) && !after.has(t)) return { ok: false, status: 404, message: `network ${t} not found` };
+    }
+    svcAfter.set(a.object.ID, a.object as Service);
+  }
+  for (const a of actions) {
+    if (a.table !== 'networks' || a.op !== 'delete' || after.has(a.id)) continue;
+    const users = [...svcAfter.values()].filter((s) => targets(s).has(a.id)).map((s) => s.Spec.Name).sort();
+    if (users.length) return { ok: false, status: 409, message: `network ${a.id} is in use by service${users.length > 1 ? 's' : ''} ${users.join(', ')}` };
   }
   for (const n of written) {
     if (after.get(n.ID) !== n) continue; // deleted later in the same batch

@@ -149,7 +149,8 @@ export class MemoryStore implements StateMachine {
         names.set(name, s.ID);
       }
     }
-    if (actions.some((a) => a.table === 'networks')) return checkNetworkActions(actions, this.list('networks'));
+    const touchesNetworks = (a: Action) => a.table === 'networks' || (a.table === 'services' && a.op !== 'delete' && !!(a.object as Service).Spec.TaskTemplate.Networks?.length);
+    if (actions.some(touchesNetworks)) return checkNetworkActions(actions, this.list('networks'), this.list('services'));
     return null;
   }
 

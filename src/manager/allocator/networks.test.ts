@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test';
+import { encode } from '../../lib/codec.ts';
 import { newId } from '../../lib/ids.ts';
 import { type MemoryStore, memoryStore } from '../../store/index.ts';
 import type { Network, Task } from '../../types/index.ts';
@@ -141,14 +142,11 @@ describe('Allocator: networks', () => {
     expect(full).toBeGreaterThan(0); // the churn did reach exhaustion
   });
 
-  test('a service naming a network that does not exist keeps its tasks new with the reason', async () => {
+  test('a service naming a network that does not exist (data from before the store refused it) keeps its tasks new with the reason', async () => {
     store = memoryStore();
     const svc = makeService('lost', { TaskTemplate: { Runtime: 'mock', Networks: [{ Target: 'gone' }] } }, 'lost');
     const t = makeTask('lost', { Spec: svc.Spec.TaskTemplate });
-    await store.update((tx) => {
-      tx.create('services', svc);
-      tx.create('tasks', t);
-    });
+    store.restore(encode({ index: 0, tables: { services: [svc], tasks: [t] } }), 0);
     await start();
     expect(store.get('tasks', t.ID)!.Status).toMatchObject({ State: 'new', Err: 'cannot allocate service "lost": network gone is not allocated yet or no longer exists' });
   });
