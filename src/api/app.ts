@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.ts';
 import { onError, stripVersion } from './middleware.ts';
+import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { pluginsRoutes } from './plugins.ts';
 import { servicesRoutes } from './services.ts';
@@ -22,5 +23,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', tasksRoutes(deps));
   app.route('/', nodesRoutes(deps));
   app.route('/', pluginsRoutes(deps));
+  app.route('/', networksRoutes(deps));
   return app;
 }

@@ -273,3 +273,19 @@ describe('logs, robustness', () => {
     expect((await api.call('GET', '/tasks/nope/logs')).status).toBe(404);
   });
 });
+
+describe('published ports', () => {
+  test('a port another service publishes is a 409 naming it, on create and update; its own port is no clash', async () => {
+    const ports = (...p: number[]) => ({ EndpointSpec: { Ports: p.map((n, i) => ({ TargetPort: 80 + i, PublishedPort: n })) } });
+    expect((await api.call('POST', '/services/create', proc('a', ports(8080)))).status).toBe(201);
+    const taken = await api.call('POST', '/services/create', proc('b', ports(8080)));
+    expect(taken.status).toBe(409);
+    expect(taken.json.message).toContain('port 8080/tcp is already in use by service "a"');
+    expect((await api.call('POST', '/services/create', proc('b', ports(8081)))).status).toBe(201);
+    const b = (await api.call('GET', '/services/b')).json;
+    expect((await api.call('POST', `/services/b/update?version=${b.Version.Index}`, proc('b', ports(8080)))).status).toBe(409);
+    const a = (await api.call('GET', '/services/a')).json;
+    expect((await api.call('POST', `/services/a/update?version=${a.Version.Index}`, proc('a', ports(8080, 9000)))).status).toBe(200);
+    expect((await api.call('POST', '/services/create', proc('c', ports(7000, 7000)))).json.message).toContain('published twice');
+  });
+});

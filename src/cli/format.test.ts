@@ -28,6 +28,8 @@ describe('tables', () => {
     const out = serviceTable([{ ...svc('web'), ServiceStatus: { RunningTasks: 2, DesiredTasks: 3 } }]);
     expect(out.split('\n')[0]).toMatch(/^ID\s+NAME\s+MODE\s+REPLICAS\s+RUNTIME\s+PORTS$/);
     expect(out).toMatch(/web\s+replicated\s+2\/3\s+process/);
+    const published = { ...svc('api'), Spec: { ...svc('api').Spec, EndpointSpec: { Ports: [{ TargetPort: 80 }] } }, Endpoint: { Ports: [{ TargetPort: 80, PublishedPort: 30000, Protocol: 'tcp' as const }] } };
+    expect(serviceTable([published])).toContain('*:30000->80/tcp');
   });
   test('service ps: history under its slot, pending explanation in ERROR', () => {
     const s = svc('web');

@@ -52,7 +52,8 @@ export function serviceTable(services: readonly ServiceWithStatus[]): string {
       modeOf(s),
       s.ServiceStatus ? `${s.ServiceStatus.RunningTasks}/${s.ServiceStatus.DesiredTasks}` : '',
       s.Spec.TaskTemplate.Runtime ?? '',
-      (s.Spec.EndpointSpec?.Ports ?? []).map((p) => `*:${p.PublishedPort ?? ''}->${p.TargetPort}/${p.Protocol ?? 'tcp'}`).join(', '),
+      // The allocated ports (a port left out of the spec has its number there), as docker shows them.
+      (s.Endpoint?.Ports ?? s.Spec.EndpointSpec?.Ports ?? []).map((p) => `*:${p.PublishedPort ?? ''}->${p.TargetPort}/${p.Protocol ?? 'tcp'}`).join(', '),
     ]),
   );
 }

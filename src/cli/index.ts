@@ -7,13 +7,14 @@ import { ApiError, ConnectError } from './client.ts';
 import { clusterGroup } from './cluster.ts';
 import { type Command, type Ctx, type Group, HELP_OPTION, HOST_OPTION, type Io, makeClient, processIo } from './command.ts';
 import { daemonCommand } from './daemon.ts';
+import { networkGroup } from './network.ts';
 import { nodeGroup } from './node.ts';
 import { pluginGroup } from './plugin.ts';
 import { ConvergeError } from './progress.ts';
 import { serviceGroup } from './service.ts';
 import { infoCommand, versionCommand } from './system.ts';
 
-export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, pluginGroup];
+export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, pluginGroup];
 export const TOP: Command[] = [daemonCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {

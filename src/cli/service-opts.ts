@@ -5,6 +5,7 @@
 import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
 import { applyContainerFlags, CONTAINER_OPTIONS, PLUGIN_OPTIONS, pluginOpts, refuseRuntimeFlags, VM_OPTIONS, vmSpecOf } from './runtime-opts.ts';
+import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
@@ -38,6 +39,7 @@ export const CREATE_OPTIONS: OptionDef[] = [
   { long: 'constraint', kind: 'list', value: 'EXPR', help: 'placement constraint, e.g. node.labels.zone==eu (repeatable)' },
   { long: 'label', kind: 'list', value: 'KEY=VALUE', help: 'service label (repeatable)' },
   { long: 'publish', short: 'p', kind: 'list', value: 'PORT', help: 'publish a port: 8080:80[/udp] or published=8080,target=80 (repeatable)' },
+  NETWORK_OPTION,
   ...common,
   ...CONTAINER_OPTIONS,
   ...VM_OPTIONS,
@@ -58,6 +60,7 @@ export const UPDATE_OPTIONS: OptionDef[] = [
   { long: 'command', kind: 'string', value: 'PROGRAM', help: '--runtime process: the program' },
   { long: 'args', kind: 'string', value: '"ARG …"', help: 'the arguments (process: after the program; container: the command)' },
   { long: 'force', kind: 'bool', help: 'replace the tasks even if nothing changed' },
+  ...NETWORK_UPDATE_OPTIONS,
   ...common,
 ];
 
@@ -158,6 +161,8 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
   if (restart) tt.RestartPolicy = restart;
   const constraints = p.list('constraint').map((c) => checkConstraint('constraint', c));
   if (constraints.length) tt.Placement = { Constraints: constraints };
+  const networks = networksOf(p);
+  if (networks) tt.Networks = networks;
   const spec: ServiceSpec = {
     Name: p.str('name') ?? '',
     Labels: labelsOf(p, 'label'),
@@ -177,7 +182,7 @@ function mergeEnv(base: string[] | undefined, add: string[], rm: string[]): stri
 }
 
 /** `service update` flags applied to the current spec (a copy is returned). */
-export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<string, string | undefined> = process.env): ServiceSpec {
+export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<string, string | undefined> = process.env, networks: readonly KnownNetwork[] = []): ServiceSpec {
   const spec: ServiceSpec = structuredClone(current);
   const tt = spec.TaskTemplate;
   const runtime = tt.Runtime ?? (tt.ContainerSpec ? 'container' : 'process');
@@ -245,6 +250,7 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     const kept = (spec.EndpointSpec?.Ports ?? []).filter((pc) => !rm.has(pc.TargetPort) && !added.some((a) => a.TargetPort === pc.TargetPort && a.Protocol === pc.Protocol));
     spec.EndpointSpec = { Mode: spec.EndpointSpec?.Mode ?? 'vip', Ports: [...kept, ...added] };
   }
+  applyNetworkUpdate(tt, p, networks);
   if (p.bool('force')) tt.ForceUpdate = (tt.ForceUpdate ?? 0) + 1;
   return spec;
 }

@@ -155,7 +155,8 @@ const update: Command = {
     if (ctx.args.has('wait-timeout')) waitMs(ctx);
     const c = ctx.client();
     const svc = await c.service(ctx.args.positionals[0]!);
-    const spec = applyServiceUpdate(svc.Spec, ctx.args, ctx.io.env);
+    const networks = ctx.args.has('network-add') || ctx.args.has('network-rm') ? await c.json<{ Id: string; Name: string }[]>('GET', '/networks') : [];
+    const spec = applyServiceUpdate(svc.Spec, ctx.args, ctx.io.env, networks);
     const known = await taskIds(ctx, svc.ID);
     const r = await c.updateService(svc.ID, svc.Version.Index, spec);
     for (const w of r.Warnings ?? []) ctx.io.err(`Warning: ${w}\n`);

@@ -1,13 +1,14 @@
-import type { Cluster, Meta, Node, Service, Task } from '../types/index.ts';
+import type { Cluster, Meta, Network, Node, Service, Task } from '../types/index.ts';
 
 export interface Tables {
   clusters: Cluster;
   nodes: Node;
   services: Service;
   tasks: Task;
+  networks: Network;
 }
 export type TableName = keyof Tables;
-export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks'];
+export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks', 'networks'];
 
 /**
  * One write. `update` and `delete` carry the Version.Index the writer read; apply() refuses the whole

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, test } from 'bun:test';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
 import type { Service } from '../types/index.ts';
 import type { ChangeEvent } from './actions.ts';
+import { encode } from '../lib/codec.ts';
 import { memoryStore } from './memory-log.ts';
 import { MemoryStore } from './store.ts';
 
@@ -105,5 +106,54 @@ describe('MemoryStore', () => {
     expect(again.index).toBe(5);
     expect(again.list('services')).toEqual(store.list('services'));
     expect(again.by('services', 'name', 'n4')[0]!.ID).toBe('s4');
+  });
+});
+
+describe('networks table rules (checked at apply)', () => {
+  const net = (id: string, name: string, subnet?: string, VNI?: number) =>
+    ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: name, Driver: 'overlay' as const, IPAM: { Config: subnet ? [{ Subnet: subnet }] : [] } }, ...(VNI ? { VNI } : {}) });
+
+  test('names and VXLAN ids are unique, subnets never overlap; a deleted network frees all three', async () => {
+    const s = memoryStore();
+    await s.update((tx) => tx.create('networks', net('a', 'front', '10.0.1.0/24', 4097)));
+    await expect(s.update((tx) => tx.create('networks', net('b', 'front')))).rejects.toThrow('network with name front already exists');
+    await expect(s.update((tx) => tx.create('networks', net('b', 'back', '10.0.0.0/16')))).rejects.toThrow('overlaps the subnet of network front');
+    await expect(s.update((tx) => tx.create('networks', net('b', 'back', undefined, 4097)))).rejects.toThrow('VXLAN id 4097');
+    await s.update((tx) => {
+      tx.delete('networks', 'a');
+      tx.create('networks', net('b', 'front', '10.0.1.0/24', 4097));
+    });
+    expect(s.by('networks', 'name', 'front').map((n) => n.ID)).toEqual(['b']);
+  });
+});
+
+describe('networks and the services that name them (checked at apply)', () => {
+  const net = (id: string) => ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: id, Driver: 'overlay' as const, IPAM: { Config: [] } } });
+  const svc = (id: string, ...nets: string[]) => ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: id, TaskTemplate: { Networks: nets.map((Target) => ({ Target })) } } }) as Service;
+
+  test('a network a service names cannot be deleted; a service cannot start naming a missing network', async () => {
+    const s = memoryStore();
+    await s.update((tx) => tx.create('networks', net('n1')));
+    await s.update((tx) => tx.create('services', svc('web', 'n1')));
+    await expect(s.update((tx) => tx.delete('networks', 'n1'))).rejects.toThrow('network n1 is in use by service web');
+    await expect(s.update((tx) => tx.create('services', svc('api', 'gone')))).rejects.toThrow('network gone not found');
+    // Deleting the service in the same batch frees the network.
+    await s.update((tx) => {
+      tx.delete('services', 'web');
+      tx.delete('networks', 'n1');
+    });
+    expect(s.size('networks')).toBe(0);
+  });
+
+  test('a service already naming a missing network (older data) can still be updated', async () => {
+    const s = memoryStore();
+    const old = { ...svc('web', 'gone'), Version: { Index: 1 } };
+    s.restore(encode({ index: 0, tables: { services: [old] } }), 0); // the memory log counts from 1
+    const cur = s.get('services', 'web')!;
+    await s.update((tx) => tx.update('services', { ...cur, Spec: { ...cur.Spec, Labels: { a: '1' } } }));
+    expect(s.get('services', 'web')!.Spec.Labels).toEqual({ a: '1' });
+    const next = s.get('services', 'web')!;
+    const more = { ...next, Spec: { ...next.Spec, TaskTemplate: { Networks: [{ Target: 'gone' }, { Target: 'other' }] } } };
+    await expect(s.update((tx) => tx.update('services', more))).rejects.toThrow('network other not found');
   });
 });

@@ -1,8 +1,9 @@
 import { decode, encode } from '../lib/codec.ts';
 import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
-import type { Meta, Service, Task } from '../types/index.ts';
+import type { Meta, Network, Service, Task } from '../types/index.ts';
 import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, TABLES, type TableName, type Tables } from './actions.ts';
 import type { Proposer, StateMachine } from './proposer.ts';
+import { checkNetworkActions } from './network-rules.ts';
 import { Tx } from './tx.ts';
 
 type Listener = (ev: ChangeEvent) => void;
@@ -15,6 +16,9 @@ const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | un
   },
   services: {
     name: (s: Service) => s.Spec.Name,
+  },
+  networks: {
+    name: (n: Network) => n.Spec.Name,
   },
 };
 
@@ -145,6 +149,8 @@ export class MemoryStore implements StateMachine {
         names.set(name, s.ID);
       }
     }
+    const touchesNetworks = (a: Action) => a.table === 'networks' || (a.table === 'services' && a.op !== 'delete' && !!(a.object as Service).Spec.TaskTemplate.Networks?.length);
+    if (actions.some(touchesNetworks)) return checkNetworkActions(actions, this.list('networks'), this.list('services'));
     return null;
   }
 

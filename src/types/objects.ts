@@ -126,7 +126,11 @@ export interface TaskSpec {
   RestartPolicy?: RestartPolicy;
   Placement?: Placement;
   ForceUpdate?: number;
+  /** Overlay networks the tasks join; `Target` is the network's ID (the API resolves names). */
+  Networks?: NetworkAttachmentConfig[];
 }
+
+export interface NetworkAttachmentConfig { Target: string; Aliases?: string[]; DriverOpts?: Record<string, string> }
 
 // ---------------------------------------------------------------- services
 
@@ -201,6 +205,42 @@ export interface Task extends Meta {
    * `shutdown` and its slot stays empty until the service changes (our addition).
    */
   SlotDone?: boolean;
+  /** The task's address on each of its networks, set by the allocator (Docker's shape). */
+  NetworksAttachments?: NetworkAttachment[];
+}
+
+/** One network of a task: the network as it was when allocated, and the task's address(es) on it. */
+export interface NetworkAttachment {
+  Network: { ID: string; Spec: { Name: string; Labels?: Labels }; DriverState: { Name: string; Options: Record<string, string> }; IPAMOptions: { Configs: IPAMConfig[] } };
+  /** `10.0.1.5/24`: the address with its network's prefix length. */
+  Addresses: string[];
+}
+
+// ---------------------------------------------------------------- networks
+
+export interface IPAMConfig { Subnet: string; Gateway?: string }
+
+/** Docker's driver option carrying an overlay network's VXLAN id (in attachments and `/networks`). */
+export const VXLAN_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+
+/** What the user asked for (`POST /networks/create`). */
+export interface NetworkSpec {
+  Name: string;
+  Labels?: Labels;
+  Driver: 'overlay';
+  /** Empty: the allocator gives the network a subnet from the default pool. */
+  IPAM: { Config: IPAMConfig[] };
+  Internal?: boolean;
+  Attachable?: boolean;
+}
+
+/** An overlay network (swarm scope). The API presents it in Docker's NetworkResource shape. */
+export interface Network extends Meta {
+  Spec: NetworkSpec;
+  /** Set by the allocator: the subnet and gateway in use (the asked-for one, or one from the pool). */
+  IPAM?: { Config: IPAMConfig[] };
+  /** Set by the allocator: the VXLAN network identifier, unique in the cluster. */
+  VNI?: number;
 }
 
 // ---------------------------------------------------------------- nodes

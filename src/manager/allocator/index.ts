@@ -1,2 +1,3 @@
 export { Allocator, type AllocatorOptions } from './allocator.ts';
 export * from './ports.ts';
+export * from './networks.ts';

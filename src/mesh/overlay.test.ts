@@ -1,0 +1,126 @@
+/**
+ * The overlay plumbing on real kernels: two network namespaces stand in for two hosts, joined by a
+ * veth pair (the underlay); each host builds the overlay and puts a "task" namespace on it; task A
+ * reaches task B's overlay address over VXLAN. Needs root and iproute2; skipped with the reason
+ * otherwise. Every name carries this run's random tag, and every namespace is deleted afterwards,
+ * whatever happened.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
+import { NetnsLab, root } from './netns-testkit.ts';
+import { deviceNames, macFor, OverlayNetwork } from './overlay.ts';
+
+const lab = new NetnsLab();
+const TAG = lab.tag;
+const NS = { hostA: lab.ns('ha'), hostB: lab.ns('hb'), taskA: lab.ns('ta'), taskB: lab.ns('tb'), taskC: lab.ns('tc') };
+const UNDERLAY = { a: '192.168.231.1', b: '192.168.231.2' };
+const skip = lab.whyNot();
+if (skip) console.warn(`skipping overlay namespace tests: ${skip}`);
+
+const links = (ns: string) => lab.links(ns);
+const echoServer = (ns: string, host: string, port: number) => lab.echoServer(ns, host, port);
+const echoOnce = (ns: string, host: string, port: number, text: string, boundMs?: number): Promise<CmdResult> => lab.echoOnce(ns, host, port, text, boundMs);
+
+describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
+  const net = { id: `net-${TAG}`, subnet: '10.231.1.0/24', gateway: '10.231.1.1', vni: 4242 };
+  const taskA = { taskId: 'task-a', netns: { name: NS.taskA }, address: '10.231.1.3/24' };
+  const taskB = { taskId: 'task-b', netns: { name: NS.taskB }, address: '10.231.1.4/24' };
+  let ovA: OverlayNetwork;
+  let ovB: OverlayNetwork;
+
+  beforeAll(async () => {
+    await lab.add(...Object.values(NS));
+    await lab.underlay(NS.hostA, NS.hostB, UNDERLAY.a, UNDERLAY.b);
+    ovA = new OverlayNetwork({ ...net, local: UNDERLAY.a }, hostRunner({ name: NS.hostA }));
+    ovB = new OverlayNetwork({ ...net, local: UNDERLAY.b }, hostRunner({ name: NS.hostB }));
+  });
+
+  afterAll(async () => {
+    await lab.cleanup();
+    expect(await lab.list()).toEqual([]);
+  });
+
+  test('task A reaches task B over VXLAN; calling everything again changes nothing', async () => {
+    for (let i = 0; i < 2; i++) {
+      await Promise.all([ovA.ensure(), ovB.ensure()]);
+      await ovA.attach(taskA);
+      await ovB.attach(taskB);
+      const table = [{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }, { hostAddr: UNDERLAY.b, taskAddr: taskB.address }];
+      await ovA.setForwarding(table);
+      await ovB.setForwarding(table);
+    }
+    const { bridge, vxlan } = deviceNames(net.id);
+    expect(await links(NS.hostA)).toEqual([bridge, vxlan, 'lo', ovA.vethNames('task-a').host, 'ul0'].sort());
+    expect(await links(NS.taskB)).toEqual(['lo', `ov${net.vni}`]);
+    const fdb = JSON.parse((await must(hostRunner({ name: NS.hostA }), ['bridge', '-j', 'fdb', 'show', 'dev', vxlan]))) as { mac: string; dst?: string }[];
+    expect(fdb.filter((f) => f.dst).map((f) => `${f.mac}>${f.dst}`).sort()).toEqual([`00:00:00:00:00:00>${UNDERLAY.b}`, `${macFor('10.231.1.4')}>${UNDERLAY.b}`]);
+    await echoServer(NS.taskB, '10.231.1.4', 7007);
+    let r: CmdResult | null = null;
+    for (let attempt = 0; attempt < 5 && r?.code !== 0; attempt++) r = await echoOnce(NS.taskA, '10.231.1.4', 7007, 'hello over vxlan');
+    expect(r).toMatchObject({ code: 0, stdout: 'hello over vxlan' });
+    // The gateway address on host A's bridge: the host is reachable from its tasks.
+    await echoServer(NS.hostA, net.gateway, 7008);
+    expect(await echoOnce(NS.taskA, net.gateway, 7008, 'host')).toMatchObject({ code: 0, stdout: 'host' });
+  });
+
+  test('a forwarding table without task B removes its entries; B is unreachable; putting it back restores it', async () => {
+    const { vxlan } = deviceNames(net.id);
+    await ovA.setForwarding([{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }]);
+    const runA = hostRunner({ name: NS.hostA });
+    expect(JSON.parse(await must(runA, ['bridge', '-j', 'fdb', 'show', 'dev', vxlan])).filter((f: { dst?: string }) => f.dst)).toEqual([]);
+    expect((await must(runA, ['ip', '-j', 'neigh', 'show', 'dev', vxlan])).trim()).toMatch(/^(\[\])?$/);
+    expect((await echoOnce(NS.taskA, '10.231.1.4', 7007, 'x', 500)).code).not.toBe(0);
+    await ovA.setForwarding([{ hostAddr: UNDERLAY.b, taskAddr: taskB.address }]);
+    expect(await echoOnce(NS.taskA, '10.231.1.4', 7007, 'again')).toMatchObject({ code: 0, stdout: 'again' });
+  });
+
+  test('a VXLAN device set up differently (another VNI) is replaced by ensure(), with the forwarding table put back', async () => {
+    const { vxlan } = deviceNames(net.id);
+    const runA = hostRunner({ name: NS.hostA });
+    await must(runA, ['ip', 'link', 'del', vxlan]);
+    await must(runA, ['ip', 'link', 'add', vxlan, 'type', 'vxlan', 'id', '9', 'dstport', '4789', 'local', UNDERLAY.a]);
+    await ovA.ensure();
+    const info = JSON.parse(await must(runA, ['ip', '-d', '-j', 'link', 'show', 'dev', vxlan]))[0].linkinfo.info_data;
+    expect(info).toMatchObject({ id: net.vni, local: UNDERLAY.a, learning: false, proxy: true });
+    expect(await echoOnce(NS.taskA, '10.231.1.4', 7007, 'still')).toMatchObject({ code: 0, stdout: 'still' });
+  });
+
+  test('a task namespace given by the PID of a process in it (as an isolated process task is)', async () => {
+    const sleeper = lab.spawnIn(NS.taskC, ['sleep', '600']);
+    // `ip netns exec` execs: once the PID's namespace is taskC's, the process is in place.
+    const inodeOf = async (path: string) => (await root(['stat', '-L', '-c', '%i', path])).stdout.trim();
+    const inode = await inodeOf(`/run/netns/${NS.taskC}`);
+    for (let i = 0; i < 200 && (await inodeOf(`/proc/${sleeper.pid}/ns/net`)) !== inode; i++) await Bun.sleep(10);
+    expect(await inodeOf(`/proc/${sleeper.pid}/ns/net`)).toBe(inode);
+    await ovA.attach({ taskId: 'task-c', netns: { pid: sleeper.pid }, address: '10.231.1.5/24' });
+    await ovA.attach({ taskId: 'task-c', netns: { pid: sleeper.pid }, address: '10.231.1.5/24' });
+    expect(await links(NS.taskC)).toEqual(['lo', `ov${net.vni}`]);
+    const table = [{ hostAddr: UNDERLAY.a, taskAddr: taskA.address }, { hostAddr: UNDERLAY.a, taskAddr: '10.231.1.5/24' }, { hostAddr: UNDERLAY.b, taskAddr: taskB.address }];
+    await ovA.setForwarding(table);
+    await ovB.setForwarding(table);
+    expect(await echoOnce(NS.taskC, '10.231.1.4', 7007, 'from c')).toMatchObject({ code: 0, stdout: 'from c' });
+    await ovA.detach('task-c');
+    expect(await links(NS.taskC)).toEqual(['lo']);
+  });
+
+  test('detach and remove leave no device behind, and can be called again', async () => {
+    await ovA.detach('task-a');
+    await ovA.detach('task-a');
+    expect(await links(NS.taskA)).toEqual(['lo']);
+    for (let i = 0; i < 2; i++) await Promise.all([ovA.remove(), ovB.remove()]);
+    expect(await links(NS.hostA)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.hostB)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.taskB)).toEqual(['lo']);
+  });
+});
+
+describe('overlay names and checks', () => {
+  test('device names fit in 15 bytes; MACs follow the address', () => {
+    const n = deviceNames('x'.repeat(25));
+    expect(n.bridge.length).toBeLessThanOrEqual(15);
+    expect(n.vxlan.length).toBeLessThanOrEqual(15);
+    expect(macFor('10.0.1.5/24')).toBe('02:42:0a:00:01:05');
+    expect(() => new OverlayNetwork({ id: 'n', subnet: '10.0.1.0/24', vni: 0, local: '192.0.2.1' })).toThrow('VNI 0');
+    expect(() => new OverlayNetwork({ id: 'n', subnet: '10.0.1.1/24', vni: 5, local: '192.0.2.1' })).toThrow('host bits');
+  });
+});
