@@ -7,18 +7,8 @@
  */
 import { BackendLoad, BackendTable, type Backend } from '../src/mesh/backends.ts';
 import { type Figure, percentile, report } from './lib.ts';
+import { seededRandom as rng } from '../src/lib/rng.ts';
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return (x + 0.5) / 0x100000000;
-  };
-}
 
 interface Server {
   rate: number;

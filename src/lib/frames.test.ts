@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { encode } from './codec.ts';
 import { encodeFrame, type FrameSchema, FrameDecoder, FrameError, is } from './frames.ts';
+import { seededRandom as rng } from './rng.ts';
 
 interface TestMessages {
   ping: { n: number };
@@ -20,17 +21,6 @@ function raw(body: unknown): Uint8Array {
   return out;
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('frames', () => {
   test('round trip, one frame per chunk and several frames in one chunk', () => {

@@ -5,6 +5,7 @@
 import type { TCPSocketListener, udp } from 'bun';
 import * as dnsPacket from 'dns-packet';
 import { waitFor } from './testkit.ts';
+export { seededRandom as rng } from '../lib/rng.ts';
 
 export interface FakeUpstream {
   port: number;
@@ -141,15 +142,3 @@ export async function dig(port: number, args: string[], host = '127.0.0.1'): Pro
   return out.split('\n').filter((l) => l.length > 0);
 }
 
-/** A tiny seeded generator (xorshift32), so a failing fuzz run prints a seed that replays it. */
-export function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}

@@ -4,18 +4,9 @@ import { decodeConfChange } from './confchange-codec.ts';
 import { RaftNode } from './rawnode.ts';
 import { MemoryStorage } from './storage.ts';
 import type { ConfState, Entry, Message, MessageType, NodeId, RaftConfig, ReadState, Snapshot } from './types.ts';
+import { seededRandom as seededRand } from '../lib/rng.ts';
+export { seededRand };
 
-/** A tiny deterministic generator (mulberry32) so tests replay exactly. */
-export function seededRand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Member {
   id: NodeId;

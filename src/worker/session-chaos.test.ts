@@ -16,17 +16,8 @@ import { addNode, addTasks, changeTask, description, makeTask, waitFor } from '.
 import { memoryStore } from '../store/index.ts';
 import { stateRank, type Task, type TaskState } from '../types/index.ts';
 import { Agent } from './agent.ts';
+import { seededRandom as rng } from '../lib/rng.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
