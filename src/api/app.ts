@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.ts';
-import { onError, stripVersion } from './middleware.ts';
+import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { nodesRoutes } from './nodes.ts';
 import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
@@ -16,6 +16,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.onError(onError);
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   app.route('/', systemRoutes(deps));
+  app.use('*', workerRefusal(deps));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));
   app.route('/', tasksRoutes(deps));

@@ -12,12 +12,21 @@ export const daemonCommand: Command = {
     { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
     { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP (plain HTTP for now)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
+    { long: 'listen-addr', kind: 'string', value: 'IP:PORT', help: 'where to listen for other nodes (default 0.0.0.0:4242)' },
+    { long: 'advertise-addr', kind: 'string', value: 'IP:PORT', help: 'where other nodes reach this one (default: the listen address, or this host\'s first IPv4 address)' },
+    { long: 'join', kind: 'string', value: 'IP:PORT', help: 'join the cluster of the manager there (needs --token); ignored once this data dir is in a cluster' },
+    { long: 'token', kind: 'string', value: 'TOKEN', help: 'join token: a worker or a manager token from "shoal cluster join-token"' },
+    { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
   ],
   maxArgs: 0,
   async run(ctx) {
     const { startDaemon } = await import('../daemon/daemon.ts');
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
-    const d = await startDaemon({ dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks') });
+    const d = await startDaemon({
+      dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'),
+      listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
+      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
+    });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     let failed = false;
     await new Promise<void>((done) => {
