@@ -248,6 +248,7 @@ class Daemon implements RunningDaemon {
       return workerEnd;
     }
     if (!this.net?.identity) throw new UnavailableError('the cluster network is not up yet');
+    this.rememberManagers(this.agent?.session.managers ?? []);
     const known = [...new Set([...this.managerAddrs(), ...(this.agent?.session.managers ?? []), ...(this.membership?.Managers ?? []).map((m) => m.Addr)])];
     const mine = formatHostPort(this.addrs.advertise);
     const others = known.filter((a) => a !== mine);
@@ -255,6 +256,16 @@ class Daemon implements RunningDaemon {
     const turn = others.length ? this.dialTurn++ % others.length : 0;
     const order = [...others.slice(turn), ...others.slice(0, turn)];
     return this.net.connector(() => order)(signal);
+  }
+
+  /** Keep the managers the dispatcher pushed in cluster.json, so a restart can reach one of them. */
+  private rememberManagers(pushed: string[]): void {
+    const m = this.membership;
+    if (!m || !pushed.length) return;
+    const had = m.Managers.map((x) => x.Addr);
+    if (pushed.length === had.length && pushed.every((a) => had.includes(a))) return;
+    m.Managers = pushed.map((Addr) => ({ NodeID: m.Managers.find((x) => x.Addr === Addr)?.NodeID ?? '', Addr }));
+    saveMembership(this.opts.dataDir, m);
   }
 
   /** Managers' IP:PORT from the store, leader first (what the dispatcher hands to workers). */

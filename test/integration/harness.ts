@@ -146,3 +146,43 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A TCP port free on `host` right now (the OS picks it; the caller binds it soon after). */
+export function freePort(host = '127.0.0.1'): number {
+  const s = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/** Hosts of one cluster on loopback: each a daemon with its own data dir and libp2p address. */
+export class Fleet implements AsyncDisposable {
+  readonly hosts: Daemon[] = [];
+  readonly addrs = new Map<Daemon, string>();
+  #n = 0;
+
+  /** A host on 127.0.0.<n> with a free port; `join` = [manager address, token]. */
+  async add(opts: { init?: boolean; join?: [string, string] } = {}): Promise<Daemon> {
+    const ip = `127.0.0.${++this.#n}`;
+    const addr = `${ip}:${freePort(ip)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'));
+    const args = ['--listen-addr', addr, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [])];
+    const d = new Daemon(dir, args);
+    this.hosts.push(d);
+    this.addrs.set(d, addr);
+    await d.start(opts.init ?? false);
+    return d;
+  }
+
+  addr(d: Daemon): string {
+    return this.addrs.get(d)!;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.hosts.map((d) => d.stop().catch(() => {})));
+    for (const d of this.hosts) {
+      killTaskProcesses(d.dataDir);
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
+  }
+}
