@@ -16,7 +16,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.onError(onError);
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   app.route('/', systemRoutes(deps));
-  app.use('*', workerRefusal(deps));
+  app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));
   app.route('/', tasksRoutes(deps));

@@ -21,6 +21,8 @@ export interface ApiDeps {
   joinCluster?(req: JoinRequestBody): Promise<string>;
   /** Resolves once the cluster's root CA and join tokens exist (they are made in the background at init). */
   identityReady?(): Promise<void>;
+  /** Leave the cluster (Docker's POST /swarm/leave); a manager needs `force`. */
+  leaveCluster?(force: boolean): Promise<void>;
   /** A new secret for the worker or manager join token. */
   rotateJoinToken?(role: 'worker' | 'manager'): Promise<void>;
   /** On a worker: the managers' addresses (cluster-wide requests go there); null on a manager. */

@@ -122,9 +122,9 @@ export class WorkerNodeError extends UnavailableError {
   }
 }
 
-export function workerRefusal(deps: ApiDeps): MiddlewareHandler {
+export function workerRefusal(deps: ApiDeps, localPaths: string[]): MiddlewareHandler {
   return async (c, next) => {
-    const managers = deps.managersIfWorker?.();
+    const managers = localPaths.includes(stripVersion(c.req.raw)) ? null : deps.managersIfWorker?.();
     if (managers) throw new WorkerNodeError(managers);
     await next();
   };

@@ -37,6 +37,13 @@ export function swarmRoutes(deps: ApiDeps): Hono {
     return c.json(await deps.joinCluster(req));
   });
 
+  // Docker's swarm leave: this host leaves its cluster (the daemon stops; start it again to init or join).
+  app.post('/swarm/leave', async (c) => {
+    if (!deps.leaveCluster) throw new InvalidArgumentError('this daemon cannot leave a cluster through its API');
+    await deps.leaveCluster(boolParam(c, 'force') ?? false);
+    return c.body(null, 200);
+  });
+
   // Docker's swarm update; here only the join-token rotation (the spec is not updatable yet).
   app.post('/swarm/update', async (c) => {
     requireCluster(store);

@@ -73,4 +73,16 @@ const joinCmd: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, joinCmd, joinToken, inspect] };
+const leave: Command = {
+  name: 'leave',
+  summary: 'Make this host leave its cluster (its daemon stops; start it again with --init or --join)',
+  usage: '[OPTIONS]',
+  options: [{ long: 'force', short: 'f', kind: 'bool', help: 'leave even as a manager (demote it first to keep the quorum safe)' }],
+  maxArgs: 0,
+  async run(ctx) {
+    await ctx.client().leaveCluster(ctx.args.bool('force'));
+    ctx.io.out('Node left the cluster.\n');
+  },
+};
+
+export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, joinCmd, joinToken, leave, inspect] };

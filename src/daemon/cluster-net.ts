@@ -18,7 +18,8 @@ import { loadOrCreateNodeKey } from '../net/identity.ts';
 import { type JoinAnswer, type Joined, requestJoin, serveJoin } from '../net/join.ts';
 import { createNetNode, type NetNode, PeerDenyList } from '../net/node.ts';
 import { Libp2pRaftTransport } from '../net/raft-transport.ts';
-import { serveRenewal } from '../net/renew.ts';
+import { requestRenewal, serveRenewal } from '../net/renew.ts';
+import { PROTOCOLS } from '../net/protocols.ts';
 import type { LateTransport } from '../raft-host/late-transport.ts';
 import type { NodeId } from '../raft/index.ts';
 import { type HostPort, type Membership, parseHostPort, toMultiaddrString } from './membership.ts';
@@ -50,18 +51,26 @@ export class ClusterNet {
   #creds: LocalCredentials | null = null;
   #raft: Libp2pRaftTransport | null = null;
   #stopped = false;
+  /** Whether a node was removed from the cluster; the daemon sets it once it has a store to ask. */
+  isRemoved: (nodeId: string) => boolean;
 
   private constructor(
     readonly node: NetNode,
     readonly guard: AuthGuard,
     readonly key: Ed25519PrivateKey,
     private readonly opts: ClusterNetOptions,
-  ) {}
+  ) {
+    this.isRemoved = opts.isRemoved;
+  }
 
   /** Start listening. The guard starts once this host has credentials (after a join, or at once). */
   static async start(opts: ClusterNetOptions): Promise<ClusterNet> {
     const key = await loadOrCreateNodeKey(opts.dataDir);
-    const denyList = new PeerDenyList();
+    // Removed nodes are refused at authentication (isRemoved, fed from the store), not by the
+    // connection gater: a peer cut off before TLS completes sees only "EOF", while one refused
+    // at authentication hears that it was removed and what to do. `revoke` still closes its
+    // connections at once.
+    const denyList = new NamingDenyList();
     let guard: AuthGuard | null = null;
     const node = await createNetNode({
       privateKey: key,
@@ -77,7 +86,7 @@ export class ClusterNet {
         if (!creds) throw new UnavailableError('this node has no cluster certificate yet');
         return creds;
       },
-      isRemoved: opts.isRemoved,
+      isRemoved: (id) => (net ? net.isRemoved(id) : false),
       denyList,
       onRefused: (e) => opts.log(`net: refused peer ${e.peerId} on ${e.protocol}: ${e.reason}`),
     });
@@ -137,6 +146,24 @@ export class ClusterNet {
     });
   }
 
+  /** This host was demoted: stop serving what only managers serve. */
+  async stopManager(): Promise<void> {
+    await this.#raft?.stop();
+    this.#raft = null;
+    await this.node.unhandle([PROTOCOLS.join.id, PROTOCOLS.raft.id, PROTOCOLS.renew.id, PROTOCOLS.dispatcher.id]).catch(() => {});
+  }
+
+  /** A new certificate for this host from a manager (after a role change), then shown to its peers. */
+  async renewFrom(managerAddr: string, m: Membership): Promise<string> {
+    const target = maddr(managerAddr);
+    if (!target || !this.#creds) throw new UnavailableError(`cannot renew this node's certificate through ${managerAddr}`);
+    const id = await requestRenewal(this.guard, target, this.#creds);
+    this.#creds = { ...this.#creds, identity: id };
+    m.Cert = id.certPem;
+    await this.guard.reauthenticate();
+    return id.role;
+  }
+
   /** The worker session's `connect`: managers in the given order (IP:PORT). */
   connector(candidates: () => string[]): (signal: AbortSignal) => Promise<Conn> {
     return dispatcherConnector(this.guard, () => candidates().flatMap((a) => {
@@ -167,4 +194,9 @@ function maddr(addr: string): Multiaddr | null {
   } catch {
     return null;
   }
+}
+
+/** A deny list that refuses nothing at the connection level (see ClusterNet.start). */
+class NamingDenyList extends PeerDenyList {
+  override add(_peerId: string): void {}
 }

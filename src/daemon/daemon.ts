@@ -106,6 +106,9 @@ class Daemon implements RunningDaemon {
   private stopping: Promise<void> | null = null;
   private fatal: Error | null = null;
   private dialTurn = 0;
+  private demoting: Promise<void> | null = null;
+  private unwatchMembership: (() => void) | null = null;
+  private leaving = false;
   private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
   readonly stopped = new Promise<void>((resolve, reject) => {
     this.settleStopped = { resolve, reject };
@@ -300,6 +303,7 @@ class Daemon implements RunningDaemon {
     if (this.stopping) return;
     this.net ??= await ClusterNet.start({ dataDir: this.opts.dataDir, ...this.addrs, isRemoved: (id) => this.isRemoved(id), log: this.log });
     if (this.stopping) return void (await this.net.stop());
+    this.net.isRemoved = (id) => this.isRemoved(id);
     if (!this.net.identity) await this.net.authenticate(membership);
     if (membership.Role === 'manager') {
       const { ClusterCA } = await import('./ca-service.ts');
@@ -317,7 +321,79 @@ class Daemon implements RunningDaemon {
         },
       });
     }
+    if (membership.Role === 'manager') this.watchMembership();
     this.log(`cluster network: listening on ${formatHostPort(this.addrs.listen)}, advertised as ${formatHostPort(this.addrs.advertise)} (${this.net.node.peerId})`);
+  }
+
+  /**
+   * On a manager: removed nodes lose their connections at once (their certificates stay valid, so
+   * the guard also refuses them at every authentication and stream); and a demotion of this host
+   * turns it into a worker.
+   */
+  private watchMembership(): void {
+    const revoked = new Set<string>();
+    const check = () => {
+      for (const id of currentCluster(this.store)?.RemovedNodes ?? []) {
+        if (revoked.has(id)) continue;
+        revoked.add(id);
+        this.net?.revoke(id);
+      }
+      if (this.store.get('nodes', this.nodeId)?.Spec.Role === 'worker') void this.becomeWorker();
+    };
+    this.unwatchMembership = this.store.watch((ev) => {
+      if (ev.kind === 'commit') check();
+    });
+    check();
+  }
+
+  /**
+   * This manager was demoted: hand leadership over if it leads, stop the manager stages and the
+   * raft log (the leader removes it from the configuration), renew its certificate as a worker, and
+   * go on as a worker whose session goes to the leader over libp2p. Its tasks keep running.
+   */
+  private becomeWorker(): Promise<void> {
+    this.demoting ??= (async () => {
+      const m = this.membership!;
+      this.log('this node was demoted to worker: handing over the manager role');
+      this.unwatchMembership?.();
+      const raft = this.state.raft;
+      if (raft.status.role === 'leader') await raft.transferLeadership().catch((err) => this.log(`leadership transfer: ${errorMessage(err)}`));
+      const others = this.managerAddrs().filter((a) => a !== formatHostPort(this.addrs.advertise));
+      await waitUntil(() => raft.status.role !== 'leader' || !raft.status.running, 5_000);
+      await this.leader?.stop();
+      this.leader = null;
+      m.Managers = others.map((Addr) => ({ NodeID: '', Addr }));
+      m.Role = 'worker';
+      for (const a of others) {
+        try {
+          await this.net!.renewFrom(a, m);
+          break;
+        } catch (err) {
+          this.log(`renewing the certificate as a worker through ${a}: ${errorMessage(err)}`);
+        }
+      }
+      saveMembership(this.opts.dataDir, m);
+      await this.net?.stopManager();
+      this.state.close();
+      this.log('this node is a worker now');
+    })().catch((err) => this.log(`demotion: ${errorMessage(err)}`));
+    return this.demoting;
+  }
+
+  /** Docker's swarm leave: this host's membership files go and the daemon stops. */
+  private async leave(force: boolean): Promise<void> {
+    const role = this.role;
+    if (!role) throw new ConflictError('this node is not in a cluster');
+    if (role === 'manager' && !force) {
+      throw new ConflictError('this node is a manager: leaving may cost the cluster its quorum. Demote it first ("shoal node demote" on another manager), or leave anyway with --force');
+    }
+    const raft = this.state.raft;
+    if (role === 'manager' && raft?.status.role === 'leader' && raft.status.conf.voters.length > 1) {
+      await raft.transferLeadership().catch((err) => this.log(`leadership transfer: ${errorMessage(err)}`));
+    }
+    this.log('leaving the cluster: this daemon stops; start it again with --init or --join');
+    this.leaving = true;
+    setTimeout(() => void this.stop(), 10);
   }
 
   private isRemoved(nodeId: string): boolean {
@@ -346,6 +422,7 @@ class Daemon implements RunningDaemon {
       },
       initCluster: (req) => this.initCluster(req),
       joinCluster: (req) => this.joinThroughApi(req),
+      leaveCluster: (force) => this.leave(force),
       rotateJoinToken: (role) => this.rotateToken(role),
       managersIfWorker: () => (this.role === 'worker' ? [...new Set([...(this.agent?.session.managers ?? []), ...(this.membership?.Managers ?? []).map((m) => m.Addr)])] : null),
       validateTaskSpec: (spec) => {
@@ -398,12 +475,22 @@ class Daemon implements RunningDaemon {
     }
     await this.netStarting;
     await this.net?.stop();
+    this.unwatchMembership?.();
     this.state.close();
     rmSync(this.socketPath, { force: true });
+    if (this.leaving) {
+      // The host is in no cluster any more: a new start makes or joins one as a new node.
+      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft']) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
+    }
     this.unlock();
     if (this.fatal) this.settleStopped.reject(this.fatal);
     else this.settleStopped.resolve();
   }
+}
+
+async function waitUntil(cond: () => boolean, boundMs: number): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** `--join` on a data dir in no cluster: admission through the manager, then this host's files. */

@@ -95,6 +95,38 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
     .catch((err) => {
       throw new Error(`${err.message}\nw1's log:\n${w1.output.slice(-3000)}`);
     });
+
+  // The killed leader restarts on its data dir and comes back as a follower; then it is demoted
+  // (the leader drops it from raft, it renews its certificate as a worker and keeps running tasks).
+  await leader.start(false);
+  const old = ids.get(leader)!;
+  await waitFor('the old leader back and reachable', async () => {
+    const n = (await nodesOf(live)).find((x) => x.ID === old);
+    return n?.Status.State === 'ready' && n.ManagerStatus?.Reachability === 'reachable';
+  }, 20_000);
+  await live.ok('node', 'demote', old);
+  await waitFor('the demoted host answering as a worker', async () => {
+    const r = await leader.cli('service', 'ls');
+    return r.code !== 0 && r.stderr.includes('worker');
+  }, 20_000);
+  await waitFor('writes taken after the demotion', async () => {
+    const r = await live.cli('service', 'create', '--detach', '--name', 'after-demote', '--replicas', '0', '--', '/bin/sleep', '1');
+    return r.code === 0 || /already exists/.test(r.stderr);
+  }, 20_000);
+  await waitFor('the demoted node ready as a worker', async () => {
+    const n = (await nodesOf(live)).find((x) => x.ID === old);
+    return n?.Spec.Role === 'worker' && n.Status.State === 'ready';
+  }, 20_000);
+
+  // A removed node is refused at once, even though its certificate is still valid.
+  const removedId = ids.get(w2)!;
+  await live.ok('node', 'rm', '--force', removedId);
+  expect((await nodesOf(live)).find((n) => n.ID === removedId)).toBeUndefined();
+  const before = w2.output.length;
+  await waitFor("w2's session refused", () => /removed from the cluster/.test(w2.output.slice(before)), 20_000).catch((err) => {
+    throw new Error(`${err.message}\nw2's log:\n${w2.output.slice(before).slice(-1500)}\nlive's log:\n${live.output.slice(-2500)}`);
+  });
+  await waitFor("w2 kept out", async () => !(await nodesOf(live)).some((n) => n.ID === removedId) && !(await live.running('web')).some((t) => t.NodeID === removedId), 20_000);
 }, 120_000);
 
 test("a token of another cluster is refused on the joining side, naming why", async () => {
