@@ -59,11 +59,63 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(opts.dataDir);
+  const handle = new DaemonHandle(log, unlock);
   try {
-    return await Daemon.start(opts, log, unlock);
+    await handle.boot(opts);
   } catch (e) {
     unlock();
     throw e;
+  }
+  return handle;
+}
+
+/**
+ * What the `daemon` command holds: the running Daemon, which a join through the API replaces with
+ * a new one on the same data dir (new node id, new role), as a restart would.
+ */
+class DaemonHandle implements RunningDaemon {
+  #current!: Daemon;
+  #settle!: { resolve: () => void; reject: (e: Error) => void };
+  readonly stopped = new Promise<void>((resolve, reject) => {
+    this.#settle = { resolve, reject };
+  });
+
+  constructor(private readonly log: (msg: string) => void, private readonly unlock: () => void) {
+    this.stopped.catch(() => {});
+  }
+
+  get socketPath(): string { return this.#current.socketPath; }
+  get nodeId(): string { return this.#current.nodeId; }
+
+  async boot(opts: DaemonOptions): Promise<void> {
+    const d = await Daemon.start(opts, this.log, (next) => this.#restart(d, next));
+    this.#current = d;
+    d.stopped.then(() => {
+      if (this.#current !== d) return; // replaced: the next one settles the handle
+      this.unlock();
+      this.#settle.resolve();
+    }, (err: Error) => {
+      if (this.#current !== d) return;
+      this.unlock();
+      this.#settle.reject(err);
+    });
+  }
+
+  async #restart(old: Daemon, next: DaemonOptions): Promise<void> {
+    const placeholder = old;
+    this.#current = null as unknown as Daemon; // `old` stopping must not settle the handle
+    await placeholder.stop();
+    try {
+      await this.boot(next);
+    } catch (err) {
+      this.log(`starting again after the join failed: ${errorMessage(err)}`);
+      this.unlock();
+      this.#settle.reject(err as Error);
+    }
+  }
+
+  stop(): Promise<void> {
+    return this.#current ? this.#current.stop().then(() => this.stopped) : this.stopped;
   }
 }
 
@@ -109,6 +161,7 @@ class Daemon implements RunningDaemon {
   private demoting: Promise<void> | null = null;
   private unwatchMembership: (() => void) | null = null;
   private leaving = false;
+  private rejoining = false;
   private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
   readonly stopped = new Promise<void>((resolve, reject) => {
     this.settleStopped = { resolve, reject };
@@ -118,7 +171,7 @@ class Daemon implements RunningDaemon {
   private constructor(
     private readonly opts: DaemonOptions,
     private readonly log: (msg: string) => void,
-    private readonly unlock: () => void,
+    private readonly restartAs: (next: DaemonOptions) => Promise<void>,
     readonly nodeId: string,
     private readonly state: ClusterState,
     private readonly catalog: ExecutorCatalog,
@@ -134,7 +187,7 @@ class Daemon implements RunningDaemon {
     return this.membership?.Role ?? (currentCluster(this.store) ? 'manager' : null);
   }
 
-  static async start(opts: DaemonOptions, log: (msg: string) => void, unlock: () => void): Promise<Daemon> {
+  static async start(opts: DaemonOptions, log: (msg: string) => void, restartAs: (next: DaemonOptions) => Promise<void>): Promise<Daemon> {
     const t0 = performance.now();
     let nodeId = loadOrCreateNodeId(opts.dataDir);
     let membership = loadMembership(opts.dataDir);
@@ -162,7 +215,7 @@ class Daemon implements RunningDaemon {
           if (d) d.fail(err);
         },
       });
-    d = new Daemon(opts, log, unlock, nodeId, state, builtinCatalog(), membership, addrs);
+    d = new Daemon(opts, log, restartAs, nodeId, state, builtinCatalog(), membership, addrs);
     d.net = net;
     try {
       if (!d.role && opts.init) await d.initCluster({});
@@ -439,9 +492,28 @@ class Daemon implements RunningDaemon {
     };
   }
 
-  private async joinThroughApi(_req: JoinRequestBody): Promise<string> {
+  /**
+   * Docker's POST /swarm/join: admission through the manager (this host's key and files), then this
+   * daemon starts again on the same data dir as the new node, as `--join` at start would have.
+   */
+  private async joinThroughApi(req: JoinRequestBody): Promise<string> {
     if (this.role) throw new ConflictError(`this node is already a ${this.role} of a cluster; "shoal cluster leave" first`);
-    throw new UnavailableError('joining through the API of a running daemon is not wired yet: restart the daemon with "shoal daemon --join ADDR --token TOKEN" on a fresh --data-dir');
+    if (this.rejoining) throw new ConflictError('this node is already joining a cluster');
+    const next: DaemonOptions = {
+      ...this.opts, init: false, join: undefined, token: undefined,
+      listenAddr: req.ListenAddr ?? this.opts.listenAddr, advertiseAddr: req.AdvertiseAddr ?? this.opts.advertiseAddr,
+    };
+    const addrs = addrsOf(next);
+    this.rejoining = true;
+    try {
+      const { net, nodeId } = await joinAtStart({ ...next, join: req.RemoteAddrs[0], token: req.JoinToken }, addrs, this.log);
+      await net.stop(); // the new daemon opens its own listener
+      setTimeout(() => void this.restartAs(next), 10); // after this answer has gone out
+      return nodeId;
+    } catch (err) {
+      this.rejoining = false;
+      throw err;
+    }
   }
 
   private serve(): void {
@@ -482,7 +554,8 @@ class Daemon implements RunningDaemon {
       // The host is in no cluster any more: a new start makes or joins one as a new node.
       for (const f of ['cluster.json', 'node.json', 'node.key', 'raft']) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
     }
-    this.unlock();
+    // Before a join: the one-voter log of a host in no cluster goes; the new node starts its own.
+    if (this.rejoining) rmSync(join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
     if (this.fatal) this.settleStopped.reject(this.fatal);
     else this.settleStopped.resolve();
   }
