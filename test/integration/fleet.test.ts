@@ -5,7 +5,13 @@
  * it rejoins on restart; a token of another cluster is refused with a clear error on the joiner.
  */
 import { expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { multiaddr } from '@multiformats/multiaddr';
+import { ClusterTrust, verifyNodeCert } from '../../src/manager/ca/index.ts';
+import { AuthGuard } from '../../src/net/auth.ts';
+import { loadOrCreateNodeKey } from '../../src/net/identity.ts';
+import { createNetNode } from '../../src/net/node.ts';
+import { PROTOCOLS } from '../../src/net/protocols.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Daemon, Fleet, SHOAL, freePort, tempDaemon, waitFor } from './harness.ts';
@@ -129,9 +135,38 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   await waitFor("w2 kept out", async () => !(await nodesOf(live)).some((n) => n.ID === removedId) && !(await live.running('web')).some((t) => t.NodeID === removedId), 20_000);
 }, 120_000);
 
-test("a token of another cluster is refused on the joining side, naming why", async () => {
+test("refusals: a token of another cluster (on the joining side, naming why), a worker dialling raft", async () => {
   await using fleet = new Fleet();
   const m1 = await fleet.add({ init: true });
+
+  // A worker's certificate cannot speak raft: its own end refuses early, and a hand-made stream
+  // on an authenticated connection is refused by the manager, which says why.
+  const w = await fleet.add({ join: [fleet.addr(m1), (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim()] });
+  await w.stop();
+  const membership = JSON.parse(readFileSync(join(w.dataDir, 'cluster.json'), 'utf8'));
+  const key = await loadOrCreateNodeKey(w.dataDir);
+  const trust = await ClusterTrust.fromPem(membership.RootCA);
+  const identity = await verifyNodeCert(membership.Cert, { trust, clusterId: membership.ClusterID });
+  expect(identity.role).toBe('worker');
+  const node = await createNetNode({ privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'] });
+  await node.start();
+  const guard = new AuthGuard(node, { credentials: () => ({ clusterId: membership.ClusterID, trust, identity }) });
+  await guard.start();
+  try {
+    const [ip, port] = fleet.addr(m1).split(':');
+    const target = multiaddr(`/ip4/${ip}/tcp/${port}`);
+    await expect(guard.open(target, PROTOCOLS.raft)).rejects.toThrow('this node is a worker; /shoal/raft/1 is for manager nodes only');
+    const { connection } = await guard.open(target, PROTOCOLS.dispatcher); // authenticated as the worker
+    const stream = await connection.newStream(PROTOCOLS.raft.id).catch(() => null);
+    try {
+      stream?.send(new Uint8Array([1, 2, 3]));
+    } catch {} // already reset by the manager: that is the refusal
+    await waitFor("the manager's refusal", () => /on \/shoal\/raft\/1: node \S+ is a worker; \/shoal\/raft\/1 is for manager nodes only/.test(m1.output), 10_000);
+  } finally {
+    await guard.stop();
+    await node.stop();
+  }
+
   await using other = await tempDaemon();
   await other.start();
   const foreign = (await waitFor('the other cluster\'s token', async () => (await other.ok('cluster', 'join-token', '-q', 'worker')).trim())) as string;
