@@ -14,7 +14,7 @@ import {
 } from '../raft/index.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
-import { HostStoppedError, NotLeaderError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
+import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import type { Transport } from './transport.ts';
 import { recover } from './recovery.ts';
@@ -121,6 +121,8 @@ export class RaftHost implements Proposer {
   private incLo = 0;
   private seq = 0;
   private readonly proposals = new Waiters();
+  /** Proposals forwarded to a leader, by seq: answered as unknown at once when that leader is replaced. */
+  private forwarded = new Map<number, NodeId>();
   private readonly confChanges = new Waiters();
   private readonly reads = new Waiters();
   /** Reads whose read index is known, waiting for apply to reach it. */
@@ -202,6 +204,7 @@ export class RaftHost implements Proposer {
     this.transferWaiters.settleAll(e);
     this.readsAtIndex = [];
     this.transfers = [];
+    this.forwarded.clear();
   }
 
   get status(): HostStatus {
@@ -239,8 +242,12 @@ export class RaftHost implements Proposer {
       const st = this.node.status();
       if (!this.opts.forwardProposals || st.role === 'leader' || !st.leader || st.leader === this.id) return cb(this.refusal(err as Error));
       this.opts.transport.send([{ type: 'propose', from: this.id, to: st.leader, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] }]);
+      this.forwarded.set(seq, st.leader);
     }
-    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, cb, signal);
+    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, (err, v) => {
+      this.forwarded.delete(seq);
+      cb(err, v);
+    }, signal);
     this.kick();
   }
 
@@ -384,6 +391,13 @@ export class RaftHost implements Proposer {
       this.leader = rd.softState.leader;
       if (changed) queueMicrotask(() => obs?.roleChanged?.(this.id, this.role, this.leader));
       for (const t of this.transfers) if (t.target === this.leader) this.transferWaiters.settle(t.seq, null, t.target);
+      // A leader that was sent proposals is gone: their callers need not wait out the timeout (the
+      // entries may still commit if it had replicated them, so the answer is "unknown", not "lost").
+      if (changed && this.forwarded.size) {
+        for (const [seq, to] of [...this.forwarded]) {
+          if (to !== this.leader) this.proposals.settle(seq, new OutcomeUnknownError(`proposal forwarded to leader ${to}`, 'was not answered before a new leader took over'));
+        }
+      }
     }
     // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
     if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);

@@ -25,8 +25,8 @@ export class ProposalLostError extends UnavailableError {
 /** No answer in time: the entry may or may not be applied later. Check the state before retrying. */
 export class OutcomeUnknownError extends UnavailableError {
   override readonly name = 'OutcomeUnknownError';
-  constructor(what: string) {
-    super(`${what} timed out; it may still take effect`);
+  constructor(what: string, why = 'timed out') {
+    super(`${what} ${why}; it may still take effect`);
   }
 }
 
