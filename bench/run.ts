@@ -10,6 +10,7 @@ const all: Record<string, () => Promise<unknown>> = {
   raft: async () => (await import('./raft.ts')).run(),
   mesh: async () => (await import('./mesh.ts')).run(),
   net: async () => (await import('./net.ts')).run(),
+  fleet: async () => (await import('./fleet.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
