@@ -49,6 +49,8 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   }, 20_000);
   const nodes = await nodesOf(m2); // a follower answers too
   expect(nodes.find((n) => n.ID === ids.get(w1))!.Spec.Role).toBe('worker');
+  // The address the session comes from (on loopback the dialer's source is 127.0.0.1), as an IP.
+  expect(nodes.find((n) => n.ID === ids.get(w1))!.Status.Addr).toMatch(/^127\.0\.0\.\d+$/);
   expect(nodes.find((n) => n.ID === ids.get(m2))!.ManagerStatus.Addr).toBe(fleet.addr(m2));
 
   // A worker's API sends cluster-wide requests to the managers.
