@@ -7,7 +7,7 @@
 import 'reflect-metadata'; // before anything loads @peculiar/x509 (its DI container checks at import time)
 import { readFileSync } from 'node:fs';
 import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../lib/errors.ts';
-import { admit, type JoinRequest, JoinTokens, type NodeIdentity, issueNodeCert, parseJoinToken, RootCA } from '../manager/ca/index.ts';
+import { admit, type JoinRequest, JoinTokens, type NodeIdentity, issueNodeCert, parseJoinToken, RootCA, renewalTime } from '../manager/ca/index.ts';
 import type { JoinAnswer } from '../net/join.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { Cluster, Node, NodeRole } from '../types/index.ts';
@@ -84,7 +84,7 @@ export class ClusterCA {
     const self = this.self();
     if (!self) throw new UnavailableError('this manager has no certificate yet');
     const tokens = new JoinTokens(ca.trust.digest, secretsOf(cluster));
-    const issued = await admit({ ca, clusterId: cluster.ID, tokens }, req);
+    const issued = await admit({ ca, clusterId: cluster.ID, tokens, lifetimeMs: certLifetimeMs(cluster) }, req);
     const addr = req.advertiseAddr ?? '';
     const node: Node = {
       ID: issued.nodeId,
@@ -106,6 +106,23 @@ export class ClusterCA {
     if ((cluster.RemovedNodes ?? []).includes(peer.nodeId)) throw new ConflictError(`node ${peer.nodeId} was removed from the cluster`);
     const node = this.store.get('nodes', peer.nodeId);
     if (!node) throw new NotFoundError(`node ${peer.nodeId} is not a member of this cluster`);
-    return issueNodeCert(ca, { nodeId: peer.nodeId, role: node.Spec.Role, clusterId: cluster.ID, publicKey });
+    return issueNodeCert(ca, { nodeId: peer.nodeId, role: node.Spec.Role, clusterId: cluster.ID, publicKey, lifetimeMs: certLifetimeMs(cluster) });
   }
+}
+
+/** The cluster's `Spec.CAConfig.NodeCertExpiry` (ns) in ms, when it holds a sane one (at least an hour). */
+function certLifetimeMs(cluster: Cluster): number | undefined {
+  const ns = cluster.Spec.CAConfig?.NodeCertExpiry;
+  return typeof ns === 'number' && ns >= 3600e9 ? Math.round(ns / 1e6) : undefined;
+}
+
+/** setTimeout's longest delay; a renewal further away is waited for in steps. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How long to wait before renewing a certificate valid from `notBefore` to `notAfter`: until a
+ * point between 50 % and 80 % of its life (`rand` picks it), at once when that has passed.
+ */
+export function renewalDelayMs(notBefore: number, notAfter: number, now: number, rand: () => number): number {
+  return Math.max(0, renewalTime(notBefore, notAfter, rand) - now);
 }

@@ -153,15 +153,22 @@ export class ClusterNet {
     await this.node.unhandle([PROTOCOLS.join.id, PROTOCOLS.raft.id, PROTOCOLS.renew.id, PROTOCOLS.dispatcher.id]).catch(() => {});
   }
 
-  /** A new certificate for this host from a manager (after a role change), then shown to its peers. */
+  /** A new certificate for this host from a manager (renewal, a role change), then shown to its peers. */
   async renewFrom(managerAddr: string, m: Membership): Promise<string> {
     const target = maddr(managerAddr);
     if (!target || !this.#creds) throw new UnavailableError(`cannot renew this node's certificate through ${managerAddr}`);
     const id = await requestRenewal(this.guard, target, this.#creds);
-    this.#creds = { ...this.#creds, identity: id };
-    m.Cert = id.certPem;
-    await this.guard.reauthenticate();
+    await this.adopt(id, m);
     return id.role;
+  }
+
+  /** Use `id` (a certificate for this host's key, already checked) from now on. */
+  async adopt(id: NodeIdentity, m: Membership): Promise<void> {
+    if (!this.#creds) throw new UnavailableError('this node has no cluster certificate yet');
+    const checked = await verifyNodeCert(id.certPem, { trust: this.#creds.trust, clusterId: this.#creds.clusterId, peerPublicKey: this.key.publicKey.raw, what: 'the renewed certificate' });
+    this.#creds = { ...this.#creds, identity: checked };
+    m.Cert = checked.certPem;
+    await this.guard.reauthenticate();
   }
 
   /** The worker session's `connect`: managers in the given order (IP:PORT). */

@@ -162,6 +162,8 @@ class Daemon implements RunningDaemon {
   private unwatchMembership: (() => void) | null = null;
   private leaving = false;
   private rejoining = false;
+  private renewTimer: ReturnType<typeof setTimeout> | undefined;
+  private ca: import('./ca-service.ts').ClusterCA | null = null;
   private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
   readonly stopped = new Promise<void>((resolve, reject) => {
     this.settleStopped = { resolve, reject };
@@ -361,6 +363,7 @@ class Daemon implements RunningDaemon {
     if (membership.Role === 'manager') {
       const { ClusterCA } = await import('./ca-service.ts');
       const ca = new ClusterCA(this.store, () => this.net?.identity ?? null);
+      this.ca = ca;
       await this.net.serveManager({
         selfId: this.nodeId,
         transport: this.state.transport,
@@ -375,6 +378,7 @@ class Daemon implements RunningDaemon {
       });
     }
     if (membership.Role === 'manager') this.watchMembership();
+    void this.scheduleRenewal();
     this.log(`cluster network: listening on ${formatHostPort(this.addrs.listen)}, advertised as ${formatHostPort(this.addrs.advertise)} (${this.net.node.peerId})`);
   }
 
@@ -447,6 +451,54 @@ class Daemon implements RunningDaemon {
     this.log('leaving the cluster: this daemon stops; start it again with --init or --join');
     this.leaving = true;
     setTimeout(() => void this.stop(), 10);
+  }
+
+  /**
+   * Renew this host's certificate at 50–80 % of its life: a manager issues it from the cluster CA
+   * itself, a worker asks the managers it knows. A failed attempt is retried a minute later.
+   */
+  private async scheduleRenewal(retryMs?: number): Promise<void> {
+    const { renewalDelayMs, MAX_TIMER_MS } = await import('./ca-service.ts');
+    const id = this.net?.identity;
+    if (!id || this.stopping) return;
+    const wait = retryMs ?? renewalDelayMs(id.notBefore, id.notAfter, Date.now(), Math.random);
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => {
+      if (this.stopping) return;
+      if (retryMs === undefined && wait > MAX_TIMER_MS) return void this.scheduleRenewal(); // far away: wait again
+      void this.renewNow().then(
+        () => this.scheduleRenewal(),
+        (err) => {
+          this.log(`certificate renewal failed: ${errorMessage(err)}; retrying in a minute`);
+          return this.scheduleRenewal(60_000);
+        },
+      );
+    }, Math.min(wait, MAX_TIMER_MS));
+  }
+
+  private async renewNow(): Promise<void> {
+    const m = this.membership;
+    const net = this.net;
+    if (!m || !net?.identity) return;
+    if (m.Role === 'manager' && this.ca) {
+      await net.adopt(await this.ca.renew(net.identity, net.key.publicKey.raw), m);
+    } else {
+      const mine = formatHostPort(this.addrs.advertise);
+      const failures: string[] = [];
+      let done = false;
+      for (const a of [...new Set([...m.Managers.map((x) => x.Addr), ...(this.agent?.session.managers ?? [])])].filter((x) => x !== mine)) {
+        try {
+          await net.renewFrom(a, m);
+          done = true;
+          break;
+        } catch (err) {
+          failures.push(`${a}: ${errorMessage(err)}`);
+        }
+      }
+      if (!done) throw new UnavailableError(`no manager renewed the certificate (${failures.join('; ') || 'no manager known'})`);
+    }
+    saveMembership(this.opts.dataDir, m);
+    this.log(`certificate renewed: valid until ${new Date(net.identity!.notAfter).toISOString()}`);
   }
 
   private isRemoved(nodeId: string): boolean {
@@ -534,6 +586,7 @@ class Daemon implements RunningDaemon {
   }
 
   private async doStop(): Promise<void> {
+    clearTimeout(this.renewTimer);
     for (const s of this.servers) s.stop(true);
     try {
       await this.agent?.stop({ keepTasks: this.opts.keepTasks || this.fatal !== null });
