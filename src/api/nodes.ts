@@ -49,10 +49,13 @@ export function nodesRoutes(deps: ApiDeps): Hono {
       const managers = store.list('nodes').filter((n) => n.Spec.Role === 'manager');
       if (managers.length <= 1) throw new ConflictError(`node ${cur.ID} is the last manager of the cluster: promote another node before demoting it`);
     }
+    let managerStatus = cur.ManagerStatus;
     if (cur.Spec.Role === 'worker' && spec.Role === 'manager') {
-      throw new UnavailableError(`promoting a running worker is not supported yet: on node ${cur.ID}, run "shoal cluster leave", then join again with the manager token ("shoal cluster join-token manager")`);
+      // The leader adds it to raft at this address; the node learns it was promoted from its heartbeat acks.
+      if (!cur.AdvertiseAddr) throw new UnavailableError(`node ${cur.ID} did not say where it listens when it joined: have it leave ("shoal cluster leave") and join again with the manager token`);
+      managerStatus = { Leader: false, Reachability: 'unknown', Addr: cur.AdvertiseAddr };
     }
-    const next: Node = { ...cur, Version: { Index: version }, Spec: spec };
+    const next: Node = { ...cur, Version: { Index: version }, Spec: spec, ...(managerStatus ? { ManagerStatus: managerStatus } : {}) };
     await store.update((tx) => tx.update('nodes', next), c.req.raw.signal);
     return c.body(null, 200);
   });

@@ -94,6 +94,7 @@ export class ClusterCA {
       Spec: { Role: issued.role, Availability: 'active', Labels: {} },
       Description: { Hostname: '', Platform: { Architecture: '', OS: '' }, Resources: { NanoCPUs: 0, MemoryBytes: 0 }, Engine: { EngineVersion: '', Plugins: [] } },
       Status: { State: 'unknown', Addr: addr.replace(/:\d+$/, '') },
+      ...(addr ? { AdvertiseAddr: addr } : {}),
       ...(issued.role === 'manager' ? { ManagerStatus: { Leader: false, Reachability: 'unknown' as const, Addr: addr } } : {}),
     };
     await this.store.update((tx) => tx.create('nodes', node));

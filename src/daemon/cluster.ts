@@ -57,6 +57,7 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     Description: description,
     Status: { State: 'unknown', Addr: ip },
     ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: addr || '127.0.0.1' },
+    ...(addr ? { AdvertiseAddr: addr } : {}),
   };
   await store.update((tx) => {
     tx.create('clusters', cluster);

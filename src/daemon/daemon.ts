@@ -162,6 +162,9 @@ class Daemon implements RunningDaemon {
   private unwatchMembership: (() => void) | null = null;
   private leaving = false;
   private rejoining = false;
+  private promoting: Promise<void> | null = null;
+  private confirming = false;
+  private keepTasksOnStop = false;
   private renewTimer: ReturnType<typeof setTimeout> | undefined;
   private ca: import('./ca-service.ts').ClusterCA | null = null;
   private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
@@ -289,6 +292,9 @@ class Daemon implements RunningDaemon {
       catalog: this.catalog,
       connect: (signal) => this.connectDispatcher(signal),
       description: () => describeHost([]),
+      onRole: (role) => {
+        if (role === 'manager' && this.membership?.Role === 'worker') void this.becomeManager();
+      },
       log: this.log,
     });
     await this.agent.start();
@@ -395,12 +401,29 @@ class Daemon implements RunningDaemon {
         revoked.add(id);
         this.net?.revoke(id);
       }
-      if (this.store.get('nodes', this.nodeId)?.Spec.Role === 'worker') void this.becomeWorker();
+      if (this.store.get('nodes', this.nodeId)?.Spec.Role === 'worker') void this.confirmDemotion();
     };
     this.unwatchMembership = this.store.watch((ev) => {
       if (ev.kind === 'commit') check();
     });
     check();
+  }
+
+  /**
+   * A manager catching up (after a restart, or promoted again) replays the time it was a worker:
+   * act only if a linearizable read still says so.
+   */
+  private async confirmDemotion(): Promise<void> {
+    if (this.confirming || this.demoting) return;
+    this.confirming = true;
+    try {
+      await this.store.sync(AbortSignal.timeout(10_000));
+      if (this.store.get('nodes', this.nodeId)?.Spec.Role === 'worker') await this.becomeWorker();
+    } catch {
+      // No leader to ask right now: the next committed entry checks again.
+    } finally {
+      this.confirming = false;
+    }
   }
 
   /**
@@ -435,6 +458,42 @@ class Daemon implements RunningDaemon {
       this.log('this node is a worker now');
     })().catch((err) => this.log(`demotion: ${errorMessage(err)}`));
     return this.demoting;
+  }
+
+  /**
+   * This worker was promoted: it renews its certificate as a manager, then the daemon starts again
+   * on its data dir as a manager with an empty raft log (the leader adds it as a learner at its
+   * advertised address and sends it the state). Its tasks keep running and are re-attached.
+   */
+  private becomeManager(): Promise<void> {
+    this.promoting ??= (async () => {
+      const m = this.membership!;
+      this.log('this node was promoted to manager: renewing its certificate, then starting again as a manager');
+      const mine = formatHostPort(this.addrs.advertise);
+      let role = 'worker';
+      for (const a of [...new Set([...(this.agent?.session.managers ?? []), ...m.Managers.map((x) => x.Addr)])].filter((x) => x !== mine)) {
+        try {
+          role = await this.net!.renewFrom(a, m);
+          break;
+        } catch (err) {
+          this.log(`renewing the certificate as a manager through ${a}: ${errorMessage(err)}`);
+        }
+      }
+      if (role !== 'manager') {
+        this.promoting = null; // the next heartbeat ack tries again
+        return;
+      }
+      m.Role = 'manager';
+      m.Joined = true;
+      saveMembership(this.opts.dataDir, m);
+      this.keepTasksOnStop = true;
+      this.rejoining = true; // a log left from an earlier time as a manager is stale: start empty
+      setTimeout(() => void this.restartAs({ ...this.opts, init: false, join: undefined, token: undefined }), 0);
+    })().catch((err) => {
+      this.promoting = null;
+      this.log(`promotion: ${errorMessage(err)}`);
+    });
+    return this.promoting;
   }
 
   /** Docker's swarm leave: this host's membership files go and the daemon stops. */
@@ -589,7 +648,7 @@ class Daemon implements RunningDaemon {
     clearTimeout(this.renewTimer);
     for (const s of this.servers) s.stop(true);
     try {
-      await this.agent?.stop({ keepTasks: this.opts.keepTasks || this.fatal !== null });
+      await this.agent?.stop({ keepTasks: this.opts.keepTasks || this.keepTasksOnStop || this.fatal !== null });
     } catch (e) {
       this.log(`worker stop: ${errorMessage(e)}`);
     }

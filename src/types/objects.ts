@@ -236,6 +236,8 @@ export interface Node extends Meta {
   Description: NodeDescription;
   Status: NodeStatus;
   ManagerStatus?: ManagerStatus;
+  /** Where the node listens for other nodes (IP:PORT), as it said when it joined (our addition): a promoted worker's raft address. */
+  AdvertiseAddr?: string;
 }
 
 // ---------------------------------------------------------------- cluster

@@ -36,6 +36,8 @@ export interface AgentOptions {
   finalReportTimeoutMs?: number;
   /** Log streams served to managers at once. Default 32. */
   maxLogStreams?: number;
+  /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
+  onRole?: (role: 'manager' | 'worker') => void;
   log?: (msg: string) => void;
 }
 
@@ -74,6 +76,7 @@ export class Agent {
         assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
+        role: (role) => opts.onRole?.(role),
         closed: () => {
           this.#fullParts = null;
           for (const ac of this.#logStreams.values()) ac.abort();

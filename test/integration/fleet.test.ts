@@ -126,6 +126,20 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
     return n?.Spec.Role === 'worker' && n.Status.State === 'ready';
   }, 20_000);
 
+  // Promoted again: it renews its certificate as a manager, starts again with an empty raft log,
+  // and the leader adds it as a learner, then a voter; its API answers cluster-wide requests again.
+  await live.ok('node', 'promote', old);
+  await waitFor('the promoted host serving the cluster state', async () => {
+    const r = await leader.cli('service', 'ls');
+    return r.code === 0 && r.stdout.includes('after-demote');
+  }, 30_000).catch((err) => {
+    throw new Error(`${err.message}\npromoted host's log:\n${leader.output.slice(-2500)}`);
+  });
+  await waitFor('the promoted node a reachable manager', async () => {
+    const n = (await nodesOf(live)).find((x) => x.ID === old);
+    return n?.Spec.Role === 'manager' && n.ManagerStatus?.Reachability === 'reachable' && n.Status.State === 'ready';
+  }, 20_000);
+
   // A removed node is refused at once, even though its certificate is still valid.
   const removedId = ids.get(w2)!;
   await live.ok('node', 'rm', '--force', removedId);
