@@ -46,7 +46,15 @@ async function round(i: number): Promise<{ leaderMs: number; workerMs: number }>
   let t0 = performance.now();
   await leader.kill9();
   let n = 0;
-  await until(() => create(survivor, `after-${i}-${n++}`), 60_000);
+  let lastStatus = '';
+  await until(async () => {
+    const ok = await create(survivor, `after-${i}-${n++}`);
+    if (!ok) lastStatus = await survivor.api('/nodes').then((r) => r.text()).catch((e) => String(e));
+    return ok;
+  }, 60_000).catch((err) => {
+    const others = managers.filter((m) => m !== leader);
+    throw new Error(`${err.message}: no write accepted after the leader was killed; last /nodes: ${lastStatus.slice(0, 600)}\n--- survivor logs ---\n${others.map((m) => m.output.slice(-2500)).join('\n---\n')}`);
+  });
   const leaderMs = performance.now() - t0;
 
   const onW1 = (await survivor.running('web')).filter((t) => t.NodeID === ids.get(w1)).length;

@@ -100,10 +100,11 @@ export class RaftMembers {
       await raft.promote(id);
       return;
     }
-    await this.#writeStatus(nodes, st.progress);
+    await this.#writeStatus(nodes, st.progress, new Set(st.conf.voters));
   }
 
-  async #writeStatus(nodes: Map<string, Node>, progress: Record<string, { recentActive: boolean }>): Promise<void> {
+  /** A manager that is not a voter yet (a learner catching up, or not added) shows as `unknown`. */
+  async #writeStatus(nodes: Map<string, Node>, progress: Record<string, { recentActive: boolean }>, voters: Set<string>): Promise<void> {
     const { store, selfId } = this.o;
     const now = Date.now();
     for (const [id, p] of Object.entries(progress)) if (p.recentActive || !this.#lastActive.has(id)) this.#lastActive.set(id, now);
@@ -111,7 +112,8 @@ export class RaftMembers {
       if (n.Spec.Role !== 'manager') return n.ManagerStatus;
       const seen = this.#lastActive.get(n.ID);
       const active = n.ID === selfId || (seen !== undefined && progress[n.ID]?.recentActive !== undefined && now - seen < UNREACHABLE_AFTER_MS);
-      return { Leader: n.ID === selfId, Reachability: active ? 'reachable' : 'unreachable', Addr: n.ManagerStatus?.Addr ?? '' };
+      const reachability = !voters.has(n.ID) ? 'unknown' : active ? 'reachable' : 'unreachable';
+      return { Leader: n.ID === selfId, Reachability: reachability, Addr: n.ManagerStatus?.Addr ?? '' };
     };
     const changed = [...nodes.values()].filter((n) => {
       const w = want(n);
