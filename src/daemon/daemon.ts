@@ -223,6 +223,10 @@ class Daemon implements RunningDaemon {
     d = new Daemon(opts, log, restartAs, nodeId, state, builtinCatalog(), membership, addrs);
     d.net = net;
     try {
+      if (!d.role && opts.init && opts.externalCa) {
+        // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
+        await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
+      }
       if (!d.role && opts.init) await d.initCluster({});
       else if (d.role) await d.startRoles();
       d.serve();

@@ -58,6 +58,8 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   expect(refused.code).not.toBe(0);
   expect(refused.stderr).toContain('worker');
   expect(refused.stderr).toContain(at);
+  const info = await w1.json<any>('/info');
+  expect(info.Swarm).toMatchObject({ NodeID: ids.get(w1), LocalNodeState: 'active', ControlAvailable: false });
 
   // Writes on followers are forwarded to the leader; the service spreads over the nodes.
   await m2.ok('service', 'create', '--detach', '--name', 'web', '--replicas', '10', '--', '/bin/sleep', '3600');
