@@ -14,7 +14,7 @@ import { createNetNode } from '../../src/net/node.ts';
 import { PROTOCOLS } from '../../src/net/protocols.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, Fleet, SHOAL, freePort, tempDaemon, waitFor } from './harness.ts';
+import { type Daemon, Fleet, SHOAL, alive, freePort, tempDaemon, waitFor } from './harness.ts';
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
 
@@ -91,7 +91,10 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   }
 
   // A worker killed: its tasks run elsewhere; restarted on its data dir, it rejoins without a token.
+  const w1Pids = (await survivors[0]!.running('web')).filter((t) => t.NodeID === ids.get(w1)).map((t) => t.Status.ContainerStatus?.PID as number).filter(Boolean);
+  expect(w1Pids.length).toBeGreaterThan(0);
   await w1.kill9();
+  expect(w1Pids.every(alive)).toBe(true); // the tasks outlive their daemon
   const live = survivors[0]!;
   await waitFor("w1 down and web's 10 replicas running on live nodes", async () => {
     const ns = await nodesOf(live);
@@ -105,6 +108,8 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
     .catch((err) => {
       throw new Error(`${err.message}\nw1's log:\n${w1.output.slice(-3000)}`);
     });
+  // It reconciles: its old tasks, replaced elsewhere meanwhile, are stopped.
+  await waitFor("w1's replaced tasks stopped", () => w1Pids.every((p) => !alive(p)), 20_000);
 
   // The killed leader restarts on its data dir and comes back as a follower; then it is demoted
   // (the leader drops it from raft, it renews its certificate as a worker and keeps running tasks).
