@@ -5,7 +5,7 @@
  * it rejoins on restart; a token of another cluster is refused with a clear error on the joiner.
  */
 import { expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { multiaddr } from '@multiformats/multiaddr';
 import { ClusterTrust, verifyNodeCert } from '../../src/manager/ca/index.ts';
 import { AuthGuard } from '../../src/net/auth.ts';
@@ -189,6 +189,15 @@ test("refusals: a token of another cluster (on the joining side, naming why), a 
     await guard.stop();
     await node.stop();
   }
+
+  // Leaving: a manager needs --force; a worker's daemon stops and its membership files go.
+  const refusedLeave = await m1.cli('cluster', 'leave');
+  expect(refusedLeave.code).not.toBe(0);
+  expect(refusedLeave.stderr).toContain('--force');
+  await w.start(false);
+  await w.ok('cluster', 'leave');
+  expect(await w.proc!.exited).toBe(0);
+  expect(existsSync(join(w.dataDir, 'cluster.json'))).toBe(false);
 
   await using other = await tempDaemon();
   await other.start();
