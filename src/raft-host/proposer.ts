@@ -10,7 +10,11 @@ export type { Proposer, StateMachine } from '../store/proposer.ts';
 export class NotLeaderError extends UnavailableError {
   override readonly name = 'NotLeaderError';
   constructor(readonly leader: NodeId | null) {
-    super(leader ? `not the raft leader; the leader is ${leader}` : 'not the raft leader; no leader is known yet, retry shortly');
+    super(
+      leader
+        ? `not the raft leader; the leader is ${leader}`
+        : 'no raft leader is known yet: retry shortly. If this lasts, a majority of the managers is unreachable (the cluster has lost its quorum); tasks keep running meanwhile',
+    );
   }
 }
 
