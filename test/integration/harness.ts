@@ -124,10 +124,21 @@ export async function tempDaemon(extraArgs: string[] = []): Promise<Daemon & Asy
   return d;
 }
 
-/** Kill whatever process still has the data dir on its command line or in its environment (tests only). */
+/**
+ * Kill whatever process still has the data dir on its command line, or works in it (a task's cwd is
+ * under `<data-dir>/tasks/`: the tasks of a daemon killed with -9 outlive it). Tests only.
+ */
 export function killTaskProcesses(dataDir: string): void {
   const r = Bun.spawnSync(['pgrep', '-f', dataDir]);
-  for (const pid of r.stdout.toString().split('\n').filter(Boolean)) {
+  const pids = new Set(r.stdout.toString().split('\n').filter(Boolean));
+  const { readdirSync, readlinkSync } = require('node:fs') as typeof import('node:fs');
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`).startsWith(`${dataDir}/`)) pids.add(p);
+    } catch {}
+  }
+  for (const pid of pids) {
     try {
       process.kill(-Number(pid), 'SIGKILL');
     } catch {}
