@@ -11,6 +11,7 @@ const all: Record<string, () => Promise<unknown>> = {
   mesh: async () => (await import('./mesh.ts')).run(),
   net: async () => (await import('./net.ts')).run(),
   executors: async () => (await import('./executors.ts')).run(),
+  fleet: async () => (await import('./fleet.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,5 +1,7 @@
 /** The one executable: argument parsing → command; nothing else. */
-export {};
+// The Reflect polyfill that @peculiar/x509 (the cluster CA, loaded on demand) checks for when it is
+// imported: in the compiled bundle it must be in place before any lazily imported module evaluates.
+import 'reflect-metadata';
 
 const SHIM_ARG = '__process-shim';
 

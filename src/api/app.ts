@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.ts';
-import { onError, stripVersion } from './middleware.ts';
+import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { pluginsRoutes } from './plugins.ts';
@@ -18,6 +18,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.onError(onError);
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   app.route('/', systemRoutes(deps));
+  app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));
   app.route('/', tasksRoutes(deps));

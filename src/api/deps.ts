@@ -8,6 +8,9 @@ export interface LogRequest { follow: boolean; since?: number; tail?: number; si
 
 export interface InitRequest { ListenAddr?: string; AdvertiseAddr?: string; Spec?: Partial<ClusterSpec> }
 
+/** Docker's SwarmJoinRequest. */
+export interface JoinRequestBody { RemoteAddrs: string[]; JoinToken: string; ListenAddr?: string; AdvertiseAddr?: string }
+
 /** What the admin API needs from the daemon. The daemon wires it; tests pass fakes. */
 export interface ApiDeps {
   store: MemoryStore;
@@ -15,6 +18,16 @@ export interface ApiDeps {
   nodeId(): string | null;
   /** Make a cluster with this host as its first manager; resolves with the node id. Throws 409/503 when already in one. */
   initCluster(req: InitRequest): Promise<string>;
+  /** Join the cluster of a manager (Docker's POST /swarm/join); resolves with the node id. Optional: tests omit it. */
+  joinCluster?(req: JoinRequestBody): Promise<string>;
+  /** Resolves once the cluster's root CA and join tokens exist (they are made in the background at init). */
+  identityReady?(): Promise<void>;
+  /** Leave the cluster (Docker's POST /swarm/leave); a manager needs `force`. */
+  leaveCluster?(force: boolean): Promise<void>;
+  /** A new secret for the worker or manager join token. */
+  rotateJoinToken?(role: 'worker' | 'manager'): Promise<void>;
+  /** On a worker: the managers' addresses (cluster-wide requests go there); null on a manager. */
+  managersIfWorker?(): string[] | null;
   /** Runtime-specific checks (the executor catalog): a message naming the problem, or null. */
   validateTaskSpec(spec: TaskSpec): string | null;
   /** A task's log lines; `since` is ms since the epoch, `tail` a line count. */

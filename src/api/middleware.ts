@@ -2,7 +2,8 @@
  * Cross-cutting pieces of the admin API: errors as `{message}` JSON with the error's status, the
  * `/v1.xx/` prefix, the body size bound, JSON bodies that never crash a route.
  */
-import type { Context, ErrorHandler } from 'hono';
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import type { ApiDeps } from './deps.ts';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { InvalidArgumentError, ShoalError, UnavailableError } from '../lib/errors.ts';
@@ -108,4 +109,23 @@ export function boolParam(c: Context, name: string): boolean | undefined {
   if (raw === '' || raw === '1' || raw === 'true' || raw === 'True') return true;
   if (raw === '0' || raw === 'false' || raw === 'False') return false;
   throw new InvalidArgumentError(`invalid query parameter ${name}="${raw}": expected 1, 0, true or false`);
+}
+
+/** What a worker answers to cluster-wide requests (everything but the system routes and joining). */
+export class WorkerNodeError extends UnavailableError {
+  override readonly name = 'WorkerNodeError';
+  constructor(managers: string[]) {
+    super(
+      'This node is a worker: cluster-wide requests go to a manager' +
+        (managers.length ? ` (the managers listen at ${managers.join(', ')}; run shoal on one of them, or point -H at its API)` : ' (no manager is known yet)') + '.',
+    );
+  }
+}
+
+export function workerRefusal(deps: ApiDeps, localPaths: string[]): MiddlewareHandler {
+  return async (c, next) => {
+    const managers = localPaths.includes(stripVersion(c.req.raw)) ? null : deps.managersIfWorker?.();
+    if (managers) throw new WorkerNodeError(managers);
+    await next();
+  };
 }

@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
-import { ConflictError } from '../lib/errors.ts';
+import { ConflictError, UnavailableError } from '../lib/errors.ts';
 import type { Node, NodeSpec } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { matchAny, matchLabels, parseFilters } from './filters.ts';
 import { findNode } from './lookup.ts';
-import { limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
+import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { nodeSpecSchema, validate } from './schemas.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
@@ -49,10 +49,40 @@ export function nodesRoutes(deps: ApiDeps): Hono {
       const managers = store.list('nodes').filter((n) => n.Spec.Role === 'manager');
       if (managers.length <= 1) throw new ConflictError(`node ${cur.ID} is the last manager of the cluster: promote another node before demoting it`);
     }
-    const next: Node = { ...cur, Version: { Index: version }, Spec: spec };
+    let managerStatus = cur.ManagerStatus;
+    if (cur.Spec.Role === 'worker' && spec.Role === 'manager') {
+      // The leader adds it to raft at this address; the node learns it was promoted from its heartbeat acks.
+      if (!cur.AdvertiseAddr) throw new UnavailableError(`node ${cur.ID} did not say where it listens when it joined: have it leave ("shoal cluster leave") and join again with the manager token`);
+      managerStatus = { Leader: false, Reachability: 'unknown', Addr: cur.AdvertiseAddr };
+    }
+    const next: Node = { ...cur, Version: { Index: version }, Spec: spec, ...(managerStatus ? { ManagerStatus: managerStatus } : {}) };
     await store.update((tx) => tx.update('nodes', next), c.req.raw.signal);
+    return c.body(null, 200);
+  });
+
+  // Docker's node rm: a manager must be demoted first; a node still up needs force.
+  app.delete('/nodes/:id', async (c) => {
+    requireCluster(store);
+    const force = boolParam(c, 'force') ?? false;
+    await store.sync(c.req.raw.signal);
+    const node = findNode(store, c.req.param('id'), deps.nodeId());
+    if (node.Spec.Role === 'manager') throw new ConflictError(`node ${node.ID} is a manager: demote it first ("shoal node demote ${node.ID}"), then remove it`);
+    if (node.Status.State === 'ready' && !force) {
+      throw new ConflictError(`node ${node.ID} is not down (it is ${node.Status.State}): stop it or have it leave ("shoal cluster leave" on it) first, or remove it anyway with --force`);
+    }
+    const cluster = requireCluster(store);
+    await store.update((tx) => {
+      const cur = tx.get('clusters', cluster.ID);
+      if (!cur) throw new ConflictError('the cluster changed meanwhile; retry');
+      tx.delete('nodes', node.ID);
+      // Bounded: the oldest removals go first (their certificates have long expired by then).
+      tx.update('clusters', { ...cur, RemovedNodes: [...(cur.RemovedNodes ?? []), node.ID].slice(-MAX_REMOVED_NODES) });
+    }, c.req.raw.signal);
     return c.body(null, 200);
   });
 
   return app;
 }
+
+/** Removed node ids kept in the cluster object (certificates live 90 days; a fleet removes far fewer). */
+const MAX_REMOVED_NODES = 10_000;

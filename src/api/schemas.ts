@@ -163,6 +163,13 @@ export const swarmInitSchema = z.looseObject({
   Spec: z.looseObject({}).optional(),
 });
 
+export const swarmJoinSchema = z.looseObject({
+  RemoteAddrs: z.array(z.string().max(1024)).min(1).max(16),
+  JoinToken: z.string().max(256),
+  ListenAddr: z.string().max(1024).optional(),
+  AdvertiseAddr: z.string().max(1024).optional(),
+});
+
 /** Docker's `filters` query parameter: `{"k":["v",…]}` or the older `{"k":{"v":true}}`. */
 export const filtersSchema = z.record(z.string(), z.union([z.array(z.string()), z.record(z.string(), z.boolean())]));
 

@@ -1,16 +1,24 @@
 import { Hono } from 'hono';
-import type { ClusterSpec } from '../types/index.ts';
+import { InvalidArgumentError } from '../lib/errors.ts';
+import type { Cluster, ClusterSpec } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
-import { limitBody, readJson, requireCluster } from './middleware.ts';
-import { swarmInitSchema, validate } from './schemas.ts';
+import { boolParam, limitBody, readJson, requireCluster } from './middleware.ts';
+import { swarmInitSchema, swarmJoinSchema, validate } from './schemas.ts';
+
+/** The cluster as Docker shows it: the CA's certificate as TLSInfo, never its key. */
+export function publicCluster(c: Cluster): Omit<Cluster, 'RootCA' | 'RemovedNodes'> & { TLSInfo?: { TrustRoot: string } } {
+  const { RootCA, RemovedNodes: _removed, ...rest } = c;
+  return { ...rest, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert } } : {}) };
+}
 
 export function swarmRoutes(deps: ApiDeps): Hono {
   const { store } = deps;
   const app = new Hono();
 
   app.get('/swarm', async (c) => {
+    if (!requireCluster(store).RootCA) await deps.identityReady?.();
     await store.sync(c.req.raw.signal);
-    return c.json(requireCluster(store));
+    return c.json(publicCluster(requireCluster(store)));
   });
 
   app.post('/swarm/init', limitBody, async (c) => {
@@ -21,6 +29,31 @@ export function swarmRoutes(deps: ApiDeps): Hono {
       Spec: req.Spec as Partial<ClusterSpec> | undefined,
     });
     return c.json(nodeId);
+  });
+
+  app.post('/swarm/join', limitBody, async (c) => {
+    const req = validate(swarmJoinSchema, await readJson(c));
+    if (!deps.joinCluster) throw new InvalidArgumentError('this daemon cannot join a cluster through its API');
+    return c.json(await deps.joinCluster(req));
+  });
+
+  // Docker's swarm leave: this host leaves its cluster (the daemon stops; start it again to init or join).
+  app.post('/swarm/leave', async (c) => {
+    if (!deps.leaveCluster) throw new InvalidArgumentError('this daemon cannot leave a cluster through its API');
+    await deps.leaveCluster(boolParam(c, 'force') ?? false);
+    return c.body(null, 200);
+  });
+
+  // Docker's swarm update; here only the join-token rotation (the spec is not updatable yet).
+  app.post('/swarm/update', async (c) => {
+    requireCluster(store);
+    const worker = boolParam(c, 'rotateWorkerToken');
+    const manager = boolParam(c, 'rotateManagerToken');
+    if (!worker && !manager) throw new InvalidArgumentError('nothing to update: pass rotateWorkerToken=true and/or rotateManagerToken=true');
+    if (!deps.rotateJoinToken) throw new InvalidArgumentError('this daemon cannot rotate join tokens');
+    if (worker) await deps.rotateJoinToken('worker');
+    if (manager) await deps.rotateJoinToken('manager');
+    return c.body(null, 200);
   });
 
   return app;

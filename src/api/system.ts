@@ -9,7 +9,7 @@ export function systemRoutes(deps: ApiDeps): Hono {
   const ping = (c: Context) => {
     c.header('API-Version', version.ApiVersion);
     c.header('OSType', version.Os);
-    c.header('Swarm', store.list('clusters').length ? 'active/manager' : 'inactive');
+    c.header('Swarm', store.list('clusters').length ? 'active/manager' : deps.managersIfWorker?.() ? 'active/worker' : 'inactive');
     c.header('Cache-Control', 'no-cache, no-store, must-revalidate');
     return c.text('OK');
   };
@@ -34,6 +34,7 @@ export function systemRoutes(deps: ApiDeps): Hono {
     await store.sync(c.req.raw.signal);
     const cluster = store.list('clusters')[0];
     const nodeId = deps.nodeId();
+    const workerOf = deps.managersIfWorker?.() ?? null;
     const nodes = cluster ? store.list('nodes') : [];
     const self = nodeId ? store.get('nodes', nodeId) : undefined;
     const services = cluster ? store.list('services') : [];
@@ -61,6 +62,8 @@ export function systemRoutes(deps: ApiDeps): Hono {
         Nodes: nodes.length,
         Managers: nodes.filter((n) => n.Spec.Role === 'manager').length,
         ...(cluster ? { Cluster: { ID: cluster.ID, Version: cluster.Version, CreatedAt: cluster.CreatedAt, UpdatedAt: cluster.UpdatedAt, Spec: cluster.Spec } } : {}),
+        // A worker holds no cluster state: it is active, without control, and knows where the managers are.
+        ...(workerOf ? { LocalNodeState: 'active', ControlAvailable: false, RemoteManagers: workerOf.map((Addr) => ({ NodeID: '', Addr })) } : {}),
       },
     });
   });

@@ -106,6 +106,12 @@ export class Client {
   version(): Promise<any> { return this.json('GET', '/version'); }
   cluster(): Promise<Cluster> { return this.json('GET', '/swarm'); }
   initCluster(req: { ListenAddr?: string; AdvertiseAddr?: string } = {}): Promise<string> { return this.json('POST', '/swarm/init', { body: req }); }
+  joinCluster(req: { RemoteAddrs: string[]; JoinToken: string; ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> { return this.json('POST', '/swarm/join', { body: req }); }
+  async leaveCluster(force: boolean): Promise<void> { await this.request('POST', '/swarm/leave', { query: force ? { force: 'true' } : {} }); }
+  async removeNode(ref: string, force: boolean): Promise<void> { await this.request('DELETE', `/nodes/${encodeURIComponent(ref)}`, { query: force ? { force: 'true' } : {} }); }
+  async rotateJoinToken(role: 'worker' | 'manager'): Promise<void> {
+    await this.request('POST', '/swarm/update', { query: role === 'worker' ? { rotateWorkerToken: 'true' } : { rotateManagerToken: 'true' } });
+  }
 
   services(filters?: Filters, status = false): Promise<(Service & { ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } })[]> {
     return this.json('GET', '/services', { query: { filters: filters && JSON.stringify(filters), status: status || undefined } });

@@ -1,5 +1,6 @@
-/** `shoal cluster init|inspect`. */
+/** `shoal cluster init|join|join-token|inspect`. */
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
+import { UsageError } from './args.ts';
 import { json } from './format.ts';
 
 const init: Command = {
@@ -28,4 +29,60 @@ const inspect: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, inspect] };
+const joinToken: Command = {
+  name: 'join-token',
+  summary: 'Show (or rotate) the token that joins a host as a worker or a manager',
+  usage: '[OPTIONS] worker|manager',
+  options: [
+    { long: 'rotate', kind: 'bool', help: 'replace the token; the old one stops working at once' },
+    { long: 'quiet', short: 'q', kind: 'bool', help: 'only the token' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx) {
+    const role = ctx.args.positionals[0];
+    if (role !== 'worker' && role !== 'manager') throw new UsageError(`"${role}": expected worker or manager`);
+    const c = ctx.client();
+    if (ctx.args.bool('rotate')) await c.rotateJoinToken(role);
+    const cluster = await c.cluster();
+    const token = role === 'worker' ? cluster.JoinTokens.Worker : cluster.JoinTokens.Manager;
+    if (ctx.args.bool('quiet')) return ctx.io.out(`${token}\n`);
+    if (ctx.args.bool('rotate')) ctx.io.out(`Successfully rotated ${role} join token.\n\n`);
+    const self = (await c.nodes()).find((n) => n.ManagerStatus?.Leader);
+    const addr = self?.ManagerStatus?.Addr ?? 'MANAGER-IP:4242';
+    ctx.io.out(`To add a ${role} to this cluster, run on the new host:\n\n    shoal daemon --join ${addr} --token ${token}\n\n`);
+  },
+};
+
+const joinCmd: Command = {
+  name: 'join',
+  summary: 'Join the cluster of a manager (through this daemon\'s API)',
+  usage: '[OPTIONS] MANAGER-IP:PORT',
+  options: [
+    { long: 'token', kind: 'string', value: 'TOKEN', help: 'join token (worker or manager) from "shoal cluster join-token"' },
+    { long: 'listen-addr', kind: 'string', value: 'ADDR', help: 'address to listen on for other nodes' },
+    { long: 'advertise-addr', kind: 'string', value: 'ADDR', help: 'address other nodes reach this one at' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx) {
+    const token = ctx.args.str('token');
+    if (!token) throw new UsageError('--token is required: get one with "shoal cluster join-token worker|manager" on a manager');
+    const nodeId = await ctx.client().joinCluster({ RemoteAddrs: [ctx.args.positionals[0]!], JoinToken: token, ListenAddr: ctx.args.str('listen-addr'), AdvertiseAddr: ctx.args.str('advertise-addr') });
+    ctx.io.out(`This node (${nodeId}) joined the cluster.\n`);
+  },
+};
+
+const leave: Command = {
+  name: 'leave',
+  summary: 'Make this host leave its cluster (its daemon stops; start it again with --init or --join)',
+  usage: '[OPTIONS]',
+  options: [{ long: 'force', short: 'f', kind: 'bool', help: 'leave even as a manager (demote it first to keep the quorum safe)' }],
+  maxArgs: 0,
+  async run(ctx) {
+    await ctx.client().leaveCluster(ctx.args.bool('force'));
+    ctx.io.out('Node left the cluster.\n');
+  },
+};
+
+export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, joinCmd, joinToken, leave, inspect] };

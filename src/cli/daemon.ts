@@ -14,6 +14,11 @@ export const daemonCommand: Command = {
     { long: 'plugin-dir', kind: 'string', value: 'DIR', help: 'load executor plugins (.js/.mjs/.ts) from DIR (default <data-dir>/plugins)' },
     { long: 'fleet-addr', kind: 'string', value: 'IP:PORT', help: 'serve this executable and install.sh over HTTP for new hosts (curl http://IP:PORT/install.sh | sh -s -- --join …)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },
+    { long: 'listen-addr', kind: 'string', value: 'IP:PORT', help: 'where to listen for other nodes (default 0.0.0.0:4242)' },
+    { long: 'advertise-addr', kind: 'string', value: 'IP:PORT', help: 'where other nodes reach this one (default: the listen address, or this host\'s first IPv4 address)' },
+    { long: 'join', kind: 'string', value: 'IP:PORT', help: 'join the cluster of the manager there (needs --token); ignored once this data dir is in a cluster' },
+    { long: 'token', kind: 'string', value: 'TOKEN', help: 'join token: a worker or a manager token from "shoal cluster join-token"' },
+    { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
   ],
   maxArgs: 0,
   async run(ctx) {
@@ -23,6 +28,8 @@ export const daemonCommand: Command = {
     const d = await startDaemon({
       dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr'),
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
+      listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
+      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     // An error nobody awaited (a third-party plugin's timer or promise, most likely) is logged; it

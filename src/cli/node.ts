@@ -77,4 +77,45 @@ const update: Command = {
   },
 };
 
-export const nodeGroup: Group = { name: 'node', summary: 'Manage the nodes of the cluster', commands: [ls, inspect, update] };
+function roleCommand(name: 'promote' | 'demote', role: 'manager' | 'worker'): Command {
+  return {
+    name,
+    summary: name === 'promote' ? 'Make nodes managers' : 'Make managers workers (leadership is handed over first)',
+    usage: 'NODE [NODE…]',
+    options: [],
+    minArgs: 1,
+    async run(ctx) {
+      const c = ctx.client();
+      for (const ref of ctx.args.positionals) {
+        const node = await c.node(ref);
+        if (node.Spec.Role === role) {
+          ctx.io.out(`Node ${ref} is already a ${role}.\n`);
+          continue;
+        }
+        await c.updateNode(node.ID, node.Version.Index, { ...node.Spec, Role: role });
+        ctx.io.out(`Node ${ref} ${name}d to ${role} in the cluster.\n`);
+      }
+    },
+  };
+}
+
+const rm: Command = {
+  name: 'rm',
+  aliases: ['remove'],
+  summary: 'Remove nodes from the cluster (they are refused from then on)',
+  usage: '[OPTIONS] NODE [NODE…]',
+  options: [{ long: 'force', short: 'f', kind: 'bool', help: 'remove a node that is still up' }],
+  minArgs: 1,
+  async run(ctx) {
+    const c = ctx.client();
+    for (const ref of ctx.args.positionals) {
+      await c.removeNode(ref, ctx.args.bool('force'));
+      ctx.io.out(`${ref}\n`);
+    }
+  },
+};
+
+export const nodeGroup: Group = {
+  name: 'node', summary: 'Manage the nodes of the cluster',
+  commands: [ls, inspect, update, roleCommand('promote', 'manager'), roleCommand('demote', 'worker'), rm],
+};

@@ -24,18 +24,30 @@ export function currentCluster(store: MemoryStore): Cluster | undefined {
  * Create the cluster with this host as its first node (a manager that is also a worker).
  * Refuses when a cluster already exists.
  */
-export async function initCluster(store: MemoryStore, nodeId: string, description: NodeDescription, spec?: Partial<ClusterSpec>, addr = ''): Promise<Cluster> {
+export interface ClusterIdentity {
+  ID: string;
+  RootCA: NonNullable<Cluster['RootCA']>;
+  JoinTokens: Cluster['JoinTokens'];
+}
+
+/**
+ * `addr` is this node's advertised IP:PORT for other nodes; `identity` the cluster id, root CA and
+ * join tokens the daemon made (tests without a CA get placeholders).
+ */
+export async function initCluster(store: MemoryStore, nodeId: string, description: NodeDescription, spec?: Partial<ClusterSpec>, addr = '', identity?: ClusterIdentity): Promise<Cluster> {
   if (currentCluster(store)) throw new ConflictError('this node is already part of a cluster; "shoal cluster leave" first to make a new one');
   const defaults = defaultClusterSpec();
   const token = (role: string) => `SHOAL-1-pending-${role}-${randomBytes(12).toString('hex')}`;
   const cluster: Cluster = {
-    ID: newId(),
+    ID: identity?.ID ?? newId(),
     Version: { Index: 0 },
     CreatedAt: '',
     UpdatedAt: '',
     Spec: { ...defaults, ...spec, Raft: { ...defaults.Raft, ...spec?.Raft } },
-    JoinTokens: { Worker: token('worker'), Manager: token('manager') },
+    JoinTokens: identity?.JoinTokens ?? { Worker: token('worker'), Manager: token('manager') },
+    ...(identity ? { RootCA: identity.RootCA } : {}),
   };
+  const ip = addr ? addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1') : '127.0.0.1';
   const node: Node = {
     ID: nodeId,
     Version: { Index: 0 },
@@ -43,8 +55,9 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     UpdatedAt: '',
     Spec: { Role: 'manager', Availability: 'active', Labels: {} },
     Description: description,
-    Status: { State: 'unknown', Addr: addr || '127.0.0.1' },
+    Status: { State: 'unknown', Addr: ip },
     ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: addr || '127.0.0.1' },
+    ...(addr ? { AdvertiseAddr: addr } : {}),
   };
   await store.update((tx) => {
     tx.create('clusters', cluster);

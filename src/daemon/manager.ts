@@ -4,9 +4,8 @@ import { Orchestrator } from '../manager/orchestrator/index.ts';
 import { TaskReaper } from '../manager/reaper/index.ts';
 import { Scheduler } from '../manager/scheduler/index.ts';
 import type { MemoryStore } from '../store/index.ts';
-import { currentCluster } from './cluster.ts';
 
-interface Stage {
+export interface Stage {
   start(): void | Promise<void>;
   stop(): Promise<void>;
 }
@@ -19,9 +18,9 @@ export class Manager {
   readonly dispatcher: Dispatcher;
   private readonly stages: Stage[];
 
-  constructor(readonly store: MemoryStore, log: (msg: string) => void) {
-    const heartbeatNs = currentCluster(store)?.Spec.Dispatcher.HeartbeatPeriod;
-    this.dispatcher = new Dispatcher({ store, heartbeatPeriodMs: heartbeatNs ? Math.round(heartbeatNs / 1e6) : 1000, log });
+  constructor(readonly store: MemoryStore, log: (msg: string) => void, extra: { managers?: () => string[]; stages?: Stage[] } = {}) {
+    // The dispatcher reads the cluster's Spec.Dispatcher.HeartbeatPeriod itself, on every heartbeat.
+    this.dispatcher = new Dispatcher({ store, log, managers: extra.managers });
     const onError = (stage: string, err: unknown) => log(`${stage}: ${err instanceof Error ? err.message : String(err)}`);
     this.stages = [
       new Orchestrator({ store, onError }),
@@ -29,6 +28,7 @@ export class Manager {
       new Scheduler({ store, onError }),
       new TaskReaper({ store, onError }),
       this.dispatcher,
+      ...(extra.stages ?? []),
     ];
   }
 

@@ -1,12 +1,14 @@
 /**
- * The cluster state of this host: the store on a Raft log in <data-dir>/raft/. Today this node is
- * the log's only voter (noPeers); joining other managers adds peers and a real transport, nothing else.
+ * The cluster state of this host: the store on a Raft log in <data-dir>/raft/. A cluster's first
+ * manager bootstraps the log as its only voter and leads at once; a manager that joined starts with
+ * no configuration and learns it from the leader. The network is attached later (`transport`), so
+ * the API can be up before libp2p is.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '../lib/errors.ts';
-import { noPeers } from '../raft-host/no-peers.ts';
-import { RaftHost, realTimers } from '../raft-host/host.ts';
+import { type HostObserver, RaftHost, realTimers } from '../raft-host/host.ts';
+import { LateTransport } from '../raft-host/late-transport.ts';
 import { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
 
@@ -15,6 +17,8 @@ export const DEFAULT_SNAPSHOT_INTERVAL = 10_000;
 export interface ClusterState {
   store: MemoryStore;
   raft: RaftHost;
+  /** Where the daemon attaches the libp2p raft transport once it is up. */
+  transport: LateTransport;
   /** Stops the raft host; proposals still in flight reject with HostStoppedError. */
   close(): void;
 }
@@ -26,6 +30,12 @@ export interface StateOptions {
   snapshotInterval?: number;
   /** The raft host stopped itself (a disk failure): the state is gone from under the daemon. */
   onFatal?: (err: Error) => void;
+  /**
+   * This manager joined an existing cluster: its log starts without a configuration (the leader
+   * sends it) instead of bootstrapping itself as a lone voter, and opening does not wait to lead.
+   */
+  joined?: boolean;
+  observer?: HostObserver;
 }
 
 /**
@@ -42,12 +52,15 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     );
   }
   const store = new MemoryStore();
+  const transport = new LateTransport();
   const raft = new RaftHost({
     id: opts.nodeId,
     dir,
-    transport: noPeers,
+    transport,
     stateMachine: store,
-    bootstrap: { voters: [opts.nodeId], learners: [] },
+    bootstrap: opts.joined ? undefined : { voters: [opts.nodeId], learners: [] },
+    forwardProposals: true,
+    observer: opts.observer,
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);
     // proposals made in the same stretch of code still share one fsync.
@@ -59,12 +72,13 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
   store.proposer = raft;
   try {
     // A lone voter leads from start(); the barrier waits for the committed tail to be applied.
-    await store.sync();
+    // With other voters the log waits for the network (attached later) to elect a leader.
+    if (raft.status.role === 'leader') await store.sync();
   } catch (e) {
     raft.stop();
     throw e;
   }
-  return { store, raft, close: () => raft.stop() };
+  return { store, raft, transport, close: () => raft.stop() };
 }
 
 /** The cluster's own setting (as Docker's --snapshot-interval), when it holds a sane one. */

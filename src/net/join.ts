@@ -25,13 +25,14 @@ export class JoinError extends ShoalError {
 const PEM_MAX = 12 * 1024;
 
 interface JoinMessages {
-  request: { digest: string; secret: string };
+  /** `addr`: where the joiner listens for other nodes (its --advertise-addr), recorded for raft and the node list. */
+  request: { digest: string; secret: string; addr?: string };
   admitted: { clusterId: string; rootCert: string; managerCert: string; cert: string };
   refuse: { reason: string };
 }
 
 const JOIN_SCHEMA: FrameSchema<JoinMessages> = {
-  request: { version: 1, maxBytes: 512, check: is.shape({ digest: is.string(64), secret: is.string(64) }) },
+  request: { version: 1, maxBytes: 512, check: is.shape({ digest: is.string(64), secret: is.string(64), addr: is.optional(is.string(256)) }) },
   admitted: {
     version: 1, maxBytes: 4 * PEM_MAX,
     check: is.shape({ clusterId: is.string(64), rootCert: is.string(PEM_MAX), managerCert: is.string(PEM_MAX), cert: is.string(PEM_MAX) }),
@@ -72,7 +73,7 @@ async function answerOne(stream: Stream, connection: Connection, opts: ServeJoin
     if (m.t !== 'request') throw new JoinError(`expected a join request, got "${m.t}"`);
     const key = connection.remotePeer.publicKey;
     if (!key || key.type !== 'Ed25519') throw new JoinError('a joining node must use an Ed25519 libp2p identity');
-    ch.send({ t: 'admitted', b: await opts.answer({ digest: m.b.digest, secret: m.b.secret, publicKey: key.raw }) });
+    ch.send({ t: 'admitted', b: await opts.answer({ digest: m.b.digest, secret: m.b.secret, publicKey: key.raw, ...(m.b.addr ? { advertiseAddr: m.b.addr } : {}) }) });
   } catch (err) {
     const reason = errorMessage(err).slice(0, 2048);
     opts.onRefused?.({ peerId: connection.remotePeer.toString(), reason });
@@ -91,7 +92,7 @@ export interface Joined {
 }
 
 /** Ask the manager at `addr` to admit this node with `token`. Throws JoinError saying what failed. */
-export async function requestJoin(node: NetNode, addr: Multiaddr, token: string, opts: { timeoutMs?: number; now?: number } = {}): Promise<Joined> {
+export async function requestJoin(node: NetNode, addr: Multiaddr, token: string, opts: { timeoutMs?: number; now?: number; advertiseAddr?: string } = {}): Promise<Joined> {
   const { digest, secret } = parseJoinToken(token);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const where = `the manager at ${addr.toString()}`;
@@ -105,7 +106,7 @@ export async function requestJoin(node: NetNode, addr: Multiaddr, token: string,
   }
   const ch = new FrameChannel(new StreamConn(stream, connection), JOIN_SCHEMA);
   const reply = nextMessage(ch, timeoutMs, `joining through ${where}`);
-  ch.send({ t: 'request', b: { digest, secret } });
+  ch.send({ t: 'request', b: { digest, secret, ...(opts.advertiseAddr ? { addr: opts.advertiseAddr } : {}) } });
   const m = await reply.catch((err: unknown) => {
     throw new JoinError(`${where} did not answer the join request (${errorMessage(err)})`);
   });

@@ -54,6 +54,8 @@ interface Link {
 export class Libp2pRaftTransport implements Transport {
   readonly #links = new Map<NodeId, Link>();
   readonly #inbound = new Set<FrameChannel<RaftFrames>>();
+  /** Peers that opened a raft stream to us: reachable on that connection even before `locate` knows them. */
+  readonly #heardFrom = new Map<NodeId, PeerId>();
   #handler: ((m: Message) => void) | null = null;
   #stopped = false;
   readonly #maxPending: number;
@@ -69,6 +71,7 @@ export class Libp2pRaftTransport implements Transport {
   async start(): Promise<void> {
     await this.guard.handle(PROTOCOLS.raft, ({ stream, connection, peer }) => {
       const ch = new FrameChannel(new StreamConn(stream, connection), RAFT_FRAMES);
+      this.#heardFrom.set(peer.nodeId, connection.remotePeer);
       this.#inbound.add(ch);
       ch.onClose(() => this.#inbound.delete(ch));
       ch.onMessage(({ b: m }) => {
@@ -134,7 +137,8 @@ export class Libp2pRaftTransport implements Transport {
   async #dial(nodeId: NodeId, link: Link): Promise<void> {
     link.dialing = true;
     try {
-      const target = this.opts.locate(nodeId);
+      // A new member hears from the leader before its store says where the leader is.
+      const target = this.opts.locate(nodeId) ?? this.#heardFrom.get(nodeId) ?? null;
       if (!target) throw new Error(`no address known for raft peer ${nodeId}`);
       const { stream, connection, peer } = await this.guard.open(target, PROTOCOLS.raft);
       if (peer.nodeId !== nodeId) {

@@ -17,7 +17,7 @@ export class StreamConn implements Conn {
   readonly remoteAddr?: string;
 
   constructor(readonly stream: Stream, connection?: Connection, opts: { maxQueuedBytes?: number } = {}) {
-    this.remoteAddr = connection?.remoteAddr.toString();
+    this.remoteAddr = connection ? hostOf(connection.remoteAddr.toString()) : undefined;
     stream.maxWriteBufferLength = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     stream.addEventListener('close', (evt) => {
       if (evt.error) {
@@ -78,4 +78,10 @@ export class StreamConn implements Conn {
     this.#fired = true;
     for (const fn of this.#onClose.splice(0)) fn(this.#closeReason ?? 'closed');
   }
+}
+
+/** The IP address of a multiaddr such as /ip4/10.0.0.2/tcp/4242 (Docker's Node.Status.Addr is an IP); else the multiaddr. */
+function hostOf(ma: string): string {
+  const m = /^\/ip[46]\/([^/]+)\//.exec(ma);
+  return m ? m[1]! : ma;
 }

@@ -191,4 +191,13 @@ describe('RaftHost', () => {
     ac.abort(new Error('client went away'));
     await expect(host.propose(enc.encode('x'), ac.signal)).rejects.toThrow('client went away');
   });
+
+  test('with forwardProposals a follower sends its proposal to the leader and resolves once it applied it', async () => {
+    const c = cluster(['a', 'b', 'c'], { forwardProposals: true });
+    await until(() => !!c.leader() && [...c.hosts.values()].every((h) => h.host.status.leader === c.leader()!.id), 'a known leader');
+    const follower = [...c.hosts.values()].find((h) => h.host !== c.leader())!;
+    expect(await follower.host.propose(enc.encode('via-follower'))).toBe(1);
+    expect(follower.sm.items).toEqual(['via-follower']);
+    expect(c.leader()!.status.progress[follower.host.id]!.match).toBeGreaterThan(0);
+  });
 });

@@ -14,7 +14,7 @@ import {
 } from '../raft/index.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
-import { HostStoppedError, NotLeaderError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
+import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import type { Transport } from './transport.ts';
 import { recover } from './recovery.ts';
@@ -63,6 +63,8 @@ export interface RaftHostOptions {
   observer?: HostObserver;
   /** Called when the host stops itself after an unrecoverable error (disk failure). */
   onFatal?: (err: Error) => void;
+  /** On a follower, send proposals to the leader instead of refusing them with NotLeaderError. */
+  forwardProposals?: boolean;
 }
 
 /** Hooks for tests and the simulator; called synchronously inside the loop. */
@@ -75,6 +77,8 @@ export interface HostObserver {
   applied?(id: NodeId, entry: Entry): void;
   /** The state machine was restored from a snapshot. */
   restored?(id: NodeId, index: number, term: number): void;
+  /** This node's role or the leader it knows changed (the daemon starts and stops leader-only work). */
+  roleChanged?(id: NodeId, role: Role, leader: NodeId | null): void;
 }
 
 export interface HostStatus {
@@ -88,6 +92,8 @@ export interface HostStatus {
   lastIndex: number;
   snapshotIndex: number;
   conf: ConfState;
+  /** Each member's replication progress (match index, recently active); filled only on the leader. */
+  progress: Record<NodeId, { match: number; recentActive: boolean; learner: boolean }>;
 }
 
 export class RaftHost implements Proposer {
@@ -115,6 +121,8 @@ export class RaftHost implements Proposer {
   private incLo = 0;
   private seq = 0;
   private readonly proposals = new Waiters();
+  /** Proposals forwarded to a leader, by seq: answered as unknown at once when that leader is replaced. */
+  private forwarded = new Map<number, NodeId>();
   private readonly confChanges = new Waiters();
   private readonly reads = new Waiters();
   /** Reads whose read index is known, waiting for apply to reach it. */
@@ -196,6 +204,7 @@ export class RaftHost implements Proposer {
     this.transferWaiters.settleAll(e);
     this.readsAtIndex = [];
     this.transfers = [];
+    this.forwarded.clear();
   }
 
   get status(): HostStatus {
@@ -211,6 +220,7 @@ export class RaftHost implements Proposer {
       lastIndex: s?.lastIndex ?? 0,
       snapshotIndex: this.storage ? this.storage.snapshot().meta.index : 0,
       conf: { voters: [...this.conf.voters], learners: [...this.conf.learners] },
+      progress: s?.progress ?? {},
     };
   }
 
@@ -221,12 +231,23 @@ export class RaftHost implements Proposer {
     if (signal?.aborted) return cb(signal.reason instanceof Error ? signal.reason : new Error('propose aborted'));
     // No role check here: the core refuses when it is not the leader (our softState may lag a ready).
     const seq = ++this.seq;
+    const data = wrap(this.incHi, this.incLo, seq, entry);
     try {
-      this.node.propose(wrap(this.incHi, this.incLo, seq, entry));
+      this.node.propose(data);
     } catch (err) {
-      return cb(this.refusal(err as Error));
+      // A follower that knows the leader forwards the entry as raft's `propose` message over
+      // the raft stream. The caller is answered when this replica applies the entry (its envelope
+      // carries our incarnation), so a write is visible here once it resolves; a forward the
+      // leader drops (no leader, a transfer under way) times out like any unanswered proposal.
+      const st = this.node.status();
+      if (!this.opts.forwardProposals || st.role === 'leader' || !st.leader || st.leader === this.id) return cb(this.refusal(err as Error));
+      this.opts.transport.send([{ type: 'propose', from: this.id, to: st.leader, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] }]);
+      this.forwarded.set(seq, st.leader);
     }
-    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, cb, signal);
+    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, (err, v) => {
+      this.forwarded.delete(seq);
+      cb(err, v);
+    }, signal);
     this.kick();
   }
 
@@ -365,9 +386,18 @@ export class RaftHost implements Proposer {
     let becameLeader = false;
     if (rd.softState) {
       becameLeader = rd.softState.role === 'leader' && this.role !== 'leader';
+      const changed = rd.softState.role !== this.role || rd.softState.leader !== this.leader;
       this.role = rd.softState.role;
       this.leader = rd.softState.leader;
+      if (changed) queueMicrotask(() => obs?.roleChanged?.(this.id, this.role, this.leader));
       for (const t of this.transfers) if (t.target === this.leader) this.transferWaiters.settle(t.seq, null, t.target);
+      // A leader that was sent proposals is gone: their callers need not wait out the timeout (the
+      // entries may still commit if it had replicated them, so the answer is "unknown", not "lost").
+      if (changed && this.forwarded.size) {
+        for (const [seq, to] of [...this.forwarded]) {
+          if (to !== this.leader) this.proposals.settle(seq, new OutcomeUnknownError(`proposal forwarded to leader ${to}`, 'was not answered before a new leader took over'));
+        }
+      }
     }
     // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
     if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);

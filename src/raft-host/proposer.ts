@@ -10,7 +10,11 @@ export type { Proposer, StateMachine } from '../store/proposer.ts';
 export class NotLeaderError extends UnavailableError {
   override readonly name = 'NotLeaderError';
   constructor(readonly leader: NodeId | null) {
-    super(leader ? `not the raft leader; the leader is ${leader}` : 'not the raft leader; no leader is known yet, retry shortly');
+    super(
+      leader
+        ? `not the raft leader; the leader is ${leader}`
+        : 'no raft leader is known yet: retry shortly. If this lasts, a majority of the managers is unreachable (the cluster has lost its quorum); tasks keep running meanwhile',
+    );
   }
 }
 
@@ -25,8 +29,8 @@ export class ProposalLostError extends UnavailableError {
 /** No answer in time: the entry may or may not be applied later. Check the state before retrying. */
 export class OutcomeUnknownError extends UnavailableError {
   override readonly name = 'OutcomeUnknownError';
-  constructor(what: string) {
-    super(`${what} timed out; it may still take effect`);
+  constructor(what: string, why = 'timed out') {
+    super(`${what} ${why}; it may still take effect`);
   }
 }
 

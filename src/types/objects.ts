@@ -276,6 +276,8 @@ export interface Node extends Meta {
   Description: NodeDescription;
   Status: NodeStatus;
   ManagerStatus?: ManagerStatus;
+  /** Where the node listens for other nodes (IP:PORT), as it said when it joined (our addition): a promoted worker's raft address. */
+  AdvertiseAddr?: string;
 }
 
 // ---------------------------------------------------------------- cluster
@@ -292,6 +294,14 @@ export interface ClusterSpec {
 export interface Cluster extends Meta {
   Spec: ClusterSpec;
   JoinTokens: { Worker: string; Manager: string };
+  /**
+   * The cluster's root CA as swarmkit keeps it in its store: the certificate, its digest (the one in
+   * join tokens) and the signing key, which every manager needs to admit nodes. The API never shows
+   * the key (GET /swarm has `TLSInfo.TrustRoot` instead).
+   */
+  RootCA?: { CACert: string; CAKey: string; CACertHash: string };
+  /** Nodes removed from the cluster: refused at once by every manager, even with a valid certificate. */
+  RemovedNodes?: string[];
 }
 
 export const DEFAULT_TASK_HISTORY = 5;

@@ -41,6 +41,8 @@ export interface AgentOptions {
   fingerprintIntervalMs?: number;
   /** Log streams served to managers at once. Default 32. */
   maxLogStreams?: number;
+  /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
+  onRole?: (role: 'manager' | 'worker') => void;
   log?: (msg: string) => void;
 }
 
@@ -88,6 +90,7 @@ export class Agent {
         assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
+        role: (role) => opts.onRole?.(role),
         closed: () => {
           this.#fullParts = null;
           for (const ac of this.#logStreams.values()) ac.abort();

@@ -45,6 +45,8 @@ export interface SessionHandlers {
   logsCancel(requestId: number): void;
   /** The session ended (reconnecting follows unless stopped). */
   closed(reason: string): void;
+  /** The role the cluster holds for this node now (sent with heartbeat acks). */
+  role?(role: 'manager' | 'worker'): void;
 }
 
 export interface SessionClientOptions {
@@ -247,6 +249,7 @@ export class SessionClient {
           return fail(`${m.b.code}: ${m.b.message}`);
         case 'heartbeat.ack':
           cancelAckWait();
+          if (m.b.role) this.#o.handlers.role?.(m.b.role);
           heartbeatPeriodMs = m.b.heartbeatPeriodMs;
           scheduleHeartbeat(heartbeatPeriodMs);
           return;

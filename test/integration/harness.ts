@@ -124,10 +124,21 @@ export async function tempDaemon(extraArgs: string[] = []): Promise<Daemon & Asy
   return d;
 }
 
-/** Kill whatever process still has the data dir on its command line or in its environment (tests only). */
+/**
+ * Kill whatever process still has the data dir on its command line, or works in it (a task's cwd is
+ * under `<data-dir>/tasks/`: the tasks of a daemon killed with -9 outlive it). Tests only.
+ */
 export function killTaskProcesses(dataDir: string): void {
   const r = Bun.spawnSync(['pgrep', '-f', dataDir]);
-  for (const pid of r.stdout.toString().split('\n').filter(Boolean)) {
+  const pids = new Set(r.stdout.toString().split('\n').filter(Boolean));
+  const { readdirSync, readlinkSync } = require('node:fs') as typeof import('node:fs');
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`).startsWith(`${dataDir}/`)) pids.add(p);
+    } catch {}
+  }
+  for (const pid of pids) {
     try {
       process.kill(-Number(pid), 'SIGKILL');
     } catch {}
@@ -144,5 +155,45 @@ export function alive(pid: number): boolean {
     return !/^\d+ \(.*\) [ZX]/.test(stat);
   } catch {
     return false;
+  }
+}
+
+/** A TCP port free on `host` right now (the OS picks it; the caller binds it soon after). */
+export function freePort(host = '127.0.0.1'): number {
+  const s = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/** Hosts of one cluster on loopback: each a daemon with its own data dir and libp2p address. */
+export class Fleet implements AsyncDisposable {
+  readonly hosts: Daemon[] = [];
+  readonly addrs = new Map<Daemon, string>();
+  #n = 0;
+
+  /** A host on 127.0.0.<n> with a free port; `join` = [manager address, token]. */
+  async add(opts: { init?: boolean; join?: [string, string] } = {}): Promise<Daemon> {
+    const ip = `127.0.0.${++this.#n}`;
+    const addr = `${ip}:${freePort(ip)}`;
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'));
+    const args = ['--listen-addr', addr, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [])];
+    const d = new Daemon(dir, args);
+    this.hosts.push(d);
+    this.addrs.set(d, addr);
+    await d.start(opts.init ?? false);
+    return d;
+  }
+
+  addr(d: Daemon): string {
+    return this.addrs.get(d)!;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.hosts.map((d) => d.stop().catch(() => {})));
+    for (const d of this.hosts) {
+      killTaskProcesses(d.dataDir);
+      rmSync(d.dataDir, { recursive: true, force: true });
+    }
   }
 }

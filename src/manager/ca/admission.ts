@@ -20,6 +20,8 @@ export interface JoinRequest {
   secret: string;
   /** The raw Ed25519 key the joiner proved on the transport; the certificate is issued for it. */
   publicKey: Uint8Array;
+  /** Where the joiner says it listens (IP:PORT), as it asked; not verified here. */
+  advertiseAddr?: string;
 }
 
 export interface Admission {

@@ -21,7 +21,7 @@ export interface Conn {
   /** Called once, when either end closes. */
   onClose(fn: (reason: string) => void): void;
   readonly closed: boolean;
-  /** The peer's address as the transport knows it (a multiaddr for libp2p), for `Node.Status.Addr`. */
+  /** The peer's IP address as the transport knows it (libp2p: from its multiaddr), for `Node.Status.Addr`. */
   readonly remoteAddr?: string;
 }
 

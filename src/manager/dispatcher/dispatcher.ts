@@ -279,7 +279,10 @@ export class Dispatcher {
       case 'heartbeat':
         if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'heartbeat for another session');
         this.#armExpiry(s);
-        s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod() } });
+        {
+          const role = this.store.get('nodes', s.nodeId)?.Spec.Role;
+          s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod(), ...(role ? { role } : {}) } });
+        }
         return;
       case 'node.describe':
         if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'description for another session');

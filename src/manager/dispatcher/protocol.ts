@@ -24,7 +24,8 @@ export interface SessionMessages {
   'session.error': { code: SessionErrorCode; message: string };
   heartbeat: { sessionId: string };
   /** `heartbeatPeriodMs` is when to send the next heartbeat (jittered by the dispatcher). */
-  'heartbeat.ack': { heartbeatPeriodMs: number };
+  /** `role`: the node's Spec.Role now, so a worker learns it was promoted (optional: older managers omit it). */
+  'heartbeat.ack': { heartbeatPeriodMs: number; role?: 'manager' | 'worker' };
   /** Batched task status changes; `seq` is echoed by `tasks.ack` once they are written. */
   'tasks.status': { sessionId: string; seq: number; updates: StatusUpdate[] };
   'tasks.ack': { seq: number };
@@ -84,7 +85,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
     check: is.shape({ code: is.string(64), message: is.string(8 * KiB) }),
   },
   heartbeat: { version: 1, maxBytes: 1 * KiB, check: is.shape({ sessionId: id }) },
-  'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number() }) },
+  'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number(), role: is.optional(is.oneOf(['manager', 'worker'] as const)) }) },
   'tasks.status': {
     version: 1, maxBytes: 2 * 1024 * KiB,
     check: is.shape({ sessionId: id, seq: is.number(), updates: is.array(is.shape({ taskId: id, status: taskStatus }), MAX_STATUS_UPDATES_PER_FRAME) }),

@@ -1,0 +1,54 @@
+import { expect, test } from 'bun:test';
+import '@libp2p/tls'; // loads first in the daemon too: x509's global provider must not matter
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { ClusterTrust, parseJoinToken, verifyNodeCert } from '../manager/ca/index.ts';
+import { memoryStore } from '../store/index.ts';
+import { ClusterCA, makeClusterIdentity, renewalDelayMs, rotatedToken } from './ca-service.ts';
+import { currentCluster, initCluster } from './cluster.ts';
+
+const description = { Hostname: 'h', Platform: { OS: 'linux', Architecture: 'amd64' }, Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 }, Engine: { EngineVersion: 'test', Plugins: [] } };
+
+test('a cluster gets its CA in the store; joiners are admitted and recorded; rotation and renewal', async () => {
+  const store = memoryStore();
+  const cluster = await initCluster(store, 'm1', description, undefined, '10.0.0.1:4242');
+  expect(cluster.RootCA).toBeUndefined(); // made in the background, after the API is up
+  const key = await generateKeyPair('Ed25519');
+  const { identity, membership } = await makeClusterIdentity(cluster, 'm1', key.publicKey.raw);
+  await store.update((tx) => tx.update('clusters', { ...tx.get('clusters', cluster.ID)!, RootCA: identity.RootCA, JoinTokens: identity.JoinTokens }));
+  const trust = await ClusterTrust.fromPem(membership.RootCA);
+  const own = await verifyNodeCert(membership.Cert, { trust, clusterId: cluster.ID, roles: ['manager'] });
+  expect(own.nodeId).toBe('m1');
+  expect(parseJoinToken(identity.JoinTokens.Worker).digest).toBe(trust.digest);
+
+  const ca = new ClusterCA(store, () => own);
+  const joiner = await generateKeyPair('Ed25519');
+  const token = parseJoinToken(currentCluster(store)!.JoinTokens.Manager);
+  const answer = await ca.admit({ digest: token.digest, secret: token.secret, publicKey: joiner.publicKey.raw, advertiseAddr: '10.0.0.2:4242' });
+  const issued = await verifyNodeCert(answer.cert, { trust, clusterId: cluster.ID, peerPublicKey: joiner.publicKey.raw });
+  expect(issued.role).toBe('manager');
+  const node = store.get('nodes', issued.nodeId)!;
+  expect(node.Spec.Role).toBe('manager');
+  expect(node.ManagerStatus).toEqual({ Leader: false, Reachability: 'unknown', Addr: '10.0.0.2:4242' });
+
+  // A rotated token stops working at once.
+  const old = parseJoinToken(currentCluster(store)!.JoinTokens.Worker);
+  const rotated = rotatedToken(currentCluster(store)!, 'worker');
+  await store.update((tx) => {
+    const c = tx.get('clusters', cluster.ID)!;
+    tx.update('clusters', { ...c, JoinTokens: { ...c.JoinTokens, Worker: rotated } });
+  });
+  await expect(ca.admit({ ...old, publicKey: joiner.publicKey.raw })).rejects.toThrow('not valid for this cluster any more');
+
+  // Renewal issues the role the store holds now, and refuses a removed node.
+  await store.update((tx) => tx.update('nodes', { ...tx.get('nodes', issued.nodeId)!, Spec: { ...node.Spec, Role: 'worker' } }));
+  expect((await ca.renew(issued, joiner.publicKey.raw)).role).toBe('worker');
+  await store.update((tx) => tx.update('clusters', { ...tx.get('clusters', cluster.ID)!, RemovedNodes: [issued.nodeId] }));
+  await expect(ca.renew(issued, joiner.publicKey.raw)).rejects.toThrow('was removed');
+});
+
+test('renewal waits until 50–80 % of the life, at once when that is past', () => {
+  const day = 24 * 3600 * 1000;
+  expect(renewalDelayMs(0, 90 * day, 0, () => 0)).toBe(45 * day);
+  expect(renewalDelayMs(0, 90 * day, 0, () => 0.999999)).toBeLessThanOrEqual(72 * day);
+  expect(renewalDelayMs(0, 90 * day, 80 * day, () => 0.5)).toBe(0);
+});
