@@ -361,6 +361,11 @@ class Daemon implements RunningDaemon {
    */
   private scheduleNet(): void {
     if (this.net?.identity) return this.startNet(); // joined at start: the network is up already
+    // A first manager that has never made a root CA has shown no join token, so no other host can
+    // be in its cluster or join it yet: the CA, its certificate and the listener wait until a token
+    // is asked for (GET /swarm, join-token, rotation). A one-host cluster does not pay for them
+    // (about 20 MB of an 85 MB idle daemon, measured with dist/shoal).
+    if (!this.membership && !currentCluster(this.store)?.RootCA && !this.opts.externalCa) return;
     setTimeout(() => {
       if (!this.stopping) this.startNet();
     }, NET_START_DELAY_MS);
@@ -580,6 +585,10 @@ class Daemon implements RunningDaemon {
   }
 
   private async rotateToken(role: NodeRole): Promise<void> {
+    if (!currentCluster(this.store)?.RootCA) {
+      this.startNet(); // the tokens come with the CA: make them first
+      await this.netStarting;
+    }
     const { rotatedToken } = await import('./ca-service.ts');
     const id = currentCluster(this.store)?.ID;
     if (!id) throw new UnavailableError('this node is not in a cluster');
