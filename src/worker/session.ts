@@ -283,7 +283,7 @@ export class SessionClient {
 
     try {
       const description = await this.#o.description(signal);
-      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description } });
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints'] } });
       cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
         if (!registered) fail('no session.registered within the registration timeout');
       });

@@ -68,6 +68,8 @@ export interface SessionInfo {
 class ServerSession {
   readonly sent: Record<string, number> = {};
   tasksSent = 0;
+  /** The worker listed `endpoints` in its registration. */
+  acceptsEndpoints = false;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
@@ -194,7 +196,7 @@ export class Dispatcher {
         return;
       }
       channel.onMessage(() => {}); // anything before `registered` is ignored; the worker waits for it
-      this.#register(channel, m.b.nodeId, m.b.description).catch((err) => {
+      this.#register(channel, m.b.nodeId, m.b.description, m.b.accepts ?? []).catch((err) => {
         this.#log(`dispatcher: registering node ${m.b.nodeId} failed: ${errorMessage(err)}`);
         refuse(channel, 'overloaded', `registration failed: ${errorMessage(err)}`);
       });
@@ -244,7 +246,7 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ registration
 
-  async #register(channel: FrameChannel<SessionMessages>, nodeId: string, description: NodeDescription): Promise<void> {
+  async #register(channel: FrameChannel<SessionMessages>, nodeId: string, description: NodeDescription, accepts: string[]): Promise<void> {
     if (!this.store.get('nodes', nodeId)) {
       refuse(channel, 'unknown-node', `node ${nodeId} is not a member of this cluster; join it with a join token first`);
       return;
@@ -268,13 +270,14 @@ export class Dispatcher {
 
     const maxFrame = Math.min(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
+    s.acceptsEndpoints = accepts.includes('endpoints');
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
     s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
     // The full set is computed synchronously with the session joining the map: no change is missed.
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
-    s.send({ t: 'endpoints', b: this.#endpointTable().body });
+    if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#endpointTable().body });
     this.#armExpiry(s);
     this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
   }
@@ -408,7 +411,7 @@ export class Dispatcher {
       if (this.#endpointsDirty) {
         const before = this.#endpoints?.json;
         const now = this.#endpointTable();
-        if (now.json !== before) for (const s of this.#sessions.values()) s.send({ t: 'endpoints', b: now.body });
+        if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: now.body });
       }
       return;
     }

@@ -64,9 +64,11 @@ test('every session gets the table after registering, and again when a task star
   await setAddr(b, '10.0.0.2');
   await store.update((tx) => tx.create('services', service('svc', 'web', { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] })));
   const wa = new RawWorker(dispatcher);
-  await wa.register(a);
+  await wa.register(a, ['endpoints']);
   const wb = new RawWorker(dispatcher);
-  await wb.register(b);
+  await wb.register(b, ['endpoints']);
+  const old = new RawWorker(dispatcher); // an older worker: lists nothing, gets no endpoints frame
+  await old.register(await addNode(store));
   await waitFor(() => wa.of('endpoints').length === 1 && wb.of('endpoints').length === 1, 'first tables');
   expect(wa.of('endpoints')[0]!.ports[0]!.backends).toEqual([]);
 
@@ -79,4 +81,6 @@ test('every session gets the table after registering, and again when a task star
   await changeTask(store, t!.ID, (x) => ({ ...x, Status: { ...x.Status, State: 'failed' } }));
   await waitFor(() => wa.of('endpoints').length === 3 && wb.of('endpoints').length === 3, 'table without it');
   expect(wb.of('endpoints')[2]!.ports[0]!.backends).toEqual([]);
+  expect(old.of('endpoints')).toEqual([]);
+  expect(old.closedReason).toBeNull();
 });

@@ -38,7 +38,12 @@ export interface EndpointPort {
 }
 
 export interface SessionMessages {
-  'session.register': { nodeId: string; description: NodeDescription };
+  /**
+   * `accepts`: frame types the worker understands beyond the first protocol (`endpoints`); the
+   * dispatcher sends none of those to a worker that does not list them (an older one would close
+   * its session on a type it does not know).
+   */
+  'session.register': { nodeId: string; description: NodeDescription; accepts?: string[] };
   /** The node's description changed since registration (a runtime turned healthy or unhealthy). */
   'node.describe': { sessionId: string; description: NodeDescription };
   'session.registered': { sessionId: string; nodeId: string; heartbeatPeriodMs: number; managers: string[] };
@@ -97,7 +102,7 @@ const logLine = is.shape({ stream: is.oneOf(['stdout', 'stderr']), time: is.numb
 export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   'session.register': {
     version: 1, maxBytes: 256 * KiB,
-    check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }) }),
+    check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }), accepts: is.optional(is.array(is.string(64), 64)) }),
   },
   'node.describe': {
     version: 1, maxBytes: 256 * KiB,
