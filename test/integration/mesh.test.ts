@@ -1,8 +1,9 @@
 /**
  * The ingress routing mesh across hosts, with dist/shoal on loopback: a manager on 127.0.0.1 (which
  * runs no task of the service) and two workers on 127.0.0.2 and .3, each host's mesh on its own
- * address. A port published on the manager's address reaches the task on a worker; after the task's
- * process is killed, its replacement is reached the same way; scaled to two, both answer there.
+ * address. A port published on the manager's address reaches the task on a worker (a host-mode port
+ * only on that worker); after the task's process is killed, its replacement is reached the same way;
+ * scaled to two, both answer there.
  */
 import { expect, test } from 'bun:test';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,8 +58,10 @@ test('a port published on one host reaches tasks on others, through kills and a 
 
     const published = freePort('127.0.0.1');
     const target = freePort('127.0.0.2');
+    const hostPort = freePort('127.0.0.2');
     await a.ok('service', 'create', '--detach', '--name', 'web', '--constraint', 'node.role==worker',
-      '--publish', `published=${published},target=${target}`, '--', python, script, String(target));
+      '--publish', `published=${published},target=${target}`, '--publish', `published=${hostPort},target=${target},mode=host`,
+      '--', python, script, String(target));
     const [first] = await waitFor('the task running on a worker', async () => {
       const ts = await running(a, 'web');
       return ts.length === 1 ? ts : null;
@@ -70,6 +73,12 @@ test('a port published on one host reaches tasks on others, through kills and a 
     await waitFor('the task answering through host A', async () => (await answer('127.0.0.1', published)) === first.ID, 15_000);
     // Every host answers on the published port.
     for (const ip of ['127.0.0.2', '127.0.0.3']) expect(await answer(ip, published)).toBe(first.ID);
+    // The host-mode port only where the task runs.
+    const ipOf = new Map<string, string>();
+    for (const [i, d] of fleet.hosts.entries()) ipOf.set((await d.json<any>('/info')).Swarm.NodeID, `127.0.0.${i + 1}`);
+    const taskIp = ipOf.get(first.NodeID)!;
+    await waitFor('the host-mode port on the task\'s host', async () => (await answer(taskIp, hostPort)) === first.ID, 10_000);
+    for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3'].filter((x) => x !== taskIp)) expect(await answer(ip, hostPort)).toBeNull();
 
     // Kill the task's process: the replacement is reached through host A again.
     const pid = first.Status.ContainerStatus?.PID;
