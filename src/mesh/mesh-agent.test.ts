@@ -71,4 +71,9 @@ test('a port held by something else is logged and not listed; the rest of the ta
   expect(agent.listening()).toEqual([`${P}/tcp`]);
   expect(logs.some((l) => l.includes(`cannot listen on 127.0.0.1:${squatter.port}/tcp`))).toBe(true);
   expect(await whoAnswers(P)).toBe('b');
+
+  // The usual cause with process tasks: a local task listening on the published port itself.
+  agent.apply([port(b.port, [{ node: 'me', port: b.port }])]);
+  await agent.settled;
+  expect(logs.at(-1)).toContain(`a task on this host listens on port ${b.port} itself: publish the service on another port than its target`);
 });

@@ -100,7 +100,11 @@ export class MeshAgent {
         this.#o.log?.(`mesh: listening on ${this.#o.proxy.options.bindAddress}:${key}`);
       } catch (err) {
         failed = true;
-        this.#o.log?.(`mesh: cannot listen on ${this.#o.proxy.options.bindAddress}:${key}: ${errorMessage(err)}; trying again`);
+        // A process task shares the host's network: with published = target port, it holds the port itself.
+        const hint = w.backends.some((b) => b.local && b.port === w.port)
+          ? ` (a task on this host listens on port ${w.port} itself: publish the service on another port than its target)`
+          : '';
+        this.#o.log?.(`mesh: cannot listen on ${this.#o.proxy.options.bindAddress}:${key}: ${errorMessage(err)}${hint}; trying again`);
       }
     }
     clearTimeout(this.#retry);
