@@ -2,7 +2,7 @@ import { afterEach, expect, test } from 'bun:test';
 import type { EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { IngressProxy } from './ingress.ts';
 import { MeshAgent } from './mesh-agent.ts';
-import { greetingBackend, refusedPort, type TestBackend, whoAnswers } from './testkit.ts';
+import { greetingBackend, refusedPort, type TestBackend, udpClient, udpEchoBackend, waitFor, whoAnswers } from './testkit.ts';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => { for (const f of cleanup.splice(0)) f(); });
@@ -76,4 +76,21 @@ test('a port held by something else is logged and not listed; the rest of the ta
   agent.apply([port(b.port, [{ node: 'me', port: b.port }])]);
   await agent.settled;
   expect(logs.at(-1)).toContain(`a task on this host listens on port ${b.port} itself: publish the service on another port than its target`);
+});
+
+test('a UDP port is published and relayed like a TCP one', async () => {
+  const { agent } = setup('me');
+  const echo = await udpEchoBackend('u');
+  cleanup.push(() => echo.socket.close());
+  const free = await Bun.udpSocket({ hostname: '127.0.0.1', port: 0 });
+  const P = free.port;
+  free.close();
+  agent.apply([{ service: 'dns', port: P, protocol: 'udp', target: 53, mode: 'ingress', backends: [{ node: 'other', addr: '127.0.0.1', port: echo.port, healthy: true }] }]);
+  await agent.settled;
+  expect(agent.listening()).toEqual([`${P}/udp`]);
+  const c = await udpClient();
+  cleanup.push(() => c.socket.close());
+  c.socket.send('ping', P, '127.0.0.1');
+  await waitFor(() => c.replies.length > 0, 'a UDP reply through the mesh');
+  expect(c.replies[0]).toBe('u:ping');
 });
