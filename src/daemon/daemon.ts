@@ -5,6 +5,7 @@
  * (cluster-net.ts), brought up in the background so that the API is ready first.
  */
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { arch, networkInterfaces, platform } from 'node:os';
 import { join } from 'node:path';
 import type { Server } from 'bun';
@@ -19,6 +20,8 @@ import { memoryConnPair } from '../manager/dispatcher/index.ts';
 import { MemoryStore } from '../store/index.ts';
 import type { NodeRole } from '../types/index.ts';
 import { Agent } from '../worker/index.ts';
+import { IngressProxy } from '../mesh/ingress.ts';
+import { MeshAgent } from '../mesh/mesh-agent.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
@@ -50,6 +53,8 @@ export interface DaemonOptions {
   token?: string;
   /** `cert.pem,key.pem` of an external root CA for a new cluster. */
   externalCa?: string;
+  /** The address the ingress mesh binds published ports on (default all: 0.0.0.0). */
+  meshAddr?: string;
   log?: (msg: string) => void;
 }
 
@@ -158,6 +163,7 @@ class Daemon implements RunningDaemon {
   readonly socketPath: string;
   private leader: LeaderRole | null = null;
   private agent: Agent | null = null;
+  private mesh: MeshAgent | null = null;
   private net: ClusterNet | null = null;
   private netStarting: Promise<void> | null = null;
   private servers: Server<unknown>[] = [];
@@ -301,12 +307,20 @@ class Daemon implements RunningDaemon {
       });
       await this.leader.update();
     }
+    if (this.opts.meshAddr !== undefined && !isIP(this.opts.meshAddr)) {
+      throw new InvalidArgumentError(`--mesh-addr "${this.opts.meshAddr}": expected an IP address of this host, such as 0.0.0.0 (all) or 10.0.0.5`);
+    }
+    // Every host routes every published port (the mesh); tasks there are reached at its mesh address.
+    const meshAddr = this.opts.meshAddr && this.opts.meshAddr !== '0.0.0.0' ? this.opts.meshAddr : this.addrs.advertise.host;
+    this.mesh = new MeshAgent({ nodeId: this.nodeId, proxy: new IngressProxy({ bindAddress: this.opts.meshAddr ?? '0.0.0.0' }), log: this.log });
     this.agent = new Agent({
       nodeId: this.nodeId,
       dataDir: this.opts.dataDir,
       catalog: this.catalog,
       connect: (signal) => this.connectDispatcher(signal),
-      description: () => describeHost([]),
+      description: () => ({ ...describeHost([]), Addr: meshAddr }),
+      nodeAddr: meshAddr,
+      onEndpoints: (ports) => this.mesh?.apply(ports),
       onRole: (role) => {
         if (role === 'manager' && this.membership?.Role === 'worker') void this.becomeManager();
       },
@@ -678,6 +692,7 @@ class Daemon implements RunningDaemon {
     } catch (e) {
       this.log(`worker stop: ${errorMessage(e)}`);
     }
+    this.mesh?.close();
     try {
       await this.leader?.stop();
     } catch (e) {

@@ -265,6 +265,8 @@ export interface NodeDescription {
   Engine: { EngineVersion: string; Labels?: Labels; Plugins: EnginePlugin[] };
   /** Runtimes this node can run right now, with health, from executor fingerprints (our addition). */
   Runtimes?: { Name: string; Healthy: boolean; Message?: string }[];
+  /** Where other hosts reach this host's published ports and host-network tasks (our addition: its `--mesh-addr` or advertised IP). */
+  Addr?: string;
 }
 
 export interface NodeStatus { State: NodeState; Message?: string; Addr?: string }

@@ -289,3 +289,26 @@ describe('Agent with a Dispatcher', () => {
     expect(nodeWrites).toBe(1);
   });
 });
+
+describe('Agent and the endpoint table', () => {
+  test('the agent passes on the table after registering and when a task of a published service runs', async () => {
+    await store.update((tx) => {
+      const n = tx.get('nodes', nodeId)!;
+      tx.update('nodes', { ...n, Description: { ...n.Description, Addr: '10.1.2.3' } });
+      tx.create('services', {
+        ID: 'svc', Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '',
+        Spec: { Name: 'web', TaskTemplate: { Runtime: 'mock', MockSpec: {} } as never },
+        Endpoint: { Ports: [{ TargetPort: 80, PublishedPort: 8080, Protocol: 'tcp' }] },
+      });
+    });
+    const tables: { port: number; backends: { addr: string }[] }[][] = [];
+    const a = agent({ onEndpoints: (ports) => tables.push(ports) });
+    await a.start();
+    await waitFor(() => tables.length === 1, 'the first table');
+    expect(tables[0]!.map((p) => [p.port, p.backends.length])).toEqual([[8080, 0]]);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    await reaches(t!.ID, 'running');
+    await waitFor(() => tables.at(-1)?.[0]?.backends.length === 1, 'a table with the running task');
+    expect(tables.at(-1)![0]!.backends[0]!.addr).toBe('10.1.2.3');
+  });
+});

@@ -10,7 +10,7 @@ import { errorMessage, NotFoundError } from '../lib/errors.ts';
 import type { Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
-import { MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
+import { type EndpointPort, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
 import { TaskRunner } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
@@ -41,6 +41,10 @@ export interface AgentOptions {
   fingerprintIntervalMs?: number;
   /** Log streams served to managers at once. Default 32. */
   maxLogStreams?: number;
+  /** The cluster's endpoint table, whole, each time the dispatcher sends it (for the ingress mesh). */
+  onEndpoints?: (ports: EndpointPort[]) => void;
+  /** This host's mesh address, given to tasks as SHOAL_NODE_ADDR (where a process task should listen). */
+  nodeAddr?: string;
   /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
   onRole?: (role: 'manager' | 'worker') => void;
   log?: (msg: string) => void;
@@ -88,6 +92,7 @@ export class Agent {
       handlers: {
         registered: () => this.#reportAll(),
         assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
+        endpoints: (ports) => { if (!this.#stopping) opts.onEndpoints?.(ports); },
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
         role: (role) => opts.onRole?.(role),
@@ -206,6 +211,7 @@ export class Agent {
     const r = new TaskRunner(t, {
       catalog: this.#o.catalog,
       dataDir: this.dataDir,
+      nodeAddr: this.#o.nodeAddr,
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,
       clock: this.#o.clock,

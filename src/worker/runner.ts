@@ -21,6 +21,8 @@ export const LOST_WHILE_DOWN = 'task process lost while the daemon was down';
 const SHUTDOWN_MARGIN_MS = 5_000;
 
 export interface RunnerDeps {
+  /** This host's mesh address, given to the task as SHOAL_NODE_ADDR. */
+  nodeAddr?: string;
   /** The executors of this node (`ExecutorCatalog`); `get` throws for an unknown runtime. */
   catalog: { get(name: string): Executor };
   dataDir: string;
@@ -135,7 +137,7 @@ export class TaskRunner {
       return;
     }
     await mkdir(this.taskDir, { recursive: true });
-    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env: taskEnv(task), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
+    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env: taskEnv(task, this.deps.nodeAddr), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
     // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
     if (isTerminal(observed)) return;
 
@@ -165,8 +167,9 @@ export class TaskRunner {
 }
 
 /** What a task learns about itself from its environment (the spec's own Env wins). */
-export function taskEnv(task: Task): Record<string, string> {
+export function taskEnv(task: Task, nodeAddr?: string): Record<string, string> {
   return {
+    ...(nodeAddr ? { SHOAL_NODE_ADDR: nodeAddr } : {}),
     SHOAL_TASK_ID: task.ID,
     SHOAL_TASK_SLOT: String(task.Slot),
     SHOAL_SERVICE_ID: task.ServiceID,

@@ -8,7 +8,7 @@ import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
 import {
-  MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
+  type EndpointPort, MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
 
@@ -41,6 +41,8 @@ export interface SessionHandlers {
   registered(sessionId: string): void;
   /** `full`: the whole set, split over frames until `last`; else upserts and removals. */
   assignments(full: boolean, last: boolean, tasks: Task[], removed: string[]): void;
+  /** The cluster's endpoint table (whole), for this host's ingress mesh. */
+  endpoints?(ports: EndpointPort[]): void;
   logsRequest(req: SessionMessages['logs.request'], send: (m: Msg) => boolean): void;
   logsCancel(requestId: number): void;
   /** The session ended (reconnecting follows unless stopped). */
@@ -260,6 +262,9 @@ export class SessionClient {
         case 'assignments':
           if (!registered) return fail('assignments before registration');
           return this.#o.handlers.assignments(m.b.full, m.b.last, m.b.tasks, m.b.removed);
+        case 'endpoints':
+          if (!registered) return fail('endpoints before registration');
+          return this.#o.handlers.endpoints?.(m.b.ports);
         case 'logs.request':
           return this.#o.handlers.logsRequest(m.b, (out) => {
             try {
@@ -278,7 +283,7 @@ export class SessionClient {
 
     try {
       const description = await this.#o.description(signal);
-      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description } });
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints'] } });
       cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
         if (!registered) fail('no session.registered within the registration timeout');
       });

@@ -172,12 +172,15 @@ export class Fleet implements AsyncDisposable {
   readonly addrs = new Map<Daemon, string>();
   #n = 0;
 
-  /** A host on 127.0.0.<n> with a free port; `join` = [manager address, token]. */
+  /**
+   * A host on 127.0.0.<n> with a free port; `join` = [manager address, token]. Its ingress mesh
+   * listens on 127.0.0.<n> too (`--mesh-addr`), so the hosts' published ports do not collide.
+   */
   async add(opts: { init?: boolean; join?: [string, string] } = {}): Promise<Daemon> {
     const ip = `127.0.0.${++this.#n}`;
     const addr = `${ip}:${freePort(ip)}`;
     const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'));
-    const args = ['--listen-addr', addr, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [])];
+    const args = ['--listen-addr', addr, '--mesh-addr', ip, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [])];
     const d = new Daemon(dir, args);
     this.hosts.push(d);
     this.addrs.set(d, addr);

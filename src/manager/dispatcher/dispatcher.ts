@@ -15,6 +15,7 @@ import type { Node, NodeDescription, Task } from '../../types/index.ts';
 import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
+import { endpointTable, taskMatters } from './endpoints.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
@@ -67,6 +68,8 @@ export interface SessionInfo {
 class ServerSession {
   readonly sent: Record<string, number> = {};
   tasksSent = 0;
+  /** The worker listed `endpoints` in its registration. */
+  acceptsEndpoints = false;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
@@ -109,6 +112,9 @@ export class Dispatcher {
   #unwatch: (() => void) | null = null;
   #running = false;
   #nextLogRequest = 1;
+  /** The endpoint table as last sent (JSON), and whether a change since may have altered it. */
+  #endpoints: { json: string; body: SessionMessages['endpoints'] } | null = null;
+  #endpointsDirty = true;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -190,7 +196,7 @@ export class Dispatcher {
         return;
       }
       channel.onMessage(() => {}); // anything before `registered` is ignored; the worker waits for it
-      this.#register(channel, m.b.nodeId, m.b.description).catch((err) => {
+      this.#register(channel, m.b.nodeId, m.b.description, m.b.accepts ?? []).catch((err) => {
         this.#log(`dispatcher: registering node ${m.b.nodeId} failed: ${errorMessage(err)}`);
         refuse(channel, 'overloaded', `registration failed: ${errorMessage(err)}`);
       });
@@ -240,7 +246,7 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ registration
 
-  async #register(channel: FrameChannel<SessionMessages>, nodeId: string, description: NodeDescription): Promise<void> {
+  async #register(channel: FrameChannel<SessionMessages>, nodeId: string, description: NodeDescription, accepts: string[]): Promise<void> {
     if (!this.store.get('nodes', nodeId)) {
       refuse(channel, 'unknown-node', `node ${nodeId} is not a member of this cluster; join it with a join token first`);
       return;
@@ -264,12 +270,14 @@ export class Dispatcher {
 
     const maxFrame = Math.min(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
+    s.acceptsEndpoints = accepts.includes('endpoints');
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
     s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
     // The full set is computed synchronously with the session joining the map: no change is missed.
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
+    if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#endpointTable().body });
     this.#armExpiry(s);
     this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
   }
@@ -385,13 +393,37 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ assignments
 
+  /** The table now (recomputed only after a change that may have altered it). */
+  #endpointTable(): { json: string; body: SessionMessages['endpoints'] } {
+    if (this.#endpoints && !this.#endpointsDirty) return this.#endpoints;
+    this.#endpointsDirty = false;
+    const body = { ports: endpointTable(this.store) };
+    this.#endpoints = { json: JSON.stringify(body), body };
+    return this.#endpoints;
+  }
+
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
         if (!s.tracker.hasDirty) continue;
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
+      if (this.#endpointsDirty) {
+        const before = this.#endpoints?.json;
+        const now = this.#endpointTable();
+        if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: now.body });
+      }
       return;
+    }
+    if (ev.table === 'services') this.#endpointsDirty = true;
+    else if (ev.table === 'nodes') {
+      const n = ev.object as Node;
+      const old = ev.kind === 'update' ? ev.old as Node : undefined;
+      if (!old || n.Description.Addr !== old.Description.Addr || n.Status.Addr !== old.Status.Addr) this.#endpointsDirty = true;
+    } else if (ev.table === 'tasks' && taskMatters(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined)) {
+      this.#endpointsDirty = true;
+    } else if (ev.table === 'tasks' && ev.kind === 'delete') {
+      this.#endpointsDirty = true;
     }
     if (ev.table === 'tasks') {
       const t = ev.object as Task;
@@ -416,6 +448,7 @@ function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescripti
     out.Resources = { NanoCPUs: Number(d.Resources.NanoCPUs) || 0, MemoryBytes: Number(d.Resources.MemoryBytes) || 0 };
   }
   if (d.Engine && typeof d.Engine === 'object') out.Engine = d.Engine;
+  if (typeof d.Addr === 'string' && d.Addr.length <= 64) out.Addr = d.Addr;
   if (Array.isArray(d.Runtimes)) {
     out.Runtimes = d.Runtimes.filter((r) => r && typeof r.Name === 'string').slice(0, 64)
       .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));

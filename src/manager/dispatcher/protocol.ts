@@ -4,10 +4,12 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     logs.request, logs.cancel
+ *                     endpoints, logs.request, logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
+ * It also sends the cluster's endpoint table (`endpoints`, whole, once after registration and again
+ * whenever it changes): what every host's ingress mesh needs to route published ports.
  */
 import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
 import { isTaskState, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
@@ -15,8 +17,33 @@ import type { LogLine } from '../../executor/contract.ts';
 
 export interface StatusUpdate { taskId: string; status: TaskStatus }
 
+/** One running task behind a published port: where any host reaches it. */
+export interface EndpointBackend {
+  /** The node the task runs on (a worker compares it with its own id to prefer local tasks). */
+  node: string;
+  addr: string;
+  port: number;
+  healthy: boolean;
+}
+
+/** One published port of a service, with its tasks now. */
+export interface EndpointPort {
+  service: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  target: number;
+  /** `ingress`: every host listens; `host`: only hosts that run one of its tasks. */
+  mode: 'ingress' | 'host';
+  backends: EndpointBackend[];
+}
+
 export interface SessionMessages {
-  'session.register': { nodeId: string; description: NodeDescription };
+  /**
+   * `accepts`: frame types the worker understands beyond the first protocol (`endpoints`); the
+   * dispatcher sends none of those to a worker that does not list them (an older one would close
+   * its session on a type it does not know).
+   */
+  'session.register': { nodeId: string; description: NodeDescription; accepts?: string[] };
   /** The node's description changed since registration (a runtime turned healthy or unhealthy). */
   'node.describe': { sessionId: string; description: NodeDescription };
   'session.registered': { sessionId: string; nodeId: string; heartbeatPeriodMs: number; managers: string[] };
@@ -34,6 +61,8 @@ export interface SessionMessages {
    * upserts in `tasks`, ids that left the set in `removed`.
    */
   assignments: { full: boolean; last: boolean; tasks: Task[]; removed: string[] };
+  /** The whole endpoint table (published ports and their running tasks), sent when it changes. */
+  endpoints: { ports: EndpointPort[] };
   'logs.request': { requestId: number; taskId: string; follow?: boolean; since?: number; tail?: number };
   'logs.cancel': { requestId: number };
   'logs.line': { requestId: number; lines: LogLine[] };
@@ -45,6 +74,9 @@ export type SessionErrorCode = 'unknown-node' | 'bad-request' | 'overloaded' | '
 export const MAX_STATUS_UPDATES_PER_FRAME = 1000;
 export const MAX_TASKS_PER_FRAME = 10_000;
 export const MAX_LOG_LINES_PER_FRAME = 500;
+/** Published ports in one endpoint table, and tasks behind one port (the ingress proxy's own bound). */
+export const MAX_ENDPOINT_PORTS = 4096;
+export const MAX_ENDPOINT_BACKENDS = 4096;
 
 const KiB = 1024;
 const id = is.string(256);
@@ -70,7 +102,7 @@ const logLine = is.shape({ stream: is.oneOf(['stdout', 'stderr']), time: is.numb
 export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   'session.register': {
     version: 1, maxBytes: 256 * KiB,
-    check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }) }),
+    check: is.shape({ nodeId: id, description: is.shape({ Hostname: is.string(256) }), accepts: is.optional(is.array(is.string(64), 64)) }),
   },
   'node.describe': {
     version: 1, maxBytes: 256 * KiB,
@@ -94,6 +126,16 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   assignments: {
     version: 1, maxBytes: MAX_FRAME_BYTES,
     check: is.shape({ full: is.boolean(), last: is.boolean(), tasks: is.array(task, MAX_TASKS_PER_FRAME), removed: is.array(id, MAX_TASKS_PER_FRAME) }),
+  },
+  endpoints: {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({
+      ports: is.array(is.shape({
+        service: is.string(256), port: is.number(), protocol: is.oneOf(['tcp', 'udp'] as const), target: is.number(),
+        mode: is.oneOf(['ingress', 'host'] as const),
+        backends: is.array(is.shape({ node: id, addr: is.string(64), port: is.number(), healthy: is.boolean() }), MAX_ENDPOINT_BACKENDS),
+      }), MAX_ENDPOINT_PORTS),
+    }),
   },
   'logs.request': {
     version: 1, maxBytes: 4 * KiB,

@@ -82,8 +82,8 @@ export class RawWorker {
 
   get sessionId(): string { return this.of('session.registered')[0]?.sessionId ?? ''; }
 
-  async register(nodeId: string): Promise<void> {
-    this.channel.send({ t: 'session.register', b: { nodeId, description: description() } });
+  async register(nodeId: string, accepts?: string[]): Promise<void> {
+    this.channel.send({ t: 'session.register', b: { nodeId, description: description(), ...(accepts ? { accepts } : {}) } });
     await waitFor(() => this.sessionId !== '' || this.closedReason !== null, 'registration');
   }
 }

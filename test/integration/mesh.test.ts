@@ -1,0 +1,110 @@
+/**
+ * The ingress routing mesh across hosts, with dist/shoal on loopback: a manager on 127.0.0.1 (which
+ * runs no task of the service) and two workers on 127.0.0.2 and .3, each host's mesh on its own
+ * address. A port published on the manager's address reaches the task on a worker (a host-mode port
+ * only on that worker); after the task's process is killed, its replacement is reached the same way;
+ * scaled to two, both answer there.
+ */
+import { expect, test } from 'bun:test';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Daemon, Fleet, freePort, waitFor } from './harness.ts';
+
+/** A tiny HTTP server that answers with its task id, on this host's mesh address and the given port. */
+const SERVER = `
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.environ["SHOAL_TASK_ID"].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer((os.environ["SHOAL_NODE_ADDR"], int(sys.argv[1])), H).serve_forever()
+`;
+
+/** Who answers at host:port, over a new connection; null when nothing does. */
+async function answer(host: string, port: number): Promise<string | null> {
+  try {
+    const r = await fetch(`http://${host}:${port}/`, { headers: { Connection: 'close' }, signal: AbortSignal.timeout(3000) });
+    return r.ok ? await r.text() : null;
+  } catch {
+    return null;
+  }
+}
+
+const running = async (d: Daemon, service: string) => d.running(service);
+
+test('a port published on one host reaches tasks on others, through kills and a scale-up', async () => {
+  const python = Bun.which('python3') ? realpathSync(Bun.which('python3')!) : null;
+  if (!python) throw new Error('python3 is needed for this test (the task is a small HTTP server)');
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-'));
+  const script = join(dir, 'server.py');
+  writeFileSync(script, SERVER);
+  try {
+    await using fleet = new Fleet();
+    const a = await fleet.add({ init: true });
+    const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
+    await fleet.add({ join: [fleet.addr(a), token] });
+    await fleet.add({ join: [fleet.addr(a), token] });
+    await waitFor('3 ready nodes', async () => {
+      const ns = await a.json<any[]>('/nodes');
+      return ns.length === 3 && ns.every((n) => n.Status.State === 'ready');
+    }, 20_000);
+
+    const published = freePort('127.0.0.1');
+    const target = freePort('127.0.0.2');
+    const hostPort = freePort('127.0.0.2');
+    await a.ok('service', 'create', '--detach', '--name', 'web', '--constraint', 'node.role==worker',
+      '--publish', `published=${published},target=${target}`, '--publish', `published=${hostPort},target=${target},mode=host`,
+      '--', python, script, String(target));
+    const [first] = await waitFor('the task running on a worker', async () => {
+      const ts = await running(a, 'web');
+      return ts.length === 1 ? ts : null;
+    }, 20_000);
+    const aId = (await a.json<any>('/info')).Swarm.NodeID;
+    expect(first.NodeID).not.toBe(aId);
+
+    // Host A (127.0.0.1) runs no task of the service: its mesh relays to the worker's task.
+    await waitFor('the task answering through host A', async () => (await answer('127.0.0.1', published)) === first.ID, 15_000);
+    // Every host answers on the published port.
+    for (const ip of ['127.0.0.2', '127.0.0.3']) expect(await answer(ip, published)).toBe(first.ID);
+    // The host-mode port only where the task runs.
+    const ipOf = new Map<string, string>();
+    for (const [i, d] of fleet.hosts.entries()) ipOf.set((await d.json<any>('/info')).Swarm.NodeID, `127.0.0.${i + 1}`);
+    const taskIp = ipOf.get(first.NodeID)!;
+    await waitFor('the host-mode port on the task\'s host', async () => (await answer(taskIp, hostPort)) === first.ID, 10_000);
+    for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3'].filter((x) => x !== taskIp)) expect(await answer(ip, hostPort)).toBeNull();
+
+    // Kill the task's process: the replacement is reached through host A again.
+    const pid = first.Status.ContainerStatus?.PID;
+    expect(typeof pid).toBe('number');
+    process.kill(pid, 'SIGKILL');
+    const replacement = await waitFor('a replacement task answering through host A', async () => {
+      const got = await answer('127.0.0.1', published);
+      return got && got !== first.ID ? got : null;
+    }, 25_000);
+    expect((await running(a, 'web')).map((t) => t.ID)).toContain(replacement);
+
+    // Two tasks (spread over the two workers): both answer through host A over new connections.
+    await a.ok('service', 'scale', '--detach', 'web=2');
+    const two = await waitFor('two running tasks', async () => {
+      const ts = await running(a, 'web');
+      return ts.length === 2 ? ts : null;
+    }, 20_000);
+    expect(new Set(two.map((t) => t.NodeID)).size).toBe(2);
+    const want = new Set(two.map((t) => t.ID));
+    const seen = new Set<string>();
+    await waitFor('both tasks answering through host A', async () => {
+      const got = await answer('127.0.0.1', published);
+      if (got && want.has(got)) seen.add(got);
+      return seen.size === 2;
+    }, 15_000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
