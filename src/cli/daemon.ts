@@ -18,6 +18,7 @@ export const daemonCommand: Command = {
     { long: 'advertise-addr', kind: 'string', value: 'IP:PORT', help: 'where other nodes reach this one (default: the listen address, or this host\'s first IPv4 address)' },
     { long: 'join', kind: 'string', value: 'IP:PORT', help: 'join the cluster of the manager there (needs --token); ignored once this data dir is in a cluster' },
     { long: 'token', kind: 'string', value: 'TOKEN', help: 'join token: a worker or a manager token from "shoal cluster join-token"' },
+    { long: 'force-new-cluster', kind: 'bool', help: 'on a surviving manager after the cluster lost its quorum: make it the only manager, keeping all the state it holds (once; then start without it)' },
     { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
   ],
   maxArgs: 0,
@@ -30,6 +31,7 @@ export const daemonCommand: Command = {
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
       listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
       join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
+      forceNewCluster: ctx.args.bool('force-new-cluster'),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     // An error nobody awaited (a third-party plugin's timer or promise, most likely) is logged; it

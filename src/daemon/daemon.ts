@@ -22,6 +22,7 @@ import { Agent } from '../worker/index.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
+import { checkForceNewCluster, forgetLostManagers } from './force-new-cluster.ts';
 import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { LeaderRole } from './leadership.ts';
@@ -50,6 +51,8 @@ export interface DaemonOptions {
   token?: string;
   /** `cert.pem,key.pem` of an external root CA for a new cluster. */
   externalCa?: string;
+  /** A surviving manager after a lost quorum: recover a one-manager cluster from its own log (force-new-cluster.ts). */
+  forceNewCluster?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -112,7 +115,7 @@ class DaemonHandle implements RunningDaemon {
     this.#current = null as unknown as Daemon; // `old` stopping must not settle the handle
     await placeholder.stop();
     try {
-      await this.boot(next);
+      await this.boot({ ...next, forceNewCluster: false }); // done once: the log holds it now
     } catch (err) {
       this.log(`starting again after the join failed: ${errorMessage(err)}`);
       this.unlock();
@@ -217,6 +220,7 @@ class Daemon implements RunningDaemon {
     const catalog = builtinCatalog();
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
+    if (opts.forceNewCluster) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
@@ -224,6 +228,7 @@ class Daemon implements RunningDaemon {
         dataDir: opts.dataDir,
         nodeId,
         joined: membership?.Joined,
+        forceNewCluster: opts.forceNewCluster,
         observer: { roleChanged: () => void d?.leader?.update() },
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
@@ -236,6 +241,10 @@ class Daemon implements RunningDaemon {
       if (!d.role && opts.init && opts.externalCa) {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
+      }
+      if (opts.forceNewCluster) {
+        const lost = await forgetLostManagers(d.store, nodeId, state.raft.forcedOut);
+        log(`--force-new-cluster: this node is now the only manager of its cluster, with all the state its log held; removed the other managers (${lost.join(', ') || 'none'}). Join new managers with the manager token; start without --force-new-cluster from now on`);
       }
       if (!d.role && opts.init) await d.initCluster({});
       else if (d.role) await d.startRoles();
