@@ -6,6 +6,9 @@
  * the manager token and becomes a voter.
  */
 import { expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Daemon, Daemon as Host, Fleet, waitFor } from './harness.ts';
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
@@ -82,4 +85,18 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   await m4.ok('service', 'create', '--detach', '--name', 'via-new-manager', '--replicas', '0', '--', '/bin/sleep', '1');
   const names = (await m4.json<any[]>('/services')).map((s) => s.Spec.Name);
   for (const n of ['web', 'ack-0', 'ack-1', 'ack-2', 'after', 'via-new-manager']) expect(names).toContain(n);
+
+  // Where it cannot apply, the flag is refused, naming why and what to do.
+  await w1.stop();
+  const onWorker = await r3.cli('daemon', '--data-dir', w1.dataDir, '--force-new-cluster');
+  expect(onWorker.code).toBe(1);
+  expect(onWorker.stderr).toContain("--force-new-cluster: this host is a worker and holds no raft log; run it on a surviving manager's --data-dir");
+  const empty = mkdtempSync(join(tmpdir(), 'shoal-empty-'));
+  try {
+    const onEmpty = await r3.cli('daemon', '--data-dir', empty, '--force-new-cluster');
+    expect(onEmpty.code).toBe(1);
+    expect(onEmpty.stderr).toContain(`--force-new-cluster: ${empty} holds no cluster state to recover`);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 }, 90_000);
