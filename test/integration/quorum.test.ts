@@ -3,7 +3,7 @@
  * the survivor refuses writes with an error that names the lost quorum and --force-new-cluster;
  * restarted with --force-new-cluster it is a one-manager cluster with all its state (cluster, CA,
  * tokens, services, tasks, the worker), takes writes, and grows again: a new manager joins with
- * the manager token and becomes a voter.
+ * the manager token and becomes a voter. A lost manager that comes back is refused.
  */
 import { expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { type Daemon, Daemon as Host, Fleet, waitFor } from './harness.ts';
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
+const serviceNames = async (d: Daemon) => (await d.json<any[]>('/services')).map((s) => s.Spec.Name as string);
+const create = (d: Daemon, name: string) => d.cli('service', 'create', '--detach', '--name', name, '--replicas', '0', '--', '/bin/sleep', '1');
 
 test('quorum loss: writes refused clearly; --force-new-cluster recovers the survivor with its state; it grows again', async () => {
   await using fleet = new Fleet();
@@ -85,6 +87,18 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   await m4.ok('service', 'create', '--detach', '--name', 'via-new-manager', '--replicas', '0', '--', '/bin/sleep', '1');
   const names = (await m4.json<any[]>('/services')).map((s) => s.Spec.Name);
   for (const n of ['web', 'ack-0', 'ack-1', 'ack-2', 'after', 'via-new-manager']) expect(names).toContain(n);
+
+  // A lost manager that comes back with its old log is refused by the new cluster: it cannot elect
+  // a leader with the old configuration, and the new cluster goes on without it.
+  await m1.start(false);
+  await waitFor('the old manager to refuse writes for the lost quorum', async () => {
+    const r = await create(m1, 'from-the-old-manager');
+    return r.code !== 0 && /quorum/.test(r.stderr);
+  }, 25_000);
+  expect((await create(r3, 'after-old-manager-back')).code).toBe(0);
+  expect((await nodesOf(m4)).some((n) => n.ID === id1)).toBe(false);
+  expect(await serviceNames(r3)).not.toContain('from-the-old-manager');
+  await m1.stop();
 
   // Where it cannot apply, the flag is refused, naming why and what to do.
   await w1.stop();
