@@ -62,8 +62,9 @@ export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefine
  *
  * Unlike etcd, the uncommitted tail is kept and committed too: this host may hold entries the old
  * majority committed before it heard the commit index (it lags the leader by a heartbeat), and an
- * acknowledged write must not be lost; an entry that was never committed had not been acknowledged
- * as applied to anyone (its proposer was told the outcome is unknown), so taking it is allowed.
+ * acknowledged write must not be lost; an entry that was never committed was answered "may still
+ * take effect" at most, so taking it is allowed (one answered "lost, overwritten" was replaced by
+ * committed entries this host lacks: it is behind the old cluster then, whatever it does).
  * Returns the members removed.
  */
 function forceAlone(wal: Wal, state: WalState, self: NodeId): NodeId[] {
