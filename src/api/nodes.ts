@@ -85,4 +85,4 @@ export function nodesRoutes(deps: ApiDeps): Hono {
 }
 
 /** Removed node ids kept in the cluster object (certificates live 90 days; a fleet removes far fewer). */
-const MAX_REMOVED_NODES = 10_000;
+export const MAX_REMOVED_NODES = 10_000;

@@ -19,6 +19,7 @@ export const daemonCommand: Command = {
     { long: 'join', kind: 'string', value: 'IP:PORT', help: 'join the cluster of the manager there (needs --token); ignored once this data dir is in a cluster' },
     { long: 'token', kind: 'string', value: 'TOKEN', help: 'join token: a worker or a manager token from "shoal cluster join-token"' },
     { long: 'mesh-addr', kind: 'string', value: 'IP', help: 'address the ingress mesh listens on for published ports (default all of this host\'s addresses)' },
+    { long: 'force-new-cluster', kind: 'bool', help: 'on a surviving manager after the cluster lost its quorum: make it the only manager, keeping all the state it holds (once; then start without it)' },
     { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
   ],
   maxArgs: 0,
@@ -32,6 +33,7 @@ export const daemonCommand: Command = {
       listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
       join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
       meshAddr: ctx.args.str('mesh-addr'),
+      forceNewCluster: ctx.args.bool('force-new-cluster'),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     // An error nobody awaited (a third-party plugin's timer or promise, most likely) is logged; it

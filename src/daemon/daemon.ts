@@ -25,6 +25,7 @@ import { MeshAgent } from '../mesh/mesh-agent.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
+import { checkForceNewCluster, forgetLostManagers } from './force-new-cluster.ts';
 import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { LeaderRole } from './leadership.ts';
@@ -55,6 +56,8 @@ export interface DaemonOptions {
   externalCa?: string;
   /** The address the ingress mesh binds published ports on (default all: 0.0.0.0). */
   meshAddr?: string;
+  /** A surviving manager after a lost quorum: recover a one-manager cluster from its own log (force-new-cluster.ts). */
+  forceNewCluster?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -117,7 +120,7 @@ class DaemonHandle implements RunningDaemon {
     this.#current = null as unknown as Daemon; // `old` stopping must not settle the handle
     await placeholder.stop();
     try {
-      await this.boot(next);
+      await this.boot({ ...next, forceNewCluster: false }); // done once: the log holds it now
     } catch (err) {
       this.log(`starting again after the join failed: ${errorMessage(err)}`);
       this.unlock();
@@ -223,6 +226,7 @@ class Daemon implements RunningDaemon {
     const catalog = builtinCatalog();
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
+    if (opts.forceNewCluster) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
@@ -230,6 +234,7 @@ class Daemon implements RunningDaemon {
         dataDir: opts.dataDir,
         nodeId,
         joined: membership?.Joined,
+        forceNewCluster: opts.forceNewCluster,
         observer: { roleChanged: () => void d?.leader?.update() },
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
@@ -242,6 +247,10 @@ class Daemon implements RunningDaemon {
       if (!d.role && opts.init && opts.externalCa) {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
+      }
+      if (opts.forceNewCluster) {
+        const lost = await forgetLostManagers(d.store, nodeId, state.raft.forcedOut);
+        log(`--force-new-cluster: this node is now the only manager of its cluster, with all the state its log held; removed the other managers (${lost.join(', ') || 'none'}). Join new managers with the manager token; start without --force-new-cluster from now on`);
       }
       if (!d.role && opts.init) await d.initCluster({});
       else if (d.role) await d.startRoles();

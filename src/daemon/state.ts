@@ -35,6 +35,8 @@ export interface StateOptions {
    * sends it) instead of bootstrapping itself as a lone voter, and opening does not wait to lead.
    */
   joined?: boolean;
+  /** After a lost quorum: the log's configuration is rewritten to this node alone (see RaftHostOptions). */
+  forceNewCluster?: boolean;
   observer?: HostObserver;
 }
 
@@ -60,6 +62,7 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     stateMachine: store,
     bootstrap: opts.joined ? undefined : { voters: [opts.nodeId], learners: [] },
     forwardProposals: true,
+    forceNewCluster: opts.forceNewCluster,
     observer: opts.observer,
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);

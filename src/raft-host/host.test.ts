@@ -200,4 +200,52 @@ describe('RaftHost', () => {
     expect(follower.sm.items).toEqual(['via-follower']);
     expect(c.leader()!.status.progress[follower.host.id]!.match).toBeGreaterThan(0);
   });
+
+  test('forceNewCluster: a survivor of a lost quorum leads alone with its log, and the cluster grows again', async () => {
+    const c = cluster(['a', 'b', 'c'], { snapshotInterval: 20, snapshotTailEntries: 5 });
+    await until(() => !!c.leader(), 'a leader');
+    for (let i = 0; i < 30; i++) await c.propose(`e${i}`);
+    const survivor = [...c.hosts.entries()].find(([, h]) => h.host !== c.leader())!;
+    await until(() => survivor[1].sm.items.length === 30, 'the survivor to apply every write');
+    for (const { host } of c.hosts.values()) host.stop();
+    // Restarted without the flag, alone, it cannot lead: 2 of 3 voters are gone.
+    const open = (force: boolean) => {
+      const sm = new ListMachine();
+      const host = new RaftHost({ id: survivor[0], dir: join(c.root, survivor[0]), transport: c.hub.connect(survivor[0]), stateMachine: sm, tickMs: 20, forwardProposals: true, forceNewCluster: force });
+      host.start();
+      cleanup.push(() => host.stop());
+      return { host, sm };
+    };
+    const stuck = open(false);
+    expect(stuck.host.status.role).not.toBe('leader');
+    expect(stuck.host.forcedOut).toEqual([]);
+    stuck.host.stop();
+    const forced = open(true);
+    expect(forced.host.status.role).toBe('leader'); // at once, like any lone voter
+    expect(forced.host.status.conf).toEqual({ voters: [survivor[0]], learners: [] });
+    expect(forced.host.forcedOut.sort()).toEqual(['a', 'b', 'c'].filter((x) => x !== survivor[0]));
+    await forced.host.readBarrier();
+    expect(forced.sm.items).toEqual(Array.from({ length: 30 }, (_, i) => `e${i}`));
+    expect(await forced.host.propose(enc.encode('after'))).toBe(31);
+    // The forced configuration is in the log: a plain restart stays alone and leads.
+    forced.host.stop();
+    const again = open(false);
+    expect(again.host.status.role).toBe('leader');
+    expect(again.host.status.conf.voters).toEqual([survivor[0]]);
+    await again.host.readBarrier();
+    expect(again.sm.items.at(-1)).toBe('after');
+    // It grows again: a new member joins as a learner, catches up (from a snapshot) and votes.
+    const d = c.make('d', false);
+    await again.host.addLearner('d');
+    await until(() => d.sm.items.at(-1) === 'after', 'the new member to catch up');
+    expect((await again.host.promote('d')).voters.sort()).toEqual([survivor[0], 'd'].sort());
+    expect(await again.host.propose(enc.encode('two voters'))).toBe(32);
+    await until(() => d.sm.items.at(-1) === 'two voters', 'replication to the new voter');
+  });
+
+  test('forceNewCluster on an empty log is refused, naming the directory', () => {
+    const dir = join(tempDir(), 'empty');
+    const host = new RaftHost({ id: 'x', dir, transport: noPeersForTest, stateMachine: new ListMachine(), forceNewCluster: true });
+    expect(() => host.start()).toThrow(/holds no raft log of a cluster: there is nothing to recover/);
+  });
 });

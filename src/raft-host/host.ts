@@ -68,6 +68,11 @@ export interface RaftHostOptions {
   onFatal?: (err: Error) => void;
   /** On a follower, send proposals to the leader instead of refusing them with NotLeaderError. */
   forwardProposals?: boolean;
+  /**
+   * After a lost quorum: before starting, append committed conf changes that leave this node the
+   * only voter (recovery.ts), so it leads alone with its log intact. Refused on an empty log.
+   */
+  forceNewCluster?: boolean;
 }
 
 /** Hooks for tests and the simulator; called synchronously inside the loop. */
@@ -132,6 +137,8 @@ export class RaftHost implements Proposer {
   private readsAtIndex: { index: number; seq: number }[] = [];
   private transfers: { target: NodeId; seq: number }[] = [];
   private readonly transferWaiters = new Waiters();
+  /** The members a forced start (forceNewCluster) removed from the configuration. */
+  forcedOut: NodeId[] = [];
 
   constructor(opts: RaftHostOptions) {
     this.opts = opts;
@@ -148,7 +155,8 @@ export class RaftHost implements Proposer {
   start(): void {
     if (this.running) return;
     const { opts } = this;
-    const { wal, storage, conf, snapshot } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes);
+    const { wal, storage, conf, snapshot, forcedOut } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes, opts.forceNewCluster ? this.id : undefined);
+    this.forcedOut = forcedOut ?? [];
     this.wal = wal;
     this.storage = storage;
     this.conf = conf;
@@ -185,7 +193,8 @@ export class RaftHost implements Proposer {
     this.stopTimer = this.timers.every(opts.tickMs ?? 100, () => this.tick());
     // A lone voter need not wait an election timeout to lead, on its first start or any later one.
     // It applies what its log already committed first: a committed, unapplied conf change blocks a campaign.
-    if (this.conf.voters.length === 1 && this.conf.voters[0] === this.id) {
+    // A forced configuration is in committed entries not applied yet: applying them makes it alone.
+    if (forcedOut || (this.conf.voters.length === 1 && this.conf.voters[0] === this.id)) {
       this.drain();
       if (this.running && this.conf.voters.length === 1 && this.conf.voters[0] === this.id) this.node.campaign();
     }

@@ -13,7 +13,9 @@ export class NotLeaderError extends UnavailableError {
     super(
       leader
         ? `not the raft leader; the leader is ${leader}`
-        : 'no raft leader is known yet: retry shortly. If this lasts, a majority of the managers is unreachable (the cluster has lost its quorum); tasks keep running meanwhile',
+        : 'no raft leader is known yet: retry shortly. If this lasts, a majority of the managers is unreachable (the cluster has lost its quorum; ' +
+          'writes are refused until they are back, tasks keep running meanwhile). Bring the lost managers back, or, if they are gone for good, ' +
+          'restart one surviving manager with "shoal daemon --force-new-cluster" to make it a one-manager cluster with all the state it holds',
     );
   }
 }

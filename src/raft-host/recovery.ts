@@ -1,20 +1,38 @@
-// Start-up: rebuild the core's MemoryStorage from the WAL, or bootstrap a founding member.
-import { type ConfChange, type ConfState, type Snapshot, MemoryStorage, encodeConfChange } from '../raft/index.ts';
+// Start-up: rebuild the core's MemoryStorage from the WAL, or bootstrap a founding member, or (after
+// a lost quorum) rewrite the configuration to this node alone.
+import { type ConfChange, type ConfState, type Entry, type NodeId, type Snapshot, MemoryStorage, decodeConfChange, encodeConfChange } from '../raft/index.ts';
 import type { Disk } from './disk.ts';
-import { Wal } from './wal.ts';
+import { Wal, type WalState } from './wal.ts';
 
 export interface Recovered {
   wal: Wal;
   storage: MemoryStorage;
   conf: ConfState;
   snapshot: Snapshot | null;
+  /** With forceNewCluster: the members the forced configuration removed (empty when it was alone already). */
+  forcedOut?: NodeId[];
 }
 
-export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number): Recovered {
+/** --force-new-cluster on a data dir whose raft log holds no cluster: there is nothing to recover. */
+export class NothingToRecoverError extends Error {
+  override readonly name = 'NothingToRecoverError';
+  constructor(dir: string) {
+    super(`${dir} holds no raft log of a cluster: there is nothing to recover; start without --force-new-cluster (with --init to make a cluster, or --join)`);
+  }
+}
+
+export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number, forceNewCluster?: NodeId): Recovered {
   const { wal, state } = Wal.open(disk, dir, { segmentBytes });
   let conf = state.conf;
   const fresh = !conf && !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
-  if (fresh && bootstrap) {
+  let forcedOut: NodeId[] | undefined;
+  if (forceNewCluster) {
+    if (fresh) {
+      wal.close();
+      throw new NothingToRecoverError(dir);
+    }
+    forcedOut = forceAlone(wal, state, forceNewCluster);
+  } else if (fresh && bootstrap) {
     // Like etcd: the initial configuration is written as committed conf entries at term 1, the same
     // on every founding member, so a node that joins later learns the founders from the log.
     conf = bootstrap;
@@ -33,5 +51,47 @@ export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefine
   storage.setConfState(conf);
   storage.append(state.entries);
   storage.setHardState(state.hardState);
-  return { wal, storage, conf, snapshot: state.snapshot };
+  return { wal, storage, conf, snapshot: state.snapshot, ...(forcedOut ? { forcedOut } : {}) };
+}
+
+/**
+ * etcd's and swarmkit's --force-new-cluster, in the log: conf changes that leave `self` the only
+ * voter are appended after everything the log holds and written as committed, so the node applies
+ * them at start (before it may campaign) and every later member learns them from the log. The
+ * pure core is not involved: this is what a leader of a one-node configuration would have written.
+ *
+ * Unlike etcd, the uncommitted tail is kept and committed too: this host may hold entries the old
+ * majority committed before it heard the commit index (it lags the leader by a heartbeat), and an
+ * acknowledged write must not be lost; an entry that was never committed was answered "may still
+ * take effect" at most, so taking it is allowed (one answered "lost, overwritten" was replaced by
+ * committed entries this host lacks: it is behind the old cluster then, whatever it does).
+ * Returns the members removed.
+ */
+function forceAlone(wal: Wal, state: WalState, self: NodeId): NodeId[] {
+  const snapIndex = state.snapshot?.meta.index ?? 0;
+  // The configuration at the end of the log: the snapshot's, then every conf entry after it.
+  const conf: ConfState = state.snapshot
+    ? { voters: [...state.snapshot.meta.conf.voters], learners: [...state.snapshot.meta.conf.learners] }
+    : { voters: [], learners: [] };
+  for (const e of state.entries) {
+    if (e.index <= snapIndex || e.type !== 'conf') continue;
+    const cc = decodeConfChange(e.data);
+    conf.voters = conf.voters.filter((id) => id !== cc.node);
+    conf.learners = conf.learners.filter((id) => id !== cc.node);
+    if (cc.type === 'addVoter') conf.voters.push(cc.node);
+    else if (cc.type === 'addLearner') conf.learners.push(cc.node);
+  }
+  const changes: ConfChange[] = [];
+  if (!conf.voters.includes(self)) changes.push({ type: 'addVoter', node: self }); // first: never zero voters
+  const out = [...conf.voters, ...conf.learners].filter((id) => id !== self);
+  for (const node of out) changes.push({ type: 'removeNode', node });
+  if (!changes.length) return [];
+  const last = state.entries.length ? state.entries[state.entries.length - 1]! : null;
+  const lastIndex = Math.max(last?.index ?? 0, snapIndex);
+  const term = Math.max(state.hardState.term, last?.term ?? 0, state.snapshot?.meta.term ?? 0);
+  const forced: Entry[] = changes.map((c, i) => ({ term, index: lastIndex + 1 + i, type: 'conf', data: encodeConfChange(c) }));
+  state.entries.push(...forced);
+  state.hardState = { term, vote: term === state.hardState.term ? state.hardState.vote : null, commit: lastIndex + forced.length };
+  wal.save(state.hardState, forced);
+  return out;
 }
