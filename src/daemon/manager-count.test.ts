@@ -3,7 +3,8 @@ import { ManualClock } from '../manager/stage.ts';
 import { makeNode, settle } from '../manager/testkit.ts';
 import { type MemoryStore, memoryStore } from '../store/index.ts';
 import { type ManagersSpec, type Node, NS_PER_S } from '../types/index.ts';
-import { defaultClusterSpec } from './cluster.ts';
+import { defaultClusterSpec, initCluster } from './cluster.ts';
+import { description } from '../manager/dispatcher/testkit.ts';
 import { desiredManagers, ManagerCount } from './manager-count.ts';
 
 let stage: ManagerCount | null = null;
@@ -62,6 +63,12 @@ describe('desiredManagers', () => {
     expect(desiredManagers({ Desired: 9 }, 20)).toBe(7);
     expect(desiredManagers({ Desired: 5 }, 4)).toBe(3);
   });
+});
+
+test('initCluster keeps Spec.Managers as given', async () => {
+  const store = memoryStore();
+  const c = await initCluster(store, 'n1', description(), { Managers: { Desired: 5, LostGracePeriod: 2 * NS_PER_S, FailureDomainLabel: 'zone' } });
+  expect(c.Spec.Managers).toEqual({ Desired: 5, LostGracePeriod: 2 * NS_PER_S, FailureDomainLabel: 'zone' });
 });
 
 describe('ManagerCount', () => {
