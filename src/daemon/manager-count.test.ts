@@ -169,6 +169,20 @@ describe('ManagerCount', () => {
     expect(store.get('nodes', 'm3')!.Spec.Role).toBe('worker');
   });
 
+  test('a promoted worker that never becomes a voter is replaced after the grace period', async () => {
+    const { store, clock } = await setup([node(LEADER, { role: 'manager' }), node('m2', { role: 'manager' }), node('w1'), node('w2')], { LostGracePeriod: 10 * NS_PER_S });
+    // 4 hosts → 3 managers: w1 is promoted first and stays unknown (it never joins raft).
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'w1']);
+    clock.advance(9_999);
+    await settle(store);
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'w1']);
+    clock.advance(1);
+    await settle(store);
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'w1', 'w2']);
+    await becomeVoter(store, 'w2');
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'w2']);
+  });
+
   test('with no worker to promote it says so and waits', async () => {
     const { store, clock, logs } = await setup(
       [node(LEADER, { role: 'manager' }), node('m2', { role: 'manager' }), node('m3', { role: 'manager', state: 'down', reach: 'unreachable' })],
