@@ -12,6 +12,7 @@ const all: Record<string, () => Promise<unknown>> = {
   net: async () => (await import('./net.ts')).run(),
   executors: async () => (await import('./executors.ts')).run(),
   fleet: async () => (await import('./fleet.ts')).run(),
+  sessions: async () => (await import('./sessions.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

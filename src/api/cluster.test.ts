@@ -36,6 +36,15 @@ describe('before a cluster exists', () => {
     expect(info.Runtimes.process.Healthy).toBe(true);
   });
 
+  test('init with Spec.Managers: bad values refused with the field named', async () => {
+    const api = testApi();
+    const bad = await api.call('POST', '/swarm/init', { Spec: { Managers: { Desired: 'three' } } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toContain('Spec.Managers.Desired');
+    expect((await api.call('POST', '/swarm/init', { Spec: { Managers: { Grace: 1 } } })).json.message).toContain('"Grace"');
+    expect((await api.call('POST', '/swarm/init', { Spec: { Managers: { Desired: 5, LostGracePeriod: 2e9, FailureDomainLabel: 'zone' } } })).status).toBe(200);
+  });
+
   test('unknown path → 404 JSON', async () => {
     const api = testApi();
     const r = await api.call('GET', '/nowhere');

@@ -61,4 +61,13 @@ describe('nodes', () => {
     expect((await api.call('POST', `/nodes/${nodeId}/update?version=${after.Version.Index}`, { Role: 'worker' })).status).toBe(409);
     expect((await api.call('POST', `/nodes/nope/update?version=1`, {})).status).toBe(404);
   });
+
+  test('a role changed by hand in the automatic mode turns the manager count off (Spec.Managers.Desired -1)', async () => {
+    const w = { ID: 'w1', Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Role: 'worker', Availability: 'active', Labels: {} }, Description: { Hostname: 'w1', Platform: { OS: 'linux', Architecture: 'x86_64' }, Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 }, Engine: { EngineVersion: 't', Plugins: [] } }, Status: { State: 'ready' }, AdvertiseAddr: '127.0.0.2:4789' } as const;
+    await api.deps.store.update((tx) => tx.create('nodes', structuredClone(w) as any));
+    expect((await api.call('GET', '/swarm')).json.Spec.Managers?.Desired ?? 0).toBe(0);
+    const n = (await api.call('GET', '/nodes/w1')).json;
+    expect((await api.call('POST', `/nodes/w1/update?version=${n.Version.Index}`, { Role: 'manager' })).status).toBe(200);
+    expect((await api.call('GET', '/swarm')).json.Spec.Managers.Desired).toBe(-1);
+  });
 });

@@ -56,7 +56,16 @@ export function nodesRoutes(deps: ApiDeps): Hono {
       managerStatus = { Leader: false, Reachability: 'unknown', Addr: cur.AdvertiseAddr };
     }
     const next: Node = { ...cur, Version: { Index: version }, Spec: spec, ...(managerStatus ? { ManagerStatus: managerStatus } : {}) };
-    await store.update((tx) => tx.update('nodes', next), c.req.raw.signal);
+    await store.update((tx) => {
+      tx.update('nodes', next);
+      // A role changed by hand in the automatic mode: the user takes over the manager count
+      // (src/daemon/manager-count.ts), which would otherwise undo it.
+      const id = store.list('clusters')[0]?.ID;
+      const cluster = id ? tx.get('clusters', id) : undefined;
+      if (cluster && spec.Role !== cur.Spec.Role && (cluster.Spec.Managers?.Desired ?? 0) === 0) {
+        tx.update('clusters', { ...cluster, Spec: { ...cluster.Spec, Managers: { ...cluster.Spec.Managers, Desired: -1 } } });
+      }
+    }, c.req.raw.signal);
     return c.body(null, 200);
   });
 

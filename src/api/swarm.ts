@@ -23,6 +23,7 @@ export function swarmRoutes(deps: ApiDeps): Hono {
 
   app.post('/swarm/init', limitBody, async (c) => {
     const req = validate(swarmInitSchema, await readJson(c, true));
+    checkManagersSpec(req.Spec?.Managers);
     const nodeId = await deps.initCluster({
       ListenAddr: req.ListenAddr,
       AdvertiseAddr: req.AdvertiseAddr,
@@ -57,4 +58,16 @@ export function swarmRoutes(deps: ApiDeps): Hono {
   });
 
   return app;
+}
+
+/** `Spec.Managers` (our addition, src/daemon/manager-count.ts): named fields, sane values. */
+function checkManagersSpec(m: unknown): void {
+  if (m === undefined) return;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new InvalidArgumentError('Spec.Managers: expected an object');
+  const { Desired, LostGracePeriod, FailureDomainLabel, ...rest } = m as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new InvalidArgumentError(`Spec.Managers: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
+  if (Desired !== undefined && (!Number.isInteger(Desired) || (Desired as number) < -1)) throw new InvalidArgumentError('Spec.Managers.Desired: expected 0 (automatic), -1 (off) or a number of managers');
+  if (LostGracePeriod !== undefined && (typeof LostGracePeriod !== 'number' || !Number.isFinite(LostGracePeriod) || LostGracePeriod < 0)) throw new InvalidArgumentError('Spec.Managers.LostGracePeriod: expected nanoseconds ≥ 0');
+  if (FailureDomainLabel !== undefined && (typeof FailureDomainLabel !== 'string' || !FailureDomainLabel || FailureDomainLabel.length > 256)) throw new InvalidArgumentError('Spec.Managers.FailureDomainLabel: expected a label key');
 }

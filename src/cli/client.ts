@@ -105,7 +105,7 @@ export class Client {
   info(): Promise<any> { return this.json('GET', '/info'); }
   version(): Promise<any> { return this.json('GET', '/version'); }
   cluster(): Promise<Cluster> { return this.json('GET', '/swarm'); }
-  initCluster(req: { ListenAddr?: string; AdvertiseAddr?: string } = {}): Promise<string> { return this.json('POST', '/swarm/init', { body: req }); }
+  initCluster(req: { ListenAddr?: string; AdvertiseAddr?: string; Spec?: Record<string, unknown> } = {}): Promise<string> { return this.json('POST', '/swarm/init', { body: req }); }
   joinCluster(req: { RemoteAddrs: string[]; JoinToken: string; ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> { return this.json('POST', '/swarm/join', { body: req }); }
   async leaveCluster(force: boolean): Promise<void> { await this.request('POST', '/swarm/leave', { query: force ? { force: 'true' } : {} }); }
   async removeNode(ref: string, force: boolean): Promise<void> { await this.request('DELETE', `/nodes/${encodeURIComponent(ref)}`, { query: force ? { force: 'true' } : {} }); }

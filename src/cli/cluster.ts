@@ -2,6 +2,7 @@
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
 import { json } from './format.ts';
+import { invalid, parseDuration } from './units.ts';
 
 const init: Command = {
   name: 'init',
@@ -10,10 +11,27 @@ const init: Command = {
   options: [
     { long: 'listen-addr', kind: 'string', value: 'ADDR', help: 'address to listen on for other nodes' },
     { long: 'advertise-addr', kind: 'string', value: 'ADDR', help: 'address other nodes reach this one at' },
+    { long: 'managers', kind: 'string', value: 'N', help: 'managers to keep: 0 = automatic (3 once there are 3 hosts), N odd ≤ 7, -1 = roles by hand only' },
+    { long: 'manager-lost-grace', kind: 'string', value: 'DURATION', help: 'how long a manager is down before a worker replaces it (default 30s)' },
+    { long: 'failure-domain-label', kind: 'string', value: 'KEY', help: 'node label naming a failure domain, for picking managers (default failure-domain)' },
   ],
   maxArgs: 0,
   async run(ctx) {
-    const nodeId = await ctx.client().initCluster({ ListenAddr: ctx.args.str('listen-addr'), AdvertiseAddr: ctx.args.str('advertise-addr') });
+    const Managers: Record<string, unknown> = {};
+    const count = ctx.args.str('managers');
+    if (count !== undefined) {
+      if (!/^-?\d+$/.test(count.trim()) || Number(count) < -1) throw invalid('managers', count, 'expected 0 (automatic), -1 (off) or a number of managers');
+      Managers.Desired = Number(count);
+    }
+    const grace = ctx.args.str('manager-lost-grace');
+    if (grace !== undefined) Managers.LostGracePeriod = parseDuration('manager-lost-grace', grace);
+    const label = ctx.args.str('failure-domain-label');
+    if (label !== undefined) Managers.FailureDomainLabel = label;
+    const nodeId = await ctx.client().initCluster({
+      ListenAddr: ctx.args.str('listen-addr'),
+      AdvertiseAddr: ctx.args.str('advertise-addr'),
+      ...(Object.keys(Managers).length ? { Spec: { Managers } } : {}),
+    });
     ctx.io.out(`Cluster initialized: this node (${nodeId}) is now a manager.\n`);
   },
 };

@@ -1,6 +1,6 @@
 /**
- * Leader-only work: the manager's stages (orchestrator, allocator, scheduler, reaper, dispatcher)
- * and the raft membership keeper run on the raft leader only; they start when this node becomes
+ * Leader-only work: the manager's stages (orchestrator, allocator, scheduler, reaper, dispatcher),
+ * the raft membership keeper and the manager count keeper run on the raft leader only; they start when this node becomes
  * leader (after its store has applied everything committed) and stop when it loses leadership.
  * Changes are handled one at a time, in order.
  */
@@ -9,6 +9,7 @@ import type { RaftHost } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
 import { Manager } from './manager.ts';
+import { ManagerCount } from './manager-count.ts';
 import { RaftMembers } from './raft-members.ts';
 
 export interface LeaderRoleOptions {
@@ -52,7 +53,8 @@ export class LeaderRole {
       await store.sync(); // everything committed before we lead is applied before any stage reads
       if (!leading()) return;
       const members = new RaftMembers({ store, raft, selfId: this.o.selfId, log: this.o.log });
-      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members] });
+      const count = new ManagerCount({ store, selfId: this.o.selfId, log: this.o.log, onError: (stage, err) => this.o.log(`${stage}: ${errorMessage(err)}`) });
+      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count] });
       await m.start();
       this.#manager = m;
       this.o.log(`leadership: this node leads (term ${raft.status.term}); manager stages started`);

@@ -291,6 +291,20 @@ export interface ClusterSpec {
   Raft: { SnapshotInterval: number; ElectionTick: number; HeartbeatTick: number };
   Dispatcher: { HeartbeatPeriod: number }; // ns
   CAConfig: { NodeCertExpiry: number };    // ns
+  /**
+   * How many managers the leader keeps (our addition; Docker has no such field and ignores it).
+   * Absent or `Desired` 0: automatic, min(3, nodes) rounded down to odd. See docs/api.md.
+   */
+  Managers?: ManagersSpec;
+}
+
+export interface ManagersSpec {
+  /** Managers wanted: 0 = automatic; otherwise rounded down to odd, at most 7 (and the node count). */
+  Desired?: number;
+  /** How long a manager is down or unreachable before a worker replaces it (ns; default 30 s). */
+  LostGracePeriod?: number;
+  /** The node label (Spec.Labels) naming a node's failure domain (default `failure-domain`). */
+  FailureDomainLabel?: string;
 }
 
 export interface Cluster extends Meta {
