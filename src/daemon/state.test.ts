@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_ELECTION_TICKS } from '../raft-host/host.ts';
 import type { ClusterSpec, Service } from '../types/index.ts';
 import { initCluster } from './cluster.ts';
 import { type ClusterState, openClusterState } from './state.ts';
@@ -65,7 +66,7 @@ describe('cluster state on a one-voter raft log', () => {
     const description = { Hostname: 'h', Platform: { OS: 'linux', Architecture: 'amd64' }, Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 }, Engine: { EngineVersion: 'test', Plugins: [] } };
     // As POST /swarm/init passes a user's partial spec.
     await initCluster(s.store, 'node-1', description, { Raft: { SnapshotInterval: 5 } as ClusterSpec['Raft'] });
-    expect(s.store.list('clusters')[0]!.Spec.Raft.ElectionTick).toBe(10); // the other Raft settings keep their defaults
+    expect(s.store.list('clusters')[0]!.Spec.Raft.ElectionTick).toBe(DEFAULT_ELECTION_TICKS); // the other Raft settings keep their defaults
     for (let i = 0; i < 6; i++) await s.store.update((tx) => tx.create('services', service(i)));
     expect(s.raft.status.snapshotIndex).toBeGreaterThan(0);
   });

@@ -47,7 +47,10 @@ test('a port published on one host reaches tasks on others, through kills and a 
   writeFileSync(script, SERVER);
   try {
     await using fleet = new Fleet();
-    const a = await fleet.add({ init: true });
+    // One manager and two workers that stay workers (the automatic manager count would promote
+    // them, and the service is constrained to workers).
+    const a = await fleet.add();
+    await a.ok('cluster', 'init', '--managers', '1');
     const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
     await fleet.add({ join: [fleet.addr(a), token] });
     await fleet.add({ join: [fleet.addr(a), token] });
