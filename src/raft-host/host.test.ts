@@ -201,6 +201,23 @@ describe('RaftHost', () => {
     expect(c.leader()!.status.progress[follower.host.id]!.match).toBeGreaterThan(0);
   });
 
+  test('a read sent to a leader that dies is asked again of the next leader, not left to time out', async () => {
+    // The request bound is 40 s here: a read still waiting on the dead leader would outlast the check.
+    const c = cluster(['a', 'b', 'c'], { forwardProposals: true, requestTimeoutTicks: 2_000 });
+    await until(() => !!c.leader() && [...c.hosts.values()].every((h) => h.host.status.leader === c.leader()!.id), 'a known leader');
+    const old = c.leader()!;
+    c.hub.isolate(old.id);
+    old.stop();
+    const follower = [...c.hosts.values()].find((h) => h.host !== old)!.host;
+    const read = follower.linearizableRead().then((i) => ({ index: i }), (err) => ({ err }));
+    await until(() => !!c.leader() && c.leader() !== old, 'a new leader');
+    let settled: { index?: number; err?: unknown } | null = null;
+    void read.then((r) => (settled = r));
+    await until(() => settled !== null, 'the read answered by the new leader', 15_000);
+    expect(settled!.err).toBeUndefined();
+    expect(settled!.index).toBeGreaterThan(0);
+  });
+
   test('forceNewCluster: a survivor of a lost quorum leads alone with its log, and the cluster grows again', async () => {
     const c = cluster(['a', 'b', 'c'], { snapshotInterval: 20, snapshotTailEntries: 5 });
     await until(() => !!c.leader(), 'a leader');

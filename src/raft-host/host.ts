@@ -283,6 +283,20 @@ export class RaftHost implements Proposer {
     this.kick();
   }
 
+  private reaskReads(): void {
+    if (!this.running || !this.leader) return;
+    const indexed = new Set(this.readsAtIndex.map((r) => r.seq));
+    for (const seq of this.reads.seqs()) {
+      if (indexed.has(seq)) continue;
+      try {
+        this.node.readIndex(wrap(this.incHi, this.incLo, seq, new Uint8Array(0)));
+      } catch {
+        // Refused (no leader after all): the read waits for its bound as before.
+      }
+    }
+    this.kick();
+  }
+
   /** The core refused a request: name the leader when that is why, else the request was not taken. */
   private refusal(err: Error): Error {
     const s = this.node.status();
@@ -412,6 +426,9 @@ export class RaftHost implements Proposer {
           if (to !== this.leader) this.proposals.settle(seq, new OutcomeUnknownError(`proposal forwarded to leader ${to}`, 'was not answered before a new leader took over'));
         }
       }
+      // Reads sent to a leader that is gone would wait out their bound: ask the new one (after this
+      // ready; a late answer from the old one is harmless, the first index settles the read).
+      if (changed && this.leader && this.reads.size) queueMicrotask(() => this.reaskReads());
     }
     // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
     if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);

@@ -33,6 +33,10 @@ export class Waiters {
     return this.map.has(seq);
   }
 
+  seqs(): number[] {
+    return [...this.map.keys()];
+  }
+
   settle(seq: number, err: Error | null, value?: unknown): boolean {
     const w = this.map.get(seq);
     if (!w) return false;
