@@ -30,7 +30,7 @@ import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { LeaderRole } from './leadership.ts';
 import { lockDataDir } from './lock.ts';
-import { formatHostPort, type HostPort, loadMembership, type Membership, parseHostPort, saveMembership, saveNodeId } from './membership.ts';
+import { formatHostPort, type HostPort, loadMembership, type Membership, parseHostPort, rememberAddrs, saveMembership, saveNodeId } from './membership.ts';
 import { type ClusterState, openClusterState } from './state.ts';
 
 export interface DaemonOptions {
@@ -212,7 +212,7 @@ class Daemon implements RunningDaemon {
     const t0 = performance.now();
     let nodeId = loadOrCreateNodeId(opts.dataDir);
     let membership = loadMembership(opts.dataDir);
-    const addrs = addrsOf(opts);
+    const addrs = addrsOf(rememberAddrs(opts.dataDir, opts));
     let net: ClusterNet | null = null;
     if (opts.join && membership) {
       log(`this node is already a ${membership.Role} of cluster ${membership.ClusterID}; --join ignored (it resumes its membership)`);
@@ -274,7 +274,10 @@ class Daemon implements RunningDaemon {
 
   private async initCluster(req: InitRequest): Promise<string> {
     if (this.role) throw new ConflictError(`this node is already a ${this.role} of a cluster; "shoal cluster leave" first to make a new one`);
-    if (req.ListenAddr || req.AdvertiseAddr) this.addrs = addrsOf({ listenAddr: req.ListenAddr ?? this.opts.listenAddr, advertiseAddr: req.AdvertiseAddr ?? this.opts.advertiseAddr });
+    if (req.ListenAddr || req.AdvertiseAddr) {
+      const given = rememberAddrs(this.opts.dataDir, {});
+      this.addrs = addrsOf(rememberAddrs(this.opts.dataDir, { listenAddr: req.ListenAddr ?? this.opts.listenAddr ?? given.listenAddr, advertiseAddr: req.AdvertiseAddr ?? this.opts.advertiseAddr ?? given.advertiseAddr }));
+    }
     // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
     // (a Docker Engine or a KVM probe can take 100+ ms: not on the way to a ready API).
     // The root CA, the tokens and this node's certificate follow in the background (ensureIdentity):

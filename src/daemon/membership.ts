@@ -49,6 +49,38 @@ export function saveMembership(dataDir: string, m: Membership): void {
   renameSync(`${file}.tmp`, file);
 }
 
+export const ADDRESSES_FILE = 'addresses.json';
+
+/** The addresses a host was last started with (`--listen-addr`, `--advertise-addr`), as given. */
+export interface GivenAddrs { listenAddr?: string; advertiseAddr?: string }
+
+/**
+ * The addresses to start with: those given now (and remembered in `<data-dir>/addresses.json` for
+ * the next start), else those remembered, as Docker keeps a node's addresses: a restart without the
+ * flags must not move the host to another address its peers do not know.
+ */
+export function rememberAddrs(dataDir: string, given: GivenAddrs): GivenAddrs {
+  const file = join(dataDir, ADDRESSES_FILE);
+  if (given.listenAddr !== undefined || given.advertiseAddr !== undefined) {
+    const keep: GivenAddrs = {};
+    if (given.listenAddr !== undefined) keep.listenAddr = given.listenAddr;
+    if (given.advertiseAddr !== undefined) keep.advertiseAddr = given.advertiseAddr;
+    writeFileSync(`${file}.tmp`, JSON.stringify(keep) + '\n', { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+    return keep;
+  }
+  if (!existsSync(file)) return {};
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const out: GivenAddrs = {};
+    if (typeof raw.listenAddr === 'string') out.listenAddr = raw.listenAddr;
+    if (typeof raw.advertiseAddr === 'string') out.advertiseAddr = raw.advertiseAddr;
+    return out;
+  } catch (err) {
+    throw new InvalidArgumentError(`${file}: not readable JSON (${(err as Error).message}); fix or remove it, or start with --listen-addr/--advertise-addr`);
+  }
+}
+
 /** Rewrites node.json: a joined host takes the node id its certificate names. */
 export function saveNodeId(dataDir: string, nodeId: string): void {
   const file = join(dataDir, 'node.json');
