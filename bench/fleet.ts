@@ -32,7 +32,7 @@ async function round(i: number): Promise<{ leaderMs: number; workerMs: number }>
   const w1 = await fleet.add({ join: [fleet.addr(m1), wt] });
   await fleet.add({ join: [fleet.addr(m1), wt] });
   const ids = new Map<Daemon, string>();
-  for (const d of fleet.hosts) ids.set(d, (await d.json<any>('/info')).Swarm.NodeID);
+  for (const d of fleet.hosts) ids.set(d, await until(async () => (await d.json<any>('/info').catch(() => null))?.Swarm.NodeID, 20_000));
   await until(async () => {
     const ns = await m1.json<any[]>('/nodes');
     return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 3;

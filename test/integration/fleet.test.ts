@@ -41,7 +41,8 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   const managers = [m1, m2, m3];
 
   const ids = new Map<Daemon, string>();
-  for (const d of fleet.hosts) ids.set(d, (await d.json<any>('/info')).Swarm.NodeID);
+  // A manager that has just joined answers 503 until it knows the leader: wait for it.
+  for (const d of fleet.hosts) ids.set(d, await waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000));
   await waitFor('5 ready nodes, 3 reachable managers', async () => {
     const ns = await nodesOf(m1);
     return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') &&

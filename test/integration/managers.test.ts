@@ -16,7 +16,8 @@ test('one token boots 3 managers; a lost manager is replaced by a worker after t
   const w1 = await fleet.add({ join: [fleet.addr(m1), token] });
   const w2 = await fleet.add({ join: [fleet.addr(m1), token] });
   const ids = new Map<Daemon, string>();
-  for (const d of fleet.hosts) ids.set(d, (await d.json<any>('/info')).Swarm.NodeID);
+  // A manager that has just joined answers 503 until it knows the leader: wait for it.
+  for (const d of fleet.hosts) ids.set(d, await waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000));
 
   const reachableManagers = async (via: Daemon) =>
     (await nodesOf(via)).filter((n) => n.Spec.Role === 'manager' && n.ManagerStatus?.Reachability === 'reachable' && n.Status.State === 'ready').map((n) => n.ID).sort();

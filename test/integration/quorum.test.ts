@@ -27,7 +27,8 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   const m2 = await fleet.add({ join: [at, managerToken] });
   const m3 = await fleet.add({ join: [at, managerToken] });
   const w1 = await fleet.add({ join: [at, workerToken] });
-  const id = async (d: Daemon) => (await d.json<any>('/info')).Swarm.NodeID as string;
+  // A manager that has just joined answers 503 until it knows the leader: wait for it.
+  const id = (d: Daemon) => waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000);
   const [id1, id2, id3, idw] = [await id(m1), await id(m2), await id(m3), await id(w1)];
   await waitFor('4 ready nodes, 3 reachable managers', async () => {
     const ns = await nodesOf(m1);
