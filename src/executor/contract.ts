@@ -34,8 +34,50 @@ export interface Fingerprint {
   resources?: { nanoCPUs: number; memoryBytes: number };
 }
 
+/**
+ * One overlay network of a task, as this host has set it up (issue 6). The worker has made the
+ * network's bridge (with the gateway address and the VXLAN uplink) before the controller is made;
+ * the executor only joins the task to it, each runtime its own way:
+ * - processes (no namespace of their own): the worker makes a network namespace with the task's
+ *   interfaces in it (`TaskNetwork.netns`); the executor runs the task inside it;
+ * - containers: a Docker network bound to `bridge`, the container at `address` with `mac`;
+ * - VMs: a tap device on `bridge`, the guest told its address on the kernel command line (`ip=`).
+ */
+export interface TaskNetworkAttachment {
+  networkId: string;
+  /** The network's name (`shoal network create NAME`). */
+  name: string;
+  /** The host's Linux bridge of this network (exists when the controller is made). */
+  bridge: string;
+  /** `10.0.1.0/24` */
+  subnet: string;
+  /** `10.0.1.1`: the bridge's address on this host, the task's default route and resolver. */
+  gateway: string;
+  /** `10.0.1.5/24`: the task's address with its prefix length, as the allocator gave it. */
+  address: string;
+  /** The MAC the task's interface must have (`02:42:` + the address), which the forwarding tables assume. */
+  mac: string;
+  /** Interface MTU (VXLAN takes 50 bytes of 1500). */
+  mtu: number;
+}
+
+/** The task's networking, when it is attached to overlay networks. Absent: the host's network. */
+export interface TaskNetwork {
+  attachments: TaskNetworkAttachment[];
+  /** The resolvers the task must use (the embedded DNS as the task reaches it: its first gateway). */
+  dns: string[];
+  /**
+   * For executors without isolation (`capabilities.isolation` false): the path of a network
+   * namespace the worker made with the task's interfaces in it (`/run/netns/NAME`); the task must
+   * run inside it and see `dns` in its `/etc/resolv.conf`. Absent for isolated executors.
+   */
+  netns?: string;
+}
+
 /** Per-task context the worker hands to `Executor.controller()`. */
 export interface TaskContext {
+  /** The task's overlay networks as set up on this host; absent when it has none. */
+  network?: TaskNetwork;
   /** A directory the worker created for this task under the data dir (logs, pid and exit files). */
   taskDir: string;
   /** Extra environment the worker injects (service discovery, task identity…); the spec's Env wins. */
