@@ -10,9 +10,9 @@ import { errorMessage, NotFoundError } from '../lib/errors.ts';
 import type { Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
-import { type EndpointPort, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
+import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
-import { TaskRunner } from './runner.ts';
+import { TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
 
 /** What the agent needs of `ExecutorCatalog`. */
@@ -43,6 +43,10 @@ export interface AgentOptions {
   maxLogStreams?: number;
   /** The cluster's endpoint table, whole, each time the dispatcher sends it (for the ingress mesh). */
   onEndpoints?: (ports: EndpointPort[]) => void;
+  /** The overlay networks' table, whole, each time the dispatcher sends it. */
+  onNetworks?: (table: NetTable) => void;
+  /** This host's overlay plumbing for tasks with networks (`NetworkAgent`). */
+  network?: TaskNetworking;
   /** This host's mesh address, given to tasks as SHOAL_NODE_ADDR (where a process task should listen). */
   nodeAddr?: string;
   /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
@@ -93,6 +97,7 @@ export class Agent {
         registered: () => this.#reportAll(),
         assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
         endpoints: (ports) => { if (!this.#stopping) opts.onEndpoints?.(ports); },
+        networks: (table) => { if (!this.#stopping) opts.onNetworks?.(table); },
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
         role: (role) => opts.onRole?.(role),
@@ -212,6 +217,7 @@ export class Agent {
       catalog: this.#o.catalog,
       dataDir: this.dataDir,
       nodeAddr: this.#o.nodeAddr,
+      ...(this.#o.network ? { network: this.#o.network } : {}),
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,
       clock: this.#o.clock,

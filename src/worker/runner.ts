@@ -6,7 +6,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Controller, LogLine, LogOptions } from '../executor/contract.ts';
+import type { Controller, LogLine, LogOptions, TaskNetwork } from '../executor/contract.ts';
 import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
 import { errorMessage } from '../lib/errors.ts';
 import {
@@ -20,7 +20,19 @@ export const LOST_WHILE_DOWN = 'task process lost while the daemon was down';
 /** How long past its stop grace period a shutdown may take before the runner stops waiting. */
 const SHUTDOWN_MARGIN_MS = 5_000;
 
+/** The host's overlay plumbing as the runner uses it (`NetworkAgent`). */
+export interface TaskNetworking {
+  /** Set up the task's networks before its controller is made; throws naming what is missing. */
+  prepare(task: Task, isolation: boolean): Promise<TaskNetwork | undefined>;
+  /** The task runs with this main process. */
+  started(taskId: string, pid: number | undefined): Promise<void>;
+  /** The task left this node: release its namespace and interfaces. */
+  release(taskId: string): Promise<void>;
+}
+
 export interface RunnerDeps {
+  /** Overlay networks of tasks (absent: tasks with networks are refused). */
+  network?: TaskNetworking;
   /** This host's mesh address, given to the task as SHOAL_NODE_ADDR. */
   nodeAddr?: string;
   /** The executors of this node (`ExecutorCatalog`); `get` throws for an unknown runtime. */
@@ -96,6 +108,7 @@ export class TaskRunner {
     } catch (err) {
       this.deps.log?.(`task ${this.id}: remove failed: ${errorMessage(err)}`);
     }
+    await this.deps.network?.release(this.id).catch((err) => this.deps.log?.(`task ${this.id}: network release failed: ${errorMessage(err)}`));
     await rm(this.taskDir, { recursive: true, force: true }).catch(() => {});
   }
 
@@ -121,6 +134,9 @@ export class TaskRunner {
     this.#task = { ...this.#task, Status: status };
     this.#reported = true;
     this.deps.report(this.id, status);
+    if (r.state === 'running' && this.#task.NetworksAttachments?.length) {
+      void this.deps.network?.started(this.id, status.ContainerStatus?.PID).catch((err) => this.deps.log?.(`task ${this.id}: network: ${errorMessage(err)}`));
+    }
   }
 
   async #run(): Promise<void> {
@@ -137,7 +153,21 @@ export class TaskRunner {
       return;
     }
     await mkdir(this.taskDir, { recursive: true });
-    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env: taskEnv(task, this.deps.nodeAddr), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`) });
+    let network: TaskNetwork | undefined;
+    if (!isTerminal(observed) && task.NetworksAttachments?.length) {
+      try {
+        if (!this.deps.network) throw new Error('this node does not run overlay networks');
+        network = await this.deps.network.prepare(task, executor.capabilities.isolation);
+      } catch (err) {
+        const message = `network: ${errorMessage(err)}`;
+        this.#report({ state: 'rejected', message, err: message });
+        return;
+      }
+    }
+    this.#ctl = executor.controller(task, {
+      taskDir: this.taskDir, env: taskEnv(task, this.deps.nodeAddr, network), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`),
+      ...(network ? { network } : {}),
+    });
     // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
     if (isTerminal(observed)) return;
 
@@ -167,9 +197,12 @@ export class TaskRunner {
 }
 
 /** What a task learns about itself from its environment (the spec's own Env wins). */
-export function taskEnv(task: Task, nodeAddr?: string): Record<string, string> {
+export function taskEnv(task: Task, nodeAddr?: string, network?: TaskNetwork): Record<string, string> {
+  const own = network?.attachments[0]?.address.split('/')[0];
   return {
     ...(nodeAddr ? { SHOAL_NODE_ADDR: nodeAddr } : {}),
+    // A task on overlay networks listens on its own address (and resolves names through its resolv.conf).
+    ...(own ? { SHOAL_TASK_ADDR: own } : {}),
     SHOAL_TASK_ID: task.ID,
     SHOAL_TASK_SLOT: String(task.Slot),
     SHOAL_SERVICE_ID: task.ServiceID,

@@ -8,7 +8,7 @@ import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
 import {
-  type EndpointPort, MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
+  type EndpointPort, type NetTable, MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
 
@@ -43,6 +43,7 @@ export interface SessionHandlers {
   assignments(full: boolean, last: boolean, tasks: Task[], removed: string[]): void;
   /** The cluster's endpoint table (whole), for this host's ingress mesh. */
   endpoints?(ports: EndpointPort[]): void;
+  networks?(table: NetTable): void;
   logsRequest(req: SessionMessages['logs.request'], send: (m: Msg) => boolean): void;
   logsCancel(requestId: number): void;
   /** The session ended (reconnecting follows unless stopped). */
@@ -265,6 +266,9 @@ export class SessionClient {
         case 'endpoints':
           if (!registered) return fail('endpoints before registration');
           return this.#o.handlers.endpoints?.(m.b.ports);
+        case 'networks':
+          if (!registered) return fail('networks before registration');
+          return this.#o.handlers.networks?.(m.b);
         case 'logs.request':
           return this.#o.handlers.logsRequest(m.b, (out) => {
             try {
@@ -283,7 +287,7 @@ export class SessionClient {
 
     try {
       const description = await this.#o.description(signal);
-      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints'] } });
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints', 'networks'] } });
       cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
         if (!registered) fail('no session.registered within the registration timeout');
       });

@@ -16,6 +16,7 @@ import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
 import { endpointTable, taskMatters } from './endpoints.ts';
+import { netTable, taskMattersForNet } from './net-table.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
@@ -70,6 +71,8 @@ class ServerSession {
   tasksSent = 0;
   /** The worker listed `endpoints` in its registration. */
   acceptsEndpoints = false;
+  /** The worker listed `networks` in its registration. */
+  acceptsNetworks = false;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
@@ -115,6 +118,8 @@ export class Dispatcher {
   /** The endpoint table as last sent (JSON), and whether a change since may have altered it. */
   #endpoints: { json: string; body: SessionMessages['endpoints'] } | null = null;
   #endpointsDirty = true;
+  #nets: { json: string; body: SessionMessages['networks'] } | null = null;
+  #netsDirty = true;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -271,6 +276,7 @@ export class Dispatcher {
     const maxFrame = Math.min(this.#opts.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     s.acceptsEndpoints = accepts.includes('endpoints');
+    s.acceptsNetworks = accepts.includes('networks');
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
@@ -278,6 +284,7 @@ export class Dispatcher {
     // The full set is computed synchronously with the session joining the map: no change is missed.
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
     if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#endpointTable().body });
+    if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#netTable().body });
     this.#armExpiry(s);
     this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
   }
@@ -402,6 +409,15 @@ export class Dispatcher {
     return this.#endpoints;
   }
 
+  /** The network table now (recomputed only after a change that may have altered it). */
+  #netTable(): { json: string; body: SessionMessages['networks'] } {
+    if (this.#nets && !this.#netsDirty) return this.#nets;
+    this.#netsDirty = false;
+    const body = netTable(this.store);
+    this.#nets = { json: JSON.stringify(body), body };
+    return this.#nets;
+  }
+
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
@@ -413,8 +429,15 @@ export class Dispatcher {
         const now = this.#endpointTable();
         if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: now.body });
       }
+      if (this.#netsDirty) {
+        const before = this.#nets?.json;
+        const now = this.#netTable();
+        if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsNetworks) s.send({ t: 'networks', b: now.body });
+      }
       return;
     }
+    if (ev.table === 'services' || ev.table === 'networks') this.#netsDirty = true;
+    else if (ev.table === 'tasks' && (ev.kind === 'delete' || taskMattersForNet(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined))) this.#netsDirty = true;
     if (ev.table === 'services') this.#endpointsDirty = true;
     else if (ev.table === 'nodes') {
       const n = ev.object as Node;

@@ -4,7 +4,7 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     endpoints, logs.request, logs.cancel
+ *                     endpoints, networks, logs.request, logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
@@ -37,6 +37,27 @@ export interface EndpointPort {
   backends: EndpointBackend[];
 }
 
+/** An overlay network as every host builds it. */
+export interface NetTableNetwork { id: string; name: string; subnet: string; gateway: string; vni: number }
+
+/** A service's names on the overlay networks: what the embedded DNS answers and the VIP rules route. */
+export interface NetTableService {
+  id: string;
+  name: string;
+  mode: 'vip' | 'dnsrr';
+  /** One virtual IP per network (no prefix). */
+  vips: { net: string; addr: string }[];
+  /** The running tasks' addresses on each network (no prefix). */
+  tasks: { net: string; addr: string }[];
+}
+
+/** What the hosts of overlay networks need from the store, sent whole when it changes. */
+export interface NetTable { networks: NetTableNetwork[]; services: NetTableService[] }
+
+export const MAX_NET_NETWORKS = 4096;
+export const MAX_NET_SERVICES = 65536;
+export const MAX_NET_ADDRS = 65536;
+
 export interface SessionMessages {
   /**
    * `accepts`: frame types the worker understands beyond the first protocol (`endpoints`); the
@@ -63,6 +84,8 @@ export interface SessionMessages {
   assignments: { full: boolean; last: boolean; tasks: Task[]; removed: string[] };
   /** The whole endpoint table (published ports and their running tasks), sent when it changes. */
   endpoints: { ports: EndpointPort[] };
+  /** The overlay networks, and each service's VIPs and running tasks on them; sent when it changes. */
+  networks: NetTable;
   'logs.request': { requestId: number; taskId: string; follow?: boolean; since?: number; tail?: number };
   'logs.cancel': { requestId: number };
   'logs.line': { requestId: number; lines: LogLine[] };
@@ -135,6 +158,17 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
         mode: is.oneOf(['ingress', 'host'] as const),
         backends: is.array(is.shape({ node: id, addr: is.string(64), port: is.number(), healthy: is.boolean() }), MAX_ENDPOINT_BACKENDS),
       }), MAX_ENDPOINT_PORTS),
+    }),
+  },
+  networks: {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({
+      networks: is.array(is.shape({ id, name: is.string(256), subnet: is.string(64), gateway: is.string(64), vni: is.number() }), MAX_NET_NETWORKS),
+      services: is.array(is.shape({
+        id, name: is.string(256), mode: is.oneOf(['vip', 'dnsrr'] as const),
+        vips: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_NETWORKS),
+        tasks: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_ADDRS),
+      }), MAX_NET_SERVICES),
     }),
   },
   'logs.request': {

@@ -1,0 +1,347 @@
+/**
+ * The host side of overlay networks (issue 6): what the worker does for the networks of the tasks
+ * it runs. Fed by three sources and driving `OverlayNetwork`, `EmbeddedDns` and the VIP rules:
+ *
+ *   dispatcher `networks` frame  → networks (subnet, gateway, VNI), services' VIPs and task addresses
+ *   gossip (HostGossip)          → which remote host each task address lives behind (forwarding)
+ *   the task runners             → prepare (before the controller), started (pid), release
+ *
+ * Per network with a task here: the bridge + VXLAN device (`OverlayNetwork.ensure`), the forwarding
+ * table from gossip, and an embedded DNS server on the gateway address (port 53), which is every
+ * task's resolver. Per task of an executor without isolation (processes): a network namespace
+ * `shoal-<task id>` with a veth on each of its networks and a default route through the first
+ * gateway. Per task with a namespace (that one, or a container's): the VIP rules, kernel DNAT in the
+ * task's own namespace (see docs/mesh.md for why not a userspace proxy or IPVS).
+ *
+ * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
+ * prepares recovered tasks again) find the plumbing in place.
+ */
+import { readlink } from 'node:fs/promises';
+import { errorMessage } from '../lib/errors.ts';
+import { parseCidr } from '../lib/cidr.ts';
+import type { TaskNetwork, TaskNetworkAttachment } from '../executor/contract.ts';
+import type { NetTable } from '../manager/dispatcher/protocol.ts';
+import { type Task, VXLAN_OPTION } from '../types/index.ts';
+import { EmbeddedDns, type ServiceRecord } from './dns.ts';
+import { hostRunner, type NetnsRef, nsPrefix, type Runner, tolerate } from './netlink-cmd.ts';
+import { type ForwardingEntry, macFor, OVERLAY_MTU, OverlayNetwork } from './overlay.ts';
+
+export interface NetworkAgentOptions {
+  nodeId: string;
+  /** This host's underlay address (VXLAN packets leave from it); undefined while unknown. */
+  underlay: () => string | undefined;
+  /** Where each remote task address lives, per network (from gossip). */
+  remote: (networkId: string) => ForwardingEntry[];
+  /** Commands in the host's namespace / in another one (tests stand a namespace in for a host). */
+  run?: Runner;
+  runIn?: (ns: NetnsRef) => Runner;
+  /** The DNS servers' port on the gateways. Default 53 (a resolv.conf cannot name another). */
+  dnsPort?: number;
+  /** This host's local task addresses changed (announce them). */
+  onLocalChange?: () => void;
+  log?: (msg: string) => void;
+}
+
+interface NetState {
+  id: string;
+  name: string;
+  subnet: string;
+  gateway: string;
+  vni: number;
+  overlay: OverlayNetwork;
+  dns: EmbeddedDns | null;
+}
+
+interface LocalTask {
+  id: string;
+  /** network id → address with prefix */
+  nets: Map<string, string>;
+  /** The namespace the VIP rules go into: ours (processes) or the task's own (a container's pid). */
+  ns: NetnsRef | null;
+  /** We made the namespace (and delete it on release). */
+  ownNs: boolean;
+  /** The last VIP rules written into `ns` and whether the OUTPUT jump is known to be there. */
+  rules: string | null;
+  jump: boolean;
+}
+
+const NS_GONE = /No such file|does not exist|Cannot (open|find)|Invalid argument/i;
+const CHAIN = 'SHOAL-VIP';
+
+/** The namespace a task without isolation runs in. */
+export function sandboxName(taskId: string): string {
+  return `shoal-${taskId.slice(0, 20)}`;
+}
+
+export class NetworkAgent {
+  readonly #o: NetworkAgentOptions;
+  readonly #run: Runner;
+  readonly #runIn: (ns: NetnsRef) => Runner;
+  readonly #nets = new Map<string, NetState>();
+  readonly #tasks = new Map<string, LocalTask>();
+  #table: NetTable = { networks: [], services: [] };
+  #tableSeen = false;
+  #chain: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #warned = new Set<string>();
+
+  constructor(opts: NetworkAgentOptions) {
+    this.#o = opts;
+    this.#run = opts.run ?? hostRunner();
+    this.#runIn = opts.runIn ?? hostRunner;
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(fn, fn);
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #warnOnce(key: string, msg: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#o.log?.(msg);
+  }
+
+  /** Local task addresses per network (what this host announces). */
+  localNets(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const t of this.#tasks.values()) for (const [net, addr] of t.nets) (out[net] ??= []).push(addr.split('/')[0]!);
+    for (const list of Object.values(out)) list.sort();
+    return out;
+  }
+
+  /** Networks set up on this host (for status and tests). */
+  networks(): { id: string; name: string; bridge: string; gateway: string; dns: boolean }[] {
+    return [...this.#nets.values()].map((n) => ({ id: n.id, name: n.name, bridge: n.overlay.bridge, gateway: n.gateway, dns: !!n.dns }));
+  }
+
+  /** The dispatcher's table: DNS names and VIP rules follow it; networks gone from it are removed here. */
+  setTable(table: NetTable): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed) return;
+      this.#table = table;
+      this.#tableSeen = true;
+      const known = new Set(table.networks.map((n) => n.id));
+      for (const n of [...this.#nets.values()]) {
+        const used = [...this.#tasks.values()].some((t) => t.nets.has(n.id));
+        if (!known.has(n.id) && !used) await this.#removeNet(n);
+      }
+      for (const n of this.#nets.values()) await this.#refreshDns(n);
+      for (const t of this.#tasks.values()) await this.#applyRules(t);
+    });
+  }
+
+  /** Gossip changed: rewrite the forwarding of every network set up here. */
+  refreshForwarding(): Promise<void> {
+    return this.#serial(async () => {
+      for (const n of this.#nets.values()) await this.#forward(n);
+    });
+  }
+
+  /**
+   * Before the task's controller is made: its networks set up here, and for an executor without
+   * isolation a namespace with the task's interfaces. Throws with a message naming what is missing.
+   */
+  prepare(task: Task, isolation: boolean): Promise<TaskNetwork | undefined> {
+    const atts = task.NetworksAttachments ?? [];
+    if (atts.length === 0) return Promise.resolve(undefined);
+    return this.#serial(async () => {
+      if (this.#closed) throw new Error('the worker is stopping');
+      const underlay = this.#o.underlay();
+      if (!underlay) throw new Error('overlay networks need this host\'s underlay address (start the daemon with --advertise-addr)');
+      const attachments: TaskNetworkAttachment[] = [];
+      const nets = new Map<string, string>();
+      for (const a of atts) {
+        const cfg = a.Network.IPAMOptions.Configs[0];
+        const vni = Number(a.Network.DriverState.Options[VXLAN_OPTION]);
+        const address = a.Addresses[0];
+        if (!cfg?.Subnet || !cfg.Gateway || !Number.isInteger(vni) || !address) throw new Error(`network ${a.Network.Spec.Name}: the task's attachment is not allocated`);
+        const gateway = cfg.Gateway.split('/')[0]!;
+        const n = await this.#ensureNet({ id: a.Network.ID, name: a.Network.Spec.Name, subnet: cfg.Subnet, gateway, vni }, underlay);
+        attachments.push({ networkId: n.id, name: n.name, bridge: n.overlay.bridge, subnet: n.subnet, gateway, address, mac: macFor(address), mtu: OVERLAY_MTU });
+        nets.set(n.id, address);
+      }
+      const t: LocalTask = this.#tasks.get(task.ID) ?? { id: task.ID, nets, ns: null, ownNs: false, rules: null, jump: false };
+      t.nets = nets;
+      this.#tasks.set(task.ID, t);
+      let netns: string | undefined;
+      if (!isolation) {
+        const name = sandboxName(task.ID);
+        // Named namespaces are global (/run/netns); made from this process's mount namespace, where
+        // the name's bind mount is seen by everyone (not through `run`, which may enter another).
+        await tolerate(hostRunner(), ['ip', 'netns', 'add', name], /File exists/);
+        t.ns = { name };
+        t.ownNs = true;
+        for (const a of attachments) {
+          await this.#nets.get(a.networkId)!.overlay.attach({ taskId: task.ID, netns: t.ns, address: a.address, mac: a.mac, ifname: `eth${attachments.indexOf(a)}` });
+        }
+        await tolerate(this.#runIn(t.ns), ['ip', 'route', 'replace', 'default', 'via', attachments[0]!.gateway], /File exists/);
+        netns = `/run/netns/${name}`;
+        await this.#applyRules(t);
+      }
+      this.#o.onLocalChange?.();
+      return { attachments, dns: [attachments[0]!.gateway], ...(netns ? { netns } : {}) };
+    });
+  }
+
+  /** The task is running with main process `pid`: a task with a namespace of its own gets its VIP rules there. */
+  started(taskId: string, pid: number | undefined): Promise<void> {
+    return this.#serial(async () => {
+      const t = this.#tasks.get(taskId);
+      if (!t || t.ns || !pid) return;
+      // A VM's QEMU runs in the host's namespace: rules there would route the host itself. Only a
+      // process in a namespace of its own (a container) gets them.
+      const [mine, its] = await Promise.all([readlink('/proc/self/ns/net').catch(() => ''), readlink(`/proc/${pid}/ns/net`).catch(() => '')]);
+      if (!its || its === mine) return;
+      t.ns = { pid };
+      await this.#applyRules(t);
+    });
+  }
+
+  /** The task left this host: its namespace and veths go; its network stays while the cluster has it. */
+  release(taskId: string): Promise<void> {
+    return this.#serial(async () => {
+      const t = this.#tasks.get(taskId);
+      if (!t) return;
+      this.#tasks.delete(taskId);
+      for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(taskId).catch((e) => this.#o.log?.(`network: detach ${taskId}: ${errorMessage(e)}`));
+      if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
+      this.#o.onLocalChange?.();
+      if (this.#tableSeen) {
+        const known = new Set(this.#table.networks.map((n) => n.id));
+        for (const net of t.nets.keys()) {
+          const n = this.#nets.get(net);
+          if (n && !known.has(net) && ![...this.#tasks.values()].some((x) => x.nets.has(net))) await this.#removeNet(n);
+        }
+      }
+    });
+  }
+
+  /** Stop the DNS servers. The plumbing stays for tasks that outlive the daemon. */
+  close(): Promise<void> {
+    return this.#serial(async () => {
+      this.#closed = true;
+      for (const n of this.#nets.values()) n.dns?.stop();
+    });
+  }
+
+  async #ensureNet(spec: { id: string; name: string; subnet: string; gateway: string; vni: number }, underlay: string): Promise<NetState> {
+    let n = this.#nets.get(spec.id);
+    if (n && (n.vni !== spec.vni || n.subnet !== spec.subnet || n.overlay.spec.local !== underlay)) {
+      n.dns?.stop();
+      this.#nets.delete(spec.id);
+      n = undefined;
+    }
+    if (!n) {
+      const prefix = parseCidr(spec.subnet);
+      if (typeof prefix === 'string') throw new Error(`network ${spec.name}: ${prefix}`);
+      const overlay = new OverlayNetwork({ id: spec.id, subnet: spec.subnet, gateway: spec.gateway, vni: spec.vni, local: underlay }, this.#run, this.#runIn);
+      n = { ...spec, overlay, dns: null };
+      this.#nets.set(spec.id, n);
+    }
+    await n.overlay.ensure();
+    await this.#forward(n);
+    await this.#refreshDns(n);
+    return n;
+  }
+
+  async #forward(n: NetState): Promise<void> {
+    const entries = this.#o.remote(n.id);
+    await n.overlay.setForwarding(entries).catch((e) => this.#o.log?.(`network ${n.name}: forwarding: ${errorMessage(e)}`));
+  }
+
+  /** The names network `net`'s tasks see: each service there, by its VIP on it or its task addresses. */
+  #records(net: string): ServiceRecord[] {
+    const out: ServiceRecord[] = [];
+    for (const s of this.#table.services) {
+      const vips = s.vips.filter((v) => v.net === net).map((v) => v.addr);
+      const taskAddrs = s.tasks.filter((t) => t.net === net).map((t) => t.addr);
+      if (vips.length === 0 && taskAddrs.length === 0) continue;
+      const mode = s.mode === 'vip' && vips.length > 0 ? 'vip' : 'dnsrr';
+      out.push({ name: s.name, mode, ...(mode === 'vip' ? { vips } : {}), taskAddrs });
+    }
+    return out;
+  }
+
+  async #refreshDns(n: NetState): Promise<void> {
+    try {
+      if (!n.dns) {
+        const dns = new EmbeddedDns({ address: n.gateway, port: this.#o.dnsPort ?? 53 });
+        dns.setServices(this.#records(n.id));
+        await dns.start();
+        n.dns = dns;
+        this.#o.log?.(`network ${n.name}: DNS on ${n.gateway}:${dns.port}`);
+      } else {
+        n.dns.setServices(this.#records(n.id));
+      }
+    } catch (e) {
+      this.#warnOnce(`dns:${n.id}:${errorMessage(e)}`, `network ${n.name}: DNS: ${errorMessage(e)}`);
+    }
+  }
+
+  async #removeNet(n: NetState): Promise<void> {
+    n.dns?.stop();
+    this.#nets.delete(n.id);
+    await n.overlay.remove().catch((e) => this.#o.log?.(`network ${n.name}: remove: ${errorMessage(e)}`));
+    this.#o.log?.(`network ${n.name}: removed from this host`);
+  }
+
+  /**
+   * The VIP rules of one task's namespace: for each service with a VIP on one of its networks, DNAT
+   * of the VIP (any port) to one of the service's running tasks on that network, spread evenly
+   * (each rule takes 1/(remaining) of what reaches it, as kube-proxy's iptables mode does).
+   */
+  vipRules(nets: Iterable<string>): string {
+    const lines = ['*nat', `:${CHAIN} - [0:0]`];
+    const mine = new Set(nets);
+    for (const s of this.#table.services) {
+      if (s.mode !== 'vip') continue;
+      for (const v of s.vips) {
+        if (!mine.has(v.net)) continue;
+        const backends = s.tasks.filter((t) => t.net === v.net).map((t) => t.addr);
+        backends.forEach((b, i) => {
+          const left = backends.length - i;
+          const spread = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+          lines.push(`-A ${CHAIN} -d ${v.addr}/32${spread} -j DNAT --to-destination ${b}`);
+        });
+      }
+    }
+    lines.push('COMMIT', '');
+    return lines.join('\n');
+  }
+
+  async #applyRules(t: LocalTask): Promise<void> {
+    if (!t.ns) return;
+    const rules = this.vipRules(t.nets.keys());
+    if (rules === t.rules && t.jump) return;
+    const prefix = nsPrefix(t.ns);
+    try {
+      const r = await spawnIn([...prefix, 'iptables-restore', '-w', '--noflush'], rules);
+      if (r.code !== 0) throw new Error(`iptables-restore: ${r.stderr.trim()}`);
+      t.rules = rules;
+      if (!t.jump) {
+        const check = await spawnIn([...prefix, 'iptables', '-w', '-t', 'nat', '-C', 'OUTPUT', '-j', CHAIN]);
+        if (check.code !== 0) {
+          const add = await spawnIn([...prefix, 'iptables', '-w', '-t', 'nat', '-I', 'OUTPUT', '1', '-j', CHAIN]);
+          if (add.code !== 0) throw new Error(`iptables: ${add.stderr.trim()}`);
+        }
+        t.jump = true;
+      }
+    } catch (e) {
+      const msg = /ENOENT|not found|No such file/i.test(errorMessage(e)) ? 'iptables is not installed: service VIPs do not route (names in dnsrr mode still resolve)' : errorMessage(e);
+      this.#warnOnce(`vip:${t.id}`, `task ${t.id}: VIP rules: ${msg}`);
+    }
+  }
+}
+
+async function spawnIn(argv: string[], stdin?: string): Promise<{ code: number; stderr: string }> {
+  try {
+    const p = Bun.spawn(argv, { stdin: stdin === undefined ? 'ignore' : new TextEncoder().encode(stdin), stdout: 'ignore', stderr: 'pipe', timeout: 10_000 });
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    return { code, stderr };
+  } catch (e) {
+    return { code: 127, stderr: errorMessage(e) };
+  }
+}
+

@@ -1,0 +1,108 @@
+/**
+ * NetworkAgent across two namespace "hosts": the allocator's attachments prepared on each host give
+ * process tasks a namespace on the overlay; a task on host A reaches a task on host B at its address
+ * and at its service's VIP (kernel DNAT in A's namespace, spread over the running tasks); release
+ * takes the namespace away. Root only (skipped with the reason otherwise); everything is deleted.
+ */
+import { afterAll, describe, expect, test } from 'bun:test';
+import { Allocator } from '../../src/manager/allocator/index.ts';
+import { netTable } from '../../src/manager/dispatcher/net-table.ts';
+import { makeNode, makeService, makeTask, settle } from '../../src/manager/testkit.ts';
+import { hostRunner } from '../../src/mesh/netlink-cmd.ts';
+import { NetnsLab } from '../../src/mesh/netns-testkit.ts';
+import { NetworkAgent, sandboxName } from '../../src/mesh/network-agent.ts';
+import type { ForwardingEntry } from '../../src/mesh/overlay.ts';
+import { memoryStore } from '../../src/store/index.ts';
+
+const lab = new NetnsLab();
+const skip = lab.whyNot() ?? (Bun.which('iptables') ? null : 'needs iptables (apt-get install iptables)');
+if (skip) console.warn(`skipping the network-agent test: ${skip}`);
+const agents: NetworkAgent[] = [];
+
+afterAll(async () => {
+  for (const a of agents) await a.close();
+  for (const n of (await hostRunner()(['ip', 'netns', 'list'])).stdout.split('\n')) {
+    const name = n.split(' ')[0]!;
+    if (name.startsWith('shoal-') && name.includes(lab.tag)) await hostRunner()(['ip', 'netns', 'del', name]);
+  }
+  await lab.cleanup();
+});
+
+describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
+  test('process tasks reach each other by address and by VIP; release removes the namespace', async () => {
+    const store = memoryStore();
+    const hosts = [
+      { node: makeNode({ id: 'node-a' }), ns: lab.ns('ha'), addr: '192.168.233.1' },
+      { node: makeNode({ id: 'node-b' }), ns: lab.ns('hb'), addr: '192.168.233.2' },
+    ];
+    const svc = makeService('web', { TaskTemplate: { Runtime: 'process', Networks: [{ Target: 'app' }] } }, 'web');
+    const tasks = [1, 2, 3].map((slot) => makeTask('web', { ID: `${lab.tag}-task-${slot}`, Slot: slot, Spec: svc.Spec.TaskTemplate }));
+    await store.update((tx) => {
+      hosts.forEach((h) => tx.create('nodes', h.node));
+      tx.create('networks', { ID: 'app', Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: 'app', Driver: 'overlay', IPAM: { Config: [] } } });
+      tx.create('services', svc);
+      tasks.forEach((t) => tx.create('tasks', t));
+    });
+    const alloc = new Allocator({ store });
+    alloc.start();
+    await settle(store);
+    await alloc.stop();
+    // Task 1 on host A, tasks 2 and 3 on host B; all running.
+    const where = [0, 1, 1];
+    await store.update((tx) => tasks.forEach((t, i) => {
+      const cur = tx.get('tasks', t.ID)!;
+      tx.update('tasks', { ...cur, NodeID: hosts[where[i]!]!.node.ID, Status: { ...cur.Status, State: 'running' }, DesiredState: 'running' });
+    }));
+    const placed = tasks.map((t) => store.get('tasks', t.ID)!);
+    const addr = placed.map((t) => t.NetworksAttachments![0]!.Addresses[0]!.split('/')[0]!);
+    const table = netTable(store);
+    expect(table.networks).toHaveLength(1);
+    const vip = table.services[0]!.vips[0]!.addr;
+    expect(table.services[0]!.tasks.map((t) => t.addr).sort()).toEqual([...addr].sort());
+
+    await lab.add(...hosts.map((h) => h.ns));
+    await lab.underlay(hosts[0]!.ns, hosts[1]!.ns, hosts[0]!.addr, hosts[1]!.addr);
+    // What gossip would say: each task address behind its host.
+    const remote = (): ForwardingEntry[] => placed.map((t, i) => ({ hostAddr: hosts[where[i]!]!.addr, taskAddr: addr[i]! }));
+    const logs: string[] = [];
+    const byHost = hosts.map((h) => {
+      const a = new NetworkAgent({ nodeId: h.node.ID, underlay: () => h.addr, remote, run: hostRunner({ name: h.ns }), log: (m) => logs.push(m) });
+      agents.push(a);
+      return a;
+    });
+    for (const a of byHost) await a.setTable(table);
+    const nets = await Promise.all(placed.map((t, i) => byHost[where[i]!]!.prepare(t, false)));
+    for (const [i, n] of nets.entries()) {
+      expect(n!.netns).toBe(`/run/netns/${sandboxName(placed[i]!.ID)}`);
+      expect(n!.dns).toEqual([table.networks[0]!.gateway]);
+      expect(n!.attachments[0]!.address).toBe(placed[i]!.NetworksAttachments![0]!.Addresses[0]!);
+    }
+    expect(byHost[1]!.localNets()).toEqual({ app: [addr[1]!, addr[2]!].sort() });
+
+    const sb = placed.map((t) => sandboxName(t.ID));
+    for (const n of sb) await lab.echoServer(n!, '0.0.0.0', 7200);
+    // By address, across hosts.
+    expect(await lab.echoOnce(sb[0]!, addr[1]!, 7200, 'by address')).toMatchObject({ code: 0, stdout: 'by address' });
+    // By VIP: DNAT in task 1's namespace to one of the service's three running tasks (itself included,
+    // as in Swarm), any port.
+    for (let i = 0; i < 6; i++) {
+      const code = `const t = setTimeout(() => process.exit(4), 3000);
+        await Bun.connect({ hostname: ${JSON.stringify(vip)}, port: 7200, socket: {
+          open(s) { s.write('x'); }, data(s, d) { process.stdout.write(d.toString()); clearTimeout(t); s.end(); process.exit(0); },
+          connectError() { process.exit(3); }, error() { process.exit(2); } } });`;
+      const r = await hostRunner({ name: sb[0]! })([process.execPath, '-e', code]);
+      expect(r).toMatchObject({ code: 0, stdout: 'x' });
+    }
+    // The spread is the rules' (1/3, then 1/2 of the rest, then the last).
+    const rules = byHost[0]!.vipRules(['app']);
+    const sorted = [...addr].sort();
+    expect(rules).toContain(`-d ${vip}/32 -m statistic --mode random --probability 0.3333333333 -j DNAT --to-destination ${sorted[0]}`);
+    expect(rules).toContain(`-d ${vip}/32 -m statistic --mode random --probability 0.5000000000 -j DNAT --to-destination ${sorted[1]}`);
+    expect(rules).toContain(`-d ${vip}/32 -j DNAT --to-destination ${sorted[2]}`);
+
+    await byHost[0]!.release(placed[0]!.ID);
+    const left = (await hostRunner()(['ip', 'netns', 'list'])).stdout;
+    expect(left).not.toContain(sb[0]!);
+    expect(byHost[0]!.localNets()).toEqual({});
+  }, 60_000);
+});
