@@ -103,10 +103,12 @@ export class BackendTable {
 
   /**
    * The backend for the next connection, skipping those in `tried` (this connection's failed attempts).
-   * Benched backends are used only when nothing else is left in any tier.
+   * Benched backends are used only when nothing else is left in any tier. `localOnly`: this host's
+   * backends only (a connection another host's mesh sent here).
    */
-  pick(tried?: ReadonlySet<string>): TableEntry | null {
+  pick(tried?: ReadonlySet<string>, localOnly = false): TableEntry | null {
     this.cursor = (this.cursor + 1) >>> 0;
+    if (localOnly) return this.pickIn(this.local, tried, false) ?? this.pickIn(this.local, tried, true);
     return (
       this.pickIn(this.local, tried, false) ??
       this.pickIn(this.remote, tried, false) ??

@@ -32,6 +32,8 @@ export interface IngressOptions {
   udpIdleTimeoutMs?: number;
   /** UDP flows per port. Default 4096. */
   maxUdpFlows?: number;
+  /** Connections from these addresses are served by local backends only (another host's mesh sent them). */
+  localOnlyFrom?: (addr: string) => boolean;
 }
 
 const DEFAULTS: Required<IngressOptions> = {
@@ -43,6 +45,7 @@ const DEFAULTS: Required<IngressOptions> = {
   failureCooldownMs: 5000,
   udpIdleTimeoutMs: 30_000,
   maxUdpFlows: 4096,
+  localOnlyFrom: () => false,
 };
 
 interface PublishedPort {
@@ -105,6 +108,7 @@ export class IngressProxy {
         idleTimeoutMs: this.options.udpIdleTimeoutMs,
         maxFlows: this.options.maxUdpFlows,
         maxQueuedDatagrams: 64,
+        localOnlyFrom: this.options.localOnlyFrom,
       });
       bound = await relay.listen(port);
       pending.relay = relay;

@@ -94,3 +94,40 @@ test('a UDP port is published and relayed like a TCP one', async () => {
   await waitFor(() => c.replies.length > 0, 'a UDP reply through the mesh');
   expect(c.replies[0]).toBe('u:ping');
 });
+
+test('an overlay task is reached at its inner address on its own host, through its host elsewhere; connections from that host stay local', async () => {
+  const onOverlay = backend('overlay-task');
+  const viaHost = backend('via-its-host');
+  const P = refusedPort();
+  const table = (): EndpointPort[] => [{
+    service: 'web', port: P, protocol: 'tcp', target: 80, mode: 'ingress',
+    backends: [{ node: 'b', addr: '127.0.0.1', port: viaHost.port, healthy: true, inner: { addr: '127.0.0.1', port: onOverlay.port } }],
+  }];
+  // On host b (the task's own): the inner address.
+  const b = setup('b');
+  b.agent.apply(table());
+  await b.agent.settled;
+  expect(await whoAnswers(P)).toBe('overlay-task');
+  expect(b.agent.isPeer('127.0.0.1')).toBe(false);
+  b.agent.close();
+  // On host a: b's mesh on the published port (here, a stand-in), and b's address is a peer.
+  const a = setup('a');
+  a.agent.apply(table());
+  await a.agent.settled;
+  expect(await whoAnswers(P)).toBe('via-its-host');
+  expect(a.agent.isPeer('127.0.0.1')).toBe(true);
+  expect(a.agent.isPeer('::ffff:127.0.0.1')).toBe(true);
+});
+
+test('a connection from a peer host is served by local backends only', async () => {
+  const local = backend('local');
+  const remote = backend('remote');
+  const P = refusedPort();
+  const proxy = new IngressProxy({ bindAddress: '127.0.0.1', failureCooldownMs: 0, localOnlyFrom: () => true });
+  cleanup.push(() => proxy.close());
+  proxy.setBackends(P, [{ addr: '127.0.0.1', port: remote.port, local: false, healthy: true }]);
+  await proxy.publish(P);
+  expect(await whoAnswers(P).catch(() => 'refused')).not.toBe('remote');
+  proxy.setBackends(P, [{ addr: '127.0.0.1', port: remote.port, local: false, healthy: true }, { addr: '127.0.0.1', port: local.port, local: true, healthy: true }]);
+  for (let i = 0; i < 3; i++) expect(await whoAnswers(P)).toBe('local');
+});

@@ -34,6 +34,7 @@ export class MeshAgent {
   #chain: Promise<void> = Promise.resolve();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #peers = new Set<string>();
 
   constructor(opts: MeshAgentOptions) {
     this.#o = opts;
@@ -54,6 +55,14 @@ export class MeshAgent {
     return [...this.#ports.entries()].filter(([, p]) => p.listening).map(([k]) => k).sort();
   }
 
+  /**
+   * A connection from this address came from another host's mesh, for one of our overlay tasks:
+   * serve it locally, never send it on (that host chose us because the task is here).
+   */
+  isPeer(addr: string): boolean {
+    return this.#peers.has(addr.startsWith('::ffff:') ? addr.slice(7) : addr);
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#retry);
@@ -67,8 +76,14 @@ export class MeshAgent {
     this.#latest = null;
     this.#last = ports;
     const wanted = new Map<string, Wanted>();
+    const peers = new Set<string>();
     for (const p of ports) {
-      const all = p.backends.map((b) => ({ addr: b.addr, port: b.port, local: b.node === this.#o.nodeId, healthy: b.healthy }));
+      const all = p.backends.map((b) => {
+        const local = b.node === this.#o.nodeId;
+        if (!local && b.inner) peers.add(b.addr);
+        const at = local && b.inner ? b.inner : b;
+        return { addr: at.addr, port: at.port, local, healthy: b.healthy };
+      });
       const use = p.mode === 'host' ? all.filter((b) => b.local) : all;
       if (p.mode === 'host' && use.length === 0) continue;
       const key = `${p.port}/${p.protocol}`;
@@ -76,6 +91,7 @@ export class MeshAgent {
       if (w) w.backends.push(...use); // the allocator never gives one port twice; if it did, both serve
       else wanted.set(key, { port: p.port, protocol: p.protocol, backends: use });
     }
+    this.#peers = peers;
     for (const [key, p] of [...this.#ports]) {
       if (wanted.has(key)) continue;
       this.#o.proxy.unpublish(p.port, p.protocol);

@@ -18,6 +18,8 @@ export interface TcpRelayOptions {
   connectTimeoutMs: number;
   maxConnectAttempts: number;
   maxPendingBytes: number;
+  /** Clients at these addresses get local backends only. */
+  localOnlyFrom: (addr: string) => boolean;
 }
 
 /** Shared by every port of one proxy, so the connection bound holds across ports. */
@@ -40,6 +42,8 @@ class Relay {
   clientEnded = false;
   upstreamEnded = false;
   closed = false;
+  /** Only this host's backends (the client is another host's mesh). */
+  localOnly = false;
   constructor(readonly client: Socket<Relay>) {}
 }
 
@@ -80,6 +84,7 @@ export class TcpRelayPort {
             }
             self.budget.active++;
             const r = new Relay(s);
+            r.localOnly = self.opts.localOnlyFrom(s.remoteAddress);
             s.data = r;
             s.pause();
             s.setNoDelay(true);
@@ -123,7 +128,7 @@ export class TcpRelayPort {
   }
 
   private connect(r: Relay): void {
-    const b = this.table.pick(r.tried ?? undefined);
+    const b = this.table.pick(r.tried ?? undefined, r.localOnly);
     if (b === null || r.attempt >= this.opts.maxConnectAttempts) {
       r.client.end();
       return this.finish(r);

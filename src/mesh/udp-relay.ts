@@ -17,6 +17,8 @@ export interface UdpRelayOptions {
   maxFlows: number;
   /** Datagrams held per flow while its upstream socket is being opened. */
   maxQueuedDatagrams: number;
+  /** Clients at these addresses get local backends only. */
+  localOnlyFrom?: (addr: string) => boolean;
 }
 
 interface Flow {
@@ -107,7 +109,7 @@ export class UdpRelayPort {
   }
 
   private openFlow(key: string, clientAddr: string, clientPort: number): Flow | null {
-    const backend = this.table.pick();
+    const backend = this.table.pick(undefined, this.opts.localOnlyFrom?.(clientAddr) ?? false);
     if (backend === null) return null;
     const f: Flow = { key, clientAddr, clientPort, backend, upstream: null, queue: null, lastSeenMs: performance.now(), closed: false };
     this.flows.set(key, f);

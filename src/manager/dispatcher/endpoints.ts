@@ -9,7 +9,9 @@
  * The node address is the one the node gave in its description (`Description.Addr`: its `--mesh-addr`
  * or advertised address), else the address its session came from (`Status.Addr`). Containers and VMs
  * have addresses of their own (a Docker bridge, a tap device) that other hosts cannot reach until the
- * overlay is wired; they are left out of the table for now.
+ * overlay is wired; without an overlay network they are left out of the table. A task on an overlay
+ * network (any runtime) listens on its overlay address, which only its own host reaches: the backend
+ * says so in `inner`, and other hosts go through that host's mesh on the published port.
  */
 import type { MemoryStore } from '../../store/index.ts';
 import { type Node, runtimeOf, type Service, type Task } from '../../types/index.ts';
@@ -33,7 +35,13 @@ export function taskMatters(t: Task, old?: Task): boolean {
 }
 
 function isBackend(t: Task): boolean {
-  return t.Status.State === 'running' && t.DesiredState === 'running' && !OWN_ADDRESS_RUNTIMES.has(runtimeOf(t.Spec));
+  return t.Status.State === 'running' && t.DesiredState === 'running' && (!!t.NetworksAttachments?.length || !OWN_ADDRESS_RUNTIMES.has(runtimeOf(t.Spec)));
+}
+
+/** A task on an overlay network listens on its first overlay address, reachable from its own host only. */
+function overlayAddrOf(t: Task): string | null {
+  const a = t.NetworksAttachments?.[0]?.Addresses[0];
+  return a ? a.split('/')[0]! : null;
 }
 
 /** The table, in a stable order (services by name, ports by number, backends by address). */
@@ -42,13 +50,16 @@ export function endpointTable(store: MemoryStore): EndpointPort[] {
   const services = store.list('services').filter((s) => publishedPorts(s).length > 0)
     .sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
   for (const s of services) {
-    const backendsFor = (target: number): EndpointBackend[] => {
+    const backendsFor = (target: number, published: number): EndpointBackend[] => {
       const list: EndpointBackend[] = [];
       for (const t of store.by('tasks', 'service', s.ID)) {
         if (!isBackend(t)) continue;
         const addr = meshAddrOf(store.get('nodes', t.NodeID));
         if (!addr) continue;
-        list.push({ node: t.NodeID, addr, port: target, healthy: true });
+        const own = overlayAddrOf(t);
+        // On an overlay: its host reaches it at its address; other hosts through that host's mesh.
+        if (own) list.push({ node: t.NodeID, addr, port: published, healthy: true, inner: { addr: own, port: target } });
+        else list.push({ node: t.NodeID, addr, port: target, healthy: true });
       }
       list.sort((a, b) => (a.addr === b.addr ? a.node.localeCompare(b.node) : a.addr.localeCompare(b.addr)));
       return list.slice(0, MAX_ENDPOINT_BACKENDS);
@@ -57,7 +68,7 @@ export function endpointTable(store: MemoryStore): EndpointPort[] {
       if (out.length >= MAX_ENDPOINT_PORTS) return out;
       out.push({
         service: s.Spec.Name, port: p.PublishedPort!, protocol: p.Protocol ?? 'tcp', target: p.TargetPort,
-        mode: p.PublishMode ?? 'ingress', backends: backendsFor(p.TargetPort),
+        mode: p.PublishMode ?? 'ingress', backends: backendsFor(p.TargetPort, p.PublishedPort!),
       });
     }
   }

@@ -24,6 +24,12 @@ export interface EndpointBackend {
   addr: string;
   port: number;
   healthy: boolean;
+  /**
+   * A task on an overlay network: its own host reaches it here (its overlay address and target
+   * port); other hosts reach `addr:port`, that host's mesh on the published port, which serves such
+   * connections from its local tasks only.
+   */
+  inner?: { addr: string; port: number };
 }
 
 /** One published port of a service, with its tasks now. */
@@ -156,7 +162,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
       ports: is.array(is.shape({
         service: is.string(256), port: is.number(), protocol: is.oneOf(['tcp', 'udp'] as const), target: is.number(),
         mode: is.oneOf(['ingress', 'host'] as const),
-        backends: is.array(is.shape({ node: id, addr: is.string(64), port: is.number(), healthy: is.boolean() }), MAX_ENDPOINT_BACKENDS),
+        backends: is.array(is.shape({ node: id, addr: is.string(64), port: is.number(), healthy: is.boolean(), inner: is.optional(is.shape({ addr: is.string(64), port: is.number() })) }), MAX_ENDPOINT_BACKENDS),
       }), MAX_ENDPOINT_PORTS),
     }),
   },
