@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Controller, TaskNetwork } from '../../src/executor/contract.ts';
 import { PrepareError, StartError } from '../../src/executor/errors.ts';
-import type { ProcessSpec, TaskSpec } from '../../src/types/index.ts';
+import type { ProcessSpec } from '../../src/types/index.ts';
 import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
 import { cgroupMembers, detectCgroups } from './cgroup.ts';
-import { isAlive, path, readJson, type PidRecord, type ShimSpec } from './files.ts';
+import { isAlive, path, procStat, readJson, type PidRecord, type ShimSpec } from './files.ts';
 import { createProcessExecutor, resolvConf } from './index.ts';
 import { findTools, launchArgv } from './launch.ts';
 
@@ -81,10 +81,10 @@ afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c();
 
 const network = (netns = NS_PATH, dns = DNS): TaskNetwork => ({ attachments: [], dns, netns });
 
-function setup(p: ProcessSpec, net: TaskNetwork | null = network(), more: Partial<TaskSpec> = {}) {
+function setup(p: ProcessSpec, net: TaskNetwork | null = network()) {
   const dir = tempDir();
   const exec = createProcessExecutor({ shimCommand: shim, cgroupParent: PARENT });
-  const task = makeTask({ Runtime: 'process', ProcessSpec: p, ...more });
+  const task = makeTask({ Runtime: 'process', ProcessSpec: p });
   const ctx = { ...makeContext(join(dir.path, 'task')), ...(net ? { network: net } : {}) };
   const ctl = exec.controller(task, ctx);
   cleanups.push(() => dir[Symbol.dispose](), () => ctl.remove());
@@ -178,13 +178,26 @@ test.if(usable)('with User nobody the task still enters the namespace, as nobody
   expect(out.some((l) => l.includes(`${NS_IP}/30`))).toBe(true);
 });
 
-test.if(usable)('with Isolation.Pid the task is PID 1 of its own PID namespace, inside the network namespace', async () => {
-  const { ctl } = setup(sh('echo pid=$$; readlink /proc/self/ns/net; cat /etc/resolv.conf', { Isolation: { Pid: true } }));
+test.if(usable)('with Isolation the task is PID 1 of its own namespaces; the worker\'s namespace stands in for Network', async () => {
+  const { ctl } = setup(sh('echo pid=$$; readlink /proc/self/ns/net; readlink /proc/self/ns/mnt; cat /etc/resolv.conf', { Isolation: { Pid: true, Mount: true, Network: true } }));
   await started(ctl);
   expect((await ctl.wait(signal())).exitCode).toBe(0);
   const out = await lines(ctl);
   expect(out.slice(0, 2)).toEqual(['pid=1', nsId(NS_PATH)]);
+  expect(out[2]).not.toBe(readlinkSync('/proc/self/ns/mnt'));
   expect(out).toContain('nameserver 10.0.1.1');
+});
+
+test.if(withCgroups)('stop kills a daemon the task left in the namespace in another session', async () => {
+  const { ctl, taskDir } = setup(sh('(setsid sh -c "sleep 1000 & echo \\$! > daemon.pid" &); echo up; exec sleep 1000'));
+  await started(ctl);
+  const pidFile = join(taskDir, 'work', 'daemon.pid');
+  const daemon = Number(await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim(), 'the daemon pid'));
+  expect(readlinkSync(`/proc/${daemon}/ns/net`)).toBe(nsId(NS_PATH));
+  await ctl.stop(2_000);
+  const st = procStat(daemon);
+  expect(!!st && st.state !== 'Z').toBe(false);
+  expect(nsPids(NS)).toEqual([]);
 });
 
 test.if(usable)('a missing namespace fails prepare naming it; one gone by start fails start naming it', async () => {
@@ -239,4 +252,11 @@ test.if(usable)('without a network nothing changes: the host namespace and resol
   expect(out[0]).toBe(readlinkSync('/proc/self/ns/net'));
   expect(out.slice(1).join('\n')).toBe(readFileSync('/etc/resolv.conf', 'utf8').trimEnd());
   expect(readJson<ShimSpec>(path(taskDir, 'spec'))!.netns).toBeUndefined();
+});
+
+test.if(!root)('as non-root, a network namespace is refused at prepare, naming it', async () => {
+  const { ctl } = setup(sh('true'), network('/run/netns/shoaltest-any'));
+  const err = await ctl.prepare(signal()).catch((e) => e);
+  expect(err).toBeInstanceOf(PrepareError);
+  expect(err.message).toContain('network namespace /run/netns/shoaltest-any');
 });
