@@ -9,6 +9,8 @@
  *   output.log   the task's stdout/stderr, one JSON object per line: {"t":ms,"s":"o"|"e","l":text}
  *   output.log.1 the previous log file after rotation
  *   shim.log     the shim's own diagnostics
+ *   resolv.conf  the task's resolvers, bind-mounted over /etc/resolv.conf (overlay networks only)
+ *   launched     created by the launch once inside the worker's network namespace (ditto)
  */
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import type { TaskCgroup } from './cgroup.ts';
 export const FILES = {
   spec: 'spec.json', shim: 'shim.json', child: 'child.json', exit: 'exit.json',
   log: 'output.log', logPrev: 'output.log.1', shimLog: 'shim.log',
+  resolv: 'resolv.conf', launched: 'launched',
 } as const;
 
 export interface ShimSpec {
@@ -33,13 +36,21 @@ export interface ShimSpec {
   gid?: number;
   /** Rotate output.log past this size (one previous file is kept). */
   logMaxBytes: number;
+  /**
+   * The network namespace the launch enters (`TaskNetwork.netns`): until the launch has created
+   * the `launched` file the program has not run, and an exit then means the namespace was not entered.
+   */
+  netns?: string;
 }
 
 export interface PidRecord { pid: number; startTime: string }
 
 export interface ExitRecord extends ExitStatus {
   time: number;
-  /** Set when the program could not be started at all; exitCode is then 127. */
+  /**
+   * Set when the program could not be started at all; exitCode is then 127 (no such program) or
+   * 125 (a launch step failed: the network namespace could not be entered).
+   */
   startError?: string;
   /** The kernel's OOM killer killed a process of the task (its memory limit was reached). */
   oomKilled?: boolean;

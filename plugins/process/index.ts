@@ -4,8 +4,11 @@
  * daemon can `recover()` it. Everything a controller knows lives in the task directory (files.ts).
  * Without `ProcessSpec.Dir` the program runs in `<taskDir>/work`, a scratch directory owned by the
  * task's user and removed with the task.
+ *
+ * A task on overlay networks runs inside the network namespace the worker made for it
+ * (`TaskContext.network.netns`) and sees `network.dns` in its /etc/resolv.conf (see launch.ts).
  */
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import type {
@@ -70,6 +73,8 @@ export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Execut
         'process.cgroup.kill': String(!!cgroups.unifiedRoot),
         'process.isolation': String(isRoot() && !!tools.unshare),
         'process.groups': String(isRoot() && !!tools.setpriv),
+        // Can join the worker's network namespaces (overlay networks).
+        'process.netns': String(isRoot() && !!tools.sh && !!tools.nsenter && !!tools.unshare && !!tools.mount),
       };
       const resources = { nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() };
       if (process.platform !== 'linux' || !existsSync('/proc/self/stat')) {
@@ -104,6 +109,12 @@ class ProcessController implements Controller {
   #exit(): ExitRecord | undefined { return readJson<ExitRecord>(path(this.#dir, 'exit')); }
   #child(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'child')); }
   #shim(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'shim')); }
+  /** The program runs: spawned, and past the launch steps whose failure is a start error. */
+  #launched(): boolean {
+    if (!this.#child()) return false;
+    const netns = readJson<ShimSpec>(path(this.#dir, 'spec'))?.netns;
+    return !netns || existsSync(path(this.#dir, 'launched'));
+  }
   #shimAlive(): boolean {
     const proc = this.#shimProc;
     if (!proc) return isAlive(this.#shim());
@@ -137,6 +148,17 @@ class ProcessController implements Controller {
     if ((iso?.Pid || iso?.Mount || iso?.Network) && !isRoot()) {
       throw new PrepareError(`ProcessSpec.Isolation: namespaces need the daemon to run as root (it runs as uid ${process.getuid?.()})`);
     }
+    const netns = this.ctx.network?.netns;
+    const dns = this.ctx.network?.dns ?? [];
+    if (netns) {
+      if (!isRoot()) {
+        throw new PrepareError(`network namespace ${netns}: entering it needs the daemon to run as root (it runs as uid ${process.getuid?.()})`);
+      }
+      if (!existsSync(netns)) throw new PrepareError(`network namespace ${netns} does not exist on this node`);
+      if (dns.length && !existsSync('/etc/resolv.conf')) {
+        throw new PrepareError(`network namespace ${netns}: /etc/resolv.conf is missing on this node, so the task's resolvers (${dns.join(', ')}) cannot be mounted over it`);
+      }
+    }
     if (p.Dir !== undefined && !(existsSync(p.Dir) && statSync(p.Dir).isDirectory())) {
       throw new PrepareError(`ProcessSpec.Dir: ${p.Dir} is not a directory on this node`);
     }
@@ -144,6 +166,9 @@ class ProcessController implements Controller {
     try {
       mkdirSync(workDir, { recursive: true });
       if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
+      rmSync(path(this.#dir, 'launched'), { force: true });
+      // Readable by the task's user: once mounted, /etc/resolv.conf is this file.
+      if (netns && dns.length) writeFileSync(path(this.#dir, 'resolv'), resolvConf(dns), { mode: 0o644 });
     } catch (err) {
       throw new PrepareError(`task directory ${this.#dir}: ${(err as Error).message}`);
     }
@@ -156,12 +181,16 @@ class ProcessController implements Controller {
     for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
     const switching = user && user.uid >= 0 ? user : undefined;
     // setpriv sets supplementary groups; Bun's spawn can only set uid and gid (and drops the rest).
-    const viaSetpriv = !!switching && (!!tools.setpriv || !!switching.groups?.length);
+    // Entering a namespace needs root: then the switch must come after it, in the launch chain.
+    const viaSetpriv = !!switching && (!!tools.setpriv || !!switching.groups?.length || !!netns);
     const limits = this.task.Spec.Resources?.Limits ?? {};
     const wantCgroup = cgroups.mode !== 'none' || !!limits.MemoryBytes || !!limits.NanoCPUs;
     const plan: LaunchPlan = {
       cgroupProcs: [], ...(iso ? { isolation: iso } : {}),
       ...(viaSetpriv ? { user: { uid: switching.uid, gid: switching.gid, groups: switching.groups ?? [] } } : {}),
+      ...(netns ? {
+        netns: { path: netns, mark: path(this.#dir, 'launched'), ...(dns.length ? { resolvConf: path(this.#dir, 'resolv') } : {}) },
+      } : {}),
     };
     // Only the cgroup step's presence matters for the tools check; its paths come below.
     const missing = missingTools({ ...plan, cgroupProcs: wantCgroup && cgroups.mode !== 'none' ? ['x'] : [] }, tools);
@@ -180,6 +209,7 @@ class ProcessController implements Controller {
       ...(argv.length !== p.Command.length ? { argv } : {}),
       ...(cgroup ? { cgroup } : {}),
       ...(switching && !viaSetpriv ? { uid: switching.uid, gid: switching.gid } : {}),
+      ...(netns ? { netns } : {}),
     };
     writeJsonAtomic(path(this.#dir, 'spec'), shimSpec);
   }
@@ -213,12 +243,16 @@ class ProcessController implements Controller {
     const seen = await pollUntil(() => {
       const exit = this.#exit();
       if (exit) return exit;
-      if (this.#child()) return true;
+      if (this.#launched()) return true;
       // The shim died without a word: it could not even read its spec.
       if (!this.#shimAlive() && !this.#exit() && !this.#child()) return 'shim-died' as const;
       return undefined;
     }, { intervalMs: POLL_MS, timeoutMs, signal });
-    if (seen === undefined) throw new StartError(`task ${this.task.ID}: the process did not start within ${timeoutMs} ms (see ${path(this.#dir, 'shimLog')})`);
+    if (seen === undefined) {
+      const netns = readJson<ShimSpec>(path(this.#dir, 'spec'))?.netns;
+      const where = netns && this.#child() ? ` in network namespace ${netns}` : '';
+      throw new StartError(`task ${this.task.ID}: the process did not start${where} within ${timeoutMs} ms (see ${path(this.#dir, 'shimLog')})`);
+    }
     if (seen === 'shim-died') throw new StartError(`task ${this.task.ID}: the process shim exited early (see ${path(this.#dir, 'shimLog')})`);
     if (typeof seen === 'object' && seen.startError) throw new StartError(seen.startError);
   }
@@ -327,4 +361,12 @@ class ProcessController implements Controller {
     const memoryBytes = (cg && cgroupMemoryBytes(cg)) || s.memoryBytes;
     return s.count ? { cpuNanos: s.cpuNanos, memoryBytes, pid: child.pid } : { pid: child.pid };
   }
+}
+
+/** A resolv.conf naming `dns` as the nameservers; search domains and options come from the host's. */
+export function resolvConf(dns: string[], hostFile = '/etc/resolv.conf'): string {
+  let host = '';
+  try { host = readFileSync(hostFile, 'utf8'); } catch { /* none: nameservers only */ }
+  const kept = host.split('\n').filter((l) => /^\s*(search|domain|options)\s/.test(l)).map((l) => l.trim());
+  return [...dns.map((d) => `nameserver ${d}`), ...kept].join('\n') + '\n';
 }

@@ -53,6 +53,8 @@ export async function runShim(argv: string[]): Promise<number> {
 class Shim {
   #logFd: number;
   #logBytes = 0;
+  /** The last stderr line: the reason a launch step gives when it fails. */
+  #lastErr = '';
   constructor(readonly taskDir: string, readonly spec: ShimSpec) {
     const logFile = path(taskDir, 'log');
     this.#logFd = openSync(logFile, 'a', 0o600);
@@ -108,6 +110,13 @@ class Shim {
 
     const sig = (child.signalCode ?? undefined) as string | undefined;
     const exitCode = sig ? 128 + (constants.signals[sig as keyof typeof constants.signals] ?? 0) : (child.exitCode ?? 255);
+    if (this.spec.netns && !sig && !existsSync(path(this.taskDir, 'launched'))) {
+      // It ended before the launch got inside the namespace: the program never ran.
+      const reason = this.#lastErr || `the launch exited with code ${exitCode}`;
+      const message = `cannot run the task in network namespace ${this.spec.netns}: ${reason}`;
+      this.finish({ exitCode: LAUNCH_FAILED_EXIT, message, startError: message, time: Date.now() });
+      return 0;
+    }
     let message = sig ? `killed by ${sig}` : `exit code ${exitCode}`;
     if (exitCode === LAUNCH_FAILED_EXIT && this.spec.argv) message += ' (a launch step failed: see the task log)';
     // The OOM killer may have hit the program or one of its children: either way the limit was hit.
@@ -129,6 +138,7 @@ class Shim {
   }
 
   write(stream: 'stdout' | 'stderr', line: string): void {
+    if (stream === 'stderr' && line.trim()) this.#lastErr = line.trim().slice(0, 500);
     const bytes = Buffer.from(encodeLogLine(stream, line, Date.now()));
     if (this.#logBytes + bytes.length > this.spec.logMaxBytes && this.#logBytes > 0) this.rotate();
     writeSync(this.#logFd, bytes);
