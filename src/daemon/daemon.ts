@@ -22,6 +22,8 @@ import type { NodeRole } from '../types/index.ts';
 import { Agent } from '../worker/index.ts';
 import { IngressProxy } from '../mesh/ingress.ts';
 import { MeshAgent } from '../mesh/mesh-agent.ts';
+import { NetworkAgent } from '../mesh/network-agent.ts';
+import type { ForwardingEntry } from '../mesh/overlay.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
@@ -167,6 +169,10 @@ class Daemon implements RunningDaemon {
   private leader: LeaderRole | null = null;
   private agent: Agent | null = null;
   private mesh: MeshAgent | null = null;
+  /** Overlay networks of this host's tasks (bridges, VXLAN, task namespaces, DNS, VIP rules). */
+  private network: NetworkAgent | null = null;
+  /** Host announcements over gossip (liveness, status, overlay forwarding); up with the cluster network. */
+  private hosts: { directory: { forwarding(net: string): ForwardingEntry[] }; setLocal(nets: Record<string, string[]>): void } | null = null;
   private net: ClusterNet | null = null;
   private netStarting: Promise<void> | null = null;
   private servers: Server<unknown>[] = [];
@@ -324,7 +330,17 @@ class Daemon implements RunningDaemon {
     }
     // Every host routes every published port (the mesh); tasks there are reached at its mesh address.
     const meshAddr = this.opts.meshAddr && this.opts.meshAddr !== '0.0.0.0' ? this.opts.meshAddr : this.addrs.advertise.host;
-    this.mesh = new MeshAgent({ nodeId: this.nodeId, proxy: new IngressProxy({ bindAddress: this.opts.meshAddr ?? '0.0.0.0' }), log: this.log });
+    this.mesh = new MeshAgent({
+      nodeId: this.nodeId, log: this.log,
+      proxy: new IngressProxy({ bindAddress: this.opts.meshAddr ?? '0.0.0.0', localOnlyFrom: (a) => this.mesh?.isPeer(a) ?? false }),
+    });
+    this.network = new NetworkAgent({
+      nodeId: this.nodeId,
+      underlay: () => this.addrs.advertise.host,
+      remote: (net) => this.hosts?.directory.forwarding(net) ?? [],
+      onLocalChange: () => this.hosts?.setLocal(this.network?.localNets() ?? {}),
+      log: this.log,
+    });
     this.agent = new Agent({
       nodeId: this.nodeId,
       dataDir: this.opts.dataDir,
@@ -333,6 +349,8 @@ class Daemon implements RunningDaemon {
       description: () => ({ ...describeHost([]), Addr: meshAddr }),
       nodeAddr: meshAddr,
       onEndpoints: (ports) => this.mesh?.apply(ports),
+      onNetworks: (table) => void this.network?.setTable(table),
+      network: this.network,
       onRole: (role) => {
         if (role === 'manager' && this.membership?.Role === 'worker') void this.becomeManager();
       },
@@ -705,6 +723,7 @@ class Daemon implements RunningDaemon {
       this.log(`worker stop: ${errorMessage(e)}`);
     }
     this.mesh?.close();
+    await this.network?.close();
     try {
       await this.leader?.stop();
     } catch (e) {

@@ -70,7 +70,7 @@ const CHAIN = 'SHOAL-VIP';
 
 /** The namespace a task without isolation runs in. */
 export function sandboxName(taskId: string): string {
-  return `shoal-${taskId.slice(0, 20)}`;
+  return `shtask-${taskId.slice(0, 20)}`;
 }
 
 export class NetworkAgent {
@@ -241,6 +241,7 @@ export class NetworkAgent {
       this.#nets.set(spec.id, n);
     }
     await n.overlay.ensure();
+    await this.#hostRules(n, true);
     await this.#forward(n);
     await this.#refreshDns(n);
     return n;
@@ -280,9 +281,38 @@ export class NetworkAgent {
     }
   }
 
+  /**
+   * The host's firewall for a network's bridge. Where bridged packets pass iptables (br_netfilter,
+   * which Docker loads, with FORWARD's policy DROP), traffic between the bridge's ports (tasks, the
+   * VXLAN device) must be accepted, as Docker does for its own bridges; and tasks reach the outside
+   * through the host (masquerade), unless the network is internal.
+   */
+  #hostFirewall(n: NetState): string[][] {
+    const br = n.overlay.bridge;
+    const rules = [['filter', 'FORWARD', '-i', br, '-o', br, '-j', 'ACCEPT']];
+    if (!this.#table.networks.find((x) => x.id === n.id)?.internal) {
+      rules.push(
+        ['filter', 'FORWARD', '-i', br, '!', '-o', br, '-j', 'ACCEPT'],
+        ['filter', 'FORWARD', '-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+        ['nat', 'POSTROUTING', '-s', n.subnet, '!', '-o', br, '-j', 'MASQUERADE'],
+      );
+    }
+    return rules;
+  }
+
+  async #hostRules(n: NetState, add: boolean): Promise<void> {
+    for (const [table, chain, ...rule] of this.#hostFirewall(n)) {
+      const has = (await this.#run(['iptables', '-w', '-t', table!, '-C', chain!, ...rule]).catch(() => ({ code: 127, stdout: '', stderr: 'no iptables' }))).code === 0;
+      if (has === add) continue;
+      const r = await this.#run(['iptables', '-w', '-t', table!, add ? '-I' : '-D', chain!, ...(add ? ['1'] : []), ...rule]).catch((e) => ({ code: 127, stdout: '', stderr: errorMessage(e) }));
+      if (r.code !== 0) this.#warnOnce(`fw:${n.id}:${table}`, `network ${n.name}: iptables ${table} ${chain}: ${r.stderr.trim() || 'failed'} (tasks may not reach each other where bridged traffic is filtered)`);
+    }
+  }
+
   async #removeNet(n: NetState): Promise<void> {
     n.dns?.stop();
     this.#nets.delete(n.id);
+    await this.#hostRules(n, false);
     await n.overlay.remove().catch((e) => this.#o.log?.(`network ${n.name}: remove: ${errorMessage(e)}`));
     this.#o.log?.(`network ${n.name}: removed from this host`);
   }

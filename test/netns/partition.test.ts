@@ -11,40 +11,12 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary, SHOAL, waitFor } from '../integration/harness.ts';
-import { disposeAll, type NetHost, NetnsHosts, netnsUnavailable } from './hosts.ts';
+import { type Daemon, killTaskProcesses, waitFor } from '../integration/harness.ts';
+import { HostDaemon } from './host-daemon.ts';
+import { disposeAll, NetnsHosts, netnsUnavailable } from './hosts.ts';
 
 const unavailable = netnsUnavailable();
 if (unavailable && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but: ${unavailable}`);
-
-/** A daemon whose process runs inside a namespace host; the API and CLI as in the loopback harness. */
-class HostDaemon extends Daemon {
-  constructor(private readonly net: NetnsHosts, readonly host: NetHost, dataDir: string, readonly args: string[]) {
-    super(dataDir, args);
-  }
-
-  get addr(): string {
-    return `${this.host.ip}:4242`;
-  }
-
-  override async start(init = false): Promise<this> {
-    requireBinary();
-    rmSync(this.socket, { force: true });
-    const cmd = [SHOAL, 'daemon', '--data-dir', this.dataDir, '--listen-addr', this.addr, ...(init ? ['--init'] : []), ...this.args];
-    const p = this.net.spawn(this.host, cmd, { env: this.env });
-    this.proc = p as unknown as Daemon['proc'];
-    for (const s of [p.stdout, p.stderr]) {
-      void (async () => {
-        for await (const chunk of s as ReadableStream<Uint8Array>) this.output += new TextDecoder().decode(chunk);
-      })();
-    }
-    await waitFor(`the daemon API in host ${this.host.index}`, async () => {
-      if (p.exitCode !== null) throw new Error(`daemon exited with ${p.exitCode}: ${this.output}`);
-      return (await this.api('/_ping')).ok;
-    });
-    return this;
-  }
-}
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
 const serviceNames = async (d: Daemon) => (await d.json<any[]>('/services')).map((s) => s.Spec.Name as string);

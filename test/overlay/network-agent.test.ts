@@ -23,7 +23,7 @@ afterAll(async () => {
   for (const a of agents) await a.close();
   for (const n of (await hostRunner()(['ip', 'netns', 'list'])).stdout.split('\n')) {
     const name = n.split(' ')[0]!;
-    if (name.startsWith('shoal-') && name.includes(lab.tag)) await hostRunner()(['ip', 'netns', 'del', name]);
+    if (name.startsWith('shtask-') && name.includes(lab.tag)) await hostRunner()(['ip', 'netns', 'del', name]);
   }
   await lab.cleanup();
 });

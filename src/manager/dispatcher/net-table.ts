@@ -30,7 +30,7 @@ export function netTable(store: MemoryStore): NetTable {
     const cfg = n.IPAM?.Config[0];
     if (!cfg?.Subnet || !cfg.Gateway || !Number.isInteger(n.VNI)) continue; // not allocated yet
     if (networks.length >= MAX_NET_NETWORKS) break;
-    networks.push({ id: n.ID, name: n.Spec.Name, subnet: cfg.Subnet, gateway: bare(cfg.Gateway), vni: n.VNI! });
+    networks.push({ id: n.ID, name: n.Spec.Name, subnet: cfg.Subnet, gateway: bare(cfg.Gateway), vni: n.VNI!, ...(n.Spec.Internal ? { internal: true } : {}) });
   }
   const services: NetTableService[] = [];
   let addrs = 0;

@@ -44,7 +44,11 @@ export interface EndpointPort {
 }
 
 /** An overlay network as every host builds it. */
-export interface NetTableNetwork { id: string; name: string; subnet: string; gateway: string; vni: number }
+export interface NetTableNetwork {
+  id: string; name: string; subnet: string; gateway: string; vni: number;
+  /** No way out of the network (`network create --internal`). */
+  internal?: boolean;
+}
 
 /** A service's names on the overlay networks: what the embedded DNS answers and the VIP rules route. */
 export interface NetTableService {
@@ -169,7 +173,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   networks: {
     version: 1, maxBytes: MAX_FRAME_BYTES,
     check: is.shape({
-      networks: is.array(is.shape({ id, name: is.string(256), subnet: is.string(64), gateway: is.string(64), vni: is.number() }), MAX_NET_NETWORKS),
+      networks: is.array(is.shape({ id, name: is.string(256), subnet: is.string(64), gateway: is.string(64), vni: is.number(), internal: is.optional(is.boolean()) }), MAX_NET_NETWORKS),
       services: is.array(is.shape({
         id, name: is.string(256), mode: is.oneOf(['vip', 'dnsrr'] as const),
         vips: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_NETWORKS),
