@@ -117,7 +117,8 @@ if (skip) {
       // TCG under load: the boot may take tens of seconds.
       await waitFor(() => answers(`${net}.5`, 8080, 'hello-from-vm'), `the guest to answer on ${net}.5:8080`, 150_000);
       const bootMs = Date.now() - t0;
-      console.log(`vm network test: guest answered on ${net}.5:8080 ${bootMs} ms after prepare`);
+      const accel = (await exec.fingerprint()).attributes['vm.accel'];
+      console.log(`vm network test: the guest (accel ${accel}) answered on ${net}.5:8080 ${bootMs} ms after prepare`);
 
       const fdb = JSON.parse(must('bridge', '-j', 'fdb', 'show', 'br', bridge)) as { mac: string; ifname?: string; flags?: string[] }[];
       expect(fdb.some((f) => f.mac === network.attachments[0]!.mac && f.ifname === tap)).toBe(true);
@@ -127,10 +128,15 @@ if (skip) {
       expect(resolv.map((l) => l.trim())).toContain(`nameserver ${net}.1`);
       expect(out.find((l) => l.startsWith('iface '))?.trim()).toBe(`iface ${network.attachments[0]!.mac} mtu 1450`);
 
-      await ctl.stop(1_000);
-      await ctl.remove();
+      // A daemon restart: a fresh executor and controller re-attach, and release the tap by its name.
+      const again = createVmExecutor({ shimCommand: shim, probeKernel: (assets as { kernel: string }).kernel })
+        .controller(task, { ...makeContext(`${dir.path}/task`, log), network });
+      expect(await again.recover()).toBe(true);
+      expect(await again.address!()).toBe(`${net}.5`);
+      await again.stop(1_000);
       expect(sh('ip', 'link', 'show', 'dev', tap).code).not.toBe(0);
-      await ctl.remove(); // idempotent
+      await again.remove();
+      await again.remove(); // idempotent
       expect(log.some((l) => l.includes(`deleted taps ${tap}`))).toBe(true);
     }, 240_000);
   });
