@@ -20,7 +20,16 @@ if [ -n "$need" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 
-if [ ! -s "$KERNEL" ] || [ ! -s "$CACHE/modules/button.ko" ] || [ ! -s "$CACHE/modules/evdev.ko" ]; then
+# The test guest's power button (QMP system_powerdown) needs button+evdev; its network (a tap on an
+# overlay bridge, virtio-net on microvm's virtio-mmio) the virtio ones. The cloud kernel has them as
+# modules; the guest's init loads every one it is given.
+MODULES="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+  drivers/virtio/virtio_mmio.ko net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko"
+have_modules() {
+  for m in $MODULES; do [ -s "$CACHE/modules/$(basename "$m")" ] || return 1; done
+}
+
+if [ ! -s "$KERNEL" ] || ! have_modules; then
   mkdir -p "$CACHE"
   # The versioned package the meta-package points at, e.g. linux-image-6.1.0-56-cloud-amd64.
   pkg="$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n1)"
@@ -36,10 +45,8 @@ if [ ! -s "$KERNEL" ] || [ ! -s "$CACHE/modules/button.ko" ] || [ ! -s "$CACHE/m
   (cd "$work" && apt-get download -qq "$pkg")
   dpkg -x "$work"/*.deb "$work/root"
   src="$(ls "$work"/root/boot/vmlinuz-* | head -n1)"
-  # The test guest's power button (QMP system_powerdown) needs these two; the cloud kernel has them
-  # as modules.
   mkdir -p "$CACHE/modules"
-  for m in drivers/input/evdev.ko drivers/acpi/button.ko; do
+  for m in $MODULES; do
     cp "$(ls -d "$work"/root/lib/modules/*/kernel)/$m" "$CACHE/modules/"
   done
   cp "$src" "$KERNEL.tmp"

@@ -4,7 +4,9 @@
  * guest's serial console — into the task's log and records how QEMU ended. This controller adds
  * what is particular to VMs around a process controller for QEMU: the QEMU command line, a QMP
  * socket in the task directory (start waits for it; stop presses the ACPI power button through it),
- * and the guest's own exit status, read from its console (`SHOAL-EXIT <code>`).
+ * and the guest's own exit status, read from its console (`SHOAL-EXIT <code>`). On overlay networks
+ * (`TaskContext.network`) the guest gets a tap device on each network's bridge and its address on
+ * the kernel command line (network.ts).
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -19,7 +21,8 @@ import { isAlive, path, readJson, type ExitRecord, type PidRecord } from '../pro
 import { killGroup } from '../process/shim.ts';
 import { lastLogLines, qemuComplaint, vmExitStatus } from './console.ts';
 import { qmp } from './qmp.ts';
-import { chooseAccel, findQemu, hostTscKhz, qemuArgv, qemuVersion, qmpSocketPath, type AccelChoice } from './qemu.ts';
+import { ensureTaps, firstAddress, guestNics, networkCmdline, removeTaps } from './network.ts';
+import { chooseAccel, findQemu, hostTscKhz, kernelCmdline, qemuArgv, qemuVersion, qmpSocketPath, type AccelChoice } from './qemu.ts';
 import { validateVmSpec, vmSize } from './validate.ts';
 
 export { validateVmSpec, vmSize } from './validate.ts';
@@ -40,6 +43,8 @@ export interface VmExecutorOptions {
 }
 
 const POLL_MS = 25;
+/** x86 Linux's COMMAND_LINE_SIZE, with its terminating NUL. */
+const COMMAND_LINE_SIZE = 2048;
 /** How often stop presses the power button again during the grace period: a press while the guest
  *  boots (before its power button driver is there) is lost. */
 const PRESS_EVERY_MS = 500;
@@ -138,13 +143,31 @@ class VmController implements Controller {
     const bin = this.binary();
     if (!bin) throw new PrepareError('TaskTemplate.Runtime: "vm" needs qemu-system-x86_64 on this node, and it is not on PATH');
     const { accel } = await this.chooseAccel(bin);
-    const argv = qemuArgv({
+    const network = this.ctx.network?.attachments.length ? this.ctx.network : undefined;
+    let net: { nics: ReturnType<typeof guestNics>; netCmdline: string } | undefined;
+    if (network) {
+      try {
+        net = { nics: guestNics(this.task.ID, network), netCmdline: networkCmdline(network, this.task.ID.slice(0, 12)) };
+      } catch (err) { throw new PrepareError(`task ${this.task.ID}: its networks: ${(err as Error).message}`); }
+    }
+    const vm = {
       binary: bin, accel, ...vmSize(this.task.Spec), qmpSocket: this.#qmpSocket, tscKhz: hostTscKhz(),
       ...(this.#vm.Kernel ? { kernel: this.#vm.Kernel } : {}),
       ...(this.#vm.Initrd ? { initrd: this.#vm.Initrd } : {}),
       ...(this.#vm.Disk ? { disk: this.#vm.Disk } : {}),
       ...(this.#vm.Cmdline ? { cmdline: this.#vm.Cmdline } : {}),
-    });
+      ...(net ?? {}),
+    };
+    if (this.#vm.Kernel && kernelCmdline(vm).length >= COMMAND_LINE_SIZE) {
+      throw new PrepareError(`VMSpec.Cmdline: with what the executor adds (${net ? 'the networks\' addresses among it' : 'console, panic…'}), the kernel command line is longer than ${COMMAND_LINE_SIZE - 1} characters`);
+    }
+    if (network) {
+      try {
+        const taps = await ensureTaps(this.task.ID, network);
+        this.ctx.log(`taps ${taps.join(', ')} on ${network.attachments.map((a) => a.bridge).join(', ')}`);
+      } catch (err) { throw new PrepareError(`task ${this.task.ID}: cannot make its tap devices: ${(err as Error).message}`); }
+    }
+    const argv = qemuArgv(vm);
     this.#qemu = this.#processController(argv);
     await this.#qemu.prepare(signal);
     this.ctx.log(`prepared a microVM (accel ${accel}): ${argv.slice(1).join(' ')}`);
@@ -175,8 +198,29 @@ class VmController implements Controller {
   }
 
   stop(graceMs: number): Promise<void> {
-    this.#stopping ??= this.#stop(graceMs).finally(() => { this.#stopping = undefined; });
+    this.#stopping ??= this.#stop(graceMs).then(() => this.#releaseTapsOfEndedQemu()).finally(() => { this.#stopping = undefined; });
     return this.#stopping;
+  }
+
+  /** Once QEMU has run and ended, its taps serve nothing: release them (remove does it anyway). */
+  async #releaseTapsOfEndedQemu(): Promise<void> {
+    const child = this.#child();
+    if (child && (this.#exit() || !isAlive(child))) await this.#removeTaps();
+  }
+
+  /**
+   * Delete the task's taps. Found by name (derived from the task ID), so this works on a controller
+   * made after a daemon restart. Without networks in the context, a failure (no iproute2…) is only
+   * logged: such a task most likely never had taps.
+   */
+  async #removeTaps(): Promise<void> {
+    try {
+      const gone = await removeTaps(this.task.ID);
+      if (gone.length) this.ctx.log(`deleted taps ${gone.join(', ')}`);
+    } catch (err) {
+      if (this.ctx.network?.attachments.length) throw err;
+      this.ctx.log(`could not look for tap devices to delete: ${(err as Error).message}`);
+    }
   }
 
   async #stop(graceMs: number): Promise<void> {
@@ -210,7 +254,11 @@ class VmController implements Controller {
   async remove(): Promise<void> {
     await this.#qemu.remove();
     rmSync(this.#qmpSocket, { force: true });
+    await this.#removeTaps();
   }
+
+  /** Its first overlay address; undefined on the host's network (a VM there has no address of its own). */
+  async address(): Promise<string | undefined> { return firstAddress(this.ctx.network); }
 
   recover(): Promise<boolean> { return this.#qemu.recover(); }
   logs(opts?: LogOptions): AsyncIterable<LogLine> { return this.#qemu.logs(opts); }

@@ -1,5 +1,7 @@
 import { expect, test } from 'bun:test';
-import { BASE_CMDLINE, hostTscKhz, kernelCmdline, qemuArgv, qmpSocketPath } from './qemu.ts';
+import type { TaskNetworkAttachment } from '../../src/executor/contract.ts';
+import { firstAddress, guestNics, netmaskOf, networkCmdline, tapName, tapPrefix } from './network.ts';
+import { BASE_CMDLINE, hostTscKhz, kernelCmdline, NETWORK_FW_CFG, qemuArgv, qmpSocketPath } from './qemu.ts';
 
 test('the host clock rate comes from /proc/cpuinfo, or nothing', () => {
   expect(hostTscKhz('model name\t: AMD EPYC\ncpu MHz\t\t: 2445.404\n')).toBe(2445404);
@@ -31,4 +33,52 @@ test('a QMP socket path too long for a unix address moves to the temp dir, stabl
   const long = `/${'x'.repeat(120)}`;
   expect(qmpSocketPath(long)).toBe(qmpSocketPath(long));
   expect(Buffer.byteLength(qmpSocketPath(long))).toBeLessThan(108);
+});
+
+const attachment = (n: number, more: Partial<TaskNetworkAttachment> = {}): TaskNetworkAttachment => ({
+  networkId: `n${n}`, name: `net${n}`, bridge: `shb-${n}`, subnet: `10.0.${n}.0/24`, gateway: `10.0.${n}.1`,
+  address: `10.0.${n}.5/24`, mac: `02:42:0A:00:0${n}:05`, mtu: 1450, ...more,
+});
+
+test('tap names: from the task ID and the attachment index, at most 15 bytes, the same on every call', () => {
+  expect(tapName('task1', 0)).toMatch(/^sht[0-9a-f]{8}0$/);
+  expect(tapName('task1', 0)).toBe(tapName('task1', 0));
+  expect(tapName('task1', 0)).not.toBe(tapName('task2', 0));
+  expect(tapName('task1', 3).startsWith(tapPrefix('task1'))).toBe(true);
+  expect(Buffer.byteLength(tapName('x'.repeat(200), 9999))).toBeLessThanOrEqual(15);
+  expect(() => tapName('task1', 10000)).toThrow();
+});
+
+test('the guest\'s network words: ip= for the first attachment, shoal.net<i> for each, shoal.dns', () => {
+  expect(netmaskOf(24)).toBe('255.255.255.0');
+  expect(netmaskOf(20)).toBe('255.255.240.0');
+  expect(netmaskOf(32)).toBe('255.255.255.255');
+  expect(netmaskOf(0)).toBe('0.0.0.0');
+  const net = { attachments: [attachment(1), attachment(2, { address: '10.0.2.9/16', mtu: 1400 })], dns: ['10.0.1.1', '1.1.1.1', '8.8.8.8'] };
+  expect(networkCmdline(net, 'host1').split(' ')).toEqual([
+    'ip=10.0.1.5::10.0.1.1:255.255.255.0:host1:eth0:off:10.0.1.1:1.1.1.1',
+    'shoal.net0=10.0.1.5/24,02:42:0a:00:01:05,10.0.1.1,1450',
+    'shoal.net1=10.0.2.9/16,02:42:0a:00:02:05,10.0.2.1,1400',
+    'shoal.dns=10.0.1.1,1.1.1.1,8.8.8.8',
+  ]);
+  expect(networkCmdline({ attachments: [attachment(1)], dns: [] }, 'h')).toBe('ip=10.0.1.5::10.0.1.1:255.255.255.0:h:eth0:off shoal.net0=10.0.1.5/24,02:42:0a:00:01:05,10.0.1.1,1450');
+  expect(firstAddress(net)).toBe('10.0.1.5');
+  expect(firstAddress(undefined)).toBeUndefined();
+  expect(firstAddress({ attachments: [], dns: [] })).toBeUndefined();
+});
+
+test('a microVM on networks: a virtio-mmio NIC per tap with its MAC and MTU; the words before the spec\'s Cmdline and in fw_cfg', () => {
+  const nics = guestNics('task1', { attachments: [attachment(1), attachment(2)], dns: [] });
+  const argv = qemuArgv({ binary: 'q', accel: 'kvm', vcpus: 1, memoryMiB: 128, kernel: '/k', qmpSocket: '/s', nics, netCmdline: 'ip=x shoal.net0=a,b', cmdline: 'init=/x' });
+  const all = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+  expect(all('-netdev')).toEqual([0, 1].map((i) => `tap,id=net${i},ifname=${tapName('task1', i)},script=no,downscript=no`));
+  expect(all('-device')).toEqual([
+    'virtio-net-device,netdev=net0,mac=02:42:0a:00:01:05,host_mtu=1450',
+    'virtio-net-device,netdev=net1,mac=02:42:0a:00:02:05,host_mtu=1450',
+  ]);
+  expect(all('-append')).toEqual([`${BASE_CMDLINE} ip=x shoal.net0=a,b init=/x`]);
+  expect(all('-fw_cfg')).toEqual([`name=${NETWORK_FW_CFG},string=ip=x shoal.net0=a,,b`]);
+  const plain = qemuArgv({ binary: 'q', accel: 'kvm', vcpus: 1, memoryMiB: 128, kernel: '/k', qmpSocket: '/s' });
+  expect(plain).not.toContain('-netdev');
+  expect(plain).not.toContain('-fw_cfg');
 });

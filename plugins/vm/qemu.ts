@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { GuestNic } from './network.ts';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -102,7 +103,14 @@ export interface MicroVm {
   qmpSocket: string;
   /** The host's TSC rate under TCG, given to the guest (see `tcgCmdline`). */
   tscKhz?: number;
+  /** The guest's network interfaces: taps the executor made (network.ts), in attachment order. */
+  nics?: GuestNic[];
+  /** What the guest is told about its networks (`networkCmdline`), before the spec's Cmdline. */
+  netCmdline?: string;
 }
+
+/** The fw_cfg item with the guest's network words (README.md, "Networks"). */
+export const NETWORK_FW_CFG = 'opt/org.shoal/network';
 
 /** Always on the guest kernel's command line; the spec's Cmdline comes after, so it can override. */
 export const BASE_CMDLINE = 'console=ttyS0 reboot=t panic=-1 quiet';
@@ -123,10 +131,11 @@ function readCpuinfo(): string {
   try { return readFileSync('/proc/cpuinfo', 'utf8'); } catch { return ''; }
 }
 
-/** The kernel command line: ours, then the spec's (which may override ours). */
-export function kernelCmdline(vm: Pick<MicroVm, 'accel' | 'tscKhz' | 'cmdline'>): string {
+/** The kernel command line: ours, the networks', then the spec's (which may override ours). */
+export function kernelCmdline(vm: Pick<MicroVm, 'accel' | 'tscKhz' | 'cmdline' | 'netCmdline'>): string {
   const parts = [BASE_CMDLINE];
   if (vm.accel === 'tcg' && vm.tscKhz) parts.push(`tsc_early_khz=${vm.tscKhz}`);
+  if (vm.netCmdline) parts.push(vm.netCmdline);
   if (vm.cmdline) parts.push(vm.cmdline);
   return parts.join(' ');
 }
@@ -152,5 +161,16 @@ export function qemuArgv(vm: MicroVm): string[] {
   if (vm.disk) {
     argv.push('-drive', `id=disk0,file=${vm.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk0');
   }
+  // microvm has no PCI: virtio-net on virtio-mmio (`-device virtio-net-device`). `host_mtu` tells
+  // the guest driver the MTU (VIRTIO_NET_F_MTU), so the overlay's 1450 needs no guest config.
+  // The same words as on the kernel command line, for a Disk's own bootloader and init to read
+  // (/sys/firmware/qemu_fw_cfg/by_name/opt/org.shoal/network/raw). Commas are doubled for QEMU.
+  if (vm.netCmdline) argv.push('-fw_cfg', `name=${NETWORK_FW_CFG},string=${vm.netCmdline.replaceAll(',', ',,')}`);
+  (vm.nics ?? []).forEach((nic, i) => {
+    argv.push(
+      '-netdev', `tap,id=net${i},ifname=${nic.tap},script=no,downscript=no`,
+      '-device', `virtio-net-device,netdev=net${i},mac=${nic.mac},host_mtu=${nic.mtu}`,
+    );
+  });
   return argv;
 }

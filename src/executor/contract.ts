@@ -156,6 +156,8 @@ export interface Controller {
    * usage figures). The driver reports it when the task starts; without it, `stats().pid` is used.
    */
   pid?(): Promise<number | undefined>;
+  /** The address at which this host reaches the task: its first overlay address, or for a container its address on Docker's default bridge; undefined for tasks on the host's network. */
+  address?(): Promise<string | undefined>;
 }
 
 export interface Executor {
