@@ -62,6 +62,14 @@ export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validat
     TaskTemplate: tt,
     Mode: mode.Global ? { Global: {} } : { Replicated: { Replicas: mode.Replicated?.Replicas ?? 1 } },
   };
+  // A process on the host's network listens on its target port on its host, where the mesh would
+  // also listen on the published port: the same number cannot be both.
+  const onHostNetwork = runtime === 'process' && !(tt.Networks?.length) && !(input.Networks?.length);
+  (input.EndpointSpec?.Ports ?? []).forEach((p, i) => {
+    if (onHostNetwork && p.PublishedPort && p.PublishedPort === p.TargetPort) {
+      throw new InvalidArgumentError(`EndpointSpec.Ports[${i}]: published port ${p.PublishedPort} is the target port of a process task on the host's network, which the task itself listens on; publish another port (e.g. published=${p.PublishedPort === 65535 ? 65534 : p.PublishedPort + 1},target=${p.TargetPort}) or attach the service to an overlay network`);
+    }
+  });
   const problem = deps.validateTaskSpec(tt);
   if (problem) throw new InvalidArgumentError(problem.startsWith('TaskTemplate') ? problem : `TaskTemplate: ${problem}`);
   return spec;

@@ -65,6 +65,7 @@ describe('services', () => {
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] } }, Mode: { Replicated: { Replicas: 1.5 } } }, 'Mode.Replicated.Replicas'],
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] }, Placement: { Constraints: ['node.role=manager'] } } }, 'TaskTemplate.Placement.Constraints[0]'],
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] } }, EndpointSpec: { Ports: [{ TargetPort: 70000 }] } }, 'EndpointSpec.Ports[0].TargetPort'],
+      [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] } }, EndpointSpec: { Ports: [{ TargetPort: 8000, PublishedPort: 8000 }] } }, 'EndpointSpec.Ports[0]: published port 8000 is the target port of a process task'],
       [{ Name: 'a b', TaskTemplate: { ProcessSpec: { Command: ['x'] } } }, 'Name'],
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] } }, Mode: { Replicated: {}, Global: {} } }, 'Mode'],
       [{ Name: 'a', TaskTemplate: { ProcessSpec: { Command: ['x'] } }, Extra: true }, 'Extra: unknown field'],
