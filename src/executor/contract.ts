@@ -156,6 +156,12 @@ export interface Controller {
    * usage figures). The driver reports it when the task starts; without it, `stats().pid` is used.
    */
   pid?(): Promise<number | undefined>;
+  /**
+   * Optional: the address at which this host reaches the task: its first overlay address, or for a
+   * container its address on Docker's default bridge; undefined for tasks on the host's network.
+   * A bare IPv4 address ("10.0.1.5"), without prefix length.
+   */
+  address?(): Promise<string | undefined>;
 }
 
 export interface Executor {
