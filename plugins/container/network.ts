@@ -11,7 +11,15 @@
  * br_netfilter), the DOCKER-ISOLATION drops towards other Docker networks, and
  * `POSTROUTING -s <subnet> ! -o <bridge> -j MASQUERADE`, so containers reach outside through the
  * host (what we want). Removing the Docker network removes those rules but leaves the bridge, its
- * address and its up state alone (the driver deletes only bridges it created).
+ * address and its up state alone (the driver deletes only bridges it created: had the bridge been
+ * missing at create, Docker would have made it, and would delete it with the network).
+ * Docker also sets the FORWARD policy to DROP and bridge-nf-call-iptables=1 host-wide, so a shoal
+ * bridge with no Docker network on it (process tasks only) drops bridged traffic unless the worker
+ * accepts it itself.
+ *
+ * DNS: the container's /etc/resolv.conf says `nameserver 127.0.0.11` / `options ndots:0` (Docker's
+ * embedded resolver on a user-defined network); names Docker does not know go to `HostConfig.Dns`
+ * (the gateway), sent from the container's own address on the overlay (overlay.test.ts checks it).
  *
  * Per-network calls are serialized in this process (`withNetworks`): a task being prepared cannot
  * see its network removed by another task's `remove()` between "ensure" and "create the container".
