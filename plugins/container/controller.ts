@@ -19,6 +19,7 @@ import { pollUntil } from '../../src/executor/logs.ts';
 import { stopGraceMs, type Task } from '../../src/types/index.ts';
 import { containerEvents, engineMessage, healthOfEvent, isNotFound, pullImage, statusOf } from './engine.ts';
 import { readLogs } from './read-logs.ts';
+import { dockerNetworkName, endpointConfig, ensureNetwork, releaseNetwork, withNetworks } from './network.ts';
 import { containerName, createOptions, LABEL_TASK, signalOfExitCode, validateContainerSpec } from './spec.ts';
 
 /** Raised when the container's health check reports it unhealthy: the task fails. */
@@ -57,19 +58,40 @@ export class ContainerController implements Controller {
     }
   }
 
+  /** The task's overlay attachments (empty: Docker's default network, as without shoal networks). */
+  get #attachments() { return this.ctx.network?.attachments ?? []; }
+
   async prepare(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     const invalid = validateContainerSpec(this.task.Spec);
     if (invalid) throw new PrepareError(invalid);
     const image = this.task.Spec.ContainerSpec!.Image;
     const docker = await this.#docker();
-    const create = () => docker.createContainer({ ...createOptions(this.task, this.ctx.env), abortSignal: signal } as never);
+    // Networks, container and its other networks under the networks' locks: a remove() of another
+    // task cannot take a network away in between.
+    const create = () => withNetworks(this.#attachments.map(dockerNetworkName), async () => {
+      for (const a of this.#attachments) {
+        try { await ensureNetwork(docker, a, this.ctx.log, signal); } catch (err) {
+          signal.throwIfAborted();
+          throw new PrepareError(`network ${a.name}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      try {
+        await docker.createContainer({ ...createOptions(this.task, this.ctx.env, this.ctx.network), abortSignal: signal } as never);
+      } catch (err) {
+        // 409: made by an earlier prepare (its other networks may still be missing).
+        if (!(statusOf(err) === 409 && await this.#inspect(signal))) throw err;
+      }
+      await this.#connectOthers(docker, signal);
+    });
     try {
       await create();
       return;
     } catch (err) {
-      if (statusOf(err) === 409 && await this.#inspect(signal)) return; // made by an earlier prepare
-      if (!isNotFound(err)) throw new PrepareError(`container ${this.#name}: ${engineMessage(err)}`, { cause: err });
+      if (err instanceof PrepareError) throw err;
+      if (!isNotFound(err) || /network .*not found/i.test(engineMessage(err))) {
+        throw new PrepareError(`container ${this.#name}: ${engineMessage(err)}`, { cause: err });
+      }
     }
     // 404 on create: the image is missing.
     this.ctx.log(`pulling ${image}`);
@@ -78,7 +100,26 @@ export class ContainerController implements Controller {
       throw new PrepareError(`ContainerSpec.Image: cannot pull "${image}": ${engineMessage(err)}`, { cause: err });
     }
     try { await create(); } catch (err) {
+      if (err instanceof PrepareError) throw err;
       throw new PrepareError(`container ${this.#name}: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** The second and later overlay networks, each at its fixed address (before start). */
+  async #connectOthers(docker: Docker, signal: AbortSignal): Promise<void> {
+    const rest = this.#attachments.slice(1);
+    if (!rest.length) return;
+    const info = await this.#inspect(signal);
+    const joined = info?.NetworkSettings?.Networks ?? {};
+    for (const a of rest) {
+      const name = dockerNetworkName(a);
+      if (joined[name]) continue;
+      try {
+        await docker.getNetwork(name).connect({ Container: this.#name, EndpointConfig: endpointConfig(a), abortSignal: signal } as never);
+      } catch (err) {
+        signal.throwIfAborted();
+        throw new PrepareError(`container ${this.#name}: cannot join network ${a.name} at ${a.address}: ${engineMessage(err)}`, { cause: err });
+      }
     }
   }
 
@@ -209,16 +250,29 @@ export class ContainerController implements Controller {
 
   async remove(): Promise<void> {
     if (this.#removed) return;
+    // The Docker networks to release afterwards: the task's, and any shoal one the container is on
+    // (a controller made without `ctx.network` still cleans up).
+    const networks = new Set(this.#attachments.map(dockerNetworkName));
     try {
-      await (await this.#container()).remove({ force: true, v: true });
-    } catch (err) {
-      // 409: a removal is already in progress; wait for it to finish.
-      if (statusOf(err) === 409) {
-        await pollUntil(async () => ((await this.#inspect()) ? undefined : true), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
-      } else if (!isNotFound(err)) {
-        throw new ExecutorError(`cannot remove container ${this.#name}: ${engineMessage(err)}`, { cause: err });
+      const info = await this.#inspect();
+      for (const n of Object.keys(info?.NetworkSettings?.Networks ?? {})) if (n.startsWith('shoal-')) networks.add(n);
+    } catch { /* the removal below reports an unreachable engine */ }
+    await withNetworks([...networks], async () => {
+      try {
+        await (await this.#container()).remove({ force: true, v: true });
+      } catch (err) {
+        // 409: a removal is already in progress; wait for it to finish.
+        if (statusOf(err) === 409) {
+          await pollUntil(async () => ((await this.#inspect()) ? undefined : true), { intervalMs: POLL_MS, timeoutMs: KILL_WAIT_MS });
+        } else if (!isNotFound(err)) {
+          throw new ExecutorError(`cannot remove container ${this.#name}: ${engineMessage(err)}`, { cause: err });
+        }
       }
-    }
+      if (networks.size) {
+        const docker = await this.#docker();
+        for (const n of networks) await releaseNetwork(docker, n, this.ctx.log);
+      }
+    });
     this.#removed = true;
     rmSync(join(this.ctx.taskDir, UNHEALTHY_MARK), { force: true });
     this.ctx.log(`removed container ${this.#name}`);
@@ -240,6 +294,19 @@ export class ContainerController implements Controller {
   async pid(): Promise<number | undefined> {
     const info = await this.#inspect();
     return info && isRunning(info) && info.State.Pid ? info.State.Pid : undefined;
+  }
+
+  /**
+   * Where this host reaches the container: its address on the first overlay network, else on
+   * Docker's default bridge; undefined when it has none (not running, host network).
+   */
+  async address(): Promise<string | undefined> {
+    const info = await this.#inspect();
+    if (!info) return undefined;
+    const nets = info.NetworkSettings?.Networks ?? {};
+    const first = this.#attachments[0];
+    if (first) return nets[dockerNetworkName(first)]?.IPAddress || undefined;
+    return (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || nets.bridge?.IPAddress || undefined;
   }
 
   async stats(): Promise<TaskStats> {

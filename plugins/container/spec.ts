@@ -4,7 +4,9 @@
  */
 import { constants } from 'node:os';
 import type { ContainerCreateOptions, MountSettings } from 'dockerode';
+import type { TaskNetwork } from '../../src/executor/contract.ts';
 import type { ContainerSpec, HealthConfig, Mount, Task, TaskSpec } from '../../src/types/index.ts';
+import { networkCreateFields } from './network.ts';
 
 export const LABEL_TASK = 'io.shoal.task.id';
 export const LABEL_SERVICE = 'io.shoal.service.id';
@@ -134,9 +136,14 @@ export function containerEnv(c: ContainerSpec, injected: Record<string, string> 
   return [...Object.entries(injected).filter(([k]) => !own.has(k)).map(([k, v]) => `${k}=${v}`), ...(c.Env ?? [])];
 }
 
-/** The create-container body for a task (name and image pull are the caller's). */
-export function createOptions(task: Task, env: Record<string, string> = {}): ContainerCreateOptions {
+/**
+ * The create-container body for a task (name and image pull are the caller's). With `network`, the
+ * container starts on the first overlay network's Docker network (see network.ts); the others are
+ * the caller's to connect before start.
+ */
+export function createOptions(task: Task, env: Record<string, string> = {}, network?: TaskNetwork): ContainerCreateOptions {
   const c = task.Spec.ContainerSpec!;
+  const net = network?.attachments.length ? networkCreateFields(network) : undefined;
   const limits = task.Spec.Resources?.Limits;
   const graceMs = c.StopGracePeriod === undefined ? undefined : Math.floor(c.StopGracePeriod / 1e6);
   const labels = { ...c.Labels, [LABEL_TASK]: task.ID, [LABEL_SERVICE]: task.ServiceID, [LABEL_NODE]: task.NodeID ?? '' };
@@ -155,7 +162,9 @@ export function createOptions(task: Task, env: Record<string, string> = {}): Con
     ...(graceMs !== undefined ? { StopTimeout: Math.ceil(graceMs / 1000) } : {}),
     ...(c.Healthcheck ? { Healthcheck: { ...c.Healthcheck } } : {}),
     AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false,
+    ...(net ? { MacAddress: net.MacAddress!, NetworkingConfig: net.NetworkingConfig! } : {}),
     HostConfig: {
+      ...net?.HostConfig,
       // The orchestrator replaces failed tasks: the engine must never restart one behind its back.
       RestartPolicy: { Name: 'no' },
       AutoRemove: false,

@@ -156,7 +156,11 @@ export interface Controller {
    * usage figures). The driver reports it when the task starts; without it, `stats().pid` is used.
    */
   pid?(): Promise<number | undefined>;
-  /** The address at which this host reaches the task: its first overlay address, or for a container its address on Docker's default bridge; undefined for tasks on the host's network. */
+  /**
+   * Optional: the address at which this host reaches the task: its first overlay address, or for a
+   * container its address on Docker's default bridge; undefined for tasks on the host's network.
+   * A bare IPv4 address ("10.0.1.5"), without prefix length.
+   */
   address?(): Promise<string | undefined>;
 }
 
