@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test';
+import { UnavailableError } from '../lib/errors.ts';
+import { INFO_READ_BOUND_MS } from './system.ts';
 import { testApi } from './test-helper.ts';
 
 describe('before a cluster exists', () => {
@@ -34,6 +36,31 @@ describe('before a cluster exists', () => {
     expect(info.Swarm).toMatchObject({ NodeID: r.json, LocalNodeState: 'active', ControlAvailable: true, Nodes: 1, Managers: 1 });
     expect(info.Swarm.Cluster.ID).toBe(swarm.ID);
     expect(info.Runtimes.process.Healthy).toBe(true);
+  });
+
+  test('/info without a leader answers from local state, with the reason in Swarm.Error', async () => {
+    const api = testApi();
+    const id = await api.init();
+    api.deps.localView = () => ({ nodeAddr: '10.0.0.7', managers: [{ NodeID: 'm2', Addr: '10.0.0.8:4242' }] });
+    api.deps.store.sync = async () => {
+      throw new UnavailableError('no raft leader is known');
+    };
+    const r = await api.call('GET', '/info');
+    expect(r.status).toBe(200);
+    expect(r.json.Swarm).toMatchObject({ NodeID: id, LocalNodeState: 'active', ControlAvailable: true, Nodes: 1, Managers: 1 });
+    expect(r.json.Swarm.Error).toContain('no raft leader is known');
+    expect(r.json.Swarm.Cluster.ID).toBeTruthy();
+    // A manager that has just joined: its store holds nothing yet, it knows itself and its managers.
+    const joined = testApi();
+    joined.deps.nodeId = () => 'n-joined';
+    joined.deps.localView = () => ({ nodeAddr: '10.0.0.9', managers: [{ NodeID: 'm1', Addr: '10.0.0.1:4242' }] });
+    // A read no leader answers: it ends only when its signal aborts (as the raft host's does).
+    joined.deps.store.sync = (signal) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(new UnavailableError('read timed out'))));
+    const t0 = Date.now();
+    const j = (await joined.call('GET', '/info')).json;
+    expect(Date.now() - t0).toBeLessThan(INFO_READ_BOUND_MS + 1_000);
+    expect(j.Swarm).toMatchObject({ NodeID: 'n-joined', NodeAddr: '10.0.0.9', LocalNodeState: 'active', ControlAvailable: true, RemoteManagers: [{ NodeID: 'm1', Addr: '10.0.0.1:4242' }] });
+    expect((await joined.app.request('/_ping')).headers.get('Swarm')).toBe('active/manager');
   });
 
   test('init with Spec.Managers: bad values refused with the field named', async () => {

@@ -638,6 +638,10 @@ class Daemon implements RunningDaemon {
       joinCluster: (req) => this.joinThroughApi(req),
       leaveCluster: (force) => this.leave(force),
       rotateJoinToken: (role) => this.rotateToken(role),
+      localView: () => ({
+        nodeAddr: this.addrs.advertise.host,
+        managers: this.membership?.Managers.map((m) => ({ NodeID: m.NodeID, Addr: m.Addr })) ?? [],
+      }),
       managersIfWorker: () => (this.role === 'worker' ? [...new Set([...(this.agent?.session.managers ?? []), ...(this.membership?.Managers ?? []).map((m) => m.Addr)])] : null),
       validateTaskSpec: (spec) => {
         const runtime = spec.Runtime ?? (spec.ContainerSpec ? 'container' : 'process');
