@@ -296,15 +296,16 @@ class Daemon implements RunningDaemon {
     if (this.membership) return this.membership;
     const cluster = currentCluster(this.store);
     if (!cluster) throw new UnavailableError('this node is not in a cluster');
-    const [{ makeClusterIdentity }, { loadOrCreateNodeKey }] = await Promise.all([import('./ca-service.ts'), import('../net/identity.ts')]);
+    const [{ makeClusterIdentity, recordTlsInfo }, { loadOrCreateNodeKey }] = await Promise.all([import('./ca-service.ts'), import('../net/identity.ts')]);
     const key = await loadOrCreateNodeKey(this.opts.dataDir);
-    const { identity, membership } = await makeClusterIdentity(cluster, this.nodeId, key.publicKey.raw, this.opts.externalCa);
+    const { identity, membership, tlsInfo } = await makeClusterIdentity(cluster, this.nodeId, key.publicKey.raw, this.opts.externalCa);
     if (!cluster.RootCA) {
       await this.store.update((tx) => {
         const c = tx.get('clusters', cluster.ID);
         if (c && !c.RootCA) tx.update('clusters', { ...c, RootCA: identity.RootCA, JoinTokens: identity.JoinTokens });
       });
     }
+    await recordTlsInfo(this.store, this.nodeId, tlsInfo);
     saveMembership(this.opts.dataDir, membership);
     this.membership = membership;
     return membership;
