@@ -25,7 +25,7 @@ import { MeshAgent } from '../mesh/mesh-agent.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
-import { checkForceNewCluster, forgetLostManagers } from './force-new-cluster.ts';
+import { checkForceNewCluster, FORCE_RECORD_FILE, loadForceRecord, settleForce } from './force-new-cluster.ts';
 import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { LeaderRole } from './leadership.ts';
@@ -227,6 +227,7 @@ class Daemon implements RunningDaemon {
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
     if (opts.forceNewCluster) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
+    const forcedBefore = opts.forceNewCluster ? loadForceRecord(opts.dataDir) : null;
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
@@ -235,6 +236,7 @@ class Daemon implements RunningDaemon {
         nodeId,
         joined: membership?.Joined,
         forceNewCluster: opts.forceNewCluster,
+        forcedBefore: forcedBefore ?? undefined,
         observer: { roleChanged: () => void d?.leader?.update() },
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
@@ -248,10 +250,7 @@ class Daemon implements RunningDaemon {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
-      if (opts.forceNewCluster) {
-        const lost = await forgetLostManagers(d.store, nodeId, state.raft.forcedOut);
-        log(`--force-new-cluster: this node is now the only manager of its cluster, with all the state its log held; removed the other managers (${lost.join(', ') || 'none'}). Join new managers with the manager token; start without --force-new-cluster from now on`);
-      }
+      if (opts.forceNewCluster && state.raft.forced) log(await settleForce(d.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
       if (!d.role && opts.init) await d.initCluster({});
       else if (d.role) await d.startRoles();
       d.serve();
@@ -722,10 +721,12 @@ class Daemon implements RunningDaemon {
     rmSync(this.socketPath, { force: true });
     if (this.leaving) {
       // The host is in no cluster any more: a new start makes or joins one as a new node.
-      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft']) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
+      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft', FORCE_RECORD_FILE]) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
     }
     // Before a join: the one-voter log of a host in no cluster goes; the new node starts its own.
-    if (this.rejoining) rmSync(join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+    if (this.rejoining) {
+      for (const f of ['raft', FORCE_RECORD_FILE]) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
+    }
     if (this.fatal) this.settleStopped.reject(this.fatal);
     else this.settleStopped.resolve();
   }

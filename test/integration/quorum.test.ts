@@ -3,7 +3,8 @@
  * the survivor refuses writes with an error that names the lost quorum and --force-new-cluster;
  * restarted with --force-new-cluster it is a one-manager cluster with all its state (cluster, CA,
  * tokens, services, tasks, the worker), takes writes, and grows again: a new manager joins with
- * the manager token and becomes a voter. A lost manager that comes back is refused.
+ * the manager token and becomes a voter; started again with the flag still given, it forces nothing.
+ * A lost manager that comes back is refused.
  */
 import { expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -100,6 +101,15 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   await m4.ok('service', 'create', '--detach', '--name', 'via-new-manager', '--replicas', '0', '--', '/bin/sleep', '1');
   const names = (await m4.json<any[]>('/services')).map((s) => s.Spec.Name);
   for (const n of ['web', 'ack-0', 'ack-1', 'ack-2', 'after', 'via-new-manager']) expect(names).toContain(n);
+
+  // The flag left on the command line (a unit file): the next start forces nothing, and the new
+  // manager stays a member.
+  await r3.stop();
+  await r3.start(false);
+  await waitFor('the restart to say there is nothing to force', () => r3.output.includes('--force-new-cluster: nothing to force: it was applied already and the cluster has grown again since'), 10_000);
+  await waitFor('writes again with both managers', async () => (await create(r3, 'after-restart-with-flag')).code === 0, 25_000);
+  expect((await nodesOf(m4)).find((n) => n.ID === id4)?.Spec.Role).toBe('manager');
+  await waitFor('2 reachable managers again', async () => (await nodesOf(r3)).filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 2, 20_000);
 
   // A lost manager that comes back with its old log is refused by the new cluster: it cannot elect
   // a leader with the old configuration, and the new cluster goes on without it.
