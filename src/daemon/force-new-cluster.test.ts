@@ -115,3 +115,17 @@ test('a force interrupted before the store followed is completed by the next sta
   expect(ids(idle.state)).toEqual(['m5', 'self', 'w1']);
   expect(idle.state.raft.status.role).toBe('leader');
 });
+
+test('an interrupted force is not completed once the cluster has grown again: the new manager stays', async () => {
+  const dir = await clusterWithLearner();
+  const st = await openClusterState({ dataDir: dir, nodeId: 'self', forceNewCluster: true });
+  saveForceRecord(dir, { ...st.raft.forced!.at!, at: new Date().toISOString(), removed: ['m2'], done: false });
+  await addNodes(st.store, ['m4', 'manager']);
+  await st.raft.addLearner('m4');
+  st.close();
+  const next = await startForced(dir);
+  expect(next.state.raft.forced!.kind).toBe('forced-before');
+  expect(next.message).toContain('nothing to force');
+  expect(ids(next.state)).toContain('m4');
+  expect(next.state.raft.status.conf.learners).toEqual(['m4']);
+});

@@ -82,7 +82,10 @@ export function saveForceRecord(dataDir: string, r: ForceRecordFile): void {
  */
 export async function settleForce(store: MemoryStore, dataDir: string, selfId: string, outcome: ForceOutcome, previous: ForceRecordFile | null): Promise<string> {
   const file = join(dataDir, FORCE_RECORD_FILE);
-  if (outcome.kind === 'forced' || (previous && outcome.previousInLog && !previous.done)) {
+  // Interrupted: the log holds the force and nothing after it (this node is still alone), but the
+  // store has not followed. Once others have joined, removing "the other managers" would remove them.
+  const interrupted = !!previous && outcome.previousInLog && !previous.done && outcome.kind === 'alone';
+  if (outcome.kind === 'forced' || interrupted) {
     const rec: ForceRecordFile = outcome.kind === 'forced'
       ? { index: outcome.at!.index, term: outcome.at!.term, at: new Date().toISOString(), removed: outcome.out, done: false }
       : previous!;
