@@ -49,7 +49,7 @@ test('a 20 s certificate is renewed at 50–80 % of its life; the worker keeps i
     return t && t.CertSerial !== first.CertSerial ? { t, at: Date.now() } : null;
   }, 30_000, 100);
   expect(renewed.at).toBeGreaterThanOrEqual(notBefore + 0.5 * life);
-  expect(renewed.at).toBeLessThanOrEqual(notBefore + 0.8 * life + 2_500);
+  expect(renewed.at).toBeLessThanOrEqual(notBefore + 0.8 * life + 3_000); // slack for the poll on a busy machine
   expect(Date.parse(renewed.t.CertNotAfter)).toBeGreaterThan(notAfter);
 
   // Past the first certificate's expiry, the worker stays ready throughout (its session is not lost).
