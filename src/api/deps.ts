@@ -28,6 +28,11 @@ export interface ApiDeps {
   rotateJoinToken?(role: 'worker' | 'manager'): Promise<void>;
   /** On a worker: the managers' addresses (cluster-wide requests go there); null on a manager. */
   managersIfWorker?(): string[] | null;
+  /**
+   * What this host knows without asking the leader: its advertised IP and the managers it remembers
+   * (GET /info answers from it when no leader can be reached, or the store has not caught up).
+   */
+  localView?(): { nodeAddr: string; managers: { NodeID: string; Addr: string }[] };
   /** Runtime-specific checks (the executor catalog): a message naming the problem, or null. */
   validateTaskSpec(spec: TaskSpec): string | null;
   /** A task's log lines; `since` is ms since the epoch, `tail` a line count. */

@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
 import { InvalidArgumentError } from '../lib/errors.ts';
-import type { Cluster, ClusterSpec } from '../types/index.ts';
+import type { Cluster } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
-import { boolParam, limitBody, readJson, requireCluster } from './middleware.ts';
+import { checkInitSpec, mergeClusterSpec } from './cluster-spec.ts';
+import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { swarmInitSchema, swarmJoinSchema, validate } from './schemas.ts';
 
 /** The cluster as Docker shows it: the CA's certificate as TLSInfo, never its key. */
@@ -23,11 +24,10 @@ export function swarmRoutes(deps: ApiDeps): Hono {
 
   app.post('/swarm/init', limitBody, async (c) => {
     const req = validate(swarmInitSchema, await readJson(c, true));
-    checkManagersSpec(req.Spec?.Managers);
     const nodeId = await deps.initCluster({
       ListenAddr: req.ListenAddr,
       AdvertiseAddr: req.AdvertiseAddr,
-      Spec: req.Spec as Partial<ClusterSpec> | undefined,
+      Spec: checkInitSpec(req.Spec),
     });
     return c.json(nodeId);
   });
@@ -45,29 +45,31 @@ export function swarmRoutes(deps: ApiDeps): Hono {
     return c.body(null, 200);
   });
 
-  // Docker's swarm update; here only the join-token rotation (the spec is not updatable yet).
-  app.post('/swarm/update', async (c) => {
-    requireCluster(store);
+  // Docker's swarm update: the spec (fields shoal models; those left out are kept) with
+  // ?version=, and/or the join-token rotation (which needs no version).
+  app.post('/swarm/update', limitBody, async (c) => {
+    const cluster = requireCluster(store);
+    const body = await readJson(c, true);
+    const hasSpec = !!body && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length > 0;
     const worker = boolParam(c, 'rotateWorkerToken');
     const manager = boolParam(c, 'rotateManagerToken');
-    if (!worker && !manager) throw new InvalidArgumentError('nothing to update: pass rotateWorkerToken=true and/or rotateManagerToken=true');
-    if (!deps.rotateJoinToken) throw new InvalidArgumentError('this daemon cannot rotate join tokens');
-    if (worker) await deps.rotateJoinToken('worker');
-    if (manager) await deps.rotateJoinToken('manager');
+    if (!hasSpec && !worker && !manager) {
+      throw new InvalidArgumentError('nothing to update: send a ClusterSpec with ?version=, and/or rotateWorkerToken=true, rotateManagerToken=true');
+    }
+    if ((worker || manager) && !deps.rotateJoinToken) throw new InvalidArgumentError('this daemon cannot rotate join tokens');
+    if (hasSpec) {
+      const version = versionParam(c);
+      mergeClusterSpec(cluster.Spec, body); // a bad field is refused before waiting for a read
+      await store.sync(c.req.raw.signal);
+      const cur = requireCluster(store);
+      const spec = mergeClusterSpec(cur.Spec, body);
+      await store.update((tx) => tx.update('clusters', { ...cur, Version: { Index: version }, Spec: spec }), c.req.raw.signal);
+    }
+    if (worker) await deps.rotateJoinToken!('worker');
+    if (manager) await deps.rotateJoinToken!('manager');
     return c.body(null, 200);
   });
 
   return app;
 }
 
-/** `Spec.Managers` (our addition, src/daemon/manager-count.ts): named fields, sane values. */
-function checkManagersSpec(m: unknown): void {
-  if (m === undefined) return;
-  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new InvalidArgumentError('Spec.Managers: expected an object');
-  const { Desired, LostGracePeriod, FailureDomainLabel, ...rest } = m as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length) throw new InvalidArgumentError(`Spec.Managers: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
-  if (Desired !== undefined && (!Number.isInteger(Desired) || (Desired as number) < -1)) throw new InvalidArgumentError('Spec.Managers.Desired: expected 0 (automatic), -1 (off) or a number of managers');
-  if (LostGracePeriod !== undefined && (typeof LostGracePeriod !== 'number' || !Number.isFinite(LostGracePeriod) || LostGracePeriod < 0)) throw new InvalidArgumentError('Spec.Managers.LostGracePeriod: expected nanoseconds ≥ 0');
-  if (FailureDomainLabel !== undefined && (typeof FailureDomainLabel !== 'string' || !FailureDomainLabel || FailureDomainLabel.length > 256)) throw new InvalidArgumentError('Spec.Managers.FailureDomainLabel: expected a label key');
-}

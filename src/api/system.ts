@@ -1,6 +1,14 @@
 import { type Context, Hono } from 'hono';
 import { cpus, hostname, totalmem } from 'node:os';
+import { errorMessage } from '../lib/errors.ts';
+import type { Node } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
+
+/**
+ * How long GET /info waits for a linearizable read before it answers from this manager's local
+ * state (no leader, no quorum, a leader that died unnoticed): Docker's `info` answers then too.
+ */
+export const INFO_READ_BOUND_MS = 2_000;
 
 export function systemRoutes(deps: ApiDeps): Hono {
   const { store, version } = deps;
@@ -9,7 +17,8 @@ export function systemRoutes(deps: ApiDeps): Hono {
   const ping = (c: Context) => {
     c.header('API-Version', version.ApiVersion);
     c.header('OSType', version.Os);
-    c.header('Swarm', store.list('clusters').length ? 'active/manager' : deps.managersIfWorker?.() ? 'active/worker' : 'inactive');
+    const workerOf = deps.managersIfWorker?.();
+    c.header('Swarm', workerOf ? 'active/worker' : store.list('clusters').length || deps.nodeId() ? 'active/manager' : 'inactive');
     c.header('Cache-Control', 'no-cache, no-store, must-revalidate');
     return c.text('OK');
   };
@@ -31,10 +40,20 @@ export function systemRoutes(deps: ApiDeps): Hono {
   );
 
   app.get('/info', async (c) => {
-    await store.sync(c.req.raw.signal);
+    // Like Docker's: without a leader (an election, a lost quorum, a manager that has just joined)
+    // the answer comes from what this manager holds, possibly stale, with the reason in Swarm.Error.
+    let error = '';
+    try {
+      await store.sync(AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(INFO_READ_BOUND_MS)]));
+    } catch (err) {
+      if (c.req.raw.signal.aborted) throw err;
+      error = `the cluster state shown may be stale: ${errorMessage(err)}`;
+    }
     const cluster = store.list('clusters')[0];
     const nodeId = deps.nodeId();
     const workerOf = deps.managersIfWorker?.() ?? null;
+    const local = deps.localView?.();
+    const isManager = !!nodeId && !workerOf;
     const nodes = cluster ? store.list('nodes') : [];
     const self = nodeId ? store.get('nodes', nodeId) : undefined;
     const services = cluster ? store.list('services') : [];
@@ -54,11 +73,12 @@ export function systemRoutes(deps: ApiDeps): Hono {
       Runtimes: Object.fromEntries((self?.Description?.Runtimes ?? []).map((r) => [r.Name, { Healthy: r.Healthy, ...(r.Message ? { Message: r.Message } : {}) }])),
       Swarm: {
         NodeID: nodeId ?? '',
-        NodeAddr: self?.Status?.Addr ?? '',
-        LocalNodeState: cluster ? 'active' : 'inactive',
-        ControlAvailable: !!cluster && self?.Spec.Role === 'manager',
-        Error: '',
-        RemoteManagers: nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr })),
+        NodeAddr: self?.Status?.Addr || local?.nodeAddr || '',
+        LocalNodeState: cluster || nodeId ? 'active' : 'inactive',
+        // A manager whose store has not received its own node yet (just joined) is still one.
+        ControlAvailable: isManager && (self ? self.Spec.Role === 'manager' : true),
+        Error: isManager ? error : '',
+        RemoteManagers: remoteManagers(nodes, local?.managers ?? []),
         Nodes: nodes.length,
         Managers: nodes.filter((n) => n.Spec.Role === 'manager').length,
         ...(cluster ? { Cluster: { ID: cluster.ID, Version: cluster.Version, CreatedAt: cluster.CreatedAt, UpdatedAt: cluster.UpdatedAt, Spec: cluster.Spec } } : {}),
@@ -69,4 +89,10 @@ export function systemRoutes(deps: ApiDeps): Hono {
   });
 
   return app;
+}
+
+/** Managers as the store knows them, else as this host remembers them (cluster.json). */
+function remoteManagers(nodes: Node[], remembered: { NodeID: string; Addr: string }[]): { NodeID: string; Addr: string }[] {
+  const known = nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }));
+  return known.length ? known : remembered;
 }

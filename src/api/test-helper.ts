@@ -22,7 +22,7 @@ export function testApi(opts: { validate?: (s: TaskSpec) => string | null } = {}
   const deps: ApiDeps = {
     store,
     nodeId: () => nodeId,
-    async initCluster() {
+    async initCluster(req) {
       if (store.list('clusters').length) throw new ConflictError('this node is already part of a cluster');
       const id = newId();
       const node: Node = {
@@ -33,7 +33,7 @@ export function testApi(opts: { validate?: (s: TaskSpec) => string | null } = {}
         ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: '127.0.0.1' },
       };
       await store.update((tx) => {
-        tx.create('clusters', { ID: newId(), Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: 'default', Orchestration: { TaskHistoryRetentionLimit: 5 }, Raft: { SnapshotInterval: 10000, ElectionTick: 10, HeartbeatTick: 1 }, Dispatcher: { HeartbeatPeriod: 1e9 }, CAConfig: { NodeCertExpiry: 1e9 } }, JoinTokens: { Worker: 'w', Manager: 'm' } });
+        tx.create('clusters', { ID: newId(), Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: 'default', Orchestration: { TaskHistoryRetentionLimit: 5 }, Raft: { SnapshotInterval: 10000, ElectionTick: 10, HeartbeatTick: 1 }, Dispatcher: { HeartbeatPeriod: 1e9 }, CAConfig: { NodeCertExpiry: 1e9 }, ...req.Spec }, JoinTokens: { Worker: 'w', Manager: 'm' } });
         tx.create('nodes', node);
       });
       nodeId = id;

@@ -138,6 +138,18 @@ describe('the CLI against the API', () => {
     expect(api.deps.store.get('nodes', nodes[0]!.ID)!.Spec).toMatchObject({ Availability: 'drain', Labels: { zone: 'mars' } });
     expect((await cli('info')).out).toContain('Swarm: active');
     expect(JSON.parse((await cli('cluster', 'inspect')).out).ID).toBeTruthy();
+    // cluster update: only the options given change; the daemon names a bad field.
+    expect((await cli('cluster', 'update', '--managers', '-1', '--manager-lost-grace', '2s')).out).toContain('Cluster updated');
+    expect((await cli('cluster', 'update', '--managers', '0', '--cert-expiry', '2h', '--task-history-limit', '3')).code).toBe(0);
+    const spec = api.deps.store.list('clusters')[0]!.Spec;
+    expect(spec.Managers).toEqual({ Desired: 0, LostGracePeriod: 2e9 });
+    expect(spec.CAConfig.NodeCertExpiry).toBe(2 * 3600e9);
+    expect(spec.Orchestration.TaskHistoryRetentionLimit).toBe(3);
+    const even = await cli('cluster', 'update', '--managers', '4');
+    expect(even.code).toBe(1);
+    expect(even.err).toContain('Spec.Managers.Desired: 4 managers: must be odd');
+    expect((await cli('cluster', 'update', '--cert-expiry', '10m')).err).toContain('Spec.CAConfig.NodeCertExpiry: 10m is too short');
+    expect((await cli('cluster', 'update')).err).toContain('nothing to update');
     const v = await cli('version');
     expect(v.out).toContain('Server:');
     await cli('service', 'create', '-d', '--name', 'talker', '/bin/true');

@@ -109,6 +109,10 @@ export class Client {
   joinCluster(req: { RemoteAddrs: string[]; JoinToken: string; ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> { return this.json('POST', '/swarm/join', { body: req }); }
   async leaveCluster(force: boolean): Promise<void> { await this.request('POST', '/swarm/leave', { query: force ? { force: 'true' } : {} }); }
   async removeNode(ref: string, force: boolean): Promise<void> { await this.request('DELETE', `/nodes/${encodeURIComponent(ref)}`, { query: force ? { force: 'true' } : {} }); }
+  /** Docker's swarm update: `spec` holds the fields to change (the daemon keeps the others). */
+  async updateCluster(version: number, spec: Record<string, unknown>): Promise<void> {
+    await this.request('POST', '/swarm/update', { query: { version }, body: spec });
+  }
   async rotateJoinToken(role: 'worker' | 'manager'): Promise<void> {
     await this.request('POST', '/swarm/update', { query: role === 'worker' ? { rotateWorkerToken: 'true' } : { rotateManagerToken: 'true' } });
   }

@@ -1,8 +1,34 @@
-/** `shoal cluster init|join|join-token|inspect`. */
+/** `shoal cluster init|update|join|join-token|leave|inspect`. */
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
 import { json } from './format.ts';
-import { invalid, parseDuration } from './units.ts';
+import { invalid, parseCount, parseDuration } from './units.ts';
+
+const SPEC_OPTIONS: Command['options'] = [
+  { long: 'managers', kind: 'string', value: 'N', help: 'managers to keep: 0 = automatic (3 once there are 3 hosts), 1, 3, 5 or 7, -1 = roles by hand only' },
+  { long: 'manager-lost-grace', kind: 'string', value: 'DURATION', help: 'how long a manager is down before a worker replaces it (default 30s)' },
+  { long: 'failure-domain-label', kind: 'string', value: 'KEY', help: 'node label naming a failure domain, for picking managers (default failure-domain)' },
+  { long: 'cert-expiry', kind: 'string', value: 'DURATION', help: 'lifetime of node certificates issued from now on (default 2160h = 90 days, at least 1h)' },
+];
+
+/** The cluster spec fields the init and update flags set (Docker's ClusterSpec, plus Managers). */
+function specFromFlags(ctx: Parameters<Command['run']>[0]): Record<string, unknown> {
+  const spec: Record<string, unknown> = {};
+  const Managers: Record<string, unknown> = {};
+  const count = ctx.args.str('managers');
+  if (count !== undefined) {
+    if (!/^-?\d+$/.test(count.trim()) || Number(count) < -1) throw invalid('managers', count, 'expected 0 (automatic), -1 (off) or a number of managers');
+    Managers.Desired = Number(count);
+  }
+  const grace = ctx.args.str('manager-lost-grace');
+  if (grace !== undefined) Managers.LostGracePeriod = parseDuration('manager-lost-grace', grace);
+  const label = ctx.args.str('failure-domain-label');
+  if (label !== undefined) Managers.FailureDomainLabel = label;
+  if (Object.keys(Managers).length) spec.Managers = Managers;
+  const expiry = ctx.args.str('cert-expiry');
+  if (expiry !== undefined) spec.CAConfig = { NodeCertExpiry: parseDuration('cert-expiry', expiry) };
+  return spec;
+}
 
 const init: Command = {
   name: 'init',
@@ -11,28 +37,47 @@ const init: Command = {
   options: [
     { long: 'listen-addr', kind: 'string', value: 'ADDR', help: 'address to listen on for other nodes' },
     { long: 'advertise-addr', kind: 'string', value: 'ADDR', help: 'address other nodes reach this one at' },
-    { long: 'managers', kind: 'string', value: 'N', help: 'managers to keep: 0 = automatic (3 once there are 3 hosts), N odd ≤ 7, -1 = roles by hand only' },
-    { long: 'manager-lost-grace', kind: 'string', value: 'DURATION', help: 'how long a manager is down before a worker replaces it (default 30s)' },
-    { long: 'failure-domain-label', kind: 'string', value: 'KEY', help: 'node label naming a failure domain, for picking managers (default failure-domain)' },
+    ...SPEC_OPTIONS,
   ],
   maxArgs: 0,
   async run(ctx) {
-    const Managers: Record<string, unknown> = {};
-    const count = ctx.args.str('managers');
-    if (count !== undefined) {
-      if (!/^-?\d+$/.test(count.trim()) || Number(count) < -1) throw invalid('managers', count, 'expected 0 (automatic), -1 (off) or a number of managers');
-      Managers.Desired = Number(count);
-    }
-    const grace = ctx.args.str('manager-lost-grace');
-    if (grace !== undefined) Managers.LostGracePeriod = parseDuration('manager-lost-grace', grace);
-    const label = ctx.args.str('failure-domain-label');
-    if (label !== undefined) Managers.FailureDomainLabel = label;
+    const spec = specFromFlags(ctx);
     const nodeId = await ctx.client().initCluster({
       ListenAddr: ctx.args.str('listen-addr'),
       AdvertiseAddr: ctx.args.str('advertise-addr'),
-      ...(Object.keys(Managers).length ? { Spec: { Managers } } : {}),
+      ...(Object.keys(spec).length ? { Spec: spec } : {}),
     });
     ctx.io.out(`Cluster initialized: this node (${nodeId}) is now a manager.\n`);
+  },
+};
+
+const update: Command = {
+  name: 'update',
+  summary: 'Change the cluster\'s settings (the options given; the others are kept)',
+  usage: '[OPTIONS]',
+  options: [
+    ...SPEC_OPTIONS,
+    { long: 'task-history-limit', kind: 'string', value: 'N', help: 'finished tasks kept per slot (default 5; -1 keeps all)' },
+    { long: 'dispatcher-heartbeat', kind: 'string', value: 'DURATION', help: 'how often workers send heartbeats (default 1s)' },
+    { long: 'snapshot-interval', kind: 'string', value: 'N', help: 'raft log entries between snapshots (default 10000)' },
+  ],
+  maxArgs: 0,
+  async run(ctx) {
+    const spec = specFromFlags(ctx);
+    const history = ctx.args.str('task-history-limit');
+    if (history !== undefined) {
+      if (!/^-?\d+$/.test(history.trim())) throw invalid('task-history-limit', history, 'expected a whole number');
+      spec.Orchestration = { TaskHistoryRetentionLimit: Number(history) };
+    }
+    const hb = ctx.args.str('dispatcher-heartbeat');
+    if (hb !== undefined) spec.Dispatcher = { HeartbeatPeriod: parseDuration('dispatcher-heartbeat', hb) };
+    const snap = ctx.args.str('snapshot-interval');
+    if (snap !== undefined) spec.Raft = { SnapshotInterval: parseCount('snapshot-interval', snap, 1e9) };
+    if (!Object.keys(spec).length) throw new UsageError('nothing to update: give at least one option (see "shoal cluster update --help")');
+    const c = ctx.client();
+    const cluster = await c.cluster();
+    await c.updateCluster(cluster.Version.Index, spec);
+    ctx.io.out('Cluster updated.\n');
   },
 };
 
@@ -103,4 +148,4 @@ const leave: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, joinCmd, joinToken, leave, inspect] };
+export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect] };

@@ -52,3 +52,38 @@ test('renewal waits until 50–80 % of the life, at once when that is past', () 
   expect(renewalDelayMs(0, 90 * day, 0, () => 0.999999)).toBeLessThanOrEqual(72 * day);
   expect(renewalDelayMs(0, 90 * day, 80 * day, () => 0.5)).toBe(0);
 });
+
+test('the lifetime comes from Spec.CAConfig.NodeCertExpiry; issued certificates are recorded in Description.TLSInfo', async () => {
+  const store = memoryStore();
+  process.env.SHOAL_TEST_MIN_CERT_EXPIRY = '5s';
+  try {
+    const cluster = await initCluster(store, 'm1', description, { CAConfig: { NodeCertExpiry: 20e9 } }, '10.0.0.1:4242');
+    const key = await generateKeyPair('Ed25519');
+    const { identity, membership, tlsInfo } = await makeClusterIdentity(cluster, 'm1', key.publicKey.raw);
+    await store.update((tx) => tx.update('clusters', { ...tx.get('clusters', cluster.ID)!, RootCA: identity.RootCA, JoinTokens: identity.JoinTokens }));
+    const trust = await ClusterTrust.fromPem(membership.RootCA);
+    const own = await verifyNodeCert(membership.Cert, { trust, clusterId: cluster.ID });
+    // 20 s from its making, started a tenth of that before (not 5 minutes: renewal at 50 % must follow the making).
+    expect(own.notAfter - own.notBefore).toBeGreaterThanOrEqual(21_900);
+    expect(own.notAfter - own.notBefore).toBeLessThanOrEqual(22_100);
+    expect(tlsInfo.CertSerial).toBe(own.serial!);
+    expect(tlsInfo.TrustRoot).toBe(membership.RootCA);
+
+    const ca = new ClusterCA(store, () => own);
+    const joiner = await generateKeyPair('Ed25519');
+    const token = parseJoinToken(currentCluster(store)!.JoinTokens.Worker);
+    const answer = await ca.admit({ digest: token.digest, secret: token.secret, publicKey: joiner.publicKey.raw });
+    const issued = await verifyNodeCert(answer.cert, { trust, clusterId: cluster.ID });
+    expect(store.get('nodes', issued.nodeId)!.Description.TLSInfo).toMatchObject({ CertSerial: issued.serial, CertNotAfter: new Date(issued.notAfter).toISOString() });
+    const renewed = await ca.renew(issued, joiner.publicKey.raw);
+    await Bun.sleep(0); // the record is written after the answer
+    expect(store.get('nodes', issued.nodeId)!.Description.TLSInfo!.CertSerial).toBe(renewed.serial!);
+    expect(renewed.serial).not.toBe(issued.serial);
+    // Without the test-only minimum the setting is out of bounds: the default (90 days) applies.
+    delete process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
+    const long = await ca.renew(issued, joiner.publicKey.raw);
+    expect(long.notAfter - Date.now()).toBeGreaterThan(89 * 24 * 3600e3);
+  } finally {
+    delete process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
+  }
+});

@@ -10,7 +10,8 @@ import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } 
 import { admit, type JoinRequest, JoinTokens, type NodeIdentity, issueNodeCert, parseJoinToken, RootCA, renewalTime } from '../manager/ca/index.ts';
 import type { JoinAnswer } from '../net/join.ts';
 import type { MemoryStore } from '../store/index.ts';
-import type { Cluster, Node, NodeRole } from '../types/index.ts';
+import type { Cluster, Node, NodeDescription, NodeRole } from '../types/index.ts';
+import { nodeCertLifetimeMs } from '../manager/ca/expiry.ts';
 import { type ClusterIdentity, currentCluster } from './cluster.ts';
 import type { Membership } from './membership.ts';
 
@@ -33,15 +34,16 @@ export async function loadExternalCA(arg: string): Promise<RootCA> {
  * its root CA, join tokens, and this first manager's certificate. When the store already has a root
  * (a restart after it was stored, before cluster.json was written), only the certificate is issued.
  */
-export async function makeClusterIdentity(cluster: Cluster, nodeId: string, publicKey: Uint8Array, externalCa?: string): Promise<{ identity: ClusterIdentity; membership: Membership }> {
+export async function makeClusterIdentity(cluster: Cluster, nodeId: string, publicKey: Uint8Array, externalCa?: string): Promise<{ identity: ClusterIdentity; membership: Membership; tlsInfo: NonNullable<NodeDescription['TLSInfo']> }> {
   const clusterId = cluster.ID;
   const ca = cluster.RootCA
     ? await RootCA.fromPem(cluster.RootCA.CACert, cluster.RootCA.CAKey)
     : externalCa ? await loadExternalCA(externalCa) : await RootCA.create({ clusterId });
   const tokens = new JoinTokens(ca.trust.digest, cluster.RootCA ? secretsOf(cluster) : undefined);
   const { certPem, keyPem } = await ca.toPem();
-  const own = await issueNodeCert(ca, { nodeId, role: 'manager', clusterId, publicKey });
+  const own = await issueNodeCert(ca, { nodeId, role: 'manager', clusterId, publicKey, lifetimeMs: certLifetimeMs(cluster) });
   return {
+    tlsInfo: tlsInfoOf(own, ca),
     identity: {
       ID: clusterId,
       RootCA: { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest },
@@ -92,7 +94,7 @@ export class ClusterCA {
       CreatedAt: '',
       UpdatedAt: '',
       Spec: { Role: issued.role, Availability: 'active', Labels: {} },
-      Description: { Hostname: '', Platform: { Architecture: '', OS: '' }, Resources: { NanoCPUs: 0, MemoryBytes: 0 }, Engine: { EngineVersion: '', Plugins: [] } },
+      Description: { Hostname: '', Platform: { Architecture: '', OS: '' }, Resources: { NanoCPUs: 0, MemoryBytes: 0 }, Engine: { EngineVersion: '', Plugins: [] }, TLSInfo: tlsInfoOf(issued, ca) },
       Status: { State: 'unknown', Addr: addr.replace(/:\d+$/, '') },
       ...(addr ? { AdvertiseAddr: addr } : {}),
       ...(issued.role === 'manager' ? { ManagerStatus: { Leader: false, Reachability: 'unknown' as const, Addr: addr } } : {}),
@@ -107,14 +109,47 @@ export class ClusterCA {
     if ((cluster.RemovedNodes ?? []).includes(peer.nodeId)) throw new ConflictError(`node ${peer.nodeId} was removed from the cluster`);
     const node = this.store.get('nodes', peer.nodeId);
     if (!node) throw new NotFoundError(`node ${peer.nodeId} is not a member of this cluster`);
-    return issueNodeCert(ca, { nodeId: peer.nodeId, role: node.Spec.Role, clusterId: cluster.ID, publicKey, lifetimeMs: certLifetimeMs(cluster) });
+    const id = await issueNodeCert(ca, { nodeId: peer.nodeId, role: node.Spec.Role, clusterId: cluster.ID, publicKey, lifetimeMs: certLifetimeMs(cluster) });
+    void recordTlsInfo(this.store, peer.nodeId, tlsInfoOf(id, ca));
+    return id;
   }
 }
 
-/** The cluster's `Spec.CAConfig.NodeCertExpiry` (ns) in ms, when it holds a sane one (at least an hour). */
-function certLifetimeMs(cluster: Cluster): number | undefined {
-  const ns = cluster.Spec.CAConfig?.NodeCertExpiry;
-  return typeof ns === 'number' && ns >= 3600e9 ? Math.round(ns / 1e6) : undefined;
+/**
+ * The cluster's `Spec.CAConfig.NodeCertExpiry` (ns) in ms, when it holds an acceptable one (at
+ * least an hour, or the test-only minimum of SHOAL_TEST_MIN_CERT_EXPIRY); else the default.
+ */
+export function certLifetimeMs(cluster: Cluster): number | undefined {
+  return nodeCertLifetimeMs(cluster.Spec.CAConfig?.NodeCertExpiry);
+}
+
+/**
+ * What GET /nodes shows of a node's current certificate, in `Description.TLSInfo`: Docker's
+ * `TrustRoot`, `CertIssuerSubject`; ours: `CertSerial`, `CertNotBefore`, `CertNotAfter` (RFC 3339).
+ */
+export function tlsInfoOf(id: NodeIdentity, ca: RootCA): NonNullable<NodeDescription['TLSInfo']> {
+  return {
+    TrustRoot: ca.trust.pem,
+    CertIssuerSubject: ca.certificate.subject,
+    CertSerial: id.serial ?? '',
+    CertNotBefore: new Date(id.notBefore).toISOString(),
+    CertNotAfter: new Date(id.notAfter).toISOString(),
+  };
+}
+
+/** Record a node's new certificate on its node object (best effort: a lost write waits for the next renewal). */
+export async function recordTlsInfo(store: MemoryStore, nodeId: string, info: NonNullable<NodeDescription['TLSInfo']>): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await store.update((tx) => {
+        const n = tx.get('nodes', nodeId);
+        if (n) tx.update('nodes', { ...n, Description: { ...n.Description, TLSInfo: info } });
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof ConflictError)) return;
+    }
+  }
 }
 
 /** setTimeout's longest delay; a renewal further away is waited for in steps. */

@@ -27,7 +27,7 @@ import type { ForwardingEntry } from '../mesh/overlay.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
-import { checkForceNewCluster, forgetLostManagers } from './force-new-cluster.ts';
+import { checkForceNewCluster, FORCE_RECORD_FILE, loadForceRecord, settleForce } from './force-new-cluster.ts';
 import { startFleetHttp } from './fleet-http.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { LeaderRole } from './leadership.ts';
@@ -233,6 +233,7 @@ class Daemon implements RunningDaemon {
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
     if (opts.forceNewCluster) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
+    const forcedBefore = opts.forceNewCluster ? loadForceRecord(opts.dataDir) : null;
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
@@ -241,6 +242,7 @@ class Daemon implements RunningDaemon {
         nodeId,
         joined: membership?.Joined,
         forceNewCluster: opts.forceNewCluster,
+        forcedBefore: forcedBefore ?? undefined,
         observer: { roleChanged: () => void d?.leader?.update() },
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
@@ -254,10 +256,7 @@ class Daemon implements RunningDaemon {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
-      if (opts.forceNewCluster) {
-        const lost = await forgetLostManagers(d.store, nodeId, state.raft.forcedOut);
-        log(`--force-new-cluster: this node is now the only manager of its cluster, with all the state its log held; removed the other managers (${lost.join(', ') || 'none'}). Join new managers with the manager token; start without --force-new-cluster from now on`);
-      }
+      if (opts.forceNewCluster && state.raft.forced) log(await settleForce(d.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
       if (!d.role && opts.init) await d.initCluster({});
       else if (d.role) await d.startRoles();
       d.serve();
@@ -302,15 +301,16 @@ class Daemon implements RunningDaemon {
     if (this.membership) return this.membership;
     const cluster = currentCluster(this.store);
     if (!cluster) throw new UnavailableError('this node is not in a cluster');
-    const [{ makeClusterIdentity }, { loadOrCreateNodeKey }] = await Promise.all([import('./ca-service.ts'), import('../net/identity.ts')]);
+    const [{ makeClusterIdentity, recordTlsInfo }, { loadOrCreateNodeKey }] = await Promise.all([import('./ca-service.ts'), import('../net/identity.ts')]);
     const key = await loadOrCreateNodeKey(this.opts.dataDir);
-    const { identity, membership } = await makeClusterIdentity(cluster, this.nodeId, key.publicKey.raw, this.opts.externalCa);
+    const { identity, membership, tlsInfo } = await makeClusterIdentity(cluster, this.nodeId, key.publicKey.raw, this.opts.externalCa);
     if (!cluster.RootCA) {
       await this.store.update((tx) => {
         const c = tx.get('clusters', cluster.ID);
         if (c && !c.RootCA) tx.update('clusters', { ...c, RootCA: identity.RootCA, JoinTokens: identity.JoinTokens });
       });
     }
+    await recordTlsInfo(this.store, this.nodeId, tlsInfo);
     saveMembership(this.opts.dataDir, membership);
     this.membership = membership;
     return membership;
@@ -656,6 +656,10 @@ class Daemon implements RunningDaemon {
       joinCluster: (req) => this.joinThroughApi(req),
       leaveCluster: (force) => this.leave(force),
       rotateJoinToken: (role) => this.rotateToken(role),
+      localView: () => ({
+        nodeAddr: this.addrs.advertise.host,
+        managers: this.membership?.Managers.map((m) => ({ NodeID: m.NodeID, Addr: m.Addr })) ?? [],
+      }),
       managersIfWorker: () => (this.role === 'worker' ? [...new Set([...(this.agent?.session.managers ?? []), ...(this.membership?.Managers ?? []).map((m) => m.Addr)])] : null),
       validateTaskSpec: (spec) => {
         const runtime = spec.Runtime ?? (spec.ContainerSpec ? 'container' : 'process');
@@ -736,10 +740,12 @@ class Daemon implements RunningDaemon {
     rmSync(this.socketPath, { force: true });
     if (this.leaving) {
       // The host is in no cluster any more: a new start makes or joins one as a new node.
-      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft']) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
+      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft', FORCE_RECORD_FILE]) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
     }
     // Before a join: the one-voter log of a host in no cluster goes; the new node starts its own.
-    if (this.rejoining) rmSync(join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+    if (this.rejoining) {
+      for (const f of ['raft', FORCE_RECORD_FILE]) rmSync(join(this.opts.dataDir, f), { recursive: true, force: true });
+    }
     if (this.fatal) this.settleStopped.reject(this.fatal);
     else this.settleStopped.resolve();
   }

@@ -6,6 +6,7 @@ import { type ManagersSpec, type Node, NS_PER_S } from '../types/index.ts';
 import { defaultClusterSpec, initCluster } from './cluster.ts';
 import { description } from '../manager/dispatcher/testkit.ts';
 import { desiredManagers, ManagerCount } from './manager-count.ts';
+import { mergeClusterSpec } from '../api/cluster-spec.ts';
 
 let stage: ManagerCount | null = null;
 afterEach(async () => {
@@ -145,6 +146,20 @@ describe('ManagerCount', () => {
   test('Desired < 0 turns it off', async () => {
     const { store } = await setup([node(LEADER, { role: 'manager' }), node('w1'), node('w2')], { Desired: -1 });
     expect(managerIds(store)).toEqual(['leader']);
+  });
+
+  test('Desired back to 0 (POST /swarm/update after a promote/demote by hand): automatic again, the leader promotes', async () => {
+    const { store } = await setup([node(LEADER, { role: 'manager' }), node('w1'), node('w2')], { Desired: -1, LostGracePeriod: 2 * NS_PER_S });
+    expect(managerIds(store)).toEqual(['leader']);
+    await store.update((tx) => {
+      const c = tx.get('clusters', 'c')!;
+      tx.update('clusters', { ...c, Spec: mergeClusterSpec(c.Spec, { Managers: { Desired: 0 } }) });
+    });
+    await settle(store);
+    expect(managerIds(store)).toHaveLength(2); // one at a time: the second waits for the first to be a voter
+    expect(store.list('clusters')[0]!.Spec.Managers).toEqual({ Desired: 0, LostGracePeriod: 2 * NS_PER_S });
+    await becomeVoter(store, managerIds(store).find((id) => id !== LEADER)!);
+    expect(managerIds(store)).toEqual(['leader', 'w1', 'w2']);
   });
 
   test('nothing changes without a reachable majority of voters', async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ShoalError } from '../lib/errors.ts';
 import { type HostObserver, RaftHost, realTimers } from '../raft-host/host.ts';
 import { LateTransport } from '../raft-host/late-transport.ts';
+import type { ForceRecord } from '../raft-host/recovery.ts';
 import { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
 
@@ -37,6 +38,8 @@ export interface StateOptions {
   joined?: boolean;
   /** After a lost quorum: the log's configuration is rewritten to this node alone (see RaftHostOptions). */
   forceNewCluster?: boolean;
+  /** The last entry of an earlier force (force-new-cluster.ts): a stale flag is not applied again. */
+  forcedBefore?: ForceRecord;
   observer?: HostObserver;
 }
 
@@ -63,6 +66,7 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     bootstrap: opts.joined ? undefined : { voters: [opts.nodeId], learners: [] },
     forwardProposals: true,
     forceNewCluster: opts.forceNewCluster,
+    forcedBefore: opts.forcedBefore,
     observer: opts.observer,
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);

@@ -226,9 +226,9 @@ describe('RaftHost', () => {
     await until(() => survivor[1].sm.items.length === 30, 'the survivor to apply every write');
     for (const { host } of c.hosts.values()) host.stop();
     // Restarted without the flag, alone, it cannot lead: 2 of 3 voters are gone.
-    const open = (force: boolean) => {
+    const open = (force: boolean, forcedBefore?: { index: number; term: number }) => {
       const sm = new ListMachine();
-      const host = new RaftHost({ id: survivor[0], dir: join(c.root, survivor[0]), transport: c.hub.connect(survivor[0]), stateMachine: sm, tickMs: 20, forwardProposals: true, forceNewCluster: force });
+      const host = new RaftHost({ id: survivor[0], dir: join(c.root, survivor[0]), transport: c.hub.connect(survivor[0]), stateMachine: sm, tickMs: 20, forwardProposals: true, forceNewCluster: force, forcedBefore });
       host.start();
       cleanup.push(() => host.stop());
       return { host, sm };
@@ -241,6 +241,10 @@ describe('RaftHost', () => {
     expect(forced.host.status.role).toBe('leader'); // at once, like any lone voter
     expect(forced.host.status.conf).toEqual({ voters: [survivor[0]], learners: [] });
     expect(forced.host.forcedOut.sort()).toEqual(['a', 'b', 'c'].filter((x) => x !== survivor[0]));
+    const at = forced.host.forced!.at!;
+    expect(forced.host.forced).toMatchObject({ kind: 'forced', previousInLog: false });
+    expect(at.index).toBeGreaterThan(30); // after every entry it held (then the new leader's empty entry)
+    expect(at.index).toBeLessThan(forced.host.status.lastIndex);
     await forced.host.readBarrier();
     expect(forced.sm.items).toEqual(Array.from({ length: 30 }, (_, i) => `e${i}`));
     expect(await forced.host.propose(enc.encode('after'))).toBe(31);
@@ -258,6 +262,26 @@ describe('RaftHost', () => {
     expect((await again.host.promote('d')).voters.sort()).toEqual([survivor[0], 'd'].sort());
     expect(await again.host.propose(enc.encode('two voters'))).toBe(32);
     await until(() => d.sm.items.at(-1) === 'two voters', 'replication to the new voter');
+
+    // The flag again (left in a unit file): the recorded force is in the log and the cluster grew
+    // since, so nothing is forced and the new voter stays.
+    again.host.stop();
+    const stale = open(true, at);
+    expect(stale.host.forced).toEqual({ kind: 'forced-before', out: [], previousInLog: true });
+    expect(stale.host.status.conf.voters.sort()).toEqual([survivor[0], 'd'].sort());
+    await until(() => !!stale.host.status.leader, 'a leader of the two voters');
+    expect(await stale.host.propose(enc.encode('still two'))).toBeGreaterThan(32);
+    await until(() => d.sm.items.at(-1) === 'still two', 'd still a member');
+    // A record of another log (a term this log never had at that index) is not this force.
+    stale.host.stop();
+    d.host.stop();
+    const other = open(true, { index: at.index, term: at.term + 7 });
+    expect(other.host.forced).toMatchObject({ kind: 'forced', out: ['d'], previousInLog: false });
+    other.host.stop();
+    // Alone already: nothing to write.
+    const alone = open(true, other.host.forced!.at);
+    expect(alone.host.forced).toEqual({ kind: 'alone', out: [], previousInLog: true });
+    expect(alone.host.status.role).toBe('leader');
   });
 
   test('forceNewCluster on an empty log is refused, naming the directory', () => {

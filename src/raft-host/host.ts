@@ -17,7 +17,7 @@ import { unwrap, wrap } from './envelope.ts';
 import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import type { Transport } from './transport.ts';
-import { recover } from './recovery.ts';
+import { type ForceOutcome, type ForceRecord, recover } from './recovery.ts';
 import type { Wal } from './wal.ts';
 
 /** Election timeout in ticks (randomized in [n, 2n) by the core). */
@@ -73,6 +73,8 @@ export interface RaftHostOptions {
    * only voter (recovery.ts), so it leads alone with its log intact. Refused on an empty log.
    */
   forceNewCluster?: boolean;
+  /** The last entry of an earlier force, as recorded by the caller: a stale flag is not applied again (ForceOutcome). */
+  forcedBefore?: ForceRecord;
 }
 
 /** Hooks for tests and the simulator; called synchronously inside the loop. */
@@ -139,6 +141,8 @@ export class RaftHost implements Proposer {
   private readonly transferWaiters = new Waiters();
   /** The members a forced start (forceNewCluster) removed from the configuration. */
   forcedOut: NodeId[] = [];
+  /** What a start with forceNewCluster did (null without the flag). */
+  forced: ForceOutcome | null = null;
 
   constructor(opts: RaftHostOptions) {
     this.opts = opts;
@@ -155,8 +159,9 @@ export class RaftHost implements Proposer {
   start(): void {
     if (this.running) return;
     const { opts } = this;
-    const { wal, storage, conf, snapshot, forcedOut } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes, opts.forceNewCluster ? this.id : undefined);
+    const { wal, storage, conf, snapshot, forcedOut, force } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes, opts.forceNewCluster ? this.id : undefined, opts.forcedBefore);
     this.forcedOut = forcedOut ?? [];
+    this.forced = force ?? null;
     this.wal = wal;
     this.storage = storage;
     this.conf = conf;

@@ -11,6 +11,26 @@ export interface Recovered {
   snapshot: Snapshot | null;
   /** With forceNewCluster: the members the forced configuration removed (empty when it was alone already). */
   forcedOut?: NodeId[];
+  /** With forceNewCluster: what was done (see ForceOutcome). */
+  force?: ForceOutcome;
+}
+
+/** A force as the daemon records it in its data dir: the last of its conf entries. */
+export interface ForceRecord { index: number; term: number }
+
+/**
+ * What a start with forceNewCluster did:
+ *  - `forced`: conf changes leaving this node alone were appended; `at` is the last of them.
+ *  - `alone`: the configuration held only this node already; nothing was written.
+ *  - `forced-before`: the recorded earlier force is in this log and the membership changed since
+ *    (the cluster grew again): the flag is stale (left in a unit file, say); nothing was written.
+ * `previousInLog`: the recorded force given is an entry of this log.
+ */
+export interface ForceOutcome {
+  kind: 'forced' | 'alone' | 'forced-before';
+  out: NodeId[];
+  at?: ForceRecord;
+  previousInLog: boolean;
 }
 
 /** --force-new-cluster on a data dir whose raft log holds no cluster: there is nothing to recover. */
@@ -21,17 +41,19 @@ export class NothingToRecoverError extends Error {
   }
 }
 
-export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number, forceNewCluster?: NodeId): Recovered {
+export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number, forceNewCluster?: NodeId, previousForce?: ForceRecord): Recovered {
   const { wal, state } = Wal.open(disk, dir, { segmentBytes });
   let conf = state.conf;
   const fresh = !conf && !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
   let forcedOut: NodeId[] | undefined;
+  let force: ForceOutcome | undefined;
   if (forceNewCluster) {
     if (fresh) {
       wal.close();
       throw new NothingToRecoverError(dir);
     }
-    forcedOut = forceAlone(wal, state, forceNewCluster);
+    force = forceAlone(wal, state, forceNewCluster, previousForce);
+    forcedOut = force.out;
   } else if (fresh && bootstrap) {
     // Like etcd: the initial configuration is written as committed conf entries at term 1, the same
     // on every founding member, so a node that joins later learns the founders from the log.
@@ -51,7 +73,7 @@ export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefine
   storage.setConfState(conf);
   storage.append(state.entries);
   storage.setHardState(state.hardState);
-  return { wal, storage, conf, snapshot: state.snapshot, ...(forcedOut ? { forcedOut } : {}) };
+  return { wal, storage, conf, snapshot: state.snapshot, ...(forcedOut ? { forcedOut } : {}), ...(force ? { force } : {}) };
 }
 
 /**
@@ -67,7 +89,7 @@ export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefine
  * committed entries this host lacks: it is behind the old cluster then, whatever it does).
  * Returns the members removed.
  */
-function forceAlone(wal: Wal, state: WalState, self: NodeId): NodeId[] {
+function forceAlone(wal: Wal, state: WalState, self: NodeId, previous?: ForceRecord): ForceOutcome {
   const snapIndex = state.snapshot?.meta.index ?? 0;
   // The configuration at the end of the log: the snapshot's, then every conf entry after it.
   const conf: ConfState = state.snapshot
@@ -81,11 +103,14 @@ function forceAlone(wal: Wal, state: WalState, self: NodeId): NodeId[] {
     if (cc.type === 'addVoter') conf.voters.push(cc.node);
     else if (cc.type === 'addLearner') conf.learners.push(cc.node);
   }
+  const previousInLog = !!previous && inLog(state, previous);
   const changes: ConfChange[] = [];
   if (!conf.voters.includes(self)) changes.push({ type: 'addVoter', node: self }); // first: never zero voters
   const out = [...conf.voters, ...conf.learners].filter((id) => id !== self);
   for (const node of out) changes.push({ type: 'removeNode', node });
-  if (!changes.length) return [];
+  if (!changes.length) return { kind: 'alone', out: [], previousInLog };
+  // A force leaves this node alone: a configuration with others after it means the cluster grew again.
+  if (previousInLog) return { kind: 'forced-before', out: [], previousInLog };
   const last = state.entries.length ? state.entries[state.entries.length - 1]! : null;
   const lastIndex = Math.max(last?.index ?? 0, snapIndex);
   const term = Math.max(state.hardState.term, last?.term ?? 0, state.snapshot?.meta.term ?? 0);
@@ -93,5 +118,14 @@ function forceAlone(wal: Wal, state: WalState, self: NodeId): NodeId[] {
   state.entries.push(...forced);
   state.hardState = { term, vote: term === state.hardState.term ? state.hardState.vote : null, commit: lastIndex + forced.length };
   wal.save(state.hardState, forced);
-  return out;
+  const lastForced = forced[forced.length - 1]!;
+  return { kind: 'forced', out, at: { index: lastForced.index, term: lastForced.term }, previousInLog };
+}
+
+/** Is `rec` an entry of this log (a conf entry with that index and term, or compacted into the snapshot)? */
+function inLog(state: WalState, rec: ForceRecord): boolean {
+  const snap = state.snapshot?.meta;
+  if (snap && rec.index <= snap.index) return rec.term <= snap.term;
+  const e = state.entries.find((x) => x.index === rec.index);
+  return !!e && e.term === rec.term && e.type === 'conf';
 }

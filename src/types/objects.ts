@@ -267,6 +267,11 @@ export interface NodeDescription {
   Runtimes?: { Name: string; Healthy: boolean; Message?: string }[];
   /** Where other hosts reach this host's published ports and host-network tasks (our addition: its `--mesh-addr` or advertised IP). */
   Addr?: string;
+  /**
+   * The node's current certificate, written by the manager that issued it: Docker's `TrustRoot`
+   * and `CertIssuerSubject`; ours: `CertSerial` (hex), `CertNotBefore`, `CertNotAfter` (RFC 3339).
+   */
+  TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string; CertSerial?: string; CertNotBefore?: string; CertNotAfter?: string };
 }
 
 export interface NodeStatus { State: NodeState; Message?: string; Addr?: string }

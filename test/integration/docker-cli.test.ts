@@ -71,5 +71,17 @@ describe.skipIf(!hasDocker)('the docker CLI', () => {
 
     expect((await docker('service', 'rm', 'dk')).code).toBe(0);
     await waitFor('dk gone', async () => (await d.api('/services/dk')).status === 404);
+
+    // docker swarm update sends the whole spec back: what it changes applies, our Spec.Managers stays.
+    await d.ok('cluster', 'update', '--managers', '-1');
+    const up = await docker('swarm', 'update', '--cert-expiry', '2h', '--task-history-limit', '3');
+    expect(up.code).toBe(0);
+    const spec = (await d.json('/swarm')).Spec;
+    expect(spec.CAConfig.NodeCertExpiry).toBe(2 * 3600e9);
+    expect(spec.Orchestration.TaskHistoryRetentionLimit).toBe(3);
+    expect(spec.Managers.Desired).toBe(-1);
+    const short = await docker('swarm', 'update', '--cert-expiry', '10m');
+    expect(short.code).not.toBe(0);
+    expect(short.out).toContain('Spec.CAConfig.NodeCertExpiry: 10m is too short');
   }, 30_000);
 });

@@ -41,7 +41,7 @@ test('3 managers + 2 workers: spread, leader kill -9 without losing writes, work
   const managers = [m1, m2, m3];
 
   const ids = new Map<Daemon, string>();
-  // A manager that has just joined answers 503 until it knows the leader: wait for it.
+  // Every host answers /info at once (a manager that has just joined, from its local state).
   for (const d of fleet.hosts) ids.set(d, await waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000));
   await waitFor('5 ready nodes, 3 reachable managers', async () => {
     const ns = await nodesOf(m1);

@@ -16,7 +16,7 @@ test('one token boots 3 managers; a lost manager is replaced by a worker after t
   const w1 = await fleet.add({ join: [fleet.addr(m1), token] });
   const w2 = await fleet.add({ join: [fleet.addr(m1), token] });
   const ids = new Map<Daemon, string>();
-  // A manager that has just joined answers 503 until it knows the leader: wait for it.
+  // Every host answers /info at once (a manager that has just joined, from its local state).
   for (const d of fleet.hosts) ids.set(d, await waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000));
 
   const reachableManagers = async (via: Daemon) =>

@@ -3,7 +3,8 @@
  * the survivor refuses writes with an error that names the lost quorum and --force-new-cluster;
  * restarted with --force-new-cluster it is a one-manager cluster with all its state (cluster, CA,
  * tokens, services, tasks, the worker), takes writes, and grows again: a new manager joins with
- * the manager token and becomes a voter. A lost manager that comes back is refused.
+ * the manager token and becomes a voter; started again with the flag still given, it forces nothing.
+ * A lost manager that comes back is refused.
  */
 import { expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,8 +28,12 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   const m2 = await fleet.add({ join: [at, managerToken] });
   const m3 = await fleet.add({ join: [at, managerToken] });
   const w1 = await fleet.add({ join: [at, workerToken] });
-  // A manager that has just joined answers 503 until it knows the leader: wait for it.
-  const id = (d: Daemon) => waitFor('the node id in /info', async () => (await d.json<any>('/info')).Swarm.NodeID as string, 20_000);
+  // A manager that has just joined answers /info at once, from what it knows locally.
+  const id = async (d: Daemon) => {
+    const nodeId = (await d.json<any>('/info')).Swarm.NodeID as string;
+    expect(nodeId).toMatch(/^[0-9a-z]{10,}$/);
+    return nodeId;
+  };
   const [id1, id2, id3, idw] = [await id(m1), await id(m2), await id(m3), await id(w1)];
   await waitFor('4 ready nodes, 3 reachable managers', async () => {
     const ns = await nodesOf(m1);
@@ -53,6 +58,11 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
     return /quorum/.test(r.stderr) ? r.stderr : null;
   }, 25_000);
   expect(refusal).toContain('--force-new-cluster');
+  // Without a leader, /info still answers, from the survivor's own state.
+  const lonely = await m3.json<any>('/info');
+  expect(lonely.Swarm).toMatchObject({ NodeID: id3, LocalNodeState: 'active', ControlAvailable: true });
+  expect(lonely.Swarm.Cluster.ID).toBe(swarmBefore.ID);
+  expect(lonely.Swarm.Error).not.toBe('');
 
   // The survivor again, with --force-new-cluster.
   await m3.stop();
@@ -82,7 +92,7 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
 
   // It grows again: a new manager joins with the (unchanged) manager token and becomes a voter.
   const m4 = await fleet.add({ join: [fleet.addr(m3), managerToken] });
-  const id4 = await waitFor('the new manager to know its cluster', () => id(m4), 20_000);
+  const id4 = await id(m4);
   await waitFor('2 reachable managers (voters), the new one included', async () => {
     const ns = await nodesOf(r3);
     return ns.find((n) => n.ID === id4)?.ManagerStatus?.Reachability === 'reachable' &&
@@ -91,6 +101,15 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   await m4.ok('service', 'create', '--detach', '--name', 'via-new-manager', '--replicas', '0', '--', '/bin/sleep', '1');
   const names = (await m4.json<any[]>('/services')).map((s) => s.Spec.Name);
   for (const n of ['web', 'ack-0', 'ack-1', 'ack-2', 'after', 'via-new-manager']) expect(names).toContain(n);
+
+  // The flag left on the command line (a unit file): the next start forces nothing, and the new
+  // manager stays a member.
+  await r3.stop();
+  await r3.start(false);
+  await waitFor('the restart to say there is nothing to force', () => r3.output.includes('--force-new-cluster: nothing to force: it was applied already and the cluster has grown again since'), 10_000);
+  await waitFor('writes again with both managers', async () => (await create(r3, 'after-restart-with-flag')).code === 0, 25_000);
+  expect((await nodesOf(m4)).find((n) => n.ID === id4)?.Spec.Role).toBe('manager');
+  await waitFor('2 reachable managers again', async () => (await nodesOf(r3)).filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 2, 20_000);
 
   // A lost manager that comes back with its old log is refused by the new cluster: it cannot elect
   // a leader with the old configuration, and the new cluster goes on without it.

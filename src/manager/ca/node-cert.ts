@@ -6,6 +6,7 @@
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import type { NodeRole } from '../../types/objects.ts';
+import { backdateMs } from './expiry.ts';
 import { BACKDATE_MS, type ClusterTrust, type RootCA } from './root.ts';
 import { CA_ALGORITHM, CertificateError, bytesEqual, ed25519RawKey, ed25519Spki, parseCertificate, randomSerial, x509 } from './x509.ts';
 
@@ -24,6 +25,8 @@ export interface NodeIdentity {
   notBefore: number;
   notAfter: number;
   certPem: string;
+  /** The certificate's serial number, hex. */
+  serial?: string;
 }
 
 export interface IssueOptions {
@@ -41,8 +44,9 @@ export async function issueNodeCert(ca: RootCA, opts: IssueOptions): Promise<Nod
   if (!ID_PATTERN.test(opts.clusterId)) throw new CertificateError(`cluster id "${opts.clusterId.slice(0, 80)}" is not a valid id`);
   if (!ROLES.includes(opts.role)) throw new CertificateError(`role "${String(opts.role)}" is neither manager nor worker`);
   const now = opts.now ?? Date.now();
-  const notBefore = now - BACKDATE_MS;
-  const notAfter = now + (opts.lifetimeMs ?? NODE_CERT_LIFETIME_MS);
+  const lifetimeMs = opts.lifetimeMs ?? NODE_CERT_LIFETIME_MS;
+  const notBefore = now - backdateMs(lifetimeMs, BACKDATE_MS);
+  const notAfter = now + lifetimeMs;
   const peerId = peerIdFromPublicKey(publicKeyFromRaw(opts.publicKey)).toString();
   const publicKey = await crypto.subtle.importKey('spki', ed25519Spki(opts.publicKey), { name: 'Ed25519' }, true, ['verify']);
   const cert = await x509.X509CertificateGenerator.create({
@@ -62,7 +66,7 @@ export async function issueNodeCert(ca: RootCA, opts: IssueOptions): Promise<Nod
     ],
   }, crypto);
   const certPem = cert.toString('pem');
-  return { nodeId: opts.nodeId, peerId, role: opts.role, clusterId: opts.clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem };
+  return { nodeId: opts.nodeId, peerId, role: opts.role, clusterId: opts.clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem, serial: cert.serialNumber };
 }
 
 export interface VerifyOptions {
@@ -114,7 +118,7 @@ export async function verifyNodeCert(pem: string, opts: VerifyOptions): Promise<
     const presenter = peerIdFromPublicKey(publicKeyFromRaw(opts.peerPublicKey)).toString();
     throw new CertificateError(`${what} belongs to peer ${peerId}, but was presented by peer ${presenter}`);
   }
-  return { nodeId, peerId, role, clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem: cert.toString('pem') };
+  return { nodeId, peerId, role, clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem: cert.toString('pem'), serial: cert.serialNumber };
 }
 
 function single(cert: x509.X509Certificate, field: string, what: string): string {
