@@ -448,9 +448,19 @@ export class HostGossip {
     this.#running = true;
     const pubsub = this.#o.node.services.pubsub;
     pubsub.topicValidators.set(HOSTS_TOPIC, (via, msg) => this.#receive(via.toString(), msg));
+    pubsub.addEventListener('subscription-change', this.#onSubscription);
     pubsub.subscribe(HOSTS_TOPIC);
     this.#publish();
   }
+
+  /**
+   * A peer (newly connected, or newly subscribed) joined the topic: announce soon rather than at
+   * the next period, so that it learns of this host at once. Our announcement at start reached
+   * nobody whose subscription we had not heard yet.
+   */
+  #onSubscription = (evt: CustomEvent<{ subscriptions: { topic: string; subscribe: boolean }[] }>): void => {
+    if (evt.detail.subscriptions.some((s) => s.topic === HOSTS_TOPIC && s.subscribe)) this.#soon();
+  };
 
   /** Unsubscribe and clear every timer. The directory keeps what it holds (no longer expiring). */
   stop(): void {
@@ -460,6 +470,7 @@ export class HostGossip {
     this.#timer = null;
     this.#timerAt = Infinity;
     const pubsub = this.#o.node.services.pubsub;
+    pubsub.removeEventListener('subscription-change', this.#onSubscription);
     try {
       pubsub.unsubscribe(HOSTS_TOPIC);
     } catch {}
