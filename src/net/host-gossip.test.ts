@@ -339,9 +339,27 @@ describe('host gossip over libp2p', () => {
     const t1 = performance.now();
     gw1.setLocal({ netA: ['10.10.0.3'], netB: ['10.20.0.2', '10.20.0.9'] });
     const seen = (x: HostGossip) => x.directory.forwarding('netB').some((e) => e.taskAddr === '10.20.0.9') && x.directory.forwarding('netA').filter((e) => e.node === 'w1').length === 1;
-    await waitFor(() => seen(gm1) && seen(gw2), 'w1\'s change at m1 and w2', 10_000);
-    console.log(`host gossip: a change reached both other hosts in ${(performance.now() - t1).toFixed(0)} ms`);
+    await waitFor(() => seen(gm1), 'w1\'s change at m1', 10_000);
+    const atM1 = performance.now() - t1;
+    await waitFor(() => seen(gw2), 'w1\'s change at w2 (through m1)', 10_000);
+    const atW2 = performance.now() - t1;
+    // The directory's heardAt is Date.now() (system clock): at w1 when it published, at w2 when applied.
+    const wire = gw2.directory.get('w1')!.heardAt - gw1.directory.get('w1')!.heardAt;
+    console.log(`host gossip: a change reached m1 in ${atM1.toFixed(0)} ms, w2 (through m1) in ${atW2.toFixed(0)} ms ` +
+      `(at most one announcement per 100 ms: ${wire} ms from w1's announcement to w2's directory)`);
     await waitFor(() => changedAtW2 > 0, 'w2\'s directory to tell of the change');
+
+    // A large announcement (near the 1 MiB bound) still travels: 50,000 addresses on 500 networks.
+    const big: Record<string, string[]> = {};
+    for (let i = 0; i < 50_000; i++) (big[`net${i % 500}`] ??= []).push(`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
+    const t3 = performance.now();
+    gw1.setLocal(big);
+    const bigAt = (x: HostGossip) => Object.keys(x.directory.get('w1')!.announcement.nets).length === 500;
+    await waitFor(() => bigAt(gm1) && bigAt(gw2), 'the large announcement at m1 and w2', 10_000);
+    console.log(`host gossip: an announcement of 50,000 addresses (${encodeAnnouncement(gw1.directory.get('w1')!.announcement).length} bytes) reached both in ${(performance.now() - t3).toFixed(0)} ms`);
+    expect(gw2.directory.forwarding('net7').length).toBe(100);
+    gw1.setLocal({ netB: ['10.20.0.2'] });
+    await waitFor(() => [gm1, gw2].every((x) => x.directory.forwarding('net7').length === 0), 'the large announcement replaced');
 
     // w2 stops: it expires from the others' directories within expireMs (5 periods) and a sweep.
     const t2 = performance.now();
@@ -352,7 +370,7 @@ describe('host gossip over libp2p', () => {
     const expired = performance.now() - t2;
     console.log(`host gossip: a stopped host left the other directories after ${expired.toFixed(0)} ms (expireMs ${5 * periodMs})`);
     expect(expired).toBeGreaterThan(5 * periodMs - periodMs - 50); // not before it could have expired
-    expect(gm1.directory.forwarding('netB').map((e) => e.node)).toEqual(['w1', 'w1']);
+    expect(gm1.directory.forwarding('netB')).toEqual([{ hostAddr: '192.168.50.2', taskAddr: '10.20.0.2', node: 'w1' }]);
     expect(gw1.directory.alive('m1')).toBe(true);
 
     for (const x of [gm1, gw1]) {
