@@ -174,6 +174,7 @@ function fakeNode() {
     topicValidators: new Map<string, (peer: PeerId, msg: Message) => TopicValidatorResult>(),
     subscribe: (t: string) => void subscribed.add(t),
     addEventListener: () => {},
+    getSubscribers: () => [],
     removeEventListener: () => {},
     unsubscribe: (t: string) => void subscribed.delete(t),
     publish: async (_t: string, data: Uint8Array) => {
@@ -380,4 +381,35 @@ describe('host gossip over libp2p', () => {
       console.log(`host gossip stats: ${JSON.stringify(s)}`);
     }
   }, 60_000);
+});
+
+describe('host gossip when gossip trust comes late', () => {
+  // A peer that reads our first gossipsub RPC (our subscriptions) before it trusts us drops it and
+  // never learns that we subscribe. Here trust comes 1.2 s after the connection, so both first
+  // RPCs are dropped; the resent subscription repairs it.
+  test('subscriptions dropped before authentication are resent, and the hosts hear each other', async () => {
+    const cluster = await testCluster();
+    const trustAfter = Date.now() + 1200;
+    const late = { gossipTrust: (_p: string, authenticated: boolean) => authenticated && Date.now() > trustAfter };
+    const m1 = await testNode(cluster, 'm1', 'manager', late);
+    const w1 = await testNode(cluster, 'w1', 'worker', late);
+    started.push(m1, w1);
+    const nodeOf = new Map([m1, w1].map((n) => [n.identity.peerId, n.identity.nodeId]));
+    const g = [m1, w1].map((n) => {
+      const x = new HostGossip({
+        node: n.node, nodeId: n.identity.nodeId, role: n.identity.role, addr: '192.168.50.9', periodMs: 200,
+        nodeOfPeer: (p) => nodeOf.get(p), isAuthenticated: (p) => n.guard.isAuthenticatedPeer(p),
+      });
+      gossips.push(x);
+      x.start();
+      return x;
+    });
+    const t0 = performance.now();
+    await w1.node.dial(m1.addr);
+    await waitFor(() => g.every((x) => x.directory.alive('m1') && x.directory.alive('w1')), 'both directories hold both hosts', 15_000);
+    console.log(`host gossip: with trust 1.2 s late, converged ${(performance.now() - t0).toFixed(0)} ms after the dial; ` +
+      `subscriptions resent: ${g.map((x) => x.stats().resubscribed).join('/')}`);
+    expect(g.every((x) => x.stats().resubscribed >= 1)).toBe(true);
+    expect(g.every((x) => x.stats().topicPeers === 1)).toBe(true);
+  }, 30_000);
 });

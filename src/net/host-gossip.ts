@@ -15,6 +15,7 @@ import { type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import { decode, encode } from '../lib/codec.ts';
 import { isPlainObject } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
+import { SubscriptionRepair } from './gossip.ts';
 import type { NetNode } from './node.ts';
 
 export const HOSTS_TOPIC = '/shoal/hosts/1';
@@ -364,6 +365,12 @@ export interface HostGossipOptions {
   /** ms timestamp of this process's start (default: the clock's now at construction). */
   incarnation?: number;
   log?: (msg: string) => void;
+  /**
+   * Resend the topic subscription to each peer once it has been authenticated a while (default
+   * true): a peer that read our first subscription before authenticating us dropped it (see
+   * `SubscriptionRepair` in gossip.ts).
+   */
+  repairSubscriptions?: boolean;
 }
 
 export interface HostGossipStats {
@@ -375,6 +382,10 @@ export interface HostGossipStats {
   applied: number;
   /** Of a version this end does not speak: relayed, not applied. */
   unknownVersion: number;
+  /** Subscriptions resent to peers after they authenticated. */
+  resubscribed: number;
+  /** Peers gossipsub knows to subscribe to the topic (direct neighbours only). */
+  topicPeers: number;
   dropped: Record<DropReason, number>;
 }
 
@@ -398,10 +409,11 @@ export class HostGossip {
   #timerAt = Infinity;
   #running = false;
   #stats: HostGossipStats = {
-    published: 0, publishFailed: 0, received: 0, applied: 0, unknownVersion: 0,
+    published: 0, publishFailed: 0, received: 0, applied: 0, unknownVersion: 0, resubscribed: 0, topicPeers: 0,
     dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
   };
   readonly #loggedAt = new Map<string, number>();
+  readonly #repair: SubscriptionRepair | null;
 
   constructor(opts: HostGossipOptions) {
     if (!isId(opts.nodeId)) throw new RangeError(`host gossip: node id must be 1–${HOST_LIMITS.maxIdLength} characters`);
@@ -413,6 +425,9 @@ export class HostGossip {
     this.#role = opts.role;
     this.#addr = opts.addr;
     this.directory = new HostDirectory({ clock: this.#clock, expireMs: opts.expireMs ?? 5 * this.periodMs });
+    this.#repair = opts.repairSubscriptions === false ? null : new SubscriptionRepair(opts.node, {
+      topics: () => [HOSTS_TOPIC], isAuthenticated: opts.isAuthenticated, clock: this.#clock,
+    });
   }
 
   /** This host's tasks' addresses per overlay network. Throws RangeError when over the bounds. */
@@ -450,6 +465,7 @@ export class HostGossip {
     pubsub.topicValidators.set(HOSTS_TOPIC, (via, msg) => this.#receive(via.toString(), msg));
     pubsub.addEventListener('subscription-change', this.#onSubscription);
     pubsub.subscribe(HOSTS_TOPIC);
+    this.#repair?.start();
     this.#publish();
   }
 
@@ -470,6 +486,7 @@ export class HostGossip {
     this.#timer = null;
     this.#timerAt = Infinity;
     const pubsub = this.#o.node.services.pubsub;
+    this.#repair?.stop();
     pubsub.removeEventListener('subscription-change', this.#onSubscription);
     try {
       pubsub.unsubscribe(HOSTS_TOPIC);
@@ -479,7 +496,11 @@ export class HostGossip {
   }
 
   stats(): HostGossipStats {
-    return { ...this.#stats, dropped: { ...this.#stats.dropped } };
+    let topicPeers = 0;
+    try {
+      topicPeers = this.#running ? this.#o.node.services.pubsub.getSubscribers(HOSTS_TOPIC).length : 0;
+    } catch {}
+    return { ...this.#stats, resubscribed: this.#repair?.resent ?? 0, topicPeers, dropped: { ...this.#stats.dropped } };
   }
 
   #announcement(nets: HostNets, seq: number): HostAnnouncement {
