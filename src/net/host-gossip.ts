@@ -563,7 +563,12 @@ export class HostGossip {
     if (msg.type !== 'signed') return this.#drop('unsigned', 'unsigned message', via);
     const signer = msg.from.toString();
     const signerNode = this.#o.nodeOfPeer(signer);
-    if (signerNode === undefined) return this.#drop('unknownSigner', `signed by peer ${signer}, no node of the cluster`, via);
+    if (signerNode === undefined) {
+      // Possibly a node this host's store has not heard of yet (a join being replicated): not
+      // forwarded, but no fault of the relay.
+      this.#drop('unknownSigner', `signed by peer ${signer}, no node of the cluster`, via);
+      return TopicValidatorResult.Ignore;
+    }
     const d = decodeAnnouncement(msg.data);
     if (!d.ok) {
       if (d.reason === 'unknownVersion') {
