@@ -7,4 +7,9 @@ export { serveJoin, requestJoin, managerAnswer, JoinError, type Joined, type Joi
 export { serveRenewal, requestRenewal, RenewalError } from './renew.ts';
 export { serveDispatcher, dispatcherConnector } from './dispatcher.ts';
 export { Libp2pRaftTransport, RAFT_FRAMES, type Libp2pRaftTransportOptions } from './raft-transport.ts';
-export { guardTopic, type TopicGuard } from './gossip.ts';
+export { guardTopic, SubscriptionRepair, type TopicGuard, type SubscriptionRepairOptions } from './gossip.ts';
+export {
+  HostGossip, HostDirectory, HOSTS_TOPIC, HOST_ANNOUNCEMENT_VERSION, HOST_LIMITS, encodeAnnouncement, decodeAnnouncement,
+  type HostAnnouncement, type HostNets, type HostRole, type HostEntry, type HostStatus, type ForwardingEntry,
+  type HostGossipOptions, type HostGossipStats, type HostDirectoryOptions, type DropReason,
+} from './host-gossip.ts';

@@ -51,7 +51,11 @@ export interface NetNodeOptions {
    * they are never published or gossiped to, never grafted, and what they send is dropped.
    */
   gossipTrust?: (peerId: string) => boolean;
+  /** gossipsub options over the defaults below (tests and measurements). */
+  gossip?: Partial<GossipsubOptions>;
 }
+
+export type GossipsubOptions = NonNullable<Parameters<typeof gossipsub>[0]>;
 
 export type Gossip = ReturnType<ReturnType<typeof gossipsub>>;
 export type NetNode = Libp2p<{ identify: Identify; pubsub: Gossip }>;
@@ -77,6 +81,7 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         scoreParams: { appSpecificScore: (p: string) => (opts.gossipTrust?.(p) ? 0 : UNTRUSTED_SCORE) },
+        ...opts.gossip,
       }),
     },
     connectionManager: {

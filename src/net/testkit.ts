@@ -5,7 +5,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { type NodeIdentity, RootCA, issueNodeCert } from '../manager/ca/index.ts';
 import type { NodeRole } from '../types/objects.ts';
 import { AuthGuard, type AuthGuardOptions } from './auth.ts';
-import { type NetNode, PeerDenyList, createNetNode } from './node.ts';
+import { type NetNode, type NetNodeOptions, PeerDenyList, createNetNode } from './node.ts';
 
 export interface TestCluster {
   clusterId: string;
@@ -32,7 +32,12 @@ export async function testNode(
   cluster: TestCluster,
   nodeId: string,
   role: NodeRole,
-  extra: Partial<AuthGuardOptions> & { trustCluster?: TestCluster } = {},
+  extra: Partial<AuthGuardOptions> & {
+    trustCluster?: TestCluster;
+    gossip?: NetNodeOptions['gossip'];
+    /** Overrides gossip trust; `authenticated` is what the guard says (to make trust come late). */
+    gossipTrust?: (peerId: string, authenticated: boolean) => boolean;
+  } = {},
 ): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519');
   const identity = await issueNodeCert(cluster.ca, { nodeId, role, clusterId: cluster.clusterId, publicKey: key.publicKey.raw });
@@ -41,7 +46,11 @@ export async function testNode(
   let guardRef: AuthGuard | null = null;
   const node = await createNetNode({
     privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], denyList,
-    gossipTrust: (p) => guardRef?.isAuthenticatedPeer(p) ?? false,
+    gossipTrust: (p) => {
+      const authenticated = guardRef?.isAuthenticatedPeer(p) ?? false;
+      return extra.gossipTrust ? extra.gossipTrust(p, authenticated) : authenticated;
+    },
+    gossip: extra.gossip,
   });
   const refusals: TestNode['refusals'] = [];
   const guard = new AuthGuard(node, {
