@@ -125,7 +125,8 @@ export function certLifetimeMs(cluster: Cluster): number | undefined {
 
 /**
  * What GET /nodes shows of a node's current certificate, in `Description.TLSInfo`: Docker's
- * `TrustRoot`, `CertIssuerSubject`; ours: `CertSerial`, `CertNotBefore`, `CertNotAfter` (RFC 3339).
+ * `TrustRoot`, `CertIssuerSubject`; ours: `CertSerial`, `CertNotBefore`, `CertNotAfter` (RFC 3339),
+ * `PeerID` (the libp2p peer id the certificate binds, by which gossip knows who announced what).
  */
 export function tlsInfoOf(id: NodeIdentity, ca: RootCA): NonNullable<NodeDescription['TLSInfo']> {
   return {
@@ -134,6 +135,7 @@ export function tlsInfoOf(id: NodeIdentity, ca: RootCA): NonNullable<NodeDescrip
     CertSerial: id.serial ?? '',
     CertNotBefore: new Date(id.notBefore).toISOString(),
     CertNotAfter: new Date(id.notAfter).toISOString(),
+    PeerID: id.peerId,
   };
 }
 

@@ -23,7 +23,7 @@ import { Agent } from '../worker/index.ts';
 import { IngressProxy } from '../mesh/ingress.ts';
 import { MeshAgent } from '../mesh/mesh-agent.ts';
 import { NetworkAgent } from '../mesh/network-agent.ts';
-import type { ForwardingEntry } from '../mesh/overlay.ts';
+import type { HostGossip } from '../net/host-gossip.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
@@ -172,7 +172,9 @@ class Daemon implements RunningDaemon {
   /** Overlay networks of this host's tasks (bridges, VXLAN, task namespaces, DNS, VIP rules). */
   private network: NetworkAgent | null = null;
   /** Host announcements over gossip (liveness, status, overlay forwarding); up with the cluster network. */
-  private hosts: { directory: { forwarding(net: string): ForwardingEntry[] }; setLocal(nets: Record<string, string[]>): void } | null = null;
+  private hosts: HostGossip | null = null;
+  /** Node id by libp2p peer id, from the dispatcher's network table (who signed an announcement). */
+  private peerNodes = new Map<string, string>();
   private net: ClusterNet | null = null;
   private netStarting: Promise<void> | null = null;
   private servers: Server<unknown>[] = [];
@@ -338,7 +340,13 @@ class Daemon implements RunningDaemon {
       nodeId: this.nodeId,
       underlay: () => this.addrs.advertise.host,
       remote: (net) => this.hosts?.directory.forwarding(net) ?? [],
-      onLocalChange: () => this.hosts?.setLocal(this.network?.localNets() ?? {}),
+      onLocalChange: () => {
+        try {
+          this.hosts?.setLocal(this.network?.localNets() ?? {});
+        } catch (e) {
+          this.log(`gossip: ${errorMessage(e)}`);
+        }
+      },
       log: this.log,
     });
     this.agent = new Agent({
@@ -349,9 +357,13 @@ class Daemon implements RunningDaemon {
       description: () => ({ ...describeHost([]), Addr: meshAddr }),
       nodeAddr: meshAddr,
       onEndpoints: (ports) => this.mesh?.apply(ports),
-      onNetworks: (table) => void this.network?.setTable(table),
+      onNetworks: (table) => {
+        if (table.hosts) this.peerNodes = new Map(table.hosts.map((h) => [h.peer, h.node]));
+        void this.network?.setTable(table);
+      },
       network: this.network,
       onRole: (role) => {
+        this.hosts?.setRole(role);
         if (role === 'manager' && this.membership?.Role === 'worker') void this.becomeManager();
       },
       log: this.log,
@@ -448,8 +460,33 @@ class Daemon implements RunningDaemon {
       });
     }
     if (membership.Role === 'manager') this.watchMembership();
+    await this.startGossip(membership.Role);
     void this.scheduleRenewal();
     this.log(`cluster network: listening on ${formatHostPort(this.addrs.listen)}, advertised as ${formatHostPort(this.addrs.advertise)} (${this.net.node.peerId})`);
+  }
+
+  /**
+   * Host announcements over gossip: this host's liveness, role, underlay address and overlay task
+   * addresses; the other hosts' give the overlay its forwarding tables.
+   */
+  private async startGossip(role: 'manager' | 'worker'): Promise<void> {
+    if (this.hosts || !this.net) return;
+    const { HostGossip } = await import('../net/host-gossip.ts');
+    const net = this.net;
+    const hosts = new HostGossip({
+      node: net.node, nodeId: this.nodeId, role, addr: this.addrs.advertise.host,
+      nodeOfPeer: (p) => this.peerNodes.get(p) ?? (p === net.node.peerId.toString() ? this.nodeId : undefined),
+      isAuthenticated: (p) => net.guard.isAuthenticatedPeer(p),
+      log: this.log,
+    });
+    this.hosts = hosts;
+    hosts.directory.onChange(() => void this.network?.refreshForwarding());
+    try {
+      hosts.setLocal(this.network?.localNets() ?? {});
+    } catch (e) {
+      this.log(`gossip: ${errorMessage(e)}`);
+    }
+    hosts.start();
   }
 
   /**
@@ -728,6 +765,7 @@ class Daemon implements RunningDaemon {
     }
     this.mesh?.close();
     await this.network?.close();
+    this.hosts?.stop();
     try {
       await this.leader?.stop();
     } catch (e) {

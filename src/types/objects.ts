@@ -271,7 +271,7 @@ export interface NodeDescription {
    * The node's current certificate, written by the manager that issued it: Docker's `TrustRoot`
    * and `CertIssuerSubject`; ours: `CertSerial` (hex), `CertNotBefore`, `CertNotAfter` (RFC 3339).
    */
-  TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string; CertSerial?: string; CertNotBefore?: string; CertNotAfter?: string };
+  TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string; CertSerial?: string; CertNotBefore?: string; CertNotAfter?: string; PeerID?: string };
 }
 
 export interface NodeStatus { State: NodeState; Message?: string; Addr?: string }

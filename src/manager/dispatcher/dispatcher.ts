@@ -437,6 +437,7 @@ export class Dispatcher {
       return;
     }
     if (ev.table === 'services' || ev.table === 'networks') this.#netsDirty = true;
+    else if (ev.table === 'nodes' && (ev.kind !== 'update' || (ev.object as Node).Description.TLSInfo?.PeerID !== (ev.old as Node).Description.TLSInfo?.PeerID)) this.#netsDirty = true;
     else if (ev.table === 'tasks' && (ev.kind === 'delete' || taskMattersForNet(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined))) this.#netsDirty = true;
     if (ev.table === 'services') this.#endpointsDirty = true;
     else if (ev.table === 'nodes') {

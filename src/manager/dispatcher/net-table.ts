@@ -47,5 +47,11 @@ export function netTable(store: MemoryStore): NetTable {
     tasks.sort((a, b) => (a.net === b.net ? a.addr.localeCompare(b.addr) : a.net.localeCompare(b.net)));
     services.push({ id: s.ID, name: s.Spec.Name, mode: s.Spec.EndpointSpec?.Mode ?? 'vip', vips, tasks });
   }
-  return { networks, services };
+  const hosts: NonNullable<NetTable['hosts']> = [];
+  for (const n of store.list('nodes')) {
+    const peer = n.Description.TLSInfo?.PeerID;
+    if (peer) hosts.push({ node: n.ID, peer });
+  }
+  hosts.sort((a, b) => a.node.localeCompare(b.node));
+  return { networks, services, hosts };
 }

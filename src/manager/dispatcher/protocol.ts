@@ -62,7 +62,12 @@ export interface NetTableService {
 }
 
 /** What the hosts of overlay networks need from the store, sent whole when it changes. */
-export interface NetTable { networks: NetTableNetwork[]; services: NetTableService[] }
+export interface NetTable {
+  networks: NetTableNetwork[];
+  services: NetTableService[];
+  /** Each node's libp2p peer id (from its certificate): who signed a gossip announcement. */
+  hosts?: { node: string; peer: string }[];
+}
 
 export const MAX_NET_NETWORKS = 4096;
 export const MAX_NET_SERVICES = 65536;
@@ -179,6 +184,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
         vips: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_NETWORKS),
         tasks: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_ADDRS),
       }), MAX_NET_SERVICES),
+      hosts: is.optional(is.array(is.shape({ node: id, peer: is.string(256) }), MAX_NET_SERVICES)),
     }),
   },
   'logs.request': {
