@@ -31,8 +31,11 @@ describe.skipIf(unavailable !== null)(`overlay networks between namespace hosts$
   test('a task on one host reaches a service on another by name, through its VIP; DNS answers; a published port answers on both hosts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shoal-netns-ov-'));
     let mgr: HostDaemon | undefined;
+    let hostsNet: NetnsHosts | undefined;
+    const taskIds = new Set<string>();
+    const remember = async () => { for (const t of await mgr?.tasks().catch(() => []) ?? []) taskIds.add(t.ID); };
     try {
-      await using net = await NetnsHosts.create({ hosts: 2, prefix: '10.78.0' });
+      const net = (hostsNet = await NetnsHosts.create({ hosts: 2, prefix: '10.78.0' }));
       const [h0, h1] = net.hosts as [typeof net.hosts[0], typeof net.hosts[0]];
       const m = (mgr = new HostDaemon(net, h0, join(dir, 'm'), []));
       const w = new HostDaemon(net, h1, join(dir, 'w'), []);
@@ -85,9 +88,11 @@ describe.skipIf(unavailable !== null)(`overlay networks between namespace hosts$
       expect((await net.run(h1, ['curl', '-s', '--max-time', '2', `http://${h1.ip}:18080/`])).stdout).toMatch(/web says web\.\d/);
     } finally {
       // The tasks' own namespaces are global (/run/netns), not inside the hosts: removed by name.
-      const tasks: any[] = await mgr?.tasks().catch(() => []) ?? [];
+      // Before the hosts go (their daemons with them): the tasks' namespaces are named after the tasks.
+      await remember();
+      await hostsNet?.[Symbol.asyncDispose]();
       disposeAll();
-      for (const t of tasks) Bun.spawnSync(['ip', 'netns', 'del', sandboxName(t.ID)]);
+      for (const id of taskIds) Bun.spawnSync(['ip', 'netns', 'del', sandboxName(id)], { stderr: 'ignore' });
       killTaskProcesses(dir);
       rmSync(dir, { recursive: true, force: true });
     }
