@@ -2,7 +2,7 @@
  * Per-host plumbing of one overlay network: a Linux bridge with a VXLAN device as its uplink, a veth
  * per local task, and static forwarding for remote tasks. Every method brings the host to the wanted
  * state whatever state it is in (idempotent), so a caller can simply call it again after a restart
- * or a failure. Not wired into the worker yet: the caller gives it the network and the forwarding
+ * or a failure. The worker's NetworkAgent drives it: the caller gives it the network and the forwarding
  * table (which task address lives behind which host).
  *
  *   task netns ── veth ──┐
