@@ -83,6 +83,9 @@ describe('announcement codec', () => {
     expect(decodeAnnouncement(new Uint8Array(HOST_LIMITS.maxBytes + 1))).toMatchObject({ ok: false, reason: 'tooLarge' });
     // A newer version is not an error: it is told apart so that it can be counted and ignored.
     expect(decodeAnnouncement(encode({ t: 'host', v: 2, whatever: true }))).toMatchObject({ ok: false, reason: 'unknownVersion' });
+    // Deep nesting (a stack overflow inside msgpackr) is undecodable, not a crash.
+    const deep = new Uint8Array(HOST_LIMITS.maxBytes).fill(0x91);
+    expect(decodeAnnouncement(deep).ok).toBe(false);
     // Random bytes never throw.
     for (let i = 0; i < 2000; i++) {
       const b = crypto.getRandomValues(new Uint8Array(1 + (i % 64)));

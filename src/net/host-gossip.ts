@@ -460,11 +460,17 @@ export class HostGossip {
   /** Subscribe, validate incoming announcements, and announce now and every `periodMs`. */
   start(): void {
     if (this.#running) return;
-    this.#running = true;
     const pubsub = this.#o.node.services.pubsub;
     pubsub.topicValidators.set(HOSTS_TOPIC, (via, msg) => this.#receive(via.toString(), msg));
     pubsub.addEventListener('subscription-change', this.#onSubscription);
-    pubsub.subscribe(HOSTS_TOPIC);
+    try {
+      pubsub.subscribe(HOSTS_TOPIC); // throws while the node is not started
+    } catch (err) {
+      pubsub.removeEventListener('subscription-change', this.#onSubscription);
+      pubsub.topicValidators.delete(HOSTS_TOPIC);
+      throw err;
+    }
+    this.#running = true;
     this.#repair?.start();
     this.#publish();
   }
