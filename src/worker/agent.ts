@@ -12,7 +12,7 @@ import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
 import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
-import { TaskRunner, type TaskNetworking } from './runner.ts';
+import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
 
 /** What the agent needs of `ExecutorCatalog`. */
@@ -69,6 +69,8 @@ export class Agent {
   readonly #removing = new Set<Promise<void>>();
   readonly #logStreams = new Map<number, AbortController>();
   #fullParts: Task[] | null = null;
+  /** The last endpoint table: plain processes learn the services' addresses from it at start. */
+  #endpoints: EndpointPort[] = [];
   /** The runtimes as last sent to a manager (JSON), to send a description only when it changed. */
   #lastRuntimes = '';
   #cancelRefresh: (() => void) | null = null;
@@ -96,7 +98,10 @@ export class Agent {
       handlers: {
         registered: () => this.#reportAll(),
         assignments: (full, last, tasks, removed) => this.#onAssignments(full, last, tasks, removed),
-        endpoints: (ports) => { if (!this.#stopping) opts.onEndpoints?.(ports); },
+        endpoints: (ports) => {
+          this.#endpoints = ports;
+          if (!this.#stopping) opts.onEndpoints?.(ports);
+        },
         networks: (table) => { if (!this.#stopping) opts.onNetworks?.(table); },
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
@@ -217,6 +222,7 @@ export class Agent {
       catalog: this.#o.catalog,
       dataDir: this.dataDir,
       nodeAddr: this.#o.nodeAddr,
+      serviceEnv: () => serviceEnv(this.#endpoints, this.#o.nodeAddr),
       ...(this.#o.network ? { network: this.#o.network } : {}),
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,

@@ -7,6 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Controller, LogLine, LogOptions, TaskNetwork } from '../executor/contract.ts';
+import type { EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
 import { errorMessage } from '../lib/errors.ts';
 import {
@@ -31,6 +32,8 @@ export interface TaskNetworking {
 }
 
 export interface RunnerDeps {
+  /** For tasks on the host's network: where the services are (see serviceEnv). */
+  serviceEnv?: () => Record<string, string>;
   /** Overlay networks of tasks (absent: tasks with networks are refused). */
   network?: TaskNetworking;
   /** This host's mesh address, given to the task as SHOAL_NODE_ADDR. */
@@ -165,7 +168,7 @@ export class TaskRunner {
       }
     }
     this.#ctl = executor.controller(task, {
-      taskDir: this.taskDir, env: taskEnv(task, this.deps.nodeAddr, network), log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`),
+      taskDir: this.taskDir, env: { ...(network ? {} : this.deps.serviceEnv?.()), ...taskEnv(task, this.deps.nodeAddr, network) }, log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`),
       ...(network ? { network } : {}),
     });
     // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
@@ -194,6 +197,27 @@ export class TaskRunner {
     this.#driver = new TaskDriver(this.#ctl, { observed: from, desired: this.#task.DesiredState, graceMs: stopGraceMs(task.Spec) });
     for await (const r of this.#driver.run(this.#detach.signal)) this.#report(r);
   }
+}
+
+/**
+ * Where the services are, for a task on its host's network (a plain process has no resolver of
+ * ours): each service with ingress-published ports is reached through this host's mesh, so
+ * `SHOAL_SERVICE_<NAME>_HOST` is this host's address, `SHOAL_SERVICE_<NAME>_PORT` its first published
+ * port and `SHOAL_SERVICE_<NAME>_PORT_<TARGET>_<PROTO>` each published port by its target (the
+ * shapes of Kubernetes' service variables). Names upper-cased, other characters `_`. A snapshot at
+ * the task's start, as environment variables are.
+ */
+export function serviceEnv(ports: readonly EndpointPort[], nodeAddr?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!nodeAddr) return out;
+  for (const p of ports) {
+    if (p.mode !== 'ingress') continue;
+    const name = p.service.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    out[`SHOAL_SERVICE_${name}_HOST`] = nodeAddr;
+    out[`SHOAL_SERVICE_${name}_PORT`] ??= String(p.port);
+    out[`SHOAL_SERVICE_${name}_PORT_${p.target}_${p.protocol.toUpperCase()}`] = String(p.port);
+  }
+  return out;
 }
 
 /** What a task learns about itself from its environment (the spec's own Env wins). */
