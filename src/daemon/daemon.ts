@@ -20,10 +20,7 @@ import { memoryConnPair } from '../manager/dispatcher/index.ts';
 import { MemoryStore } from '../store/index.ts';
 import type { NodeRole } from '../types/index.ts';
 import { Agent } from '../worker/index.ts';
-import { IngressProxy } from '../mesh/ingress.ts';
-import { MeshAgent } from '../mesh/mesh-agent.ts';
-import { NetworkAgent } from '../mesh/network-agent.ts';
-import type { HostGossip } from '../net/host-gossip.ts';
+import { HostNet } from './host-net.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import { describeHost } from './describe.ts';
@@ -168,13 +165,8 @@ class Daemon implements RunningDaemon {
   readonly socketPath: string;
   private leader: LeaderRole | null = null;
   private agent: Agent | null = null;
-  private mesh: MeshAgent | null = null;
-  /** Overlay networks of this host's tasks (bridges, VXLAN, task namespaces, DNS, VIP rules). */
-  private network: NetworkAgent | null = null;
-  /** Host announcements over gossip (liveness, status, overlay forwarding); up with the cluster network. */
-  private hosts: HostGossip | null = null;
-  /** Node id by libp2p peer id, from the dispatcher's network table (who signed an announcement). */
-  private peerNodes = new Map<string, string>();
+  /** The ingress mesh, the overlay networks of this host's tasks, and host announcements over gossip. */
+  private hostNet: HostNet | null = null;
   private net: ClusterNet | null = null;
   private netStarting: Promise<void> | null = null;
   private servers: Server<unknown>[] = [];
@@ -332,23 +324,7 @@ class Daemon implements RunningDaemon {
     }
     // Every host routes every published port (the mesh); tasks there are reached at its mesh address.
     const meshAddr = this.opts.meshAddr && this.opts.meshAddr !== '0.0.0.0' ? this.opts.meshAddr : this.addrs.advertise.host;
-    this.mesh = new MeshAgent({
-      nodeId: this.nodeId, log: this.log,
-      proxy: new IngressProxy({ bindAddress: this.opts.meshAddr ?? '0.0.0.0', localOnlyFrom: (a) => this.mesh?.isPeer(a) ?? false }),
-    });
-    this.network = new NetworkAgent({
-      nodeId: this.nodeId,
-      underlay: () => this.addrs.advertise.host,
-      remote: (net) => this.hosts?.directory.forwarding(net) ?? [],
-      onLocalChange: () => {
-        try {
-          this.hosts?.setLocal(this.network?.localNets() ?? {});
-        } catch (e) {
-          this.log(`gossip: ${errorMessage(e)}`);
-        }
-      },
-      log: this.log,
-    });
+    this.hostNet = new HostNet({ nodeId: this.nodeId, meshBind: this.opts.meshAddr ?? '0.0.0.0', underlay: () => this.addrs.advertise.host, log: this.log });
     this.agent = new Agent({
       nodeId: this.nodeId,
       dataDir: this.opts.dataDir,
@@ -356,19 +332,20 @@ class Daemon implements RunningDaemon {
       connect: (signal) => this.connectDispatcher(signal),
       description: () => ({ ...describeHost([]), Addr: meshAddr }),
       nodeAddr: meshAddr,
-      onEndpoints: (ports) => this.mesh?.apply(ports),
-      onNetworks: (table) => {
-        if (table.hosts) this.peerNodes = new Map(table.hosts.map((h) => [h.peer, h.node]));
-        void this.network?.setTable(table);
-      },
-      network: this.network,
+      ...this.hostNet.agentHooks(),
       onRole: (role) => {
-        this.hosts?.setRole(role);
+        this.hostNet?.setRole(role);
         if (role === 'manager' && this.membership?.Role === 'worker') void this.becomeManager();
       },
       log: this.log,
     });
     await this.agent.start();
+    await this.startGossip();
+  }
+
+  /** Gossip needs both the cluster network and the host's networking: started when the later is up. */
+  private async startGossip(): Promise<void> {
+    if (this.hostNet && this.net?.identity && this.membership) await this.hostNet.startGossip(this.net, this.membership.Role);
   }
 
   /**
@@ -460,33 +437,9 @@ class Daemon implements RunningDaemon {
       });
     }
     if (membership.Role === 'manager') this.watchMembership();
-    await this.startGossip(membership.Role);
+    await this.startGossip();
     void this.scheduleRenewal();
     this.log(`cluster network: listening on ${formatHostPort(this.addrs.listen)}, advertised as ${formatHostPort(this.addrs.advertise)} (${this.net.node.peerId})`);
-  }
-
-  /**
-   * Host announcements over gossip: this host's liveness, role, underlay address and overlay task
-   * addresses; the other hosts' give the overlay its forwarding tables.
-   */
-  private async startGossip(role: 'manager' | 'worker'): Promise<void> {
-    if (this.hosts || !this.net) return;
-    const { HostGossip } = await import('../net/host-gossip.ts');
-    const net = this.net;
-    const hosts = new HostGossip({
-      node: net.node, nodeId: this.nodeId, role, addr: this.addrs.advertise.host,
-      nodeOfPeer: (p) => this.peerNodes.get(p) ?? (p === net.node.peerId.toString() ? this.nodeId : undefined),
-      isAuthenticated: (p) => net.guard.isAuthenticatedPeer(p),
-      log: this.log,
-    });
-    this.hosts = hosts;
-    hosts.directory.onChange(() => void this.network?.refreshForwarding());
-    try {
-      hosts.setLocal(this.network?.localNets() ?? {});
-    } catch (e) {
-      this.log(`gossip: ${errorMessage(e)}`);
-    }
-    hosts.start();
   }
 
   /**
@@ -763,9 +716,7 @@ class Daemon implements RunningDaemon {
     } catch (e) {
       this.log(`worker stop: ${errorMessage(e)}`);
     }
-    this.mesh?.close();
-    await this.network?.close();
-    this.hosts?.stop();
+    await this.hostNet?.close();
     try {
       await this.leader?.stop();
     } catch (e) {
