@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { type Cidr, contains, firstHost, formatCidr, lastHost, overlaps, parseCidr, parseIpv4 } from '../lib/cidr.ts';
 import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { MAX_SUBNET_PREFIX } from '../manager/allocator/networks.ts';
+import { newId } from '../lib/ids.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { Network, NetworkSpec, ServiceSpec } from '../types/index.ts';
 import { validate } from './schemas.ts';
@@ -57,7 +58,7 @@ export function normalizeNetworkSpec(body: unknown, store: MemoryStore): Network
   // The docker CLI sends empty strings for what it leaves out.
   if ((input.Driver || 'overlay') !== 'overlay') throw new InvalidArgumentError(`Driver: "${input.Driver}" is not supported: shoal networks use the overlay driver`);
   if ((input.Scope || 'swarm') !== 'swarm') throw new InvalidArgumentError(`Scope: "${input.Scope}" is not supported: overlay networks have swarm scope`);
-  if (input.Ingress) throw new InvalidArgumentError('Ingress: an ingress network is not supported (the ingress mesh needs none)');
+  if (input.Ingress) throw new InvalidArgumentError('Ingress: shoal makes the ingress network itself, the first time a container or VM service publishes a port');
   if (input.EnableIPv6) throw new InvalidArgumentError('EnableIPv6: overlay networks are IPv4 only for now');
   if (input.IPAM?.Driver && input.IPAM.Driver !== 'default') throw new InvalidArgumentError(`IPAM.Driver: "${input.IPAM.Driver}" is not supported (only "default")`);
   const configs = input.IPAM?.Config ?? [];
@@ -119,4 +120,38 @@ export function resolveServiceNetworks(store: MemoryStore, spec: ServiceSpec & {
     seen.add(net.ID);
     return { ...n, Target: net.ID };
   });
+}
+
+/** The network containers and VMs with ingress-published ports join when they name none (Swarm's). */
+export const INGRESS_NETWORK = 'ingress';
+export const INGRESS_SUBNET = '10.0.0.0/24';
+const ISOLATED_RUNTIMES = new Set(['container', 'vm']);
+
+/**
+ * A container or VM service that publishes an ingress port and names no network joins `ingress`,
+ * made here the first time (10.0.0.0/24 when free, as Docker's): its tasks have addresses of their
+ * own, which the mesh reaches only over an overlay. Processes run on the host's network and need none.
+ * The network shows in `TaskTemplate.Networks`, so `service inspect` says where the tasks are.
+ */
+export async function attachIngress(store: MemoryStore, spec: ServiceSpec & { Networks?: unknown }, signal?: AbortSignal): Promise<void> {
+  const tt = spec.TaskTemplate;
+  if (!ISOLATED_RUNTIMES.has(tt.Runtime ?? '') || tt.Networks?.length || (Array.isArray(spec.Networks) && spec.Networks.length)) return;
+  if (!(spec.EndpointSpec?.Ports ?? []).some((p) => (p.PublishMode ?? 'ingress') === 'ingress')) return;
+  if (!store.list('networks').some((n) => n.Spec.Name === INGRESS_NETWORK)) {
+    const taken = store.list('networks').some((n) => [...n.Spec.IPAM.Config, ...(n.IPAM?.Config ?? [])].some((c) => {
+      const a = parseCidr(c.Subnet);
+      return typeof a !== 'string' && overlaps(a, parseCidr(INGRESS_SUBNET) as Cidr);
+    }));
+    const net: Network = {
+      ID: newId(), Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '',
+      Spec: { Name: INGRESS_NETWORK, Labels: { 'io.shoal.network.ingress': 'true' }, Driver: 'overlay', IPAM: { Config: taken ? [] : [{ Subnet: INGRESS_SUBNET }] } },
+    };
+    try {
+      await store.update((tx) => tx.create('networks', net), signal);
+    } catch (e) {
+      // Made at the same moment by another request: use that one.
+      if (!store.list('networks').some((n) => n.Spec.Name === INGRESS_NETWORK)) throw e;
+    }
+  }
+  tt.Networks = [{ Target: INGRESS_NETWORK }];
 }

@@ -90,3 +90,42 @@ describe('networks', () => {
     expect((await api.call('DELETE', '/networks/shared')).status).toBe(404);
   });
 });
+
+describe('the ingress network', () => {
+  const ctr = (name: string, extra: Record<string, unknown> = {}) => ({
+    Name: name, TaskTemplate: { ContainerSpec: { Image: 'busybox' }, ...extra }, EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] },
+  });
+
+  test('a container service publishing a port joins "ingress", made once (10.0.0.0/24); processes and host mode do not', async () => {
+    expect((await api.call('POST', '/services/create', ctr('web'))).status).toBe(201);
+    const ingress = (await api.call('GET', '/networks/ingress')).json;
+    expect(ingress).toMatchObject({ Name: 'ingress', Ingress: true, IPAM: { Config: [{ Subnet: '10.0.0.0/24' }] } });
+    expect((await api.call('GET', '/services/web')).json.Spec.TaskTemplate.Networks).toEqual([{ Target: ingress.Id }]);
+    // A second one reuses it.
+    expect((await api.call('POST', '/services/create', { ...ctr('web2'), EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8081 }] } })).status).toBe(201);
+    expect((await api.call('GET', '/networks')).json.filter((n: any) => n.Name === 'ingress')).toHaveLength(1);
+    // A process on the host's network, a host-mode port, a service naming its own network: no ingress.
+    const p = { ...proc('p'), EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8082 }] } };
+    expect((await api.call('POST', '/services/create', p)).status).toBe(201);
+    expect((await api.call('GET', '/services/p')).json.Spec.TaskTemplate.Networks).toBeUndefined();
+    const host = { ...ctr('h'), EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8083, PublishMode: 'host' }] } };
+    expect((await api.call('POST', '/services/create', host)).status).toBe(201);
+    expect((await api.call('GET', '/services/h')).json.Spec.TaskTemplate.Networks).toBeUndefined();
+    expect((await create({ Name: 'app' })).status).toBe(201);
+    expect((await api.call('POST', '/services/create', { ...ctr('own', { Networks: [{ Target: 'app' }] }), EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8084 }] } })).status).toBe(201);
+    const app = (await api.call('GET', '/networks/app')).json.Id;
+    expect((await api.call('GET', '/services/own')).json.Spec.TaskTemplate.Networks).toEqual([{ Target: app }]);
+  });
+
+  test('a port published later by an update joins it too; --ingress networks are refused with the reason', async () => {
+    expect((await api.call('POST', '/services/create', { Name: 'late', TaskTemplate: { ContainerSpec: { Image: 'busybox' } } })).status).toBe(201);
+    expect((await api.call('GET', '/networks')).json.filter((n: any) => n.Name === 'ingress')).toHaveLength(0);
+    const cur = (await api.call('GET', '/services/late')).json;
+    const r = await api.call('POST', `/services/late/update?version=${cur.Version.Index}`, { ...cur.Spec, EndpointSpec: { Ports: [{ TargetPort: 80, PublishedPort: 8090 }] } });
+    expect(r.status).toBe(200);
+    expect((await api.call('GET', '/services/late')).json.Spec.TaskTemplate.Networks).toHaveLength(1);
+    const refused = await create({ Name: 'my-ingress', Ingress: true });
+    expect(refused.status).toBe(400);
+    expect(refused.json.message).toContain('shoal makes the ingress network itself');
+  });
+});

@@ -28,7 +28,7 @@ export function presentNetwork(n: Network): Record<string, unknown> {
     IPAM: { Driver: 'default', Options: null, Config: n.IPAM?.Config ?? n.Spec.IPAM.Config },
     Internal: !!n.Spec.Internal,
     Attachable: !!n.Spec.Attachable,
-    Ingress: false,
+    Ingress: n.Spec.Labels?.['io.shoal.network.ingress'] === 'true',
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
     Containers: {},

@@ -10,7 +10,7 @@ import { serviceLogs } from './logs.ts';
 import { findService } from './lookup.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { checkPortConflict } from '../manager/allocator/ports.ts';
-import { resolveServiceNetworks } from './network-spec.ts';
+import { attachIngress, resolveServiceNetworks } from './network-spec.ts';
 import { normalizeServiceSpec } from './service-spec.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
@@ -54,8 +54,9 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     const id = newId();
     const spec = normalizeServiceSpec(body, deps, () => `service-${id.slice(0, 8)}`);
     await store.sync(c.req.raw.signal);
-    resolveServiceNetworks(store, spec);
     checkPortConflict(store, spec);
+    await attachIngress(store, spec, c.req.raw.signal);
+    resolveServiceNetworks(store, spec);
     const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
     return c.json({ ID: id, Warnings: [] as string[] }, 201);
@@ -75,8 +76,9 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     const cur = findService(store, c.req.param('id'));
     const body = adaptServiceBody(c, raw, cur);
     const spec = normalizeServiceSpec(body, deps, () => cur.Spec.Name);
-    resolveServiceNetworks(store, spec);
     checkPortConflict(store, spec, cur.ID);
+    await attachIngress(store, spec, c.req.raw.signal);
+    resolveServiceNetworks(store, spec);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
     const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     await store.update((tx) => tx.update('services', next), c.req.raw.signal);

@@ -324,7 +324,7 @@ class Daemon implements RunningDaemon {
     }
     // Every host routes every published port (the mesh); tasks there are reached at its mesh address.
     const meshAddr = this.opts.meshAddr && this.opts.meshAddr !== '0.0.0.0' ? this.opts.meshAddr : this.addrs.advertise.host;
-    this.hostNet = new HostNet({ nodeId: this.nodeId, meshBind: this.opts.meshAddr ?? '0.0.0.0', underlay: () => this.addrs.advertise.host, log: this.log });
+    this.hostNet = new HostNet({ nodeId: this.nodeId, dataDir: this.opts.dataDir, meshBind: this.opts.meshAddr ?? '0.0.0.0', underlay: () => this.addrs.advertise.host, log: this.log });
     this.agent = new Agent({
       nodeId: this.nodeId,
       dataDir: this.opts.dataDir,

@@ -4,6 +4,7 @@
  * gossip (HostGossip) that give the overlay its forwarding tables. The worker agent feeds the first
  * two from the dispatcher's tables; gossip starts once the cluster network is up.
  */
+import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.ts';
 import type { NetTable, EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { IngressProxy } from '../mesh/ingress.ts';
@@ -16,6 +17,7 @@ export interface HostNetOptions {
   nodeId: string;
   /** Where published ports are bound (`--mesh-addr`, default all addresses). */
   meshBind: string;
+  dataDir: string;
   /** This host's underlay address (VXLAN, gossip's `addr`). */
   underlay: () => string;
   log: (msg: string) => void;
@@ -41,6 +43,7 @@ export class HostNet {
       underlay: o.underlay,
       remote: (net) => this.#hosts?.directory.forwarding(net) ?? [],
       onLocalChange: () => this.#announceLocal(),
+      stateFile: join(o.dataDir, 'networks.json'),
       log: o.log,
     });
   }

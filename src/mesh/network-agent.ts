@@ -16,6 +16,7 @@
  * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
  * prepares recovered tasks again) find the plumbing in place.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.ts';
 import { parseCidr } from '../lib/cidr.ts';
@@ -37,6 +38,11 @@ export interface NetworkAgentOptions {
   runIn?: (ns: NetnsRef) => Runner;
   /** The DNS servers' port on the gateways. Default 53 (a resolv.conf cannot name another). */
   dnsPort?: number;
+  /**
+   * Where the networks set up on this host are remembered (JSON), so that a later daemon removes
+   * those the cluster deleted meanwhile. Absent: not remembered.
+   */
+  stateFile?: string;
   /** This host's local task addresses changed (announce them). */
   onLocalChange?: () => void;
   log?: (msg: string) => void;
@@ -121,7 +127,9 @@ export class NetworkAgent {
     return this.#serial(async () => {
       if (this.#closed) return;
       this.#table = table;
+      const first = !this.#tableSeen;
       this.#tableSeen = true;
+      if (first) await this.#removeLeftovers(table);
       const known = new Set(table.networks.map((n) => n.id));
       for (const n of [...this.#nets.values()]) {
         const used = [...this.#tasks.values()].some((t) => t.nets.has(n.id));
@@ -226,6 +234,42 @@ export class NetworkAgent {
     });
   }
 
+  /** Networks an earlier daemon set up here that the cluster no longer has: their devices and rules go. */
+  async #removeLeftovers(table: NetTable): Promise<void> {
+    const known = new Set(table.networks.map((n) => n.id));
+    for (const old of this.#remembered()) {
+      if (known.has(old.id) || this.#nets.has(old.id)) continue;
+      try {
+        const n: NetState = { ...old, overlay: new OverlayNetwork({ id: old.id, subnet: old.subnet, gateway: old.gateway, vni: old.vni, local: old.local }, this.#run, this.#runIn), dns: null };
+        await this.#removeNet(n);
+      } catch (e) {
+        this.#o.log?.(`network ${old.name}: leftover: ${errorMessage(e)}`);
+      }
+    }
+    this.#remember();
+  }
+
+  #remembered(): { id: string; name: string; subnet: string; gateway: string; vni: number; local: string }[] {
+    if (!this.#o.stateFile) return [];
+    try {
+      const list = JSON.parse(readFileSync(this.#o.stateFile, 'utf8'));
+      return Array.isArray(list) ? list.filter((x) => x && typeof x.id === 'string' && typeof x.subnet === 'string' && typeof x.local === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  #remember(): void {
+    if (!this.#o.stateFile) return;
+    const list = [...this.#nets.values()].map((n) => ({ id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, local: n.overlay.spec.local }));
+    try {
+      writeFileSync(`${this.#o.stateFile}.tmp`, JSON.stringify(list));
+      renameSync(`${this.#o.stateFile}.tmp`, this.#o.stateFile);
+    } catch (e) {
+      this.#warnOnce('state', `networks: cannot remember them in ${this.#o.stateFile}: ${errorMessage(e)}`);
+    }
+  }
+
   async #ensureNet(spec: { id: string; name: string; subnet: string; gateway: string; vni: number }, underlay: string): Promise<NetState> {
     let n = this.#nets.get(spec.id);
     if (n && (n.vni !== spec.vni || n.subnet !== spec.subnet || n.overlay.spec.local !== underlay)) {
@@ -239,6 +283,7 @@ export class NetworkAgent {
       const overlay = new OverlayNetwork({ id: spec.id, subnet: spec.subnet, gateway: spec.gateway, vni: spec.vni, local: underlay }, this.#run, this.#runIn);
       n = { ...spec, overlay, dns: null };
       this.#nets.set(spec.id, n);
+      this.#remember();
     }
     await n.overlay.ensure();
     await this.#hostRules(n, true);
@@ -312,6 +357,7 @@ export class NetworkAgent {
   async #removeNet(n: NetState): Promise<void> {
     n.dns?.stop();
     this.#nets.delete(n.id);
+    this.#remember();
     await this.#hostRules(n, false);
     await n.overlay.remove().catch((e) => this.#o.log?.(`network ${n.name}: remove: ${errorMessage(e)}`));
     this.#o.log?.(`network ${n.name}: removed from this host`);

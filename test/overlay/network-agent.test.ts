@@ -5,6 +5,9 @@
  * takes the namespace away. Root only (skipped with the reason otherwise); everything is deleted.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Allocator } from '../../src/manager/allocator/index.ts';
 import { netTable } from '../../src/manager/dispatcher/net-table.ts';
 import { makeNode, makeService, makeTask, settle } from '../../src/manager/testkit.ts';
@@ -105,4 +108,28 @@ describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
     expect(left).not.toContain(sb[0]!);
     expect(byHost[0]!.localNets()).toEqual({});
   }, 60_000);
+
+  test('a later daemon removes the networks the cluster deleted meanwhile (remembered in its data dir)', async () => {
+    const ns = lab.ns('hc');
+    await lab.add(ns);
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'shoal-netstate-')), 'networks.json');
+    const run = hostRunner({ name: ns });
+    const net = { id: `gone-${lab.tag}`, name: 'gone', subnet: '10.0.9.0/24', gateway: '10.0.9.1', vni: 4999 };
+    const task = makeTask('s', { ID: `${lab.tag}-t9`, Spec: { Runtime: 'mock' } });
+    task.NetworksAttachments = [{
+      Network: { ID: net.id, Spec: { Name: net.name }, DriverState: { Name: 'overlay', Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(net.vni) } }, IPAMOptions: { Configs: [{ Subnet: net.subnet, Gateway: net.gateway }] } },
+      Addresses: ['10.0.9.5/24'],
+    }];
+    const first = new NetworkAgent({ nodeId: 'n', underlay: () => '192.168.234.1', remote: () => [], run, stateFile, log: () => {} });
+    agents.push(first);
+    await first.setTable({ networks: [{ ...net }], services: [] });
+    await first.prepare(task, true);
+    const bridge = first.networks()[0]!.bridge;
+    expect(await lab.links(ns)).toContain(bridge);
+    await first.close(); // the daemon stops; the network is deleted from the cluster while it is down
+    const second = new NetworkAgent({ nodeId: 'n', underlay: () => '192.168.234.1', remote: () => [], run, stateFile, log: () => {} });
+    agents.push(second);
+    await second.setTable({ networks: [], services: [] });
+    expect(await lab.links(ns)).not.toContain(bridge);
+  });
 });
