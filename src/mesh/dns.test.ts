@@ -44,6 +44,16 @@ describe('embedded DNS: service names', () => {
     expect(r.answers!.map(dataOf)).toEqual(['10.0.0.2']);
   });
 
+  test('a client that cannot reach VIPs (a VM) gets the task addresses for a vip-mode name', async () => {
+    const d = await server({ tasksFor: (a) => a === HOST });
+    const r = decode(await udpExchange(d.port, query('web')));
+    expect(r.answers!.map(dataOf).sort()).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3']);
+    expect(r.answers![0]!.name.toLowerCase()).toBe('web');
+    expect(addrsOf(await udpExchange(d.port, query('tasks.web'))).sort()).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3']);
+    const other = await server({ tasksFor: () => false });
+    expect(addrsOf(await udpExchange(other.port, query('web')))).toEqual(['10.0.0.2']);
+  });
+
   test('dnsrr answers the task addresses, rotated, by family', async () => {
     const d = await server();
     const first = new Set<string>();

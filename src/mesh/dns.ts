@@ -34,6 +34,11 @@ export interface DnsOptions {
   maxTcpConnections?: number;
   /** A TCP connection idle this long is closed. Default 10 s. */
   tcpIdleSec?: number;
+  /**
+   * Clients that cannot reach virtual IPs (a VM: no VIP rules in its host-side path) get a
+   * service's task addresses for its name, as in dnsrr mode.
+   */
+  tasksFor?: (clientAddr: string) => boolean;
 }
 
 interface TcpConn {
@@ -65,6 +70,7 @@ export class EmbeddedDns {
   private readonly ttlSec: number;
   private readonly maxTcp: number;
   private readonly tcpIdleSec: number;
+  private readonly tasksFor?: (clientAddr: string) => boolean;
 
   constructor(opts: DnsOptions = {}) {
     this.address = opts.address ?? '127.0.0.11';
@@ -72,6 +78,7 @@ export class EmbeddedDns {
     this.ttlSec = opts.ttlSec ?? 5;
     this.maxTcp = opts.maxTcpConnections ?? 256;
     this.tcpIdleSec = opts.tcpIdleSec ?? 10;
+    this.tasksFor = opts.tasksFor;
     if (!Number.isInteger(this.wantedPort) || this.wantedPort < 0 || this.wantedPort > 65535) throw new MeshConfigError(`DNS port ${this.wantedPort} is out of range; want 0-65535`);
     if (!Number.isInteger(this.ttlSec) || this.ttlSec < 0) throw new MeshConfigError(`DNS ttlSec ${this.ttlSec}; want an integer ≥ 0`);
     const upstreams = (opts.upstreams ?? systemUpstreams()).filter((u) => !(u.addr === this.address && u.port === this.wantedPort));
@@ -103,7 +110,7 @@ export class EmbeddedDns {
           hostname: this.address,
           port: this.wantedPort,
           socket: {
-            data: (s, msg, port, addr) => this.handle(msg, false, (out) => sendQuietly(s, out, port, addr)),
+            data: (s, msg, port, addr) => this.handle(msg, false, (out) => sendQuietly(s, out, port, addr), addr),
             // ECONNREFUSED from a client that went away (ICMP): nothing to do, the socket serves on.
             error: () => {},
           },
@@ -136,9 +143,9 @@ export class EmbeddedDns {
    * One query from a client; `send` gets the reply (at most one). Whatever a packet does to the
    * decoder or encoder, the server answers FORMERR (or drops it) and serves on.
    */
-  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void): void {
+  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, client = ''): void {
     try {
-      this.handleQuery(msg, overTcp, send);
+      this.handleQuery(msg, overTcp, send, client);
     } catch (e) {
       this.counts.malformed++;
       const r = errorReply(msg, RCODE.FORMERR);
@@ -146,7 +153,7 @@ export class EmbeddedDns {
     }
   }
 
-  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void): void {
+  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, client: string): void {
     if (msg.byteLength < HEADER_BYTES || isResponse(msg)) {
       this.counts.malformed++;
       return;
@@ -173,7 +180,8 @@ export class EmbeddedDns {
       if (r) send(r);
       return;
     }
-    const addrs = this.names.lookup(question.name, question.type);
+    const asTasks = client !== '' && this.tasksFor?.(client) === true && !/^tasks\./i.test(question.name) && this.names.has(`tasks.${question.name}`);
+    const addrs = this.names.lookup(asTasks ? `tasks.${question.name}` : question.name, question.type);
     if (addrs === null) {
       this.counts.forwarded++;
       if (overTcp) this.forwarder.forwardTcp(msg, send);
@@ -255,7 +263,7 @@ export class EmbeddedDns {
         framed[1] = out.byteLength & 0xff;
         framed.set(out, 2);
         this.tcpWrite(s, framed);
-      });
+      }, s.remoteAddress);
     }
     // At most one partial message (< 64 KiB) is ever kept.
     c.buf = buf.byteLength === 0 ? new Uint8Array(0) : Uint8Array.prototype.slice.call(buf);

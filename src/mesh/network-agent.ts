@@ -90,6 +90,8 @@ export class NetworkAgent {
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #warned = new Set<string>();
+  /** Local task addresses without VIP rules (VMs): the DNS answers them task addresses for a service. */
+  readonly #vipless = new Set<string>();
 
   constructor(opts: NetworkAgentOptions) {
     this.#o = opts;
@@ -201,7 +203,12 @@ export class NetworkAgent {
       // A VM's QEMU runs in the host's namespace: rules there would route the host itself. Only a
       // process in a namespace of its own (a container) gets them.
       const [mine, its] = await Promise.all([readlink('/proc/self/ns/net').catch(() => ''), readlink(`/proc/${pid}/ns/net`).catch(() => '')]);
-      if (!its || its === mine) return;
+      if (its && its === mine) {
+        // No namespace to put VIP rules in (a VM): its DNS answers are task addresses instead.
+        for (const a of t.nets.values()) this.#vipless.add(a.split('/')[0]!);
+        return;
+      }
+      if (!its) return;
       t.ns = { pid };
       await this.#applyRules(t);
     });
@@ -213,6 +220,7 @@ export class NetworkAgent {
       const t = this.#tasks.get(taskId);
       if (!t) return;
       this.#tasks.delete(taskId);
+      for (const a of t.nets.values()) this.#vipless.delete(a.split('/')[0]!);
       for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(taskId).catch((e) => this.#o.log?.(`network: detach ${taskId}: ${errorMessage(e)}`));
       if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
       this.#o.onLocalChange?.();
@@ -313,7 +321,7 @@ export class NetworkAgent {
   async #refreshDns(n: NetState): Promise<void> {
     try {
       if (!n.dns) {
-        const dns = new EmbeddedDns({ address: n.gateway, port: this.#o.dnsPort ?? 53 });
+        const dns = new EmbeddedDns({ address: n.gateway, port: this.#o.dnsPort ?? 53, tasksFor: (a) => this.#vipless.has(a.startsWith('::ffff:') ? a.slice(7) : a) });
         dns.setServices(this.#records(n.id));
         await dns.start();
         n.dns = dns;
