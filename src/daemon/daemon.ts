@@ -711,12 +711,13 @@ class Daemon implements RunningDaemon {
   private async doStop(): Promise<void> {
     clearTimeout(this.renewTimer);
     for (const s of this.servers) s.stop(true);
+    const keepTasks = this.opts.keepTasks || this.keepTasksOnStop || this.fatal !== null;
     try {
-      await this.agent?.stop({ keepTasks: this.opts.keepTasks || this.keepTasksOnStop || this.fatal !== null });
+      await this.agent?.stop({ keepTasks });
     } catch (e) {
       this.log(`worker stop: ${errorMessage(e)}`);
     }
-    await this.hostNet?.close();
+    await this.hostNet?.close({ removeIdle: !keepTasks });
     try {
       await this.leader?.stop();
     } catch (e) {

@@ -93,10 +93,13 @@ export class HostNet {
     }
   }
 
-  /** Published ports close and DNS stops; task plumbing stays for tasks that outlive the daemon. */
-  async close(): Promise<void> {
+  /**
+   * Published ports close and DNS stops; task plumbing stays for tasks that outlive the daemon.
+   * `removeIdle`: the tasks were stopped, so networks without a local task are taken down.
+   */
+  async close(opts: { removeIdle?: boolean } = {}): Promise<void> {
     this.mesh.close();
-    await this.network.close();
+    await this.network.close(opts);
     this.#hosts?.stop();
   }
 }

@@ -219,10 +219,7 @@ export class NetworkAgent {
     return this.#serial(async () => {
       const t = this.#tasks.get(taskId);
       if (!t) return;
-      this.#tasks.delete(taskId);
-      for (const a of t.nets.values()) this.#vipless.delete(a.split('/')[0]!);
-      for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(taskId).catch((e) => this.#o.log?.(`network: detach ${taskId}: ${errorMessage(e)}`));
-      if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
+      await this.#releaseTask(t);
       this.#o.onLocalChange?.();
       if (this.#tableSeen) {
         const known = new Set(this.#table.networks.map((n) => n.id));
@@ -234,11 +231,28 @@ export class NetworkAgent {
     });
   }
 
-  /** Stop the DNS servers. The plumbing stays for tasks that outlive the daemon. */
-  close(): Promise<void> {
+  async #releaseTask(t: LocalTask): Promise<void> {
+    this.#tasks.delete(t.id);
+    for (const a of t.nets.values()) this.#vipless.delete(a.split('/')[0]!);
+    for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(t.id).catch((e) => this.#o.log?.(`network: detach ${t.id}: ${errorMessage(e)}`));
+    if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
+  }
+
+  /**
+   * Stop the DNS servers. The plumbing stays for tasks that outlive the daemon; with `removeIdle`
+   * (the daemon stopped its tasks), networks without a local task go (devices, rules).
+   */
+  close(opts: { removeIdle?: boolean } = {}): Promise<void> {
     return this.#serial(async () => {
       this.#closed = true;
-      for (const n of this.#nets.values()) n.dns?.stop();
+      if (opts.removeIdle) {
+        // The tasks were stopped: their namespaces and interfaces go with them.
+        for (const t of [...this.#tasks.values()]) await this.#releaseTask(t);
+      }
+      for (const n of [...this.#nets.values()]) {
+        n.dns?.stop();
+        if (opts.removeIdle) await this.#removeNet(n);
+      }
     });
   }
 

@@ -112,6 +112,21 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     expect(await links(NS.hostB)).toEqual(['lo', 'ul0']);
     expect(await links(NS.taskB)).toEqual(['lo']);
   });
+
+  test('devices a killed daemon left (same VNI, same subnet, another network id) are taken over', async () => {
+    const runA = hostRunner({ name: NS.hostA });
+    const stale = new OverlayNetwork({ ...net, id: `stale-${TAG}`, local: UNDERLAY.a }, runA);
+    await stale.ensure();
+    const fresh = new OverlayNetwork({ ...net, id: `fresh-${TAG}`, local: UNDERLAY.a }, runA);
+    await fresh.ensure();
+    const now = await links(NS.hostA);
+    expect(now).toContain(fresh.bridge);
+    expect(now).toContain(fresh.vxlan);
+    expect(now).not.toContain(stale.bridge);
+    expect(now).not.toContain(stale.vxlan);
+    await fresh.remove();
+    expect(await links(NS.hostA)).toEqual(['lo', 'ul0']);
+  });
 });
 
 describe('overlay names and checks', () => {

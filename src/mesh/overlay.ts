@@ -16,9 +16,9 @@
  * entry needs only the two addresses.
  */
 import { createHash } from 'node:crypto';
-import { addressOf, parseCidr } from '../lib/cidr.ts';
+import { addressOf, contains, parseCidr, parseIpv4 } from '../lib/cidr.ts';
 import { MeshConfigError } from './errors.ts';
-import { hostRunner, jsonOf, must, type NetnsRef, type Runner, tolerate } from './netlink-cmd.ts';
+import { hostRunner, jsonOf, must, type NetnsRef, OverlayCommandError, type Runner, tolerate } from './netlink-cmd.ts';
 
 export const VXLAN_PORT = 4789;
 /** 1500 less the VXLAN encapsulation (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
@@ -125,14 +125,45 @@ export class OverlayNetwork {
         vx = undefined;
       }
       if (!vx) {
-        await must(run, ['ip', 'link', 'add', vxlan, 'mtu', String(this.mtu), 'type', 'vxlan', 'id', String(spec.vni), 'dstport', String(port), 'local', spec.local, 'nolearning', 'proxy']);
+        const add = ['ip', 'link', 'add', vxlan, 'mtu', String(this.mtu), 'type', 'vxlan', 'id', String(spec.vni), 'dstport', String(port), 'local', spec.local, 'nolearning', 'proxy'];
+        const r = await run(add);
+        if (r.code !== 0 && /VNI already exists/i.test(r.stderr)) {
+          // A shoal VXLAN device of a network that is gone (a daemon killed before it cleaned up, or
+          // another cluster's on this host) holds the VNI: one shoal daemon per host owns them all.
+          const taken = (await jsonOf<LinkJson>(run, ['ip', '-d', '-j', 'link', 'show', 'type', 'vxlan']))
+            .filter((l) => l.ifname.startsWith('shx-') && l.ifname !== vxlan && l.linkinfo?.info_data?.id === spec.vni);
+          for (const l of taken) await tolerate(run, ['ip', 'link', 'del', l.ifname], GONE);
+          if (taken.length === 0) throw new OverlayCommandError(add, r);
+          await must(run, add);
+        } else if (r.code !== 0) {
+          throw new OverlayCommandError(add, r);
+        }
       }
       await must(run, ['ip', 'link', 'set', vxlan, 'master', bridge]);
       await must(run, ['ip', 'link', 'set', vxlan, 'up']);
       await must(run, ['ip', 'link', 'set', bridge, 'up']);
-      if (spec.gateway) await must(run, ['ip', 'addr', 'replace', `${spec.gateway}/${this.prefix}`, 'dev', bridge]);
+      if (spec.gateway) {
+        await this.removeStaleBridges();
+        await must(run, ['ip', 'addr', 'replace', `${spec.gateway}/${this.prefix}`, 'dev', bridge]);
+      }
       if (!vx && this.forwarding) await this.applyForwarding(this.forwarding);
     });
+  }
+
+  /**
+   * Another shoal bridge holding an address in this subnet (left by a daemon that was killed, or a
+   * cluster this host left) would take the subnet's route: it goes. One shoal daemon per network
+   * namespace owns every `shb-`/`shx-` device in it.
+   */
+  private async removeStaleBridges(): Promise<void> {
+    const c = parseCidr(this.spec.subnet);
+    if (typeof c === 'string') return;
+    const links = await jsonOf<{ ifname: string; addr_info?: { family?: string; local?: string }[] }>(this.run, ['ip', '-j', 'addr', 'show', 'type', 'bridge']);
+    for (const l of links) {
+      if (!l.ifname.startsWith('shb-') || l.ifname === this.bridge) continue;
+      const clash = (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local !== undefined && contains(c, parseIpv4(a.local) ?? -1));
+      if (clash) await tolerate(this.run, ['ip', 'link', 'del', l.ifname], GONE);
+    }
   }
 
   /**
