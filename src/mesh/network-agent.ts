@@ -16,6 +16,7 @@
  * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
  * prepares recovered tasks again) find the plumbing in place.
  */
+import { existsSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.ts';
 import { parseCidr } from '../lib/cidr.ts';
@@ -227,7 +228,13 @@ export class NetworkAgent {
   release(taskId: string): Promise<void> {
     return this.#serial(async () => {
       const t = this.#tasks.get(taskId);
-      if (!t) return;
+      if (!t) {
+        // Not prepared by this daemon: a task that was stopped when the previous one stopped (it is
+        // terminal, so nothing prepared it again) may have left its namespace; it goes with the task.
+        const name = sandboxName(taskId);
+        if (existsSync(`/run/netns/${name}`)) await tolerate(hostRunner(), ['ip', 'netns', 'del', name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
+        return;
+      }
       this.#tasks.delete(taskId);
       for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(taskId).catch((e) => this.#o.log?.(`network: detach ${taskId}: ${errorMessage(e)}`));
       if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
