@@ -19,7 +19,8 @@
  *   - once the containers are removed (their Docker network with them, and Docker's firewall rules
  *     for the bridge), the processes still on the bridge keep reaching each other;
  *   - `vmweb`, a VM (test guest, busybox httpd in the guest) reached by `vclient`, a process, at its
- *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md).
+ *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md); the guest
+ *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host.
  * Skipped, with the reason, without root/iptables, a Docker engine, or QEMU and the guest kernel
  * (the VM part alone is skipped when only those are missing).
  *
@@ -79,7 +80,9 @@ print("got", urllib.request.urlopen("http://${name}:8000/", timeout=2).read().de
 const CLIENT = `(${fetchLoop('web')}) & (${fetchLoop('pyweb')}) & wait`;
 // busybox-static's wget segfaults in the bare test image (it does without a network too): nc it is.
 const CCLIENT = 'while true; do echo "got $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 pyweb 8000 | tail -1)"; sleep 0.3; done';
-const VMWEB = 'mkdir -p /www && echo "vm says $(hostname)" > /www/index.html && exec httpd -f -p 8000 -h /www';
+// The guest serves a page and fetches vclient's by name (its resolver is the gateway, from ip=).
+const VMWEB = 'mkdir -p /www && echo "vm says $(hostname)" > /www/index.html && httpd -p 8000 -h /www && '
+  + 'while true; do echo "vmgot $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 tasks.vclient 8001 | tail -1)"; sleep 0.5; done';
 // The VM's address is given as $1 (its overlay address, from the store); `tasks.vmweb` by name.
 const VCLIENT = `while true; do python3 -c '
 import socket, sys, urllib.request
@@ -87,12 +90,15 @@ print("resolved", socket.gethostbyname("tasks.vmweb"), flush=True)
 print("byaddr", urllib.request.urlopen("http://" + sys.argv[1] + ":8000/", timeout=2).read().decode().strip(), flush=True)
 print("byname", urllib.request.urlopen("http://tasks.vmweb:8000/", timeout=2).read().decode().strip(), flush=True)
 ' "$VMADDR" 2>&1 | tail -3; sleep 0.3; done`;
+const VSERVE = 'mkdir -p www && echo "vclient says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8001';
 
 describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-ov-rt-'));
   const ip = hostAddress();
   const subnet = freeSubnet();
   const published = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+  let vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+  while (vmPublished === published) vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
   const d = new Daemon(dir, ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip]);
   const taskIds = new Set<string>();
   let netId: string | undefined;
@@ -191,6 +197,7 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
   test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, async () => {
     const g = guest as Exclude<typeof guest, string>;
     await d.ok('service', 'create', '--detach', '--name', 'vmweb', '--runtime', 'vm', '--network', 'app', '--limit-memory', '256M',
+      '--publish', `published=${vmPublished},target=8000`,
       '--kernel', g.kernel, '--initrd', g.initrd, '--cmdline', guestCmdline(VMWEB));
     const [vm] = await waitFor('the vmweb task running', async () => {
       await remember();
@@ -198,12 +205,21 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       return r.length === 1 ? r : null;
     }, 90_000);
     const vmAddr = (vm.NetworksAttachments[0].Addresses[0] as string).split('/')[0]!;
-    await d.ok('service', 'create', '--detach', '--name', 'vclient', '--network', 'app', '-e', `VMADDR=${vmAddr}`, '--', 'sh', '-c', VCLIENT);
+    await d.ok('service', 'create', '--detach', '--name', 'vclient', '--network', 'app', '-e', `VMADDR=${vmAddr}`, '--', 'sh', '-c', `(${VSERVE}) & (${VCLIENT}) & wait`);
     const out = await waitFor('vclient to fetch the VM\'s page by address and by tasks.vmweb', async () => {
       await remember();
       const o = await logsOf('vclient');
       return /byaddr vm says/.test(o) && /byname vm says/.test(o) ? o : null;
     }, 120_000);
     expect(out).toContain(`resolved ${vmAddr}`);
+
+    // The guest reaches a process by tasks.<service> (DNS on the gateway, given by ip=).
+    await waitFor('the VM to fetch vclient\'s page by name', async () => /vmgot vclient says vclient\.1/.test(await logsOf('vmweb')), 60_000);
+    // The VM's published port answers on the host (the mesh reaches its overlay address).
+    const page = await waitFor('the published port of the VM', async () => {
+      const r = sh(['curl', '-s', '--max-time', '2', `http://${ip}:${vmPublished}/`]).out;
+      return r.includes('vm says') ? r : null;
+    }, 30_000);
+    expect(page).toContain('vm says');
   }, 240_000);
 });
