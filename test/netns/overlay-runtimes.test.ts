@@ -20,7 +20,9 @@
  *     for the bridge), the processes still on the bridge keep reaching each other;
  *   - `vmweb`, a VM (test guest, busybox httpd in the guest) reached by `vclient`, a process, at its
  *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md); the guest
- *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host.
+ *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host;
+ *   - the daemon restarted under its tasks (--keep-tasks), a service scaled to two: a container
+ *     reaches both tasks through the VIP (its rules rewritten after the restart).
  * Skipped, with the reason, without root/iptables, a Docker engine, or QEMU and the guest kernel
  * (the VM part alone is skipped when only those are missing).
  *
@@ -99,7 +101,8 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
   const published = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
   let vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
   while (vmPublished === published) vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
-  const d = new Daemon(dir, ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip]);
+  // --keep-tasks: the last test restarts the daemon under its tasks.
+  const d = new Daemon(dir, ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, '--keep-tasks']);
   const taskIds = new Set<string>();
   let netId: string | undefined;
   const remember = async () => { for (const t of await d.tasks().catch(() => [])) taskIds.add(t.ID); };
@@ -113,6 +116,13 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
 
   afterAll(async () => {
     await remember();
+    // Tasks outlive a stop (--keep-tasks): remove the services first, and wait (bounded) for their tasks.
+    if (d.proc?.exitCode === null) {
+      const names = (await d.json<any[]>('/services').catch(() => [])).map((x) => x.Spec.Name as string);
+      if (names.length) await d.cli('service', 'rm', ...names);
+      await waitFor('the tasks to end', async () => (await d.tasks()).every((t) => !['running', 'starting', 'preparing'].includes(t.Status.State)), 40_000).catch((e) => console.warn(`overlay-runtimes: ${e}`));
+      await remember();
+    }
     await d.stop().catch(() => {});
     killTaskProcesses(dir);
     const leftovers: string[] = [];
@@ -222,4 +232,31 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     }, 30_000);
     expect(page).toContain('vm says');
   }, 240_000);
+
+  test('after a daemon restart (--keep-tasks), a container\'s VIP rules follow its services again', async () => {
+    await d.ok('service', 'create', '--detach', '--name', 'kweb', '--network', 'app', '--', 'sh', '-c', PYWEB.replaceAll('pyweb', 'kweb'));
+    await d.ok('service', 'create', '--detach', '--name', 'kc', '--runtime', 'container', '--init', '--network', 'app', TEST_IMAGE, 'sleep', '100000');
+    await waitFor('kweb and kc running', async () => {
+      await remember();
+      return (await d.running('kweb')).length === 1 && (await d.running('kc')).length === 1;
+    }, 60_000);
+    const [kc] = await d.running('kc');
+    const fetchOnce = () => sh(['docker', 'exec', `shoal-${kc.ID}`, 'sh', '-c', 'printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 kweb 8000 | tail -1']).out;
+    await waitFor('kc to fetch from kweb by name', () => fetchOnce().includes('kweb says kweb.1'), 30_000);
+
+    await d.stop();
+    await d.start(false);
+    await d.ok('service', 'scale', 'kweb=2');
+    await waitFor('2 kweb tasks running', async () => {
+      await remember();
+      return (await d.running('kweb')).length === 2;
+    }, 60_000);
+    // Both tasks answer through the VIP from inside the container (rules rewritten after the restart).
+    const seen = new Set<string>();
+    await waitFor('kc to reach both kweb tasks through the VIP', () => {
+      const m = /kweb says (kweb\.\d)/.exec(fetchOnce());
+      if (m) seen.add(m[1]!);
+      return seen.size === 2;
+    }, 60_000);
+  }, 180_000);
 });
