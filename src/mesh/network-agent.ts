@@ -16,7 +16,7 @@
  * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
  * prepares recovered tasks again) find the plumbing in place.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.ts';
 import { parseCidr } from '../lib/cidr.ts';
@@ -73,6 +73,30 @@ interface LocalTask {
 
 const NS_GONE = /No such file|does not exist|Cannot (open|find)|Invalid argument/i;
 const CHAIN = 'SHOAL-VIP';
+
+/** The comment that tells the worker's host firewall rules from Docker's (see hostFirewallRules). */
+export const FIREWALL_COMMENT = 'shoal overlay';
+
+/**
+ * The host firewall rules of a network's bridge, as [table, chain, ...rule]. Each carries a comment
+ * of its own: Docker's bridge driver, bound to the same bridge by a container's Docker network,
+ * writes exactly these rules without one, checks with -C before adding them, and deletes them with
+ * -D when its network goes (after the last container on it). Identical rules were ours: with the
+ * last container, the bridge lost its FORWARD accepts and its masquerade while process tasks were
+ * still on it, and their traffic was dropped (FORWARD's policy is DROP). Measured on Docker 20.10.
+ */
+export function hostFirewallRules(bridge: string, subnet: string, internal: boolean): string[][] {
+  const mark = ['-m', 'comment', '--comment', FIREWALL_COMMENT];
+  const rules = [['filter', 'FORWARD', '-i', bridge, '-o', bridge, ...mark, '-j', 'ACCEPT']];
+  if (!internal) {
+    rules.push(
+      ['filter', 'FORWARD', '-i', bridge, '!', '-o', bridge, ...mark, '-j', 'ACCEPT'],
+      ['filter', 'FORWARD', '-o', bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...mark, '-j', 'ACCEPT'],
+      ['nat', 'POSTROUTING', '-s', subnet, '!', '-o', bridge, ...mark, '-j', 'MASQUERADE'],
+    );
+  }
+  return rules;
+}
 
 /** The namespace a task without isolation runs in. */
 export function sandboxName(taskId: string): string {
@@ -218,7 +242,13 @@ export class NetworkAgent {
   release(taskId: string): Promise<void> {
     return this.#serial(async () => {
       const t = this.#tasks.get(taskId);
-      if (!t) return;
+      if (!t) {
+        // Not prepared by this daemon: a task that was stopped when the previous one stopped (it is
+        // terminal, so nothing prepared it again) may have left its namespace; it goes with the task.
+        const name = sandboxName(taskId);
+        if (existsSync(`/run/netns/${name}`)) await tolerate(hostRunner(), ['ip', 'netns', 'del', name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
+        return;
+      }
       await this.#releaseTask(t);
       this.#o.onLocalChange?.();
       if (this.#tableSeen) {
@@ -355,16 +385,7 @@ export class NetworkAgent {
    * through the host (masquerade), unless the network is internal.
    */
   #hostFirewall(n: NetState): string[][] {
-    const br = n.overlay.bridge;
-    const rules = [['filter', 'FORWARD', '-i', br, '-o', br, '-j', 'ACCEPT']];
-    if (!this.#table.networks.find((x) => x.id === n.id)?.internal) {
-      rules.push(
-        ['filter', 'FORWARD', '-i', br, '!', '-o', br, '-j', 'ACCEPT'],
-        ['filter', 'FORWARD', '-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
-        ['nat', 'POSTROUTING', '-s', n.subnet, '!', '-o', br, '-j', 'MASQUERADE'],
-      );
-    }
-    return rules;
+    return hostFirewallRules(n.overlay.bridge, n.subnet, !!this.#table.networks.find((x) => x.id === n.id)?.internal);
   }
 
   async #hostRules(n: NetState, add: boolean): Promise<void> {

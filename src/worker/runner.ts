@@ -191,6 +191,12 @@ export class TaskRunner {
         const pid = await this.#ctl.stats().then((st) => st.pid, () => undefined);
         this.#report({ state: 'running', message: 'recovered after a daemon restart', ...(pid !== undefined ? { pid } : {}) });
         from = 'running';
+      } else if (task.NetworksAttachments?.length) {
+        // Running already: no new "running" report, so tell the network agent here that the task
+        // runs, or a container's VIP rules (in its own namespace, found by its pid) would stay as the
+        // previous daemon left them while the services behind them change.
+        const pid = await this.#ctl.stats().then((st) => st.pid, () => this.#status.ContainerStatus?.PID);
+        void this.deps.network?.started(this.id, pid).catch((err) => this.deps.log?.(`task ${this.id}: network: ${errorMessage(err)}`));
       }
     }
     if (this.#detach.signal.aborted) return;

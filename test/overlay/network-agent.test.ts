@@ -132,4 +132,15 @@ describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
     await second.setTable({ networks: [], services: [] });
     expect(await lab.links(ns)).not.toContain(bridge);
   });
+
+  test('release of a task this agent never prepared (stopped with the previous daemon) removes its namespace', async () => {
+    const id = `${lab.tag}-stopped-task`;
+    const name = sandboxName(id);
+    expect((await hostRunner()(['ip', 'netns', 'add', name])).code).toBe(0);
+    const agent = new NetworkAgent({ nodeId: 'n', underlay: () => undefined, remote: () => [] });
+    agents.push(agent);
+    await agent.release(id);
+    expect((await hostRunner()(['ip', 'netns', 'list'])).stdout).not.toContain(name);
+    await agent.release(id); // nothing left: still fine
+  });
 });

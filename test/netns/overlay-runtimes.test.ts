@@ -1,0 +1,262 @@
+/**
+ * Containers and VMs on an overlay network, through dist/shoal (the runtimes' half of issue 6's
+ * overlay wiring; test/netns/overlay.test.ts does processes across two namespace hosts).
+ *
+ * Layout, and why a single host: the Docker engine (and the tap devices QEMU needs, next to the
+ * bridges) live in the root network namespace, so a shoal host that runs containers must have its
+ * daemon there. One dist/shoal daemon in the root namespace is manager and worker; the overlay
+ * network `app` has a subnet picked at random in 10.231.0.0/16 (other agents' bridges may be in this
+ * namespace too). On `app`:
+ *   - `web`, a container (busybox httpd) with a published port;
+ *   - `pyweb`, a process (python3 http.server) in its `shtask-` namespace;
+ *   - `client`, a process fetching `http://web:8000/` by name: our DNS on the gateway answers the
+ *     VIP, the DNAT rules in the client's namespace send it to the container's overlay address;
+ *   - `cclient`, a container fetching `http://pyweb:8000/` by name: Docker's embedded DNS forwards
+ *     to ours on the gateway, the VIP rules written into the container's namespace (through its pid)
+ *     send it to the process's namespace;
+ *   - the published port of `web` answers on the host (the mesh connects to the container's inner
+ *     overlay address);
+ *   - once the containers are removed (their Docker network with them, and Docker's firewall rules
+ *     for the bridge), the processes still on the bridge keep reaching each other;
+ *   - `vmweb`, a VM (test guest, busybox httpd in the guest) reached by `vclient`, a process, at its
+ *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md); the guest
+ *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host;
+ *   - the daemon restarted under its tasks (--keep-tasks), a service scaled to two: a container
+ *     reaches both tasks through the VIP (its rules rewritten after the restart).
+ * Skipped, with the reason, without root/iptables, a Docker engine, or QEMU and the guest kernel
+ * (the VM part alone is skipped when only those are missing).
+ *
+ * Cleanup (afterAll, whatever happened): the daemon and its task processes, then what this test's
+ * tasks and network made, by names derived from their ids: containers `shoal-<task id>`, the Docker
+ * network labelled with the network's id, the bridge and VXLAN device (deviceNames), the tasks'
+ * namespaces (sandboxName), the VM's taps (tapPrefix), and the host firewall rules naming the bridge
+ * or the subnet.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon, freePort, killTaskProcesses, waitFor } from '../integration/harness.ts';
+import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
+import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
+import { sandboxName } from '../../src/mesh/network-agent.ts';
+import { deviceNames } from '../../src/mesh/overlay.ts';
+import { tapPrefix } from '../../plugins/vm/network.ts';
+import { netnsUnavailable } from './hosts.ts';
+
+const engine = await engineForTests();
+const unavailable = netnsUnavailable() ?? (Bun.which('python3') ? null : 'needs python3 for its tasks') ?? (engine.ok ? null : `needs a Docker Engine: ${engine.reason}`);
+const guest = guestAssets();
+const vmUnavailable = unavailable ?? (typeof guest === 'string' ? guest : !Bun.which('busybox') ? 'needs busybox on the host' : null);
+
+function sh(argv: string[]): { code: number; out: string } {
+  const r = Bun.spawnSync(argv, { stdout: 'pipe', stderr: 'pipe' });
+  return { code: r.exitCode ?? -1, out: `${r.stdout.toString()}${r.stderr.toString()}`.trim() };
+}
+
+/** This host's address towards the outside (the underlay), else loopback. */
+function hostAddress(): string {
+  const m = /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(sh(['ip', '-4', 'route', 'get', '192.0.2.200']).out) ?? /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(sh(['ip', '-4', 'route', 'get', '1.1.1.1']).out);
+  return m?.[1] ?? '127.0.0.1';
+}
+
+/** A /24 in 10.231.0.0/16 that no route of this namespace covers yet. */
+function freeSubnet(): string {
+  const routes = sh(['ip', '-4', 'route', 'show']).out;
+  for (let i = 0; i < 50; i++) {
+    const third = 10 + Math.floor(Math.random() * 240);
+    if (!routes.includes(`10.231.${third}.`)) return `10.231.${third}.0/24`;
+  }
+  throw new Error('no free /24 in 10.231.0.0/16');
+}
+
+const WEB = 'mkdir -p /www && echo "web says $SHOAL_TASK_NAME" > /www/index.html && exec httpd -f -p 8000 -h /www';
+const PYWEB = 'mkdir -p www && echo "pyweb says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8000';
+// One loop per name: once `web` is gone its name takes the host's resolvers' time to fail, which
+// must not hold up the fetches from `pyweb`.
+const fetchLoop = (name: string) => `while true; do python3 -c '
+import socket, urllib.request
+print("resolved ${name}", socket.gethostbyname("${name}"), flush=True)
+print("got", urllib.request.urlopen("http://${name}:8000/", timeout=2).read().decode().strip(), flush=True)
+' 2>&1 | tail -2; sleep 0.3; done`;
+const CLIENT = `(${fetchLoop('web')}) & (${fetchLoop('pyweb')}) & wait`;
+// busybox-static's wget segfaults in the bare test image (it does without a network too): nc it is.
+const CCLIENT = 'while true; do echo "got $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 pyweb 8000 | tail -1)"; sleep 0.3; done';
+// The guest serves a page and fetches vclient's by name (its resolver is the gateway, from ip=).
+const VMWEB = 'mkdir -p /www && echo "vm says $(hostname)" > /www/index.html && httpd -p 8000 -h /www && '
+  + 'while true; do echo "vmgot $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 tasks.vclient 8001 | tail -1)"; sleep 0.5; done';
+// The VM's address is given as $1 (its overlay address, from the store); `tasks.vmweb` by name.
+const VCLIENT = `while true; do python3 -c '
+import socket, sys, urllib.request
+print("resolved", socket.gethostbyname("tasks.vmweb"), flush=True)
+print("byaddr", urllib.request.urlopen("http://" + sys.argv[1] + ":8000/", timeout=2).read().decode().strip(), flush=True)
+print("byname", urllib.request.urlopen("http://tasks.vmweb:8000/", timeout=2).read().decode().strip(), flush=True)
+' "$VMADDR" 2>&1 | tail -3; sleep 0.3; done`;
+const VSERVE = 'mkdir -p www && echo "vclient says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8001';
+
+describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-ov-rt-'));
+  const ip = hostAddress();
+  const subnet = freeSubnet();
+  const published = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+  let vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+  while (vmPublished === published) vmPublished = freePort(ip === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0');
+  // --keep-tasks: the last test restarts the daemon under its tasks.
+  const d = new Daemon(dir, ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, '--keep-tasks']);
+  const taskIds = new Set<string>();
+  let netId: string | undefined;
+  const remember = async () => { for (const t of await d.tasks().catch(() => [])) taskIds.add(t.ID); };
+  const logsOf = async (svc: string) => (await d.cli('service', 'logs', svc)).stdout;
+
+  beforeAll(async () => {
+    await d.start(true);
+    await d.ok('network', 'create', '--subnet', subnet, 'app');
+    netId = (await d.json<any[]>('/networks')).find((n) => n.Name === 'app')?.Id;
+  }, 60_000);
+
+  afterAll(async () => {
+    await remember();
+    // Tasks outlive a stop (--keep-tasks): remove the services first, and wait (bounded) for their tasks.
+    if (d.proc?.exitCode === null) {
+      const names = (await d.json<any[]>('/services').catch(() => [])).map((x) => x.Spec.Name as string);
+      if (names.length) await d.cli('service', 'rm', ...names);
+      await waitFor('the tasks to end', async () => (await d.tasks()).every((t) => !['running', 'starting', 'preparing'].includes(t.Status.State)), 40_000).catch((e) => console.warn(`overlay-runtimes: ${e}`));
+      await remember();
+    }
+    await d.stop().catch(() => {});
+    killTaskProcesses(dir);
+    const leftovers: string[] = [];
+    for (const id of taskIds) {
+      if (sh(['docker', 'ps', '-aq', '--filter', `name=^shoal-${id}$`]).out) {
+        sh(['docker', 'rm', '-f', `shoal-${id}`]);
+        leftovers.push(`container shoal-${id}`);
+      }
+      if (sh(['ip', 'netns', 'del', sandboxName(id)]).code === 0) leftovers.push(`netns ${sandboxName(id)}`);
+      for (let i = 0; i < 4; i++) if (sh(['ip', 'link', 'del', `${tapPrefix(id)}${i}`]).code === 0) leftovers.push(`tap ${tapPrefix(id)}${i}`);
+    }
+    if (netId) {
+      for (const n of sh(['docker', 'network', 'ls', '-q', '--filter', `label=io.shoal.network.id=${netId}`]).out.split('\n').filter(Boolean)) {
+        sh(['docker', 'network', 'rm', n]);
+        leftovers.push(`docker network ${n}`);
+      }
+      const { bridge, vxlan } = deviceNames(netId);
+      for (const dev of [vxlan, bridge]) sh(['ip', 'link', 'del', dev]);
+      // The host firewall rules the worker added for this network (they name its bridge or subnet).
+      for (const [table, chain] of [['filter', 'FORWARD'], ['nat', 'POSTROUTING']] as const) {
+        for (const rule of sh(['iptables', '-w', '-t', table, '-S', chain]).out.split('\n')) {
+          if (!rule.startsWith(`-A ${chain} `) || !(rule.includes(` ${bridge} `) || rule.endsWith(` ${bridge}`) || rule.includes(` ${subnet} `))) continue;
+          const args = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+          sh(['iptables', '-w', '-t', table, '-D', ...args]);
+        }
+      }
+    }
+    if (leftovers.length) console.warn(`overlay-runtimes: removed after the daemon stopped: ${leftovers.join(', ')}`);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  test('a container and a process reach each other by name through VIPs; the container\'s published port answers', async () => {
+    expect(netId).toBeTruthy();
+    await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app',
+      '--publish', `published=${published},target=8000`, TEST_IMAGE, 'sh', '-c', WEB);
+    await d.ok('service', 'create', '--detach', '--name', 'pyweb', '--network', 'app', '--', 'sh', '-c', PYWEB);
+    await d.ok('service', 'create', '--detach', '--name', 'client', '--network', 'app', '--', 'sh', '-c', CLIENT);
+    await d.ok('service', 'create', '--detach', '--name', 'cclient', '--runtime', 'container', '--network', 'app', TEST_IMAGE, 'sh', '-c', CCLIENT);
+    await waitFor('web, pyweb, client and cclient running', async () => {
+      await remember();
+      for (const s of ['web', 'pyweb', 'client', 'cclient']) if ((await d.running(s)).length !== 1) return false;
+      return true;
+    }, 90_000);
+    const services = await d.json<any[]>('/services');
+    const vipOf = (name: string) => (services.find((s) => s.Spec.Name === name).Endpoint.VirtualIPs[0].Addr as string).split('/')[0]!;
+    const [web] = await d.running('web');
+    const webAddr = (web.NetworksAttachments[0].Addresses[0] as string).split('/')[0]!;
+    expect(sh(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', `shoal-${web.ID}`]).out).toBe(webAddr);
+
+    // A process reaches the container by name, through the VIP (DNAT in the process's namespace).
+    const clientLogs = await waitFor('client to fetch a page from the web container by name', async () => {
+      const out = await logsOf('client');
+      return /got web says web\.1/.test(out) ? out : null;
+    }, 60_000);
+    expect(clientLogs).toContain(`resolved web ${vipOf('web')}`);
+
+    // A container reaches the process by name (Docker's DNS → ours on the gateway) through the VIP
+    // (DNAT written into the container's namespace through its pid).
+    await waitFor('cclient to fetch a page from the pyweb process by name', async () => /got pyweb says pyweb\.1/.test(await logsOf('cclient')), 60_000);
+    const [cclient] = await d.running('cclient');
+    const resolved = sh(['docker', 'exec', `shoal-${cclient.ID}`, 'nslookup', 'pyweb']).out;
+    expect(resolved).toContain(vipOf('pyweb'));
+
+    // The container's published port answers on the host (the mesh reaches its overlay address).
+    const page = await waitFor('the published port of the web container', async () => {
+      const r = sh(['curl', '-s', '--max-time', '2', `http://${ip}:${published}/`]).out;
+      return r.includes('web says') ? r : null;
+    }, 30_000);
+    expect(page).toContain('web says web.1');
+
+    // The last containers leave: their Docker network goes (Docker deletes its rules for the
+    // bridge), and the process tasks still on the bridge keep reaching each other (ours stay).
+    const { bridge } = deviceNames(netId!);
+    await d.ok('service', 'rm', 'web', 'cclient');
+    await waitFor('the Docker network of app to go with its last container', () => sh(['docker', 'network', 'ls', '-q', '--filter', `label=io.shoal.network.id=${netId}`]).out === '', 60_000);
+    const fetched = async () => ((await logsOf('client')).match(/got pyweb says pyweb\.1/g) ?? []).length;
+    const before = await fetched();
+    await waitFor('client to keep fetching from pyweb once the containers are gone', async () => (await fetched()) >= before + 3, 30_000);
+    expect(sh(['iptables', '-w', '-S', 'FORWARD']).out).toContain(`-i ${bridge} -o ${bridge} -m comment --comment "shoal overlay" -j ACCEPT`);
+  }, 180_000);
+
+  test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, async () => {
+    const g = guest as Exclude<typeof guest, string>;
+    await d.ok('service', 'create', '--detach', '--name', 'vmweb', '--runtime', 'vm', '--network', 'app', '--limit-memory', '256M',
+      '--publish', `published=${vmPublished},target=8000`,
+      '--kernel', g.kernel, '--initrd', g.initrd, '--cmdline', guestCmdline(VMWEB));
+    const [vm] = await waitFor('the vmweb task running', async () => {
+      await remember();
+      const r = await d.running('vmweb');
+      return r.length === 1 ? r : null;
+    }, 90_000);
+    const vmAddr = (vm.NetworksAttachments[0].Addresses[0] as string).split('/')[0]!;
+    await d.ok('service', 'create', '--detach', '--name', 'vclient', '--network', 'app', '-e', `VMADDR=${vmAddr}`, '--', 'sh', '-c', `(${VSERVE}) & (${VCLIENT}) & wait`);
+    const out = await waitFor('vclient to fetch the VM\'s page by address and by tasks.vmweb', async () => {
+      await remember();
+      const o = await logsOf('vclient');
+      return /byaddr vm says/.test(o) && /byname vm says/.test(o) ? o : null;
+    }, 120_000);
+    expect(out).toContain(`resolved ${vmAddr}`);
+
+    // The guest reaches a process by tasks.<service> (DNS on the gateway, given by ip=).
+    await waitFor('the VM to fetch vclient\'s page by name', async () => /vmgot vclient says vclient\.1/.test(await logsOf('vmweb')), 60_000);
+    // The VM's published port answers on the host (the mesh reaches its overlay address).
+    const page = await waitFor('the published port of the VM', async () => {
+      const r = sh(['curl', '-s', '--max-time', '2', `http://${ip}:${vmPublished}/`]).out;
+      return r.includes('vm says') ? r : null;
+    }, 30_000);
+    expect(page).toContain('vm says');
+  }, 240_000);
+
+  test('after a daemon restart (--keep-tasks), a container\'s VIP rules follow its services again', async () => {
+    await d.ok('service', 'create', '--detach', '--name', 'kweb', '--network', 'app', '--', 'sh', '-c', PYWEB.replaceAll('pyweb', 'kweb'));
+    await d.ok('service', 'create', '--detach', '--name', 'kc', '--runtime', 'container', '--init', '--network', 'app', TEST_IMAGE, 'sleep', '100000');
+    await waitFor('kweb and kc running', async () => {
+      await remember();
+      return (await d.running('kweb')).length === 1 && (await d.running('kc')).length === 1;
+    }, 60_000);
+    const [kc] = await d.running('kc');
+    const fetchOnce = () => sh(['docker', 'exec', `shoal-${kc.ID}`, 'sh', '-c', 'printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 kweb 8000 | tail -1']).out;
+    await waitFor('kc to fetch from kweb by name', () => fetchOnce().includes('kweb says kweb.1'), 30_000);
+
+    await d.stop();
+    await d.start(false);
+    await d.ok('service', 'scale', 'kweb=2');
+    await waitFor('2 kweb tasks running', async () => {
+      await remember();
+      return (await d.running('kweb')).length === 2;
+    }, 60_000);
+    // Both tasks answer through the VIP from inside the container (rules rewritten after the restart).
+    const seen = new Set<string>();
+    await waitFor('kc to reach both kweb tasks through the VIP', () => {
+      const m = /kweb says (kweb\.\d)/.exec(fetchOnce());
+      if (m) seen.add(m[1]!);
+      return seen.size === 2;
+    }, 60_000);
+  }, 180_000);
+});
