@@ -55,6 +55,7 @@ export interface DnsStats {
 
 export class EmbeddedDns {
   private readonly names = new ServiceNames();
+  private views = new Map<string, ServiceNames>();
   private readonly forwarder: Forwarder;
   private udpSock: udp.Socket<'buffer'> | null = null;
   private tcp: TCPSocketListener<TcpConn> | null = null;
@@ -85,6 +86,26 @@ export class EmbeddedDns {
     this.names.set(records);
   }
 
+  /**
+   * The names particular clients see instead of `setServices`' (by the address a query comes
+   * from): a task on several networks asks the DNS of its first one, and must get the names of all
+   * of its networks, as a Swarm container does; the other tasks there must not. Replaces the last set.
+   */
+  setClientServices(views: ReadonlyMap<string, readonly ServiceRecord[]>): void {
+    const next = new Map<string, ServiceNames>();
+    for (const [addr, records] of views) {
+      const names = new ServiceNames();
+      names.set(records);
+      next.set(addr, names);
+    }
+    this.views = next;
+  }
+
+  private namesFor(from: string | undefined): ServiceNames {
+    if (!from || this.views.size === 0) return this.names;
+    return this.views.get(from.startsWith('::ffff:') ? from.slice(7) : from) ?? this.names;
+  }
+
   get port(): number {
     return this.udpSock?.port ?? 0;
   }
@@ -103,7 +124,7 @@ export class EmbeddedDns {
           hostname: this.address,
           port: this.wantedPort,
           socket: {
-            data: (s, msg, port, addr) => this.handle(msg, false, (out) => sendQuietly(s, out, port, addr)),
+            data: (s, msg, port, addr) => this.handle(msg, false, (out) => sendQuietly(s, out, port, addr), addr),
             // ECONNREFUSED from a client that went away (ICMP): nothing to do, the socket serves on.
             error: () => {},
           },
@@ -136,9 +157,9 @@ export class EmbeddedDns {
    * One query from a client; `send` gets the reply (at most one). Whatever a packet does to the
    * decoder or encoder, the server answers FORMERR (or drops it) and serves on.
    */
-  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void): void {
+  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, from?: string): void {
     try {
-      this.handleQuery(msg, overTcp, send);
+      this.handleQuery(msg, overTcp, send, from);
     } catch (e) {
       this.counts.malformed++;
       const r = errorReply(msg, RCODE.FORMERR);
@@ -146,7 +167,7 @@ export class EmbeddedDns {
     }
   }
 
-  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void): void {
+  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, from?: string): void {
     if (msg.byteLength < HEADER_BYTES || isResponse(msg)) {
       this.counts.malformed++;
       return;
@@ -173,7 +194,7 @@ export class EmbeddedDns {
       if (r) send(r);
       return;
     }
-    const addrs = this.names.lookup(question.name, question.type);
+    const addrs = this.namesFor(from).lookup(question.name, question.type);
     if (addrs === null) {
       this.counts.forwarded++;
       if (overTcp) this.forwarder.forwardTcp(msg, send);
@@ -255,7 +276,7 @@ export class EmbeddedDns {
         framed[1] = out.byteLength & 0xff;
         framed.set(out, 2);
         this.tcpWrite(s, framed);
-      });
+      }, s.remoteAddress);
     }
     // At most one partial message (< 64 KiB) is ever kept.
     c.buf = buf.byteLength === 0 ? new Uint8Array(0) : Uint8Array.prototype.slice.call(buf);
