@@ -165,11 +165,12 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
 
   test('a container and a process reach each other by name through VIPs; the container\'s published port answers', async () => {
     expect(netId).toBeTruthy();
-    await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app',
+    // sh as PID 1 ignores SIGTERM: a short grace period keeps their removal quick.
+    await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app', '--stop-grace-period', '1s',
       '--publish', `published=${published},target=8000`, TEST_IMAGE, 'sh', '-c', WEB);
     await d.ok('service', 'create', '--detach', '--name', 'pyweb', '--network', 'app', '--', 'sh', '-c', PYWEB);
     await d.ok('service', 'create', '--detach', '--name', 'client', '--network', 'app', '--', 'sh', '-c', CLIENT);
-    await d.ok('service', 'create', '--detach', '--name', 'cclient', '--runtime', 'container', '--network', 'app', TEST_IMAGE, 'sh', '-c', CCLIENT);
+    await d.ok('service', 'create', '--detach', '--name', 'cclient', '--runtime', 'container', '--network', 'app', '--stop-grace-period', '1s', TEST_IMAGE, 'sh', '-c', CCLIENT);
     await waitFor('web, pyweb, client and cclient running', async () => {
       await remember();
       for (const s of ['web', 'pyweb', 'client', 'cclient']) if ((await d.running(s)).length !== 1) return false;
