@@ -33,6 +33,18 @@ const dataOf = (a: dnsPacket.Answer) => (a as { data?: unknown }).data as string
 const addrsOf = (b: Buffer | null) => (decode(b).answers ?? []).map(dataOf);
 
 describe('embedded DNS: service names', () => {
+  test('a client with a view of its own (a task on several networks) gets its names; the others do not', async () => {
+    const d = await server();
+    d.setClientServices(new Map([[HOST, [{ name: 'other', mode: 'dnsrr', taskAddrs: ['10.9.0.5'] }, { name: 'web', mode: 'vip', vips: ['10.0.0.2'], taskAddrs: [] }]]]));
+    expect(addrsOf(await udpExchange(d.port, query('other')))).toEqual(['10.9.0.5']);
+    expect(addrsOf(await udpExchange(d.port, query('web')))).toEqual(['10.0.0.2']);
+    const [tcp] = await tcpExchange(d.port, [query('other')]);
+    expect(addrsOf(tcp!)).toEqual(['10.9.0.5']);
+    d.setClientServices(new Map([['10.1.2.3', [{ name: 'other', mode: 'dnsrr', taskAddrs: ['10.9.0.5'] }]]]));
+    expect(addrsOf(await udpExchange(d.port, query('other')))).toEqual([]);
+    expect(addrsOf(await udpExchange(d.port, query('web')))).toEqual(['10.0.0.2']);
+  });
+
   test('vip mode answers the virtual IP; tasks.<service> every task', async () => {
     const d = await server();
     expect(addrsOf(await udpExchange(d.port, query('web')))).toEqual(['10.0.0.2']);

@@ -60,6 +60,7 @@ export interface DnsStats {
 
 export class EmbeddedDns {
   private readonly names = new ServiceNames();
+  private views = new Map<string, ServiceNames>();
   private readonly forwarder: Forwarder;
   private udpSock: udp.Socket<'buffer'> | null = null;
   private tcp: TCPSocketListener<TcpConn> | null = null;
@@ -90,6 +91,26 @@ export class EmbeddedDns {
   /** Replaces the service names; throws MeshConfigError on a bad record and keeps the old table. */
   setServices(records: readonly ServiceRecord[]): void {
     this.names.set(records);
+  }
+
+  /**
+   * The names particular clients see instead of `setServices`' (by the address a query comes
+   * from): a task on several networks asks the DNS of its first one, and must get the names of all
+   * of its networks, as a Swarm container does; the other tasks there must not. Replaces the last set.
+   */
+  setClientServices(views: ReadonlyMap<string, readonly ServiceRecord[]>): void {
+    const next = new Map<string, ServiceNames>();
+    for (const [addr, records] of views) {
+      const names = new ServiceNames();
+      names.set(records);
+      next.set(addr, names);
+    }
+    this.views = next;
+  }
+
+  private namesFor(from: string | undefined): ServiceNames {
+    if (!from || this.views.size === 0) return this.names;
+    return this.views.get(from.startsWith('::ffff:') ? from.slice(7) : from) ?? this.names;
   }
 
   get port(): number {
@@ -143,9 +164,9 @@ export class EmbeddedDns {
    * One query from a client; `send` gets the reply (at most one). Whatever a packet does to the
    * decoder or encoder, the server answers FORMERR (or drops it) and serves on.
    */
-  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, client = ''): void {
+  private handle(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, from?: string): void {
     try {
-      this.handleQuery(msg, overTcp, send, client);
+      this.handleQuery(msg, overTcp, send, from);
     } catch (e) {
       this.counts.malformed++;
       const r = errorReply(msg, RCODE.FORMERR);
@@ -153,7 +174,7 @@ export class EmbeddedDns {
     }
   }
 
-  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, client: string): void {
+  private handleQuery(msg: Uint8Array, overTcp: boolean, send: (out: Uint8Array) => void, from?: string): void {
     if (msg.byteLength < HEADER_BYTES || isResponse(msg)) {
       this.counts.malformed++;
       return;
@@ -180,8 +201,9 @@ export class EmbeddedDns {
       if (r) send(r);
       return;
     }
-    const asTasks = client !== '' && this.tasksFor?.(client) === true && !/^tasks\./i.test(question.name) && this.names.has(`tasks.${question.name}`);
-    const addrs = this.names.lookup(asTasks ? `tasks.${question.name}` : question.name, question.type);
+    const names = this.namesFor(from);
+    const asTasks = !!from && this.tasksFor?.(from) === true && !/^tasks\./i.test(question.name) && names.has(`tasks.${question.name}`);
+    const addrs = names.lookup(asTasks ? `tasks.${question.name}` : question.name, question.type);
     if (addrs === null) {
       this.counts.forwarded++;
       if (overTcp) this.forwarder.forwardTcp(msg, send);

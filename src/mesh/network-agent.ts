@@ -199,6 +199,8 @@ export class NetworkAgent {
       const t: LocalTask = this.#tasks.get(task.ID) ?? { id: task.ID, nets, ns: null, ownNs: false, rules: null, jump: false };
       t.nets = nets;
       this.#tasks.set(task.ID, t);
+      // A task on several networks resolves the names of all of them (see #clientViews).
+      if (nets.size > 1) for (const net of nets.keys()) { const n = this.#nets.get(net); if (n) await this.#refreshDns(n); }
       let netns: string | undefined;
       if (!isolation) {
         const name = sandboxName(task.ID);
@@ -263,6 +265,8 @@ export class NetworkAgent {
 
   async #releaseTask(t: LocalTask): Promise<void> {
     this.#tasks.delete(t.id);
+    // A task on several networks had a view of its own in their DNS servers: it goes.
+    if (t.nets.size > 1) for (const net of t.nets.keys()) { const n = this.#nets.get(net); if (n?.dns) await this.#refreshDns(n); }
     for (const a of t.nets.values()) this.#vipless.delete(a.split('/')[0]!);
     for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(t.id).catch((e) => this.#o.log?.(`network: detach ${t.id}: ${errorMessage(e)}`));
     if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
@@ -362,16 +366,38 @@ export class NetworkAgent {
     return out;
   }
 
+  /**
+   * What the local tasks on several networks see when they ask network `n`'s DNS (the first of their
+   * networks, their resolver): the names of all their networks, `n`'s first when a name is on two.
+   */
+  #clientViews(n: NetState): Map<string, ServiceRecord[]> {
+    const views = new Map<string, ServiceRecord[]>();
+    for (const t of this.#tasks.values()) {
+      const addr = t.nets.get(n.id);
+      if (!addr || t.nets.size < 2) continue;
+      const records = this.#records(n.id);
+      const have = new Set(records.map((r) => r.name.toLowerCase()));
+      for (const net of t.nets.keys()) {
+        if (net === n.id) continue;
+        for (const r of this.#records(net)) if (!have.has(r.name.toLowerCase())) { have.add(r.name.toLowerCase()); records.push(r); }
+      }
+      views.set(addr.split('/')[0]!, records);
+    }
+    return views;
+  }
+
   async #refreshDns(n: NetState): Promise<void> {
     try {
       if (!n.dns) {
         const dns = new EmbeddedDns({ address: n.gateway, port: this.#o.dnsPort ?? 53, tasksFor: (a) => this.#vipless.has(a.startsWith('::ffff:') ? a.slice(7) : a) });
         dns.setServices(this.#records(n.id));
+        dns.setClientServices(this.#clientViews(n));
         await dns.start();
         n.dns = dns;
         this.#o.log?.(`network ${n.name}: DNS on ${n.gateway}:${dns.port}`);
       } else {
         n.dns.setServices(this.#records(n.id));
+        n.dns.setClientServices(this.#clientViews(n));
       }
     } catch (e) {
       this.#warnOnce(`dns:${n.id}:${errorMessage(e)}`, `network ${n.name}: DNS: ${errorMessage(e)}`);

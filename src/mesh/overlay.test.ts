@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
 import { NetnsLab, root } from './netns-testkit.ts';
-import { deviceNames, macFor, OverlayNetwork } from './overlay.ts';
+import { bridgeMac, deviceNames, macFor, OverlayNetwork } from './overlay.ts';
 
 const lab = new NetnsLab();
 const TAG = lab.tag;
@@ -51,6 +51,13 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     }
     const { bridge, vxlan } = deviceNames(net.id);
     expect(await links(NS.hostA)).toEqual([bridge, vxlan, 'lo', ovA.vethNames('task-a').host, 'ul0'].sort());
+    // The bridge's MAC is its own (fixed), not its lowest port's: it stays as ports come and go.
+    const brMac = async () => (JSON.parse(await must(hostRunner({ name: NS.hostA }), ['ip', '-j', 'link', 'show', 'dev', bridge])) as { address: string }[])[0]!.address;
+    expect(await brMac()).toBe(bridgeMac(net.id, UNDERLAY.a));
+    await must(hostRunner({ name: NS.hostA }), ['ip', 'link', 'add', 'lowport', 'address', '00:00:00:00:00:01', 'type', 'veth', 'peer', 'name', 'lowpeer']);
+    await must(hostRunner({ name: NS.hostA }), ['ip', 'link', 'set', 'lowport', 'master', bridge]);
+    expect(await brMac()).toBe(bridgeMac(net.id, UNDERLAY.a));
+    await must(hostRunner({ name: NS.hostA }), ['ip', 'link', 'del', 'lowport']);
     expect(await links(NS.taskB)).toEqual(['lo', `ov${net.vni}`]);
     const fdb = JSON.parse((await must(hostRunner({ name: NS.hostA }), ['bridge', '-j', 'fdb', 'show', 'dev', vxlan]))) as { mac: string; dst?: string }[];
     expect(fdb.filter((f) => f.dst).map((f) => `${f.mac}>${f.dst}`).sort()).toEqual([`00:00:00:00:00:00>${UNDERLAY.b}`, `${macFor('10.231.1.4')}>${UNDERLAY.b}`]);

@@ -70,7 +70,20 @@ export function deviceNames(networkId: string): { bridge: string; vxlan: string 
   return { bridge: `shb-${h}`, vxlan: `shx-${h}` };
 }
 
-interface LinkJson { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } } }
+/**
+ * The bridge's own MAC: fixed, one per network and host (its underlay address). A Linux bridge
+ * without an address set takes the lowest MAC among its ports and changes it as ports come and go:
+ * when a container's veth left, the gateway's MAC changed under the tasks' ARP caches, and their
+ * packets to the gateway (DNS, the outside) went nowhere until those entries expired (seen in
+ * test/netns/overlay-runtimes.test.ts). `06:` is locally administered unicast, apart from the tasks'
+ * `02:42:` + address.
+ */
+export function bridgeMac(networkId: string, local: string): string {
+  const h = createHash('sha256').update(`${networkId}\0${local}`).digest('hex');
+  return ['06', ...[0, 2, 4, 6, 8].map((i) => h.slice(i, i + 2))].join(':');
+}
+
+interface LinkJson { ifname: string; address?: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } } }
 interface FdbJson { mac: string; dst?: string; master?: string }
 interface NeighJson { dst: string; lladdr?: string }
 
@@ -117,7 +130,10 @@ export class OverlayNetwork {
     return this.serial(async () => {
       const { run, bridge, vxlan, spec } = this;
       const port = spec.dstPort ?? VXLAN_PORT;
-      if (!(await this.link(bridge))) await must(run, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
+      const mac = bridgeMac(spec.id, spec.local);
+      const br = await this.link(bridge);
+      if (!br) await must(run, ['ip', 'link', 'add', bridge, 'address', mac, 'type', 'bridge']);
+      else if (br.address?.toLowerCase() !== mac) await must(run, ['ip', 'link', 'set', bridge, 'address', mac]);
       let vx = await this.link(vxlan);
       const d = vx?.linkinfo?.info_data;
       if (vx && (vx.linkinfo?.info_kind !== 'vxlan' || d?.id !== spec.vni || d?.local !== spec.local || d?.port !== port || d?.learning !== false || d?.proxy !== true)) {

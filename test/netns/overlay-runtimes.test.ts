@@ -22,7 +22,9 @@
  *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md); the guest
  *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host;
  *   - the daemon restarted under its tasks (--keep-tasks), a service scaled to two: a container
- *     reaches both tasks through the VIP (its rules rewritten after the restart).
+ *     reaches both tasks through the VIP (its rules rewritten after the restart);
+ *   - a second network `app2` with a process service `other`: a process and a container on both
+ *     networks resolve `other` (their resolver is app's DNS) and reach it.
  * Skipped, with the reason, without root/iptables, a Docker engine, or QEMU and the guest kernel
  * (the VM part alone is skipped when only those are missing).
  *
@@ -105,13 +107,20 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
   const d = new Daemon(dir, ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, '--keep-tasks']);
   const taskIds = new Set<string>();
   let netId: string | undefined;
+  /** Every network this test made, id → subnet (cleanup). */
+  const nets = new Map<string, string>();
+  const makeNet = async (name: string, sub: string) => {
+    await d.ok('network', 'create', '--subnet', sub, name);
+    const id = (await d.json<any[]>('/networks')).find((n) => n.Name === name)?.Id as string;
+    nets.set(id, sub);
+    return id;
+  };
   const remember = async () => { for (const t of await d.tasks().catch(() => [])) taskIds.add(t.ID); };
   const logsOf = async (svc: string) => (await d.cli('service', 'logs', svc)).stdout;
 
   beforeAll(async () => {
     await d.start(true);
-    await d.ok('network', 'create', '--subnet', subnet, 'app');
-    netId = (await d.json<any[]>('/networks')).find((n) => n.Name === 'app')?.Id;
+    netId = await makeNet('app', subnet);
   }, 60_000);
 
   afterAll(async () => {
@@ -134,7 +143,7 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       if (sh(['ip', 'netns', 'del', sandboxName(id)]).code === 0) leftovers.push(`netns ${sandboxName(id)}`);
       for (let i = 0; i < 4; i++) if (sh(['ip', 'link', 'del', `${tapPrefix(id)}${i}`]).code === 0) leftovers.push(`tap ${tapPrefix(id)}${i}`);
     }
-    if (netId) {
+    for (const [netId, subnet] of nets) {
       for (const n of sh(['docker', 'network', 'ls', '-q', '--filter', `label=io.shoal.network.id=${netId}`]).out.split('\n').filter(Boolean)) {
         sh(['docker', 'network', 'rm', n]);
         leftovers.push(`docker network ${n}`);
@@ -156,11 +165,12 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
 
   test('a container and a process reach each other by name through VIPs; the container\'s published port answers', async () => {
     expect(netId).toBeTruthy();
-    await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app',
+    // sh as PID 1 ignores SIGTERM: a short grace period keeps their removal quick.
+    await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app', '--stop-grace-period', '1s',
       '--publish', `published=${published},target=8000`, TEST_IMAGE, 'sh', '-c', WEB);
     await d.ok('service', 'create', '--detach', '--name', 'pyweb', '--network', 'app', '--', 'sh', '-c', PYWEB);
     await d.ok('service', 'create', '--detach', '--name', 'client', '--network', 'app', '--', 'sh', '-c', CLIENT);
-    await d.ok('service', 'create', '--detach', '--name', 'cclient', '--runtime', 'container', '--network', 'app', TEST_IMAGE, 'sh', '-c', CCLIENT);
+    await d.ok('service', 'create', '--detach', '--name', 'cclient', '--runtime', 'container', '--network', 'app', '--stop-grace-period', '1s', TEST_IMAGE, 'sh', '-c', CCLIENT);
     await waitFor('web, pyweb, client and cclient running', async () => {
       await remember();
       for (const s of ['web', 'pyweb', 'client', 'cclient']) if ((await d.running(s)).length !== 1) return false;
@@ -198,9 +208,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     const { bridge } = deviceNames(netId!);
     await d.ok('service', 'rm', 'web', 'cclient');
     await waitFor('the Docker network of app to go with its last container', () => sh(['docker', 'network', 'ls', '-q', '--filter', `label=io.shoal.network.id=${netId}`]).out === '', 60_000);
-    const fetched = async () => ((await logsOf('client')).match(/got pyweb says pyweb\.1/g) ?? []).length;
-    const before = await fetched();
-    await waitFor('client to keep fetching from pyweb once the containers are gone', async () => (await fetched()) >= before + 3, 30_000);
+    const since = new Date().toISOString();
+    const fetched = async () => ((await d.cli('service', 'logs', '--since', since, 'client')).stdout.match(/got pyweb says pyweb\.1/g) ?? []).length;
+    await waitFor('client to keep fetching from pyweb once the containers are gone', async () => (await fetched()) >= 3, 30_000);
     expect(sh(['iptables', '-w', '-S', 'FORWARD']).out).toContain(`-i ${bridge} -o ${bridge} -m comment --comment "shoal overlay" -j ACCEPT`);
   }, 180_000);
 
@@ -259,4 +269,24 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       return seen.size === 2;
     }, 60_000);
   }, 180_000);
+
+  test('a container and a process on two networks resolve and reach a service on their second network by name', async () => {
+    let sub2 = freeSubnet();
+    while (sub2 === subnet) sub2 = freeSubnet();
+    await makeNet('app2', sub2);
+    await d.ok('service', 'create', '--detach', '--name', 'other', '--network', 'app2', '--', 'sh', '-c', PYWEB.replaceAll('pyweb', 'other'));
+    await d.ok('service', 'create', '--detach', '--name', 'pmulti', '--network', 'app', '--network', 'app2', '--', 'sh', '-c', fetchLoop('other'));
+    await d.ok('service', 'create', '--detach', '--name', 'cmulti', '--runtime', 'container', '--init', '--network', 'app', '--network', 'app2', TEST_IMAGE, 'sleep', '100000');
+    await waitFor('other, pmulti and cmulti running', async () => {
+      await remember();
+      for (const x of ['other', 'pmulti', 'cmulti']) if ((await d.running(x)).length !== 1) return false;
+      return true;
+    }, 60_000);
+    const [cm] = await d.running('cmulti');
+    await waitFor('pmulti to fetch from other by name', async () => /got other says other\.1/.test(await logsOf('pmulti')), 30_000);
+    await waitFor('cmulti to fetch from other by name', () => sh(['docker', 'exec', `shoal-${cm.ID}`, 'sh', '-c', 'printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 other 8000 | tail -1']).out.includes('other says other.1'), 30_000);
+    // A task on app alone does not see app2's names (kc, from the previous test, if it ran).
+    const [kc] = await d.running('kc');
+    if (kc) expect(sh(['docker', 'exec', `shoal-${kc.ID}`, 'nslookup', 'other']).out).not.toContain(sub2.replace(/0\/24$/, ''));
+  }, 120_000);
 });
