@@ -17,7 +17,8 @@
  * runs too, as the floor of what Bun can do. Short runs in rotating order, several rounds, medians
  * reported: on a shared 2-core machine one long run per target measures the neighbours more than the
  * proxies. CPU time per request of the proxy process (from /proc) is reported too: it is steadier
- * than rps under noise. MESH_BENCH_SECONDS (default 2) sets each wrk run, MESH_BENCH_ROUNDS (5) rounds.
+ * than rps under noise, and split into user space and kernel (the kernel's share is the same socket
+ * work for every proxy). MESH_BENCH_SECONDS (default 2) sets each wrk run, MESH_BENCH_ROUNDS (5) rounds.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,17 +103,19 @@ export function skipReason(): string | null {
   return null;
 }
 
-/** CPU time (user + system) of a process and its children's threads, in µs; Linux only. */
-function cpuUs(pids: number[]): number {
-  let ticks = 0;
+/** CPU time (user, system) of processes, in µs; Linux only. */
+function cpuUs(pids: number[]): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      user += Number(f[11]);
+      sys += Number(f[12]);
     } catch {}
   }
-  return ticks * 10_000; // USER_HZ is 100 on Linux
+  return { user: user * 10_000, sys: sys * 10_000 }; // USER_HZ is 100 on Linux
 }
 
 function childrenOf(pid: number): number[] {
@@ -182,8 +185,8 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       mesh: { port: mesh.port, pids: () => [mesh.pid] },
     };
     const names = Object.keys(targets) as Name[];
-    const runs: Record<Name, { rps: number[]; cpuUsPerReq: number[]; p50Us: number[]; p99Us: number[] }> = Object.fromEntries(
-      names.map((n) => [n, { rps: [], cpuUsPerReq: [], p50Us: [], p99Us: [] }]),
+    const runs: Record<Name, { rps: number[]; cpuUsPerReq: number[]; userUsPerReq: number[]; sysUsPerReq: number[]; p50Us: number[]; p99Us: number[] }> = Object.fromEntries(
+      names.map((n) => [n, { rps: [], cpuUsPerReq: [], userUsPerReq: [], sysUsPerReq: [], p50Us: [], p99Us: [] }]),
     ) as never;
     for (let round = 0; round < rounds; round++) {
       // Rotate the order so no target always runs right after another's load.
@@ -193,21 +196,26 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
         const t = targets[name];
         const cpu0 = cpuUs(t.pids());
         const load = await wrk(t.port, 64, seconds);
-        const cpu = cpuUs(t.pids()) - cpu0;
+        const cpu1 = cpuUs(t.pids());
         const latency = await wrk(t.port, 1, seconds);
         const r = runs[name];
         r.rps.push(load.rps);
-        r.cpuUsPerReq.push(cpu / (load.rps * seconds));
+        const reqs = load.rps * seconds;
+        r.cpuUsPerReq.push((cpu1.user - cpu0.user + cpu1.sys - cpu0.sys) / reqs);
+        r.userUsPerReq.push((cpu1.user - cpu0.user) / reqs);
+        r.sysUsPerReq.push((cpu1.sys - cpu0.sys) / reqs);
         r.p50Us.push(latency.p50Us);
         r.p99Us.push(latency.p99Us);
         line.push(`${name} ${(load.rps / 1000).toFixed(1)}k/${latency.p50Us}µs`);
       }
       console.log(`  round ${round + 1}: ${line.join('  ')}`);
     }
-    const m = Object.fromEntries(names.map((n) => [n, { rps: median(runs[n].rps), cpuUsPerReq: median(runs[n].cpuUsPerReq), p50Us: median(runs[n].p50Us) }])) as Record<
-      Name,
-      { rps: number; cpuUsPerReq: number; p50Us: number }
-    >;
+    const m = Object.fromEntries(
+      names.map((n) => [
+        n,
+        { rps: median(runs[n].rps), cpuUsPerReq: median(runs[n].cpuUsPerReq), userUsPerReq: median(runs[n].userUsPerReq), sysUsPerReq: median(runs[n].sysUsPerReq), p50Us: median(runs[n].p50Us) },
+      ]),
+    ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number }>;
     const ratio = m.mesh.rps / m.nginx.rps;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
     console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run:`);
@@ -221,6 +229,9 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'proxy CPU per request: nginx worker', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
       report({ name: 'proxy CPU per request: bare Bun relay', value: m.bare.cpuUsPerReq, unit: 'µs/req' }),
       report({ name: 'proxy CPU per request: mesh', value: m.mesh.cpuUsPerReq, unit: 'µs/req' }),
+      report({ name: '  of it in user space: nginx worker', value: m.nginx.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.nginx.sysUsPerReq.toFixed(1)}` }),
+      report({ name: '  of it in user space: bare Bun relay', value: m.bare.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.bare.sysUsPerReq.toFixed(1)}` }),
+      report({ name: '  of it in user space: mesh', value: m.mesh.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.mesh.sysUsPerReq.toFixed(1)}` }),
       report({ name: 'p50 latency direct (c1)', value: m.direct.p50Us, unit: 'µs' }),
       report({ name: 'p50 added by nginx (c1)', value: added('nginx'), unit: 'µs', anchor: 'nginx' }),
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),

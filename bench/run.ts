@@ -9,6 +9,7 @@ const all: Record<string, () => Promise<unknown>> = {
   daemon: async () => (await import('./daemon.ts')).run(),
   raft: async () => (await import('./raft.ts')).run(),
   mesh: async () => (await import('./mesh.ts')).run(),
+  vip: async () => (await import('./vip.ts')).run(),
   net: async () => (await import('./net.ts')).run(),
   executors: async () => (await import('./executors.ts')).run(),
   fleet: async () => (await import('./fleet.ts')).run(),
