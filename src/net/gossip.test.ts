@@ -1,12 +1,14 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
-import { guardTopic } from './gossip.ts';
+import { guardTopic, SubscriptionRepair } from './gossip.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { type TestNode, testCluster, testNode, waitFor } from './testkit.ts';
 
 const TOPIC = 'shoal/test/1';
 const started: TestNode[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(async () => {
+  for (const f of cleanups.splice(0)) f();
   await Promise.all(started.splice(0).map((n) => n.stop()));
 });
 
@@ -36,6 +38,11 @@ describe('gossip closed to the cluster', () => {
     const atM1 = listen(m1, rejected);
     listen(w1);
     const atBare = listen(bare);
+    // As the daemon does (HostGossip): a subscription read before the sender was trusted is lost
+    // for good, which a loaded machine makes likely; resend it once the peer is authenticated.
+    const repairs = [m1, w1].map((n) => new SubscriptionRepair(n.node, { topics: () => [TOPIC], isAuthenticated: (p) => n.guard.isAuthenticatedPeer(p) }));
+    for (const r of repairs) r.start();
+    cleanups.push(() => { for (const r of repairs) r.stop(); });
     await w1.guard.open(m1.addr, PROTOCOLS.dispatcher);
     await bare.node.dial(m1.addr);
 
