@@ -44,11 +44,16 @@ async function round(i: number): Promise<{ leaderMs: number; workerMs: number }>
   const leader = managers.find((m) => ids.get(m) === leaderId)!;
   const survivor = managers.find((m) => m !== leader)!;
   let t0 = performance.now();
+  const killedAt = Date.now();
+  const logFrom = new Map(managers.map((m) => [m, m.output.length]));
   await leader.kill9();
   let n = 0;
   let lastStatus = '';
+  const attempts: string[] = [];
   await until(async () => {
-    const ok = await create(survivor, `after-${i}-${n++}`);
+    const a0 = performance.now();
+    const ok = await create(survivor, `after-${i}-${n++}`).catch(() => false);
+    attempts.push(`${(a0 - t0).toFixed(0)}+${(performance.now() - a0).toFixed(0)}${ok ? '✓' : '✗'}`);
     if (!ok) lastStatus = await survivor.api('/nodes').then((r) => r.text()).catch((e) => String(e));
     return ok;
   }, 60_000).catch((err) => {
@@ -56,6 +61,11 @@ async function round(i: number): Promise<{ leaderMs: number; workerMs: number }>
     throw new Error(`${err.message}: no write accepted after the leader was killed; last /nodes: ${lastStatus.slice(0, 600)}\n--- survivor logs ---\n${others.map((m) => m.output.slice(-2500)).join('\n---\n')}`);
   });
   const leaderMs = performance.now() - t0;
+  // Where the time went: each write attempt as start+duration (ms after the kill), the last ones.
+  const trail = attempts.length > 6 ? [attempts[0], '…', ...attempts.slice(-4)] : attempts;
+  // And when a survivor took the lead (its log line's time, ms after the kill).
+  const elected = managers.filter((m) => m !== leader).flatMap((m) => m.output.slice(logFrom.get(m)).split('\n')
+    .filter((l) => /this node leads/.test(l)).map((l) => `${Date.parse(l.slice(0, 24)) - killedAt} ms`));
 
   const onW1 = (await survivor.running('web')).filter((t) => t.NodeID === ids.get(w1)).length;
   t0 = performance.now();
@@ -65,7 +75,7 @@ async function round(i: number): Promise<{ leaderMs: number; workerMs: number }>
     return r.length === 6 && r.every((t) => t.NodeID !== ids.get(w1) && t.NodeID !== leaderId);
   }, 60_000);
   const workerMs = performance.now() - t0;
-  console.log(`  round ${i}: leader kill → write ${leaderMs.toFixed(0)} ms; worker kill (${onW1} replicas on it) → 6 running elsewhere ${workerMs.toFixed(0)} ms`);
+  console.log(`  round ${i}: leader kill → write ${leaderMs.toFixed(0)} ms (${attempts.length} attempts: ${trail.join(' ')}; new leader at ${elected.join(', ') || '?'}); worker kill (${onW1} replicas on it) → 6 running elsewhere ${workerMs.toFixed(0)} ms`);
   return { leaderMs, workerMs };
 }
 
