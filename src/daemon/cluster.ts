@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
 import { ConflictError } from '../lib/errors.ts';
-import { DEFAULT_ELECTION_TICKS } from '../raft-host/host.ts';
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { type Cluster, type ClusterSpec, DEFAULT_TASK_HISTORY, type Node, type NodeDescription, NS_PER_S } from '../types/index.ts';
 
@@ -10,7 +10,7 @@ export function defaultClusterSpec(): ClusterSpec {
     Name: 'default',
     Labels: {},
     Orchestration: { TaskHistoryRetentionLimit: DEFAULT_TASK_HISTORY },
-    Raft: { SnapshotInterval: 10_000, ElectionTick: DEFAULT_ELECTION_TICKS, HeartbeatTick: 1 },
+    Raft: { SnapshotInterval: 10_000, ElectionTick: DEFAULT_ELECTION_TICKS, HeartbeatTick: DEFAULT_HEARTBEAT_TICKS },
     Dispatcher: { HeartbeatPeriod: 1 * NS_PER_S },
     CAConfig: { NodeCertExpiry: 90 * 24 * 3600 * NS_PER_S },
   };
