@@ -141,7 +141,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       ...BACKENDS.map((taskAddr) => ({ hostAddr: UNDERLAY[1]!, taskAddr })),
     ];
     const byHost = hosts.map((ns, i) => {
-      const a = new NetworkAgent({ nodeId: `node-${i}`, underlay: () => UNDERLAY[i], remote: () => entries, run: hostRunner({ name: ns }), dnsPort: 0 });
+      const a = new NetworkAgent({ underlay: () => UNDERLAY[i], remote: () => entries, run: hostRunner({ name: ns }), dnsPort: 0 });
       agents.push(a);
       return a;
     });

@@ -39,7 +39,6 @@ export class HostNet {
       proxy: new IngressProxy({ bindAddress: o.meshBind, localOnlyFrom: (a) => this.mesh.isPeer(a) }),
     });
     this.network = new NetworkAgent({
-      nodeId: o.nodeId,
       underlay: o.underlay,
       remote: (net) => this.#hosts?.directory.forwarding(net) ?? [],
       onLocalChange: () => this.#announceLocal(),

@@ -9,7 +9,7 @@
  * Per network with a task here: the bridge + VXLAN device (`OverlayNetwork.ensure`), the forwarding
  * table from gossip, and an embedded DNS server on the gateway address (port 53), which is every
  * task's resolver. Per task of an executor without isolation (processes): a network namespace
- * `shoal-<task id>` with a veth on each of its networks and a default route through the first
+ * `shtask-<task id>` with a veth on each of its networks and a default route through the first
  * gateway. Per task with a namespace (that one, or a container's): the VIP rules, kernel DNAT in the
  * task's own namespace (see docs/mesh.md for why not a userspace proxy or IPVS).
  *
@@ -19,7 +19,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { errorMessage } from '../lib/errors.ts';
-import { parseCidr } from '../lib/cidr.ts';
 import type { TaskNetwork, TaskNetworkAttachment } from '../executor/contract.ts';
 import type { NetTable } from '../manager/dispatcher/protocol.ts';
 import { type Task, VXLAN_OPTION } from '../types/index.ts';
@@ -28,7 +27,6 @@ import { hostRunner, type NetnsRef, nsPrefix, type Runner, tolerate } from './ne
 import { type ForwardingEntry, macFor, OVERLAY_MTU, OverlayNetwork } from './overlay.ts';
 
 export interface NetworkAgentOptions {
-  nodeId: string;
   /** This host's underlay address (VXLAN packets leave from it); undefined while unknown. */
   underlay: () => string | undefined;
   /** Where each remote task address lives, per network (from gossip). */
@@ -47,6 +45,9 @@ export interface NetworkAgentOptions {
   onLocalChange?: () => void;
   log?: (msg: string) => void;
 }
+
+/** What the state file keeps of a network set up on this host. */
+interface RememberedNet { id: string; name: string; subnet: string; gateway: string; vni: number; local: string }
 
 interface NetState {
   id: string;
@@ -114,6 +115,11 @@ export class NetworkAgent {
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #warned = new Set<string>();
+  /**
+   * Networks an earlier daemon set up here that the cluster still has but no task here uses yet:
+   * kept in the state file, so that their devices go when the cluster deletes them.
+   */
+  readonly #dormant = new Map<string, RememberedNet>();
   /** Local task addresses without VIP rules (VMs): the DNS answers them task addresses for a service. */
   readonly #vipless = new Set<string>();
 
@@ -153,14 +159,9 @@ export class NetworkAgent {
     return this.#serial(async () => {
       if (this.#closed) return;
       this.#table = table;
-      const first = !this.#tableSeen;
+      if (!this.#tableSeen) for (const old of this.#remembered()) if (!this.#nets.has(old.id)) this.#dormant.set(old.id, old);
       this.#tableSeen = true;
-      if (first) await this.#removeLeftovers(table);
-      const known = new Set(table.networks.map((n) => n.id));
-      for (const n of [...this.#nets.values()]) {
-        const used = [...this.#tasks.values()].some((t) => t.nets.has(n.id));
-        if (!known.has(n.id) && !used) await this.#removeNet(n);
-      }
+      await this.#removeGone([...this.#nets.keys(), ...this.#dormant.keys()]);
       for (const n of this.#nets.values()) await this.#refreshDns(n);
       for (const t of this.#tasks.values()) await this.#applyRules(t);
     });
@@ -199,8 +200,7 @@ export class NetworkAgent {
       const t: LocalTask = this.#tasks.get(task.ID) ?? { id: task.ID, nets, ns: null, ownNs: false, rules: null, jump: false };
       t.nets = nets;
       this.#tasks.set(task.ID, t);
-      // A task on several networks resolves the names of all of them (see #clientViews).
-      if (nets.size > 1) for (const net of nets.keys()) { const n = this.#nets.get(net); if (n) await this.#refreshDns(n); }
+      await this.#refreshViews(t);
       let netns: string | undefined;
       if (!isolation) {
         const name = sandboxName(task.ID);
@@ -253,20 +253,44 @@ export class NetworkAgent {
       }
       await this.#releaseTask(t);
       this.#o.onLocalChange?.();
-      if (this.#tableSeen) {
-        const known = new Set(this.#table.networks.map((n) => n.id));
-        for (const net of t.nets.keys()) {
-          const n = this.#nets.get(net);
-          if (n && !known.has(net) && ![...this.#tasks.values()].some((x) => x.nets.has(net))) await this.#removeNet(n);
-        }
-      }
+      await this.#removeGone(t.nets.keys());
     });
+  }
+
+  /**
+   * Of these networks, those the cluster no longer has (once its table is known) and no local task
+   * uses: their devices and rules go.
+   */
+  async #removeGone(ids: Iterable<string>): Promise<void> {
+    if (!this.#tableSeen) return;
+    const known = new Set(this.#table.networks.map((n) => n.id));
+    for (const id of [...ids]) {
+      if (known.has(id) || [...this.#tasks.values()].some((t) => t.nets.has(id))) continue;
+      const n = this.#nets.get(id) ?? this.#fromMemory(this.#dormant.get(id));
+      this.#dormant.delete(id);
+      if (n) await this.#removeNet(n).catch((e) => this.#o.log?.(`network ${n.name}: remove: ${errorMessage(e)}`));
+    }
+  }
+
+  #fromMemory(old: RememberedNet | undefined): NetState | undefined {
+    if (!old) return undefined;
+    const overlay = new OverlayNetwork({ id: old.id, subnet: old.subnet, gateway: old.gateway, vni: old.vni, local: old.local }, this.#run, this.#runIn);
+    return { ...old, overlay, dns: null };
+  }
+
+  /** A task on several networks resolves the names of all of them (see #clientViews). */
+  async #refreshViews(t: LocalTask): Promise<void> {
+    if (t.nets.size < 2) return;
+    for (const net of t.nets.keys()) {
+      const n = this.#nets.get(net);
+      if (n) await this.#refreshDns(n);
+    }
   }
 
   async #releaseTask(t: LocalTask): Promise<void> {
     this.#tasks.delete(t.id);
     // A task on several networks had a view of its own in their DNS servers: it goes.
-    if (t.nets.size > 1) for (const net of t.nets.keys()) { const n = this.#nets.get(net); if (n?.dns) await this.#refreshDns(n); }
+    if (!this.#closed) await this.#refreshViews(t);
     for (const a of t.nets.values()) this.#vipless.delete(a.split('/')[0]!);
     for (const net of t.nets.keys()) await this.#nets.get(net)?.overlay.detach(t.id).catch((e) => this.#o.log?.(`network: detach ${t.id}: ${errorMessage(e)}`));
     if (t.ownNs && t.ns && 'name' in t.ns) await tolerate(hostRunner(), ['ip', 'netns', 'del', t.ns.name], NS_GONE).catch((e) => this.#o.log?.(`network: ${errorMessage(e)}`));
@@ -287,25 +311,16 @@ export class NetworkAgent {
         n.dns?.stop();
         if (opts.removeIdle) await this.#removeNet(n);
       }
+      if (opts.removeIdle) {
+        for (const old of [...this.#dormant.values()]) {
+          this.#dormant.delete(old.id);
+          await this.#removeNet(this.#fromMemory(old)!).catch((e) => this.#o.log?.(`network ${old.name}: remove: ${errorMessage(e)}`));
+        }
+      }
     });
   }
 
-  /** Networks an earlier daemon set up here that the cluster no longer has: their devices and rules go. */
-  async #removeLeftovers(table: NetTable): Promise<void> {
-    const known = new Set(table.networks.map((n) => n.id));
-    for (const old of this.#remembered()) {
-      if (known.has(old.id) || this.#nets.has(old.id)) continue;
-      try {
-        const n: NetState = { ...old, overlay: new OverlayNetwork({ id: old.id, subnet: old.subnet, gateway: old.gateway, vni: old.vni, local: old.local }, this.#run, this.#runIn), dns: null };
-        await this.#removeNet(n);
-      } catch (e) {
-        this.#o.log?.(`network ${old.name}: leftover: ${errorMessage(e)}`);
-      }
-    }
-    this.#remember();
-  }
-
-  #remembered(): { id: string; name: string; subnet: string; gateway: string; vni: number; local: string }[] {
+  #remembered(): RememberedNet[] {
     if (!this.#o.stateFile) return [];
     try {
       const list = JSON.parse(readFileSync(this.#o.stateFile, 'utf8'));
@@ -317,7 +332,10 @@ export class NetworkAgent {
 
   #remember(): void {
     if (!this.#o.stateFile) return;
-    const list = [...this.#nets.values()].map((n) => ({ id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, local: n.overlay.spec.local }));
+    const list: RememberedNet[] = [
+      ...[...this.#nets.values()].map((n) => ({ id: n.id, name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, local: n.overlay.spec.local })),
+      ...this.#dormant.values(),
+    ];
     try {
       writeFileSync(`${this.#o.stateFile}.tmp`, JSON.stringify(list));
       renameSync(`${this.#o.stateFile}.tmp`, this.#o.stateFile);
@@ -334,8 +352,7 @@ export class NetworkAgent {
       n = undefined;
     }
     if (!n) {
-      const prefix = parseCidr(spec.subnet);
-      if (typeof prefix === 'string') throw new Error(`network ${spec.name}: ${prefix}`);
+      this.#dormant.delete(spec.id);
       const overlay = new OverlayNetwork({ id: spec.id, subnet: spec.subnet, gateway: spec.gateway, vni: spec.vni, local: underlay }, this.#run, this.#runIn);
       n = { ...spec, overlay, dns: null };
       this.#nets.set(spec.id, n);
@@ -410,12 +427,9 @@ export class NetworkAgent {
    * VXLAN device) must be accepted, as Docker does for its own bridges; and tasks reach the outside
    * through the host (masquerade), unless the network is internal.
    */
-  #hostFirewall(n: NetState): string[][] {
-    return hostFirewallRules(n.overlay.bridge, n.subnet, !!this.#table.networks.find((x) => x.id === n.id)?.internal);
-  }
-
   async #hostRules(n: NetState, add: boolean): Promise<void> {
-    for (const [table, chain, ...rule] of this.#hostFirewall(n)) {
+    const internal = !!this.#table.networks.find((x) => x.id === n.id)?.internal;
+    for (const [table, chain, ...rule] of hostFirewallRules(n.overlay.bridge, n.subnet, internal)) {
       const has = (await this.#run(['iptables', '-w', '-t', table!, '-C', chain!, ...rule]).catch(() => ({ code: 127, stdout: '', stderr: 'no iptables' }))).code === 0;
       if (has === add) continue;
       const r = await this.#run(['iptables', '-w', '-t', table!, add ? '-I' : '-D', chain!, ...(add ? ['1'] : []), ...rule]).catch((e) => ({ code: 127, stdout: '', stderr: errorMessage(e) }));
