@@ -20,7 +20,6 @@ import type { Transport } from './transport.ts';
 import { type ForceOutcome, type ForceRecord, recover } from './recovery.ts';
 import type { Wal } from './wal.ts';
 
-/** Election timeout in ticks (randomized in [n, 2n) by the core). */
 /**
  * 50 ms ticks, an election after 14–27 of them (0.7–1.35 s, as 7–13 ticks of 100 ms before):
  * with 100 ms ticks two followers left by a dead leader drew the same timeout tick about one time in
@@ -29,6 +28,7 @@ import type { Wal } from './wal.ts';
  * ticks halve that chance for the same times (after: 2 of 11 rounds).
  */
 export const DEFAULT_TICK_MS = 50;
+/** Election timeout in ticks (randomized in [n, 2n) by the core). */
 export const DEFAULT_ELECTION_TICKS = 14;
 /** Heartbeats every 2 ticks: every 100 ms, as before. */
 export const DEFAULT_HEARTBEAT_TICKS = 2;
