@@ -9,7 +9,7 @@ afterEach(() => {
   while (cleanups.length) cleanups.pop()!();
 });
 
-function proxy(opts: ConstructorParameters<typeof IngressProxy>[0] = {}): IngressProxy {
+function proxyOf(opts: ConstructorParameters<typeof IngressProxy>[0] = {}): IngressProxy {
   const p = new IngressProxy({ bindAddress: HOST, ...opts });
   cleanups.push(() => p.close());
   return p;
@@ -31,7 +31,17 @@ function tally(names: string[]): Record<string, number> {
   return t;
 }
 
-describe('ingress TCP', () => {
+// Every TCP case runs against both data paths: the native relay thread and the all-JavaScript relay.
+for (const engine of ['native', 'js'] as const)
+describe(`ingress TCP (${engine} relay)`, () => {
+  const proxy = (opts: ConstructorParameters<typeof IngressProxy>[0] = {}) => proxyOf({ tcpRelay: engine, ...opts });
+
+  test('uses the data path asked for', async () => {
+    const p = proxy();
+    await p.publish(0);
+    expect(p.stats().tcpRelay).toBe(engine);
+  });
+
   test('spreads connections over the backends', async () => {
     const bs = backends('a', 'b', 'c');
     const p = proxy();
@@ -198,6 +208,63 @@ describe('ingress TCP', () => {
     expect(await whoAnswers(port)).toBe('v6');
   });
 
+  test('unpublishing closes the live connections through the port, and the port can be published again', async () => {
+    const [a] = backends('a');
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [entry(a!)]);
+    const c = await connectClient(port);
+    await waitFor(() => c.received() === 'a\n', 'greeting');
+    p.unpublish(port);
+    await waitFor(() => c.closed(), 'client closed by unpublish');
+    expect(p.stats().connections).toBe(0);
+    expect(await p.publish(port)).toBe(port);
+    p.setBackends(port, [entry(a!)]);
+    expect(await whoAnswers(port)).toBe('a');
+  });
+
+  test('200 connections at once each get their own bytes back, and all are released', async () => {
+    const [a, b] = backends('a', 'b');
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [entry(a!), entry(b!)]);
+    const clients = await Promise.all(Array.from({ length: 200 }, () => connectClient(port)));
+    await waitFor(() => clients.every((c) => c.received().endsWith('\n')), 'every greeting');
+    clients.forEach((c, i) => c.socket.write(`client ${i} says ${'x'.repeat(i * 50)}`));
+    await waitFor(
+      () => clients.every((c, i) => c.received().slice(2) === `client ${i} says ${'x'.repeat(i * 50)}`),
+      'every echo',
+      10_000,
+    );
+    for (const c of clients) c.socket.end();
+    await waitFor(() => p.stats().connections === 0, 'all relays closed');
+    await waitFor(() => a!.open + b!.open === 0, 'backends see every connection closed');
+  });
+
+  test('a client that resets mid-stream is cleaned up on both sides', async () => {
+    const [a] = backends('a');
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [entry(a!)]);
+    const c = await connectClient(port);
+    await waitFor(() => c.received() === 'a\n', 'greeting');
+    c.socket.write('some bytes');
+    c.socket.terminate();
+    await waitFor(() => p.stats().connections === 0 && a!.open === 0, 'relay and backend connection closed');
+  });
+
+  test('a client that leaves before any backend answers frees its place', async () => {
+    const p = proxy({ maxConnections: 1 });
+    const port = await p.publish(0);
+    const c = await connectClient(port); // no backends: closed at once
+    await waitFor(() => c.closed(), 'closed without a backend');
+    const [a] = backends('a');
+    p.setBackends(port, [entry(a!)]);
+    expect(await whoAnswers(port)).toBe('a');
+    await waitFor(() => p.stats().connections === 0, 'released');
+    expect(p.stats().refusedConnections).toBe(0);
+  });
+
   test('bad input is a named error, not a crash', async () => {
     const p = proxy();
     expect(() => p.setBackends(0, [])).toThrow(MeshConfigError);
@@ -207,10 +274,13 @@ describe('ingress TCP', () => {
     expect(() => new IngressProxy({ maxConnections: 0 })).toThrow(MeshConfigError);
     const port = await p.publish(0);
     await expect(proxy().publish(port)).rejects.toBeInstanceOf(PortUnavailableError);
+    await expect(proxy({ bindAddress: 'not-an-address' }).publish(0)).rejects.toBeInstanceOf(PortUnavailableError);
+    expect(() => new IngressProxy({ tcpRelay: 'fast' as never })).toThrow(/tcpRelay/);
   });
 });
 
 describe('ingress UDP', () => {
+  const proxy = proxyOf;
   test('echoes through the proxy, one flow per client, sticking to its backend', async () => {
     const echo = [await udpEchoBackend('u1', HOST), await udpEchoBackend('u2', HOST)];
     cleanups.push(() => echo.forEach((e) => e.socket.close()));

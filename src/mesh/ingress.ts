@@ -9,6 +9,7 @@
  */
 import { BackendLoad, BackendTable, type Backend, validateBackends } from './backends.ts';
 import { MeshConfigError } from './errors.ts';
+import { NativeTcpRelayPort, nativeRelay } from './native-relay.ts';
 import { type ConnectionBudget, TcpRelayPort } from './tcp-relay.ts';
 import { UdpRelayPort } from './udp-relay.ts';
 
@@ -34,6 +35,11 @@ export interface IngressOptions {
   maxUdpFlows?: number;
   /** Connections from these addresses are served by local backends only (another host's mesh sent them). */
   localOnlyFrom?: (addr: string) => boolean;
+  /**
+   * Which TCP data path: `native` (native-relay.ts: a thread in C, the fast one), `js` (tcp-relay.ts),
+   * or `auto` (the default): native where it can be built here, else js.
+   */
+  tcpRelay?: 'auto' | 'native' | 'js';
 }
 
 const DEFAULTS: Required<IngressOptions> = {
@@ -46,11 +52,12 @@ const DEFAULTS: Required<IngressOptions> = {
   udpIdleTimeoutMs: 30_000,
   maxUdpFlows: 4096,
   localOnlyFrom: () => false,
+  tcpRelay: 'auto',
 };
 
 interface PublishedPort {
   table: BackendTable;
-  relay: TcpRelayPort | UdpRelayPort | null;
+  relay: TcpRelayPort | NativeTcpRelayPort | UdpRelayPort | null;
 }
 
 export interface IngressStats {
@@ -59,6 +66,8 @@ export interface IngressStats {
   udpFlows: number;
   droppedDatagrams: number;
   ports: string[];
+  /** The TCP data path in use, once a TCP port was published (`js: <why>` when native was not possible). */
+  tcpRelay: string | null;
 }
 
 const keyOf = (port: number, protocol: Protocol) => `${port}/${protocol}`;
@@ -76,12 +85,14 @@ export class IngressProxy {
   private readonly load: BackendLoad;
   private readonly budget: ConnectionBudget;
   private readonly ports = new Map<string, PublishedPort>();
+  private tcpRelay: string | null = null;
 
   constructor(options: IngressOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<IngressOptions>;
     for (const k of ['maxConnections', 'maxPendingBytes', 'connectTimeoutMs', 'maxConnectAttempts', 'udpIdleTimeoutMs', 'maxUdpFlows'] as const)
       if (!Number.isInteger(o[k]) || o[k] < 1) throw new MeshConfigError(`ingress option ${k} is ${o[k]}; want a positive integer`);
     if (!Number.isFinite(o.failureCooldownMs) || o.failureCooldownMs < 0) throw new MeshConfigError(`ingress option failureCooldownMs is ${o.failureCooldownMs}; want ≥ 0`);
+    if (!['auto', 'native', 'js'].includes(o.tcpRelay)) throw new MeshConfigError(`ingress option tcpRelay is ${JSON.stringify(o.tcpRelay)}; want auto, native or js`);
     if (typeof o.bindAddress !== 'string' || o.bindAddress === '') throw new MeshConfigError('ingress option bindAddress is empty; want an address such as 0.0.0.0');
     this.options = o;
     this.load = new BackendLoad(o.failureCooldownMs);
@@ -95,12 +106,18 @@ export class IngressProxy {
   async publish(port: number, protocol: Protocol = 'tcp'): Promise<number> {
     checkPort(port, true);
     checkProtocol(protocol);
+    const native = protocol === 'tcp' && this.options.tcpRelay !== 'js' ? await nativeRelay() : null;
+    if (typeof native === 'string' && this.options.tcpRelay === 'native') throw new MeshConfigError(`the native TCP relay cannot run here: ${native}`);
     if (port !== 0 && this.ports.get(keyOf(port, protocol))?.relay) return port;
     const pending = port === 0 ? { table: new BackendTable(this.load), relay: null } : this.entry(port, protocol);
     let bound: number;
     if (protocol === 'tcp') {
-      const relay = new TcpRelayPort(pending.table, this.load, this.budget, this.options);
+      const relay =
+        native !== null && typeof native !== 'string'
+          ? new NativeTcpRelayPort(native, pending.table, this.load, this.budget, this.options)
+          : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
       bound = relay.listen(port);
+      this.tcpRelay = relay instanceof NativeTcpRelayPort ? 'native' : `js${typeof native === 'string' ? `: ${native}` : ''}`;
       pending.relay = relay;
     } else {
       const relay = new UdpRelayPort(pending.table, this.load, {
@@ -144,7 +161,7 @@ export class IngressProxy {
         droppedDatagrams += p.relay.dropped;
       }
     const ports = [...this.ports.entries()].filter(([, p]) => p.relay).map(([k]) => k);
-    return { connections: this.budget.active, refusedConnections: this.budget.refused, udpFlows, droppedDatagrams, ports };
+    return { connections: this.budget.active, refusedConnections: this.budget.refused, udpFlows, droppedDatagrams, ports, tcpRelay: this.tcpRelay };
   }
 
   close(): void {
