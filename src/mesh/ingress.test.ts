@@ -208,6 +208,34 @@ describe(`ingress TCP (${engine} relay)`, () => {
     expect(await whoAnswers(port)).toBe('v6');
   });
 
+  test('a backend that never answers the connect is given up after connectTimeoutMs, and the next one serves', async () => {
+    // A listener that never accepts, its queue full: further SYNs are dropped, so connects hang.
+    const silent = Bun.spawn(['python3', '-c', `
+import socket, sys, time
+s = socket.socket(); s.bind(('${HOST}', 0)); s.listen(0)
+print(s.getsockname()[1], flush=True)
+fill = []
+for _ in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(s.getsockname())
+    except BlockingIOError: pass
+    fill.append(c)
+time.sleep(60)
+`], { stdout: 'pipe', stderr: 'inherit' });
+    cleanups.push(() => silent.kill());
+    const first = await silent.stdout.getReader().read();
+    const silentPort = Number(new TextDecoder().decode(first.value).trim());
+    expect(silentPort).toBeGreaterThan(0);
+    const [live] = backends('live');
+    const p = proxy({ connectTimeoutMs: 300 });
+    const port = await p.publish(0);
+    p.setBackends(port, [{ addr: HOST, port: silentPort, local: true, healthy: true }, entry(live!)]);
+    const t0 = performance.now();
+    expect(await whoAnswers(port)).toBe('live');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250); // the silent one (local, so first) was tried
+    expect(await whoAnswers(port)).toBe('live'); // now benched: straight to the live one
+  });
+
   test('unpublishing closes the live connections through the port, and the port can be published again', async () => {
     const [a] = backends('a');
     const p = proxy();

@@ -113,7 +113,8 @@ export class MeshAgent {
         await this.#o.proxy.publish(w.port, w.protocol);
         if (this.#closed) return;
         this.#ports.set(key, { port: w.port, protocol: w.protocol, listening: true });
-        this.#o.log?.(`mesh: listening on ${this.#o.proxy.options.bindAddress}:${key}`);
+        const relay = w.protocol === 'tcp' ? ` (${this.#o.proxy.stats().tcpRelay} relay)` : '';
+        this.#o.log?.(`mesh: listening on ${this.#o.proxy.options.bindAddress}:${key}${relay}`);
       } catch (err) {
         failed = true;
         // A process task shares the host's network: with published = target port, it holds the port itself.

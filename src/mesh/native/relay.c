@@ -139,6 +139,7 @@ static struct lst lsts[MAX_LISTENERS];
 static struct event *queue;
 static u32 qlen, qcap;
 static u32 connecting;
+static i64 next_deadline; /* no connect attempt ends before this (0: none pending) */
 static int paused_count; /* listeners not accepting for a while */
 static char iobuf[CHUNK];
 static u32 gen_counter = 1;
@@ -342,9 +343,14 @@ static void upstream_ready(u32 slot) {
 }
 
 static void expire(i64 now) {
+  i64 next = 0;
   for (u32 i = 0; i < cap_conns && connecting > 0; i++) {
     struct conn *c = &conns[i];
-    if (!c->used || c->state != 1 || c->deadline > now) continue;
+    if (!c->used || c->state != 1) continue;
+    if (c->deadline > now) {
+      if (!next || c->deadline < next) next = c->deadline;
+      continue;
+    }
     connecting--;
     setmask(&c->u, 0, KIND_UPSTREAM, i, c->gen);
     close(c->u.fd);
@@ -352,6 +358,7 @@ static void expire(i64 now) {
     c->state = 0;
     push(E_FAILED, i, c->gen, c->attempt, 0, ETIMEDOUT, 0);
   }
+  next_deadline = next;
 }
 
 static void *loop(void *arg) {
@@ -375,10 +382,9 @@ static void *loop(void *arg) {
           if (lsts[i].paused_until < next) next = lsts[i].paused_until;
         }
       }
-    if (connecting > 0) {
+    if (connecting > 0 && next_deadline) {
       pending_timer = 1;
-      for (u32 i = 0; i < cap_conns; i++)
-        if (conns[i].used && conns[i].state == 1 && conns[i].deadline < next) next = conns[i].deadline;
+      if (next_deadline < next) next = next_deadline;
     }
     if (pending_timer) timeout = next > now ? (int)(next - now) : 0;
     pthread_mutex_unlock(mutex);
@@ -408,7 +414,8 @@ static void *loop(void *arg) {
       if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) { if (!pump(slot, !up)) continue; }
       if (conns[slot].used && conns[slot].gen == gen) update(slot);
     }
-    if (connecting > 0) expire(now_ms());
+    if (connecting == 0) next_deadline = 0;
+    else if (now_ms() >= next_deadline) expire(now_ms());
     pthread_mutex_unlock(mutex);
   }
   return 0;
@@ -507,6 +514,7 @@ int relay_connect(u32 slot, u32 gen, const char *addr, int port, int attempt, in
   c->state = 1;
   c->attempt = attempt;
   c->deadline = now_ms() + timeout_ms;
+  if (!next_deadline || c->deadline < next_deadline) next_deadline = c->deadline;
   connecting++;
   setmask(&c->u, EPOLLOUT, KIND_UPSTREAM, slot, gen);
   pthread_mutex_unlock(mutex);
