@@ -1,6 +1,7 @@
 /**
  * The mesh's ingress proxy alone in its own process, for bench/mesh.ts and bench/vip.ts: one
- * published TCP port relaying to the backends given. Prints `ready <port>` once listening.
+ * published TCP port relaying to the backends given. Prints `ready <port> (<data path> relay)` once
+ * listening. SHOAL_MESH_RELAY=js runs it on the all-JavaScript relay.
  *
  *   bun bench/mesh-proxy.ts <backend>[,<backend>...] [<bind address> [<port>]]
  *
@@ -21,7 +22,7 @@ if (backends.length === 0 || backends.some((b) => !Number.isInteger(b.port) || b
 const proxy = new IngressProxy({ bindAddress: bind });
 const port = await proxy.publish(want);
 proxy.setBackends(port, backends.map((b) => ({ ...b, local: true, healthy: true })));
-console.log(`ready ${port}`);
+console.log(`ready ${port} (${proxy.stats().tcpRelay} relay)`);
 process.on('SIGTERM', () => {
   proxy.close();
   process.exit(0);

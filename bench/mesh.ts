@@ -18,16 +18,28 @@
  * reported: on a shared 2-core machine one long run per target measures the neighbours more than the
  * proxies. CPU time per request of the proxy process (from /proc) is reported too: it is steadier
  * than rps under noise, and split into user space and kernel (the kernel's share is the same socket
- * work for every proxy). MESH_BENCH_SECONDS (default 2) sets each wrk run, MESH_BENCH_ROUNDS (5) rounds.
+ * work for every proxy). MESH_BENCH_SECONDS (default 3) sets each wrk run, MESH_BENCH_ROUNDS (9) rounds.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { type Figure, report } from './lib.ts';
 import { run as runBalance } from './mesh-balance.ts';
 
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+
+/**
+ * MESH_BENCH_PIN=1 (with two CPUs or more, and taskset): the proxy under test gets CPU 1 to itself,
+ * the load generator and the backend share CPU 0, the same for every proxy. Off by default: on two
+ * CPUs, wrk and the backend then cap the rate near what one proxy can do (~44k/s here, the "direct"
+ * figure), so the proxies come out equal whatever their cost; unpinned, the four processes share both
+ * CPUs and a cheaper proxy leaves more to the others (half its saving shows as rate).
+ */
+const PIN = process.env.MESH_BENCH_PIN === '1' && cpus().length >= 2 && Bun.which('taskset') !== null;
+const on = (cpu: number, argv: string[]) => (PIN ? ['taskset', '-c', String(cpu), ...argv] : argv);
+const LOAD_CPU = 0;
+const PROXY_CPU = 1;
 
 interface WrkResult {
   rps: number;
@@ -57,7 +69,7 @@ export function parseWrk(out: string): WrkResult {
 }
 
 async function wrk(port: number, connections: number, seconds: number): Promise<WrkResult> {
-  const p = Bun.spawn(['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`], { stdout: 'pipe', stderr: 'pipe' });
+  const p = Bun.spawn(on(LOAD_CPU, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]), { stdout: 'pipe', stderr: 'pipe' });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`wrk exited ${code}: ${err}`);
   return parseWrk(out);
@@ -92,8 +104,8 @@ function nginxConf(dir: string, name: string, body: string, stream: boolean): st
   return conf;
 }
 
-function spawnNginx(dir: string, conf: string): Subprocess {
-  return Bun.spawn(['nginx', '-p', dir, '-c', conf, '-g', 'daemon off;'], { stdout: 'ignore', stderr: 'inherit' });
+function spawnNginx(dir: string, conf: string, cpu: number): Subprocess {
+  return Bun.spawn(on(cpu, ['nginx', '-p', dir, '-c', conf, '-g', 'daemon off;']), { stdout: 'ignore', stderr: 'inherit' });
 }
 
 export function skipReason(): string | null {
@@ -127,11 +139,12 @@ function childrenOf(pid: number): number[] {
 }
 
 async function spawnRelay(script: string, backendPort: number, children: Subprocess[]): Promise<{ port: number; pid: number }> {
-  const p = Bun.spawn([process.execPath, join(import.meta.dir, script), String(backendPort)], { stdout: 'pipe', stderr: 'inherit' });
+  const p = Bun.spawn(on(PROXY_CPU, [process.execPath, join(import.meta.dir, script), String(backendPort)]), { stdout: 'pipe', stderr: 'inherit' });
   children.push(p);
   const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
   const port = Number(/ready (\d+)/.exec(first)?.[1]);
   if (!port) throw new Error(`${script} did not start: ${first}`);
+  console.log(`  ${script}: ${first.trim()}`);
   await waitListening(port, script, p);
   return { port, pid: p.pid };
 }
@@ -151,8 +164,8 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     console.log(`  proxy comparison skipped: ${skip}`);
     return { figures: balance, skipped: skip };
   }
-  const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 2);
-  const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 5);
+  const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 3);
+  const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 9);
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-mesh-'));
   const children: Subprocess[] = [];
   try {
@@ -167,12 +180,13 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
   server { listen 127.0.0.1:${backendPort}; location / { return 200 "ok\\n"; } } }`,
         false,
       ),
+      LOAD_CPU,
     );
     children.push(backend);
     await waitListening(backendPort, 'backend nginx', backend);
 
     const nginxPort = freePort();
-    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true));
+    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true), PROXY_CPU);
     children.push(proxyNginx);
     await waitListening(nginxPort, 'nginx stream proxy', proxyNginx);
     const bare = await spawnRelay('bare-relay.ts', backendPort, children);
@@ -218,7 +232,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number }>;
     const ratio = m.mesh.rps / m.nginx.rps;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
-    console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run:`);
+    console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run${PIN ? `; proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : ', unpinned'}:`);
     const figures: Figure[] = [
       ...balance,
       report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
@@ -237,7 +251,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),
       report({ name: 'p50 added by the mesh (c1)', value: added('mesh'), unit: 'µs', target: `≤ nginx's ${added('nginx').toFixed(1)} µs`, met: added('mesh') <= added('nginx') }),
     ];
-    return { figures, raw: { seconds, rounds, medians: m, runs } };
+    return { figures, raw: { seconds, rounds, pinned: PIN, medians: m, runs } };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => c.exited));

@@ -113,3 +113,72 @@ test('a port published on one host reaches tasks on others, through kills and a 
     rmSync(dir, { recursive: true, force: true });
   }
 }, 90_000);
+
+/** A UDP server that answers each datagram with its task id and the datagram. */
+const UDP_SERVER = `
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((os.environ["SHOAL_NODE_ADDR"], int(sys.argv[1])))
+me = os.environ["SHOAL_TASK_ID"].encode()
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(me + b" " + data, peer)
+`;
+
+test('a UDP port published on one host reaches the task on another, through a kill', async () => {
+  const python = Bun.which('python3') ? realpathSync(Bun.which('python3')!) : null;
+  if (!python) throw new Error('python3 is needed for this test (the task is a small UDP server)');
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-udp-'));
+  const script = join(dir, 'udp.py');
+  writeFileSync(script, UDP_SERVER);
+  const client = await Bun.udpSocket({ hostname: '127.0.0.1' });
+  const replies: string[] = [];
+  client.reload({ data: (_s, buf) => void replies.push(buf.toString()) });
+  try {
+    await using fleet = new Fleet();
+    const a = await fleet.add();
+    await a.ok('cluster', 'init', '--managers', '1');
+    const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
+    await fleet.add({ join: [fleet.addr(a), token] });
+    await waitFor('2 ready nodes', async () => {
+      const ns = await a.json<any[]>('/nodes');
+      return ns.length === 2 && ns.every((n) => n.Status.State === 'ready');
+    }, 20_000);
+    const published = freePort('127.0.0.1');
+    const target = freePort('127.0.0.2');
+    await a.ok('service', 'create', '--detach', '--name', 'echo', '--constraint', 'node.role==worker',
+      '--publish', `${published}:${target}/udp`, '--', python, script, String(target));
+    const [first] = await waitFor('the task running on the worker', async () => {
+      const ts = await running(a, 'echo');
+      return ts.length === 1 ? ts : null;
+    }, 20_000);
+    const service = await a.json<any>('/services/echo');
+    expect(service.Endpoint.Ports).toEqual([expect.objectContaining({ Protocol: 'udp', PublishedPort: published, TargetPort: target })]);
+
+    // Host A (127.0.0.1) runs no task: its mesh forwards the datagram to the worker's task and the reply back.
+    // UDP promises nothing while the port is being set up: send until answered.
+    const ask = (tag: string) =>
+      waitFor(`a UDP reply to ${tag} through host A`, async () => {
+        client.send(tag, published, '127.0.0.1');
+        await Bun.sleep(50);
+        return replies.find((r) => r.endsWith(` ${tag}`)) ?? null;
+      }, 20_000);
+    expect(await ask('ping-1')).toBe(`${first.ID} ping-1`);
+
+    // Kill the task: the replacement answers the same client through the same port.
+    process.kill(first.Status.ContainerStatus.PID, 'SIGKILL');
+    const replacement = await waitFor('a replacement task', async () => {
+      const ts = await running(a, 'echo');
+      return ts.length === 1 && ts[0].ID !== first.ID ? ts[0] : null;
+    }, 25_000);
+    let n = 0;
+    const got = await waitFor('a reply from the replacement', async () => {
+      const r = await ask(`ping-after-${++n}`);
+      return r.startsWith(replacement.ID) ? r : null;
+    }, 25_000);
+    expect(got.startsWith(`${replacement.ID} ping-after-`)).toBe(true);
+  } finally {
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
