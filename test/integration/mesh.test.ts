@@ -3,7 +3,7 @@
  * runs no task of the service) and two workers on 127.0.0.2 and .3, each host's mesh on its own
  * address. A port published on the manager's address reaches the task on a worker (a host-mode port
  * only on that worker); after the task's process is killed, its replacement is reached the same way;
- * scaled to two, both answer there.
+ * scaled to two, both answer there. The same for a UDP port (datagram flows through host A's mesh).
  */
 import { expect, test } from 'bun:test';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -131,9 +131,8 @@ test('a UDP port published on one host reaches the task on another, through a ki
   const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-udp-'));
   const script = join(dir, 'udp.py');
   writeFileSync(script, UDP_SERVER);
-  const client = await Bun.udpSocket({ hostname: '127.0.0.1' });
   const replies: string[] = [];
-  client.reload({ data: (_s, buf) => void replies.push(buf.toString()) });
+  const client = await Bun.udpSocket({ hostname: '127.0.0.1', socket: { data: (_s, buf) => void replies.push(buf.toString()) } });
   try {
     await using fleet = new Fleet();
     const a = await fleet.add();
