@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test';
+import { readdirSync } from 'node:fs';
 import { PortUnavailableError, MeshConfigError } from './errors.ts';
 import { IngressProxy } from './ingress.ts';
 import { connectClient, greetingBackend, refusedPort, type TestBackend, udpClient, udpEchoBackend, waitFor, whoAnswers } from './testkit.ts';
@@ -235,6 +236,36 @@ time.sleep(60)
     expect(performance.now() - t0).toBeGreaterThanOrEqual(250); // the silent one (local, so first) was tried
     expect(await whoAnswers(port)).toBe('live'); // now benched: straight to the live one
   });
+
+  test('a backend that closes first: the client gets the reply, then the end', async () => {
+    const l = Bun.listen({ hostname: HOST, port: 0, socket: { open(s) { s.end('reply and goodbye'); }, data() {} } });
+    cleanups.push(() => l.stop(true));
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [entry(l)]);
+    const c = await connectClient(port);
+    await waitFor(() => c.closed(), 'the end passed on');
+    expect(c.received()).toBe('reply and goodbye');
+    await waitFor(() => p.stats().connections === 0, 'released');
+  });
+
+  test('1000 connections that come and go leave no connection or descriptor behind', async () => {
+    const [a] = backends('a');
+    const p = proxy();
+    const port = await p.publish(0);
+    p.setBackends(port, [entry(a!)]);
+    await whoAnswers(port); // the relay (and its thread) are up before the count is taken
+    const fds = () => readdirSync('/proc/self/fd').length;
+    await waitFor(() => p.stats().connections === 0, 'warm-up connection released');
+    const before = fds();
+    for (let batch = 0; batch < 20; batch++) {
+      const names = await Promise.all(Array.from({ length: 50 }, () => whoAnswers(port)));
+      expect(new Set(names)).toEqual(new Set(['a']));
+    }
+    await waitFor(() => p.stats().connections === 0 && a!.open === 0, 'every relay closed');
+    // Client and backend sockets of this test live in this process too: all must be gone.
+    await waitFor(() => fds() <= before + 2, `descriptors back to ${before} (now ${fds()})`);
+  }, 30_000);
 
   test('unpublishing closes the live connections through the port, and the port can be published again', async () => {
     const [a] = backends('a');
