@@ -13,7 +13,8 @@
  * (nginx under -p <temp dir>, in the foreground, as a child; no system config is touched).
  *
  * Throughput: wrk -t1 -c64; latency: wrk -t1 -c1 (one request at a time, so p50 is the cost of a hop,
- * not of a queue). Added latency = p50 through the proxy − p50 direct. A bare Bun relay (bare-relay.ts)
+ * not of a queue); new connections: wrk -t1 -c16 with `Connection: close` (accept, backend connect and
+ * close per request: the per-connection path, and tens of thousands of connections through it). Added latency = p50 through the proxy − p50 direct. A bare Bun relay (bare-relay.ts)
  * runs too, as the floor of what Bun can do. Short runs in rotating order, several rounds, medians
  * reported: on a shared 2-core machine one long run per target measures the neighbours more than the
  * proxies. CPU time per request of the proxy process (from /proc) is reported too: it is steadier
@@ -68,8 +69,9 @@ export function parseWrk(out: string): WrkResult {
   return { rps: Number(rps[1]), p50Us: toUs(p50[1]!, p50[2]!), p99Us: toUs(p99[1]!, p99[2]!) };
 }
 
-async function wrk(port: number, connections: number, seconds: number): Promise<WrkResult> {
-  const p = Bun.spawn(on(LOAD_CPU, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]), { stdout: 'pipe', stderr: 'pipe' });
+async function wrk(port: number, connections: number, seconds: number, newConnections = false): Promise<WrkResult> {
+  const close = newConnections ? ['-H', 'Connection: close'] : [];
+  const p = Bun.spawn(on(LOAD_CPU, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...close, `http://127.0.0.1:${port}/`]), { stdout: 'pipe', stderr: 'pipe' });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`wrk exited ${code}: ${err}`);
   return parseWrk(out);
@@ -199,8 +201,8 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       mesh: { port: mesh.port, pids: () => [mesh.pid] },
     };
     const names = Object.keys(targets) as Name[];
-    const runs: Record<Name, { rps: number[]; cpuUsPerReq: number[]; userUsPerReq: number[]; sysUsPerReq: number[]; p50Us: number[]; p99Us: number[] }> = Object.fromEntries(
-      names.map((n) => [n, { rps: [], cpuUsPerReq: [], userUsPerReq: [], sysUsPerReq: [], p50Us: [], p99Us: [] }]),
+    const runs: Record<Name, { rps: number[]; cpuUsPerReq: number[]; userUsPerReq: number[]; sysUsPerReq: number[]; p50Us: number[]; p99Us: number[]; connRps: number[] }> = Object.fromEntries(
+      names.map((n) => [n, { rps: [], cpuUsPerReq: [], userUsPerReq: [], sysUsPerReq: [], p50Us: [], p99Us: [], connRps: [] }]),
     ) as never;
     for (let round = 0; round < rounds; round++) {
       // Rotate the order so no target always runs right after another's load.
@@ -212,6 +214,8 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
         const load = await wrk(t.port, 64, seconds);
         const cpu1 = cpuUs(t.pids());
         const latency = await wrk(t.port, 1, seconds);
+        // A new connection per request (Connection: close): accept, backend connect and close each time.
+        const fresh = await wrk(t.port, 16, seconds, true);
         const r = runs[name];
         r.rps.push(load.rps);
         const reqs = load.rps * seconds;
@@ -220,16 +224,17 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
         r.sysUsPerReq.push((cpu1.sys - cpu0.sys) / reqs);
         r.p50Us.push(latency.p50Us);
         r.p99Us.push(latency.p99Us);
-        line.push(`${name} ${(load.rps / 1000).toFixed(1)}k/${latency.p50Us}µs`);
+        r.connRps.push(fresh.rps);
+        line.push(`${name} ${(load.rps / 1000).toFixed(1)}k/${latency.p50Us}µs/${(fresh.rps / 1000).toFixed(1)}k new`);
       }
       console.log(`  round ${round + 1}: ${line.join('  ')}`);
     }
     const m = Object.fromEntries(
       names.map((n) => [
         n,
-        { rps: median(runs[n].rps), cpuUsPerReq: median(runs[n].cpuUsPerReq), userUsPerReq: median(runs[n].userUsPerReq), sysUsPerReq: median(runs[n].sysUsPerReq), p50Us: median(runs[n].p50Us) },
+        { rps: median(runs[n].rps), cpuUsPerReq: median(runs[n].cpuUsPerReq), userUsPerReq: median(runs[n].userUsPerReq), sysUsPerReq: median(runs[n].sysUsPerReq), p50Us: median(runs[n].p50Us), connRps: median(runs[n].connRps) },
       ]),
-    ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number }>;
+    ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number; connRps: number }>;
     const ratio = m.mesh.rps / m.nginx.rps;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
     console.log(`  medians of ${rounds} rounds, ${seconds} s per wrk run${PIN ? `; proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : ', unpinned'}:`);
@@ -246,6 +251,10 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: '  of it in user space: nginx worker', value: m.nginx.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.nginx.sysUsPerReq.toFixed(1)}` }),
       report({ name: '  of it in user space: bare Bun relay', value: m.bare.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.bare.sysUsPerReq.toFixed(1)}` }),
       report({ name: '  of it in user space: mesh', value: m.mesh.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.mesh.sysUsPerReq.toFixed(1)}` }),
+      report({ name: 'new connections: rps with Connection: close, direct (c16)', value: Math.round(m.direct.connRps), unit: 'req/s', anchor: 'ceiling' }),
+      report({ name: 'new connections: rps via nginx (c16)', value: Math.round(m.nginx.connRps), unit: 'req/s', anchor: 'nginx' }),
+      report({ name: 'new connections: rps via a bare Bun relay (c16)', value: Math.round(m.bare.connRps), unit: 'req/s' }),
+      report({ name: 'new connections: rps via the mesh (c16)', value: Math.round(m.mesh.connRps), unit: 'req/s', anchor: `${(m.mesh.connRps / m.nginx.connRps).toFixed(2)}× nginx` }),
       report({ name: 'p50 latency direct (c1)', value: m.direct.p50Us, unit: 'µs' }),
       report({ name: 'p50 added by nginx (c1)', value: added('nginx'), unit: 'µs', anchor: 'nginx' }),
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),

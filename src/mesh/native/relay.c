@@ -492,7 +492,8 @@ int relay_unlisten(int li) {
 
 /* Connects a waiting connection to a backend (dropping an earlier attempt's socket); 0, or -errno
    when the attempt failed at once (E_FAILED is not sent then), or 1 when the connection is gone. */
-int relay_connect(u32 slot, u32 gen, const char *addr, int port, int attempt, int timeout_ms) {
+int relay_connect(i32 slot_, i32 gen_, const char *addr, int port, int attempt, int timeout_ms) {
+  u32 slot = (u32)slot_, gen = (u32)gen_;
   unsigned char sa[28];
   u32 len = make_addr(addr, port, sa);
   if (!len) return -EINVAL;
@@ -524,7 +525,8 @@ int relay_connect(u32 slot, u32 gen, const char *addr, int port, int attempt, in
 }
 
 /* Closes a connection (abort: with a reset); E_CLOSED follows. */
-int relay_close(u32 slot, u32 gen, int abort) {
+int relay_close(i32 slot_, i32 gen_, int abort) {
+  u32 slot = (u32)slot_, gen = (u32)gen_;
   pthread_mutex_lock(mutex);
   if (slot < cap_conns && conns[slot].used && conns[slot].gen == gen) close_conn(slot, abort);
   pthread_mutex_unlock(mutex);
