@@ -65,6 +65,7 @@ function compile() {
         relay_drain: { args: ['ptr', 'int'], returns: 'int' },
         relay_event_size: { args: [], returns: 'int' },
         relay_connections: { args: [], returns: 'int' },
+        relay_set_js_grace: { args: ['int'], returns: 'int' },
       },
     }).symbols;
   } finally {
@@ -109,6 +110,11 @@ export class NativeRelay {
     notify.unref();
     relay.notify = notify;
     return relay;
+  }
+
+  /** For tests: how long an accepted connection may wait for this side's answer before the thread closes it. */
+  setGraceMs(ms: number): void {
+    this.sym.relay_set_js_grace(ms | 0);
   }
 
   get connections(): number {

@@ -138,8 +138,10 @@ static u32 nconns, cap_conns, free_hint;
 static struct lst lsts[MAX_LISTENERS];
 static struct event *queue;
 static u32 qlen, qcap;
-static u32 connecting;
-static i64 next_deadline; /* no connect attempt ends before this (0: none pending) */
+static u32 connecting; /* connections in state 1 */
+static u32 waiting; /* connections in state 0: JavaScript owes them a connect or a close */
+static i64 js_grace_ms = 60000; /* relay_set_js_grace */
+static i64 next_deadline; /* no deadline (connect attempt, or JavaScript's grace) ends before this; 0: none */
 static int paused_count; /* listeners not accepting for a while */
 static char iobuf[CHUNK];
 static u32 gen_counter = 1;
@@ -188,6 +190,7 @@ static void close_conn(u32 slot, int abort) {
   if (c->c.fd >= 0) close(c->c.fd);
   if (c->u.fd >= 0) close(c->u.fd);
   if (c->state == 1 && connecting > 0) connecting--;
+  if (c->state == 0 && waiting > 0) waiting--;
   free(c->c2u.buf);
   free(c->u2c.buf);
   u32 gen = c->gen;
@@ -230,6 +233,15 @@ static u32 make_addr(const char *addr, int port, unsigned char *sa) {
   return 0;
 }
 
+/* State 0: JavaScript answers every accepted or failed connection at once (a connect or a close). One
+   it never answers (a lost event would be a bug) is closed after js_grace_ms rather than kept forever. */
+static void wait_for_js(struct conn *c) {
+  c->state = 0;
+  c->deadline = now_ms() + js_grace_ms;
+  if (!next_deadline || c->deadline < next_deadline) next_deadline = c->deadline;
+  waiting++;
+}
+
 static void do_accept(u32 li) {
   for (;;) {
     unsigned char sa[28]; u32 salen = 28;
@@ -248,6 +260,7 @@ static void do_accept(u32 li) {
     nodelay(fd);
     struct conn *c = &conns[slot];
     c->used = 1; c->state = 0; c->gen = gen_counter++ & 0x3fffffff; c->listener = li;
+    wait_for_js(c);
     c->c.fd = fd; c->u.fd = -1;
     char text[56]; text[0] = 0;
     u32 port = 0;
@@ -333,7 +346,7 @@ static void upstream_ready(u32 slot) {
     setmask(&c->u, 0, KIND_UPSTREAM, slot, c->gen);
     close(c->u.fd);
     c->u.fd = -1;
-    c->state = 0;
+    wait_for_js(c);
     push(E_FAILED, slot, c->gen, c->attempt, 0, (u32)err, 0);
     return;
   }
@@ -344,18 +357,20 @@ static void upstream_ready(u32 slot) {
 
 static void expire(i64 now) {
   i64 next = 0;
-  for (u32 i = 0; i < cap_conns && connecting > 0; i++) {
+  for (u32 i = 0; i < cap_conns && connecting + waiting > 0; i++) {
     struct conn *c = &conns[i];
-    if (!c->used || c->state != 1) continue;
+    if (!c->used || c->state == 2) continue;
     if (c->deadline > now) {
       if (!next || c->deadline < next) next = c->deadline;
       continue;
     }
+    if (c->state == 0) { close_conn(i, 1); continue; }
     connecting--;
     setmask(&c->u, 0, KIND_UPSTREAM, i, c->gen);
     close(c->u.fd);
     c->u.fd = -1;
-    c->state = 0;
+    wait_for_js(c);
+    if (!next || c->deadline < next) next = c->deadline;
     push(E_FAILED, i, c->gen, c->attempt, 0, ETIMEDOUT, 0);
   }
   next_deadline = next;
@@ -382,7 +397,7 @@ static void *loop(void *arg) {
           if (lsts[i].paused_until < next) next = lsts[i].paused_until;
         }
       }
-    if (connecting > 0 && next_deadline) {
+    if (connecting + waiting > 0 && next_deadline) {
       pending_timer = 1;
       if (next_deadline < next) next = next_deadline;
     }
@@ -414,7 +429,7 @@ static void *loop(void *arg) {
       if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) { if (!pump(slot, !up)) continue; }
       if (conns[slot].used && conns[slot].gen == gen) update(slot);
     }
-    if (connecting == 0) next_deadline = 0;
+    if (connecting + waiting == 0) next_deadline = 0;
     else if (now_ms() >= next_deadline) expire(now_ms());
     pthread_mutex_unlock(mutex);
   }
@@ -504,14 +519,14 @@ int relay_connect(i32 slot_, i32 gen_, const char *addr, int port, int attempt, 
     setmask(&c->u, 0, KIND_UPSTREAM, slot, gen);
     close(c->u.fd);
     c->u.fd = -1;
-    if (c->state == 1) connecting--;
-    c->state = 0;
+    if (c->state == 1) { connecting--; c->state = 0; waiting++; }
   }
   int fd = socket(sa[0], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) { int e = errno; pthread_mutex_unlock(mutex); return -e; }
   nodelay(fd);
   if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) { int e = errno; close(fd); pthread_mutex_unlock(mutex); return -e; }
   c->u.fd = fd; c->u.registered = 0; c->u.mask = 0; c->u.eof = 0; c->u.shut = 0;
+  waiting--;
   c->state = 1;
   c->attempt = attempt;
   c->deadline = now_ms() + timeout_ms;
@@ -545,6 +560,9 @@ int relay_drain(struct event *out, int max) {
   pthread_mutex_unlock(mutex);
   return n;
 }
+
+/* For tests: how long a connection may wait for JavaScript's answer. */
+int relay_set_js_grace(int ms) { pthread_mutex_lock(mutex); js_grace_ms = ms; pthread_mutex_unlock(mutex); return 0; }
 
 int relay_event_size(void) { return (int)sizeof(struct event); }
 int relay_connections(void) { return (int)nconns; }
