@@ -1,6 +1,8 @@
 /**
- * `service create` flags particular to one runtime: `--runtime container` (Docker's own flag names:
- * --mount, --health-cmd, --init…) and `--runtime vm` (--kernel, --initrd, --disk, --cmdline).
+ * `service create` / `service update` flags particular to one runtime: `--runtime container` (Docker's
+ * own flag names: --mount, --health-cmd, --init…; on update --mount-add/-rm, --container-label-add/-rm),
+ * `--runtime vm` (--kernel, --initrd, --disk, --cmdline) and a plugin's runtime (--plugin-opt, on
+ * update --plugin-opt-add/-rm). Create and update share the parsers, so a bad value reads the same.
  * Pure functions over parsed arguments; the executors validate the resulting spec again.
  */
 import type { ContainerSpec, HealthConfig, Mount, VMSpec } from '../types/index.ts';
