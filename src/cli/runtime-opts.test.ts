@@ -73,6 +73,7 @@ describe('service create --runtime <plugin>', () => {
     });
     expect(create('--runtime', 'wasm', '/srv/app.wasm', '--flag').TaskTemplate.PluginSpec).toEqual({ wasm: { Command: ['/srv/app.wasm', '--flag'] } });
     expect(create('--runtime', 'wasm').TaskTemplate.PluginSpec).toBeUndefined();
+    expect(create('--runtime', 'wasm', '--stop-grace-period', '2s').TaskTemplate.PluginSpec).toEqual({ wasm: { StopGracePeriod: 2e9 } });
   });
 
   test('--plugin-opt is refused for built-ins and without KEY=VALUE', () => {
