@@ -184,6 +184,8 @@ describe('service update --runtime <plugin>', () => {
     const s = update(base, '--plugin-opt-rm', 'Source', '--plugin-opt-rm', 'Dir', '--env-rm', 'A', '--env-rm', 'B');
     expect(s.TaskTemplate.PluginSpec).toEqual({ script: { Env: [] } });
     expect(update(create('--runtime', 'script', '--plugin-opt', 'Source=x'), '--plugin-opt-rm', 'Source').TaskTemplate.PluginSpec).toEqual({ script: {} });
+    expect(update(create('--runtime', 'wasm'), '--replicas', '2').TaskTemplate).toEqual({ Runtime: 'wasm' }); // nothing of its own to change
+    expect(update(base, '--replicas', '2').TaskTemplate).toEqual(base.TaskTemplate);
   });
   test('bad values and built-in runtimes are refused', () => {
     expect(() => update(base, '--plugin-opt-add', 'Source')).toThrow('invalid value "Source" for --plugin-opt-add: expected KEY=VALUE');

@@ -249,8 +249,9 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     }
     if (envAdd.length || envRm.length) own.Env = mergeEnv(strings(own.Env), envAdd, envRm);
     if (grace !== undefined) own.StopGracePeriod = grace;
-    // Kept even when empty: left out, the API would keep the current spec.
-    tt.PluginSpec = { ...tt.PluginSpec, [runtime]: own };
+    // Sent even when emptied (left out, the API would keep the current one); untouched otherwise.
+    const touched = ['plugin-opt-add', 'plugin-opt-rm', 'command', 'args', 'env-add', 'env-rm', 'stop-grace-period'].some((f) => p.has(f));
+    if (touched) tt.PluginSpec = { ...tt.PluginSpec, [runtime]: own };
   }
   if (runtime !== 'mock') refuseMockFlags(p, runtime);
   refuseRuntimeFlags(p, runtime);
