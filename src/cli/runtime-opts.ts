@@ -1,6 +1,8 @@
 /**
- * `service create` flags particular to one runtime: `--runtime container` (Docker's own flag names:
- * --mount, --health-cmd, --init…) and `--runtime vm` (--kernel, --initrd, --disk, --cmdline).
+ * `service create` / `service update` flags particular to one runtime: `--runtime container` (Docker's
+ * own flag names: --mount, --health-cmd, --init…; on update --mount-add/-rm, --container-label-add/-rm),
+ * `--runtime vm` (--kernel, --initrd, --disk, --cmdline) and a plugin's runtime (--plugin-opt, on
+ * update --plugin-opt-add/-rm). Create and update share the parsers, so a bad value reads the same.
  * Pure functions over parsed arguments; the executors validate the resulting spec again.
  */
 import type { ContainerSpec, HealthConfig, Mount, VMSpec } from '../types/index.ts';
@@ -33,11 +35,45 @@ export const PLUGIN_OPTIONS: OptionDef[] = [
   { long: 'plugin-opt', kind: 'list', value: 'KEY=VALUE', help: 'a plugin\'s runtime: set PluginSpec.<runtime>.KEY (repeatable)' },
 ];
 
-const BUILTIN = ['process', 'container', 'vm', 'mock'];
-const CONTAINER_FLAGS = CONTAINER_OPTIONS.map((o) => o.long);
-const VM_FLAGS = VM_OPTIONS.map((o) => o.long);
+/** `service update` only: Docker's -add/-rm pairs for the container's lists and maps. */
+const CONTAINER_UPDATE_ONLY: OptionDef[] = [
+  { long: 'mount-add', kind: 'list', value: 'MOUNT', help: '--runtime container: add a mount (--mount syntax; replaces the one at the same target)' },
+  { long: 'mount-rm', kind: 'list', value: 'TARGET', help: '--runtime container: remove the mount at this target path' },
+  { long: 'container-label-add', kind: 'list', value: 'KEY=VALUE', help: '--runtime container: add or change a container label' },
+  { long: 'container-label-rm', kind: 'list', value: 'KEY', help: '--runtime container: remove a container label' },
+];
 
-/** A flag of another runtime is a mistake worth naming, not something to ignore. */
+/** What an update does with a value that create would refuse or never see. */
+const UPDATE_HELP: Record<string, string> = {
+  entrypoint: '--runtime container: replace the image\'s ENTRYPOINT ("" restores the image\'s)',
+  hostname: '--runtime container: the container\'s host name ("" removes it)',
+  init: '--runtime container: run an init as PID 1 (--init=false: no init)',
+  'stop-signal': '--runtime container: signal that asks the task to stop ("" restores SIGTERM)',
+  'health-cmd': '--runtime container: health check run by /bin/sh -c ("" restores the image\'s)',
+  'no-healthcheck': '--runtime container: disable the image\'s HEALTHCHECK (--no-healthcheck=false: the image\'s again)',
+  initrd: '--runtime vm: initramfs on the node ("" removes it)',
+  cmdline: '--runtime vm: appended to the guest kernel\'s command line ("" removes it)',
+  kernel: '--runtime vm: guest kernel on the node ("" removes it; a kernel or a disk must remain)',
+  disk: '--runtime vm: raw disk image on the node ("" removes it; a kernel or a disk must remain)',
+};
+const forUpdate = (o: OptionDef): OptionDef => (UPDATE_HELP[o.long] ? { ...o, help: UPDATE_HELP[o.long]! } : o);
+
+export const CONTAINER_UPDATE_OPTIONS: OptionDef[] = [
+  ...CONTAINER_OPTIONS.filter((o) => o.long !== 'mount' && o.long !== 'container-label').map(forUpdate),
+  ...CONTAINER_UPDATE_ONLY,
+];
+export const VM_UPDATE_OPTIONS: OptionDef[] = VM_OPTIONS.map(forUpdate);
+export const PLUGIN_UPDATE_OPTIONS: OptionDef[] = [
+  { long: 'plugin-opt-add', kind: 'list', value: 'KEY=VALUE', help: 'a plugin\'s runtime: set PluginSpec.<runtime>.KEY (repeatable)' },
+  { long: 'plugin-opt-rm', kind: 'list', value: 'KEY', help: 'a plugin\'s runtime: remove PluginSpec.<runtime>.KEY (repeatable)' },
+];
+
+const BUILTIN = ['process', 'container', 'vm', 'mock'];
+const CONTAINER_FLAGS = [...CONTAINER_OPTIONS, ...CONTAINER_UPDATE_ONLY].map((o) => o.long);
+const VM_FLAGS = VM_OPTIONS.map((o) => o.long);
+const PLUGIN_FLAGS = [...PLUGIN_OPTIONS, ...PLUGIN_UPDATE_OPTIONS].map((o) => o.long);
+
+/** A flag of another runtime is a mistake worth naming, not something to ignore (create and update). */
 export function refuseRuntimeFlags(p: Parsed, runtime: string): void {
   const foreign = [...(runtime === 'container' ? [] : CONTAINER_FLAGS), ...(runtime === 'vm' ? [] : VM_FLAGS)];
   const f = foreign.find((x) => p.has(x));
@@ -45,20 +81,37 @@ export function refuseRuntimeFlags(p: Parsed, runtime: string): void {
     const owner = CONTAINER_FLAGS.includes(f) ? 'container' : 'vm';
     throw new UsageError(`--${f} only applies to --runtime ${owner} (this service's runtime is ${runtime})`);
   }
-  if (BUILTIN.includes(runtime) && p.has('plugin-opt')) {
-    throw new UsageError(`--plugin-opt only applies to a plugin's runtime (${runtime} is built in)`);
+  const pf = PLUGIN_FLAGS.find((x) => p.has(x));
+  if (BUILTIN.includes(runtime) && pf) {
+    throw new UsageError(`--${pf} only applies to a plugin's runtime (${runtime} is built in)`);
   }
+}
+
+/** One `KEY=VALUE` (or, for a removal, `KEY`) of a plugin's spec; KEY is a field name. */
+function pluginKey(flag: string, raw: string, k: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw invalid(flag, raw, 'KEY is a field name: letters, digits, underscores');
+  return k;
+}
+
+function pluginOpt(flag: string, raw: string): [string, string] {
+  const [k, v] = parseKeyValue(flag, raw, true);
+  return [pluginKey(flag, raw, k), v];
 }
 
 /** `--plugin-opt KEY=VALUE…` → the fields of a plugin's own spec (string values; the plugin checks them). */
 export function pluginOpts(p: Parsed): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of p.list('plugin-opt')) {
-    const [k, v] = parseKeyValue('plugin-opt', raw, true);
-    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw invalid('plugin-opt', raw, 'KEY is a field name: letters, digits, underscores');
-    out[k] = v;
+  return Object.fromEntries(p.list('plugin-opt').map((raw) => pluginOpt('plugin-opt', raw)));
+}
+
+/** `service update --plugin-opt-rm KEY… --plugin-opt-add KEY=VALUE…` on a plugin's own spec (a copy). */
+export function applyPluginOptUpdate(p: Parsed, base: Record<string, unknown>): Record<string, unknown> {
+  const own = { ...base };
+  for (const raw of p.list('plugin-opt-rm')) delete own[pluginKey('plugin-opt-rm', raw, raw)];
+  for (const raw of p.list('plugin-opt-add')) {
+    const [k, v] = pluginOpt('plugin-opt-add', raw);
+    own[k] = v;
   }
-  return out;
+  return own;
 }
 
 /** Docker's `--mount` syntax: comma-separated key=value, `readonly` alone allowed. */
@@ -101,55 +154,106 @@ export function parseMount(raw: string, flag = 'mount'): Mount {
   return m as Mount;
 }
 
-function healthcheck(p: Parsed): HealthConfig | undefined {
-  const timing = ['health-interval', 'health-timeout', 'health-retries', 'health-start-period'].filter((f) => p.has(f));
+const HEALTH_TIMING = ['health-interval', 'health-timeout', 'health-retries', 'health-start-period'];
+
+/**
+ * The health flags on the current HealthConfig (none at create), as `docker service update`:
+ * `--no-healthcheck` alone disables the check; any other health flag drops such a `NONE`;
+ * `--health-cmd ""` inherits the image's test again. Undefined when nothing is left.
+ */
+function applyHealthcheck(p: Parsed, current: HealthConfig | undefined): HealthConfig | undefined {
+  const timing = HEALTH_TIMING.filter((f) => p.has(f));
+  if (!p.has('no-healthcheck') && !p.has('health-cmd') && !timing.length) return current;
   if (p.bool('no-healthcheck')) {
     if (p.has('health-cmd') || timing.length) throw new UsageError('--no-healthcheck conflicts with --health-* options');
     return { Test: ['NONE'] };
   }
-  if (!p.has('health-cmd') && !timing.length) return undefined;
-  const h: HealthConfig = p.has('health-cmd') ? { Test: ['CMD-SHELL', p.str('health-cmd')!] } : {};
-  const d = (f: string) => (p.has(f) ? parseDuration(f, p.str(f)!) : undefined);
-  const interval = d('health-interval'), timeout = d('health-timeout'), start = d('health-start-period');
-  if (interval !== undefined) h.Interval = interval;
-  if (timeout !== undefined) h.Timeout = timeout;
-  if (start !== undefined) h.StartPeriod = start;
+  const h: HealthConfig = { ...current };
+  if (h.Test?.[0] === 'NONE') delete h.Test;
+  const cmd = p.str('health-cmd');
+  if (cmd !== undefined) {
+    if (cmd) h.Test = ['CMD-SHELL', cmd];
+    else delete h.Test;
+  }
+  for (const [flag, field] of [['health-interval', 'Interval'], ['health-timeout', 'Timeout'], ['health-start-period', 'StartPeriod']] as const) {
+    const raw = p.str(flag);
+    if (raw !== undefined) h[field] = parseDuration(flag, raw);
+  }
   if (p.has('health-retries')) h.Retries = parseCount('health-retries', p.str('health-retries')!, 1000);
-  return h;
+  return Object.keys(h).length ? h : undefined;
 }
 
-/** The container flags applied to a ContainerSpec made from IMAGE [COMMAND] [ARG…] (a copy). */
-export function applyContainerFlags(p: Parsed, base: ContainerSpec): ContainerSpec {
+/** A field set from a string flag; on update `""` removes it (back to the image's or the default). */
+function setOrReset<T extends object>(o: T, field: keyof T, raw: string | undefined): void {
+  if (raw === undefined) return;
+  if (raw === '') delete o[field];
+  else (o as Record<keyof T, unknown>)[field] = raw;
+}
+
+/**
+ * The container flags on a ContainerSpec (a copy): at create, on the one made from IMAGE [CMD…]
+ * (--mount, --container-label set the lists); at update, on the current one (--mount-add/-rm,
+ * --container-label-add/-rm edit them, and "" resets --entrypoint, --hostname, --stop-signal).
+ */
+export function applyContainerFlags(p: Parsed, base: ContainerSpec, update = false): ContainerSpec {
   const c: ContainerSpec = { ...base };
   const entrypoint = p.str('entrypoint');
   if (entrypoint !== undefined) {
-    if (!entrypoint) throw invalid('entrypoint', entrypoint, 'must not be empty');
-    c.Command = [entrypoint];
+    if (!entrypoint && !update) throw invalid('entrypoint', entrypoint, 'must not be empty');
+    if (entrypoint) c.Command = [entrypoint];
+    else delete c.Command;
   }
-  const mounts = p.list('mount').map((m) => parseMount(m));
-  if (mounts.length) c.Mounts = mounts;
-  const hostname = p.str('hostname');
-  if (hostname !== undefined) c.Hostname = hostname;
-  if (p.bool('init')) c.Init = true;
-  const stopSignal = p.str('stop-signal');
-  if (stopSignal !== undefined) c.StopSignal = stopSignal;
-  const labels = p.list('container-label').map((l) => parseKeyValue('container-label', l));
-  if (labels.length) c.Labels = Object.fromEntries(labels);
-  const h = healthcheck(p);
+  let mounts = p.has('mount') ? p.list('mount').map((m) => parseMount(m)) : c.Mounts;
+  if (p.has('mount-add') || p.has('mount-rm')) {
+    const added = p.list('mount-add').map((m) => parseMount(m, 'mount-add'));
+    added.forEach((m, i) => {
+      if (added.findIndex((o) => o.Target === m.Target) !== i) throw invalid('mount-add', p.list('mount-add')[i]!, `target ${m.Target} is given twice`);
+    });
+    const gone = new Set([...p.list('mount-rm'), ...added.map((m) => m.Target)]);
+    mounts = [...(mounts ?? []).filter((m) => !gone.has(m.Target)), ...added];
+  }
+  if (mounts?.length) c.Mounts = mounts;
+  else delete c.Mounts;
+  setOrReset(c, 'Hostname', p.str('hostname'));
+  if (p.has('init')) {
+    if (p.bool('init')) c.Init = true;
+    else delete c.Init;
+  }
+  setOrReset(c, 'StopSignal', p.str('stop-signal'));
+  let labels = p.has('container-label') ? Object.fromEntries(p.list('container-label').map((l) => parseKeyValue('container-label', l))) : c.Labels;
+  if (p.has('container-label-add') || p.has('container-label-rm')) {
+    labels = { ...labels };
+    for (const k of p.list('container-label-rm')) delete labels[k];
+    Object.assign(labels, Object.fromEntries(p.list('container-label-add').map((l) => parseKeyValue('container-label-add', l))));
+  }
+  if (labels && Object.keys(labels).length) c.Labels = labels;
+  else delete c.Labels;
+  const h = applyHealthcheck(p, c.Healthcheck);
   if (h) c.Healthcheck = h;
+  else delete c.Healthcheck;
   return c;
 }
 
-/** `--runtime vm`: the VMSpec from --kernel/--initrd/--disk/--cmdline. */
-export function vmSpecOf(p: Parsed, grace: number | undefined): VMSpec {
-  const v: VMSpec = {};
+/**
+ * --kernel/--initrd/--disk/--cmdline on a VMSpec (a copy; at create an empty one). On update `""`
+ * removes a field; the result must still boot: a kernel (an initramfs only with it) or a disk.
+ */
+export function applyVMFlags(p: Parsed, base: VMSpec, grace: number | undefined, update = false): VMSpec {
+  const v: VMSpec = { ...base };
   for (const [flag, field] of [['kernel', 'Kernel'], ['initrd', 'Initrd'], ['disk', 'Disk'], ['cmdline', 'Cmdline']] as const) {
-    const raw = p.str(flag);
-    if (raw !== undefined) v[field] = raw;
+    setOrReset(v, field, p.str(flag));
   }
   if (v.Kernel === undefined && v.Disk === undefined) {
-    throw new UsageError('"shoal service create --runtime vm" needs --kernel PATH (with --initrd PATH) or --disk PATH');
+    throw new UsageError(update
+      ? 'a VM service needs a kernel or a disk: this update would leave neither (give --kernel PATH or --disk PATH)'
+      : '"shoal service create --runtime vm" needs --kernel PATH (with --initrd PATH) or --disk PATH');
   }
+  if (v.Initrd !== undefined && v.Kernel === undefined) throw new UsageError('--initrd needs --kernel: an initramfs is loaded with a kernel (a --disk boots on its own)');
   if (grace !== undefined) v.StopGracePeriod = grace;
   return v;
+}
+
+/** `--runtime vm` at create: the VMSpec from --kernel/--initrd/--disk/--cmdline. */
+export function vmSpecOf(p: Parsed, grace: number | undefined): VMSpec {
+  return applyVMFlags(p, {}, grace);
 }

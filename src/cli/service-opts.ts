@@ -4,7 +4,10 @@
  */
 import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
-import { applyContainerFlags, CONTAINER_OPTIONS, PLUGIN_OPTIONS, pluginOpts, refuseRuntimeFlags, VM_OPTIONS, vmSpecOf } from './runtime-opts.ts';
+import {
+  applyContainerFlags, applyPluginOptUpdate, applyVMFlags, CONTAINER_OPTIONS, CONTAINER_UPDATE_OPTIONS, PLUGIN_OPTIONS, PLUGIN_UPDATE_OPTIONS,
+  pluginOpts, refuseRuntimeFlags, VM_OPTIONS, VM_UPDATE_OPTIONS, vmSpecOf,
+} from './runtime-opts.ts';
 import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
@@ -57,11 +60,14 @@ export const UPDATE_OPTIONS: OptionDef[] = [
   { long: 'publish-add', kind: 'list', value: 'PORT', help: 'publish a port' },
   { long: 'publish-rm', kind: 'list', value: 'TARGET', help: 'stop publishing the port with this target' },
   { long: 'image', kind: 'string', value: 'IMAGE', help: '--runtime container: the image' },
-  { long: 'command', kind: 'string', value: 'PROGRAM', help: '--runtime process: the program' },
-  { long: 'args', kind: 'string', value: '"ARG …"', help: 'the arguments (process: after the program; container: the command)' },
+  { long: 'command', kind: 'string', value: 'PROGRAM', help: '--runtime process or a plugin\'s: the program' },
+  { long: 'args', kind: 'string', value: '"ARG …"', help: 'the arguments (process, plugin: after the program; container: the command)' },
   { long: 'force', kind: 'bool', help: 'replace the tasks even if nothing changed' },
   ...NETWORK_UPDATE_OPTIONS,
   ...common,
+  ...CONTAINER_UPDATE_OPTIONS,
+  ...VM_UPDATE_OPTIONS,
+  ...PLUGIN_UPDATE_OPTIONS,
 ];
 
 const num = (p: Parsed, flag: string, parse: (flag: string, raw: string) => number) => {
@@ -149,8 +155,8 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     tt.MockSpec = mockSpec(p);
     if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
   } else {
-    // A plugin's runtime: its own spec, from PROGRAM [ARG…], --env and --plugin-opt.
-    const own = { ...(args.length ? { Command: [...args] } : {}), ...(envs.length ? { Env: envs } : {}), ...pluginOpts(p) };
+    // A plugin's runtime: its own spec, from PROGRAM [ARG…], --env, --stop-grace-period and --plugin-opt.
+    const own = { ...(args.length ? { Command: [...args] } : {}), ...(envs.length ? { Env: envs } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}), ...pluginOpts(p) };
     if (Object.keys(own).length) tt.PluginSpec = { [runtime]: own };
   }
   if (runtime !== 'mock') refuseMockFlags(p, runtime);
@@ -217,17 +223,38 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     if (workdir !== undefined) cs.Dir = workdir;
     if (user !== undefined) cs.User = user;
     if (grace !== undefined) cs.StopGracePeriod = grace;
-    tt.ContainerSpec = cs;
-  } else {
+    tt.ContainerSpec = applyContainerFlags(p, cs, true);
+  } else if (runtime === 'vm' || runtime === 'mock') {
     for (const f of ['image', 'command', 'args', 'env-add', 'env-rm', 'workdir', 'user']) {
       if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime ${runtime}`);
     }
-    if (runtime === 'mock') {
+    if (runtime === 'vm') tt.VMSpec = applyVMFlags(p, tt.VMSpec ?? {}, grace, true);
+    else {
       tt.MockSpec = mockSpec(p, tt.MockSpec);
       if (grace !== undefined) tt.MockSpec.StopGracePeriod = grace;
     }
+  } else {
+    // A plugin's runtime: its own spec, whose Command and Env create filled from PROGRAM [ARG…] and --env.
+    for (const f of ['image', 'workdir', 'user']) {
+      if (p.has(f)) throw new UsageError(`--${f} does not apply to --runtime ${runtime} (a plugin's runtime: use --plugin-opt-add)`);
+    }
+    const cur = tt.PluginSpec?.[runtime];
+    const own = applyPluginOptUpdate(p, cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>) : {});
+    const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined);
+    if (p.has('command') || args) {
+      const command = strings(own.Command) ?? [];
+      const program = p.str('command') ?? command[0];
+      if (!program) throw new UsageError('this service has no program: give --command');
+      own.Command = [program, ...(args ?? command.slice(1))];
+    }
+    if (envAdd.length || envRm.length) own.Env = mergeEnv(strings(own.Env), envAdd, envRm);
+    if (grace !== undefined) own.StopGracePeriod = grace;
+    // Sent even when emptied (left out, the API would keep the current one); untouched otherwise.
+    const touched = ['plugin-opt-add', 'plugin-opt-rm', 'command', 'args', 'env-add', 'env-rm', 'stop-grace-period'].some((f) => p.has(f));
+    if (touched) tt.PluginSpec = { ...tt.PluginSpec, [runtime]: own };
   }
   if (runtime !== 'mock') refuseMockFlags(p, runtime);
+  refuseRuntimeFlags(p, runtime);
   const resources = applyResources(p, tt.Resources);
   if (resources) tt.Resources = resources;
   const restart = applyRestart(p, tt.RestartPolicy);

@@ -51,6 +51,15 @@ test('a service of the plugin\'s runtime runs, logs, and is removed', async () =
   const [t] = await d.running('hello');
   expect(t.Spec.PluginSpec.script.Source).toContain('hello from');
   await waitFor('the script\'s output in the service logs', async () => (await d.ok('service', 'logs', 'hello')).includes('hello from the plugin'));
+  // service update edits the plugin's own spec: a new task runs the new script.
+  await d.ok('service', 'update', '--plugin-opt-add', 'Source=echo "bye from the $WHO"; exec sleep 1000', '--env-add', 'WHO=update', 'hello');
+  const [u] = await d.running('hello');
+  expect(u.ID).not.toBe(t.ID);
+  expect(u.Spec.PluginSpec.script).toEqual({ Source: 'echo "bye from the $WHO"; exec sleep 1000', Env: ['WHO=update'] });
+  await waitFor('the updated script\'s output', async () => (await d.ok('service', 'logs', 'hello')).includes('bye from the update'));
+  const bad = await d.cli('service', 'update', '--plugin-opt-add', 'Sauce=x', 'hello');
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('PluginSpec.script.Sauce: unknown field');
   await d.ok('service', 'rm', 'hello');
   await waitFor('no task of the removed service', async () => (await d.tasks({ service: [t.ServiceID] })).length === 0);
 });
