@@ -22,7 +22,7 @@ if (backends.length === 0 || backends.some((b) => !Number.isInteger(b.port) || b
 const proxy = new IngressProxy({ bindAddress: bind });
 const port = await proxy.publish(want);
 proxy.setBackends(port, backends.map((b) => ({ ...b, local: true, healthy: true })));
-console.log(`ready ${port} (${proxy.stats().tcpRelay} relay)`);
+console.log(`ready ${port} (${proxy.stats().tcpRelayLabel})`);
 process.on('SIGTERM', () => {
   proxy.close();
   process.exit(0);

@@ -66,8 +66,10 @@ export interface IngressStats {
   udpFlows: number;
   droppedDatagrams: number;
   ports: string[];
-  /** The TCP data path in use, once a TCP port was published (`js: <why>` when native was not possible). */
-  tcpRelay: string | null;
+  /** The TCP data path in use, once a TCP port was published. */
+  tcpRelay: 'native' | 'js' | null;
+  /** What the log says of it: `native relay`, `js relay`, or `js relay (<why native could not run>)`. */
+  tcpRelayLabel: string | null;
 }
 
 const keyOf = (port: number, protocol: Protocol) => `${port}/${protocol}`;
@@ -85,7 +87,8 @@ export class IngressProxy {
   private readonly load: BackendLoad;
   private readonly budget: ConnectionBudget;
   private readonly ports = new Map<string, PublishedPort>();
-  private tcpRelay: string | null = null;
+  private tcpRelay: 'native' | 'js' | null = null;
+  private tcpRelayLabel: string | null = null;
 
   constructor(options: IngressOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<IngressOptions>;
@@ -117,7 +120,8 @@ export class IngressProxy {
           ? new NativeTcpRelayPort(native, pending.table, this.load, this.budget, this.options)
           : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
       bound = relay.listen(port);
-      this.tcpRelay = relay instanceof NativeTcpRelayPort ? 'native' : `js${typeof native === 'string' ? `: ${native}` : ''}`;
+      this.tcpRelay = relay instanceof NativeTcpRelayPort ? 'native' : 'js';
+      this.tcpRelayLabel = `${this.tcpRelay} relay${typeof native === 'string' ? ` (${native})` : ''}`;
       pending.relay = relay;
     } else {
       const relay = new UdpRelayPort(pending.table, this.load, {
@@ -161,7 +165,7 @@ export class IngressProxy {
         droppedDatagrams += p.relay.dropped;
       }
     const ports = [...this.ports.entries()].filter(([, p]) => p.relay).map(([k]) => k);
-    return { connections: this.budget.active, refusedConnections: this.budget.refused, udpFlows, droppedDatagrams, ports, tcpRelay: this.tcpRelay };
+    return { connections: this.budget.active, refusedConnections: this.budget.refused, udpFlows, droppedDatagrams, ports, tcpRelay: this.tcpRelay, tcpRelayLabel: this.tcpRelayLabel };
   }
 
   close(): void {

@@ -113,7 +113,7 @@ export class MeshAgent {
         await this.#o.proxy.publish(w.port, w.protocol);
         if (this.#closed) return;
         this.#ports.set(key, { port: w.port, protocol: w.protocol, listening: true });
-        const relay = w.protocol === 'tcp' ? ` (${this.#o.proxy.stats().tcpRelay} relay)` : '';
+        const relay = w.protocol === 'tcp' ? ` (${this.#o.proxy.stats().tcpRelayLabel})` : '';
         this.#o.log?.(`mesh: listening on ${this.#o.proxy.options.bindAddress}:${key}${relay}`);
       } catch (err) {
         failed = true;

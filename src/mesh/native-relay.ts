@@ -85,11 +85,13 @@ interface ListenerHandler {
 
 const cstr = (s: string) => Buffer.from(`${s}\0`);
 
+/** A connection's key on this side: its slot in the thread's table and that slot's generation (< 2^30). */
+const connKey = (slot: number, gen: number) => slot * 0x40000000 + gen;
+
 /** The one relay thread of this process, and the calls into it. */
 export class NativeRelay {
+  /** Every event names the listener of its connection; unlisten delivers the last ones before forgetting it. */
   private readonly byListener = new Map<number, ListenerHandler>();
-  /** Which listener a live connection belongs to (its events after accept carry only the slot). */
-  private readonly owner = new Map<number, ListenerHandler>();
   private readonly events = new Uint8Array(EVENT_SIZE * DRAIN_BATCH);
   private readonly view = new DataView(this.events.buffer);
   private readonly decoder = new TextDecoder();
@@ -157,24 +159,18 @@ export class NativeRelay {
         const slot = v.getInt32(o + 4, true);
         const gen = v.getInt32(o + 8, true);
         const value = v.getInt32(o + 12, true);
-        const key = slot * 0x40000000 + gen;
+        const h = this.byListener.get(v.getUint32(o + 16, true));
         if (type === E_ACCEPTED) {
-          const h = this.byListener.get(v.getUint32(o + 16, true));
           if (!h) {
             this.close(slot, gen, true);
             continue;
           }
           const end = this.events.indexOf(0, o + 24);
           const addr = this.decoder.decode(this.events.subarray(o + 24, end < 0 || end > o + 80 ? o + 80 : end));
-          this.owner.set(key, h);
           h.accepted(slot, gen, addr);
-        } else if (type === E_CONNECTED) this.owner.get(key)?.connected(slot, gen, value);
-        else if (type === E_FAILED) this.owner.get(key)?.failed(slot, gen, value, v.getUint32(o + 20, true));
-        else if (type === E_CLOSED) {
-          const h = this.owner.get(key);
-          this.owner.delete(key);
-          h?.closed(slot, gen);
-        }
+        } else if (type === E_CONNECTED) h?.connected(slot, gen, value);
+        else if (type === E_FAILED) h?.failed(slot, gen, value, v.getUint32(o + 20, true));
+        else if (type === E_CLOSED) h?.closed(slot, gen);
       }
       if (n < DRAIN_BATCH) return;
     }
@@ -182,7 +178,6 @@ export class NativeRelay {
 }
 
 let shared: Promise<NativeRelay> | null = null;
-let sharedRelay: NativeRelay | null = null;
 let unavailable: string | null = null;
 
 /**
@@ -194,8 +189,7 @@ export async function nativeRelay(): Promise<NativeRelay | string> {
   if (unavailable !== null) return unavailable;
   shared ??= NativeRelay.start();
   try {
-    sharedRelay = await shared;
-    return sharedRelay;
+    return await shared;
   } catch (e) {
     unavailable = e instanceof Error ? e.message.split('\n')[0]! : String(e);
     return unavailable;
@@ -254,12 +248,12 @@ export class NativeTcpRelayPort implements ListenerHandler {
     }
     this.budget.active++;
     const c = new Conn(slot, gen, this.opts.localOnlyFrom(remoteAddr));
-    this.conns.set(slot * 0x40000000 + gen, c);
+    this.conns.set(connKey(slot, gen), c);
     this.connect(c);
   }
 
   connected(slot: number, gen: number, attempt: number): void {
-    const c = this.conns.get(slot * 0x40000000 + gen);
+    const c = this.conns.get(connKey(slot, gen));
     if (!c || attempt !== c.attempt || c.backend === null) return;
     c.connected = true;
     this.load.acquire(c.backend.key);
@@ -267,13 +261,13 @@ export class NativeTcpRelayPort implements ListenerHandler {
   }
 
   failed(slot: number, gen: number, attempt: number): void {
-    const c = this.conns.get(slot * 0x40000000 + gen);
+    const c = this.conns.get(connKey(slot, gen));
     if (!c || attempt !== c.attempt) return;
     this.attemptFailed(c);
   }
 
   closed(slot: number, gen: number): void {
-    const key = slot * 0x40000000 + gen;
+    const key = connKey(slot, gen);
     const c = this.conns.get(key);
     if (!c) return;
     this.conns.delete(key);

@@ -112,7 +112,7 @@ struct ev { u32 events; u32 pad; u32 lo; u32 hi; };
 #define KIND_UPSTREAM 3
 #define TAG(kind, gen) (((gen) << 2) | (kind))
 
-/* events for JavaScript: 80 bytes each */
+/* events for JavaScript: 80 bytes each; every one names its listener (the accepting port) */
 #define E_ACCEPTED 1
 #define E_CONNECTED 2
 #define E_FAILED 3
@@ -193,12 +193,12 @@ static void close_conn(u32 slot, int abort) {
   if (c->state == 0 && waiting > 0) waiting--;
   free(c->c2u.buf);
   free(c->u2c.buf);
-  u32 gen = c->gen;
+  u32 gen = c->gen, listener = c->listener;
   memset(c, 0, sizeof *c);
   c->c.fd = c->u.fd = -1;
   if (slot < free_hint) free_hint = slot;
   nconns--;
-  push(E_CLOSED, slot, gen, 0, 0, 0, 0);
+  push(E_CLOSED, slot, gen, 0, listener, 0, 0);
 }
 
 static int alloc_conn(void) {
@@ -263,10 +263,9 @@ static void do_accept(u32 li) {
     wait_for_js(c);
     c->c.fd = fd; c->u.fd = -1;
     char text[56]; text[0] = 0;
-    u32 port = 0;
     if (sa[0] == AF_INET) inet_ntop(AF_INET, sa + 4, text, 56);
     else inet_ntop(AF_INET6, sa + 8, text, 56);
-    port = ((u32)sa[2] << 8) | sa[3];
+    u32 port = ((u32)sa[2] << 8) | sa[3];
     push(E_ACCEPTED, (u32)slot, c->gen, 0, li, port, text);
   }
 }
@@ -321,7 +320,7 @@ static int pump(u32 slot, int from_client) {
 static int flush(u32 slot, int to_upstream) {
   struct conn *c = &conns[slot];
   struct dir *d = to_upstream ? &c->c2u : &c->u2c;
-  struct leg *dst = to_upstream ? &c->u : &c->c, *src = to_upstream ? &c->c : &c->u;
+  struct leg *dst = to_upstream ? &c->u : &c->c;
   if (!d->len) return 1;
   isize s = send(dst->fd, d->buf + d->off, d->len, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (s < 0) {
@@ -330,10 +329,9 @@ static int flush(u32 slot, int to_upstream) {
     return 0;
   }
   d->off += (u32)s; d->len -= (u32)s;
-  if (d->len == 0) {
-    free(d->buf); d->buf = 0; d->off = 0;
-    if (src->eof && !dst->shut) { shutdown(dst->fd, SHUT_WR); dst->shut = 1; }
-  }
+  if (d->len == 0) { free(d->buf); d->buf = 0; d->off = 0; }
+  /* No FIN to pass on here: the side these bytes came from is not read while they wait, so its end
+     is seen (and passed on, in pump) only after they are out. */
   return 1;
 }
 
@@ -347,11 +345,11 @@ static void upstream_ready(u32 slot) {
     close(c->u.fd);
     c->u.fd = -1;
     wait_for_js(c);
-    push(E_FAILED, slot, c->gen, c->attempt, 0, (u32)err, 0);
+    push(E_FAILED, slot, c->gen, c->attempt, c->listener, (u32)err, 0);
     return;
   }
   c->state = 2;
-  push(E_CONNECTED, slot, c->gen, c->attempt, 0, 0, 0);
+  push(E_CONNECTED, slot, c->gen, c->attempt, c->listener, 0, 0);
   update(slot);
 }
 
@@ -371,7 +369,7 @@ static void expire(i64 now) {
     c->u.fd = -1;
     wait_for_js(c);
     if (!next || c->deadline < next) next = c->deadline;
-    push(E_FAILED, i, c->gen, c->attempt, 0, ETIMEDOUT, 0);
+    push(E_FAILED, i, c->gen, c->attempt, c->listener, ETIMEDOUT, 0);
   }
   next_deadline = next;
 }
@@ -565,4 +563,9 @@ int relay_drain(struct event *out, int max) {
 int relay_set_js_grace(int ms) { pthread_mutex_lock(mutex); js_grace_ms = ms; pthread_mutex_unlock(mutex); return 0; }
 
 int relay_event_size(void) { return (int)sizeof(struct event); }
-int relay_connections(void) { return (int)nconns; }
+int relay_connections(void) {
+  pthread_mutex_lock(mutex);
+  int n = (int)nconns;
+  pthread_mutex_unlock(mutex);
+  return n;
+}
