@@ -5,7 +5,7 @@
 import { afterEach, expect, test } from 'bun:test';
 import { PortUnavailableError } from './errors.ts';
 import { type NativeRelay, nativeRelay } from './native-relay.ts';
-import { connectClient, refusedPort, waitFor } from './testkit.ts';
+import { connectClient, refusedPort, silentBackend, waitFor } from './testkit.ts';
 
 const HOST = '127.0.0.1';
 const cleanups: (() => void)[] = [];
@@ -51,6 +51,18 @@ test('a refused connect comes back as failed, with the attempt and the errno', a
   const c = await connectClient(port);
   await waitFor(() => rec.seen.includes('failed 7 111'), `failed with ECONNREFUSED (saw ${rec.seen.join(', ')})`);
   expect(rec.seen[0]).toBe(`accepted ${HOST}`);
+  c.socket.end();
+});
+
+test('a connect that does not complete in its time comes back as failed with ETIMEDOUT', async () => {
+  const r = await relay();
+  const silent = await silentBackend(HOST);
+  cleanups.push(() => silent.stop());
+  const rec = recorder((slot, gen) => expect(r.connect(slot, gen, HOST, silent.port, 1, 200)).toBe(0));
+  const { id, port } = r.listen(HOST, 0, rec.handler);
+  cleanups.push(() => r.unlisten(id));
+  const c = await connectClient(port);
+  await waitFor(() => rec.seen.includes('failed 1 110'), `failed with ETIMEDOUT (saw ${rec.seen.join(', ')})`);
   c.socket.end();
 });
 

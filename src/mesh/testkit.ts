@@ -60,6 +60,32 @@ export function refusedPort(host = '127.0.0.1'): number {
   return port;
 }
 
+/**
+ * A port whose connects hang: a listener that never accepts, its queue filled, so the kernel drops
+ * further SYNs (python3, as Bun cannot set a listen backlog). `stop` kills it.
+ */
+export async function silentBackend(host = '127.0.0.1'): Promise<{ port: number; stop(): void }> {
+  const p = Bun.spawn(['python3', '-c', `
+import socket, time
+s = socket.socket(); s.bind((${JSON.stringify(host)}, 0)); s.listen(0)
+fill = []
+for _ in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(s.getsockname())
+    except BlockingIOError: pass
+    fill.append(c)
+print(s.getsockname()[1], flush=True)
+time.sleep(120)
+`], { stdout: 'pipe', stderr: 'inherit' });
+  const first = await p.stdout.getReader().read();
+  const port = Number(new TextDecoder().decode(first.value).trim());
+  if (!(port > 0)) {
+    p.kill();
+    throw new Error('the silent backend did not start (python3 needed)');
+  }
+  return { port, stop: () => p.kill() };
+}
+
 export interface TestClient {
   socket: Socket<undefined>;
   received(): string;

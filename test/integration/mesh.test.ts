@@ -39,25 +39,37 @@ async function answer(host: string, port: number): Promise<string | null> {
 
 const running = async (d: Daemon, service: string) => d.running(service);
 
-test('a port published on one host reaches tasks on others, through kills and a scale-up', async () => {
+/** python3 (resolved, as tasks get no PATH search) and a temporary directory holding `script`. */
+function pythonTask(what: string, script: string): { python: string; dir: string; path: string } {
   const python = Bun.which('python3') ? realpathSync(Bun.which('python3')!) : null;
-  if (!python) throw new Error('python3 is needed for this test (the task is a small HTTP server)');
+  if (!python) throw new Error(`python3 is needed for this test (the task is ${what})`);
   const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-'));
-  const script = join(dir, 'server.py');
-  writeFileSync(script, SERVER);
+  const path = join(dir, 'task.py');
+  writeFileSync(path, script);
+  return { python, dir, path };
+}
+
+/**
+ * A manager and `workers` workers that stay workers (the automatic manager count would promote them,
+ * and the services are constrained to workers), all ready; returns the manager.
+ */
+async function managerWithWorkers(fleet: Fleet, workers: number): Promise<Daemon> {
+  const a = await fleet.add();
+  await a.ok('cluster', 'init', '--managers', '1');
+  const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
+  for (let i = 0; i < workers; i++) await fleet.add({ join: [fleet.addr(a), token] });
+  await waitFor(`${workers + 1} ready nodes`, async () => {
+    const ns = await a.json<any[]>('/nodes');
+    return ns.length === workers + 1 && ns.every((n) => n.Status.State === 'ready');
+  }, 20_000);
+  return a;
+}
+
+test('a port published on one host reaches tasks on others, through kills and a scale-up', async () => {
+  const { python, dir, path: script } = pythonTask('a small HTTP server', SERVER);
   try {
     await using fleet = new Fleet();
-    // One manager and two workers that stay workers (the automatic manager count would promote
-    // them, and the service is constrained to workers).
-    const a = await fleet.add();
-    await a.ok('cluster', 'init', '--managers', '1');
-    const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
-    await fleet.add({ join: [fleet.addr(a), token] });
-    await fleet.add({ join: [fleet.addr(a), token] });
-    await waitFor('3 ready nodes', async () => {
-      const ns = await a.json<any[]>('/nodes');
-      return ns.length === 3 && ns.every((n) => n.Status.State === 'ready');
-    }, 20_000);
+    const a = await managerWithWorkers(fleet, 2);
 
     const published = freePort('127.0.0.1');
     const target = freePort('127.0.0.2');
@@ -126,23 +138,12 @@ while True:
 `;
 
 test('a UDP port published on one host reaches the task on another, through a kill', async () => {
-  const python = Bun.which('python3') ? realpathSync(Bun.which('python3')!) : null;
-  if (!python) throw new Error('python3 is needed for this test (the task is a small UDP server)');
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-mesh-udp-'));
-  const script = join(dir, 'udp.py');
-  writeFileSync(script, UDP_SERVER);
+  const { python, dir, path: script } = pythonTask('a small UDP server', UDP_SERVER);
   const replies: string[] = [];
   const client = await Bun.udpSocket({ hostname: '127.0.0.1', socket: { data: (_s, buf) => void replies.push(buf.toString()) } });
   try {
     await using fleet = new Fleet();
-    const a = await fleet.add();
-    await a.ok('cluster', 'init', '--managers', '1');
-    const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
-    await fleet.add({ join: [fleet.addr(a), token] });
-    await waitFor('2 ready nodes', async () => {
-      const ns = await a.json<any[]>('/nodes');
-      return ns.length === 2 && ns.every((n) => n.Status.State === 'ready');
-    }, 20_000);
+    const a = await managerWithWorkers(fleet, 1);
     const published = freePort('127.0.0.1');
     const target = freePort('127.0.0.2');
     await a.ok('service', 'create', '--detach', '--name', 'echo', '--constraint', 'node.role==worker',
