@@ -9,8 +9,10 @@
  *
  * Backend: nginx itself returning a fixed 200 from one worker. Not Bun.serve: the mesh is a Bun process
  * too, and a C backend that costs little per request keeps the proxies, not the backend, the thing
- * being compared. Both proxies get one worker / one process, on loopback ports, each run alone
- * (nginx under -p <temp dir>, in the foreground, as a child; no system config is touched).
+ * being compared. The mesh runs its relay threads (one per CPU, SHOAL_MESH_THREADS) and nginx's stream
+ * proxy as many workers (nginx's own `worker_processes auto`); the bare Bun relay is one JavaScript
+ * thread. On loopback ports, each run alone (nginx under -p <temp dir>, in the foreground, as a child;
+ * no system config is touched).
  *
  * Throughput: wrk -t1 -c64; latency: wrk -t1 -c1 (one request at a time, so p50 is the cost of a hop,
  * not of a queue); new connections: wrk -t1 -c16 with `Connection: close` (accept, backend connect and
@@ -32,6 +34,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { type Figure, report } from './lib.ts';
+import { relayThreads } from '../src/mesh/native-relay.ts';
 import { run as runBalance } from './mesh-balance.ts';
 
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
@@ -96,13 +99,13 @@ async function waitListening(port: number, what: string, child: Subprocess): Pro
   throw new Error(`${what} never listened on ${port}`);
 }
 
-function nginxConf(dir: string, name: string, body: string, stream: boolean): string {
+function nginxConf(dir: string, name: string, body: string, stream: boolean, workers = 1): string {
   const conf = join(dir, `${name}.conf`);
   writeFileSync(
     conf,
     [
       stream ? `load_module ${STREAM_MODULE};` : '',
-      'worker_processes 1;',
+      `worker_processes ${workers};`,
       `pid ${join(dir, name)}.pid;`,
       `error_log ${join(dir, name)}.err warn;`,
       'events { worker_connections 4096; }',
@@ -216,7 +219,9 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     await waitListening(backendPort, 'backend nginx', backend);
 
     const nginxPort = freePort();
-    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true), PROXY_CPU);
+    // As many nginx workers as the mesh has relay threads: one per CPU for both, nginx's own `auto`.
+    const threads = relayThreads();
+    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true, threads), PROXY_CPU);
     children.push(proxyNginx);
     await waitListening(nginxPort, 'nginx stream proxy', proxyNginx);
     const bare = await spawnRelay('bare-relay.ts', backendPort, children);
@@ -294,7 +299,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number; connRps: number }>;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
     const above = ratios.filter((r) => r >= 1).length;
-    console.log(`  ${pairCount} ABBA pairs of ${seconds} s c64 runs, then ${rounds} rotating rounds; ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
+    console.log(`  ${pairCount} ABBA pairs of ${seconds} s c64 runs, then ${rounds} rotating rounds; ${threads} mesh thread(s) and nginx worker(s); ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
     const figures: Figure[] = [
       ...balance,
       report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
@@ -303,10 +308,10 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'HTTP rps via the mesh (c64)', value: Math.round(m.mesh.rps), unit: 'req/s', anchor: `${(m.mesh.rps / m.nginx.rps).toFixed(2)}× nginx` }),
       report({ name: 'mesh ÷ nginx throughput (median of pairs)', value: ratio, unit: '×', target: '≥ 1.0×', met: ratio >= 1.0 }),
       report({ name: '  95% interval of that median', value: ci[0], unit: `– ${ci[1].toFixed(3)}`, anchor: `${above} of ${pairCount} pairs ≥ 1.0×; requests summed ${(sum(pairs.map((p) => p.mesh)) / sum(pairs.map((p) => p.nginx))).toFixed(3)}×` }),
-      report({ name: 'proxy CPU per request: nginx worker', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
+      report({ name: 'proxy CPU per request: nginx workers', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
       report({ name: 'proxy CPU per request: bare Bun relay', value: m.bare.cpuUsPerReq, unit: 'µs/req' }),
       report({ name: 'proxy CPU per request: mesh', value: m.mesh.cpuUsPerReq, unit: 'µs/req' }),
-      report({ name: '  of it in user space: nginx worker', value: m.nginx.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.nginx.sysUsPerReq.toFixed(1)}` }),
+      report({ name: '  of it in user space: nginx workers', value: m.nginx.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.nginx.sysUsPerReq.toFixed(1)}` }),
       report({ name: '  of it in user space: bare Bun relay', value: m.bare.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.bare.sysUsPerReq.toFixed(1)}` }),
       report({ name: '  of it in user space: mesh', value: m.mesh.userUsPerReq, unit: 'µs/req', anchor: `kernel ${m.mesh.sysUsPerReq.toFixed(1)}` }),
       report({ name: 'new connections: rps with Connection: close, direct (c16)', value: Math.round(m.direct.connRps), unit: 'req/s', anchor: 'ceiling' }),
@@ -318,7 +323,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),
       report({ name: 'p50 added by the mesh (c1)', value: added('mesh'), unit: 'µs', target: `≤ nginx's ${added('nginx').toFixed(1)} µs`, met: added('mesh') <= added('nginx') }),
     ];
-    return { figures, raw: { seconds, pairs, rounds, pinned: PIN, medians: m, runs } };
+    return { figures, raw: { seconds, pairs, rounds, threads, pinned: PIN, medians: m, runs } };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => c.exited));

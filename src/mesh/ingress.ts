@@ -68,7 +68,7 @@ export interface IngressStats {
   ports: string[];
   /** The TCP data path in use, once a TCP port was published. */
   tcpRelay: 'native' | 'js' | null;
-  /** What the log says of it: `native relay`, `js relay`, or `js relay (<why native could not run>)`. */
+  /** What the log says of it: `native relay, <n> threads`, `js relay`, or `js relay (<why native could not run>)`. */
   tcpRelayLabel: string | null;
 }
 
@@ -121,7 +121,10 @@ export class IngressProxy {
           : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
       bound = relay.listen(port);
       this.tcpRelay = relay instanceof NativeTcpRelayPort ? 'native' : 'js';
-      this.tcpRelayLabel = `${this.tcpRelay} relay${typeof native === 'string' ? ` (${native})` : ''}`;
+      this.tcpRelayLabel =
+        relay instanceof NativeTcpRelayPort && native && typeof native !== 'string'
+          ? `native relay, ${native.threads} thread${native.threads === 1 ? '' : 's'}`
+          : `js relay${typeof native === 'string' ? ` (${native})` : ''}`;
       pending.relay = relay;
     } else {
       const relay = new UdpRelayPort(pending.table, this.load, {

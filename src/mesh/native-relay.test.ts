@@ -4,7 +4,7 @@
  */
 import { afterEach, expect, test } from 'bun:test';
 import { PortUnavailableError } from './errors.ts';
-import { type NativeRelay, nativeRelay } from './native-relay.ts';
+import { type NativeRelay, nativeRelay, relayThreads } from './native-relay.ts';
 import { connectClient, refusedPort, silentBackend, waitFor } from './testkit.ts';
 
 const HOST = '127.0.0.1';
@@ -66,7 +66,7 @@ test('a connect that does not complete in its time comes back as failed with ETI
   c.socket.end();
 });
 
-test('a connection this side never answers is closed by the thread after its grace, not kept', async () => {
+test('a connection this side never answers is closed by its thread after its grace, not kept', async () => {
   const r = await relay();
   r.setGraceMs(200);
   cleanups.push(() => r.setGraceMs(60_000));
@@ -74,10 +74,40 @@ test('a connection this side never answers is closed by the thread after its gra
   const { id, port } = r.listen(HOST, 0, rec.handler);
   cleanups.push(() => r.unlisten(id));
   const before = r.connections;
-  const c = await connectClient(port);
-  await waitFor(() => rec.seen.includes('closed'), `closed after the grace (saw ${rec.seen.join(', ')})`);
-  await waitFor(() => c.closed(), 'the client sees it closed');
+  // One per thread: each waits in another thread's share, whose loop had no deadline before it came.
+  const clients = [];
+  for (let i = 0; i < r.threads; i++) clients.push(await connectClient(port));
+  const closed = () => rec.seen.filter((e) => e === 'closed').length;
+  await waitFor(() => closed() === clients.length, `all closed after the grace (saw ${rec.seen.join(', ')})`);
+  for (const c of clients) await waitFor(() => c.closed(), 'the client sees it closed');
   expect(r.connections).toBe(before);
+});
+
+test('connections are spread over the threads, each relaying its own', async () => {
+  const r = await relay();
+  const backend = Bun.listen({ hostname: HOST, port: 0, socket: { data: (s, d) => void s.write(d) } });
+  cleanups.push(() => backend.stop(true));
+  const rec = recorder((slot, gen) => expect(r.connect(slot, gen, HOST, backend.port, 1, 2000)).toBe(0));
+  const { id, port } = r.listen(HOST, 0, rec.handler);
+  cleanups.push(() => r.unlisten(id));
+  const clients = await Promise.all(Array.from({ length: 4 * r.threads }, () => connectClient(port)));
+  await waitFor(() => rec.seen.filter((e) => e === 'connected 1').length === clients.length, 'every connection connected');
+  for (let k = 0; k < r.threads; k++) expect(r.connectionsOf(k)).toBeGreaterThan(0);
+  await Promise.all(clients.map(async (c, i) => {
+    c.socket.write(`hello ${i}`);
+    await waitFor(() => c.received() === `hello ${i}`, `client ${i} echoed`);
+  }));
+  for (const c of clients) c.socket.end();
+  await waitFor(() => rec.seen.filter((e) => e === 'closed').length === clients.length, 'every connection closed');
+});
+
+test('the number of threads: one per CPU up to 8, or SHOAL_MESH_THREADS', () => {
+  expect(relayThreads({}, 2)).toBe(2);
+  expect(relayThreads({}, 64)).toBe(8);
+  expect(relayThreads({}, 0)).toBe(1);
+  expect(relayThreads({ SHOAL_MESH_THREADS: '3' }, 2)).toBe(3);
+  expect(() => relayThreads({ SHOAL_MESH_THREADS: '0' }, 2)).toThrow(/SHOAL_MESH_THREADS must be a whole number from 1 to 8, not "0"/);
+  expect(() => relayThreads({ SHOAL_MESH_THREADS: 'many' }, 2)).toThrow(/not "many"/);
 });
 
 test('a port in use is a named error', async () => {

@@ -1,7 +1,7 @@
 /**
  * The ingress mesh's TCP data path in native code: `native/relay.c`, compiled when first needed by
- * the TinyCC inside Bun (`bun:ffi` `cc`), runs one thread with one epoll that moves the bytes of every
- * relayed connection. This side keeps every decision, as `TcpRelayPort` (the all-JavaScript relay it
+ * the TinyCC inside Bun (`bun:ffi` `cc`), runs a few threads (one per CPU, at most 8), each with its
+ * own epoll and its own share of the relayed connections, that move their bytes. This side keeps every decision, as `TcpRelayPort` (the all-JavaScript relay it
  * stands in for) does: the backend of each connection, the retry after a refusal or timeout, the
  * connection bound, local-only clients, load and failure bookkeeping. Only accept, connect and the
  * byte shuttling happen in the thread; what it sees comes back as events (accepted, connected, failed,
@@ -54,7 +54,8 @@ function compile() {
     return cc({
       source: file,
       symbols: {
-        relay_start: { args: [], returns: 'int' },
+        relay_start: { args: ['int'], returns: 'int' },
+        relay_threads: { args: [], returns: 'int' },
         relay_listen: { args: ['cstring', 'int'], returns: 'int' },
         relay_listener_port: { args: ['int'], returns: 'int' },
         relay_unlisten: { args: ['int'], returns: 'int' },
@@ -64,7 +65,7 @@ function compile() {
         relay_close: { args: ['int', 'int', 'int'], returns: 'int' },
         relay_drain: { args: ['ptr', 'int'], returns: 'int' },
         relay_event_size: { args: [], returns: 'int' },
-        relay_connections: { args: [], returns: 'int' },
+        relay_connections: { args: ['int'], returns: 'int' },
         relay_set_js_grace: { args: ['int'], returns: 'int' },
       },
     }).symbols;
@@ -85,10 +86,27 @@ interface ListenerHandler {
 
 const cstr = (s: string) => Buffer.from(`${s}\0`);
 
-/** A connection's key on this side: its slot in the thread's table and that slot's generation (< 2^30). */
+/**
+ * A connection's key on this side: its slot (< 2^23: a shard's own slot, below 2^20, times at most 8
+ * shards) and that slot's generation (< 2^30), so the key stays an exact integer.
+ */
 const connKey = (slot: number, gen: number) => slot * 0x40000000 + gen;
 
-/** The one relay thread of this process, and the calls into it. */
+/**
+ * The relay threads to run: SHOAL_MESH_THREADS (1 to 8) or one per CPU, at most 8. One thread moves
+ * ~40 000 small requests a second here; more let a busy host's ingress use its other cores.
+ */
+export function relayThreads(env: Record<string, string | undefined> = process.env, cpus = navigator.hardwareConcurrency): number {
+  const asked = env.SHOAL_MESH_THREADS;
+  if (asked !== undefined && asked !== '') {
+    const n = Number(asked);
+    if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`SHOAL_MESH_THREADS must be a whole number from 1 to 8, not "${asked}"`);
+    return n;
+  }
+  return Math.max(1, Math.min(8, cpus || 1));
+}
+
+/** The relay threads of this process, and the calls into them. */
 export class NativeRelay {
   /** Every event names the listener of its connection; unlisten delivers the last ones before forgetting it. */
   private readonly byListener = new Map<number, ListenerHandler>();
@@ -99,10 +117,10 @@ export class NativeRelay {
 
   private constructor(private readonly sym: Symbols) {}
 
-  static async start(): Promise<NativeRelay> {
+  static async start(threads = relayThreads()): Promise<NativeRelay> {
     const sym = compile();
     if (sym.relay_event_size() !== EVENT_SIZE) throw new Error(`relay.c event size ${sym.relay_event_size()}, want ${EVENT_SIZE}`);
-    const fd = sym.relay_start();
+    const fd = sym.relay_start(threads | 0);
     if (fd < 0) throw new Error(`the relay thread did not start: ${errnoText(-fd)}`);
     const relay = new NativeRelay(sym);
     // Bun.connect takes an open descriptor too (FdSocketOptions), though its typings have no overload for it.
@@ -120,7 +138,17 @@ export class NativeRelay {
   }
 
   get connections(): number {
-    return this.sym.relay_connections();
+    return this.sym.relay_connections(-1);
+  }
+
+  /** The threads running (fewer than asked only if the system refused one). */
+  get threads(): number {
+    return this.sym.relay_threads();
+  }
+
+  /** Open connections of one thread's shard (a connection's shard is its slot modulo `threads`). */
+  connectionsOf(shard: number): number {
+    return this.sym.relay_connections(shard | 0);
   }
 
   listen(addr: string, port: number, handler: ListenerHandler): { id: number; port: number } {
