@@ -76,8 +76,9 @@ function freeSubnet(): string {
 
 const WEB = 'mkdir -p /www && echo "web says $SHOAL_TASK_NAME" > /www/index.html && exec httpd -f -p 8000 -h /www';
 const PYWEB = 'mkdir -p www && echo "pyweb says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8000';
-// One loop per name: once `web` is gone its name takes the host's resolvers' time to fail, which
-// must not hold up the fetches from `pyweb`.
+// One loop per name: once `web` is gone its name may still take the host's resolvers' time to fail
+// (our DNS says NXDOMAIN for `web` itself, but a search domain copied from the host's resolv.conf
+// sends `web.<domain>` to them first), which must not hold up the fetches from `pyweb`.
 const fetchLoop = (name: string) => `while true; do python3 -c '
 import socket, urllib.request
 print("resolved ${name}", socket.gethostbyname("${name}"), flush=True)
