@@ -4,8 +4,9 @@
  * again. Only one fact lives in the task directory: that the container was stopped for being
  * unhealthy, so a recovered controller still reports why it failed.
  *
- * prepare = pull the image if missing + create the container; start = start it, then (when it has
- * a health check) wait until it is healthy; wait = until it exits or turns unhealthy.
+ * prepare = pull the image if missing + create the container; start = start it, hand its pid to
+ * the worker (`TaskNetwork.started`: VIP rules in its namespace), then (when it has a health check)
+ * wait until it is healthy; wait = until it exits or turns unhealthy.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -138,6 +139,9 @@ export class ContainerController implements Controller {
     const info = await this.#inspect(signal);
     if (!info) throw new StartError(`container ${this.#name} vanished while starting`);
     this.ctx.log(`started container ${this.#name} (${info.Id.slice(0, 12)}) pid ${info.State.Pid}`);
+    // Its namespace exists now: the worker writes its VIP rules there before anything waits for
+    // health, so a container that needs another service (by VIP) to become healthy can reach it.
+    if (info.State.Pid && this.ctx.network?.started) await this.ctx.network.started(info.State.Pid);
     if (hasHealthcheck(info)) await this.#untilHealthy(info, signal);
   }
 

@@ -251,6 +251,30 @@ describe.skipIf(!!skip)('containers on overlay networks', () => {
     expect(await must('iptables-save')).not.toContain(n0.bridge);
   }, 90_000);
 
+  test('with a health check: the worker hears the pid (TaskNetwork.started) before start waits for health', async () => {
+    const a = attachment(nets[0], 7);
+    // Healthy only once /tmp/ready exists, which only the started callback makes: a start that
+    // waited for health before calling it would never return (bounded by the signal).
+    const t = task(`ovt${tag}hc`, ['sleep', '300']);
+    t.Spec.ContainerSpec!.Healthcheck = { Test: ['CMD', 'test', '-f', '/tmp/ready'], Interval: 100e6, Retries: 100 };
+    const ctx = ctxFor([a]);
+    let startReturned = false;
+    const seen: { pid: number; health?: string; returned: boolean; running: boolean }[] = [];
+    ctx.network!.started = async (pid) => {
+      const info = await docker().getContainer(`shoal-${t.ID}`).inspect();
+      seen.push({ pid, health: info.State.Health?.Status, returned: startReturned, running: info.State.Running });
+      await must('docker', 'exec', `shoal-${t.ID}`, 'touch', '/tmp/ready');
+    };
+    const c = exec.controller(t, ctx) as ContainerController;
+    await c.prepare(signal());
+    await c.start(AbortSignal.timeout(20_000));
+    startReturned = true;
+    const info = await docker().getContainer(`shoal-${t.ID}`).inspect();
+    expect(seen).toEqual([{ pid: info.State.Pid, health: 'starting', returned: false, running: true }]);
+    expect(info.State.Health?.Status).toBe('healthy');
+    await c.remove();
+  }, 60_000);
+
   test('without ctx.network: Docker\'s default bridge, and address() is the container\'s address there', async () => {
     const t = task(`ovt${tag}dflt`, ['sleep', '300']);
     const taskDir = mkdtempSync(join(tmpdir(), 'shoal-ctr-ov-'));

@@ -72,6 +72,17 @@ export interface TaskNetwork {
    * run inside it and see `dns` in its `/etc/resolv.conf`. Absent for isolated executors.
    */
   netns?: string;
+  /**
+   * Set by the worker. An executor with isolation calls it with the task's main process id as soon
+   * as the task's own network namespace exists (a container: once the engine has started it), before
+   * waiting for anything else such as a health check, and awaits it: the worker writes the task's
+   * service VIP rules into that namespace, so connections to VIPs work from the task's first moments
+   * (a task that must reach another service to become healthy can). It never rejects (the worker
+   * logs failures) and is idempotent; the worker calls it again when the task reports running, so an
+   * executor that does not call it gets the rules from then on. Executors without isolation ignore
+   * it (the worker wrote the rules into `netns` before the controller was made).
+   */
+  started?: (pid: number) => Promise<void>;
 }
 
 /** Per-task context the worker hands to `Executor.controller()`. */

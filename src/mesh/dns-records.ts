@@ -8,6 +8,8 @@
  * Names are matched without case and without the trailing dot. A name the table knows gets an
  * authoritative answer: its addresses of the asked type (A or AAAA), or none (NODATA) for another
  * type. Address lists are rotated per query so clients that take the first address spread out.
+ * A name the table does not know goes to the host's resolvers, unless it can only be ours
+ * (`onlyOurs`): then it is NXDOMAIN here.
  */
 import { isIP } from 'node:net';
 import { MeshConfigError } from './errors.ts';
@@ -58,6 +60,28 @@ function checkName(name: unknown): string {
   return n;
 }
 
+/** Types by which a single label is a top-level domain's own zone: those still go upstream. */
+const ZONE_TYPES = new Set(['NS', 'SOA', 'DS', 'DNSKEY']);
+
+/**
+ * Whether a name the table does not know can only have been meant for us, so that the answer is
+ * NXDOMAIN at once instead of a question for the host's resolvers (which may be unreachable, and
+ * then the client waits for their timeouts and gets SERVFAIL):
+ *   - `tasks.<label>`: that prefix is ours (a service just removed, a typo);
+ *   - a single label (no dot but the trailing one), for any type but a zone's own (NS, SOA, DS,
+ *     DNSKEY: a single label is a top-level domain there): no global name answers an address
+ *     there, which is why systemd-resolved never sends such A/AAAA queries to unicast DNS
+ *     (ResolveUnicastSingleLabel=no). `localhost` keeps going upstream, as before.
+ * `tasks.<a.b…>` goes upstream: it may be a real name (`tasks.example.com`).
+ */
+export function onlyOurs(name: string, type: string): boolean {
+  const n = normalize(name);
+  if (n.length === 0) return false; // the root
+  const labels = n.split('.');
+  if (labels.length === 2 && labels[0] === 'tasks' && labels[1]!.length > 0) return true;
+  return labels.length === 1 && n !== 'localhost' && !ZONE_TYPES.has(type.toUpperCase());
+}
+
 export class ServiceNames {
   private names = new Map<string, NameEntry>();
 
@@ -87,8 +111,9 @@ export class ServiceNames {
   }
 
   /**
-   * Addresses for a question, rotated; null when the name is not ours (the query goes upstream).
-   * An empty list is NODATA: the name is ours, but has nothing of that type.
+   * Addresses for a question, rotated; null when the table does not have the name (NXDOMAIN when
+   * `onlyOurs`, else the query goes upstream). An empty list is NODATA: the name is ours, but has
+   * nothing of that type.
    */
   lookup(name: string, type: string): string[] | null {
     const e = this.names.get(normalize(name));

@@ -142,3 +142,14 @@ export async function dig(port: number, args: string[], host = '127.0.0.1'): Pro
   return out.split('\n').filter((l) => l.length > 0);
 }
 
+
+/** Runs dig against the server and returns the reply's status and header flags (`qr`, `aa`…). */
+export async function digHeader(port: number, args: string[], host = '127.0.0.1'): Promise<{ status: string; flags: string[] }> {
+  const p = Bun.spawn([digPath!, `@${host}`, '-p', String(port), '+noall', '+comments', '+tries=1', '+time=3', ...args], { stdout: 'pipe', stderr: 'pipe' });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`dig ${args.join(' ')} exited ${code}: ${err}${out}`);
+  const status = /status: (\w+)/.exec(out)?.[1];
+  const flags = /;; flags: ([^;]*);/.exec(out)?.[1];
+  if (!status || flags === undefined) throw new Error(`dig ${args.join(' ')}: no header in ${out}`);
+  return { status, flags: flags.trim().split(/\s+/) };
+}

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import * as dnsPacket from 'dns-packet';
 import { upstreamsFromResolvConf } from './dns-forward.ts';
-import { dig, digPath, fakeUpstream, query, rng, tcpExchange, udpExchange } from './dns-testkit.ts';
+import { dig, digHeader, digPath, fakeUpstream, query, rng, tcpExchange, udpExchange } from './dns-testkit.ts';
 import { EmbeddedDns, type DnsOptions } from './dns.ts';
 import { MeshConfigError } from './errors.ts';
 
@@ -91,7 +91,8 @@ describe('embedded DNS: service names', () => {
     const d = await server();
     d.setServices([{ name: 'web', mode: 'dnsrr', taskAddrs: ['10.9.9.9'] }]);
     expect(addrsOf(await udpExchange(d.port, query('web')))).toEqual(['10.9.9.9']);
-    expect(decode(await udpExchange(d.port, query('db'))).rcode).toBe('SERVFAIL'); // not ours any more, and no upstream
+    // Gone from the table: a single label, so NXDOMAIN here at once (no upstream asked).
+    expect(decode(await udpExchange(d.port, query('db'))).rcode).toBe('NXDOMAIN');
   });
 
   test('an answer too big for UDP is truncated with TC, and whole over TCP', async () => {
@@ -148,6 +149,77 @@ describe('embedded DNS: forwarding', () => {
       { addr: '10.0.0.1', port: 53 },
       { addr: '::1', port: 53 },
     ]);
+  });
+});
+
+describe('embedded DNS: names that can only be ours', () => {
+  // What only we can answer: `tasks.<label>` and single labels (any type but a zone's own).
+  const ours: [string, dnsPacket.RecordType][] = [
+    ['tasks.gone', 'A'], ['TASKS.Gone.', 'A'], ['tasks.gone', 'AAAA'], ['tasks.gone', 'SRV'], ['tasks.nope.', 'MX'],
+    ['gone', 'A'], ['GONE.', 'A'], ['gone', 'AAAA'], ['gone', 'MX'], ['gone', 'TXT'], ['gone', 'ANY' as dnsPacket.RecordType], ['gone', 'PTR'], ['tasks', 'A'],
+  ];
+  // Still the upstream's: names with a dot (tasks.<a.b> may be a real name), a top-level domain's
+  // own records, localhost.
+  const theirs: [string, dnsPacket.RecordType][] = [
+    ['gone.test', 'A'], ['tasks.example.test', 'A'], ['tasks.gone.test', 'AAAA'], ['com', 'NS'], ['com', 'DS'], ['test', 'SOA'], ['localhost', 'A'],
+  ];
+
+  test('unknown ones are NXDOMAIN here, authoritative, the question echoed; the upstream never sees them', async () => {
+    const u = await upstream();
+    const d = await server({ upstreams: [{ addr: HOST, port: u.port }] });
+    let id = 100;
+    for (const [name, type] of ours) {
+      for (const overTcp of [false, true]) {
+        const q = query(name, type, { id: ++id });
+        const reply = overTcp ? (await tcpExchange(d.port, [q]))[0]! : await udpExchange(d.port, q);
+        const r = decode(reply);
+        const what = `${name} ${type}${overTcp ? ' over TCP' : ''}`;
+        expect(r.rcode, what).toBe('NXDOMAIN');
+        expect(r.flag_aa, what).toBe(true);
+        expect(r.id, what).toBe(id);
+        expect(r.questions, what).toEqual([{ name: name.replace(/\.$/, ''), type, class: 'IN' }]);
+        expect(r.answers, what).toEqual([]);
+      }
+    }
+    expect(u.queries).toBe(0);
+    // The same server does ask the upstream for the others (its NXDOMAIN is not authoritative).
+    for (const [name, type] of theirs) {
+      const r = decode(await udpExchange(d.port, query(name, type)));
+      expect(r.flag_aa, `${name} ${type}`).toBe(false);
+    }
+    expect(u.queries).toBe(theirs.length);
+  });
+
+  test('known ones keep their answers, whatever the case and the trailing dot', async () => {
+    const u = await upstream();
+    const d = await server({ upstreams: [{ addr: HOST, port: u.port }] });
+    expect(addrsOf(await udpExchange(d.port, query('WEB.')))).toEqual(['10.0.0.2']);
+    expect(addrsOf(await udpExchange(d.port, query('Tasks.Web.'))).sort()).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3']);
+    expect(addrsOf(await udpExchange(d.port, query('DB', 'AAAA')))).toEqual(['fd00::21']);
+    const nodata = decode(await udpExchange(d.port, query('web', 'MX')));
+    expect(nodata.rcode).toBe('NOERROR');
+    expect(nodata.answers).toEqual([]);
+    // A name that becomes a service answers at once (nothing negative was cached: no SOA given).
+    expect(decode(await udpExchange(d.port, query('later'))).rcode).toBe('NXDOMAIN');
+    expect(decode(await udpExchange(d.port, query('later'))).authorities ?? []).toEqual([]);
+    d.setServices([{ name: 'later', mode: 'dnsrr', taskAddrs: ['10.0.3.1'] }]);
+    expect(addrsOf(await udpExchange(d.port, query('later')))).toEqual(['10.0.3.1']);
+    expect(addrsOf(await udpExchange(d.port, query('tasks.later')))).toEqual(['10.0.3.1']);
+    expect(u.queries).toBe(0);
+  });
+
+  test('with an upstream that never answers, the client still gets NXDOMAIN at once', async () => {
+    const dead = await upstream(true);
+    // Forwarded, a question would wait 10 s for this upstream: the replies below are bounded at 1 s.
+    const d = await server({ upstreams: [{ addr: HOST, port: dead.port }], forwardTimeoutMs: 10_000 });
+    for (const name of ['gone', 'tasks.gone']) {
+      expect(decode(await udpExchange(d.port, query(name), HOST, 1000)).rcode).toBe('NXDOMAIN');
+      expect(decode(await udpExchange(d.port, query(name, 'AAAA'), HOST, 1000)).rcode).toBe('NXDOMAIN');
+    }
+    expect(dead.queries).toBe(0);
+    // A name with a dot goes to it (and gets no answer within the bound).
+    expect(await udpExchange(d.port, query('gone.test'), HOST, 200)).toBeNull();
+    expect(dead.queries).toBe(1);
   });
 });
 
@@ -211,6 +283,18 @@ describe.skipIf(!digPath)('embedded DNS with dig (Debian dnsutils)', () => {
     d.setServices([{ name: 'big', mode: 'dnsrr', taskAddrs: many }]);
     // dig falls back to TCP on TC by itself: the whole list arrives.
     expect((await dig(d.port, ['+bufsize=512', 'big'])).length).toBe(150);
+  });
+
+  test('dig gets NXDOMAIN (aa) for tasks.<unknown> and unknown single labels, even with a dead upstream', async () => {
+    const dead = await upstream(true);
+    const d = await server({ upstreams: [{ addr: HOST, port: dead.port }], forwardTimeoutMs: 10_000 });
+    for (const args of [['tasks.gone'], ['gone'], ['gone', 'AAAA'], ['+tcp', 'gone', 'MX']]) {
+      const h = await digHeader(d.port, args); // +time=3 +tries=1: a forwarded question would fail it
+      expect(h.status, args.join(' ')).toBe('NXDOMAIN');
+      expect(h.flags, args.join(' ')).toContain('aa');
+    }
+    expect(await dig(d.port, ['tasks.web'])).toHaveLength(3);
+    expect(dead.queries).toBe(0);
   });
 });
 if (!digPath) console.warn('dns.test: dig not found (apt-get install dnsutils): the dig cases are skipped; the dns-packet client cases still run');

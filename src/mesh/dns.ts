@@ -1,7 +1,8 @@
 /**
  * The embedded DNS server of one host: answers service names from a table the caller replaces
- * whenever services or tasks change (see dns-records.ts for the rules), and forwards everything else to
- * the host's resolvers. UDP and TCP on the same address and port; TCP is there for answers that do not
+ * whenever services or tasks change (see dns-records.ts for the rules), NXDOMAIN for names that can
+ * only be ours but are not in it (`tasks.<x>`, single labels), and forwards everything else to the
+ * host's resolvers. UDP and TCP on the same address and port; TCP is there for answers that do not
  * fit a UDP datagram (the client sees TC and retries) and for clients that prefer it.
  *
  * Malformed input never throws out of a handler: a packet with a header gets FORMERR, one without is
@@ -10,7 +11,7 @@
 import type { Socket, TCPSocketListener, udp } from 'bun';
 import * as dnsPacket from 'dns-packet';
 import { type Upstream, Forwarder, systemUpstreams } from './dns-forward.ts';
-import { type ServiceRecord, ServiceNames } from './dns-records.ts';
+import { onlyOurs, type ServiceRecord, ServiceNames } from './dns-records.ts';
 import { CLASSIC_UDP_BYTES, errorReply, HEADER_BYTES, isResponse, MAX_MESSAGE_BYTES, RCODE, replyFlags } from './dns-wire.ts';
 import { MeshConfigError, PortUnavailableError } from './errors.ts';
 import { sendQuietly } from './udp-send.ts';
@@ -204,6 +205,12 @@ export class EmbeddedDns {
     const names = this.namesFor(from);
     const asTasks = !!from && this.tasksFor?.(from) === true && !/^tasks\./i.test(question.name) && names.has(`tasks.${question.name}`);
     const addrs = names.lookup(asTasks ? `tasks.${question.name}` : question.name, question.type);
+    if (addrs === null && onlyOurs(question.name, question.type)) {
+      // Not a name the host's resolvers could know: no question for them, no wait for their timeouts.
+      this.counts.answered++;
+      send(this.nxdomain(q, question));
+      return;
+    }
     if (addrs === null) {
       this.counts.forwarded++;
       if (overTcp) this.forwarder.forwardTcp(msg, send);
@@ -212,6 +219,14 @@ export class EmbeddedDns {
     }
     this.counts.answered++;
     send(this.localAnswer(q, question, addrs, overTcp));
+  }
+
+  /**
+   * Authoritative NXDOMAIN with the question echoed. No SOA: a negative answer without one is not
+   * cached (RFC 2308), and the name may be a service a moment later.
+   */
+  private nxdomain(q: dnsPacket.DecodedPacket, question: dnsPacket.Question): Buffer {
+    return dnsPacket.encode({ type: 'response', id: q.id, flags: replyFlags(q.flags ?? 0, RCODE.NXDOMAIN, true), questions: [question], answers: [] });
   }
 
   private localAnswer(q: dnsPacket.DecodedPacket, question: dnsPacket.Question, addrs: string[], overTcp: boolean): Buffer {

@@ -221,7 +221,11 @@ export class NetworkAgent {
     });
   }
 
-  /** The task is running with main process `pid`: a task with a namespace of its own gets its VIP rules there. */
+  /**
+   * The task's main process `pid` exists (from its executor once its namespace exists, before a
+   * health check, and again on "running"): a task with a namespace of its own gets its VIP rules
+   * there. Idempotent: once the namespace is known, later calls change nothing.
+   */
   started(taskId: string, pid: number | undefined): Promise<void> {
     return this.#serial(async () => {
       const t = this.#tasks.get(taskId);

@@ -25,7 +25,11 @@ const SHUTDOWN_MARGIN_MS = 5_000;
 export interface TaskNetworking {
   /** Set up the task's networks before its controller is made; throws naming what is missing. */
   prepare(task: Task, isolation: boolean): Promise<TaskNetwork | undefined>;
-  /** The task runs with this main process. */
+  /**
+   * The task runs with this main process (its namespace exists): a task with a namespace of its own
+   * gets its VIP rules there. Idempotent: called as soon as the executor knows the pid
+   * (`TaskNetwork.started`) and again when the task reports running.
+   */
   started(taskId: string, pid: number | undefined): Promise<void>;
   /** The task left this node: release its namespace and interfaces. */
   release(taskId: string): Promise<void>;
@@ -137,9 +141,12 @@ export class TaskRunner {
     this.#task = { ...this.#task, Status: status };
     this.#reported = true;
     this.deps.report(this.id, status);
-    if (r.state === 'running' && this.#task.NetworksAttachments?.length) {
-      void this.deps.network?.started(this.id, status.ContainerStatus?.PID).catch((err) => this.deps.log?.(`task ${this.id}: network: ${errorMessage(err)}`));
-    }
+    if (r.state === 'running' && this.#task.NetworksAttachments?.length) void this.#networkStarted(status.ContainerStatus?.PID);
+  }
+
+  /** Tell the network agent the task's main pid (VIP rules in its namespace); never rejects. */
+  #networkStarted(pid: number | undefined): Promise<void> {
+    return this.deps.network?.started(this.id, pid).catch((err) => this.deps.log?.(`task ${this.id}: network: ${errorMessage(err)}`)) ?? Promise.resolve();
   }
 
   async #run(): Promise<void> {
@@ -161,6 +168,9 @@ export class TaskRunner {
       try {
         if (!this.deps.network) throw new Error('this node does not run overlay networks');
         network = await this.deps.network.prepare(task, executor.capabilities.isolation);
+        // An isolated executor calls this once the task's namespace exists (before a health check),
+        // so its VIP rules do not wait for "running".
+        if (network) network = { ...network, started: (pid) => this.#networkStarted(pid) };
       } catch (err) {
         const message = `network: ${errorMessage(err)}`;
         this.#report({ state: 'rejected', message, err: message });
@@ -196,7 +206,7 @@ export class TaskRunner {
         // runs, or a container's VIP rules (in its own namespace, found by its pid) would stay as the
         // previous daemon left them while the services behind them change.
         const pid = await this.#ctl.stats().then((st) => st.pid, () => this.#status.ContainerStatus?.PID);
-        void this.deps.network?.started(this.id, pid).catch((err) => this.deps.log?.(`task ${this.id}: network: ${errorMessage(err)}`));
+        void this.#networkStarted(pid);
       }
     }
     if (this.#detach.signal.aborted) return;

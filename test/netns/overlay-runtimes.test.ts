@@ -23,6 +23,8 @@
  *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host;
  *   - the daemon restarted under its tasks (--keep-tasks), a service scaled to two: a container
  *     reaches both tasks through the VIP (its rules rewritten after the restart);
+ *   - a container whose health check fetches a page from a process service by name (its VIP)
+ *     becomes running: its VIP rules are written once Docker has started it, before it is healthy;
  *   - a second network `app2` with a process service `other`: a process and a container on both
  *     networks resolve `other` (their resolver is app's DNS) and reach it.
  * Skipped, with the reason, without root/iptables, a Docker engine, or QEMU and the guest kernel
@@ -74,8 +76,9 @@ function freeSubnet(): string {
 
 const WEB = 'mkdir -p /www && echo "web says $SHOAL_TASK_NAME" > /www/index.html && exec httpd -f -p 8000 -h /www';
 const PYWEB = 'mkdir -p www && echo "pyweb says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8000';
-// One loop per name: once `web` is gone its name takes the host's resolvers' time to fail, which
-// must not hold up the fetches from `pyweb`.
+// One loop per name: once `web` is gone its name may still take the host's resolvers' time to fail
+// (our DNS says NXDOMAIN for `web` itself, but a search domain copied from the host's resolv.conf
+// sends `web.<domain>` to them first), which must not hold up the fetches from `pyweb`.
 const fetchLoop = (name: string) => `while true; do python3 -c '
 import socket, urllib.request
 print("resolved ${name}", socket.gethostbyname("${name}"), flush=True)
@@ -269,6 +272,26 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       return seen.size === 2;
     }, 60_000);
   }, 180_000);
+
+  test('a container whose health check needs another service by name (VIP) becomes running', async () => {
+    // Its VIP rules go into its namespace once Docker has started it, not once it is running: a
+    // health check is run in the container's namespace, and with the rules written only on
+    // "running" (after healthy) this one could never pass.
+    await d.ok('service', 'create', '--detach', '--name', 'hcweb', '--network', 'app', '--', 'sh', '-c', PYWEB.replaceAll('pyweb', 'hcweb'));
+    await waitFor('hcweb running', async () => { await remember(); return (await d.running('hcweb')).length === 1; }, 60_000);
+    await d.ok('service', 'create', '--detach', '--name', 'hcc', '--runtime', 'container', '--init', '--network', 'app', '--stop-grace-period', '1s',
+      '--health-cmd', 'printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 hcweb 8000 | grep -q "hcweb says"',
+      '--health-interval', '300ms', '--health-timeout', '3s', '--health-retries', '2', TEST_IMAGE, 'sleep', '100000');
+    await waitFor('hcc running (healthy)', async () => {
+      await remember();
+      const ts = await d.tasks({ service: ['hcc'] });
+      const failed = ts.find((t) => ['failed', 'rejected'].includes(t.Status.State));
+      if (failed) throw new Error(`hcc task ${failed.ID} ${failed.Status.State}: ${failed.Status.Err ?? failed.Status.Message}`);
+      return (await d.running('hcc')).length === 1;
+    }, 60_000);
+    const [hcc] = await d.running('hcc');
+    expect(sh(['docker', 'inspect', '-f', '{{.State.Health.Status}}', `shoal-${hcc.ID}`]).out).toBe('healthy');
+  }, 120_000);
 
   test('a container and a process on two networks resolve and reach a service on their second network by name', async () => {
     let sub2 = freeSubnet();
