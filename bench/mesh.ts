@@ -20,9 +20,11 @@
  * runs too, as the floor of what Bun can do.
  *
  * The machine's speed drifts by ±20 % over minutes (two shared cores), more than the proxies differ, so
- * the throughput target is judged on pairs: MESH_BENCH_PAIRS (default 24) pairs of back-to-back c64
+ * the throughput target is judged on pairs: MESH_BENCH_PAIRS (default 16) pairs of back-to-back c64
  * runs of nginx and the mesh, in ABBA order, each pair giving one ratio; the median ratio is reported
- * with a distribution-free 95 % interval. Then MESH_BENCH_ROUNDS (5) rounds in rotating order measure
+ * with a distribution-free 95 % interval. Three such comparisons: the mesh against nginx with as many
+ * workers as the mesh has threads (the target), against the same nginx with `reuseport` on its
+ * listener, and one relay thread against one nginx worker. Then MESH_BENCH_ROUNDS (5) rounds in rotating order measure
  * every target (direct, nginx, bare, mesh) for throughput, latency and new connections; medians
  * reported. CPU time per request of the proxy process (from /proc) is reported too, split into user
  * space and kernel (the kernel's share is the same socket work for every proxy: a profile of the relay
@@ -149,8 +151,8 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-async function spawnRelay(script: string, backendPort: number, children: Subprocess[]): Promise<{ port: number; pid: number }> {
-  const p = Bun.spawn(on(PROXY_CPU, [process.execPath, join(import.meta.dir, script), String(backendPort)]), { stdout: 'pipe', stderr: 'inherit' });
+async function spawnRelay(script: string, backendPort: number, children: Subprocess[], env: Record<string, string> = {}): Promise<{ port: number; pid: number }> {
+  const p = Bun.spawn(on(PROXY_CPU, [process.execPath, join(import.meta.dir, script), String(backendPort)]), { stdout: 'pipe', stderr: 'inherit', env: { ...process.env, ...env } });
   children.push(p);
   const first = new TextDecoder().decode((await p.stdout.getReader().read()).value);
   const port = Number(/ready (\d+)/.exec(first)?.[1]);
@@ -186,7 +188,13 @@ export function medianInterval(xs: number[]): [number, number] {
   return k === 0 ? [s[0]!, s[n - 1]!] : [s[k - 1]!, s[n - k]!];
 }
 
-type Name = 'direct' | 'nginx' | 'bare' | 'mesh';
+function pairFigures(p: { ratios: number[]; ci: [number, number]; above: number; summed: number }): Figure[] {
+  return [
+    report({ name: '  95% interval of that median', value: p.ci[0], unit: `– ${p.ci[1].toFixed(3)}`, anchor: `${p.above} of ${p.ratios.length} pairs ≥ 1.0×; requests summed ${p.summed.toFixed(3)}×` }),
+  ];
+}
+
+type Name = 'direct' | 'nginx' | 'bare' | 'mesh' | 'nginx-reuseport' | 'nginx-1' | 'mesh-1';
 
 export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?: unknown }> {
   console.log('mesh (ingress proxy vs nginx stream proxy, HTTP through wrk)');
@@ -197,7 +205,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     return { figures: balance, skipped: skip };
   }
   const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 2);
-  const pairCount = Number(process.env.MESH_BENCH_PAIRS ?? 24);
+  const pairCount = Number(process.env.MESH_BENCH_PAIRS ?? 16);
   const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 5);
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-mesh-'));
   const children: Subprocess[] = [];
@@ -218,22 +226,31 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     children.push(backend);
     await waitListening(backendPort, 'backend nginx', backend);
 
-    const nginxPort = freePort();
     // As many nginx workers as the mesh has relay threads: one per CPU for both, nginx's own `auto`.
+    // Also nginx with `reuseport` (the kernel spreads connections over its workers' own sockets; by
+    // default one worker tends to take most of a burst), and one worker against one relay thread.
     const threads = relayThreads();
-    const proxyNginx = spawnNginx(dir, nginxConf(dir, 'proxy', `stream { server { listen 127.0.0.1:${nginxPort}; proxy_pass 127.0.0.1:${backendPort}; } }`, true, threads), PROXY_CPU);
-    children.push(proxyNginx);
-    await waitListening(nginxPort, 'nginx stream proxy', proxyNginx);
+    const nginx = async (name: string, workers: number, listen = '') => {
+      const port = freePort();
+      const p = spawnNginx(dir, nginxConf(dir, name, `stream { server { listen 127.0.0.1:${port}${listen}; proxy_pass 127.0.0.1:${backendPort}; } }`, true, workers), PROXY_CPU);
+      children.push(p);
+      await waitListening(port, `nginx stream proxy (${name})`, p);
+      return { port, pids: () => childrenOf(p.pid) };
+    };
     const bare = await spawnRelay('bare-relay.ts', backendPort, children);
     const mesh = await spawnRelay('mesh-proxy.ts', backendPort, children);
+    const mesh1 = await spawnRelay('mesh-proxy.ts', backendPort, children, { SHOAL_MESH_THREADS: '1' });
 
     const targets: Record<Name, { port: number; pids: () => number[] }> = {
       direct: { port: backendPort, pids: () => [] },
-      nginx: { port: nginxPort, pids: () => childrenOf(proxyNginx.pid) },
+      nginx: await nginx('proxy', threads),
       bare: { port: bare.port, pids: () => [bare.pid] },
       mesh: { port: mesh.port, pids: () => [mesh.pid] },
+      'nginx-reuseport': await nginx('proxy-reuseport', threads, ' reuseport'),
+      'nginx-1': await nginx('proxy-1', 1),
+      'mesh-1': { port: mesh1.port, pids: () => [mesh1.pid] },
     };
-    const names = Object.keys(targets) as Name[];
+    const names: Name[] = ['direct', 'nginx', 'bare', 'mesh'];
     const measure = async (name: Name, connections: number, fresh = false) => {
       const t = targets[name];
       const cpu0 = cpuUs(t.pids());
@@ -246,20 +263,26 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     // Throughput, mesh against nginx: pairs of back-to-back runs, in ABBA order (nginx first in even
     // pairs, the mesh first in odd ones), each pair giving one ratio. The machine's speed drifts by
     // ±20 % over minutes; within a pair it does not, so the pairs' ratios are what is compared.
-    const pairs: { nginx: number; mesh: number; nginxCpu: [number, number]; meshCpu: [number, number] }[] = [];
-    for (let i = 0; i < pairCount; i++) {
-      const order: Name[] = i % 2 === 0 ? ['nginx', 'mesh'] : ['mesh', 'nginx'];
-      const got: Partial<Record<Name, Awaited<ReturnType<typeof measure>>>> = {};
-      for (const name of order) got[name] = await measure(name, 64);
-      pairs.push({ nginx: got.nginx!.rps, mesh: got.mesh!.rps, nginxCpu: [got.nginx!.user, got.nginx!.sys], meshCpu: [got.mesh!.user, got.mesh!.sys] });
-      if (i % 4 === 3 || i === pairCount - 1) {
-        const last = pairs.slice(i - (i % 4));
-        console.log(`  pairs ${i - (i % 4) + 1}-${i + 1} (mesh ÷ nginx): ${last.map((p) => `${(p.mesh / 1000).toFixed(1)}k/${(p.nginx / 1000).toFixed(1)}k = ${(p.mesh / p.nginx).toFixed(3)}`).join('  ')}`);
+    type Pair = { a: number; b: number; aCpu: [number, number]; bCpu: [number, number] };
+    const paired = async (a: Name, b: Name) => {
+      const pairs: Pair[] = [];
+      for (let i = 0; i < pairCount; i++) {
+        const ra = i % 2 === 0 ? await measure(a, 64) : undefined;
+        const rb = await measure(b, 64);
+        const ra2 = ra ?? (await measure(a, 64));
+        pairs.push({ a: ra2.rps, b: rb.rps, aCpu: [ra2.user, ra2.sys], bCpu: [rb.user, rb.sys] });
+        if (i % 4 === 3 || i === pairCount - 1) {
+          const last = pairs.slice(i - (i % 4));
+          console.log(`  ${b} ÷ ${a}, pairs ${i - (i % 4) + 1}-${i + 1}: ${last.map((p) => `${(p.b / 1000).toFixed(1)}k/${(p.a / 1000).toFixed(1)}k = ${(p.b / p.a).toFixed(3)}`).join('  ')}`);
+        }
       }
-    }
-    const ratios = pairs.map((p) => p.mesh / p.nginx);
-    const ci = medianInterval(ratios);
-    const ratio = median(ratios);
+      const ratios = pairs.map((p) => p.b / p.a);
+      return { pairs, ratios, ratio: median(ratios), ci: medianInterval(ratios), above: ratios.filter((r) => r >= 1).length, summed: sum(pairs.map((p) => p.b)) / sum(pairs.map((p) => p.a)) };
+    };
+    const main = await paired('nginx', 'mesh');
+    const tuned = await paired('nginx-reuseport', 'mesh');
+    const single = await paired('nginx-1', 'mesh-1');
+    const pairs = main.pairs;
 
     // The rest in rotating rounds: each target's throughput (also direct and the bare relay), one
     // request at a time (p50 of a hop) and a new connection per request.
@@ -288,7 +311,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     // from the rounds.
     const all = (n: Name, k: 'rps' | 'user' | 'sys') =>
       n === 'nginx' || n === 'mesh'
-        ? [...runs[n][k], ...pairs.map((p) => (k === 'rps' ? p[n] : (n === 'nginx' ? p.nginxCpu : p.meshCpu)[k === 'user' ? 0 : 1]))]
+        ? [...runs[n][k], ...pairs.map((p) => (k === 'rps' ? (n === 'nginx' ? p.a : p.b) : (n === 'nginx' ? p.aCpu : p.bCpu)[k === 'user' ? 0 : 1]))]
         : runs[n][k];
     const m = Object.fromEntries(
       names.map((n) => {
@@ -298,16 +321,19 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       }),
     ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number; connRps: number }>;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
-    const above = ratios.filter((r) => r >= 1).length;
-    console.log(`  ${pairCount} ABBA pairs of ${seconds} s c64 runs, then ${rounds} rotating rounds; ${threads} mesh thread(s) and nginx worker(s); ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
+    console.log(`  ${pairCount} ABBA pairs of ${seconds} s c64 runs per comparison, then ${rounds} rotating rounds; ${threads} mesh thread(s) and nginx worker(s) unless said; ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
     const figures: Figure[] = [
       ...balance,
       report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
       report({ name: 'HTTP rps via nginx stream proxy (c64)', value: Math.round(m.nginx.rps), unit: 'req/s', anchor: 'nginx' }),
       report({ name: 'HTTP rps via a bare Bun relay (c64)', value: Math.round(m.bare.rps), unit: 'req/s', anchor: `${(m.bare.rps / m.nginx.rps).toFixed(2)}× nginx` }),
       report({ name: 'HTTP rps via the mesh (c64)', value: Math.round(m.mesh.rps), unit: 'req/s', anchor: `${(m.mesh.rps / m.nginx.rps).toFixed(2)}× nginx` }),
-      report({ name: 'mesh ÷ nginx throughput (median of pairs)', value: ratio, unit: '×', target: '≥ 1.0×', met: ratio >= 1.0 }),
-      report({ name: '  95% interval of that median', value: ci[0], unit: `– ${ci[1].toFixed(3)}`, anchor: `${above} of ${pairCount} pairs ≥ 1.0×; requests summed ${(sum(pairs.map((p) => p.mesh)) / sum(pairs.map((p) => p.nginx))).toFixed(3)}×` }),
+      report({ name: `mesh ÷ nginx throughput, ${threads} thread(s) each`, value: main.ratio, unit: '×', target: '≥ 1.0×', met: main.ratio >= 1.0 }),
+      ...pairFigures(main),
+      report({ name: 'mesh ÷ nginx with reuseport', value: tuned.ratio, unit: '×', anchor: 'nginx tuned' }),
+      ...pairFigures(tuned),
+      report({ name: 'mesh ÷ nginx, one thread / one worker', value: single.ratio, unit: '×', anchor: 'per core' }),
+      ...pairFigures(single),
       report({ name: 'proxy CPU per request: nginx workers', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
       report({ name: 'proxy CPU per request: bare Bun relay', value: m.bare.cpuUsPerReq, unit: 'µs/req' }),
       report({ name: 'proxy CPU per request: mesh', value: m.mesh.cpuUsPerReq, unit: 'µs/req' }),
@@ -323,7 +349,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),
       report({ name: 'p50 added by the mesh (c1)', value: added('mesh'), unit: 'µs', target: `≤ nginx's ${added('nginx').toFixed(1)} µs`, met: added('mesh') <= added('nginx') }),
     ];
-    return { figures, raw: { seconds, pairs, rounds, threads, pinned: PIN, medians: m, runs } };
+    return { figures, raw: { seconds, pairs: { main, tuned, single }, rounds, threads, pinned: PIN, medians: m, runs } };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => c.exited));
