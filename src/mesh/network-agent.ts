@@ -20,7 +20,7 @@
  * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
  * prepares recovered tasks again) find the plumbing in place.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,9 +80,6 @@ interface LocalTask {
   rules: string | null;
   jump: boolean;
 }
-
-/** Files of host rules handed to iptables-restore, numbered (several agents may share a process in tests). */
-let restoreFiles = 0;
 
 const NS_GONE = /No such file|does not exist|Cannot (open|find)|Invalid argument/i;
 const CHAIN = 'SHOAL-VIP';
@@ -579,12 +576,15 @@ export class NetworkAgent {
     try {
       const rules = hostVipRules(this.#table, n.id, bridge);
       if (rules !== n.hostRules) {
-        const file = join(tmpdir(), `shoal-vip-${process.pid}-${++restoreFiles}.rules`);
-        writeFileSync(file, rules);
+        // A directory of our own (0700, unpredictable name): a root daemon never writes to a fixed
+        // path under /tmp, where another user could have put a link.
+        const dir = mkdtempSync(join(tmpdir(), 'shoal-vip-'));
         try {
+          const file = join(dir, 'rules');
+          writeFileSync(file, rules, { mode: 0o600 });
           await must(this.#run, ['iptables-restore', '-w', '--noflush', file]);
         } finally {
-          rmSync(file, { force: true });
+          rmSync(dir, { recursive: true, force: true });
         }
         n.hostRules = rules;
       }
