@@ -11,19 +11,25 @@
  * task's resolver. Per task of an executor without isolation (processes): a network namespace
  * `shtask-<task id>` with a veth on each of its networks and a default route through the first
  * gateway. Per task with a namespace (that one, or a container's): the VIP rules, kernel DNAT in the
- * task's own namespace (see docs/mesh.md for why not a userspace proxy or IPVS).
+ * task's own namespace (see docs/mesh.md for why not a userspace proxy or IPVS). Per network, for the
+ * clients that have no such rules (a VM, whose QEMU shares the host's namespace; a container before
+ * its rules are written): the host path, the VIPs as /32 addresses on the bridge (the host answers
+ * ARP for them) and DNAT in the host's PREROUTING from the bridge, where bridged traffic passes
+ * iptables (br_netfilter), so that replies that come back at L2 are translated back.
  *
  * Everything is idempotent and serialised, so the same calls after a daemon restart (the runner
  * prepares recovered tasks again) find the plumbing in place.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { errorMessage } from '../lib/errors.ts';
 import type { TaskNetwork, TaskNetworkAttachment } from '../executor/contract.ts';
 import type { NetTable } from '../manager/dispatcher/protocol.ts';
 import { type Task, VXLAN_OPTION } from '../types/index.ts';
 import { EmbeddedDns, type ServiceRecord } from './dns.ts';
-import { hostRunner, type NetnsRef, nsPrefix, type Runner, tolerate } from './netlink-cmd.ts';
+import { hostRunner, jsonOf, must, type NetnsRef, nsPrefix, type Runner, tolerate } from './netlink-cmd.ts';
 import { type ForwardingEntry, macFor, OVERLAY_MTU, OverlayNetwork } from './overlay.ts';
 
 export interface NetworkAgentOptions {
@@ -57,6 +63,9 @@ interface NetState {
   vni: number;
   overlay: OverlayNetwork;
   dns: EmbeddedDns | null;
+  /** The host path's last rules written, and whether its jumps are known to be in place. */
+  hostRules?: string;
+  hostJumps?: boolean;
 }
 
 interface LocalTask {
@@ -99,6 +108,77 @@ export function hostFirewallRules(bridge: string, subnet: string, internal: bool
   return rules;
 }
 
+/** The chains of a network's host-side VIP path, named after its bridge (iptables allows 28 characters). */
+export function hostVipChains(bridge: string): { dnat: string; masq: string; drop: string } {
+  const h = bridge.replace(/^shb-/, '');
+  return { dnat: `SHOAL-HVIP-${h}`, masq: `SHOAL-HMASQ-${h}`, drop: `SHOAL-HDROP-${h}` };
+}
+
+/**
+ * The jumps into a network's host VIP chains, as [table, chain, ...rule], each with the comment of
+ * the host firewall rules: DNAT of what comes from the bridge, masquerade of what goes out to it (a
+ * client that is its own backend), and a drop of what reaches the host itself at a VIP of the subnet.
+ */
+export function hostVipJumps(bridge: string, subnet: string): string[][] {
+  const { dnat, masq, drop } = hostVipChains(bridge);
+  const mark = ['-m', 'comment', '--comment', FIREWALL_COMMENT];
+  return [
+    ['nat', 'PREROUTING', '-i', bridge, ...mark, '-j', dnat],
+    ['nat', 'POSTROUTING', '-o', bridge, ...mark, '-j', masq],
+    ['filter', 'INPUT', '-d', subnet, ...mark, '-j', drop],
+  ];
+}
+
+/** Each VIP of a `vip`-mode service on network `net`, with its service's running tasks there. */
+function vipBackends(table: NetTable, net: string): { vip: string; backends: string[] }[] {
+  const out: { vip: string; backends: string[] }[] = [];
+  for (const s of table.services) {
+    if (s.mode !== 'vip') continue;
+    for (const v of s.vips) if (v.net === net) out.push({ vip: v.addr, backends: s.tasks.filter((t) => t.net === net).map((t) => t.addr) });
+  }
+  return out;
+}
+
+/**
+ * DNAT of a VIP (any port) to one of `backends`, spread evenly: each rule takes 1/(remaining) of what
+ * reaches it (1/n, 1/(n-1), …, 1), as kube-proxy's iptables mode does. No backend: no rule.
+ */
+function spreadRules(chain: string, vip: string, backends: readonly string[]): string[] {
+  return backends.map((b, i) => {
+    const left = backends.length - i;
+    const spread = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+    return `-A ${chain} -d ${vip}/32${spread} -j DNAT --to-destination ${b}`;
+  });
+}
+
+/** The VIPs the host answers for on a network's bridge (its `vip`-mode services' VIPs there). */
+export function hostVips(table: NetTable, net: string): string[] {
+  return [...new Set(vipBackends(table, net).map((v) => v.vip))].sort();
+}
+
+/**
+ * The host path of network `net` (iptables-restore input, applied with --noflush: only these chains
+ * are rewritten, at once). nat: DNAT of each VIP to its service's tasks as in a task's own rules
+ * (the jump matches only what comes in from the bridge); masquerade of a connection DNATed back to
+ * its own source (a client that is one of the service's tasks: without it the reply would come from
+ * its own address, which it drops). filter: what still reaches the host at a VIP (a service with no
+ * running task) is dropped, so that it times out as it does from a task namespace, instead of being
+ * answered by the host's own sockets.
+ */
+export function hostVipRules(table: NetTable, net: string, bridge: string): string {
+  const { dnat, masq, drop } = hostVipChains(bridge);
+  const vips = vipBackends(table, net);
+  const lines = ['*nat', `:${dnat} - [0:0]`, `:${masq} - [0:0]`];
+  for (const v of vips) lines.push(...spreadRules(dnat, v.vip, v.backends));
+  for (const b of [...new Set(vips.flatMap((v) => v.backends))].sort()) {
+    lines.push(`-A ${masq} -s ${b}/32 -d ${b}/32 -m conntrack --ctstate DNAT -j MASQUERADE`);
+  }
+  lines.push('COMMIT', '*filter', `:${drop} - [0:0]`);
+  for (const vip of hostVips(table, net)) lines.push(`-A ${drop} -d ${vip}/32 -j DROP`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
 /** The namespace a task without isolation runs in. */
 export function sandboxName(taskId: string): string {
   return `shtask-${taskId.slice(0, 20)}`;
@@ -120,8 +200,13 @@ export class NetworkAgent {
    * kept in the state file, so that their devices go when the cluster deletes them.
    */
   readonly #dormant = new Map<string, RememberedNet>();
-  /** Local task addresses without VIP rules (VMs): the DNS answers them task addresses for a service. */
+  /**
+   * Local task addresses without VIP rules (VMs) where the host path is not available: the DNS answers
+   * them task addresses for a service.
+   */
   readonly #vipless = new Set<string>();
+  /** Whether this host's bridges can carry VIPs (#hostPath), once known. */
+  #hostPathOk: boolean | undefined;
 
   constructor(opts: NetworkAgentOptions) {
     this.#o = opts;
@@ -163,6 +248,7 @@ export class NetworkAgent {
       this.#tableSeen = true;
       await this.#removeGone([...this.#nets.keys(), ...this.#dormant.keys()]);
       for (const n of this.#nets.values()) await this.#refreshDns(n);
+      for (const n of this.#nets.values()) await this.#applyHostVips(n);
       for (const t of this.#tasks.values()) await this.#applyRules(t);
     });
   }
@@ -234,8 +320,16 @@ export class NetworkAgent {
       // process in a namespace of its own (a container) gets them.
       const [mine, its] = await Promise.all([readlink('/proc/self/ns/net').catch(() => ''), readlink(`/proc/${pid}/ns/net`).catch(() => '')]);
       if (its && its === mine) {
-        // No namespace to put VIP rules in (a VM): its DNS answers are task addresses instead.
-        for (const a of t.nets.values()) this.#vipless.add(a.split('/')[0]!);
+        // No namespace to put VIP rules in (a VM): the host path carries its VIP traffic (its tap
+        // gets hairpin there); without one, its DNS answers are task addresses instead.
+        if (await this.#hostPath()) {
+          for (const net of t.nets.keys()) {
+            const n = this.#nets.get(net);
+            if (n) await this.#applyHostVips(n);
+          }
+        } else {
+          for (const a of t.nets.values()) this.#vipless.add(a.split('/')[0]!);
+        }
         return;
       }
       if (!its) return;
@@ -366,6 +460,10 @@ export class NetworkAgent {
     await this.#hostRules(n, true);
     await this.#forward(n);
     await this.#refreshDns(n);
+    // Checked again at every prepare: the bridge may have been made anew (its addresses gone).
+    n.hostJumps = false;
+    n.hostRules = undefined;
+    await this.#applyHostVips(n);
     return n;
   }
 
@@ -434,10 +532,104 @@ export class NetworkAgent {
   async #hostRules(n: NetState, add: boolean): Promise<void> {
     const internal = !!this.#table.networks.find((x) => x.id === n.id)?.internal;
     for (const [table, chain, ...rule] of hostFirewallRules(n.overlay.bridge, n.subnet, internal)) {
-      const has = (await this.#run(['iptables', '-w', '-t', table!, '-C', chain!, ...rule]).catch(() => ({ code: 127, stdout: '', stderr: 'no iptables' }))).code === 0;
-      if (has === add) continue;
-      const r = await this.#run(['iptables', '-w', '-t', table!, add ? '-I' : '-D', chain!, ...(add ? ['1'] : []), ...rule]).catch((e) => ({ code: 127, stdout: '', stderr: errorMessage(e) }));
-      if (r.code !== 0) this.#warnOnce(`fw:${n.id}:${table}`, `network ${n.name}: iptables ${table} ${chain}: ${r.stderr.trim() || 'failed'} (tasks may not reach each other where bridged traffic is filtered)`);
+      const err = await this.#hostRule(table!, chain!, rule, add);
+      if (err) this.#warnOnce(`fw:${n.id}:${table}`, `network ${n.name}: iptables ${table} ${chain}: ${err} (tasks may not reach each other where bridged traffic is filtered)`);
+    }
+  }
+
+  /** One rule of the host's firewall put first in its chain (or deleted), unless already so; an error's text, or null. */
+  async #hostRule(table: string, chain: string, rule: readonly string[], add: boolean): Promise<string | null> {
+    const has = (await this.#run(['iptables', '-w', '-t', table, '-C', chain, ...rule]).catch(() => ({ code: 127, stdout: '', stderr: 'no iptables' }))).code === 0;
+    if (has === add) return null;
+    const r = await this.#run(['iptables', '-w', '-t', table, add ? '-I' : '-D', chain, ...(add ? ['1'] : []), ...rule]).catch((e) => ({ code: 127, stdout: '', stderr: errorMessage(e) }));
+    return r.code === 0 ? null : r.stderr.trim() || 'failed';
+  }
+
+  /**
+   * Whether this host's bridges can carry service VIPs (the host path), decided once. It needs bridged
+   * traffic to pass iptables (br_netfilter, `net.bridge.bridge-nf-call-iptables=1`, as Docker sets
+   * up): a backend on the bridge or behind the VXLAN device answers the client directly at L2, and
+   * only conntrack on the bridge turns its address back into the VIP. Without it we neither load the
+   * module nor flip the switch (it changes how every bridge of the host is filtered): VMs are told
+   * task addresses instead, as before, and the log says why.
+   */
+  async #hostPath(): Promise<boolean> {
+    if (this.#hostPathOk !== undefined) return this.#hostPathOk;
+    const sysctl = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+    const failed = (e: unknown) => ({ code: 127, stdout: '', stderr: errorMessage(e) });
+    const r = await this.#run(['cat', sysctl]).catch(failed);
+    const restore = await this.#run(['iptables-restore', '--version']).catch(failed);
+    let why: string | null = null;
+    if (r.code !== 0) why = `${sysctl} is missing (br_netfilter is not loaded; Docker loads it)`;
+    else if (r.stdout.trim() !== '1') why = `${sysctl} is ${r.stdout.trim()}, not 1`;
+    else if (restore.code !== 0) why = 'iptables-restore does not run';
+    this.#hostPathOk = why === null;
+    if (why) this.#o.log?.(`networks: VMs reach services at their tasks' addresses, not at VIPs: bridged traffic must pass iptables for the host to carry VIPs, and ${why}`);
+    return this.#hostPathOk;
+  }
+
+  /**
+   * The host path of a network (see hostVipRules): its chains rewritten when the table changed, their
+   * jumps, the VIPs as /32 addresses on the bridge (so the host answers ARP for them: the VXLAN
+   * device answers ARP from its own table and never sends it to other hosts), and hairpin on the
+   * bridge's taps (VM NICs), so that a VM whose connection to a VIP is sent to itself gets it back.
+   */
+  async #applyHostVips(n: NetState): Promise<void> {
+    if (!(await this.#hostPath())) return;
+    const bridge = n.overlay.bridge;
+    try {
+      const rules = hostVipRules(this.#table, n.id, bridge);
+      if (rules !== n.hostRules) {
+        // A directory of our own (0700, unpredictable name): a root daemon never writes to a fixed
+        // path under /tmp, where another user could have put a link.
+        const dir = mkdtempSync(join(tmpdir(), 'shoal-vip-'));
+        try {
+          const file = join(dir, 'rules');
+          writeFileSync(file, rules, { mode: 0o600 });
+          await must(this.#run, ['iptables-restore', '-w', '--noflush', file]);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        n.hostRules = rules;
+      }
+      if (!n.hostJumps) {
+        for (const [table, chain, ...rule] of hostVipJumps(bridge, n.subnet)) {
+          const err = await this.#hostRule(table!, chain!, rule, true);
+          if (err) throw new Error(`iptables ${table} ${chain}: ${err}`);
+        }
+        n.hostJumps = true;
+      }
+      const want = new Set(hostVips(this.#table, n.id));
+      const [link] = await jsonOf<{ addr_info?: { family?: string; local?: string; prefixlen?: number }[]; }>(this.#run, ['ip', '-j', 'addr', 'show', 'dev', bridge]);
+      const have = new Set<string>();
+      for (const a of link?.addr_info ?? []) {
+        if (a.family !== 'inet' || a.prefixlen !== 32 || !a.local || a.local === n.gateway) continue;
+        if (want.has(a.local)) have.add(a.local);
+        else await tolerate(this.#run, ['ip', 'addr', 'del', `${a.local}/32`, 'dev', bridge], /Cannot assign|not found/i);
+      }
+      for (const vip of want) if (!have.has(vip)) await must(this.#run, ['ip', 'addr', 'replace', `${vip}/32`, 'dev', bridge]);
+      const ports = await jsonOf<{ ifname: string; linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } } }>(this.#run, ['ip', '-d', '-j', 'link', 'show', 'master', bridge]);
+      for (const p of ports) {
+        if (p.linkinfo?.info_kind === 'tun' && p.linkinfo.info_slave_data?.hairpin !== true) await must(this.#run, ['bridge', 'link', 'set', 'dev', p.ifname, 'hairpin', 'on']);
+      }
+    } catch (e) {
+      n.hostRules = undefined;
+      this.#warnOnce(`hostvip:${n.id}:${errorMessage(e)}`, `network ${n.name}: VIPs on the bridge: ${errorMessage(e)}`);
+    }
+  }
+
+  /** The host path of a network goes: its jumps, then its chains (the addresses go with the bridge). */
+  async #removeHostVips(n: NetState): Promise<void> {
+    const { dnat, masq, drop } = hostVipChains(n.overlay.bridge);
+    for (const [table, chain, ...rule] of hostVipJumps(n.overlay.bridge, n.subnet)) {
+      const err = await this.#hostRule(table!, chain!, rule, false);
+      if (err) this.#o.log?.(`network ${n.name}: iptables ${table} ${chain}: ${err}`);
+    }
+    for (const [table, chain] of [['nat', dnat], ['nat', masq], ['filter', drop]] as const) {
+      for (const op of ['-F', '-X']) {
+        const r = await this.#run(['iptables', '-w', '-t', table, op, chain]).catch((e) => ({ code: 127, stdout: '', stderr: errorMessage(e) }));
+        if (r.code !== 0 && !/No chain|does not exist|no iptables|ENOENT|not found|No such file/i.test(r.stderr)) this.#o.log?.(`network ${n.name}: iptables ${op} ${chain}: ${r.stderr.trim()}`);
+      }
     }
   }
 
@@ -446,6 +638,7 @@ export class NetworkAgent {
     this.#nets.delete(n.id);
     this.#remember();
     await this.#hostRules(n, false);
+    await this.#removeHostVips(n);
     await n.overlay.remove().catch((e) => this.#o.log?.(`network ${n.name}: remove: ${errorMessage(e)}`));
     this.#o.log?.(`network ${n.name}: removed from this host`);
   }
@@ -461,13 +654,7 @@ export class NetworkAgent {
     for (const s of this.#table.services) {
       if (s.mode !== 'vip') continue;
       for (const v of s.vips) {
-        if (!mine.has(v.net)) continue;
-        const backends = s.tasks.filter((t) => t.net === v.net).map((t) => t.addr);
-        backends.forEach((b, i) => {
-          const left = backends.length - i;
-          const spread = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
-          lines.push(`-A ${CHAIN} -d ${v.addr}/32${spread} -j DNAT --to-destination ${b}`);
-        });
+        if (mine.has(v.net)) lines.push(...spreadRules(CHAIN, v.addr, s.tasks.filter((t) => t.net === v.net).map((t) => t.addr)));
       }
     }
     lines.push('COMMIT', '');

@@ -19,8 +19,11 @@
  *   - once the containers are removed (their Docker network with them, and Docker's firewall rules
  *     for the bridge), the processes still on the bridge keep reaching each other;
  *   - `vmweb`, a VM (test guest, busybox httpd in the guest) reached by `vclient`, a process, at its
- *     overlay address and by `tasks.vmweb` (VMs get no VIP rules, see docs/mesh.md); the guest
- *     reaches `vclient` by `tasks.vclient`; the VM's published port answers on the host;
+ *     overlay address and by `tasks.vmweb`; the guest reaches `vclient` by `tasks.vclient`, and
+ *     through VIPs, which a VM has no rules of its own for (the host's bridge answers for them and
+ *     DNATs, see docs/mesh.md): `vclient` by name (our DNS answers the guest its VIP) and its own
+ *     service `vmweb` by name (hairpin: the VIP's only task is the guest itself); the VM's
+ *     published port answers on the host;
  *   - the daemon restarted under its tasks (--keep-tasks), a service scaled to two: a container
  *     reaches both tasks through the VIP (its rules rewritten after the restart);
  *   - a container whose health check fetches a page from a process service by name (its VIP)
@@ -43,7 +46,7 @@ import { join } from 'node:path';
 import { Daemon, freePort, killTaskProcesses, waitFor } from '../integration/harness.ts';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
 import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
-import { sandboxName } from '../../src/mesh/network-agent.ts';
+import { hostVipChains, sandboxName } from '../../src/mesh/network-agent.ts';
 import { deviceNames } from '../../src/mesh/overlay.ts';
 import { tapPrefix } from '../../plugins/vm/network.ts';
 import { netnsUnavailable } from './hosts.ts';
@@ -87,9 +90,14 @@ print("got", urllib.request.urlopen("http://${name}:8000/", timeout=2).read().de
 const CLIENT = `(${fetchLoop('web')}) & (${fetchLoop('pyweb')}) & wait`;
 // busybox-static's wget segfaults in the bare test image (it does without a network too): nc it is.
 const CCLIENT = 'while true; do echo "got $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 pyweb 8000 | tail -1)"; sleep 0.3; done';
-// The guest serves a page and fetches vclient's by name (its resolver is the gateway, from ip=).
+// The guest serves a page and fetches vclient's by tasks.vclient and by vclient (its VIP), and its
+// own through its service's VIP (its resolver is the gateway, from ip=). What vclient resolves to is
+// read from ping's first line: busybox's nslookup also asks for the names of the server and of the
+// answer (PTR, forwarded to the host's resolvers, which may never answer here).
+const vmGet = (what: string, host: string, port: number) => `echo "${what} $(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -1)"`;
 const VMWEB = 'mkdir -p /www && echo "vm says $(hostname)" > /www/index.html && httpd -p 8000 -h /www && '
-  + 'while true; do echo "vmgot $(printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 tasks.vclient 8001 | tail -1)"; sleep 0.5; done';
+  + `while true; do ${vmGet('vmgot', 'tasks.vclient', 8001)}; ${vmGet('vmvip', 'vclient', 8001)}; ${vmGet('vmself', 'vmweb', 8000)}; `
+  + 'echo "vmresolved $(ping -c 1 -W 1 vclient 2>&1 | head -1)"; sleep 0.5; done';
 // The VM's address is given as $1 (its overlay address, from the store); `tasks.vmweb` by name.
 const VCLIENT = `while true; do python3 -c '
 import socket, sys, urllib.request
@@ -153,13 +161,19 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       }
       const { bridge, vxlan } = deviceNames(netId);
       for (const dev of [vxlan, bridge]) sh(['ip', 'link', 'del', dev]);
-      // The host firewall rules the worker added for this network (they name its bridge or subnet).
-      for (const [table, chain] of [['filter', 'FORWARD'], ['nat', 'POSTROUTING']] as const) {
+      // The host firewall rules the worker added for this network (they name its bridge or subnet),
+      // and the chains of its VIPs.
+      for (const [table, chain] of [['filter', 'FORWARD'], ['nat', 'POSTROUTING'], ['nat', 'PREROUTING'], ['filter', 'INPUT']] as const) {
         for (const rule of sh(['iptables', '-w', '-t', table, '-S', chain]).out.split('\n')) {
           if (!rule.startsWith(`-A ${chain} `) || !(rule.includes(` ${bridge} `) || rule.endsWith(` ${bridge}`) || rule.includes(` ${subnet} `))) continue;
           const args = rule.replace(/^-A /, '').match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
           sh(['iptables', '-w', '-t', table, '-D', ...args]);
         }
+      }
+      const chains = hostVipChains(bridge);
+      for (const [table, chain] of [['nat', chains.dnat], ['nat', chains.masq], ['filter', chains.drop]] as const) {
+        sh(['iptables', '-w', '-t', table, '-F', chain]);
+        sh(['iptables', '-w', '-t', table, '-X', chain]);
       }
     }
     if (leftovers.length) console.warn(`overlay-runtimes: removed after the daemon stopped: ${leftovers.join(', ')}`);
@@ -217,7 +231,7 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     expect(sh(['iptables', '-w', '-S', 'FORWARD']).out).toContain(`-i ${bridge} -o ${bridge} -m comment --comment "shoal overlay" -j ACCEPT`);
   }, 180_000);
 
-  test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, async () => {
+  test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>, and reaches services through their VIPs${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, async () => {
     const g = guest as Exclude<typeof guest, string>;
     await d.ok('service', 'create', '--detach', '--name', 'vmweb', '--runtime', 'vm', '--network', 'app', '--limit-memory', '256M',
       '--publish', `published=${vmPublished},target=8000`,
@@ -238,6 +252,15 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
 
     // The guest reaches a process by tasks.<service> (DNS on the gateway, given by ip=).
     await waitFor('the VM to fetch vclient\'s page by name', async () => /vmgot vclient says vclient\.1/.test(await logsOf('vmweb')), 60_000);
+    // And through VIPs, with no rules of its own: the host's bridge answers for them. Our DNS tells
+    // the guest vclient's VIP (a VM is no longer told task addresses where the host path works).
+    const services = await d.json<any[]>('/services');
+    const vipOf = (name: string) => (services.find((s) => s.Spec.Name === name).Endpoint.VirtualIPs[0].Addr as string).split('/')[0]!;
+    const resolved = new RegExp(`vmresolved .*${vipOf('vclient').replaceAll('.', '\\.')}`);
+    await waitFor('the VM to resolve vclient to its VIP, fetch vclient\'s page through it, and its own through vmweb\'s', async () => {
+      const o = await logsOf('vmweb');
+      return resolved.test(o) && /vmvip vclient says vclient\.1/.test(o) && /vmself vm says/.test(o);
+    }, 60_000);
     // The VM's published port answers on the host (the mesh reaches its overlay address).
     const page = await waitFor('the published port of the VM', async () => {
       const r = sh(['curl', '-s', '--max-time', '2', `http://${ip}:${vmPublished}/`]).out;
