@@ -115,16 +115,15 @@ export class IngressProxy {
     const pending = port === 0 ? { table: new BackendTable(this.load), relay: null } : this.entry(port, protocol);
     let bound: number;
     if (protocol === 'tcp') {
-      const relay =
-        native !== null && typeof native !== 'string'
-          ? new NativeTcpRelayPort(native, pending.table, this.load, this.budget, this.options)
-          : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
+      const engine = native !== null && typeof native !== 'string' ? native : null;
+      const relay = engine
+        ? new NativeTcpRelayPort(engine, pending.table, this.load, this.budget, this.options)
+        : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
       bound = relay.listen(port);
-      this.tcpRelay = relay instanceof NativeTcpRelayPort ? 'native' : 'js';
-      this.tcpRelayLabel =
-        relay instanceof NativeTcpRelayPort && native && typeof native !== 'string'
-          ? `native relay, ${native.threads} thread${native.threads === 1 ? '' : 's'}`
-          : `js relay${typeof native === 'string' ? ` (${native})` : ''}`;
+      this.tcpRelay = engine ? 'native' : 'js';
+      this.tcpRelayLabel = engine
+        ? `native relay, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}`
+        : `js relay${typeof native === 'string' ? ` (${native})` : ''}`;
       pending.relay = relay;
     } else {
       const relay = new UdpRelayPort(pending.table, this.load, {

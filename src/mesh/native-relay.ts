@@ -4,7 +4,7 @@
  * own epoll and its own share of the relayed connections, that move their bytes. This side keeps every decision, as `TcpRelayPort` (the all-JavaScript relay it
  * stands in for) does: the backend of each connection, the retry after a refusal or timeout, the
  * connection bound, local-only clients, load and failure bookkeeping. Only accept, connect and the
- * byte shuttling happen in the thread; what it sees comes back as events (accepted, connected, failed,
+ * byte shuttling happen in the threads; what they see comes back as events (accepted, connected, failed,
  * closed) that this side drains when a byte on a notify socket says some are queued.
  *
  * Why: per relayed request the kernel's socket work is the same for any proxy (~20 µs here); what

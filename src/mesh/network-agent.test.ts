@@ -143,8 +143,12 @@ describe('NetworkAgent: the host path, commands recorded', () => {
     expect(restoreAt).toBeGreaterThan(-1);
     expect(jumpAt).toBeGreaterThan(restoreAt);
 
+    const ipCalls = () => h.calls.filter((c) => c[0] === 'ip' || c[0] === 'bridge').length;
+    const before = ipCalls();
     await agent.setTable(table(svc(['10.7.0.9'])));
     expect(h.restored).toHaveLength(1);
+    // Nothing changed for the bridge: a table update does not look at it again.
+    expect(ipCalls()).toBe(before);
     await agent.setTable(table(svc(['10.7.0.9', '10.7.0.10'])));
     expect(h.restored).toHaveLength(2);
     expect(h.restored[1]).toContain('--probability 0.5000000000 -j DNAT --to-destination 10.7.0.9');

@@ -63,9 +63,10 @@ interface NetState {
   vni: number;
   overlay: OverlayNetwork;
   dns: EmbeddedDns | null;
-  /** The host path's last rules written, and whether its jumps are known to be in place. */
+  /** The host path's last rules written, whether its jumps are known to be in place, and the VIPs last put on the bridge. */
   hostRules?: string;
   hostJumps?: boolean;
+  hostAddrs?: string;
 }
 
 interface LocalTask {
@@ -325,7 +326,7 @@ export class NetworkAgent {
         if (await this.#hostPath()) {
           for (const net of t.nets.keys()) {
             const n = this.#nets.get(net);
-            if (n) await this.#applyHostVips(n);
+            if (n) await this.#applyHostVips(n, true);
           }
         } else {
           for (const a of t.nets.values()) this.#vipless.add(a.split('/')[0]!);
@@ -460,10 +461,12 @@ export class NetworkAgent {
     await this.#hostRules(n, true);
     await this.#forward(n);
     await this.#refreshDns(n);
-    // Checked again at every prepare: the bridge may have been made anew (its addresses gone).
+    // Checked again at every prepare: the bridge may have been made anew (its addresses gone), and
+    // the task may bring a tap.
     n.hostJumps = false;
     n.hostRules = undefined;
-    await this.#applyHostVips(n);
+    n.hostAddrs = undefined;
+    await this.#applyHostVips(n, true);
     return n;
   }
 
@@ -573,8 +576,10 @@ export class NetworkAgent {
    * jumps, the VIPs as /32 addresses on the bridge (so the host answers ARP for them: the VXLAN
    * device answers ARP from its own table and never sends it to other hosts), and hairpin on the
    * bridge's taps (VM NICs), so that a VM whose connection to a VIP is sent to itself gets it back.
+   * A table update looks at the bridge only when its VIPs changed; the taps are looked at (`taps`)
+   * when a task is prepared or a VM runs, the only times a tap comes.
    */
-  async #applyHostVips(n: NetState): Promise<void> {
+  async #applyHostVips(n: NetState, taps = false): Promise<void> {
     if (!(await this.#hostPath())) return;
     const bridge = n.overlay.bridge;
     try {
@@ -599,23 +604,34 @@ export class NetworkAgent {
         }
         n.hostJumps = true;
       }
-      const want = new Set(hostVips(this.#table, n.id));
-      const [link] = await jsonOf<{ addr_info?: { family?: string; local?: string; prefixlen?: number }[]; }>(this.#run, ['ip', '-j', 'addr', 'show', 'dev', bridge]);
-      const have = new Set<string>();
-      for (const a of link?.addr_info ?? []) {
-        if (a.family !== 'inet' || a.prefixlen !== 32 || !a.local || a.local === n.gateway) continue;
-        if (want.has(a.local)) have.add(a.local);
-        else await tolerate(this.#run, ['ip', 'addr', 'del', `${a.local}/32`, 'dev', bridge], /Cannot assign|not found/i);
-      }
-      for (const vip of want) if (!have.has(vip)) await must(this.#run, ['ip', 'addr', 'replace', `${vip}/32`, 'dev', bridge]);
-      const ports = await jsonOf<{ ifname: string; linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } } }>(this.#run, ['ip', '-d', '-j', 'link', 'show', 'master', bridge]);
-      for (const p of ports) {
-        if (p.linkinfo?.info_kind === 'tun' && p.linkinfo.info_slave_data?.hairpin !== true) await must(this.#run, ['bridge', 'link', 'set', 'dev', p.ifname, 'hairpin', 'on']);
+      const vips = hostVips(this.#table, n.id);
+      if (vips.join(' ') !== n.hostAddrs) await this.#bridgeVips(n, vips);
+      if (taps) {
+        const ports = await jsonOf<{ ifname: string; linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean } } }>(this.#run, ['ip', '-d', '-j', 'link', 'show', 'master', bridge]);
+        for (const p of ports) {
+          if (p.linkinfo?.info_kind === 'tun' && p.linkinfo.info_slave_data?.hairpin !== true) await must(this.#run, ['bridge', 'link', 'set', 'dev', p.ifname, 'hairpin', 'on']);
+        }
       }
     } catch (e) {
       n.hostRules = undefined;
+      n.hostAddrs = undefined;
       this.#warnOnce(`hostvip:${n.id}:${errorMessage(e)}`, `network ${n.name}: VIPs on the bridge: ${errorMessage(e)}`);
     }
+  }
+
+  /** The bridge holds exactly `vips` as /32 addresses (besides the gateway). */
+  async #bridgeVips(n: NetState, vips: string[]): Promise<void> {
+    const bridge = n.overlay.bridge;
+    const want = new Set(vips);
+    const [link] = await jsonOf<{ addr_info?: { family?: string; local?: string; prefixlen?: number }[]; }>(this.#run, ['ip', '-j', 'addr', 'show', 'dev', bridge]);
+    const have = new Set<string>();
+    for (const a of link?.addr_info ?? []) {
+      if (a.family !== 'inet' || a.prefixlen !== 32 || !a.local || a.local === n.gateway) continue;
+      if (want.has(a.local)) have.add(a.local);
+      else await tolerate(this.#run, ['ip', 'addr', 'del', `${a.local}/32`, 'dev', bridge], /Cannot assign|not found/i);
+    }
+    for (const vip of want) if (!have.has(vip)) await must(this.#run, ['ip', 'addr', 'replace', `${vip}/32`, 'dev', bridge]);
+    n.hostAddrs = vips.join(' ');
   }
 
   /** The host path of a network goes: its jumps, then its chains (the addresses go with the bridge). */

@@ -305,7 +305,6 @@ static void do_accept(u32 li) {
     struct conn *c = &sh->conns[slot];
     i64 before = sh->next_deadline;
     c->used = 1; c->state = 0; c->gen = sh->gen_counter++ & 0x3fffffff; c->listener = li;
-    if (!c->gen) c->gen = sh->gen_counter++ & 0x3fffffff;
     wait_for_js(sh, c);
     c->c.fd = fd; c->u.fd = -1;
     char text[56]; text[0] = 0;
