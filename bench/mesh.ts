@@ -101,13 +101,14 @@ async function waitListening(port: number, what: string, child: Subprocess): Pro
   throw new Error(`${what} never listened on ${port}`);
 }
 
-function nginxConf(dir: string, name: string, body: string, stream: boolean, workers = 1): string {
+function nginxConf(dir: string, name: string, body: string, stream: boolean, workers = 1, main = ''): string {
   const conf = join(dir, `${name}.conf`);
   writeFileSync(
     conf,
     [
       stream ? `load_module ${STREAM_MODULE};` : '',
       `worker_processes ${workers};`,
+      main,
       `pid ${join(dir, name)}.pid;`,
       `error_log ${join(dir, name)}.err warn;`,
       'events { worker_connections 4096; }',
@@ -194,7 +195,7 @@ function pairFigures(p: { ratios: number[]; ci: [number, number]; above: number;
   ];
 }
 
-type Name = 'direct' | 'nginx' | 'bare' | 'mesh' | 'nginx-reuseport' | 'nginx-1' | 'mesh-1';
+type Name = 'direct' | 'nginx' | 'bare' | 'mesh' | 'nginx-reuseport' | 'nginx-affinity' | 'nginx-1' | 'mesh-1' | 'mesh-unpinned';
 
 export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?: unknown }> {
   console.log('mesh (ingress proxy vs nginx stream proxy, HTTP through wrk)');
@@ -206,6 +207,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
   }
   const seconds = Number(process.env.MESH_BENCH_SECONDS ?? 2);
   const pairCount = Number(process.env.MESH_BENCH_PAIRS ?? 16);
+  const targetPairs = Number(process.env.MESH_BENCH_TARGET_PAIRS ?? 64);
   const rounds = Number(process.env.MESH_BENCH_ROUNDS ?? 5);
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-mesh-'));
   const children: Subprocess[] = [];
@@ -230,9 +232,9 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     // Also nginx with `reuseport` (the kernel spreads connections over its workers' own sockets; by
     // default one worker tends to take most of a burst), and one worker against one relay thread.
     const threads = relayThreads();
-    const nginx = async (name: string, workers: number, listen = '') => {
+    const nginx = async (name: string, workers: number, listen = '', main = '') => {
       const port = freePort();
-      const p = spawnNginx(dir, nginxConf(dir, name, `stream { server { listen 127.0.0.1:${port}${listen}; proxy_pass 127.0.0.1:${backendPort}; } }`, true, workers), PROXY_CPU);
+      const p = spawnNginx(dir, nginxConf(dir, name, `stream { server { listen 127.0.0.1:${port}${listen}; proxy_pass 127.0.0.1:${backendPort}; } }`, true, workers, main), PROXY_CPU);
       children.push(p);
       await waitListening(port, `nginx stream proxy (${name})`, p);
       return { port, pids: () => childrenOf(p.pid) };
@@ -240,6 +242,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     const bare = await spawnRelay('bare-relay.ts', backendPort, children);
     const mesh = await spawnRelay('mesh-proxy.ts', backendPort, children);
     const mesh1 = await spawnRelay('mesh-proxy.ts', backendPort, children, { SHOAL_MESH_THREADS: '1' });
+    const meshUnpinned = await spawnRelay('mesh-proxy.ts', backendPort, children, { SHOAL_MESH_PIN: '0' });
 
     const targets: Record<Name, { port: number; pids: () => number[] }> = {
       direct: { port: backendPort, pids: () => [] },
@@ -247,8 +250,10 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       bare: { port: bare.port, pids: () => [bare.pid] },
       mesh: { port: mesh.port, pids: () => [mesh.pid] },
       'nginx-reuseport': await nginx('proxy-reuseport', threads, ' reuseport'),
+      'nginx-affinity': await nginx('proxy-affinity', threads, '', 'worker_cpu_affinity auto;'),
       'nginx-1': await nginx('proxy-1', 1),
       'mesh-1': { port: mesh1.port, pids: () => [mesh1.pid] },
+      'mesh-unpinned': { port: meshUnpinned.port, pids: () => [meshUnpinned.pid] },
     };
     const names: Name[] = ['direct', 'nginx', 'bare', 'mesh'];
     const measure = async (name: Name, connections: number, fresh = false) => {
@@ -264,14 +269,14 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     // pairs, the mesh first in odd ones), each pair giving one ratio. The machine's speed drifts by
     // ±20 % over minutes; within a pair it does not, so the pairs' ratios are what is compared.
     type Pair = { a: number; b: number; aCpu: [number, number]; bCpu: [number, number] };
-    const paired = async (a: Name, b: Name) => {
+    const paired = async (a: Name, b: Name, count: number) => {
       const pairs: Pair[] = [];
-      for (let i = 0; i < pairCount; i++) {
+      for (let i = 0; i < count; i++) {
         const ra = i % 2 === 0 ? await measure(a, 64) : undefined;
         const rb = await measure(b, 64);
         const ra2 = ra ?? (await measure(a, 64));
         pairs.push({ a: ra2.rps, b: rb.rps, aCpu: [ra2.user, ra2.sys], bCpu: [rb.user, rb.sys] });
-        if (i % 4 === 3 || i === pairCount - 1) {
+        if (i % 4 === 3 || i === count - 1) {
           const last = pairs.slice(i - (i % 4));
           console.log(`  ${b} ÷ ${a}, pairs ${i - (i % 4) + 1}-${i + 1}: ${last.map((p) => `${(p.b / 1000).toFixed(1)}k/${(p.a / 1000).toFixed(1)}k = ${(p.b / p.a).toFixed(3)}`).join('  ')}`);
         }
@@ -279,9 +284,11 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       const ratios = pairs.map((p) => p.b / p.a);
       return { pairs, ratios, ratio: median(ratios), ci: medianInterval(ratios), above: ratios.filter((r) => r >= 1).length, summed: sum(pairs.map((p) => p.b)) / sum(pairs.map((p) => p.a)) };
     };
-    const main = await paired('nginx', 'mesh');
-    const tuned = await paired('nginx-reuseport', 'mesh');
-    const single = await paired('nginx-1', 'mesh-1');
+    const main = await paired('nginx', 'mesh', targetPairs);
+    const tuned = await paired('nginx-reuseport', 'mesh', pairCount);
+    const single = await paired('nginx-1', 'mesh-1', pairCount);
+    const affinity = await paired('nginx-affinity', 'mesh', pairCount);
+    const pinning = await paired('mesh-unpinned', 'mesh', pairCount);
     const pairs = main.pairs;
 
     // The rest in rotating rounds: each target's throughput (also direct and the bare relay), one
@@ -321,7 +328,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       }),
     ) as Record<Name, { rps: number; cpuUsPerReq: number; userUsPerReq: number; sysUsPerReq: number; p50Us: number; connRps: number }>;
     const added = (n: Name) => m[n].p50Us - m.direct.p50Us;
-    console.log(`  ${pairCount} ABBA pairs of ${seconds} s c64 runs per comparison, then ${rounds} rotating rounds; ${threads} mesh thread(s) and nginx worker(s) unless said; ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
+    console.log(`  ${targetPairs} ABBA pairs of ${seconds} s c64 runs for the target, ${pairCount} for each other comparison, then ${rounds} rotating rounds; ${threads} mesh thread(s) and nginx worker(s) unless said; ${PIN ? `proxies on CPU ${PROXY_CPU}, wrk and the backend on CPU ${LOAD_CPU}` : 'unpinned'}:`);
     const figures: Figure[] = [
       ...balance,
       report({ name: 'HTTP rps direct to the backend (c64)', value: Math.round(m.direct.rps), unit: 'req/s', anchor: 'ceiling' }),
@@ -334,6 +341,10 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       ...pairFigures(tuned),
       report({ name: 'mesh ÷ nginx, one thread / one worker', value: single.ratio, unit: '×', anchor: 'per core' }),
       ...pairFigures(single),
+      report({ name: 'mesh ÷ nginx with worker_cpu_affinity auto', value: affinity.ratio, unit: '×', anchor: 'nginx pinned too' }),
+      ...pairFigures(affinity),
+      report({ name: 'mesh ÷ the mesh with SHOAL_MESH_PIN=0', value: pinning.ratio, unit: '×', anchor: 'what pinning gives' }),
+      ...pairFigures(pinning),
       report({ name: 'proxy CPU per request: nginx workers', value: m.nginx.cpuUsPerReq, unit: 'µs/req', anchor: 'nginx' }),
       report({ name: 'proxy CPU per request: bare Bun relay', value: m.bare.cpuUsPerReq, unit: 'µs/req' }),
       report({ name: 'proxy CPU per request: mesh', value: m.mesh.cpuUsPerReq, unit: 'µs/req' }),
@@ -349,7 +360,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
       report({ name: 'p50 added by a bare Bun relay (c1)', value: added('bare'), unit: 'µs' }),
       report({ name: 'p50 added by the mesh (c1)', value: added('mesh'), unit: 'µs', target: `≤ nginx's ${added('nginx').toFixed(1)} µs`, met: added('mesh') <= added('nginx') }),
     ];
-    return { figures, raw: { seconds, pairs: { main, tuned, single }, rounds, threads, pinned: PIN, medians: m, runs } };
+    return { figures, raw: { seconds, pairs: { main, tuned, single, affinity, pinning }, rounds, threads, pinned: PIN, medians: m, runs } };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => c.exited));

@@ -68,7 +68,7 @@ export interface IngressStats {
   ports: string[];
   /** The TCP data path in use, once a TCP port was published. */
   tcpRelay: 'native' | 'js' | null;
-  /** What the log says of it: `native relay, <n> threads`, `js relay`, or `js relay (<why native could not run>)`. */
+  /** What the log says of it: `native relay, <n> threads[, pinned]`, `js relay`, or `js relay (<why native could not run>)`. */
   tcpRelayLabel: string | null;
 }
 
@@ -122,7 +122,7 @@ export class IngressProxy {
       bound = relay.listen(port);
       this.tcpRelay = engine ? 'native' : 'js';
       this.tcpRelayLabel = engine
-        ? `native relay, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}`
+        ? `native relay, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}${engine.pinned === engine.threads ? ', pinned' : ''}`
         : `js relay${typeof native === 'string' ? ` (${native})` : ''}`;
       pending.relay = relay;
     } else {

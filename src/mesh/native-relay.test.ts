@@ -3,8 +3,9 @@
  * share is tested in ingress.test.ts).
  */
 import { afterEach, expect, test } from 'bun:test';
+import { readdirSync, readFileSync } from 'node:fs';
 import { PortUnavailableError } from './errors.ts';
-import { type NativeRelay, nativeRelay, relayThreads } from './native-relay.ts';
+import { type NativeRelay, nativeRelay, relayPinning, relayThreads } from './native-relay.ts';
 import { connectClient, refusedPort, silentBackend, waitFor } from './testkit.ts';
 
 const HOST = '127.0.0.1';
@@ -108,6 +109,25 @@ test('the number of threads: one per CPU up to 8, or SHOAL_MESH_THREADS', () => 
   expect(relayThreads({ SHOAL_MESH_THREADS: '3' }, 2)).toBe(3);
   expect(() => relayThreads({ SHOAL_MESH_THREADS: '0' }, 2)).toThrow(/SHOAL_MESH_THREADS must be a whole number from 1 to 8, not "0"/);
   expect(() => relayThreads({ SHOAL_MESH_THREADS: 'many' }, 2)).toThrow(/not "many"/);
+});
+
+test('each thread is pinned to a CPU of its own when there are as many CPUs as threads; SHOAL_MESH_PIN=0 turns it off', async () => {
+  const r = await relay();
+  const status = (path: string) => readFileSync(path, 'utf8');
+  const allowed = (text: string) => text.match(/^Cpus_allowed_list:\s*(\S+)/m)![1]!;
+  const count = (list: string) => list.split(',').reduce((n, part) => {
+    const [a, b] = part.split('-').map(Number);
+    return n + (b === undefined ? 1 : b - a! + 1);
+  }, 0);
+  const cpus = count(allowed(status('/proc/self/status')));
+  expect(r.pinned).toBe(cpus >= r.threads ? r.threads : 0);
+  // The pinned threads are there to see: threads of this process allowed on one CPU only, all different.
+  const single = readdirSync('/proc/self/task').map((t) => allowed(status(`/proc/self/task/${t}/status`))).filter((l) => count(l) === 1);
+  expect(new Set(single).size).toBeGreaterThanOrEqual(r.pinned);
+  expect(relayPinning({})).toBe(true);
+  expect(relayPinning({ SHOAL_MESH_PIN: '1' })).toBe(true);
+  expect(relayPinning({ SHOAL_MESH_PIN: '0' })).toBe(false);
+  expect(() => relayPinning({ SHOAL_MESH_PIN: 'yes' })).toThrow(/SHOAL_MESH_PIN must be 0 or 1, not "yes"/);
 });
 
 test('a port in use is a named error', async () => {

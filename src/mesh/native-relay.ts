@@ -54,8 +54,9 @@ function compile() {
     return cc({
       source: file,
       symbols: {
-        relay_start: { args: ['int'], returns: 'int' },
+        relay_start: { args: ['int', 'int'], returns: 'int' },
         relay_threads: { args: [], returns: 'int' },
+        relay_pinned: { args: [], returns: 'int' },
         relay_listen: { args: ['cstring', 'int'], returns: 'int' },
         relay_listener_port: { args: ['int'], returns: 'int' },
         relay_unlisten: { args: ['int'], returns: 'int' },
@@ -106,6 +107,18 @@ export function relayThreads(env: Record<string, string | undefined> = process.e
   return Math.max(1, Math.min(8, cpus || 1));
 }
 
+/**
+ * Whether each relay thread is pinned to a CPU of its own: SHOAL_MESH_PIN=0 turns it off (default on;
+ * it takes effect only where the process may run on at least as many CPUs as there are threads).
+ * Measured in docs/mesh.md.
+ */
+export function relayPinning(env: Record<string, string | undefined> = process.env): boolean {
+  const asked = env.SHOAL_MESH_PIN;
+  if (asked === undefined || asked === '' || asked === '1') return true;
+  if (asked === '0') return false;
+  throw new Error(`SHOAL_MESH_PIN must be 0 or 1, not "${asked}"`);
+}
+
 /** The relay threads of this process, and the calls into them. */
 export class NativeRelay {
   /** Every event names the listener of its connection; unlisten delivers the last ones before forgetting it. */
@@ -117,10 +130,10 @@ export class NativeRelay {
 
   private constructor(private readonly sym: Symbols) {}
 
-  static async start(threads = relayThreads()): Promise<NativeRelay> {
+  static async start(threads = relayThreads(), pin = relayPinning()): Promise<NativeRelay> {
     const sym = compile();
     if (sym.relay_event_size() !== EVENT_SIZE) throw new Error(`relay.c event size ${sym.relay_event_size()}, want ${EVENT_SIZE}`);
-    const fd = sym.relay_start(threads | 0);
+    const fd = sym.relay_start(threads | 0, pin ? 1 : 0);
     if (fd < 0) throw new Error(`the relay thread did not start: ${errnoText(-fd)}`);
     const relay = new NativeRelay(sym);
     // Bun.connect takes an open descriptor too (FdSocketOptions), though its typings have no overload for it.
@@ -144,6 +157,11 @@ export class NativeRelay {
   /** The threads running (fewer than asked only if the system refused one). */
   get threads(): number {
     return this.sym.relay_threads();
+  }
+
+  /** How many of them are pinned to a CPU of their own. */
+  get pinned(): number {
+    return this.sym.relay_pinned();
   }
 
   /** Open connections of one thread's shard (a connection's shard is its slot modulo `threads`). */

@@ -87,7 +87,7 @@ test('a port published on one host reaches tasks on others, through kills and a 
     // Host A (127.0.0.1) runs no task of the service: its mesh relays to the worker's task.
     await waitFor('the task answering through host A', async () => (await answer('127.0.0.1', published)) === first.ID, 15_000);
     // The compiled binary relays TCP with its native data path (src/mesh/native-relay.ts).
-    expect(a.output).toMatch(new RegExp(`127\\.0\\.0\\.1:${published}/tcp \\(native relay, \\d threads?\\)`));
+    expect(a.output).toMatch(new RegExp(`127\\.0\\.0\\.1:${published}/tcp \\(native relay, \\d threads?(, pinned)?\\)`));
     // Every host answers on the published port.
     for (const ip of ['127.0.0.2', '127.0.0.3']) expect(await answer(ip, published)).toBe(first.ID);
     // The host-mode port only where the task runs.

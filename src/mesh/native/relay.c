@@ -12,7 +12,8 @@
  * at most CHUNK bytes) and the reading side is left alone until it drains. FINs are passed on once the
  * bytes before them are out.
  *
- * Threads: one loop per shard (relay_start(n): n shards, one per CPU by default). A shard owns its
+ * Threads: one loop per shard (relay_start(n, pin): n shards, one per CPU by default, each pinned to a
+ * CPU of its own unless told not to). A shard owns its
  * connections, its epoll and its mutex; its loop holds the mutex while it handles a batch of events,
  * never while it waits. Listeners are watched by shard 0 only, which accepts and hands each connection
  * to the shard with the fewest (so a burst of connections is spread, not taken by whichever thread
@@ -63,6 +64,8 @@ int pthread_create(usize *, const void *, void *(*)(void *), void *);
 int pthread_detach(usize);
 int pthread_mutex_lock(void *);
 int pthread_mutex_unlock(void *);
+int sched_getaffinity(int, usize, void *);
+int pthread_setaffinity_np(usize, usize, const void *);
 
 #define errno (*__errno_location())
 #define AF_UNIX 1
@@ -150,6 +153,8 @@ struct shard {
   i64 next_deadline; /* no deadline (connect attempt, or JavaScript's grace) ends before this; 0: none */
   u32 gen_counter;
   char *iobuf;
+  int cpu; /* the CPU its thread is to be pinned to, or -1 */
+  int pinned; /* 1: it is */
 };
 
 static struct shard shards[MAX_SHARDS];
@@ -497,11 +502,18 @@ static struct shard *lock_slot(i32 slot_, u32 *local) {
   return sh;
 }
 
-/* Starts the threads once (`threads` shards, 1 to MAX_SHARDS); returns the fd JavaScript watches, or -errno. */
-int relay_start(int threads) {
+/* Starts the threads once (`threads` shards, 1 to MAX_SHARDS); returns the fd JavaScript watches, or
+   -errno. pin: put thread k on the k-th CPU this process may run on, if it may run on as many CPUs as
+   there are threads (else none is pinned). */
+int relay_start(int threads, int pin) {
   if (started) return notify_js;
   if (threads < 1) threads = 1;
   if (threads > MAX_SHARDS) threads = MAX_SHARDS;
+  int cpus[MAX_SHARDS], ncpus = 0;
+  unsigned char allowed[128];
+  if (pin && sched_getaffinity(0, sizeof allowed, allowed) == 0)
+    for (int i = 0; i < 1024 && ncpus < threads; i++)
+      if (allowed[i / 8] & (1 << (i % 8))) cpus[ncpus++] = i;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
   notify_js = sv[0];
@@ -510,6 +522,7 @@ int relay_start(int threads) {
     struct shard *sh = &shards[k];
     sh->index = k;
     sh->gen_counter = 1;
+    sh->cpu = ncpus == threads ? cpus[k] : -1;
     sh->ep = epoll_create1(EPOLL_CLOEXEC);
     if (sh->ep < 0) return -errno;
     sh->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -528,6 +541,11 @@ int relay_start(int threads) {
       nshards = k; /* fewer threads than asked: the shards that run take every connection */
       break;
     }
+    if (shards[k].cpu >= 0) {
+      unsigned char mask[128]; memset(mask, 0, sizeof mask);
+      mask[shards[k].cpu / 8] = (unsigned char)(1 << (shards[k].cpu % 8));
+      shards[k].pinned = pthread_setaffinity_np(t, sizeof mask, mask) == 0;
+    }
     pthread_detach(t);
   }
   started = 1;
@@ -535,6 +553,13 @@ int relay_start(int threads) {
 }
 
 int relay_threads(void) { return nshards; }
+
+/* Threads pinned to a CPU of their own (0 when not asked, or when there are fewer CPUs than threads). */
+int relay_pinned(void) {
+  int n = 0;
+  for (int k = 0; k < nshards; k++) n += shards[k].pinned;
+  return n;
+}
 
 /* Binds and listens; returns the listener's slot (≥ 0) or -errno. */
 int relay_listen(const char *addr, int port) {
