@@ -20,11 +20,14 @@
  * runs too, as the floor of what Bun can do.
  *
  * The machine's speed drifts by ±20 % over minutes (two shared cores), more than the proxies differ, so
- * the throughput target is judged on pairs: MESH_BENCH_PAIRS (default 16) pairs of back-to-back c64
- * runs of nginx and the mesh, in ABBA order, each pair giving one ratio; the median ratio is reported
- * with a distribution-free 95 % interval. Three such comparisons: the mesh against nginx with as many
- * workers as the mesh has threads (the target), against the same nginx with `reuseport` on its
- * listener, and one relay thread against one nginx worker. Then MESH_BENCH_ROUNDS (5) rounds in rotating order measure
+ * the throughput target is judged on pairs of back-to-back c64 runs of nginx and the mesh, in ABBA
+ * order, each pair giving one ratio; the median ratio is reported with a distribution-free 95 %
+ * interval. The target comparison, the mesh as shipped against nginx with as many workers as the mesh
+ * has threads, gets MESH_BENCH_TARGET_PAIRS (default 64: 16 left intervals of ±0.1 that could not
+ * separate the two); each other comparison MESH_BENCH_PAIRS (16): against the same nginx with
+ * `reuseport` on its listener, one relay thread against one nginx worker, against nginx with
+ * `worker_cpu_affinity auto` (its workers pinned, as the mesh's threads are), and the mesh against
+ * itself with SHOAL_MESH_PIN=0 (what pinning gives). Then MESH_BENCH_ROUNDS (5) rounds in rotating order measure
  * every target (direct, nginx, bare, mesh) for throughput, latency and new connections; medians
  * reported. CPU time per request of the proxy process (from /proc) is reported too, split into user
  * space and kernel (the kernel's share is the same socket work for every proxy: a profile of the relay
