@@ -124,6 +124,9 @@ test('each thread is pinned to a CPU of its own when there are as many CPUs as t
   // The pinned threads are there to see: threads of this process allowed on one CPU only, all different.
   const single = readdirSync('/proc/self/task').map((t) => allowed(status(`/proc/self/task/${t}/status`))).filter((l) => count(l) === 1);
   expect(new Set(single).size).toBeGreaterThanOrEqual(r.pinned);
+  // Tasks the daemon starts are not pinned with them: a child gets the whole process's CPUs.
+  const child = Bun.spawnSync(['sh', '-c', 'grep Cpus_allowed_list /proc/self/status']).stdout.toString();
+  expect(count(allowed(child))).toBe(cpus);
   expect(relayPinning({})).toBe(true);
   expect(relayPinning({ SHOAL_MESH_PIN: '1' })).toBe(true);
   expect(relayPinning({ SHOAL_MESH_PIN: '0' })).toBe(false);
