@@ -233,7 +233,8 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
 
     // As many nginx workers as the mesh has relay threads: one per CPU for both, nginx's own `auto`.
     // Also nginx with `reuseport` (the kernel spreads connections over its workers' own sockets; by
-    // default one worker tends to take most of a burst), and one worker against one relay thread.
+    // default one worker tends to take most of a burst), nginx with its workers pinned to CPUs as the
+    // mesh's threads are, one worker against one relay thread, and the mesh with its threads unpinned.
     const threads = relayThreads();
     const nginx = async (name: string, workers: number, listen = '', main = '') => {
       const port = freePort();

@@ -127,6 +127,10 @@ test('each thread is pinned to a CPU of its own when there are as many CPUs as t
   // Tasks the daemon starts are not pinned with them: a child gets the whole process's CPUs.
   const child = Bun.spawnSync(['sh', '-c', 'grep Cpus_allowed_list /proc/self/status']).stdout.toString();
   expect(count(allowed(child))).toBe(cpus);
+  // Off: the same relay started in a process of its own with SHOAL_MESH_PIN=0 pins nothing.
+  const script = `const { nativeRelay } = await import(${JSON.stringify(`${import.meta.dir}/native-relay.ts`)}); const r = await nativeRelay(); console.log(typeof r === 'string' ? r : \`\${r.threads} \${r.pinned}\`);`;
+  const off = Bun.spawnSync([process.execPath, '-e', script], { env: { ...process.env, SHOAL_MESH_PIN: '0' } }).stdout.toString().trim();
+  expect(off).toBe(`${r.threads} 0`);
   expect(relayPinning({})).toBe(true);
   expect(relayPinning({ SHOAL_MESH_PIN: '1' })).toBe(true);
   expect(relayPinning({ SHOAL_MESH_PIN: '0' })).toBe(false);
