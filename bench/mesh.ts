@@ -23,7 +23,7 @@
  * the throughput target is judged on pairs of back-to-back c64 runs of nginx and the mesh, in ABBA
  * order, each pair giving one ratio; the median ratio is reported with a distribution-free 95 %
  * interval. The target comparison, the mesh as shipped against nginx with as many workers as the mesh
- * has threads, gets MESH_BENCH_TARGET_PAIRS (default 64: 16 left intervals of ±0.1 that could not
+ * has threads, gets MESH_BENCH_TARGET_PAIRS (default 64: 16 left intervals of about ±0.08 that could not
  * separate the two); each other comparison MESH_BENCH_PAIRS (16): against the same nginx with
  * `reuseport` on its listener, one relay thread against one nginx worker, against nginx with
  * `worker_cpu_affinity auto` (its workers pinned, as the mesh's threads are), and the mesh against
