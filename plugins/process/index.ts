@@ -224,7 +224,7 @@ class ProcessController implements Controller {
       throw new StartError(`refusing to start a process shim from inside one: the executable does not handle "${SHIM_ARG}"`);
     }
     const cmd = [...(this.opts.shimCommand ?? shimCommand()), this.#dir];
-    const shimLog = openSync(path(this.#dir, 'shimLog'), 'a');
+    const shimLog = openSync(path(this.#dir, 'shimLog'), 'a', 0o600);
     try {
       // No pipes to the daemon: the shim must not get SIGPIPE when the daemon dies.
       this.#shimProc = Bun.spawn(cmd, {

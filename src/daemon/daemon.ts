@@ -14,7 +14,7 @@ import type { ApiDeps, InitRequest, JoinRequestBody } from '../api/deps.ts';
 import { builtinCatalog, type ExecutorCatalog } from '../executor/catalog.ts';
 import { loadExecutors, type LoadReport } from '../executor/loader.ts';
 import { ConflictError, errorMessage, InvalidArgumentError, ShoalError, UnavailableError } from '../lib/errors.ts';
-import { socketPath } from '../lib/paths.ts';
+import { ensurePrivateDir, socketPath } from '../lib/paths.ts';
 import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import { memoryConnPair } from '../manager/dispatcher/index.ts';
 import { MemoryStore } from '../store/index.ts';
@@ -70,7 +70,7 @@ export interface RunningDaemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(opts.dataDir);
   const unlock = lockDataDir(opts.dataDir);
   const handle = new DaemonHandle(log, unlock);
   try {

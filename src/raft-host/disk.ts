@@ -2,6 +2,7 @@
 // ready and must not proceed before fsync returns; the simulator implements it in memory.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir } from '../lib/paths.ts';
 
 export interface DiskFile {
   readonly path: string;
@@ -32,7 +33,8 @@ export function pathJoin(dir: string, name: string): string {
 class NodeFile implements DiskFile {
   private fd: number;
   constructor(readonly path: string) {
-    this.fd = fs.openSync(path, 'a');
+    // The log holds the cluster's state (keys, join tokens): never readable by other users.
+    this.fd = fs.openSync(path, 'a', 0o600);
   }
   append(data: Uint8Array): void {
     let off = 0;
@@ -50,7 +52,7 @@ class NodeFile implements DiskFile {
 /** The real disk, on node:fs. */
 export class NodeDisk implements Disk {
   mkdirp(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
+    ensurePrivateDir(dir);
   }
   list(dir: string): string[] {
     return fs.readdirSync(dir);

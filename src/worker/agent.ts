@@ -117,7 +117,7 @@ export class Agent {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    await mkdir(join(this.dataDir, 'tasks'), { recursive: true });
+    await mkdir(join(this.dataDir, 'tasks'), { recursive: true, mode: 0o700 });
     this.session.start();
     this.#armRefresh();
   }

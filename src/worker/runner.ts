@@ -162,7 +162,7 @@ export class TaskRunner {
       if (!isTerminal(observed)) this.#report({ state: 'rejected', message, err: message });
       return;
     }
-    await mkdir(this.taskDir, { recursive: true });
+    await mkdir(this.taskDir, { recursive: true, mode: 0o700 });
     let network: TaskNetwork | undefined;
     if (!isTerminal(observed) && task.NetworksAttachments?.length) {
       try {
