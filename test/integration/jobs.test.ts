@@ -129,3 +129,22 @@ test('service ps says why a task is pending: a constraint no node satisfies, a d
   await d.ok('node', 'update', '--availability', 'active', self);
   await waitFor('2 completed', async () => completedOf(await d.tasks({ service: ['batch'] })).length === 2, 30_000);
 });
+
+test.skipIf(Bun.which('docker') === null)('the docker CLI lists a job, shows its completed tasks and runs it again with an update', async () => {
+  await using d = await tempDaemon();
+  await d.start();
+  const docker = async (...args: string[]) => {
+    const p = Bun.spawn(['docker', ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...d.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' } });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`docker ${args.join(' ')} exited ${code}: ${err}${out}`);
+    return out;
+  };
+  await d.ok('service', 'create', '--name', 'once', '--mode', 'replicated-job', '--replicas', '2', '--', '/bin/sh', '-c', 'exit 0');
+  expect(await docker('service', 'ls')).toMatch(/once\s+replicated job\s+0\/0 \(2\/2 completed\)/);
+  expect((await docker('service', 'ps', 'once')).match(/Complete\s+Complete /g)).toHaveLength(2);
+  const before = (await d.json('/services/once')).JobStatus.JobIteration.Index;
+  await docker('service', 'update', '--detach', '--force', 'once');
+  const after = (await d.json('/services/once')).JobStatus.JobIteration.Index;
+  expect(after).toBeGreaterThan(before);
+  await waitFor('the second run to complete', async () => completedOf(await d.tasks({ service: ['once'] })).length === 4, 30_000);
+});
