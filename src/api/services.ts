@@ -13,13 +13,14 @@ import { checkPortConflict } from '../manager/allocator/ports.ts';
 import { attachIngress, resolveServiceNetworks } from './network-spec.ts';
 import { normalizeServiceSpec } from './service-spec.ts';
 import { checkModeChange, jobServiceStatus, modeName, nextJobStatus } from './job-spec.ts';
+import { isJob } from '../manager/orchestrator/jobs/mode.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
 /** Docker's `ServiceStatus` (`GET /services?status=true`): what `service ls` shows as 2/3. */
 export function serviceStatus(store: MemoryStore, svc: Service): { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } {
   const tasks = store.by('tasks', 'service', svc.ID);
-  if (svc.JobStatus) return jobServiceStatus(svc, tasks);
+  if (isJob(svc)) return jobServiceStatus(svc, tasks);
   const wanted = tasks.filter((t) => t.DesiredState === 'running');
   const running = wanted.filter((t) => t.Status.State === 'running').length;
   const completed = tasks.filter((t) => t.Status.State === 'complete').length;
