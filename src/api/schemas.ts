@@ -128,6 +128,8 @@ const portConfig = z.strictObject({
 });
 
 export const MAX_REPLICAS = 10_000;
+/** Every completion keeps a task in the store until the next iteration: bounded. */
+export const MAX_JOB_COMPLETIONS = 100_000;
 
 export const serviceSpecSchema = z.strictObject({
   Name: z
@@ -141,6 +143,13 @@ export const serviceSpecSchema = z.strictObject({
     .strictObject({
       Replicated: z.strictObject({ Replicas: z.number().int().min(0, 'expected a non-negative number').max(MAX_REPLICAS).optional() }).optional(),
       Global: z.strictObject({}).optional(),
+      ReplicatedJob: z
+        .strictObject({
+          MaxConcurrent: z.number().int().min(1, 'expected at least 1 (tasks run at once)').max(MAX_REPLICAS).optional(),
+          TotalCompletions: z.number().int().min(0, 'expected a non-negative number').max(MAX_JOB_COMPLETIONS).optional(),
+        })
+        .optional(),
+      GlobalJob: z.strictObject({}).optional(),
     })
     .optional(),
   UpdateConfig: updateConfig.optional(),

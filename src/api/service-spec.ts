@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../lib/errors.ts';
 import { parseConstraints } from '../manager/scheduler/constraints.ts';
 import { NS_PER_S, runtimeOf, type ServiceSpec, type TaskSpec } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
+import { normalizeMode } from './job-spec.ts';
 import { serviceSpecSchema, validate } from './schemas.ts';
 
 const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', vm: 'VMSpec', mock: 'MockSpec' };
@@ -53,14 +54,12 @@ export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validat
       }
     });
   }
-  const mode = input.Mode ?? { Replicated: { Replicas: 1 } };
-  if (mode.Replicated && mode.Global) throw new InvalidArgumentError('Mode: give either Replicated or Global, not both');
   const spec: ServiceSpec = {
     ...(input as Omit<ServiceSpec, 'Name'>),
     Name: input.Name || fallbackName(),
     Labels: input.Labels ?? {},
     TaskTemplate: tt,
-    Mode: mode.Global ? { Global: {} } : { Replicated: { Replicas: mode.Replicated?.Replicas ?? 1 } },
+    Mode: normalizeMode(input.Mode, input),
   };
   // A process on the host's network listens on its target port on its host, where the mesh would
   // also listen on the published port: the same number cannot be both.

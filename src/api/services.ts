@@ -12,12 +12,15 @@ import { boolParam, limitBody, readJson, requireCluster, versionParam } from './
 import { checkPortConflict } from '../manager/allocator/ports.ts';
 import { attachIngress, resolveServiceNetworks } from './network-spec.ts';
 import { normalizeServiceSpec } from './service-spec.ts';
+import { checkModeChange, jobServiceStatus, modeName, nextJobStatus } from './job-spec.ts';
+import { isJob } from '../manager/orchestrator/jobs/mode.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
 /** Docker's `ServiceStatus` (`GET /services?status=true`): what `service ls` shows as 2/3. */
 export function serviceStatus(store: MemoryStore, svc: Service): { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } {
   const tasks = store.by('tasks', 'service', svc.ID);
+  if (isJob(svc)) return jobServiceStatus(svc, tasks);
   const wanted = tasks.filter((t) => t.DesiredState === 'running');
   const running = wanted.filter((t) => t.Status.State === 'running').length;
   const completed = tasks.filter((t) => t.Status.State === 'complete').length;
@@ -39,7 +42,7 @@ export function servicesRoutes(deps: ApiDeps): Hono {
       .filter((s) =>
         matchAny(f.get('id'), (v) => s.ID.startsWith(v)) &&
         matchAny(f.get('name'), (v) => s.Spec.Name.startsWith(v)) &&
-        matchAny(f.get('mode'), (v) => (v === 'global' ? !!s.Spec.Mode?.Global : v === 'replicated' && !s.Spec.Mode?.Global)) &&
+        matchAny(f.get('mode'), (v) => v === modeName(s.Spec.Mode)) &&
         matchAny(f.get('runtime'), (v) => s.Spec.TaskTemplate.Runtime === v) &&
         matchLabels(f.get('label'), s.Spec.Labels),
       )
@@ -58,6 +61,8 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
     const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+    const job = nextJobStatus(spec, undefined, new Date().toISOString());
+    if (job) svc.JobStatus = job;
     await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
     return c.json({ ID: id, Warnings: [] as string[] }, 201);
   });
@@ -80,7 +85,10 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
+    checkModeChange(cur.Spec, spec);
     const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+    const job = nextJobStatus(spec, cur, new Date().toISOString());
+    if (job) next.JobStatus = job;
     await store.update((tx) => tx.update('services', next), c.req.raw.signal);
     return c.json({ Warnings: [] as string[] });
   });

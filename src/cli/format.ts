@@ -37,10 +37,22 @@ export function ago(iso: string | undefined, now = Date.now()): string {
   return `${Math.floor(h / 24)} days ago`;
 }
 
-export type ServiceWithStatus = Service & { ServiceStatus?: { RunningTasks: number; DesiredTasks: number } };
+export type ServiceWithStatus = Service & { ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks?: number } };
 
-export function modeOf(s: Service): 'replicated' | 'global' {
-  return s.Spec.Mode?.Global ? 'global' : 'replicated';
+export function modeOf(s: Service): 'replicated' | 'global' | 'replicated job' | 'global job' {
+  const m = s.Spec.Mode;
+  return m?.ReplicatedJob ? 'replicated job' : m?.GlobalJob ? 'global job' : m?.Global ? 'global' : 'replicated';
+}
+
+/** Docker's REPLICAS column: `2/3`, and for a job `2/2 (3/5 completed)`. */
+export function replicasCell(s: ServiceWithStatus): string {
+  const st = s.ServiceStatus;
+  if (!st) return '';
+  const base = `${st.RunningTasks}/${st.DesiredTasks}`;
+  const rj = s.Spec.Mode?.ReplicatedJob;
+  if (rj) return `${base} (${st.CompletedTasks ?? 0}/${rj.TotalCompletions ?? rj.MaxConcurrent ?? 1} completed)`;
+  if (s.Spec.Mode?.GlobalJob) return `${base} (${st.CompletedTasks ?? 0} completed)`;
+  return base;
 }
 
 export function serviceTable(services: readonly ServiceWithStatus[]): string {
@@ -50,7 +62,7 @@ export function serviceTable(services: readonly ServiceWithStatus[]): string {
       shortId(s.ID),
       s.Spec.Name,
       modeOf(s),
-      s.ServiceStatus ? `${s.ServiceStatus.RunningTasks}/${s.ServiceStatus.DesiredTasks}` : '',
+      replicasCell(s),
       s.Spec.TaskTemplate.Runtime ?? '',
       // The allocated ports (a port left out of the spec has its number there), as docker shows them.
       (s.Endpoint?.Ports ?? s.Spec.EndpointSpec?.Ports ?? []).map((p) => `*:${p.PublishedPort ?? ''}->${p.TargetPort}/${p.Protocol ?? 'tcp'}`).join(', '),

@@ -7,6 +7,7 @@ import { matchConstraints, parseConstraints } from '../manager/scheduler/constra
 import type { Node, Service, Task } from '../types/index.ts';
 import type { Client } from './client.ts';
 import { taskError } from './format.ts';
+import { assessJob, isJobService } from './job-progress.ts';
 
 export const POLL_MS = 100;
 /** A service whose new tasks failed this many times is not going to converge by waiting. */
@@ -40,6 +41,7 @@ export function canonical(v: unknown): string {
 
 /** Pure: one look at the service's tasks. `known` holds the task IDs that existed before we started. */
 export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Node[], known: ReadonlySet<string>): Progress {
+  if (isJobService(svc)) return assessJob(svc, tasks, nodes);
   const name = svc.Spec.Name;
   const want = desiredCount(svc, nodes);
   const active = tasks.filter((t) => t.DesiredState === 'running');

@@ -8,6 +8,7 @@ import {
   applyContainerFlags, applyPluginOptUpdate, applyVMFlags, CONTAINER_OPTIONS, CONTAINER_UPDATE_OPTIONS, PLUGIN_OPTIONS, PLUGIN_UPDATE_OPTIONS,
   pluginOpts, refuseRuntimeFlags, VM_OPTIONS, VM_UPDATE_OPTIONS, vmSpecOf,
 } from './runtime-opts.ts';
+import { applyModeUpdate, MAX_CONCURRENT_OPTION, modeFromFlags } from './job-opts.ts';
 import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
@@ -35,8 +36,9 @@ const common: OptionDef[] = [
 
 export const CREATE_OPTIONS: OptionDef[] = [
   { long: 'name', kind: 'string', value: 'NAME', help: 'service name' },
-  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks (default 1)' },
-  { long: 'mode', kind: 'string', value: 'replicated|global', help: 'service mode (default replicated)' },
+  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks (default 1); replicated-job: completions' },
+  { long: 'mode', kind: 'string', value: 'replicated|global|replicated-job|global-job', help: 'service mode (default replicated)' },
+  MAX_CONCURRENT_OPTION,
   { long: 'runtime', kind: 'string', value: 'RUNTIME', help: 'process (default), container, vm, mock, or a plugin\'s runtime' },
   { long: 'env', short: 'e', kind: 'list', value: 'KEY=VALUE', help: 'set an environment variable (repeatable)' },
   { long: 'constraint', kind: 'list', value: 'EXPR', help: 'placement constraint, e.g. node.labels.zone==eu (repeatable)' },
@@ -50,7 +52,8 @@ export const CREATE_OPTIONS: OptionDef[] = [
 ];
 
 export const UPDATE_OPTIONS: OptionDef[] = [
-  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks' },
+  { long: 'replicas', kind: 'string', value: 'N', help: 'number of tasks; replicated-job: completions' },
+  MAX_CONCURRENT_OPTION,
   { long: 'env-add', kind: 'list', value: 'KEY=VALUE', help: 'add or change an environment variable' },
   { long: 'env-rm', kind: 'list', value: 'KEY', help: 'remove an environment variable' },
   { long: 'label-add', kind: 'list', value: 'KEY=VALUE', help: 'add or change a service label' },
@@ -129,9 +132,7 @@ function labelsOf(p: Parsed, flag: string): Record<string, string> {
 export function buildServiceSpec(p: Parsed, env: Record<string, string | undefined> = process.env): ServiceSpec {
   const runtime = p.str('runtime') ?? 'process';
   if (!/^[a-z][a-z0-9-]{0,62}$/.test(runtime)) throw invalid('runtime', runtime, 'expected a runtime name such as process, container or mock');
-  const mode = parseChoice('mode', p.str('mode') ?? 'replicated', ['replicated', 'global'] as const);
-  const replicas = num(p, 'replicas', (f, v) => parseCount(f, v, 10_000));
-  if (mode === 'global' && replicas !== undefined) throw new UsageError('--replicas cannot be used with --mode global');
+  const mode = modeFromFlags(p);
   const args = p.positionals;
   const workdir = p.str('workdir');
   const user = p.str('user');
@@ -173,7 +174,7 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     Name: p.str('name') ?? '',
     Labels: labelsOf(p, 'label'),
     TaskTemplate: tt,
-    Mode: mode === 'global' ? { Global: {} } : { Replicated: { Replicas: replicas ?? 1 } },
+    Mode: mode,
   };
   if (!spec.Name) delete (spec as Partial<ServiceSpec>).Name;
   const ports = p.list('publish').map((x) => parsePublish(x));
@@ -192,11 +193,7 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
   const spec: ServiceSpec = structuredClone(current);
   const tt = spec.TaskTemplate;
   const runtime = tt.Runtime ?? (tt.ContainerSpec ? 'container' : 'process');
-  const replicas = num(p, 'replicas', (f, v) => parseCount(f, v, 10_000));
-  if (replicas !== undefined) {
-    if (spec.Mode?.Global) throw new UsageError('--replicas cannot be used with a global service');
-    spec.Mode = { Replicated: { Replicas: replicas } };
-  }
+  spec.Mode = applyModeUpdate(spec.Mode, p);
   const envAdd = envOf(p, 'env-add', env);
   const envRm = p.list('env-rm');
   const workdir = p.str('workdir');

@@ -128,9 +128,11 @@ const scale: Command = {
     for (const [ref, n] of pairs) {
       try {
         const svc = await c.service(ref);
-        if (svc.Spec.Mode?.Global) throw new UsageError(`${svc.Spec.Name}: scale can only be used with replicated services`);
+        if (svc.Spec.Mode?.Global || svc.Spec.Mode?.GlobalJob) throw new UsageError(`${svc.Spec.Name}: scale can only be used with replicated or replicated-job services`);
         const known = await taskIds(ctx, svc.ID);
-        await c.updateService(svc.ID, svc.Version.Index, { ...svc.Spec, Mode: { Replicated: { Replicas: n } } });
+        // A replicated job: its number of completions (which runs it again, as any update of a job).
+        const mode = svc.Spec.Mode?.ReplicatedJob ? { ReplicatedJob: { ...svc.Spec.Mode.ReplicatedJob, TotalCompletions: n } } : { Replicated: { Replicas: n } };
+        await c.updateService(svc.ID, svc.Version.Index, { ...svc.Spec, Mode: mode });
         ctx.io.out(`${svc.Spec.Name} scaled to ${n}\n`);
         changed.push({ id: svc.ID, known });
       } catch (e) {

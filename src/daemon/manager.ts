@@ -1,6 +1,7 @@
 import { Allocator } from '../manager/allocator/index.ts';
 import { Dispatcher } from '../manager/dispatcher/index.ts';
 import { Orchestrator } from '../manager/orchestrator/index.ts';
+import { JobOrchestrator } from '../manager/orchestrator/jobs/index.ts';
 import { TaskReaper } from '../manager/reaper/index.ts';
 import { Scheduler } from '../manager/scheduler/index.ts';
 import type { MemoryStore } from '../store/index.ts';
@@ -24,6 +25,7 @@ export class Manager {
     const onError = (stage: string, err: unknown) => log(`${stage}: ${err instanceof Error ? err.message : String(err)}`);
     this.stages = [
       new Orchestrator({ store, onError }),
+      new JobOrchestrator({ store, onError }),
       new Allocator({ store, onError }),
       new Scheduler({ store, onError }),
       new TaskReaper({ store, onError }),

@@ -118,7 +118,7 @@ describe('pipeline', () => {
     await settle(store);
     const repl = liveTasks(store, 'web')[0]!;
     expect(repl).toMatchObject({ Slot: 1, NodeID: '' });
-    expect(repl.Status).toMatchObject({ State: 'pending', Err: 'no suitable node (1 node not available for new tasks)' });
+    expect(repl.Status).toMatchObject({ State: 'pending', Err: 'no suitable node (1 node drained)' });
     expect(store.get('tasks', first.ID)!).toMatchObject({ DesiredState: 'shutdown', Status: { State: 'shutdown' } });
     const n1b = store.get('nodes', 'n1')!;
     await store.update((tx) => tx.update('nodes', { ...n1b, Spec: { ...n1b.Spec, Availability: 'active' } }));

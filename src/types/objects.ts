@@ -137,6 +137,16 @@ export interface NetworkAttachmentConfig { Target: string; Aliases?: string[]; D
 export interface ServiceMode {
   Replicated?: { Replicas?: number };
   Global?: Record<string, never>;
+  /** A job: tasks run to completion, `MaxConcurrent` at a time, until `TotalCompletions` completed. */
+  ReplicatedJob?: { MaxConcurrent?: number; TotalCompletions?: number };
+  /** A job: one task to completion on every eligible node. */
+  GlobalJob?: Record<string, never>;
+}
+
+/** A job's run: which iteration is current (its tasks carry the same `JobIteration`), and when it began. */
+export interface JobStatus {
+  JobIteration: Version;
+  LastExecution?: string;
 }
 
 export interface UpdateConfig {
@@ -172,6 +182,8 @@ export interface Service extends Meta {
   Spec: ServiceSpec;
   PreviousSpec?: ServiceSpec;
   Endpoint?: { Spec?: EndpointSpec; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
+  /** Jobs only: the current iteration; an update of a job starts a new one. */
+  JobStatus?: JobStatus;
 }
 
 // ---------------------------------------------------------------- tasks
@@ -207,6 +219,8 @@ export interface Task extends Meta {
   SlotDone?: boolean;
   /** The task's address on each of its networks, set by the allocator (Docker's shape). */
   NetworksAttachments?: NetworkAttachment[];
+  /** Jobs only: the service's `JobStatus.JobIteration` when this task was made. */
+  JobIteration?: Version;
 }
 
 /** One network of a task: the network as it was when allocated, and the task's address(es) on it. */

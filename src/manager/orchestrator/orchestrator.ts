@@ -18,6 +18,7 @@ import { NS_PER_MS, isTerminal, stateRank, type Node, type Service, type Task, t
 import { nodeSatisfies } from '../scheduler/constraints.ts';
 import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
+import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
 
 export type OrchestratorOptions = StageOptions;
@@ -116,6 +117,7 @@ export class Orchestrator extends ReconcileStage {
     for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
     for (const service of this.store.list('services')) {
       if (signal.aborted) return;
+      if (isJob(service)) continue; // the jobs stage's (jobs/)
       const mem = this.memoryOf(service.ID);
       const plan = this.plan(service, mem, nodes);
       if (!plan.empty) {

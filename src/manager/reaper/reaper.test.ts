@@ -54,6 +54,24 @@ describe('TaskReaper', () => {
     expect(left(global)).toEqual([at(2), at(3), at(4), at(5), at(6)]);
   });
 
+  test("a job's completions of its current run are never history; a previous run's are", async () => {
+    store = memoryStore();
+    const s = { ...makeService('job', { Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } } }, 's'), JobStatus: { JobIteration: { Index: 7 } } };
+    const done = (n: number, iteration: number) => makeTask('s', { state: 'complete', DesiredState: 'complete', CreatedAt: at(n), NodeID: 'n1', JobIteration: { Index: iteration } });
+    const previous = done(1, 3);
+    const current = done(2, 7);
+    await store.update((tx) => {
+      tx.create('clusters', cluster(0));
+      tx.create('services', s);
+      for (const t of [previous, current]) tx.create('tasks', t);
+    });
+    reaper = new TaskReaper({ store });
+    reaper.start();
+    await settle(store);
+    expect(store.get('tasks', previous.ID)).toBeUndefined();
+    expect(store.get('tasks', current.ID)).toBeDefined();
+  });
+
   test('the cluster setting changes the limit', async () => {
     store = memoryStore();
     const s = makeService('web', {}, 's');

@@ -7,6 +7,7 @@
  *    finished or were never assigned to a node.
  */
 import { DEFAULT_TASK_HISTORY, isTerminal, stateRank, type Task } from '../../types/index.ts';
+import { isJob, jobIteration } from '../orchestrator/jobs/mode.ts';
 import { type ObjectEvent, ReconcileStage, type StageOptions } from '../stage.ts';
 
 export interface TaskReaperOptions extends StageOptions {
@@ -54,6 +55,13 @@ export class TaskReaper extends ReconcileStage {
     return typeof n === 'number' && Number.isFinite(n) ? n : DEFAULT_TASK_HISTORY;
   }
 
+  /** A completion of a job's current run: what the jobs stage counts, so never history. */
+  private jobCompletion(t: Task): boolean {
+    if (t.Status.State !== 'complete' || !t.JobIteration) return false;
+    const s = this.store.get('services', t.ServiceID);
+    return !!s && isJob(s) && jobIteration(s) === t.JobIteration.Index;
+  }
+
   /** Whether `t` (as read now) is to be deleted, given the slot it is in. */
   private doomed(t: Task): boolean {
     const orphan = t.DesiredState === 'remove' || !this.store.get('services', t.ServiceID);
@@ -79,7 +87,7 @@ export class TaskReaper extends ReconcileStage {
       for (const group of slots.values()) {
         let excess = group.length - limit;
         if (excess <= 0) continue;
-        for (const t of group.filter(historic).sort(olderFirst)) {
+        for (const t of group.filter((t) => historic(t) && !this.jobCompletion(t)).sort(olderFirst)) {
           if (excess-- <= 0) break;
           history.add(t.ID);
         }

@@ -5,7 +5,7 @@
  */
 import { runtimeOf, type Node, type Task } from '../../types/index.ts';
 import { nodes } from '../stage.ts';
-import { type Constraint, matchConstraints, parseConstraints } from './constraints.ts';
+import { type Constraint, matchConstraint, matchConstraints, parseConstraints } from './constraints.ts';
 
 /** What is already on a node: active tasks (assigned..running, desired ≤ running). */
 export interface NodeLoad {
@@ -28,10 +28,24 @@ export interface Filter {
   explain(count: number, task: Task, failed?: readonly Node[]): string;
 }
 
+/** `2 nodes drained; 1 node down`: one part per reason ({nodes}: `1 node`, {lack}: its verb). */
+function countBy(failed: readonly Node[], reason: (n: Node) => string): string {
+  const counts = new Map<string, number>();
+  for (const n of failed) counts.set(reason(n), (counts.get(reason(n)) ?? 0) + 1);
+  return [...counts].map(([why, n]) => why.replace('{nodes}', nodes(n)).replace('{lack}', n === 1 ? 'lacks' : 'lack')).join('; ');
+}
+
 export const readyFilter: Filter = {
   name: 'ready',
   check: (node) => node.Status?.State === 'ready' && node.Spec?.Availability === 'active',
-  explain: (n) => `${nodes(n)} not available for new tasks`,
+  explain(n, _task, failed = []) {
+    if (failed.length !== n) return `${nodes(n)} not available for new tasks`;
+    return countBy(failed, (node) => {
+      if (node.Spec?.Availability === 'drain') return '{nodes} drained';
+      if (node.Spec?.Availability === 'pause') return '{nodes} paused';
+      return node.Status?.State === 'down' ? '{nodes} down' : `{nodes} not ready (${node.Status?.State ?? 'unknown'})`;
+    });
+  },
 };
 
 export const runtimeFilter: Filter = {
@@ -42,13 +56,17 @@ export const runtimeFilter: Filter = {
   },
   explain(n, task, failed = []) {
     const want = runtimeOf(task.Spec);
+    if (failed.length !== n) return `runtime "${want}" not available on ${nodes(n)}`;
     // What the nodes say about it (its fingerprint's message), so "why pending" names the cause.
-    const why = [...new Set(failed.map((node) => {
+    const short = (m: string) => (m.length > 160 ? `${m.slice(0, 157)}...` : m);
+    const messages = new Set<string>();
+    const parts = countBy(failed, (node) => {
       const r = (node.Description?.Runtimes ?? []).find((x) => x.Name === want);
-      return r ? r.Message ?? 'unhealthy' : 'not installed';
-    }))];
-    const shown = why.slice(0, 2).map((m) => (m.length > 160 ? `${m.slice(0, 157)}...` : m)).join('; ');
-    return `runtime "${want}" not available on ${nodes(n)}${shown ? `: ${shown}${why.length > 2 ? '; …' : ''}` : ''}`;
+      if (!r) return `{nodes} {lack} runtime "${want}"`;
+      if (r.Message && messages.size < 2) messages.add(short(r.Message));
+      return `runtime "${want}" unhealthy on {nodes}`;
+    });
+    return messages.size ? `${parts}: ${[...messages].join('; ')}` : parts;
   },
 };
 
@@ -78,7 +96,15 @@ export const constraintFilter: Filter = {
     const cs = ctx.constraints(task);
     return cs !== null && matchConstraints(cs, node);
   },
-  explain: (n) => `scheduling constraints not satisfied on ${nodes(n)}`,
+  explain(n, task, failed = []) {
+    let cs: Constraint[] | null = null;
+    try {
+      cs = parseConstraints(task.Spec.Placement?.Constraints);
+    } catch {}
+    if (!cs || failed.length !== n) return `scheduling constraints not satisfied on ${nodes(n)}`;
+    // Named: the first constraint each node fails, so the user sees which one to fix.
+    return countBy(failed, (node) => `constraint ${cs.find((c) => !matchConstraint(c, node))?.raw ?? '?'} not satisfied on {nodes}`);
+  },
 };
 
 export const DEFAULT_FILTERS: readonly Filter[] = [readyFilter, runtimeFilter, constraintFilter, cpuFilter, memoryFilter];

@@ -22,6 +22,8 @@ describe('filters', () => {
     expect(readyFilter.check(makeNode({ availability: 'drain' }), task, ctx())).toBe(false);
     expect(readyFilter.explain(1, task)).toBe('1 node not available for new tasks');
     expect(readyFilter.explain(2, task)).toBe('2 nodes not available for new tasks');
+    const failed = [makeNode({ availability: 'drain' }), makeNode({ availability: 'drain', state: 'down' }), makeNode({ availability: 'pause' }), makeNode({ state: 'down' }), makeNode({ state: 'disconnected' })];
+    expect(readyFilter.explain(5, task, failed)).toBe('2 nodes drained; 1 node paused; 1 node down; 1 node not ready (disconnected)');
   });
 
   test('runtime: present and healthy', () => {
@@ -32,7 +34,8 @@ describe('filters', () => {
     expect(runtimeFilter.explain(1, t)).toBe('runtime "container" not available on 1 node');
     const down = makeNode({ runtimes: [{ Name: 'container', Healthy: false, Message: 'Docker Engine at unix:///x.sock not reachable' }] });
     expect(runtimeFilter.explain(2, t, [down, makeNode()]))
-      .toBe('runtime "container" not available on 2 nodes: Docker Engine at unix:///x.sock not reachable; not installed');
+      .toBe('runtime "container" unhealthy on 1 node; 1 node lacks runtime "container": Docker Engine at unix:///x.sock not reachable');
+    expect(runtimeFilter.explain(2, t, [makeNode(), makeNode()])).toBe('2 nodes lack runtime "container"');
   });
 
   test('cpu and memory: reservations fit what is left', () => {
@@ -53,13 +56,16 @@ describe('filters', () => {
     const bad = makeTask('s1', { Spec: { Runtime: 'mock', Placement: { Constraints: ['nope'] } } });
     expect(constraintFilter.check(makeNode(), bad, ctx())).toBe(false);
     expect(constraintFilter.explain(2, t)).toBe('scheduling constraints not satisfied on 2 nodes');
+    const two = makeTask('s1', { Spec: { Runtime: 'mock', Placement: { Constraints: ['node.labels.zone==a', 'node.role==manager'] } } });
+    const nodes = [makeNode({ labels: { zone: 'b' } }), makeNode({ labels: { zone: 'a' } }), makeNode()];
+    expect(constraintFilter.explain(3, two, nodes)).toBe('constraint node.labels.zone==a not satisfied on 2 nodes; constraint node.role==manager not satisfied on 1 node');
   });
 
   test('pipeline counts each node against the first filter it fails', () => {
     const t = makeTask('s1', { Spec: { Runtime: 'mock', Resources: { Reservations: { MemoryBytes: 16 * GiB } } } });
     const r = new Pipeline().run(t, [makeNode({ availability: 'drain' }), makeNode(), makeNode({ state: 'down', memoryBytes: 1 })], ctx());
     expect(r.eligible).toEqual([]);
-    expect(r.explanation).toBe('no suitable node (2 nodes not available for new tasks; insufficient memory on 1 node)');
+    expect(r.explanation).toBe('no suitable node (1 node drained; 1 node down; insufficient memory on 1 node)');
   });
 });
 
@@ -134,7 +140,7 @@ describe('Scheduler', () => {
     sched.start();
     await waitFor(() => get(t.ID).Status.Message !== '');
     await settle(store);
-    const msg = 'no suitable node (1 node not available for new tasks)';
+    const msg = 'no suitable node (1 node drained)';
     expect(get(t.ID).Status).toMatchObject({ State: 'pending', Message: msg, Err: msg });
     const version = get(t.ID).Version.Index;
     // An unrelated node change re-runs the scheduler but must not rewrite an unchanged message.
@@ -144,7 +150,7 @@ describe('Scheduler', () => {
     expect(get(t.ID).Version.Index).toBe(version);
     await store.update((tx) => tx.create('nodes', makeNode({ id: 'z', state: 'down' })));
     await settle(store);
-    expect(get(t.ID).Status.Err).toBe('no suitable node (2 nodes not available for new tasks)');
+    expect(get(t.ID).Status.Err).toBe('no suitable node (1 node drained; 1 node down)');
     const a = store.get('nodes', 'a')!;
     await store.update((tx) => tx.update('nodes', { ...a, Spec: { ...a.Spec, Availability: 'active' } }));
     await waitFor(() => get(t.ID).Status.State === 'assigned', 'placement after activation');
