@@ -120,9 +120,9 @@ export class Daemon implements AsyncDisposable {
 
   /** SIGTERM and wait: the daemon's own clean shutdown. */
   async stop(): Promise<number | null> {
-    if (!this.proc || this.proc.exitCode !== null) return this.proc?.exitCode ?? null;
-    this.proc.kill('SIGTERM');
-    return await this.proc.exited;
+    if (!this.isRunning) return this.proc?.exitCode ?? null;
+    this.proc!.kill('SIGTERM');
+    return await this.proc!.exited;
   }
 
   /** Send `signal` and wait for the process to end (SIGKILL: no chance to clean up). */
