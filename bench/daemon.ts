@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary } from '../test/integration/harness.ts';
+import { Daemon, killTaskProcesses, requireBinary } from '../test/harness/index.ts';
 import { type Figure, report, rssOf, stats } from './lib.ts';
 
 async function startToReady(): Promise<number> {

@@ -9,7 +9,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/integration/harness.ts';
+import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/harness/index.ts';
 import { guestAssets, guestSpec } from '../test/fixtures/vm/guest.ts';
 import { TEST_IMAGE } from '../test/fixtures/images/engine.ts';
 import type { TaskSpec } from '../src/types/index.ts';

@@ -3,7 +3,7 @@
  * kill -9 of the raft leader → first write accepted by a survivor; kill -9 of a worker → its
  * replicas running elsewhere. One run each per round; several rounds.
  */
-import { type Daemon, Fleet, requireBinary } from '../test/integration/harness.ts';
+import { Cluster, type Daemon, requireBinary } from '../test/harness/index.ts';
 import { type Figure, report, stats } from './lib.ts';
 
 async function until<T>(check: () => Promise<T | null | false>, boundMs: number): Promise<T> {
@@ -24,19 +24,10 @@ const create = (d: Daemon, name: string) =>
   }).then((r) => r.status === 201);
 
 async function round(i: number): Promise<{ leaderMs: number; workerMs: number }> {
-  await using fleet = new Fleet();
-  const m1 = await fleet.add({ init: true });
-  const wt = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  const mt = (await m1.ok('cluster', 'join-token', '-q', 'manager')).trim();
-  const managers = [m1, await fleet.add({ join: [fleet.addr(m1), mt] }), await fleet.add({ join: [fleet.addr(m1), mt] })];
-  const w1 = await fleet.add({ join: [fleet.addr(m1), wt] });
-  await fleet.add({ join: [fleet.addr(m1), wt] });
-  const ids = new Map<Daemon, string>();
-  for (const d of fleet.hosts) ids.set(d, await until(async () => (await d.json<any>('/info').catch(() => null))?.Swarm.NodeID, 20_000));
-  await until(async () => {
-    const ns = await m1.json<any[]>('/nodes');
-    return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 3;
-  }, 30_000);
+  await using cluster = Cluster.loopback();
+  const { managers, workers, ids } = await cluster.boot({ managers: 3, workers: 2 });
+  const [m1] = managers as [Daemon];
+  const [w1] = workers as [Daemon];
   await m1.ok('service', 'create', '--detach', '--name', 'web', '--replicas', '6', '--', '/bin/sleep', '3600');
   await until(async () => (await m1.running('web')).length === 6, 30_000);
 

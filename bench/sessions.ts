@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FrameChannel, SESSION_FRAMES, type SessionMessages } from '../src/manager/dispatcher/index.ts';
 import { description } from '../src/manager/dispatcher/testkit.ts';
-import { Fleet, requireBinary } from '../test/integration/harness.ts';
+import { Cluster, requireBinary } from '../test/harness/index.ts';
 import { type Figure, report, rssOf } from './lib.ts';
 import { SocketConn } from './sessions-manager.ts';
 
@@ -110,16 +110,9 @@ async function measure(n: number): Promise<{ cpuPct: number; rss: number; heartb
 
 async function workerIdleRss(): Promise<{ worker: number; manager: number }> {
   requireBinary();
-  await using fleet = new Fleet();
-  const m1 = await fleet.add({ init: true });
-  const token = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  const w = await fleet.add({ join: [fleet.addr(m1), token] });
-  const wId = (await w.json<any>('/info')).Swarm.NodeID;
-  const deadline = performance.now() + 30_000;
-  while ((await m1.json<any[]>('/nodes')).find((x) => x.ID === wId)?.Status.State !== 'ready') {
-    if (performance.now() > deadline) throw new Error('the worker never became ready');
-    await Bun.sleep(50);
-  }
+  await using cluster = Cluster.loopback();
+  const { managers: [m1], workers: [w] } = await cluster.boot({ managers: 1, workers: 1 });
+  if (!m1 || !w) throw new Error('boot returned no manager or worker');
   // Idle: sample over a window of heartbeats; the figure is the largest RSS seen.
   let worker = 0;
   let manager = 0;

@@ -7,9 +7,9 @@
  * applies to the next certificate issued.
  */
 import { afterAll, expect, test } from 'bun:test';
-import { Fleet, waitFor } from './harness.ts';
+import { Cluster, logsOnFailure, waitFor } from '../harness/index.ts';
 
-// The daemons and the CLI get it through the harness (process.env).
+// The daemons and the CLI get it through the harness (process.env, read at each start).
 const before = process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
 process.env.SHOAL_TEST_MIN_CERT_EXPIRY = '5s';
 afterAll(() => {
@@ -19,16 +19,16 @@ afterAll(() => {
 
 interface TlsInfo { CertSerial: string; CertNotBefore: string; CertNotAfter: string }
 
-test('a 20 s certificate is renewed at 50–80 % of its life; the worker keeps its session and gets tasks after the first one expired', async () => {
-  await using fleet = new Fleet();
-  const m1 = await fleet.add();
+test('a 20 s certificate is renewed at 50–80 % of its life; the worker keeps its session and gets tasks after the first one expired', logsOnFailure(async () => {
+  await using cluster = Cluster.loopback();
+  const m1 = await cluster.add({ name: 'm1' });
   // Below the test-only minimum: refused, naming the field and the minimum.
   const short = await m1.cli('cluster', 'init', '--managers', '-1', '--cert-expiry', '2s');
   expect(short.code).toBe(1);
   expect(short.stderr).toContain('Spec.CAConfig.NodeCertExpiry: 2s is too short: node certificates must live at least 5s');
   await m1.ok('cluster', 'init', '--managers', '-1', '--cert-expiry', '20s');
   const token = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  const w1 = await fleet.add({ join: [fleet.addr(m1), token] });
+  const w1 = await cluster.add({ join: [m1.addr, token], name: 'w1' });
   const idw = (await w1.json<any>('/info')).Swarm.NodeID as string;
   const idm = (await m1.json<any>('/info')).Swarm.NodeID as string;
   const node = (id: string) => m1.json<any>(`/nodes/${id}`);
@@ -74,4 +74,4 @@ test('a 20 s certificate is renewed at 50–80 % of its life; the worker keeps i
     return t && t.CertSerial !== current && Date.parse(t.CertNotAfter) - Date.parse(t.CertNotBefore) >= 30_000 ? t : null;
   }, 30_000, 200);
   expect(Date.parse(longer.CertNotAfter) - Date.parse(longer.CertNotBefore)).toBeLessThan(35_000);
-}, 150_000);
+}), 150_000);

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineForTests, HEALTHCHECK_IMAGE, TEST_IMAGE } from '../fixtures/images/engine.ts';
-import { type Daemon, tempDaemon, waitFor } from './harness.ts';
+import { type Daemon, tempDaemon, waitFor } from '../harness/index.ts';
 
 const engine = await engineForTests();
 

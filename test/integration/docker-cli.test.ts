@@ -3,7 +3,7 @@
  * The docker part is skipped where no docker CLI is installed (it needs no docker daemon).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type Daemon, SHOAL, tempDaemon, waitFor } from './harness.ts';
+import { type Daemon, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
 
 const hasDocker = Bun.which('docker') !== null;
 let d: Daemon & AsyncDisposable;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOAL, tempDaemon, waitFor } from './harness.ts';
+import { SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'shoal-fleet-it-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -9,7 +9,7 @@ import { expect, test } from 'bun:test';
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, Fleet, freePort, waitFor } from './harness.ts';
+import { Cluster, type Daemon, freePort, logsOnFailure, waitFor } from '../harness/index.ts';
 
 /** A tiny HTTP server that answers with its task id, on this host's mesh address and the given port. */
 const SERVER = `
@@ -53,23 +53,16 @@ function pythonTask(what: string, script: string): { python: string; dir: string
  * A manager and `workers` workers that stay workers (the automatic manager count would promote them,
  * and the services are constrained to workers), all ready; returns the manager.
  */
-async function managerWithWorkers(fleet: Fleet, workers: number): Promise<Daemon> {
-  const a = await fleet.add();
-  await a.ok('cluster', 'init', '--managers', '1');
-  const token = (await a.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  for (let i = 0; i < workers; i++) await fleet.add({ join: [fleet.addr(a), token] });
-  await waitFor(`${workers + 1} ready nodes`, async () => {
-    const ns = await a.json<any[]>('/nodes');
-    return ns.length === workers + 1 && ns.every((n) => n.Status.State === 'ready');
-  }, 20_000);
-  return a;
+async function managerWithWorkers(cluster: Cluster, workers: number): Promise<Daemon> {
+  const { managers } = await cluster.boot({ managers: 1, workers, init: ['--managers', '1'], readyMs: 20_000 });
+  return managers[0]!;
 }
 
-test('a port published on one host reaches tasks on others, through kills and a scale-up', async () => {
+test('a port published on one host reaches tasks on others, through kills and a scale-up', logsOnFailure(async () => {
   const { python, dir, path: script } = pythonTask('a small HTTP server', SERVER);
   try {
-    await using fleet = new Fleet();
-    const a = await managerWithWorkers(fleet, 2);
+    await using cluster = Cluster.loopback();
+    const a = await managerWithWorkers(cluster, 2);
 
     const published = freePort('127.0.0.1');
     const target = freePort('127.0.0.2');
@@ -92,7 +85,7 @@ test('a port published on one host reaches tasks on others, through kills and a 
     for (const ip of ['127.0.0.2', '127.0.0.3']) expect(await answer(ip, published)).toBe(first.ID);
     // The host-mode port only where the task runs.
     const ipOf = new Map<string, string>();
-    for (const [i, d] of fleet.hosts.entries()) ipOf.set((await d.json<any>('/info')).Swarm.NodeID, `127.0.0.${i + 1}`);
+    for (const [i, d] of cluster.daemons.entries()) ipOf.set((await d.json<any>('/info')).Swarm.NodeID, `127.0.0.${i + 1}`);
     const taskIp = ipOf.get(first.NodeID)!;
     await waitFor('the host-mode port on the task\'s host', async () => (await answer(taskIp, hostPort)) === first.ID, 10_000);
     for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3'].filter((x) => x !== taskIp)) expect(await answer(ip, hostPort)).toBeNull();
@@ -124,7 +117,7 @@ test('a port published on one host reaches tasks on others, through kills and a 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, 90_000);
+}), 90_000);
 
 /** A UDP server that answers each datagram with its task id and the datagram. */
 const UDP_SERVER = `
@@ -137,13 +130,13 @@ while True:
     s.sendto(me + b" " + data, peer)
 `;
 
-test('a UDP port published on one host reaches the task on another, through a kill', async () => {
+test('a UDP port published on one host reaches the task on another, through a kill', logsOnFailure(async () => {
   const { python, dir, path: script } = pythonTask('a small UDP server', UDP_SERVER);
   const replies: string[] = [];
   const client = await Bun.udpSocket({ hostname: '127.0.0.1', socket: { data: (_s, buf) => void replies.push(buf.toString()) } });
   try {
-    await using fleet = new Fleet();
-    const a = await managerWithWorkers(fleet, 1);
+    await using cluster = Cluster.loopback();
+    const a = await managerWithWorkers(cluster, 1);
     const published = freePort('127.0.0.1');
     const target = freePort('127.0.0.2');
     await a.ok('service', 'create', '--detach', '--name', 'echo', '--constraint', 'node.role==worker',
@@ -181,4 +174,4 @@ test('a UDP port published on one host reaches the task on another, through a ki
     client.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}, 90_000);
+}), 90_000);

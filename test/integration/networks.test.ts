@@ -4,7 +4,7 @@
  * worker does not build it yet.)
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type Daemon, tempDaemon, waitFor } from './harness.ts';
+import { type Daemon, tempDaemon, waitFor } from '../harness/index.ts';
 
 let d: Daemon & AsyncDisposable;
 

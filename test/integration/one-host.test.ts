@@ -2,7 +2,7 @@
  * The one-host cluster, driven through dist/shoal exactly as the README shows.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { alive, type Daemon, tempDaemon, waitFor } from './harness.ts';
+import { alive, type Daemon, tempDaemon, waitFor } from '../harness/index.ts';
 
 let d: Daemon & AsyncDisposable;
 

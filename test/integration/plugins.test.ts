@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { alive, type Daemon, tempDaemon, waitFor } from './harness.ts';
+import { alive, type Daemon, tempDaemon, waitFor } from '../harness/index.ts';
 
 const pluginDir = mkdtempSync(join(tmpdir(), 'shoal-it-plugins-'));
 copyFileSync(resolve(import.meta.dir, '../../plugins/examples/script/script.ts'), join(pluginDir, 'script.ts'));

@@ -10,24 +10,20 @@ import { expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, Daemon as Host, Fleet, waitFor } from './harness.ts';
+import { Cluster, Daemon, logsOnFailure, waitFor } from '../harness/index.ts';
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
 const serviceNames = async (d: Daemon) => (await d.json<any[]>('/services')).map((s) => s.Spec.Name as string);
 const create = (d: Daemon, name: string) => d.cli('service', 'create', '--detach', '--name', name, '--replicas', '0', '--', '/bin/sleep', '1');
 
-test('quorum loss: writes refused clearly; --force-new-cluster recovers the survivor with its state; it grows again', async () => {
-  await using fleet = new Fleet();
+test('quorum loss: writes refused clearly; --force-new-cluster recovers the survivor with its state; it grows again', logsOnFailure(async () => {
+  await using cluster = Cluster.loopback();
   // Roles by hand only: the automatic manager count would promote the worker once the cluster
   // grows again, racing the checks made on it below.
-  const m1 = await fleet.add();
-  await m1.ok('cluster', 'init', '--managers', '-1');
-  const managerToken = (await m1.ok('cluster', 'join-token', '-q', 'manager')).trim();
-  const workerToken = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  const at = fleet.addr(m1);
-  const m2 = await fleet.add({ join: [at, managerToken] });
-  const m3 = await fleet.add({ join: [at, managerToken] });
-  const w1 = await fleet.add({ join: [at, workerToken] });
+  const { managers, workers } = await cluster.boot({ managers: 3, workers: 1, init: ['--managers', '-1'], readyMs: 20_000 });
+  const [m1, m2, m3] = managers as [Daemon, Daemon, Daemon];
+  const [w1] = workers as [Daemon];
+  const managerToken = cluster.tokens.manager;
   // A manager that has just joined answers /info at once, from what it knows locally.
   const id = async (d: Daemon) => {
     const nodeId = (await d.json<any>('/info')).Swarm.NodeID as string;
@@ -35,11 +31,6 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
     return nodeId;
   };
   const [id1, id2, id3, idw] = [await id(m1), await id(m2), await id(m3), await id(w1)];
-  await waitFor('4 ready nodes, 3 reachable managers', async () => {
-    const ns = await nodesOf(m1);
-    return ns.length === 4 && ns.every((n) => n.Status.State === 'ready') &&
-      ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 3;
-  }, 20_000);
 
   await m1.ok('service', 'create', '--detach', '--name', 'web', '--replicas', '4', '--', '/bin/sleep', '3600');
   for (let i = 0; i < 3; i++) await m2.ok('service', 'create', '--detach', '--name', `ack-${i}`, '--replicas', '0', '--', '/bin/sleep', '1');
@@ -66,8 +57,7 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
 
   // The survivor again, with --force-new-cluster.
   await m3.stop();
-  const r3 = new Host(m3.dataDir, ['--listen-addr', fleet.addr(m3), '--force-new-cluster']);
-  fleet.hosts.push(r3);
+  const r3 = cluster.adopt(new Daemon(m3.dataDir, ['--listen-addr', m3.addr, '--force-new-cluster'], { name: 'm3 (--force-new-cluster)' }));
   await r3.start(false);
   const swarm = await r3.json<any>('/swarm');
   expect(swarm.ID).toBe(swarmBefore.ID);
@@ -91,7 +81,7 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   }, 20_000);
 
   // It grows again: a new manager joins with the (unchanged) manager token and becomes a voter.
-  const m4 = await fleet.add({ join: [fleet.addr(m3), managerToken] });
+  const m4 = await cluster.add({ join: [m3.addr, managerToken], name: 'm4' });
   const id4 = await id(m4);
   await waitFor('2 reachable managers (voters), the new one included', async () => {
     const ns = await nodesOf(r3);
@@ -136,4 +126,4 @@ test('quorum loss: writes refused clearly; --force-new-cluster recovers the surv
   } finally {
     rmSync(empty, { recursive: true, force: true });
   }
-}, 90_000);
+}), 90_000);

@@ -5,7 +5,7 @@
 import { expect, test } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, SHOAL, tempDaemon, waitFor } from './harness.ts';
+import { alive, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
 
 const pids = (ts: any[]) => ts.map((t) => t.Status.ContainerStatus?.PID as number).filter(Boolean).sort();
 

@@ -43,13 +43,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, freePort, killTaskProcesses, waitFor } from '../integration/harness.ts';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
 import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
 import { hostVipChains, sandboxName } from '../../src/mesh/network-agent.ts';
 import { deviceNames } from '../../src/mesh/overlay.ts';
 import { tapPrefix } from '../../plugins/vm/network.ts';
-import { netnsUnavailable } from './hosts.ts';
+import { Daemon, freePort, killTaskProcesses, logsOnFailure, netnsUnavailable, waitFor } from '../harness/index.ts';
 
 const engine = await engineForTests();
 const unavailable = netnsUnavailable() ?? (Bun.which('python3') ? null : 'needs python3 for its tasks') ?? (engine.ok ? null : `needs a Docker Engine: ${engine.reason}`);
@@ -180,7 +179,7 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  test('a container and a process reach each other by name through VIPs; the container\'s published port answers', async () => {
+  test('a container and a process reach each other by name through VIPs; the container\'s published port answers', logsOnFailure(async () => {
     expect(netId).toBeTruthy();
     // sh as PID 1 ignores SIGTERM: a short grace period keeps their removal quick.
     await d.ok('service', 'create', '--detach', '--name', 'web', '--runtime', 'container', '--network', 'app', '--stop-grace-period', '1s',
@@ -229,9 +228,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     const fetched = async () => ((await d.cli('service', 'logs', '--since', since, 'client')).stdout.match(/got pyweb says pyweb\.1/g) ?? []).length;
     await waitFor('client to keep fetching from pyweb once the containers are gone', async () => (await fetched()) >= 3, 30_000);
     expect(sh(['iptables', '-w', '-S', 'FORWARD']).out).toContain(`-i ${bridge} -o ${bridge} -m comment --comment "shoal overlay" -j ACCEPT`);
-  }, 180_000);
+  }), 180_000);
 
-  test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>, and reaches services through their VIPs${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, async () => {
+  test.skipIf(vmUnavailable !== null)(`a VM on the overlay network answers a process at its address and by tasks.<service>, and reaches services through their VIPs${vmUnavailable ? ` (skipped: ${vmUnavailable})` : ''}`, logsOnFailure(async () => {
     const g = guest as Exclude<typeof guest, string>;
     await d.ok('service', 'create', '--detach', '--name', 'vmweb', '--runtime', 'vm', '--network', 'app', '--limit-memory', '256M',
       '--publish', `published=${vmPublished},target=8000`,
@@ -267,9 +266,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       return r.includes('vm says') ? r : null;
     }, 30_000);
     expect(page).toContain('vm says');
-  }, 240_000);
+  }), 240_000);
 
-  test('after a daemon restart (--keep-tasks), a container\'s VIP rules follow its services again', async () => {
+  test('after a daemon restart (--keep-tasks), a container\'s VIP rules follow its services again', logsOnFailure(async () => {
     await d.ok('service', 'create', '--detach', '--name', 'kweb', '--network', 'app', '--', 'sh', '-c', PYWEB.replaceAll('pyweb', 'kweb'));
     await d.ok('service', 'create', '--detach', '--name', 'kc', '--runtime', 'container', '--init', '--network', 'app', TEST_IMAGE, 'sleep', '100000');
     await waitFor('kweb and kc running', async () => {
@@ -294,9 +293,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
       if (m) seen.add(m[1]!);
       return seen.size === 2;
     }, 60_000);
-  }, 180_000);
+  }), 180_000);
 
-  test('a container whose health check needs another service by name (VIP) becomes running', async () => {
+  test('a container whose health check needs another service by name (VIP) becomes running', logsOnFailure(async () => {
     // Its VIP rules go into its namespace once Docker has started it, not once it is running: a
     // health check is run in the container's namespace, and with the rules written only on
     // "running" (after healthy) this one could never pass.
@@ -314,9 +313,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     }, 60_000);
     const [hcc] = await d.running('hcc');
     expect(sh(['docker', 'inspect', '-f', '{{.State.Health.Status}}', `shoal-${hcc.ID}`]).out).toBe('healthy');
-  }, 120_000);
+  }), 120_000);
 
-  test('a container and a process on two networks resolve and reach a service on their second network by name', async () => {
+  test('a container and a process on two networks resolve and reach a service on their second network by name', logsOnFailure(async () => {
     let sub2 = freeSubnet();
     while (sub2 === subnet) sub2 = freeSubnet();
     await makeNet('app2', sub2);
@@ -334,5 +333,5 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     // A task on app alone does not see app2's names (kc, from the previous test, if it ran).
     const [kc] = await d.running('kc');
     if (kc) expect(sh(['docker', 'exec', `shoal-${kc.ID}`, 'nslookup', 'other']).out).not.toContain(sub2.replace(/0\/24$/, ''));
-  }, 120_000);
+  }), 120_000);
 });

@@ -7,16 +7,10 @@
  * manager's mesh goes through the worker's, which reaches its task on the overlay).
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { killTaskProcesses, waitFor } from '../integration/harness.ts';
 import { sandboxName } from '../../src/mesh/network-agent.ts';
-import { HostDaemon } from './host-daemon.ts';
-import { disposeAll, NetnsHosts, netnsUnavailable } from './hosts.ts';
+import { Cluster, type Daemon, disposeAll, logsOnFailure, type NetHost, requireNetns, waitFor } from '../harness/index.ts';
 
-const unavailable = netnsUnavailable() ?? (Bun.which('python3') ? null : 'needs python3 for its tasks');
-if (unavailable && process.env.SHOAL_REQUIRE_NETNS === '1' && !unavailable.includes('python3')) throw new Error(`SHOAL_REQUIRE_NETNS=1 but: ${unavailable}`);
+const unavailable = requireNetns() ?? (Bun.which('python3') ? null : 'needs python3 for its tasks');
 
 const WEB = 'mkdir -p www && echo "web says $SHOAL_TASK_NAME" > www/index.html && cd www && exec python3 -m http.server 8000';
 const CLIENT = `while true; do python3 -c '
@@ -28,24 +22,19 @@ print("got", urllib.request.urlopen("http://web:8000/", timeout=2).read().decode
 describe.skipIf(unavailable !== null)(`overlay networks between namespace hosts${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   afterEach(() => disposeAll());
 
-  test('a task on one host reaches a service on another by name, through its VIP; DNS answers; a published port answers on both hosts', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shoal-netns-ov-'));
-    let mgr: HostDaemon | undefined;
-    let hostsNet: NetnsHosts | undefined;
+  test('a task on one host reaches a service on another by name, through its VIP; DNS answers; a published port answers on both hosts', logsOnFailure(async () => {
+    let mgr: Daemon | undefined;
+    let cluster: Cluster | undefined;
     const taskIds = new Set<string>();
     const remember = async () => { for (const t of await mgr?.tasks().catch(() => []) ?? []) taskIds.add(t.ID); };
     try {
-      const net = (hostsNet = await NetnsHosts.create({ hosts: 2, prefix: '10.78.0' }));
-      const [h0, h1] = net.hosts as [typeof net.hosts[0], typeof net.hosts[0]];
-      const m = (mgr = new HostDaemon(net, h0, join(dir, 'm'), []));
-      const w = new HostDaemon(net, h1, join(dir, 'w'), []);
-      await m.start(true);
-      const token = (await m.ok('cluster', 'join-token', '-q', 'worker')).trim();
-      w.args.push('--join', m.addr, '--token', token);
-      await w.start(false);
-      const mId = await waitFor('the manager\'s node id', async () => (await m.json<any>('/info')).Swarm.NodeID as string, 20_000);
-      const wId = await waitFor('the worker\'s node id', async () => (await w.json<any>('/info')).Swarm.NodeID as string, 20_000);
-      await waitFor('2 ready nodes', async () => (await m.json<any[]>('/nodes')).filter((n) => n.Status.State === 'ready').length === 2, 30_000);
+      cluster = await Cluster.netns({ hosts: 2, prefix: '10.78.0' });
+      const net = cluster.net!;
+      const [h0, h1] = net.hosts as [NetHost, NetHost];
+      const { managers, workers, ids } = await cluster.boot({ managers: 1, workers: 1 });
+      const [m, w] = [managers[0]!, workers[0]!];
+      mgr = m;
+      const [mId, wId] = [ids.get(m)!, ids.get(w)!];
 
       await m.ok('network', 'create', '--driver', 'overlay', 'app');
       await m.ok('service', 'create', '--detach', '--name', 'web', '--network', 'app', '--replicas', '2', '--constraint', `node.id==${wId}`,
@@ -69,7 +58,7 @@ describe.skipIf(unavailable !== null)(`overlay networks between namespace hosts$
       expect(logs).toContain(`resolved ${vip}`);
 
       // DNS answers, with dig on each host's gateway (the resolver tasks are given).
-      const dig = async (host: typeof h0, name: string) => (await net.run(host, ['dig', '+short', '+time=2', '+tries=3', `@${gateway}`, name])).stdout.trim().split('\n').filter(Boolean).sort();
+      const dig = async (host: NetHost, name: string) => (await net.run(host, ['dig', '+short', '+time=2', '+tries=3', `@${gateway}`, name])).stdout.trim().split('\n').filter(Boolean).sort();
       if (Bun.which('dig')) {
         expect(await dig(h0, 'web')).toEqual([vip]);
         expect(await dig(h0, 'tasks.web')).toEqual(taskAddrs);
@@ -90,11 +79,9 @@ describe.skipIf(unavailable !== null)(`overlay networks between namespace hosts$
       // The tasks' own namespaces are global (/run/netns), not inside the hosts: removed by name.
       // Before the hosts go (their daemons with them): the tasks' namespaces are named after the tasks.
       await remember();
-      await hostsNet?.[Symbol.asyncDispose]();
+      await cluster?.[Symbol.asyncDispose]();
       disposeAll();
       for (const id of taskIds) Bun.spawnSync(['ip', 'netns', 'del', sandboxName(id)], { stderr: 'ignore' });
-      killTaskProcesses(dir);
-      rmSync(dir, { recursive: true, force: true });
     }
-  }, 180_000);
+  }), 180_000);
 });

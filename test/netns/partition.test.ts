@@ -8,15 +8,9 @@
  * The APIs are unix sockets in the data dirs, reachable from the test's own namespace.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Daemon, killTaskProcesses, waitFor } from '../integration/harness.ts';
-import { HostDaemon } from './host-daemon.ts';
-import { disposeAll, NetnsHosts, netnsUnavailable } from './hosts.ts';
+import { Cluster, type Daemon, disposeAll, leaderOf, logsOnFailure, requireNetns, waitFor } from '../harness/index.ts';
 
-const unavailable = netnsUnavailable();
-if (unavailable && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but: ${unavailable}`);
+const unavailable = requireNetns();
 
 const nodesOf = (d: Daemon) => d.json<any[]>('/nodes');
 const serviceNames = async (d: Daemon) => (await d.json<any[]>('/services')).map((s) => s.Spec.Name as string);
@@ -25,79 +19,56 @@ const create = (d: Daemon, name: string) => d.cli('service', 'create', '--detach
 describe.skipIf(unavailable !== null)(`partitions between namespace hosts${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   afterEach(() => disposeAll());
 
-  test('the minority refuses writes, the majority goes on, healing converges; a one-way drop', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shoal-netns-part-'));
-    try {
-      await using net = await NetnsHosts.create({ hosts: 4 });
-      const d = net.hosts.map((h) => new HostDaemon(net, h, join(dir, `h${h.index}`), []));
-      const [m1, m2, m3, w1] = d as [HostDaemon, HostDaemon, HostDaemon, HostDaemon];
-      await m1.start(true);
-      const managerToken = (await m1.ok('cluster', 'join-token', '-q', 'manager')).trim();
-      const workerToken = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-      for (const [x, token] of [[m2, managerToken], [m3, managerToken], [w1, workerToken]] as const) {
-        x.args.push('--join', m1.addr, '--token', token);
-        await x.start(false);
-      }
-      const managers = [m1, m2, m3];
-      const ids = new Map<Daemon, string>();
-      for (const x of d) ids.set(x, await waitFor(`host ${x.host.index}'s node id`, async () => (await x.json<any>('/info')).Swarm.NodeID as string, 20_000));
-      await waitFor('4 ready nodes, 3 reachable managers', async () => {
-        const ns = await nodesOf(m1);
-        return ns.length === 4 && ns.every((n) => n.Status.State === 'ready') &&
-          ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 3;
-      }, 30_000);
-      await m2.ok('service', 'create', '--detach', '--name', 'before', '--replicas', '0', '--', '/bin/sleep', '1');
+  test('the minority refuses writes, the majority goes on, healing converges; a one-way drop', logsOnFailure(async () => {
+    await using cluster = await Cluster.netns({ hosts: 4 });
+    const net = cluster.net!;
+    const { managers, workers, ids } = await cluster.boot({ managers: 3, workers: 1 });
+    const [, m2] = managers as [Daemon, Daemon, Daemon];
+    const [w1] = workers as [Daemon];
+    await m2.ok('service', 'create', '--detach', '--name', 'before', '--replicas', '0', '--', '/bin/sleep', '1');
 
-      // The leader alone on one side: a minority of one.
-      const leaderId = (await nodesOf(m2)).find((n) => n.ManagerStatus?.Leader)!.ID;
-      const minority = managers.find((m) => ids.get(m) === leaderId)!;
-      const majority = managers.filter((m) => m !== minority);
-      net.partition([minority.host], [...majority.map((m) => m.host), w1.host]);
+    // The leader alone on one side: a minority of one.
+    const leaderId = (await nodesOf(m2)).find((n) => n.ManagerStatus?.Leader)!.ID;
+    const minority = managers.find((m) => ids.get(m) === leaderId)!;
+    const majority = managers.filter((m) => m !== minority);
+    net.partition([minority.host!], [...majority.map((m) => m.host!), w1.host!]);
 
-      const tried: string[] = [];
-      const refusal = await waitFor('the minority to refuse a write for the lost quorum', async () => {
-        const name = `minority-${tried.length}`;
-        tried.push(name);
-        const r = await create(minority, name);
-        expect(r.code).not.toBe(0);
-        return /quorum/.test(r.stderr) ? r.stderr : null;
-      }, 30_000);
-      expect(refusal).toContain('--force-new-cluster');
+    const tried: string[] = [];
+    const refusal = await waitFor('the minority to refuse a write for the lost quorum', async () => {
+      const name = `minority-${tried.length}`;
+      tried.push(name);
+      const r = await create(minority, name);
+      expect(r.code).not.toBe(0);
+      return /quorum/.test(r.stderr) ? r.stderr : null;
+    }, 30_000);
+    expect(refusal).toContain('--force-new-cluster');
 
-      // The majority elects a leader among itself and takes writes, on either of its managers.
-      await waitFor('a write on the majority side', async () => (await create(majority[0]!, 'majority-0')).code === 0, 30_000);
-      expect((await create(majority[1]!, 'majority-1')).code).toBe(0);
-      const newLeader = (await nodesOf(majority[1]!)).find((n) => n.ManagerStatus?.Leader)?.ID;
-      expect(majority.map((m) => ids.get(m))).toContain(newLeader);
+    // The majority elects a leader among itself and takes writes, on either of its managers.
+    await waitFor('a write on the majority side', async () => (await create(majority[0]!, 'majority-0')).code === 0, 30_000);
+    expect((await create(majority[1]!, 'majority-1')).code).toBe(0);
+    const newLeader = (await nodesOf(majority[1]!)).find((n) => n.ManagerStatus?.Leader)?.ID;
+    expect(majority.map((m) => ids.get(m))).toContain(newLeader);
 
-      // Healed: the old leader follows and a read on it returns the majority's writes; none of the
-      // writes it refused took effect anywhere.
-      net.heal();
-      await waitFor('the old leader to read the majority\'s writes', async () => {
-        const names = await serviceNames(minority);
-        return names.includes('majority-0') && names.includes('majority-1');
-      }, 30_000);
-      for (const m of managers) {
-        const names = await serviceNames(m);
-        for (const t of tried) expect(names).not.toContain(t);
-      }
-      await waitFor('a write through the old leader after healing', async () => (await create(minority, 'after-heal')).code === 0, 20_000);
-
-      // One way: the leader's packets no longer reach one follower (the follower's still reach it).
-      const leader2 = await waitFor('one leader every manager shows', async () => {
-        const views = await Promise.all(managers.map(async (m) => (await nodesOf(m)).find((n) => n.ManagerStatus?.Leader)?.ID));
-        return views[0] && views.every((v) => v === views[0]) ? managers.find((m) => ids.get(m) === views[0]) ?? null : null;
-      }, 20_000);
-      const deaf = managers.find((m) => m !== leader2)!;
-      const other = managers.find((m) => m !== leader2 && m !== deaf)!;
-      net.dropOneWay(leader2.host, deaf.host);
-      await waitFor('writes taken during the one-way drop', async () => (await create(other, 'one-way-0')).code === 0, 30_000);
-      net.heal();
-      await waitFor('the deaf follower to read the write once healed', async () => (await serviceNames(deaf)).includes('one-way-0'), 30_000);
-    } finally {
-      disposeAll();
-      killTaskProcesses(dir);
-      rmSync(dir, { recursive: true, force: true });
+    // Healed: the old leader follows and a read on it returns the majority's writes; none of the
+    // writes it refused took effect anywhere.
+    net.heal();
+    await waitFor('the old leader to read the majority\'s writes', async () => {
+      const names = await serviceNames(minority);
+      return names.includes('majority-0') && names.includes('majority-1');
+    }, 30_000);
+    for (const m of managers) {
+      const names = await serviceNames(m);
+      for (const t of tried) expect(names).not.toContain(t);
     }
-  }, 120_000);
+    await waitFor('a write through the old leader after healing', async () => (await create(minority, 'after-heal')).code === 0, 20_000);
+
+    // One way: the leader's packets no longer reach one follower (the follower's still reach it).
+    const leader2 = await leaderOf(managers, ids);
+    const deaf = managers.find((m) => m !== leader2)!;
+    const other = managers.find((m) => m !== leader2 && m !== deaf)!;
+    net.dropOneWay(leader2.host!, deaf.host!);
+    await waitFor('writes taken during the one-way drop', async () => (await create(other, 'one-way-0')).code === 0, 30_000);
+    net.heal();
+    await waitFor('the deaf follower to read the write once healed', async () => (await serviceNames(deaf)).includes('one-way-0'), 30_000);
+  }), 120_000);
 });

@@ -1,10 +1,11 @@
 /**
- * NetworkAgent across two namespace "hosts": the allocator's attachments prepared on each host give
- * process tasks a namespace on the overlay; a task on host A reaches a task on host B at its address
- * and at its service's VIP (kernel DNAT in A's namespace, spread over the running tasks); release
- * takes the namespace away. Root only (skipped with the reason otherwise); everything is deleted.
+ * NetworkAgent across two namespace hosts (test/harness): the allocator's attachments prepared on each
+ * host give process tasks a namespace on the overlay; a task on host A reaches a task on host B at its
+ * address and at its service's VIP (kernel DNAT in A's namespace, spread over the running tasks);
+ * release takes the namespace away. Root only (skipped with the reason otherwise); everything is deleted.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,34 +13,40 @@ import { Allocator } from '../../src/manager/allocator/index.ts';
 import { netTable } from '../../src/manager/dispatcher/net-table.ts';
 import { makeNode, makeService, makeTask, settle } from '../../src/manager/testkit.ts';
 import { hostRunner } from '../../src/mesh/netlink-cmd.ts';
-import { NetnsLab } from '../../src/mesh/netns-testkit.ts';
 import { NetworkAgent, sandboxName } from '../../src/mesh/network-agent.ts';
 import type { ForwardingEntry } from '../../src/mesh/overlay.ts';
 import { memoryStore } from '../../src/store/index.ts';
+import { disposeAll, NetnsHosts, netnsUnavailable, tcpEcho, tcpSay, vxlanUnavailable } from '../harness/index.ts';
 
-const lab = new NetnsLab();
-const skip = lab.whyNot() ?? (Bun.which('iptables') ? null : 'needs iptables (apt-get install iptables)');
+const skip = netnsUnavailable() ?? vxlanUnavailable();
 if (skip) console.warn(`skipping the network-agent test: ${skip}`);
+/** In every task id of this run, so that its task namespaces (sandboxName) are its own. */
+const tag = randomBytes(3).toString('hex');
 const agents: NetworkAgent[] = [];
 
 afterAll(async () => {
   for (const a of agents) await a.close();
   for (const n of (await hostRunner()(['ip', 'netns', 'list'])).stdout.split('\n')) {
     const name = n.split(' ')[0]!;
-    if (name.startsWith('shtask-') && name.includes(lab.tag)) await hostRunner()(['ip', 'netns', 'del', name]);
+    if (name.startsWith('shtask-') && name.includes(tag)) await hostRunner()(['ip', 'netns', 'del', name]);
   }
-  await lab.cleanup();
+  disposeAll();
 });
+
+/** The links in a namespace, by name. */
+async function links(netns: string): Promise<string[]> {
+  const r = await hostRunner()(['ip', '-n', netns, '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+}
 
 describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
   test('process tasks reach each other by address and by VIP; release removes the namespace', async () => {
     const store = memoryStore();
-    const hosts = [
-      { node: makeNode({ id: 'node-a' }), ns: lab.ns('ha'), addr: '192.168.233.1' },
-      { node: makeNode({ id: 'node-b' }), ns: lab.ns('hb'), addr: '192.168.233.2' },
-    ];
+    // Kept until afterAll: the agents are closed there, inside these namespaces.
+    const net = await NetnsHosts.create({ hosts: 2, prefix: '192.168.233' });
+    const hosts = net.hosts.map((h, i) => ({ node: makeNode({ id: `node-${'ab'[i]}` }), ns: h.netns, addr: h.ip }));
     const svc = makeService('web', { TaskTemplate: { Runtime: 'process', Networks: [{ Target: 'app' }] } }, 'web');
-    const tasks = [1, 2, 3].map((slot) => makeTask('web', { ID: `${lab.tag}-task-${slot}`, Slot: slot, Spec: svc.Spec.TaskTemplate }));
+    const tasks = [1, 2, 3].map((slot) => makeTask('web', { ID: `${tag}-task-${slot}`, Slot: slot, Spec: svc.Spec.TaskTemplate }));
     await store.update((tx) => {
       hosts.forEach((h) => tx.create('nodes', h.node));
       tx.create('networks', { ID: 'app', Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: 'app', Driver: 'overlay', IPAM: { Config: [] } } });
@@ -63,8 +70,6 @@ describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
     const vip = table.services[0]!.vips[0]!.addr;
     expect(table.services[0]!.tasks.map((t) => t.addr).sort()).toEqual([...addr].sort());
 
-    await lab.add(...hosts.map((h) => h.ns));
-    await lab.underlay(hosts[0]!.ns, hosts[1]!.ns, hosts[0]!.addr, hosts[1]!.addr);
     // What gossip would say: each task address behind its host.
     const remote = (): ForwardingEntry[] => placed.map((t, i) => ({ hostAddr: hosts[where[i]!]!.addr, taskAddr: addr[i]! }));
     const logs: string[] = [];
@@ -83,9 +88,9 @@ describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
     expect(byHost[1]!.localNets()).toEqual({ app: [addr[1]!, addr[2]!].sort() });
 
     const sb = placed.map((t) => sandboxName(t.ID));
-    for (const n of sb) await lab.echoServer(n!, '0.0.0.0', 7200);
+    for (const n of sb) await tcpEcho(net, n, '0.0.0.0', 7200);
     // By address, across hosts.
-    expect(await lab.echoOnce(sb[0]!, addr[1]!, 7200, 'by address')).toMatchObject({ code: 0, stdout: 'by address' });
+    expect(await tcpSay(net, sb[0]!, addr[1]!, 7200, 'by address')).toMatchObject({ code: 0, stdout: 'by address' });
     // By VIP: DNAT in task 1's namespace to one of the service's three running tasks (itself included,
     // as in Swarm), any port.
     for (let i = 0; i < 6; i++) {
@@ -110,37 +115,36 @@ describe.skipIf(!!skip)('NetworkAgent on two namespace hosts', () => {
   }, 60_000);
 
   test('a later daemon removes the networks the cluster deleted meanwhile (remembered in its data dir, used here or not)', async () => {
-    const ns = lab.ns('hc');
-    await lab.add(ns);
+    const ns = (await NetnsHosts.create({ hosts: 1, prefix: '192.168.234' })).hosts[0]!.netns;
     const stateFile = join(mkdtempSync(join(tmpdir(), 'shoal-netstate-')), 'networks.json');
     const run = hostRunner({ name: ns });
-    const net = { id: `gone-${lab.tag}`, name: 'gone', subnet: '10.0.9.0/24', gateway: '10.0.9.1', vni: 4999 };
-    const task = makeTask('s', { ID: `${lab.tag}-t9`, Spec: { Runtime: 'mock' } });
+    const gone = { id: `gone-${tag}`, name: 'gone', subnet: '10.0.9.0/24', gateway: '10.0.9.1', vni: 4999 };
+    const task = makeTask('s', { ID: `${tag}-t9`, Spec: { Runtime: 'mock' } });
     task.NetworksAttachments = [{
-      Network: { ID: net.id, Spec: { Name: net.name }, DriverState: { Name: 'overlay', Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(net.vni) } }, IPAMOptions: { Configs: [{ Subnet: net.subnet, Gateway: net.gateway }] } },
+      Network: { ID: gone.id, Spec: { Name: gone.name }, DriverState: { Name: 'overlay', Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(gone.vni) } }, IPAMOptions: { Configs: [{ Subnet: gone.subnet, Gateway: gone.gateway }] } },
       Addresses: ['10.0.9.5/24'],
     }];
     const first = new NetworkAgent({ underlay: () => '192.168.234.1', remote: () => [], run, stateFile, log: () => {} });
     agents.push(first);
-    await first.setTable({ networks: [{ ...net }], services: [] });
+    await first.setTable({ networks: [{ ...gone }], services: [] });
     await first.prepare(task, true);
     const bridge = first.networks()[0]!.bridge;
-    expect(await lab.links(ns)).toContain(bridge);
+    expect(await links(ns)).toContain(bridge);
     await first.close(); // the daemon stops; the network is deleted from the cluster while it is down
     const second = new NetworkAgent({ underlay: () => '192.168.234.1', remote: () => [], run, stateFile, log: () => {} });
     agents.push(second);
     // Still in the cluster, no task here: kept, and still remembered through another restart.
-    await second.setTable({ networks: [{ ...net }], services: [] });
-    expect(await lab.links(ns)).toContain(bridge);
+    await second.setTable({ networks: [{ ...gone }], services: [] });
+    expect(await links(ns)).toContain(bridge);
     await second.close();
     const third = new NetworkAgent({ underlay: () => '192.168.234.1', remote: () => [], run, stateFile, log: () => {} });
     agents.push(third);
     await third.setTable({ networks: [], services: [] });
-    expect(await lab.links(ns)).not.toContain(bridge);
+    expect(await links(ns)).not.toContain(bridge);
   });
 
   test('release of a task this agent never prepared (stopped with the previous daemon) removes its namespace', async () => {
-    const id = `${lab.tag}-stopped-task`;
+    const id = `${tag}-stopped-task`;
     const name = sandboxName(id);
     expect((await hostRunner()(['ip', 'netns', 'add', name])).code).toBe(0);
     const agent = new NetworkAgent({ underlay: () => undefined, remote: () => [] });

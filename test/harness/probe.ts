@@ -1,7 +1,10 @@
 /**
- * Tiny network probes run inside a namespace host (`bun probe.ts …`), one line of output per event:
+ * Tiny network probes run inside a namespace (`bun probe.ts …`; probes.ts drives them), one line of
+ * output per event:
  *   tcp-echo IP PORT            listen; print "listening"; echo back every byte
  *   tcp-ask IP PORT BOUND_MS    connect, send "ping", exit 0 when it comes back, 1 on error or after BOUND_MS
+ *   tcp-say IP PORT TEXT BOUND_MS  connect, send TEXT, print the first reply as it is and exit 0; 1 on
+ *                               error or after BOUND_MS
  *   udp-listen IP PORT          print "listening", then each datagram's text on its own line
  *   udp-send IP PORT TEXT...    send each TEXT as one datagram, in order
  */
@@ -28,6 +31,23 @@ switch (mode) {
         data: (_s, d) => {
           got += d.toString();
           if (got === 'ping') process.exit(0);
+        },
+        error: () => process.exit(1),
+        connectError: () => process.exit(1),
+      },
+    }).catch(() => process.exit(1));
+    break;
+  }
+  case 'tcp-say': {
+    setTimeout(() => process.exit(1), Number(rest[1] ?? 3000));
+    await Bun.connect({
+      hostname: ip!,
+      port,
+      socket: {
+        open: (s) => void s.write(rest[0] ?? ''),
+        data: (_s, d) => {
+          process.stdout.write(d.toString());
+          process.exit(0);
         },
         error: () => process.exit(1),
         connectError: () => process.exit(1),

@@ -24,7 +24,8 @@
  * pass the root namespace's FORWARD chain: one ACCEPT rule for this bridge only is inserted, and
  * removed at dispose.
  *
- * Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 and iptables; netnsUnavailable() says what is missing.
+ * Needs root (CAP_SYS_ADMIN + CAP_NET_ADMIN), iproute2 and iptables; netnsUnavailable() says what is missing,
+ * requireNetns() also fails instead when SHOAL_REQUIRE_NETNS=1. Daemons in these hosts: daemon.ts, cluster.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -75,6 +76,30 @@ export function netnsUnavailable(): string | null {
     tryRun(['ip', 'netns', 'del', probe]);
   }
   return null;
+}
+
+/**
+ * Why a namespace-host test cannot run here (null: it can): namespaces first, then the test's own
+ * `needs` (each a reason, or null when met). With SHOAL_REQUIRE_NETNS=1 (CI) any of those is a
+ * failure, thrown at once, not a skip; a test that can do without something checks it after this.
+ */
+export function requireNetns(...needs: (string | null)[]): string | null {
+  const why = netnsUnavailable() ?? needs.find((n) => n !== null) ?? null;
+  if (why && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but: ${why}`);
+  return why;
+}
+
+/** Why VXLAN devices cannot be made here (overlay tests), or null; probes it in a scratch namespace. */
+export function vxlanUnavailable(): string | null {
+  if (!Bun.which('bridge')) return 'needs bridge (Debian package iproute2)';
+  const probe = `${NAME_PREFIX}probe-${randomBytes(3).toString('hex')}`;
+  if (!tryRun(['ip', 'netns', 'add', probe])) return 'cannot make a network namespace';
+  try {
+    const vx = Bun.spawnSync(['ip', '-n', probe, 'link', 'add', 'vx', 'type', 'vxlan', 'id', '1', 'dstport', '4789', 'local', '127.0.0.1', 'nolearning'], { stderr: 'pipe' });
+    return vx.exitCode === 0 ? null : `this kernel has no VXLAN: ${vx.stderr.toString().trim()}`;
+  } finally {
+    tryRun(['ip', 'netns', 'del', probe]);
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -144,7 +169,7 @@ const live = new Set<NetnsHosts>();
 let exitHook = false;
 
 /** Dispose every harness still alive (for an afterEach: a timed-out test skips its own cleanup). */
-export function disposeAll(): void {
+export function disposeAllHosts(): void {
   const errors: string[] = [];
   for (const net of [...live]) {
     try {
@@ -161,7 +186,7 @@ function hookExit(): void {
   exitHook = true;
   process.on('exit', () => {
     try {
-      disposeAll();
+      disposeAllHosts();
     } catch (e) {
       console.error(`netns hosts: ${(e as Error).message}`);
     }
@@ -218,21 +243,21 @@ export class NetnsHosts implements AsyncDisposable, Disposable {
     return ['-i', this.bridge, '-o', this.bridge, '-j', 'ACCEPT'];
   }
 
-  /** The argv that runs `cmd` inside `host`. */
-  argv(host: NetHost, cmd: string[]): string[] {
-    return ['ip', 'netns', 'exec', host.netns, ...cmd];
+  /** The argv that runs `cmd` inside `host` (or a namespace named so: a task's, say). */
+  argv(host: NetHost | string, cmd: string[]): string[] {
+    return ['ip', 'netns', 'exec', typeof host === 'string' ? host : host.netns, ...cmd];
   }
 
-  /** Start `cmd` inside `host`; it is killed at dispose if still running. */
-  spawn(host: NetHost, cmd: string[], opts: { env?: Record<string, string>; stdout?: 'pipe' | 'inherit' | 'ignore'; stderr?: 'pipe' | 'inherit' | 'ignore' } = {}): Bun.Subprocess<'ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit' | 'ignore'> {
+  /** Start `cmd` inside `host` (or a namespace named so); it is killed at dispose if still running. */
+  spawn(host: NetHost | string, cmd: string[], opts: { env?: Record<string, string>; stdout?: 'pipe' | 'inherit' | 'ignore'; stderr?: 'pipe' | 'inherit' | 'ignore' } = {}): Bun.Subprocess<'ignore', 'pipe' | 'inherit' | 'ignore', 'pipe' | 'inherit' | 'ignore'> {
     const p = Bun.spawn(this.argv(host, cmd), { stdin: 'ignore', stdout: opts.stdout ?? 'pipe', stderr: opts.stderr ?? 'pipe', env: opts.env ?? (process.env as Record<string, string>) });
     this.procs.add(p);
     void p.exited.then(() => this.procs.delete(p));
     return p;
   }
 
-  /** Run `cmd` inside `host` to completion. */
-  async run(host: NetHost, cmd: string[], env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  /** Run `cmd` inside `host` (or a namespace named so) to completion. */
+  async run(host: NetHost | string, cmd: string[], env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
     const p = this.spawn(host, cmd, { env });
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout as ReadableStream).text(), new Response(p.stderr as ReadableStream).text(), p.exited]);
     return { code, stdout, stderr };

@@ -4,58 +4,19 @@
  * Needs root; skips with the reason without it, unless SHOAL_REQUIRE_NETNS=1 (CI) makes that a failure.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { resolve } from 'node:path';
-import { waitFor } from '../integration/harness.ts';
-import { disposeAll, type NetHost, NetnsHosts, netnsUnavailable, sweepStale } from './hosts.ts';
+import { disposeAllHosts, type NetHost, NetnsHosts, requireNetns, sweepStale } from './hosts.ts';
+import { reaches, tcpEcho as echoOn, udpListener, udpSend } from './probes.ts';
+import { waitFor } from './wait.ts';
 
-const PROBE = resolve(import.meta.dir, 'probe.ts');
-const BUN = process.execPath;
-const unavailable = netnsUnavailable();
-if (unavailable && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but network namespaces are unavailable: ${unavailable}`);
+const unavailable = requireNetns();
 
-/** Read a process's stdout line by line into `lines`. */
-function collectLines(stream: ReadableStream<Uint8Array>, lines: string[]): void {
-  void (async () => {
-    let buf = '';
-    const dec = new TextDecoder();
-    for await (const chunk of stream) {
-      buf += dec.decode(chunk);
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      lines.push(...parts);
-    }
-  })();
-}
-
-async function tcpEcho(net: NetnsHosts, host: NetHost, port: number): Promise<void> {
-  const lines: string[] = [];
-  collectLines(net.spawn(host, [BUN, PROBE, 'tcp-echo', host.ip, String(port)]).stdout as ReadableStream<Uint8Array>, lines);
-  await waitFor(`tcp echo on ${host.ip}:${port}`, () => lines.includes('listening'));
-}
-
-/** Can `from` open a TCP connection to `to` and get an echo back? "No" means not within the bound. */
-async function reaches(net: NetnsHosts, from: NetHost, to: NetHost, port: number, boundMs = 1000): Promise<boolean> {
-  const r = await net.run(from, [BUN, PROBE, 'tcp-ask', to.ip, String(port), String(boundMs)]);
-  return r.code === 0;
-}
-
-async function udpListener(net: NetnsHosts, host: NetHost, port: number): Promise<string[]> {
-  const lines: string[] = [];
-  collectLines(net.spawn(host, [BUN, PROBE, 'udp-listen', host.ip, String(port)]).stdout as ReadableStream<Uint8Array>, lines);
-  await waitFor(`udp listener on ${host.ip}:${port}`, () => lines.includes('listening'));
-  return lines;
-}
-
-async function udpSend(net: NetnsHosts, from: NetHost, to: NetHost, port: number, ...texts: string[]): Promise<void> {
-  const r = await net.run(from, [BUN, PROBE, 'udp-send', to.ip, String(port), ...texts]);
-  if (r.code !== 0) throw new Error(`udp-send from host ${from.index}: ${r.stderr}`);
-}
+const tcpEcho = (net: NetnsHosts, host: NetHost, port: number) => echoOn(net, host, host.ip, port);
 
 const T = 60_000; // a bound for `bun test` without npm's --timeout, not an expectation
 
 describe.skipIf(unavailable !== null)(`network namespace hosts${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   // A test that times out never reaches its own `await using` cleanup.
-  afterEach(() => disposeAll());
+  afterEach(() => disposeAllHosts());
 
   test('hosts reach each other; isolate, partition and heal cut and restore exactly what they say; dispose leaves nothing', async () => {
     sweepStale();
