@@ -6,7 +6,7 @@
 import { expect, test } from 'bun:test';
 import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { tempDaemon, waitFor } from './harness.ts';
+import { tempDaemon, waitFor } from '../harness/index.ts';
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

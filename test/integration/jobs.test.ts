@@ -8,7 +8,7 @@ import { expect, test } from 'bun:test';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Fleet, tempDaemon, waitFor } from './harness.ts';
+import { Cluster, tempDaemon, waitFor } from '../harness/index.ts';
 
 function scratch(): string & Disposable {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-jobs-'));
@@ -90,14 +90,8 @@ test('a job whose restart policy gives up cannot complete: the CLI says so', asy
 });
 
 test('a global job runs once on every node', async () => {
-  await using fleet = new Fleet();
-  const m1 = await fleet.add({ init: true });
-  const token = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
-  await fleet.add({ join: [fleet.addr(m1), token] });
-  await waitFor('2 ready nodes', async () => {
-    const ns = await m1.json<any[]>('/nodes');
-    return ns.length === 2 && ns.every((n) => n.Status.State === 'ready');
-  }, 20_000);
+  await using cluster = Cluster.loopback();
+  const { managers: [m1] } = await cluster.boot({ managers: 1, workers: 1, readyMs: 20_000 });
   const out = await m1.ok('service', 'create', '--name', 'everywhere', '--mode', 'global-job', '--', '/bin/sh', '-c', 'exit 0');
   expect(out).toContain('everywhere: 2/2 complete');
   const tasks = await m1.tasks({ service: ['everywhere'] });
