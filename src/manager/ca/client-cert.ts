@@ -5,6 +5,7 @@
  * O = the cluster id. Its key is ECDSA P-256, made by whoever asks (the CLI): only the public key
  * travels. The server certificate is a manager's, for the addresses the API listens on.
  */
+import { InvalidArgumentError } from '../../lib/errors.ts';
 import { backdateMs } from './expiry.ts';
 import { BACKDATE_MS, type RootCA } from './root.ts';
 import { CA_ALGORITHM, CertificateError, parseCertificate, randomSerial, x509 } from './x509.ts';
@@ -39,10 +40,10 @@ export interface ClientCertRequest {
 }
 
 export async function issueClientCert(ca: RootCA, req: ClientCertRequest): Promise<ClientIdentity & { certPem: string }> {
-  if (!CLIENT_NAME_PATTERN.test(req.name)) throw new CertificateError(`name "${req.name.slice(0, 80)}": expected 1-64 letters, digits or "._@-", starting with a letter or digit`);
-  if (!CLIENT_ROLES.includes(req.role)) throw new CertificateError(`role "${String(req.role).slice(0, 40)}": expected admin or read-only`);
+  if (!CLIENT_NAME_PATTERN.test(req.name)) throw new InvalidArgumentError(`name "${req.name.slice(0, 80)}": expected 1-64 letters, digits or "._@-", starting with a letter or digit`);
+  if (!CLIENT_ROLES.includes(req.role)) throw new InvalidArgumentError(`role "${String(req.role).slice(0, 40)}": expected admin or read-only`);
   const lifetimeMs = req.lifetimeMs ?? CLIENT_CERT_LIFETIME_MS;
-  if (!(lifetimeMs > 0 && lifetimeMs <= MAX_CLIENT_CERT_LIFETIME_MS)) throw new CertificateError('expiry: expected a positive duration of at most 10 years');
+  if (!(lifetimeMs > 0 && lifetimeMs <= MAX_CLIENT_CERT_LIFETIME_MS)) throw new InvalidArgumentError('expiry: expected a positive duration of at most 10 years');
   const publicKey = await importClientKey(req.publicKeyPem);
   const now = req.now ?? Date.now();
   const cert = await x509.X509CertificateGenerator.create({
@@ -65,11 +66,11 @@ export async function issueClientCert(ca: RootCA, req: ClientCertRequest): Promi
 
 async function importClientKey(pem: string): Promise<CryptoKey> {
   const m = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(pem);
-  if (!m) throw new CertificateError('PublicKey: expected a PEM "PUBLIC KEY" (SubjectPublicKeyInfo)');
+  if (!m) throw new InvalidArgumentError('PublicKey: expected a PEM "PUBLIC KEY" (SubjectPublicKeyInfo)');
   try {
     return await crypto.subtle.importKey('spki', Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'), CA_ALGORITHM, true, ['verify']);
   } catch {
-    throw new CertificateError('PublicKey: not an ECDSA P-256 public key');
+    throw new InvalidArgumentError('PublicKey: not an ECDSA P-256 public key');
   }
 }
 
