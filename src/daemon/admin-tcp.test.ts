@@ -44,7 +44,7 @@ describe('admin API over TCP', () => {
   test('an admin bundle may do everything and sees the join tokens', async () => {
     const { tls } = await bundle('alice', 'admin');
     expect((await call('/nodes', tls)).status).toBe(200);
-    expect((await (await call('/v1.47/swarm', tls)).json()).JoinTokens).toEqual({ Worker: 'SHOAL-w', Manager: 'SHOAL-m' });
+    expect(((await (await call('/v1.47/swarm', tls)).json()) as any).JoinTokens).toEqual({ Worker: 'SHOAL-w', Manager: 'SHOAL-m' });
     const r = await call('/services/create', tls, { method: 'POST', body: JSON.stringify({ Name: 'web', TaskTemplate: { Runtime: 'process', ProcessSpec: { Command: ['/bin/true'] } } }) });
     expect(r.status).toBe(201);
   });
@@ -55,8 +55,8 @@ describe('admin API over TCP', () => {
     expect((await call('/nodes', tls, { method: 'HEAD' })).status).toBe(200);
     const w = await call('/services/create', tls, { method: 'POST', body: '{}' });
     expect(w.status).toBe(403);
-    expect((await w.json()).message).toBe('the client bundle of "bob" has the read-only role: POST /services/create needs an admin bundle');
-    expect((await (await call('/swarm', tls)).json()).JoinTokens).toEqual({ Worker: '', Manager: '' });
+    expect(((await w.json()) as any).message).toBe('the client bundle of "bob" has the read-only role: POST /services/create needs an admin bundle');
+    expect(((await (await call('/swarm', tls)).json()) as any).JoinTokens).toEqual({ Worker: '', Manager: '' });
   });
 
   test('refused at the handshake: no certificate, one from another CA, an expired one', async () => {
@@ -75,7 +75,7 @@ describe('admin API over TCP', () => {
     await store.update((tx) => tx.update('clusters', { ...c, ClientCerts: [{ Serial: serial, Name: 'carol', Role: 'admin', IssuedAt: '', NotAfter: new Date(Date.now() + DAY).toISOString(), RevokedAt: '2026-01-01T00:00:00.000Z' }] }));
     const r = await call('/nodes', tls);
     expect(r.status).toBe(403);
-    expect((await r.json()).message).toBe(`the client bundle of "carol" (serial ${serial}) was revoked at 2026-01-01T00:00:00.000Z`);
+    expect(((await r.json()) as any).message).toBe(`the client bundle of "carol" (serial ${serial}) was revoked at 2026-01-01T00:00:00.000Z`);
   });
 
   test('a node that stopped being a manager answers 503: it holds no revocations', async () => {
@@ -84,7 +84,7 @@ describe('admin API over TCP', () => {
     try {
       const r = await call('/nodes', tls);
       expect(r.status).toBe(503);
-      expect((await r.json()).message).toContain('not a manager any more');
+      expect(((await r.json()) as any).message).toContain('not a manager any more');
     } finally {
       role = 'manager';
     }
