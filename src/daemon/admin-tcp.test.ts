@@ -30,9 +30,9 @@ beforeAll(async () => {
 afterAll(() => server?.stop());
 
 /** A bundle as `shoal ca client-bundle` writes it, from `from` (default the cluster CA). */
-async function bundle(name: string, r: ClientRole, opts: { from?: RootCA; now?: number; lifetimeMs?: number } = {}) {
+async function bundle(name: string, r: ClientRole, opts: { from?: RootCA; now?: number; lifetimeMs?: number; clusterId?: string } = {}) {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const issued = await issueClientCert(opts.from ?? ca, { name, role: r, clusterId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, now: opts.now, lifetimeMs: opts.lifetimeMs });
+  const issued = await issueClientCert(opts.from ?? ca, { name, role: r, clusterId: opts.clusterId ?? clusterId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, now: opts.now, lifetimeMs: opts.lifetimeMs });
   return { serial: issued.serial, tls: { ca: ca.trust.pem, cert: issued.certPem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } };
 }
 
@@ -98,3 +98,38 @@ test('--listen-tcp addresses', () => {
   expect(() => parseTcpAddr('2376')).toThrow('--listen-tcp "2376": expected HOST:PORT');
   expect(() => parseTcpAddr('h:70000')).toThrow('expected HOST:PORT');
 });
+
+test('the server certificate is renewed in place, and a client certificate is still required after it', async () => {
+  const { connect } = await import('node:tls');
+  const api = testApi();
+  await api.init();
+  const c = api.deps.store.list('clusters')[0]!;
+  const { certPem, keyPem } = await ca.toPem();
+  await api.deps.store.update((tx) => tx.update('clusters', { ...c, RootCA: { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest } }));
+  const s = startAdminTcp({ addr: '127.0.0.1:0', fetch: (req, env) => api.app.fetch(req, env), store: api.deps.store, nodeId: 'n1', role: () => 'manager', identityReady: async () => {}, log: () => {}, certLifetimeMs: 1500 });
+  try {
+    await s.ready;
+    const port = s.address()!.port;
+    const { tls } = await bundle('erin', 'admin', { clusterId: c.ID });
+    /** The serial of the certificate the server presents now. */
+    const served = () => new Promise<string>((resolve, reject) => {
+      const sock = connect({ host: '127.0.0.1', port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: 'localhost' }, () => {
+        resolve(sock.getPeerCertificate().serialNumber);
+        sock.destroy();
+      });
+      sock.on('error', reject);
+    });
+    const first = await served();
+    const deadline = Date.now() + 15_000;
+    let now = first;
+    while (now === first && Date.now() < deadline) {
+      await Bun.sleep(100);
+      now = await served();
+    }
+    expect(now).not.toBe(first);
+    expect((await fetch(`https://127.0.0.1:${port}/nodes`, { tls } as RequestInit)).status).toBe(200);
+    await expect(fetch(`https://127.0.0.1:${port}/nodes`, { tls: { ca: tls.ca } } as RequestInit)).rejects.toThrow();
+  } finally {
+    await s.stop();
+  }
+}, 30_000);

@@ -215,7 +215,8 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   const headers = new Headers();
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
   const hasBody = !READ_ONLY_METHODS.has(req.method ?? 'GET');
-  const url = `https://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
+  // The routes look at the path only; a Host header is the client's to choose and is not trusted here.
+  const url = new URL(req.url ?? '/', 'https://localhost');
   return new Request(url, {
     method: req.method,
     headers,
