@@ -106,7 +106,7 @@ test('the server certificate is renewed in place, and a client certificate is st
   const c = api.deps.store.list('clusters')[0]!;
   const { certPem, keyPem } = await ca.toPem();
   await api.deps.store.update((tx) => tx.update('clusters', { ...c, RootCA: { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest } }));
-  const s = startAdminTcp({ addr: '127.0.0.1:0', fetch: (req, env) => api.app.fetch(req, env), store: api.deps.store, nodeId: 'n1', role: () => 'manager', identityReady: async () => {}, log: () => {}, certLifetimeMs: 1500 });
+  const s = startAdminTcp({ addr: '127.0.0.1:0', fetch: (req, env) => api.app.fetch(req, env), store: api.deps.store, nodeId: 'n1', role: () => 'manager', identityReady: async () => {}, log: () => {}, certLifetimeMs: 6000 }); // renewed at 4 s, 2 s before it expires
   try {
     await s.ready;
     const port = s.address()!.port;

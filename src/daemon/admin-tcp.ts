@@ -216,7 +216,7 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
   const hasBody = !READ_ONLY_METHODS.has(req.method ?? 'GET');
   // The routes look at the path only; a Host header is the client's to choose and is not trusted here.
-  const url = new URL(req.url ?? '/', 'https://localhost');
+  const url = new URL(req.url ?? '/', 'https://localhost').href;
   return new Request(url, {
     method: req.method,
     headers,
