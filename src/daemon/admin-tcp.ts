@@ -96,7 +96,11 @@ class AdminTcpServer implements AdminTcp {
       log(`admin API on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
       return;
     }
-    if (!currentCluster(store)?.RootCA) await this.opts.identityReady();
+    if (!currentCluster(store)?.RootCA) {
+      // The first manager makes the CA now; a manager that joined receives it with the raft log.
+      this.opts.identityReady().catch((err) => log(`admin API on TCP ${this.opts.addr}: the cluster CA: ${errorMessage(err)}`));
+      await this.#until(() => !!currentCluster(store)?.RootCA);
+    }
     if (this.#stopped) return;
     const { certPem, keyPem, caPem, renewInMs } = await this.#serverCert();
     const http = createHttpServer((req, res) => void this.#handle(req, res));

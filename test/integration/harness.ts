@@ -176,11 +176,11 @@ export class Fleet implements AsyncDisposable {
    * A host on 127.0.0.<n> with a free port; `join` = [manager address, token]. Its ingress mesh
    * listens on 127.0.0.<n> too (`--mesh-addr`), so the hosts' published ports do not collide.
    */
-  async add(opts: { init?: boolean; join?: [string, string] } = {}): Promise<Daemon> {
+  async add(opts: { init?: boolean; join?: [string, string]; args?: string[] } = {}): Promise<Daemon> {
     const ip = `127.0.0.${++this.#n}`;
     const addr = `${ip}:${freePort(ip)}`;
     const dir = mkdtempSync(join(tmpdir(), 'shoal-fleet-'));
-    const args = ['--listen-addr', addr, '--mesh-addr', ip, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [])];
+    const args = ['--listen-addr', addr, '--mesh-addr', ip, ...(opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : []), ...(opts.args ?? [])];
     const d = new Daemon(dir, args);
     this.hosts.push(d);
     this.addrs.set(d, addr);

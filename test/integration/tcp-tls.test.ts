@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueClientCert } from '../../src/manager/ca/client-cert.ts';
 import { RootCA } from '../../src/manager/ca/index.ts';
-import { type CliResult, type Daemon, SHOAL, freePort, tempDaemon, waitFor } from './harness.ts';
+import { type CliResult, type Daemon, Fleet, SHOAL, freePort, tempDaemon, waitFor } from './harness.ts';
 
 const hasDocker = Bun.which('docker') !== null;
 let d: Daemon & AsyncDisposable;
@@ -37,7 +37,11 @@ afterAll(async () => {
 
 /** The shoal CLI against the TCP address with the bundle in `bundle`. */
 async function overTcp(bundle: string, ...args: string[]): Promise<CliResult> {
-  const p = Bun.spawn([SHOAL, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, SHOAL_HOST: host, SHOAL_CERT_PATH: join(dir, bundle) } });
+  return overTcpTo(host, bundle, ...args);
+}
+
+async function overTcpTo(to: string, bundle: string, ...args: string[]): Promise<CliResult> {
+  const p = Bun.spawn([SHOAL, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, SHOAL_HOST: to, SHOAL_CERT_PATH: join(dir, bundle) } });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
 }
@@ -136,3 +140,25 @@ describe.skipIf(!hasDocker)('docker --tlsverify -H tcp://', () => {
     expect((await docker(null, 'version')).code).not.toBe(0);
   }, 30_000);
 });
+
+test('two managers: a bundle made on one works on the other, and a revocation on one is refused by the other', async () => {
+  await using fleet = new Fleet();
+  const tcp1 = `127.0.0.1:${freePort('127.0.0.1')}`;
+  const tcp2 = `127.0.0.2:${freePort('127.0.0.2')}`;
+  const m1 = await fleet.add({ init: true, args: ['--listen-tcp', tcp1] });
+  const token = (await m1.ok('cluster', 'join-token', '-q', 'manager')).trim();
+  const m2 = await fleet.add({ join: [fleet.addr(m1), token], args: ['--listen-tcp', tcp2] });
+  await waitFor('the TCP API on the joined manager', () => m2.output.includes(`admin API on tcp://${tcp2}`), 30_000);
+  await m1.ok('ca', 'client-bundle', '--name', 'frank', '--out', join(dir, 'frank'));
+  const ok = await waitFor('frank on the second manager', async () => {
+    const r = await overTcpTo(`tcp://${tcp2}`, 'frank', 'node', 'ls');
+    return r.code === 0 ? r : null;
+  }, 20_000, 250);
+  expect(ok.stdout.trim().split('\n')).toHaveLength(3); // the header and both managers
+  await m1.ok('ca', 'revoke', 'frank');
+  const refused = await waitFor('frank refused by the second manager', async () => {
+    const r = await overTcpTo(`tcp://${tcp2}`, 'frank', 'node', 'ls');
+    return r.code !== 0 ? r : null;
+  }, 20_000, 250);
+  expect(refused.stderr).toMatch(/the client bundle of "frank" \(serial [0-9a-f]+\) was revoked at/);
+}, 90_000);
