@@ -13,6 +13,7 @@ let clusterId: string;
 let server: AdminTcp;
 let base: string;
 let role: 'manager' | 'worker' = 'manager';
+const logged: string[] = [];
 
 beforeAll(async () => {
   const api = testApi();
@@ -23,7 +24,7 @@ beforeAll(async () => {
   const c = store.list('clusters')[0]!;
   clusterId = c.ID;
   await store.update((tx) => tx.update('clusters', { ...c, RootCA: { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest }, JoinTokens: { Worker: 'SHOAL-w', Manager: 'SHOAL-m' } }));
-  server = startAdminTcp({ addr: '127.0.0.1:0', fetch: (req, env) => api.app.fetch(req, env), store, nodeId: 'n1', role: () => role, identityReady: async () => {}, log: () => {} });
+  server = startAdminTcp({ addr: '127.0.0.1:0', fetch: (req, env) => api.app.fetch(req, env), store, nodeId: 'n1', role: () => role, identityReady: async () => {}, log: (m) => logged.push(m) });
   await server.ready;
   base = `https://127.0.0.1:${server.address()!.port}`;
 });
@@ -66,6 +67,11 @@ describe('admin API over TCP', () => {
     const expired = await bundle('old', 'admin', { now: Date.now() - 2 * DAY, lifetimeMs: DAY });
     await expect(call('/nodes', expired.tls)).rejects.toThrow();
     await expect(fetch(base.replace('https', 'http') + '/nodes')).rejects.toThrow(); // no plain HTTP
+    // One line for the first refusal (logged after the client saw it fail); the others wait for the next line's count.
+    const deadline = Date.now() + 5000;
+    while (!logged.some((l) => l.includes('refused a TLS handshake')) && Date.now() < deadline) await Bun.sleep(20);
+    expect(logged.filter((l) => /^admin API on TCP: refused a TLS handshake( from 127\.0\.0\.1)?: ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE$/.test(l))).toHaveLength(1);
+    expect(logged.filter((l) => l.includes('refused a TLS handshake'))).toHaveLength(1);
   });
 
   test('a revoked bundle is refused from its next request on (checked per request, not per handshake)', async () => {

@@ -74,6 +74,8 @@ class AdminTcpServer implements AdminTcp {
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: (() => void) | null = null;
   #wakeup: (() => void) | null = null;
+  #refusals = 0;
+  #lastRefusalLogMs = -Infinity;
 
   constructor(private readonly opts: AdminTcpOptions, private readonly at: { host: string; port: number }) {
     this.ready = this.#start();
@@ -109,6 +111,7 @@ class AdminTcpServer implements AdminTcp {
       socket.on('close', () => this.#sockets.delete(socket));
       http.emit('connection', socket);
     });
+    tls.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => this.#refusedHandshake(err, socket));
     this.#tls = tls;
     tls.listen(this.at.port, this.at.host);
     await Promise.race([once(tls, 'listening'), once(tls, 'error').then(([err]) => Promise.reject(new UnavailableError(`cannot listen: ${errorMessage(err)}`)))]);
@@ -136,6 +139,21 @@ class AdminTcpServer implements AdminTcp {
     const ca = await RootCA.fromPem(cluster.RootCA.CACert, cluster.RootCA.CAKey);
     const issued = await issueApiServerCert(ca, { clusterId: cluster.ID, nodeId: this.opts.nodeId, hosts: serverNames(this.at.host), lifetimeMs: this.opts.certLifetimeMs });
     return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: ca.trust.pem, renewInMs: Math.floor((issued.notAfter - Date.now()) * 2 / 3) };
+  }
+
+  /**
+   * A refused handshake (no certificate, another CA, expired, plain HTTP) is logged, so that an admin
+   * can tell a user why; at most one line a minute, with the count of the others, since anyone who
+   * reaches the port can cause them.
+   */
+  #refusedHandshake(err: Error & { code?: string }, socket: TLSSocket): void {
+    const now = Date.now();
+    this.#refusals++;
+    if (now - this.#lastRefusalLogMs < 60_000) return;
+    const others = this.#refusals - 1;
+    this.#lastRefusalLogMs = now;
+    this.#refusals = 0;
+    this.opts.log(`admin API on TCP: refused a TLS handshake${socket.remoteAddress ? ` from ${socket.remoteAddress}` : ''}: ${err.code ?? err.message}${others > 0 ? ` (and ${others} more since the last such line)` : ''}`);
   }
 
   #scheduleRenewal(inMs: number): void {
