@@ -3,6 +3,8 @@
  * call the store). `createApp(deps)` has no I/O of its own: tests drive it with `app.request()`.
  */
 import { Hono } from 'hono';
+import { caRoutes } from './ca.ts';
+import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
@@ -17,6 +19,7 @@ export function createApp(deps: ApiDeps): Hono {
   const app = new Hono({ getPath: stripVersion });
   app.onError(onError);
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
+  app.use('*', readOnlyGuard);
   app.route('/', systemRoutes(deps));
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
@@ -25,5 +28,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', nodesRoutes(deps));
   app.route('/', pluginsRoutes(deps));
   app.route('/', networksRoutes(deps));
+  app.route('/', caRoutes(deps));
   return app;
 }

@@ -71,3 +71,14 @@ describe('nodes', () => {
     expect((await api.call('GET', '/swarm')).json.Spec.Managers.Desired).toBe(-1);
   });
 });
+
+test("TLSInfo's issuer fields are shown only in Docker's base64 shape (the docker CLI fails on text)", async () => {
+  const setIssuer = async (subject: string) => {
+    const n = api.deps.store.get('nodes', nodeId)!;
+    await api.deps.store.update((tx) => tx.update('nodes', { ...n, Description: { ...n.Description, TLSInfo: { TrustRoot: 'pem', CertIssuerSubject: subject, CertSerial: '01' } } }));
+  };
+  await setIssuer('CN=shoal root CA, O=c1'); // as an earlier version recorded it
+  expect((await api.call('GET', `/nodes/${nodeId}`)).json.Description.TLSInfo).toEqual({ TrustRoot: 'pem', CertSerial: '01' });
+  await setIssuer('MCAxHjAcBgNVBAMTFXNob2Fs');
+  expect((await api.call('GET', '/nodes')).json[0].Description.TLSInfo.CertIssuerSubject).toBe('MCAxHjAcBgNVBAMTFXNob2Fs');
+});

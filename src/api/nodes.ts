@@ -9,6 +9,17 @@ import { nodeSpecSchema, validate } from './schemas.ts';
 
 const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label'] as const;
 
+/**
+ * Nodes recorded by an earlier version hold the issuer's subject as text; the docker CLI reads the
+ * field as base64 and fails on the whole list, so such a value is left out until the next renewal.
+ */
+export function dockerNode(n: Node): Node {
+  const tls = n.Description?.TLSInfo;
+  if (!tls?.CertIssuerSubject || /^[A-Za-z0-9+/]*={0,2}$/.test(tls.CertIssuerSubject)) return n;
+  const { CertIssuerSubject: _text, ...rest } = tls;
+  return { ...n, Description: { ...n.Description, TLSInfo: rest } };
+}
+
 export function nodesRoutes(deps: ApiDeps): Hono {
   const { store } = deps;
   const app = new Hono();
@@ -28,13 +39,13 @@ export function nodesRoutes(deps: ApiDeps): Hono {
         matchLabels(f.get('node.label'), n.Spec.Labels),
       )
       .sort((a, b) => (a.Description?.Hostname ?? '').localeCompare(b.Description?.Hostname ?? '') || a.ID.localeCompare(b.ID));
-    return c.json(out);
+    return c.json(out.map(dockerNode));
   });
 
   app.get('/nodes/:id', async (c) => {
     requireCluster(store);
     await store.sync(c.req.raw.signal);
-    return c.json(findNode(store, c.req.param('id'), deps.nodeId()));
+    return c.json(dockerNode(findNode(store, c.req.param('id'), deps.nodeId())));
   });
 
   // Docker replaces the whole NodeSpec; we take the fields given and keep the others.

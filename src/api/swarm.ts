@@ -1,15 +1,18 @@
 import { Hono } from 'hono';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import type { Cluster } from '../types/index.ts';
+import { isAdmin } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { checkInitSpec, mergeClusterSpec } from './cluster-spec.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { swarmInitSchema, swarmJoinSchema, validate } from './schemas.ts';
 
 /** The cluster as Docker shows it: the CA's certificate as TLSInfo, never its key. */
-export function publicCluster(c: Cluster): Omit<Cluster, 'RootCA' | 'RemovedNodes'> & { TLSInfo?: { TrustRoot: string } } {
-  const { RootCA, RemovedNodes: _removed, ...rest } = c;
-  return { ...rest, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert } } : {}) };
+export function publicCluster(c: Cluster, showTokens = true): Omit<Cluster, 'RootCA' | 'RemovedNodes' | 'ClientCerts'> & { TLSInfo?: { TrustRoot: string } } {
+  const { RootCA, RemovedNodes: _removed, ClientCerts: _bundles, ...rest } = c;
+  // Docker blanks the tokens for whoever may not join nodes: here, any client but an admin bundle.
+  const JoinTokens = showTokens ? rest.JoinTokens : { Worker: '', Manager: '' };
+  return { ...rest, JoinTokens, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert } } : {}) };
 }
 
 export function swarmRoutes(deps: ApiDeps): Hono {
@@ -19,7 +22,7 @@ export function swarmRoutes(deps: ApiDeps): Hono {
   app.get('/swarm', async (c) => {
     if (!requireCluster(store).RootCA) await deps.identityReady?.();
     await store.sync(c.req.raw.signal);
-    return c.json(publicCluster(requireCluster(store)));
+    return c.json(publicCluster(requireCluster(store), isAdmin(c)));
   });
 
   app.post('/swarm/init', limitBody, async (c) => {

@@ -1,8 +1,12 @@
 /**
  * The CLI's client for the admin API: `unix:///path/shoal.sock` (Bun's fetch with `unix`) or
- * `tcp://host:port` (plain HTTP for now). Errors from the API become ApiError carrying the daemon's
- * message; a daemon that cannot be reached becomes a message naming the address.
+ * `tcp://host:port`, always mutual TLS with a client bundle (ca.pem, cert.pem, key.pem in
+ * SHOAL_CERT_PATH, default ~/.shoal, as DOCKER_CERT_PATH). Errors from the API become ApiError
+ * carrying the daemon's message; a daemon that cannot be reached becomes a message naming the address.
  */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { defaultDataDir, socketPath } from '../lib/paths.ts';
 import type { Cluster, Node, Service, ServiceSpec, Task } from '../types/index.ts';
 
@@ -26,7 +30,33 @@ export function resolveHost(flag: string | undefined, env: Record<string, string
   return flag || env.SHOAL_HOST || defaultHost();
 }
 
-export interface Target { base: string; unix?: string }
+export interface Target { base: string; unix?: string; tls?: boolean }
+
+/** What a `tcp://` host needs: the cluster CA to verify the daemon, and the client's certificate and key. */
+export interface ClientTls { ca: string; cert: string; key: string }
+
+export const BUNDLE_FILES = ['ca.pem', 'cert.pem', 'key.pem'] as const;
+
+/** SHOAL_CERT_PATH, else ~/.shoal (Docker's DOCKER_CERT_PATH, ~/.docker). */
+export function certPath(env: Record<string, string | undefined> = process.env): string {
+  return env.SHOAL_CERT_PATH || join(env.HOME || homedir(), '.shoal');
+}
+
+/** The client bundle in `dir`, or a ConnectError saying how to get one. */
+export function loadClientTls(dir: string, host: string): ClientTls {
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8');
+    } catch (e) {
+      throw new ConnectError(
+        `${host} needs a client bundle (mutual TLS), and ${join(dir, f)} cannot be read (${(e as { code?: string }).code ?? (e as Error).message}): ` +
+          `on a manager run "shoal ca client-bundle --name NAME --out DIR", copy DIR here, and point SHOAL_CERT_PATH at it (default ~/.shoal)`,
+      );
+    }
+  };
+  const [ca, cert, key] = BUNDLE_FILES.map(read) as [string, string, string];
+  return { ca, cert, key };
+}
 
 export function parseHost(host: string): Target {
   if (host.startsWith('unix://')) {
@@ -35,8 +65,9 @@ export function parseHost(host: string): Target {
     return { base: 'http://localhost', unix: path };
   }
   if (host.startsWith('/')) return { base: 'http://localhost', unix: host };
-  const m = /^(?:tcp|http):\/\/([^/]+)\/?$/.exec(host);
-  if (m) return { base: `http://${m[1]}` };
+  if (host.startsWith('http://')) throw new ConnectError(`invalid host "${host}": the admin API has no plain HTTP over TCP; use tcp://host:port (mutual TLS)`);
+  const m = /^(?:tcp|https):\/\/([^/]+)\/?$/.exec(host);
+  if (m) return { base: `https://${m[1]}`, tls: true };
   throw new ConnectError(`invalid host "${host}": expected unix:///path/to/shoal.sock or tcp://host:port`);
 }
 
@@ -55,8 +86,11 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 
 export class Client {
   readonly target: Target;
-  constructor(readonly host: string) {
+  readonly #tls: ClientTls | undefined;
+  /** `certDir`: where a `tcp://` host's client bundle is (default: SHOAL_CERT_PATH, ~/.shoal). */
+  constructor(readonly host: string, readonly certDir = certPath()) {
     this.target = parseHost(host);
+    if (this.target.tls) this.#tls = loadClientTls(certDir, host);
   }
 
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
@@ -67,6 +101,7 @@ export class Client {
     const signal = bound && opts.signal ? AbortSignal.any([bound, opts.signal]) : (bound ?? opts.signal);
     const init: RequestInit & { unix?: string } = { method, signal };
     if (this.target.unix) init.unix = this.target.unix;
+    if (this.#tls) (init as { tls?: unknown }).tls = { ...this.#tls, rejectUnauthorized: true };
     if (opts.body !== undefined) {
       init.body = JSON.stringify(opts.body);
       init.headers = { 'content-type': 'application/json' };
@@ -78,6 +113,12 @@ export class Client {
       if (bound?.aborted) throw new ConnectError(`the shoal daemon at ${this.host} did not answer within ${REQUEST_TIMEOUT_MS / 1000}s`);
       if ((e as Error).name === 'AbortError') throw e;
       const code = (e as { code?: string }).code;
+      if (this.#tls && code && code !== 'ConnectionRefused' && code !== 'ECONNREFUSED') {
+        throw new ConnectError(
+          `the TLS handshake with ${this.host} failed (${code}: ${(e as Error).message}): the daemon refuses the client bundle in ${this.certDir} ` +
+            `(expired, or from another cluster's CA?), or its certificate is not from that bundle's ca.pem; make a new bundle with "shoal ca client-bundle" on a manager`,
+        );
+      }
       throw new ConnectError(
         `cannot connect to the shoal daemon at ${this.host}${code ? ` (${code})` : ''}: is it running? Start it with "shoal daemon", or point -H / SHOAL_HOST at it`,
       );

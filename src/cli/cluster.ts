@@ -109,6 +109,7 @@ const joinToken: Command = {
     if (ctx.args.bool('rotate')) await c.rotateJoinToken(role);
     const cluster = await c.cluster();
     const token = role === 'worker' ? cluster.JoinTokens.Worker : cluster.JoinTokens.Manager;
+    if (!token) throw new UsageError('the join tokens are shown only to admins (the unix socket, or an admin client bundle); this client bundle is read-only');
     if (ctx.args.bool('quiet')) return ctx.io.out(`${token}\n`);
     if (ctx.args.bool('rotate')) ctx.io.out(`Successfully rotated ${role} join token.\n\n`);
     const self = (await c.nodes()).find((n) => n.ManagerStatus?.Leader);

@@ -1,6 +1,6 @@
 /** The shape of a CLI command and what it runs with. */
 import type { OptionDef, Parsed } from './args.ts';
-import { Client, resolveHost } from './client.ts';
+import { certPath, Client, resolveHost } from './client.ts';
 
 export interface Io {
   out(s: string): void;
@@ -44,10 +44,10 @@ export interface Group {
   commands: Command[];
 }
 
-export const HOST_OPTION: OptionDef = { long: 'host', short: 'H', kind: 'string', value: 'HOST', help: 'daemon to talk to: unix:///path/shoal.sock or tcp://host:port (env SHOAL_HOST)' };
+export const HOST_OPTION: OptionDef = { long: 'host', short: 'H', kind: 'string', value: 'HOST', help: 'daemon to talk to: unix:///path/shoal.sock or tcp://host:port, mutual TLS with the bundle in SHOAL_CERT_PATH (env SHOAL_HOST)' };
 export const HELP_OPTION: OptionDef = { long: 'help', kind: 'bool', help: 'print usage' };
 export const FORMAT_OPTION: OptionDef = { long: 'format', kind: 'string', value: 'json|table', help: 'output format' };
 
 export function makeClient(args: Parsed, env: Io['env']): Client {
-  return new Client(resolveHost(args.str('host'), env));
+  return new Client(resolveHost(args.str('host'), env), certPath(env));
 }

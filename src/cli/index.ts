@@ -3,6 +3,7 @@
  * runs it, and turns every error into `Error: <message>` with exit code 1.
  */
 import { formatOptions, parseArgs, UsageError } from './args.ts';
+import { caGroup } from './ca.ts';
 import { ApiError, ConnectError } from './client.ts';
 import { clusterGroup } from './cluster.ts';
 import { type Command, type Ctx, type Group, HELP_OPTION, HOST_OPTION, type Io, makeClient, processIo } from './command.ts';
@@ -14,7 +15,7 @@ import { ConvergeError } from './progress.ts';
 import { serviceGroup } from './service.ts';
 import { infoCommand, versionCommand } from './system.ts';
 
-export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, pluginGroup];
+export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, pluginGroup, caGroup];
 export const TOP: Command[] = [daemonCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {
@@ -32,7 +33,7 @@ export function mainHelp(): string {
     ...rows.map(([n, s]) => `  ${n.padEnd(w)}   ${s}`),
     '',
     'Options:',
-    formatOptions([HOST_OPTION, { long: 'version', short: 'v', kind: 'bool', help: 'print the version' }, HELP_OPTION]),
+    formatOptions([HOST_OPTION, { long: 'tlsverify', kind: 'bool', help: 'verify the daemon of a tcp:// host against ca.pem (always done; accepted as docker does)' }, { long: 'version', short: 'v', kind: 'bool', help: 'print the version' }, HELP_OPTION]),
     '',
     'Run "shoal COMMAND --help" for more about a command.',
     '',
@@ -68,6 +69,9 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
         i += 2;
       } else if (a.startsWith('--host=')) {
         host = a.slice('--host='.length);
+        i++;
+      } else if (a === '--tlsverify') {
+        // Docker's flag, accepted for its habit: a tcp:// host is always verified against the bundle's ca.pem.
         i++;
       } else if (a === '-h' || a === '--help') {
         io.out(mainHelp());

@@ -1,9 +1,10 @@
 import { expect, test } from 'bun:test';
 import '@libp2p/tls'; // loads first in the daemon too: x509's global provider must not matter
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { ClusterTrust, parseJoinToken, verifyNodeCert } from '../manager/ca/index.ts';
+import { ClusterTrust, issueNodeCert, parseJoinToken, RootCA, verifyNodeCert } from '../manager/ca/index.ts';
+import { x509 } from '../manager/ca/x509.ts';
 import { memoryStore } from '../store/index.ts';
-import { ClusterCA, makeClusterIdentity, renewalDelayMs, rotatedToken } from './ca-service.ts';
+import { ClusterCA, makeClusterIdentity, renewalDelayMs, rotatedToken, tlsInfoOf } from './ca-service.ts';
 import { currentCluster, initCluster } from './cluster.ts';
 
 const description = { Hostname: 'h', Platform: { OS: 'linux', Architecture: 'amd64' }, Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 }, Engine: { EngineVersion: 'test', Plugins: [] } };
@@ -86,4 +87,12 @@ test('the lifetime comes from Spec.CAConfig.NodeCertExpiry; issued certificates 
   } finally {
     delete process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
   }
+});
+
+test("TLSInfo names the issuer as Docker does: its subject and public key as DER, base64", async () => {
+  const ca = await RootCA.create({ clusterId: 'c1' });
+  const id = await issueNodeCert(ca, { nodeId: 'n1', role: 'worker', clusterId: 'c1', publicKey: (await generateKeyPair('Ed25519')).publicKey.raw });
+  const info = tlsInfoOf(id, ca);
+  expect(new x509.Name(Buffer.from(info.CertIssuerSubject!, 'base64')).toString()).toBe(ca.certificate.subject);
+  expect(Buffer.from(info.CertIssuerPublicKey!, 'base64')).toEqual(Buffer.from(ca.certificate.publicKey.rawData));
 });

@@ -131,7 +131,9 @@ export function certLifetimeMs(cluster: Cluster): number | undefined {
 export function tlsInfoOf(id: NodeIdentity, ca: RootCA): NonNullable<NodeDescription['TLSInfo']> {
   return {
     TrustRoot: ca.trust.pem,
-    CertIssuerSubject: ca.certificate.subject,
+    // Docker's shape: DER bytes, base64 in JSON (the docker CLI refuses any other string).
+    CertIssuerSubject: Buffer.from(ca.certificate.subjectName.toArrayBuffer()).toString('base64'),
+    CertIssuerPublicKey: Buffer.from(ca.certificate.publicKey.rawData).toString('base64'),
     CertSerial: id.serial ?? '',
     CertNotBefore: new Date(id.notBefore).toISOString(),
     CertNotAfter: new Date(id.notAfter).toISOString(),

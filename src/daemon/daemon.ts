@@ -14,6 +14,7 @@ import type { ApiDeps, InitRequest, JoinRequestBody } from '../api/deps.ts';
 import { builtinCatalog, type ExecutorCatalog } from '../executor/catalog.ts';
 import { loadExecutors, type LoadReport } from '../executor/loader.ts';
 import { ConflictError, errorMessage, InvalidArgumentError, ShoalError, UnavailableError } from '../lib/errors.ts';
+import { type AdminTcp, startAdminTcp } from './admin-tcp.ts';
 import { ensurePrivateDir, socketPath } from '../lib/paths.ts';
 import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import { memoryConnPair } from '../manager/dispatcher/index.ts';
@@ -170,6 +171,7 @@ class Daemon implements RunningDaemon {
   private net: ClusterNet | null = null;
   private netStarting: Promise<void> | null = null;
   private servers: Server<unknown>[] = [];
+  private adminTcp: AdminTcp | null = null;
   private stopping: Promise<void> | null = null;
   private fatal: Error | null = null;
   private dialTurn = 0;
@@ -696,9 +698,10 @@ class Daemon implements RunningDaemon {
     this.servers.push(Bun.serve({ unix: this.socketPath, fetch: (req: Request) => app.fetch(req) }));
     chmodSync(this.socketPath, 0o600);
     if (this.opts.tcp) {
-      const m = /^(.*):(\d+)$/.exec(this.opts.tcp);
-      if (!m) throw new UnavailableError(`--listen-tcp "${this.opts.tcp}": expected HOST:PORT`);
-      this.servers.push(Bun.serve({ hostname: m[1] || '127.0.0.1', port: Number(m[2]), fetch: (req: Request) => app.fetch(req), idleTimeout: 0 }));
+      this.adminTcp = startAdminTcp({
+        addr: this.opts.tcp, fetch: (req, env) => app.fetch(req, env), store: this.store, nodeId: this.nodeId,
+        role: () => this.role, identityReady: async () => { this.startNet(); await this.netStarting; }, log: this.log,
+      });
     }
     if (this.opts.fleetAddr) this.servers.push(startFleetHttp(this.opts.fleetAddr, this.log));
   }
@@ -711,6 +714,7 @@ class Daemon implements RunningDaemon {
   private async doStop(): Promise<void> {
     clearTimeout(this.renewTimer);
     for (const s of this.servers) s.stop(true);
+    await this.adminTcp?.stop();
     const keepTasks = this.opts.keepTasks || this.keepTasksOnStop || this.fatal !== null;
     try {
       await this.agent?.stop({ keepTasks });

@@ -283,7 +283,7 @@ export interface NodeDescription {
   Addr?: string;
   /**
    * The node's current certificate, written by the manager that issued it: Docker's `TrustRoot`
-   * and `CertIssuerSubject`; ours: `CertSerial` (hex), `CertNotBefore`, `CertNotAfter` (RFC 3339).
+   * and `CertIssuerSubject`, `CertIssuerPublicKey` (DER, base64); ours: `CertSerial` (hex), `CertNotBefore`, `CertNotAfter` (RFC 3339).
    */
   TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string; CertSerial?: string; CertNotBefore?: string; CertNotAfter?: string; PeerID?: string };
 }
@@ -337,6 +337,21 @@ export interface Cluster extends Meta {
   RootCA?: { CACert: string; CAKey: string; CACertHash: string };
   /** Nodes removed from the cluster: refused at once by every manager, even with a valid certificate. */
   RemovedNodes?: string[];
+  /**
+   * Client bundles issued for the admin API over TCP (our addition; `shoal ca ls`). One with
+   * `RevokedAt` is refused by every manager; records are dropped once their certificate expired.
+   */
+  ClientCerts?: ClientCertRecord[];
+}
+
+export interface ClientCertRecord {
+  /** The certificate's serial number, lowercase hex. */
+  Serial: string;
+  Name: string;
+  Role: 'admin' | 'read-only';
+  IssuedAt: string;
+  NotAfter: string;
+  RevokedAt?: string;
 }
 
 export const DEFAULT_TASK_HISTORY = 5;
