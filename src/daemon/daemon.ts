@@ -1,6 +1,6 @@
 /**
  * The daemon: the composition root of one host (Nomad's Agent, swarmkit's node). It opens the
- * cluster state, makes the parts, starts them in order and stops them in the reverse one.
+ * cluster state, makes the parts, and starts and stops them in order (see start() and doStop()).
  *
  *   roles/worker.ts    every host in a cluster: the worker agent and this host's networking
  *   roles/manager.ts   a manager as well: the leader-only stages, the CA, the manager protocols

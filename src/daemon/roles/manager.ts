@@ -101,7 +101,7 @@ export class ManagerRole implements Service {
     try {
       await this.leader.stop();
     } catch (e) {
-      this.o.log(`manager stop: ${errorMessage(e)}`);
+      this.o.log(`${this.name} stop: ${errorMessage(e)}`);
     }
   }
 }

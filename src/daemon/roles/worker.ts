@@ -48,7 +48,6 @@ export class WorkerRole implements Service {
       dataDir: o.dataDir,
       catalog: o.catalog,
       connect: o.connect,
-      // No runtimes here: the agent adds fresh fingerprints (a Docker Engine or KVM probe is slow).
       description: () => ({ ...describeHost([]), Addr: nodeAddr }),
       nodeAddr,
       ...this.hostNet.agentHooks(),
@@ -79,7 +78,7 @@ export class WorkerRole implements Service {
     try {
       await this.agent.stop({ keepTasks });
     } catch (e) {
-      this.o.log(`worker stop: ${errorMessage(e)}`);
+      this.o.log(`${this.name} stop: ${errorMessage(e)}`);
     }
     await this.hostNet.close({ removeIdle: !keepTasks });
   }
