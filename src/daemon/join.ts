@@ -1,4 +1,4 @@
-/** `--join` on a data dir in no cluster: admission through the manager, then this host's files. */
+/** A host in no cluster joins (`--join` at start, POST /swarm/join): admission through a manager, then this host's files. */
 import { errorMessage, ShoalError, UnavailableError } from '../lib/errors.ts';
 import type { Addrs } from './addrs.ts';
 import type { ClusterNet } from './cluster-net.ts';

@@ -24,7 +24,7 @@ export class NetService implements Service {
   /** `onUp`: the listener is up and this host holds its certificate; what each role starts on it. */
   constructor(private readonly ctx: DaemonContext, private readonly onUp: (net: ClusterNet, membership: Membership) => Promise<void>) {}
 
-  /** Schedule the bring-up (called once this host is in a cluster and the API serves). */
+  /** Schedule the bring-up (called once this host is in a cluster). */
   async start(): Promise<void> {
     const ctx = this.ctx;
     if (ctx.net?.identity) return this.bringUp(); // joined at start: the network is up already
