@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'bun';
 import { initCluster } from '../src/daemon/cluster.ts';
-import { Manager } from '../src/daemon/manager.ts';
+import { Manager } from '../src/daemon/manager-stages.ts';
 import { ConnClosedError, type Conn } from '../src/manager/dispatcher/index.ts';
 import { description, makeNode } from '../src/manager/dispatcher/testkit.ts';
 import { memoryStore } from '../src/store/index.ts';

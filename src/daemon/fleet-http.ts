@@ -16,6 +16,7 @@ import { arch as osArch } from 'node:os';
 import type { Server } from 'bun';
 import installScript from '../../install.sh' with { type: 'text' };
 import { UnavailableError } from '../lib/errors.ts';
+import type { Service } from './service.ts';
 
 export interface FleetHttpOptions {
   /** The executable to serve; null when there is none to serve (a daemon running from source). */
@@ -108,4 +109,21 @@ export function startFleetHttp(addr: string, log: (msg: string) => void, opts: F
   if (opts.executablePath) log(`fleet: serving install.sh and ${opts.executablePath} (linux-${opts.arch}) on ${where}; a new host: curl -fsSL ${where}/install.sh | sh -s -- --join MANAGER:PORT --token TOKEN`);
   else log(`fleet: ${where} has no executable to serve (this daemon runs from source)`);
   return server;
+}
+
+/** `--fleet-addr` as a service of the daemon. */
+export class FleetHttp implements Service {
+  readonly name = 'fleet';
+  #server: Server<unknown> | null = null;
+
+  constructor(private readonly addr: string, private readonly log: (msg: string) => void) {}
+
+  async start(): Promise<void> {
+    this.#server = startFleetHttp(this.addr, this.log);
+  }
+
+  async stop(): Promise<void> {
+    void this.#server?.stop(true);
+    this.#server = null;
+  }
 }

@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.ts';
 import type { RaftHost } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
-import { Manager } from './manager.ts';
+import { Manager } from './manager-stages.ts';
 import { ManagerCount } from './manager-count.ts';
 import { RaftMembers } from './raft-members.ts';
 
