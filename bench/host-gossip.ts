@@ -5,7 +5,8 @@
  * settings that matter with so few peers (below gossipsub's D = 6 / Dlo = 4).
  * Run alone: node_modules/.bin/bun bench/host-gossip.ts [periodMs] [seconds]
  */
-import { HOSTS_TOPIC, HostGossip } from '../src/net/host-gossip.ts';
+import { HOSTS_TOPIC } from '../src/net/host-announcement.ts';
+import { HostGossip } from '../src/net/host-gossip.ts';
 import type { NetNodeOptions } from '../src/net/node.ts';
 import { type TestNode, testCluster, testNode, waitFor } from '../src/net/testkit.ts';
 

@@ -14,7 +14,8 @@ import { makeTask } from '../manager/testkit.ts';
 import type { Task } from '../types/index.ts';
 import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
 import { NetnsLab, root } from './netns-testkit.ts';
-import { hostVipChains, NetworkAgent, sandboxName } from './network-agent.ts';
+import { NetworkAgent, sandboxName } from './network-agent.ts';
+import { hostVipChains } from './vip-rules.ts';
 import { bridgeMac, deviceNames, type ForwardingEntry, OverlayNetwork } from './overlay.ts';
 
 const lab = new NetnsLab();

@@ -4,170 +4,11 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PeerId } from '@libp2p/interface';
 import { encode } from '../lib/codec.ts';
-import type { Clock } from '../manager/dispatcher/clock.ts';
-import {
-  HOST_LIMITS, HOSTS_TOPIC, type HostAnnouncement, HostDirectory, HostGossip, type HostNets,
-  decodeAnnouncement, encodeAnnouncement,
-} from './host-gossip.ts';
+import { decodeAnnouncement, encodeAnnouncement, HOST_LIMITS, HOSTS_TOPIC, type HostAnnouncement, type HostNets } from './host-announcement.ts';
+import { HostGossip } from './host-gossip.ts';
+import { ann, FakeClock } from './host-gossip.test-helper.ts';
 import type { NetNode } from './node.ts';
 import { type TestNode, testCluster, testNode, waitFor } from './testkit.ts';
-
-/** Time moves only with `advance`; due timers fire in order. */
-class FakeClock implements Clock {
-  t = 1_000_000;
-  #timers: { at: number; fn: () => void; n: number }[] = [];
-  #n = 0;
-  now(): number { return this.t; }
-  setTimer(ms: number, fn: () => void): () => void {
-    const timer = { at: this.t + Math.max(0, ms), fn, n: this.#n++ };
-    this.#timers.push(timer);
-    return () => { this.#timers = this.#timers.filter((x) => x !== timer); };
-  }
-  advance(ms: number): void {
-    const until = this.t + ms;
-    for (;;) {
-      const due = this.#timers.filter((x) => x.at <= until).sort((a, b) => a.at - b.at || a.n - b.n)[0];
-      if (!due) break;
-      this.#timers = this.#timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = until;
-  }
-  get pending(): number { return this.#timers.length; }
-}
-
-function ann(node: string, over: Partial<HostAnnouncement> = {}): HostAnnouncement {
-  return { t: 'host', v: 1, node, seq: 1, incarnation: 100, role: 'worker', addr: '10.0.0.1', nets: {}, ...over };
-}
-
-describe('announcement codec', () => {
-  test('round trip', () => {
-    const a = ann('n1', { nets: { net1: ['10.1.0.2', '10.1.0.3'], net2: [] }, addr: 'fd00::1', role: 'manager' });
-    const d = decodeAnnouncement(encodeAnnouncement(a));
-    expect(d).toEqual({ ok: true, announcement: a });
-  });
-
-  test('malformed input is reported, never thrown', () => {
-    const bad: [unknown, string][] = [
-      [[1, 2], 'not a map'],
-      [{ ...ann('n'), t: 'task' }, 't: not "host"'],
-      [{ ...ann('n'), v: 'x' }, 'v: not a positive integer'],
-      [{ ...ann('n'), node: '' }, 'node:'],
-      [{ ...ann('n'), node: 'x'.repeat(HOST_LIMITS.maxIdLength + 1) }, 'node:'],
-      [{ ...ann('n'), node: 7 }, 'node:'],
-      [{ ...ann('n'), seq: -1 }, 'seq:'],
-      [{ ...ann('n'), seq: 1.5 }, 'seq:'],
-      [{ ...ann('n'), incarnation: '1' }, 'incarnation:'],
-      [{ ...ann('n'), role: 'boss' }, 'role:'],
-      [{ ...ann('n'), addr: '10.0.0.256' }, 'addr:'],
-      [{ ...ann('n'), addr: 5 }, 'addr:'],
-      [{ ...ann('n'), nets: [] }, 'nets: not a map'],
-      [{ ...ann('n'), nets: { a: '10.0.0.1' } }, 'nets.a: not an array'],
-      [{ ...ann('n'), nets: { a: ['10.0.0.1/24'] } }, 'nets.a[0]: not an IPv4'],
-      [{ ...ann('n'), nets: { a: ['fd00::2'] } }, 'nets.a[0]: not an IPv4'],
-      [{ ...ann('n'), nets: { a: [1] } }, 'nets.a[0]: not an IPv4'],
-      [{ ...ann('n'), nets: { ['x'.repeat(300)]: [] } }, 'network id'],
-      [{ ...ann('n'), nets: Object.fromEntries(Array.from({ length: 4097 }, (_, i) => [`n${i}`, []])) }, 'more than 4096 networks'],
-      [{ ...ann('n'), nets: { a: Array(40000).fill('10.0.0.1'), b: Array(30000).fill('10.0.0.2') } }, 'more than 65536 addresses'],
-    ];
-    for (const [value, want] of bad) {
-      const d = decodeAnnouncement(encode(value));
-      expect(d.ok).toBe(false);
-      if (!d.ok) {
-        expect(d.reason).toBe('malformed');
-        expect(d.detail).toContain(want);
-      }
-    }
-    expect(decodeAnnouncement(new Uint8Array([0x92, 0x01]))).toMatchObject({ ok: false, reason: 'undecodable' });
-    expect(decodeAnnouncement(new Uint8Array(HOST_LIMITS.maxBytes + 1))).toMatchObject({ ok: false, reason: 'tooLarge' });
-    // A newer version is not an error: it is told apart so that it can be counted and ignored.
-    expect(decodeAnnouncement(encode({ t: 'host', v: 2, whatever: true }))).toMatchObject({ ok: false, reason: 'unknownVersion' });
-    // Deep nesting (a stack overflow inside msgpackr) is undecodable, not a crash.
-    const deep = new Uint8Array(HOST_LIMITS.maxBytes).fill(0x91);
-    expect(decodeAnnouncement(deep).ok).toBe(false);
-    // Random bytes never throw.
-    for (let i = 0; i < 2000; i++) {
-      const b = crypto.getRandomValues(new Uint8Array(1 + (i % 64)));
-      expect(() => decodeAnnouncement(b)).not.toThrow();
-    }
-    // Nor does a truncated valid announcement.
-    const full = encodeAnnouncement(ann('n', { nets: { a: ['10.0.0.1', '10.0.0.2'] } }));
-    for (let n = 0; n < full.length; n++) expect(decodeAnnouncement(full.subarray(0, n)).ok).toBe(false);
-  });
-
-  test('the sender refuses what the receiver would', () => {
-    expect(() => encodeAnnouncement(ann('n', { nets: { a: ['nope'] } }))).toThrow(RangeError);
-  });
-});
-
-describe('HostDirectory', () => {
-  test('newer incarnation wins; within one incarnation the higher seq', () => {
-    const clock = new FakeClock();
-    const d = new HostDirectory({ clock });
-    expect(d.offer(ann('a', { incarnation: 100, seq: 5, addr: '10.0.0.5' }))).toBe('applied');
-    expect(d.offer(ann('a', { incarnation: 100, seq: 4 }))).toBe('stale');
-    expect(d.offer(ann('a', { incarnation: 100, seq: 5 }))).toBe('stale');
-    expect(d.offer(ann('a', { incarnation: 99, seq: 50 }))).toBe('stale');
-    expect(d.get('a')!.announcement.addr).toBe('10.0.0.5');
-    expect(d.offer(ann('a', { incarnation: 100, seq: 6, addr: '10.0.0.6' }))).toBe('applied');
-    expect(d.offer(ann('a', { incarnation: 200, seq: 1, addr: '10.0.0.7' }))).toBe('applied');
-    expect(d.get('a')!.announcement).toMatchObject({ incarnation: 200, seq: 1, addr: '10.0.0.7' });
-    expect(d.offer(ann('a', { incarnation: 100, seq: 7 }))).toBe('stale');
-    d.stop();
-  });
-
-  test('expiry, forwarding of live remote hosts, coalesced change notifications', () => {
-    const clock = new FakeClock();
-    const d = new HostDirectory({ clock, expireMs: 5000 });
-    let changes = 0;
-    d.onChange(() => changes++);
-    d.offer(ann('self', { addr: '192.168.0.1', nets: { net1: ['10.1.0.2'] } }), { local: true });
-    d.offer(ann('a', { addr: '192.168.0.2', nets: { net1: ['10.1.0.3', '10.1.0.4'], net2: ['10.2.0.3'] } }));
-    d.offer(ann('b', { addr: '192.168.0.3', nets: { net1: ['10.1.0.5'] } }));
-    expect(changes).toBe(0);
-    clock.advance(0);
-    expect(changes).toBe(1); // three changes, one call
-    expect(d.forwarding('net1')).toEqual([
-      { hostAddr: '192.168.0.2', taskAddr: '10.1.0.3', node: 'a' },
-      { hostAddr: '192.168.0.2', taskAddr: '10.1.0.4', node: 'a' },
-      { hostAddr: '192.168.0.3', taskAddr: '10.1.0.5', node: 'b' },
-    ]);
-    expect(d.forwarding('net2')).toEqual([{ hostAddr: '192.168.0.2', taskAddr: '10.2.0.3', node: 'a' }]);
-    expect(d.forwarding('nope')).toEqual([]);
-    expect(d.forwarding('__proto__')).toEqual([]);
-
-    // Same entries in another order, from a newer seq: no change.
-    clock.advance(1000);
-    d.offer(ann('a', { seq: 2, addr: '192.168.0.2', nets: { net2: ['10.2.0.3'], net1: ['10.1.0.4', '10.1.0.3'] } }));
-    clock.advance(0);
-    expect(changes).toBe(1);
-
-    // b goes quiet: dead 5 s after it was last heard, dropped, one notification.
-    clock.advance(3999);
-    expect(d.alive('b')).toBe(true);
-    clock.advance(1);
-    expect(d.alive('b')).toBe(false);
-    expect(d.forwarding('net1').map((e) => e.node)).toEqual(['a', 'a']);
-    clock.advance(250); // the sweep runs no more often than expireMs / 20
-    expect(d.get('b')).toBeUndefined();
-    expect(changes).toBe(2);
-    expect(d.alive('a')).toBe(true);
-
-    // a goes quiet too; the local host never expires.
-    clock.advance(10_000);
-    expect(d.hosts().map((h) => [h.node, h.alive, h.local])).toEqual([['self', true, true]]);
-    expect(changes).toBe(3);
-
-    // A host heard again after expiry comes back whatever its incarnation.
-    d.offer(ann('a', { incarnation: 50, seq: 1, addr: '192.168.0.2', nets: { net1: ['10.1.0.9'] } }));
-    clock.advance(0);
-    expect(changes).toBe(4);
-    expect(d.forwarding('net1')).toEqual([{ hostAddr: '192.168.0.2', taskAddr: '10.1.0.9', node: 'a' }]);
-    d.stop();
-    expect(clock.pending).toBe(0);
-  });
-});
 
 /** A NetNode stand-in with just what HostGossip uses: the topic validators, subscribe, publish. */
 function fakeNode() {
@@ -358,7 +199,9 @@ describe('host gossip over libp2p', () => {
     for (let i = 0; i < 50_000; i++) (big[`net${i % 500}`] ??= []).push(`10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
     const t3 = performance.now();
     gw1.setLocal(big);
-    const bigAt = (x: HostGossip) => Object.keys(x.directory.get('w1')!.announcement.nets).length === 500;
+    // On a loaded machine w1 can expire at the others while its large announcement is on the way
+    // (expireMs is 1 s here): absent is "not yet", and its next announcement brings it back.
+    const bigAt = (x: HostGossip) => Object.keys(x.directory.get('w1')?.announcement.nets ?? {}).length === 500;
     await waitFor(() => bigAt(gm1) && bigAt(gw2), 'the large announcement at m1 and w2', 10_000);
     console.log(`host gossip: an announcement of 50,000 addresses (${encodeAnnouncement(gw1.directory.get('w1')!.announcement).length} bytes) reached both in ${(performance.now() - t3).toFixed(0)} ms`);
     expect(gw2.directory.forwarding('net7').length).toBe(100);

@@ -8,8 +8,9 @@ export { serveRenewal, requestRenewal, RenewalError } from './renew.ts';
 export { serveDispatcher, dispatcherConnector } from './dispatcher.ts';
 export { Libp2pRaftTransport, RAFT_FRAMES, type Libp2pRaftTransportOptions } from './raft-transport.ts';
 export { guardTopic, SubscriptionRepair, type TopicGuard, type SubscriptionRepairOptions } from './gossip.ts';
+export { HostGossip, type HostGossipOptions, type HostGossipStats } from './host-gossip.ts';
+export { HostDirectory, type HostEntry, type HostStatus, type ForwardingEntry, type HostDirectoryOptions } from './host-directory.ts';
 export {
-  HostGossip, HostDirectory, HOSTS_TOPIC, HOST_ANNOUNCEMENT_VERSION, HOST_LIMITS, encodeAnnouncement, decodeAnnouncement,
-  type HostAnnouncement, type HostNets, type HostRole, type HostEntry, type HostStatus, type ForwardingEntry,
-  type HostGossipOptions, type HostGossipStats, type HostDirectoryOptions, type DropReason,
-} from './host-gossip.ts';
+  HOSTS_TOPIC, HOST_ANNOUNCEMENT_VERSION, HOST_LIMITS, encodeAnnouncement, decodeAnnouncement,
+  type HostAnnouncement, type HostNets, type HostRole, type DropReason,
+} from './host-announcement.ts';

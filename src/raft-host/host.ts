@@ -1,12 +1,15 @@
 // The one I/O loop around the pure raft core: tick timer, persist (one fsync per ready), send, apply,
 // advance. Implements Proposer for the store. See src/raft/index.ts for the core's contract.
+//
+// It stays one class: the requests (proposals, reads, conf changes, transfers) are settled by the
+// ready that commits, applies or answers them, so their waiters and the loop share one state; the
+// options, defaults and status it is made with are in host-options.ts.
 import {
   type ConfChange,
   type ConfState,
   type Entry,
   type MemoryStorage,
   type NodeId,
-  type RaftConfig,
   type Ready,
   type Role,
   RaftNode,
@@ -14,107 +17,16 @@ import {
 } from '../raft/index.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
-import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer, type StateMachine } from './proposer.ts';
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type HostStatus, type HostTimers, type RaftHostOptions, realTimers } from './host-options.ts';
+import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
-import type { Transport } from './transport.ts';
-import { type ForceOutcome, type ForceRecord, recover } from './recovery.ts';
+import { type ForceOutcome, recover } from './recovery.ts';
 import type { Wal } from './wal.ts';
 
-/**
- * 50 ms ticks, an election after 14–27 of them (0.7–1.35 s, as 7–13 ticks of 100 ms before):
- * with 100 ms ticks two followers left by a dead leader drew the same timeout tick about one time in
- * seven, campaigned together, split the vote and needed a second round (6 of 16 leader kills in
- * bench/fleet took 2.05–2.5 s; the two slow rounds whose terms were logged had term +2); twice the
- * ticks halve that chance for the same times (after: 2 of 11 rounds).
- */
-export const DEFAULT_TICK_MS = 50;
-/** Election timeout in ticks (randomized in [n, 2n) by the core). */
-export const DEFAULT_ELECTION_TICKS = 14;
-/** Heartbeats every 2 ticks: every 100 ms, as before. */
-export const DEFAULT_HEARTBEAT_TICKS = 2;
-
-export interface HostTimers {
-  /** Calls fn every ms milliseconds until the returned function is called. */
-  every(ms: number, fn: () => void): () => void;
-  /** Runs fn soon, on a later turn (batches everything that arrives meanwhile). */
-  defer(fn: () => void): void;
-}
-
-export const realTimers: HostTimers = {
-  every(ms, fn) {
-    const t = setInterval(fn, ms);
-    return () => clearInterval(t);
-  },
-  defer(fn) {
-    setImmediate(fn);
-  },
-};
-
-export interface RaftHostOptions {
-  id: NodeId;
-  /** Directory of the WAL and snapshot files. */
-  dir: string;
-  disk?: Disk;
-  transport: Transport;
-  stateMachine: StateMachine;
-  /** Voters (and learners) of a brand-new cluster; ignored once the log has a configuration. */
-  bootstrap?: ConfState;
-  tickMs?: number;
-  electionTicks?: number;
-  heartbeatTicks?: number;
-  /** Snapshot the state machine every this many applied entries; a function is asked each time (a setting that can change). */
-  snapshotInterval?: number | (() => number);
-  /** Entries kept below a snapshot so slow followers catch up without one. */
-  snapshotTailEntries?: number;
-  segmentBytes?: number;
-  /** Ticks a caller waits for a commit, read or transfer before OutcomeUnknownError. */
-  requestTimeoutTicks?: number;
-  rand?: () => number;
-  timers?: HostTimers;
-  /** Extra core knobs (message sizes, inflight limits, preVote, checkQuorum). */
-  raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'rand' | 'applied'>>;
-  observer?: HostObserver;
-  /** Called when the host stops itself after an unrecoverable error (disk failure). */
-  onFatal?: (err: Error) => void;
-  /** On a follower, send proposals to the leader instead of refusing them with NotLeaderError. */
-  forwardProposals?: boolean;
-  /**
-   * After a lost quorum: before starting, append committed conf changes that leave this node the
-   * only voter (recovery.ts), so it leads alone with its log intact. Refused on an empty log.
-   */
-  forceNewCluster?: boolean;
-  /** The last entry of an earlier force, as recorded by the caller: a stale flag is not applied again (ForceOutcome). */
-  forcedBefore?: ForceRecord;
-}
-
-/** Hooks for tests and the simulator; called synchronously inside the loop. */
-export interface HostObserver {
-  /** The entries of a ready are durable (and in `storage`). */
-  persisted?(id: NodeId, entries: Entry[], storage: MemoryStorage): void;
-  /** This node just became leader of `term`; `storage` holds its log. */
-  becameLeader?(id: NodeId, term: number, storage: MemoryStorage): void;
-  /** An entry was applied (conf entries and empty entries included). */
-  applied?(id: NodeId, entry: Entry): void;
-  /** The state machine was restored from a snapshot. */
-  restored?(id: NodeId, index: number, term: number): void;
-  /** This node's role or the leader it knows changed (the daemon starts and stops leader-only work). */
-  roleChanged?(id: NodeId, role: Role, leader: NodeId | null): void;
-}
-
-export interface HostStatus {
-  id: NodeId;
-  running: boolean;
-  role: Role;
-  leader: NodeId | null;
-  term: number;
-  commit: number;
-  applied: number;
-  lastIndex: number;
-  snapshotIndex: number;
-  conf: ConfState;
-  /** Each member's replication progress (match index, recently active); filled only on the leader. */
-  progress: Record<NodeId, { match: number; recentActive: boolean; learner: boolean }>;
-}
+// Callers configure a host through this module as before.
+export {
+  DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type HostObserver, type HostStatus, type HostTimers, type RaftHostOptions, realTimers,
+} from './host-options.ts';
 
 export class RaftHost implements Proposer {
   readonly id: NodeId;

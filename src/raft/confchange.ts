@@ -1,4 +1,4 @@
-import type { Raft } from './raft.ts';
+import type { RaftState } from './state.ts';
 import { bcastAppend } from './replicate.ts';
 import type { ConfChange, ConfState, NodeId } from './types.ts';
 
@@ -7,7 +7,7 @@ import type { ConfChange, ConfState, NodeId } from './types.ts';
 // every node applies a change when the host has applied its committed entry.
 
 /** Apply a committed conf change to `r`; returns the new configuration. */
-export function applyConfChange(r: Raft, cc: ConfChange): ConfState {
+export function applyConfChange(r: RaftState, cc: ConfChange): ConfState {
   const conf = r.trk.confState();
   const without = (ids: NodeId[]) => ids.filter((id) => id !== cc.node);
   conf.voters = without(conf.voters);
@@ -18,7 +18,7 @@ export function applyConfChange(r: Raft, cc: ConfChange): ConfState {
   return r.trk.confState();
 }
 
-function setConf(r: Raft, conf: ConfState): void {
+function setConf(r: RaftState, conf: ConfState): void {
   const before = new Set(r.trk.progress.keys());
   r.trk.setConf(conf, r.log.lastIndex() + 1);
   // A new member counts as active for check-quorum until it has had an election timeout to answer.

@@ -1,4 +1,4 @@
-import type { Raft } from './raft.ts';
+import type { RaftState } from './state.ts';
 import type { Message, NodeId } from './types.ts';
 
 // Elections: pre-vote (a campaign that changes no durable state until a majority would vote for
@@ -10,13 +10,13 @@ export const TRANSFER_CONTEXT = new Uint8Array([0x74, 0x72, 0x61, 0x6e, 0x73, 0x
 export type CampaignKind = 'preElection' | 'election' | 'transfer';
 
 /** Start an election if allowed (a voter, not already leader, no unapplied conf change). */
-export function hup(r: Raft, kind: 'election' | 'transfer'): void {
+export function hup(r: RaftState, kind: 'election' | 'transfer'): void {
   if (r.role === 'leader' || !r.promotable() || hasUnappliedConfChanges(r)) return;
   if (kind === 'transfer') campaign(r, 'transfer');
   else campaign(r, r.preVote ? 'preElection' : 'election');
 }
 
-function hasUnappliedConfChanges(r: Raft): boolean {
+function hasUnappliedConfChanges(r: RaftState): boolean {
   if (r.log.applied >= r.log.committed) return false;
   try {
     const lo = Math.max(r.log.applied + 1, r.log.firstIndex());
@@ -26,7 +26,7 @@ function hasUnappliedConfChanges(r: Raft): boolean {
   }
 }
 
-export function campaign(r: Raft, kind: CampaignKind): void {
+export function campaign(r: RaftState, kind: CampaignKind): void {
   let term: number;
   let type: 'preVote' | 'vote';
   if (kind === 'preElection') {
@@ -56,13 +56,13 @@ export function campaign(r: Raft, kind: CampaignKind): void {
   }
 }
 
-export function poll(r: Raft, id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
+export function poll(r: RaftState, id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
   r.trk.recordVote(id, granted);
   return r.trk.tallyVotes().result;
 }
 
 /** Answer a vote or pre-vote request that passed the term checks (§5.2, §5.4.1). */
-export function handleVoteRequest(r: Raft, m: Message): void {
+export function handleVoteRequest(r: RaftState, m: Message): void {
   const canVote =
     r.vote === m.from ||
     (r.vote === null && r.lead === null) ||

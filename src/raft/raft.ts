@@ -6,34 +6,16 @@ import { ReadOnly } from './readonly.ts';
 import { bcastAppend, bcastHeartbeat, resendStalledSnapshots, sendAppend, sendTimeoutNow } from './replicate.ts';
 import { handleReadIndex, stepLeader } from './step-leader.ts';
 import { stepCandidate, stepFollower } from './step-follower.ts';
+import type { RaftState, SnapshotReceive, SnapshotSend, StepFn } from './state.ts';
 import type { Entry, HardState, Message, NodeId, RaftConfig, ReadState, Role, Snapshot, SoftState } from './types.ts';
 import { sizeOf } from './util.ts';
-
-export type StepFn = (r: Raft, m: Message) => void;
-
-
-/** A snapshot being streamed to one follower, chunk by chunk. */
-export interface SnapshotSend {
-  snap: Snapshot;
-  /** Bytes the follower acknowledged; the next chunk starts here. */
-  acked: number;
-  /** Heartbeat rounds without an acknowledgement; the chunk is resent after an election timeout. */
-  idleTicks: number;
-}
-
-/** A snapshot being received from the leader. */
-export interface SnapshotReceive {
-  meta: Snapshot['meta'];
-  parts: Uint8Array[];
-  size: number;
-}
 
 /**
  * The Raft state machine (one node). It reacts to messages and ticks by changing state and queuing
  * messages in `msgs`; RaftNode packages that into Ready values. Role behaviour lives in `stepFn`
  * and `tickFn`, swapped whole by the become* methods.
  */
-export class Raft {
+export class Raft implements RaftState {
   readonly id: NodeId;
   term = 0;
   vote: NodeId | null = null;

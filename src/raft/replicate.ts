@@ -1,5 +1,5 @@
 import { CompactedError } from './errors.ts';
-import type { Raft } from './raft.ts';
+import type { RaftState } from './state.ts';
 import type { Entry, NodeId } from './types.ts';
 import { sizeOf } from './util.ts';
 
@@ -7,7 +7,7 @@ import { sizeOf } from './util.ts';
 // and snapshots in chunks when the entries a follower needs were compacted away.
 
 /** Send the follower what it needs next; false when nothing was sent (paused, or nothing new). */
-export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
+export function sendAppend(r: RaftState, to: NodeId, sendIfEmpty = true): boolean {
   const pr = r.trk.progress.get(to);
   if (!pr || to === r.id || pr.isPaused()) return false;
   const prevIndex = pr.next - 1;
@@ -28,11 +28,11 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
 }
 
 /** Send appends to every follower (and learner) that can take them. */
-export function bcastAppend(r: Raft): void {
+export function bcastAppend(r: RaftState): void {
   for (const id of r.trk.progress.keys()) if (id !== r.id) sendAppend(r, id);
 }
 
-export function sendHeartbeat(r: Raft, to: NodeId, context?: Uint8Array): void {
+export function sendHeartbeat(r: RaftState, to: NodeId, context?: Uint8Array): void {
   const pr = r.trk.progress.get(to);
   if (!pr) return;
   // A follower may not hold entries up to our commit index yet: never tell it more than its match.
@@ -40,16 +40,16 @@ export function sendHeartbeat(r: Raft, to: NodeId, context?: Uint8Array): void {
   r.send({ type: 'heartbeat', to, commit, ...(context ? { context } : {}) });
 }
 
-export function bcastHeartbeat(r: Raft, context?: Uint8Array): void {
+export function bcastHeartbeat(r: RaftState, context?: Uint8Array): void {
   for (const id of r.trk.progress.keys()) if (id !== r.id) sendHeartbeat(r, id, context);
 }
 
-export function sendTimeoutNow(r: Raft, to: NodeId): void {
+export function sendTimeoutNow(r: RaftState, to: NodeId): void {
   r.send({ type: 'timeoutNow', to });
 }
 
 /** Switch the follower to snapshot state and start streaming the current snapshot. */
-function sendSnapshot(r: Raft, to: NodeId): boolean {
+function sendSnapshot(r: RaftState, to: NodeId): boolean {
   const pr = r.trk.progress.get(to)!;
   const snap = r.log.snapshot();
   if (snap.meta.index === 0) throw new Error(`raft: follower ${to} needs a snapshot but storage has none`);
@@ -59,7 +59,7 @@ function sendSnapshot(r: Raft, to: NodeId): boolean {
   return true;
 }
 
-export function sendSnapshotChunk(r: Raft, to: NodeId): void {
+export function sendSnapshotChunk(r: RaftState, to: NodeId): void {
   const s = r.snapshotSends.get(to);
   if (!s) return;
   const total = s.snap.data.length;
@@ -73,7 +73,7 @@ export function sendSnapshotChunk(r: Raft, to: NodeId): void {
 }
 
 /** Called on heartbeat: resend the current chunk of a snapshot that saw no acknowledgement for an election timeout. */
-export function resendStalledSnapshots(r: Raft): void {
+export function resendStalledSnapshots(r: RaftState): void {
   for (const [id, s] of r.snapshotSends) {
     const pr = r.trk.progress.get(id);
     if (!pr || pr.state !== 'snapshot') {

@@ -1,9 +1,9 @@
 import { campaign, hup, poll } from './election.ts';
-import type { Raft } from './raft.ts';
+import type { RaftState } from './state.ts';
 import type { Message, Snapshot } from './types.ts';
 
 /** Follower behaviour for messages that passed the term checks. */
-export function stepFollower(r: Raft, m: Message): void {
+export function stepFollower(r: RaftState, m: Message): void {
   switch (m.type) {
     case 'propose':
       if (r.lead !== null && m.entries?.length) r.send({ type: 'propose', to: r.lead, term: 0, entries: m.entries });
@@ -39,7 +39,7 @@ export function stepFollower(r: Raft, m: Message): void {
 }
 
 /** Pre-candidate and candidate behaviour. */
-export function stepCandidate(r: Raft, m: Message): void {
+export function stepCandidate(r: RaftState, m: Message): void {
   switch (m.type) {
     case 'append':
       r.becomeFollower(m.term, m.from);
@@ -72,7 +72,7 @@ export function stepCandidate(r: Raft, m: Message): void {
   }
 }
 
-export function handleAppend(r: Raft, m: Message): void {
+export function handleAppend(r: RaftState, m: Message): void {
   const index = m.index ?? 0;
   const entries = m.entries ?? [];
   // Entries must follow `index` without gaps; anything else is a malformed message: drop it.
@@ -92,7 +92,7 @@ export function handleAppend(r: Raft, m: Message): void {
   r.send({ type: 'appendResp', to: m.from, index, reject: true, rejectHint: hint.index, logTerm: hint.term });
 }
 
-export function handleHeartbeat(r: Raft, m: Message): void {
+export function handleHeartbeat(r: RaftState, m: Message): void {
   const commit = m.commit ?? 0;
   if (commit <= r.log.lastIndex()) r.log.commitTo(commit);
   r.send({ type: 'heartbeatResp', to: m.from, ...(m.context ? { context: m.context } : {}) });
@@ -102,7 +102,7 @@ export function handleHeartbeat(r: Raft, m: Message): void {
  * Assemble a snapshot from its chunks. Only the complete snapshot is restored (and then exposed in
  * Ready); an out-of-order chunk is answered with the offset we expect.
  */
-export function handleSnapshot(r: Raft, m: Message): void {
+export function handleSnapshot(r: RaftState, m: Message): void {
   const c = m.snapshot;
   if (!c) return;
   const meta = c.meta;

@@ -1,11 +1,11 @@
 import { quorumSize } from './quorum.ts';
 import { MAX_PENDING_READS } from './readonly.ts';
-import type { Raft } from './raft.ts';
+import type { RaftState } from './state.ts';
 import { bcastAppend, sendAppend, sendSnapshotChunk, sendTimeoutNow } from './replicate.ts';
 import type { Message } from './types.ts';
 
 /** Leader behaviour for messages that passed the term checks. */
-export function stepLeader(r: Raft, m: Message): void {
+export function stepLeader(r: RaftState, m: Message): void {
   switch (m.type) {
     case 'propose':
       // Forwarded by a follower. Dropped silently when we cannot take it (the sender retries).
@@ -34,7 +34,7 @@ export function stepLeader(r: Raft, m: Message): void {
   }
 }
 
-function handleAppendResp(r: Raft, m: Message): void {
+function handleAppendResp(r: RaftState, m: Message): void {
   const pr = r.trk.progress.get(m.from);
   if (!pr) return;
   pr.recentActive = true;
@@ -75,7 +75,7 @@ function handleAppendResp(r: Raft, m: Message): void {
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) sendTimeoutNow(r, m.from);
 }
 
-function handleHeartbeatResp(r: Raft, m: Message): void {
+function handleHeartbeatResp(r: RaftState, m: Message): void {
   const pr = r.trk.progress.get(m.from);
   if (!pr) return;
   pr.recentActive = true;
@@ -92,7 +92,7 @@ function handleHeartbeatResp(r: Raft, m: Message): void {
   for (const { req, index } of r.readOnly.advance(m.context)) respondToReadIndex(r, req, index);
 }
 
-function handleSnapshotResp(r: Raft, m: Message): void {
+function handleSnapshotResp(r: RaftState, m: Message): void {
   const pr = r.trk.progress.get(m.from);
   if (!pr) return;
   pr.recentActive = true;
@@ -109,7 +109,7 @@ function handleSnapshotResp(r: Raft, m: Message): void {
  * Serve a ReadIndex: remember the commit index, then confirm we are still leader with a heartbeat
  * round; the read is answered once a quorum acknowledges (or at once with a single voter).
  */
-export function handleReadIndex(r: Raft, m: Message): void {
+export function handleReadIndex(r: RaftState, m: Message): void {
   const ctx = m.context ?? new Uint8Array(0);
   if (r.trk.voters.length === 1 && r.trk.isVoter(r.id)) {
     respondToReadIndex(r, m, r.log.committed);
@@ -129,13 +129,13 @@ export function handleReadIndex(r: Raft, m: Message): void {
   }
 }
 
-function respondToReadIndex(r: Raft, req: Message, index: number): void {
+function respondToReadIndex(r: RaftState, req: Message, index: number): void {
   const context = req.context ?? new Uint8Array(0);
   if (req.from === r.id) r.readStates.push({ index, context });
   else r.send({ type: 'readIndexResp', to: req.from, index, context });
 }
 
-function releasePendingReadIndex(r: Raft): void {
+function releasePendingReadIndex(r: RaftState): void {
   if (r.pendingReadIndexMessages.length === 0 || !r.committedEntryInCurrentTerm()) return;
   const pending = r.pendingReadIndexMessages;
   r.pendingReadIndexMessages = [];

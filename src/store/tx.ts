@@ -1,9 +1,16 @@
 import { NotFoundError } from '../lib/errors.ts';
 import type { Meta } from '../types/index.ts';
 import { type Action, singular, type TableName, type Tables } from './actions.ts';
-import type { MemoryStore } from './store.ts';
 
 const DELETED = Symbol('deleted');
+
+/**
+ * What a transaction reads through to: the committed tables. MemoryStore is one; the transaction
+ * names only this so the store depends on the transaction and not the other way round.
+ */
+export interface TableReader {
+  get<T extends TableName>(table: T, id: string): Tables[T] | undefined;
+}
 
 /**
  * A transaction's view: reads see the transaction's own writes; writes are recorded as actions,
@@ -13,7 +20,7 @@ export class Tx {
   private writes = new Map<string, Meta | typeof DELETED>();
   private log: Action[] = [];
 
-  constructor(private readonly store: MemoryStore) {}
+  constructor(private readonly store: TableReader) {}
 
   get<T extends TableName>(table: T, id: string): Tables[T] | undefined {
     const w = this.writes.get(`${table}/${id}`);

@@ -5,7 +5,8 @@
  * writes the task status the worker reports (never backwards), and marks the node down when its
  * heartbeats stop or its session stays closed past the grace period.
  *
- * Like every stage it talks to other stages only through the store.
+ * Like every stage it talks to other stages only through the store. One session's own pieces are in
+ * session.ts; the tables every session receives whole (endpoints, networks) in tables.ts.
  */
 import { ConflictError, NotFoundError, UnavailableError, errorMessage } from '../../lib/errors.ts';
 import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
@@ -15,13 +16,15 @@ import type { Node, NodeDescription, Task } from '../../types/index.ts';
 import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
-import { endpointTable, taskMatters } from './endpoints.ts';
-import { netTable, taskMattersForNet } from './net-table.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
 import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './protocol.ts';
+import { describedAs, refuse, ServerSession, type SessionInfo } from './session.ts';
 import { type StatusStats, StatusWriter } from './status.ts';
+import { SessionTables } from './tables.ts';
+
+export type { SessionInfo } from './session.ts';
 
 type Msg = Message<SessionMessages>;
 
@@ -55,52 +58,6 @@ export interface DispatcherOptions {
   log?: (msg: string) => void;
 }
 
-export interface SessionInfo {
-  sessionId: string;
-  nodeId: string;
-  /** Frames sent by type, e.g. `{ assignments: 3, 'heartbeat.ack': 10 }`. */
-  sent: Record<string, number>;
-  /** Tasks sent in assignments frames, over the session. */
-  tasksSent: number;
-  /** Tasks the worker currently knows as assigned. */
-  assigned: number;
-}
-
-class ServerSession {
-  readonly sent: Record<string, number> = {};
-  tasksSent = 0;
-  /** The worker listed `endpoints` in its registration. */
-  acceptsEndpoints = false;
-  /** The worker listed `networks` in its registration. */
-  acceptsNetworks = false;
-  cancelExpiry: () => void = () => {};
-  readonly logStreams = new Map<number, LogStream>();
-
-  constructor(
-    readonly sessionId: string,
-    readonly nodeId: string,
-    readonly channel: FrameChannel<SessionMessages>,
-    readonly tracker: AssignmentTracker,
-    private readonly log: (msg: string) => void,
-  ) {}
-
-  /** False when closed. A frame over its bound is a bug on this side: logged and skipped, never thrown. */
-  send(msg: Msg): boolean {
-    let ok = false;
-    try {
-      ok = this.channel.send(msg);
-    } catch (err) {
-      this.log(`dispatcher: cannot send ${msg.t} to node ${this.nodeId}: ${errorMessage(err)}`);
-      return false;
-    }
-    if (ok) {
-      this.sent[msg.t] = (this.sent[msg.t] ?? 0) + 1;
-      if (msg.t === 'assignments') this.tasksSent += msg.b.tasks.length;
-    }
-    return ok;
-  }
-}
-
 export class Dispatcher {
   readonly store: MemoryStore;
   readonly heartbeatMisses: number;
@@ -115,11 +72,7 @@ export class Dispatcher {
   #unwatch: (() => void) | null = null;
   #running = false;
   #nextLogRequest = 1;
-  /** The endpoint table as last sent (JSON), and whether a change since may have altered it. */
-  #endpoints: { json: string; body: SessionMessages['endpoints'] } | null = null;
-  #endpointsDirty = true;
-  #nets: { json: string; body: SessionMessages['networks'] } | null = null;
-  #netsDirty = true;
+  readonly #tables: SessionTables;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -128,6 +81,7 @@ export class Dispatcher {
     this.#clock = opts.clock ?? systemClock;
     this.#random = opts.random ?? Math.random;
     this.#log = opts.log ?? (() => {});
+    this.#tables = new SessionTables(opts.store);
     this.#status = new StatusWriter(opts.store, {
       clock: this.#clock, log: this.#log, maxBacklog: opts.maxStatusBacklog, maxConflictRetries: opts.maxConflictRetries,
     });
@@ -283,8 +237,8 @@ export class Dispatcher {
     s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
     // The full set is computed synchronously with the session joining the map: no change is missed.
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
-    if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#endpointTable().body });
-    if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#netTable().body });
+    if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#tables.endpoints() });
+    if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#tables.networks() });
     this.#armExpiry(s);
     this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
   }
@@ -400,55 +354,18 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ assignments
 
-  /** The table now (recomputed only after a change that may have altered it). */
-  #endpointTable(): { json: string; body: SessionMessages['endpoints'] } {
-    if (this.#endpoints && !this.#endpointsDirty) return this.#endpoints;
-    this.#endpointsDirty = false;
-    const body = { ports: endpointTable(this.store) };
-    this.#endpoints = { json: JSON.stringify(body), body };
-    return this.#endpoints;
-  }
-
-  /** The network table now (recomputed only after a change that may have altered it). */
-  #netTable(): { json: string; body: SessionMessages['networks'] } {
-    if (this.#nets && !this.#netsDirty) return this.#nets;
-    this.#netsDirty = false;
-    const body = netTable(this.store);
-    this.#nets = { json: JSON.stringify(body), body };
-    return this.#nets;
-  }
-
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
         if (!s.tracker.hasDirty) continue;
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
-      if (this.#endpointsDirty) {
-        const before = this.#endpoints?.json;
-        const now = this.#endpointTable();
-        if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: now.body });
-      }
-      if (this.#netsDirty) {
-        const before = this.#nets?.json;
-        const now = this.#netTable();
-        if (now.json !== before) for (const s of this.#sessions.values()) if (s.acceptsNetworks) s.send({ t: 'networks', b: now.body });
-      }
+      const { endpoints, networks } = this.#tables.changed();
+      if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });
+      if (networks) for (const s of this.#sessions.values()) if (s.acceptsNetworks) s.send({ t: 'networks', b: networks });
       return;
     }
-    if (ev.table === 'services' || ev.table === 'networks') this.#netsDirty = true;
-    else if (ev.table === 'nodes' && (ev.kind !== 'update' || (ev.object as Node).Description.TLSInfo?.PeerID !== (ev.old as Node).Description.TLSInfo?.PeerID)) this.#netsDirty = true;
-    else if (ev.table === 'tasks' && (ev.kind === 'delete' || taskMattersForNet(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined))) this.#netsDirty = true;
-    if (ev.table === 'services') this.#endpointsDirty = true;
-    else if (ev.table === 'nodes') {
-      const n = ev.object as Node;
-      const old = ev.kind === 'update' ? ev.old as Node : undefined;
-      if (!old || n.Description.Addr !== old.Description.Addr || n.Status.Addr !== old.Status.Addr) this.#endpointsDirty = true;
-    } else if (ev.table === 'tasks' && taskMatters(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined)) {
-      this.#endpointsDirty = true;
-    } else if (ev.table === 'tasks' && ev.kind === 'delete') {
-      this.#endpointsDirty = true;
-    }
+    this.#tables.note(ev);
     if (ev.table === 'tasks') {
       const t = ev.object as Task;
       this.#sessions.get(t.NodeID)?.tracker.markDirty(t.ID);
@@ -462,26 +379,4 @@ export class Dispatcher {
       this.#cancelDown(ev.object.ID);
     }
   }
-}
-
-/** The worker's description over the stored one, field by known field: nothing else reaches the store. */
-function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescription {
-  const out: NodeDescription = { ...stored, Hostname: d.Hostname };
-  if (d.Platform && typeof d.Platform === 'object') out.Platform = { OS: String(d.Platform.OS ?? ''), Architecture: String(d.Platform.Architecture ?? '') };
-  if (d.Resources && typeof d.Resources === 'object') {
-    out.Resources = { NanoCPUs: Number(d.Resources.NanoCPUs) || 0, MemoryBytes: Number(d.Resources.MemoryBytes) || 0 };
-  }
-  if (d.Engine && typeof d.Engine === 'object') out.Engine = d.Engine;
-  if (typeof d.Addr === 'string' && d.Addr.length <= 64) out.Addr = d.Addr;
-  if (Array.isArray(d.Runtimes)) {
-    out.Runtimes = d.Runtimes.filter((r) => r && typeof r.Name === 'string').slice(0, 64)
-      .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));
-  }
-  return out;
-}
-
-function refuse(channel: FrameChannel<SessionMessages>, code: SessionErrorCode, message: string): void {
-  const text = message.length > 1000 ? `${message.slice(0, 999)}…` : message;
-  channel.send({ t: 'session.error', b: { code, message: text } });
-  channel.close(text);
 }

@@ -1,0 +1,82 @@
+/**
+ * The pieces of one worker session on the manager's side: its end of the channel (what was sent,
+ * its log streams), the refusal that closes a channel, and what a worker's description may put in
+ * the store. The Dispatcher (dispatcher.ts) keeps the sessions and drives them.
+ */
+import { errorMessage } from '../../lib/errors.ts';
+import type { Message } from '../../lib/frames.ts';
+import type { NodeDescription } from '../../types/index.ts';
+import type { AssignmentTracker } from './assignments.ts';
+import type { FrameChannel } from './conn.ts';
+import type { LogStream } from './logs.ts';
+import type { SessionErrorCode, SessionMessages } from './protocol.ts';
+
+type Msg = Message<SessionMessages>;
+
+export interface SessionInfo {
+  sessionId: string;
+  nodeId: string;
+  /** Frames sent by type, e.g. `{ assignments: 3, 'heartbeat.ack': 10 }`. */
+  sent: Record<string, number>;
+  /** Tasks sent in assignments frames, over the session. */
+  tasksSent: number;
+  /** Tasks the worker currently knows as assigned. */
+  assigned: number;
+}
+
+export class ServerSession {
+  readonly sent: Record<string, number> = {};
+  tasksSent = 0;
+  /** The worker listed `endpoints` in its registration. */
+  acceptsEndpoints = false;
+  /** The worker listed `networks` in its registration. */
+  acceptsNetworks = false;
+  cancelExpiry: () => void = () => {};
+  readonly logStreams = new Map<number, LogStream>();
+
+  constructor(
+    readonly sessionId: string,
+    readonly nodeId: string,
+    readonly channel: FrameChannel<SessionMessages>,
+    readonly tracker: AssignmentTracker,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** False when closed. A frame over its bound is a bug on this side: logged and skipped, never thrown. */
+  send(msg: Msg): boolean {
+    let ok = false;
+    try {
+      ok = this.channel.send(msg);
+    } catch (err) {
+      this.log(`dispatcher: cannot send ${msg.t} to node ${this.nodeId}: ${errorMessage(err)}`);
+      return false;
+    }
+    if (ok) {
+      this.sent[msg.t] = (this.sent[msg.t] ?? 0) + 1;
+      if (msg.t === 'assignments') this.tasksSent += msg.b.tasks.length;
+    }
+    return ok;
+  }
+}
+
+/** The worker's description over the stored one, field by known field: nothing else reaches the store. */
+export function describedAs(stored: NodeDescription, d: NodeDescription): NodeDescription {
+  const out: NodeDescription = { ...stored, Hostname: d.Hostname };
+  if (d.Platform && typeof d.Platform === 'object') out.Platform = { OS: String(d.Platform.OS ?? ''), Architecture: String(d.Platform.Architecture ?? '') };
+  if (d.Resources && typeof d.Resources === 'object') {
+    out.Resources = { NanoCPUs: Number(d.Resources.NanoCPUs) || 0, MemoryBytes: Number(d.Resources.MemoryBytes) || 0 };
+  }
+  if (d.Engine && typeof d.Engine === 'object') out.Engine = d.Engine;
+  if (typeof d.Addr === 'string' && d.Addr.length <= 64) out.Addr = d.Addr;
+  if (Array.isArray(d.Runtimes)) {
+    out.Runtimes = d.Runtimes.filter((r) => r && typeof r.Name === 'string').slice(0, 64)
+      .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));
+  }
+  return out;
+}
+
+export function refuse(channel: FrameChannel<SessionMessages>, code: SessionErrorCode, message: string): void {
+  const text = message.length > 1000 ? `${message.slice(0, 999)}…` : message;
+  channel.send({ t: 'session.error', b: { code, message: text } });
+  channel.close(text);
+}
