@@ -6,7 +6,7 @@
 import { matchConstraints, parseConstraints } from '../manager/scheduler/constraints.ts';
 import type { Node, Service, Task } from '../types/index.ts';
 import { taskError } from './format.ts';
-import type { Progress } from './progress.ts';
+import type { Progress } from './progress-state.ts';
 
 export function isJobService(svc: Service): boolean {
   return !!(svc.Spec.Mode?.ReplicatedJob || svc.Spec.Mode?.GlobalJob);

@@ -8,6 +8,7 @@ import type { Node, Service, Task } from '../types/index.ts';
 import type { Client } from './client.ts';
 import { taskError } from './format.ts';
 import { assessJob, isJobService } from './job-progress.ts';
+import type { Progress } from './progress-state.ts';
 
 export const POLL_MS = 100;
 /** A service whose new tasks failed this many times is not going to converge by waiting. */
@@ -17,12 +18,7 @@ export class ConvergeError extends Error {
   override name = 'ConvergeError';
 }
 
-export interface Progress {
-  done: boolean;
-  line: string;
-  /** Set when waiting longer is pointless. */
-  failure?: string;
-}
+export type { Progress } from './progress-state.ts';
 
 /** How many tasks a service should run: replicas, or the nodes a global service can use. */
 export function desiredCount(svc: Service, nodes: readonly Node[]): number {
