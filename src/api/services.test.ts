@@ -182,7 +182,7 @@ describe('services', () => {
   });
 
   test('bad UpdateConfig / RollbackConfig → 400 naming the field', async () => {
-    const cases: [object, string][] = [
+    const cases: [Record<string, unknown>, string][] = [
       [{ UpdateConfig: { Parallelism: -1 } }, 'UpdateConfig.Parallelism'],
       [{ UpdateConfig: { MaxFailureRatio: 1.5 } }, 'UpdateConfig.MaxFailureRatio'],
       [{ RollbackConfig: { MaxFailureRatio: -0.1 } }, 'RollbackConfig.MaxFailureRatio'],

@@ -72,6 +72,8 @@ export interface HealthConfig {
   Timeout?: number;
   Retries?: number;
   StartPeriod?: number;
+  /** Time between checks during StartPeriod (API 1.44+). */
+  StartInterval?: number;
 }
 
 /** A plain process: `TaskTemplate.Runtime = "process"`. */
