@@ -117,7 +117,9 @@ export class UpdateSupervisor {
         d.wakeAt = until;
         return d;
       }
-      d.status = { ...next, State: back ? 'rollback_completed' : 'completed', CompletedAt: inp.nowIso, Message: `${what} completed` };
+      // A rollback's end keeps why it happened: a client that only sees the end still learns it.
+      const why = back && next?.Message ? ` (${next.Message})` : '';
+      d.status = { ...next, State: back ? 'rollback_completed' : 'completed', CompletedAt: inp.nowIso, Message: `${what} completed${why}` };
       this.active = false;
       return d;
     }
