@@ -187,5 +187,25 @@ describe('update supervisor', () => {
     expect(svc().UpdateStatus!.State).toBe('paused');
     for (const t of old) expect(store.get('tasks', t.ID)!.DesiredState).toBe('running');
   });
-});
 
+  test('a global service: one node at a time, and a failure pauses', async () => {
+    store = memoryStore();
+    clock = new ManualClock();
+    await store.update((tx) => {
+      for (const id of ['a', 'b', 'c']) tx.create('nodes', makeNode({ id }));
+      tx.create('services', makeService('web', { Mode: { Global: {} }, TaskTemplate: V1 }, 'web'));
+    });
+    orch = new Orchestrator({ store, clock });
+    orch.start();
+    await settle(store);
+    await runAll();
+    await update(toV2);
+    await stopAll();
+    const [first] = v2Tasks();
+    expect(v2Tasks()).toHaveLength(1);
+    await setState(first!.ID, 'failed', 'bad');
+    expect(svc().UpdateStatus).toMatchObject({ State: 'paused' });
+    expect(svc().UpdateStatus!.Message).toContain(`web.${first!.NodeID}`);
+    expect(liveTasks(store, 'web').filter((t) => t.Spec.MockSpec?.ExitCode === 1)).toHaveLength(2);
+  });
+});

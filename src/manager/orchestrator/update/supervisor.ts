@@ -98,6 +98,7 @@ export class UpdateSupervisor {
     if (config.failureAction !== 'continue' && this.failed.size > 0 && this.failed.size / slots > config.maxFailureRatio) {
       const t = this.lastFailure!;
       const why = `failure or early termination of task ${t.ID.slice(0, 12)} (${t.Name ?? `slot ${t.Slot}`}): ${t.Status.State}: ${t.Status.Err || t.Status.Message}`;
+      this.forget();
       if (config.failureAction === 'rollback' && !back && s.PreviousSpec) {
         d.rollback = true;
         d.status = { State: 'rollback_started', StartedAt: inp.nowIso, Message: `update rolled back due to ${why}` };
@@ -121,6 +122,7 @@ export class UpdateSupervisor {
       const why = back && next?.Message ? ` (${next.Message})` : '';
       d.status = { ...next, State: back ? 'rollback_completed' : 'completed', CompletedAt: inp.nowIso, Message: `${what} completed${why}` };
       this.active = false;
+      this.forget();
       return d;
     }
     if (inFlight > 0) return d;
@@ -149,6 +151,13 @@ export class UpdateSupervisor {
     this.runningAt.clear();
     this.failed.clear();
     this.lastFailure = undefined;
+  }
+
+  /** The rollout is over (or held): nothing of it is needed again, as the next one starts afresh. */
+  private forget(): void {
+    this.before.clear();
+    this.runningAt.clear();
+    this.failed.clear();
   }
 
   /** Replacements seen running start their monitor period; those that end within it are failures. */
