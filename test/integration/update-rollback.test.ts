@@ -5,10 +5,11 @@
  * Docker Engine answers) a container service whose image and env a rollback restores.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineForTests, HEALTHCHECK_IMAGE, TEST_IMAGE } from '../fixtures/images/engine.ts';
+import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
 import { type Daemon, tempDaemon, waitFor } from './harness.ts';
 
 let d: Daemon & AsyncDisposable;
@@ -163,4 +164,25 @@ describe('rolling updates of containers', () => {
     expect(svc.Spec.TaskTemplate.ContainerSpec.Image).toBe(TEST_IMAGE);
     await d.ok('service', 'rm', 'chc');
   }, 90_000);
+});
+
+const assets = guestAssets();
+describe('health-gated VM tasks', () => {
+  if (typeof assets === 'string') {
+    test.skip(`needs QEMU and a guest kernel: ${assets}`, () => {});
+    return;
+  }
+  test('a VM task with a health check is running only once the check passes', async () => {
+    const probed = join(marks, 'vm-probed');
+    const ready = join(marks, 'vm-ready');
+    await d.ok('service', 'create', '--name', 'vmh', '--runtime', 'vm', '--kernel', assets.kernel, '--initrd', assets.initrd,
+      '--cmdline', guestCmdline('sleep 3600'), '--health-cmd', `touch ${probed}; test -f ${ready}`, '--health-interval', '100ms',
+      '--health-retries', '1000', '--stop-grace-period', '1s', '--detach');
+    await waitFor('the worker probing the VM', () => existsSync(probed), 60_000);
+    const [t] = await d.tasks({ service: ['vmh'] });
+    expect(t.Status.State).toBe('starting'); // booted, probed, not healthy yet
+    writeFileSync(ready, '');
+    await waitFor('the VM task running', async () => (await d.running('vmh')).length === 1, 30_000);
+    await d.ok('service', 'rm', 'vmh');
+  }, 120_000);
 });
