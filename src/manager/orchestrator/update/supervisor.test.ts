@@ -208,4 +208,16 @@ describe('update supervisor', () => {
     expect(svc().UpdateStatus!.Message).toContain(`web.${first!.NodeID}`);
     expect(liveTasks(store, 'web').filter((t) => t.Spec.MockSpec?.ExitCode === 1)).toHaveLength(2);
   });
+
+  test('Parallelism is a window: a slot freed by a running replacement takes the next one at once', async () => {
+    await setup({ Parallelism: 2 }, 4);
+    await update(toV2);
+    await stopAll();
+    const [a, b] = v2Tasks();
+    expect(v2Tasks()).toHaveLength(2);
+    await setState(a!.ID, 'running');
+    // b is still starting; one slot is free: a third old task is being replaced already.
+    expect(store.by('tasks', 'service', 'web').filter((t) => t.Spec.MockSpec?.ExitCode === 1 && t.DesiredState === 'shutdown')).toHaveLength(3);
+    expect(store.get('tasks', b!.ID)!.Status.State).toBe('new');
+  });
 });

@@ -5,8 +5,9 @@
  *
  *  - An update starts when the service has tasks made from an older template and no update is
  *    under way (the API clears `UpdateStatus` on every update; a rollback sets `rollback_started`).
- *  - Slots are replaced `Parallelism` at a time; the next batch waits until every replacement
- *    runs (a task with a health check runs only once healthy), then `Delay`.
+ *  - At most `Parallelism` slots are being replaced at a time: a slot is busy until its
+ *    replacement runs (a task with a health check runs only once healthy), then for `Delay`; a
+ *    freed slot takes the next outdated one.
  *  - A replacement that fails, or ends, before it has run for `Monitor` counts as a failure. When
  *    failures / slots exceeds `MaxFailureRatio`, `FailureAction` applies: `pause` holds the
  *    rollout (until the service is updated again), `rollback` puts the previous spec back and rolls
@@ -58,10 +59,6 @@ export interface RolloutDecision {
 export class UpdateSupervisor {
   /** The template (canonical JSON) being rolled out. */
   private template = '';
-  /** A batch was started and has not finished yet. */
-  private active = false;
-  /** The next batch may start at this clock time (ms). */
-  private readyAt = 0;
   /** Tasks there before this rollout: their ends are not its failures. */
   private before = new Set<string>();
   /** Replacement → when it was first seen running (clock ms). */
@@ -121,32 +118,28 @@ export class UpdateSupervisor {
       // A rollback's end keeps why it happened: a client that only sees the end still learns it.
       const why = back && next?.Message ? ` (${next.Message})` : '';
       d.status = { ...next, State: back ? 'rollback_completed' : 'completed', CompletedAt: inp.nowIso, Message: `${what} completed${why}` };
-      this.active = false;
       this.forget();
       return d;
     }
-    if (inFlight > 0) return d;
-    if (this.active) {
-      this.active = false; // the batch has finished: wait the delay before the next one
-      this.readyAt = now + config.delayMs;
-    }
-    if (now < this.readyAt) {
-      d.wakeAt = this.readyAt;
+    // `Parallelism` slots in flight at a time, as swarmkit's update workers: a slot is busy from its
+    // replacement until that runs, then for `Delay`; a freed slot takes the next outdated one
+    // (no waiting for the slowest of a batch).
+    const cooling = config.delayMs > 0 ? [...this.runningAt.values()].map((at) => at + config.delayMs).filter((until) => until > now) : [];
+    const free = config.parallelism === 0 ? outdated.length : config.parallelism - inFlight - cooling.length;
+    if (free <= 0) {
+      if (cooling.length) d.wakeAt = Math.min(...cooling);
       return d;
     }
     // Not running ones first (cheapest to replace), then by slot.
     const order = (t: Task) => (t.Status.State === 'running' ? 1 : 0);
     outdated.sort(([a, x], [b, y]) => order(x) - order(y) || x.Slot - y.Slot || (a < b ? -1 : 1));
-    d.replace = config.parallelism === 0 ? outdated : outdated.slice(0, config.parallelism);
-    this.active = true;
+    d.replace = outdated.slice(0, free);
     return d;
   }
 
   /** A new template: a new rollout starts now (without waiting for the previous one's delay). */
   private restart(template: string, inp: RolloutInput): void {
     this.template = template;
-    this.active = false;
-    this.readyAt = 0;
     this.before = new Set(inp.tasks.filter((t) => !inp.created.has(t.ID)).map((t) => t.ID));
     this.runningAt.clear();
     this.failed.clear();
