@@ -4,6 +4,8 @@
  * replicas seen during it, stop-first and start-first. Next to them, the ideal: ceil(100/10)
  * batches × one task's replacement time (update request → new task running, measured alone on a
  * one-replica service), and the floor the order promises (replicas − parallelism; replicas).
+ * Also the time to create 100 replicas from nothing: what this host's pipeline (scheduling, raft
+ * writes, one shim process per task) allows at all, which bounds any rollout from below.
  * The count is sampled (every poll of /tasks, about every 50 ms): a dip shorter than a poll can be
  * missed, so the lowest is an upper bound on the true one.
  */
@@ -77,8 +79,12 @@ export async function run(): Promise<{ figures: Figure[]; raw: unknown }> {
     const taskMs = stats(singles).p50;
     figures.push(report({ name: 'one task replaced (update → running, p50 of 5)', value: taskMs, unit: 'ms' }));
 
+    // How fast this host starts 100 tasks at all: the throughput a rollout cannot beat.
+    const c0 = performance.now();
     const many = await post(d, '/services/create', spec('many', REPLICAS, '0', 'stop-first'));
     await until(`${REPLICAS} running`, async () => (await count(d, many.ID, '0')).fresh === REPLICAS);
+    const createMs = performance.now() - c0;
+    figures.push(report({ name: 'create 100 replicas → all running (no rollout)', value: createMs, unit: 'ms' }));
     const ideal = Math.ceil(REPLICAS / PARALLELISM) * taskMs;
     const stop = await rollout(d, many.ID, 'many', REPLICAS, '1', 'stop-first');
     figures.push(report({ name: 'stop-first: update → all 100 replaced', value: stop.wallMs, unit: 'ms', anchor: `ideal ceil(100/10) × ${taskMs.toFixed(0)} ms = ${ideal.toFixed(0)} ms (${(stop.wallMs / ideal).toFixed(2)}×)` }));
@@ -86,7 +92,7 @@ export async function run(): Promise<{ figures: Figure[]; raw: unknown }> {
     const start = await rollout(d, many.ID, 'many', REPLICAS, '2', 'start-first');
     figures.push(report({ name: 'start-first: update → all 100 replaced', value: start.wallMs, unit: 'ms', anchor: `ideal ${ideal.toFixed(0)} ms (${(start.wallMs / ideal).toFixed(2)}×)` }));
     figures.push(report({ name: 'start-first: lowest serving replicas', value: start.lowest, unit: 'tasks', target: `≥ ${REPLICAS} (replicas)`, met: start.lowest >= REPLICAS }));
-    return { figures, raw: { taskMs: singles, idealMs: ideal, stopFirst: stop, startFirst: start, pollMs: POLL_MS } };
+    return { figures, raw: { taskMs: singles, idealMs: ideal, createMs, stopFirst: stop, startFirst: start, pollMs: POLL_MS } };
   } finally {
     await d.stop();
     killTaskProcesses(dir);
