@@ -8,7 +8,7 @@
  *    the service changes (then it is refilled, as Docker reuses dead slots);
  *  - a task on a node that is down, drained or gone is shut down; a replicated slot gets a
  *    successor at once (the scheduler places it elsewhere, or leaves it pending);
- *  - a spec change rolls, as the update supervisor (update/) decides: batches of slots, stop-first
+ *  - a spec change rolls, as the update supervisor (update/) decides: Parallelism slots at a time, stop-first
  *    (or start-first: the old task runs until its successor does, and stays when it fails),
  *    failure actions, rollback; the supervisor's `UpdateStatus` and a rollback's spec swap are
  *    written with the pass's tasks;
