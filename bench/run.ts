@@ -14,6 +14,7 @@ const all: Record<string, () => Promise<unknown>> = {
   executors: async () => (await import('./executors.ts')).run(),
   fleet: async () => (await import('./fleet.ts')).run(),
   sessions: async () => (await import('./sessions.ts')).run(),
+  'rolling-update': async () => (await import('./rolling-update.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

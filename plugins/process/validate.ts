@@ -1,5 +1,6 @@
 /** Checks of a `ProcessSpec` before a service is accepted; every message names the field. */
 import { constants } from 'node:os';
+import { validateHostHealthcheck } from '../../src/executor/health.ts';
 import type { TaskSpec } from '../../src/types/index.ts';
 
 /** "SIGTERM", "TERM" or "15" → "SIGTERM"; undefined when unknown. */
@@ -54,5 +55,6 @@ export function validateProcessSpec(spec: TaskSpec): string | null {
   if (p.StopGracePeriod !== undefined && !(typeof p.StopGracePeriod === 'number' && p.StopGracePeriod >= 0)) {
     return 'ProcessSpec.StopGracePeriod: must be a non-negative number of nanoseconds';
   }
+  if (p.Healthcheck) return validateHostHealthcheck(p.Healthcheck, 'ProcessSpec.Healthcheck');
   return null;
 }

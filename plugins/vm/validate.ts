@@ -1,4 +1,5 @@
 /** Checks of a `VMSpec` before a service is accepted, and the VM's size; every message names the field. */
+import { validateHostHealthcheck } from '../../src/executor/health.ts';
 import type { TaskSpec } from '../../src/types/index.ts';
 
 export const DEFAULT_VCPUS = 1;
@@ -38,6 +39,7 @@ export function validateVmSpec(spec: TaskSpec): string | null {
   if (lim?.MemoryBytes !== undefined && !(typeof lim.MemoryBytes === 'number' && lim.MemoryBytes >= MIN_MEMORY_MIB * MIB)) {
     return `Resources.Limits.MemoryBytes: a VM needs at least ${MIN_MEMORY_MIB} MiB`;
   }
+  if (v.Healthcheck) return validateHostHealthcheck(v.Healthcheck, 'VMSpec.Healthcheck');
   return null;
 }
 

@@ -75,6 +75,7 @@ export const processSpecSchema = z.strictObject({
   User: z.string().max(256).optional(),
   StopSignal: z.string().max(32).optional(),
   StopGracePeriod: durationNs.optional(),
+  Healthcheck: healthcheck.optional(),
 });
 
 export const mockSpecSchema = z.strictObject({
@@ -92,6 +93,7 @@ export const vmSpecSchema = z.strictObject({
   Disk: z.string().min(1).max(4096).optional(),
   Cmdline: z.string().max(4096).optional(),
   StopGracePeriod: durationNs.optional(),
+  Healthcheck: healthcheck.optional(),
 });
 
 export const taskSpecSchema = z.strictObject({

@@ -161,6 +161,41 @@ describe('services', () => {
     expect(renamed.status).toBe(400);
   });
 
+  test('rollback=previous swaps Spec and PreviousSpec, ignores the body; no previous spec → 400', async () => {
+    await api.call('POST', '/services/create', proc('web', { Labels: { v: '1' } }));
+    const s = (await api.call('GET', '/services/web')).json;
+    const none = await api.call('POST', `/services/web/update?version=${s.Version.Index}&rollback=previous`, s.Spec);
+    expect(none.status).toBe(400);
+    expect(none.json.message).toContain('rollback: service "web" has no previous spec');
+    const bad = await api.call('POST', `/services/web/update?version=${s.Version.Index}&rollback=yes`, s.Spec);
+    expect(bad.status).toBe(400);
+    expect(bad.json.message).toStartWith('rollback:');
+    await api.call('POST', `/services/web/update?version=${s.Version.Index}`, { ...s.Spec, Labels: { v: '2' } });
+    const v2 = (await api.call('GET', '/services/web')).json;
+    expect(v2.UpdateStatus).toBeUndefined();
+    const r = await api.call('POST', `/services/web/update?version=${v2.Version.Index}&rollback=previous`, v2.Spec);
+    expect(r.status).toBe(200);
+    const back = (await api.call('GET', '/services/web')).json;
+    expect(back.Spec.Labels).toEqual({ v: '1' });
+    expect(back.PreviousSpec.Labels).toEqual({ v: '2' });
+    expect(back.UpdateStatus).toMatchObject({ State: 'rollback_started', Message: 'manually requested rollback' });
+  });
+
+  test('bad UpdateConfig / RollbackConfig → 400 naming the field', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ UpdateConfig: { Parallelism: -1 } }, 'UpdateConfig.Parallelism'],
+      [{ UpdateConfig: { MaxFailureRatio: 1.5 } }, 'UpdateConfig.MaxFailureRatio'],
+      [{ RollbackConfig: { MaxFailureRatio: -0.1 } }, 'RollbackConfig.MaxFailureRatio'],
+      [{ UpdateConfig: { FailureAction: 'explode' } }, 'UpdateConfig.FailureAction'],
+      [{ RollbackConfig: { Order: 'sideways' } }, 'RollbackConfig.Order'],
+    ];
+    for (const [extra, field] of cases) {
+      const res = await api.call('POST', '/services/create', proc('web', extra));
+      expect(res.status).toBe(400);
+      expect(res.json.message).toStartWith(`${field}:`);
+    }
+  });
+
   test('list with filters and status; delete', async () => {
     await api.call('POST', '/services/create', proc('web', { Labels: { tier: 'front' }, Mode: { Replicated: { Replicas: 2 } } }));
     await api.call('POST', '/services/create', proc('db', { Mode: { Global: {} } }));

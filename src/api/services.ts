@@ -76,9 +76,26 @@ export function servicesRoutes(deps: ApiDeps): Hono {
   app.post('/services/:id/update', limitBody, async (c) => {
     requireCluster(store);
     const version = versionParam(c);
-    const raw = await readJson(c);
+    const rollback = c.req.query('rollback');
+    if (rollback !== undefined && rollback !== 'previous' && rollback !== '') {
+      throw new InvalidArgumentError(`rollback: expected "previous", got ${JSON.stringify(rollback)}`);
+    }
+    const raw = rollback === 'previous' ? undefined : await readJson(c);
     await store.sync(c.req.raw.signal);
     const cur = findService(store, c.req.param('id'));
+    if (rollback === 'previous') {
+      // Docker's server-side rollback: the body is ignored; the supervisor rolls the previous spec
+      // out under RollbackConfig.
+      const prev = cur.PreviousSpec;
+      if (!prev) throw new InvalidArgumentError(`rollback: service "${cur.Spec.Name}" has no previous spec to roll back to (it was never updated)`);
+      const next: Service = {
+        ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: prev,
+        UpdateStatus: { State: 'rollback_started', StartedAt: new Date().toISOString(), Message: 'manually requested rollback' },
+        Endpoint: { ...cur.Endpoint, Spec: prev.EndpointSpec ?? { Mode: 'vip' } },
+      };
+      await store.update((tx) => tx.update('services', next), c.req.raw.signal);
+      return c.json({ Warnings: [] as string[] });
+    }
     const body = adaptServiceBody(c, raw, cur);
     const spec = normalizeServiceSpec(body, deps, () => cur.Spec.Name);
     checkPortConflict(store, spec, cur.ID);
@@ -86,7 +103,9 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     resolveServiceNetworks(store, spec);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
     checkModeChange(cur.Spec, spec);
-    const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+    // A new update, as swarmkit: the update status starts afresh (which resumes a paused one).
+    const { UpdateStatus: _done, ...rest } = cur;
+    const next: Service = { ...rest, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     const job = nextJobStatus(spec, cur, new Date().toISOString());
     if (job) next.JobStatus = job;
     await store.update((tx) => tx.update('services', next), c.req.raw.signal);

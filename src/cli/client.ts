@@ -166,6 +166,10 @@ export class Client {
   updateService(id: string, version: number, spec: ServiceSpec): Promise<{ Warnings: string[] }> {
     return this.json('POST', `/services/${encodeURIComponent(id)}/update`, { query: { version }, body: spec });
   }
+  /** Docker's server-side rollback: the previous spec comes back (the body is ignored). */
+  rollbackService(id: string, version: number): Promise<{ Warnings: string[] }> {
+    return this.json('POST', `/services/${encodeURIComponent(id)}/update`, { query: { version, rollback: 'previous' }, body: {} });
+  }
   async removeService(ref: string): Promise<void> { await this.request('DELETE', `/services/${encodeURIComponent(ref)}`); }
   serviceLogs(ref: string, query: RequestOptions['query'], signal?: AbortSignal): Promise<Response> {
     return this.request('GET', `/services/${encodeURIComponent(ref)}/logs`, { query, signal, stream: true });

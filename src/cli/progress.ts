@@ -1,7 +1,11 @@
 /**
- * Live progress of `service create|scale|update` until the service's tasks converge: polls
- * `/tasks?filters=` about every 100 ms, prints `web: 2/3 running` as it changes (one line rewritten
- * in place on a terminal), and gives up with the reason when tasks keep failing or time runs out.
+ * Live progress of `service create|scale|update|rollback` until the service's tasks converge: polls
+ * `/tasks?filters=` about every 100 ms, prints each slot's task as it changes (`1/3: running`, as
+ * docker) and `web: 2/3 running` (one line rewritten in place on a terminal), then
+ * `verify: Service converged`. While an update or rollback is under way (`UpdateStatus`), waits for
+ * the orchestrator's verdict: completed, paused (an error naming the task and why) or rolled back
+ * (an error too, when what was asked was an update). Gives up with the reason when new tasks keep
+ * failing outside an update, or when time runs out.
  */
 import { matchConstraints, parseConstraints } from '../manager/scheduler/constraints.ts';
 import type { Node, Service, Task } from '../types/index.ts';
@@ -36,7 +40,7 @@ export function canonical(v: unknown): string {
 }
 
 /** Pure: one look at the service's tasks. `known` holds the task IDs that existed before we started. */
-export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Node[], known: ReadonlySet<string>): Progress {
+export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Node[], known: ReadonlySet<string>, supervised = false): Progress {
   if (isJobService(svc)) return assessJob(svc, tasks, nodes);
   const name = svc.Spec.Name;
   const want = desiredCount(svc, nodes);
@@ -56,7 +60,8 @@ export function assess(svc: Service, tasks: readonly Task[], nodes: readonly Nod
   if (restart !== 'any' && want > 0 && completed >= want && running === 0) return { done: true, line: `${name}: ${completed}/${want} complete` };
   const lastFailure = failed.sort((a, b) => a.Status.Timestamp.localeCompare(b.Status.Timestamp)).at(-1);
   const reason = lastFailure ? `task ${lastFailure.ID.slice(0, 12)} ${lastFailure.Status.State}: ${taskError(lastFailure) || lastFailure.Status.Message}` : '';
-  if (failed.length >= FAILURE_LIMIT || (failed.length > 0 && restart === 'none')) {
+  // Under an update the orchestrator's supervisor decides (pause, rollback, continue).
+  if (!supervised && (failed.length >= FAILURE_LIMIT || (failed.length > 0 && restart === 'none'))) {
     return { done: false, line, failure: `${name} is not converging: ${reason}` };
   }
   if (reason) line += ` (last failure: ${reason})`;
@@ -70,6 +75,27 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Tasks that existed before the change (their failures are old news). */
   known?: ReadonlySet<string>;
+  /** What was asked: a rollback is the goal, not a failure, after `service rollback`. */
+  action?: 'update' | 'rollback';
+}
+
+/** Each slot's newest task made from the current spec: `1/3: running`, `2/3: failed (exit code 1)`. */
+export function slotLines(svc: Service, tasks: readonly Task[], want: number): Map<string, string> {
+  const current = canonical(svc.Spec.TaskTemplate);
+  const newest = new Map<string, Task>();
+  for (const t of tasks) {
+    if (t.ServiceVersion !== svc.Version.Index && canonical(t.Spec) !== current) continue;
+    const k = t.Slot > 0 ? String(t.Slot) : t.NodeID;
+    const prev = newest.get(k);
+    if (!prev || prev.CreatedAt < t.CreatedAt || (prev.CreatedAt === t.CreatedAt && prev.Status.Timestamp < t.Status.Timestamp)) newest.set(k, t);
+  }
+  const out = new Map<string, string>();
+  for (const [k, t] of [...newest].sort(([a], [b]) => Number(a) - Number(b) || a.localeCompare(b))) {
+    if (t.Slot > want) continue;
+    const why = t.Status.State === 'failed' || t.Status.State === 'rejected' ? ` (task ${t.ID.slice(0, 12)}: ${taskError(t) || t.Status.Message})` : '';
+    out.set(k, `${t.Slot > 0 ? `${t.Slot}/${want}` : k.slice(0, 12)}: ${t.Status.State}${why}`);
+  }
+  return out;
 }
 
 export async function waitConverged(client: Client, serviceId: string, opts: WaitOptions): Promise<void> {
@@ -77,6 +103,9 @@ export async function waitConverged(client: Client, serviceId: string, opts: Wai
   const known = opts.known ?? new Set<string>();
   let last = '';
   let shown = '';
+  const slotsShown = new Map<string, string>();
+  let rollbackSeen = false;
+  let rollbackWhy = '';
   const show = (line: string, final = false) => {
     if (opts.tty) opts.write(`\r\x1b[K${line}${final ? '\n' : ''}`);
     else if (line !== shown || final) {
@@ -84,13 +113,34 @@ export async function waitConverged(client: Client, serviceId: string, opts: Wai
     }
     shown = line;
   };
+  /** A full line above the summary (which a terminal then draws again). */
+  const above = (line: string) => {
+    opts.write(opts.tty ? `\r\x1b[K${line}\n${shown}` : `${line}\n`);
+  };
   for (;;) {
     const [svc, tasks, nodes] = await Promise.all([client.service(serviceId), client.tasks({ service: [serviceId] }, opts.signal), client.nodes()]);
-    const p = assess(svc, tasks, nodes, known);
+    const status = svc.UpdateStatus;
+    const state = status?.State;
+    if (state?.startsWith('rollback') && !rollbackSeen) {
+      rollbackSeen = true;
+      rollbackWhy = status?.Message ?? 'update rolled back';
+      above(`rollback: ${status?.Message ?? 'rolling back'}`);
+    }
+    const supervised = state === 'updating' || state === 'rollback_started';
+    const p = assess(svc, tasks, nodes, known, supervised);
+    for (const [k, line] of slotLines(svc, tasks, desiredCount(svc, nodes))) {
+      if (slotsShown.get(k) !== line) above(line);
+      slotsShown.set(k, line);
+    }
     last = p.line;
-    if (p.done) {
+    if (state === 'paused' || state === 'rollback_paused') {
       show(p.line, true);
-      opts.write(`${svc.Spec.Name}: converged\n`);
+      throw new ConvergeError(`${svc.Spec.Name}: ${state === 'paused' ? 'update' : 'rollback'} paused: ${status?.Message ?? ''} (inspect it with "shoal service ps ${svc.Spec.Name}"; "shoal service update ${svc.Spec.Name}" resumes it, "shoal service rollback ${svc.Spec.Name}" goes back)`);
+    }
+    if (p.done && !supervised) {
+      show(p.line, true);
+      opts.write('verify: Service converged\n');
+      if (rollbackSeen && opts.action !== 'rollback') throw new ConvergeError(`${svc.Spec.Name}: ${rollbackWhy}`);
       return;
     }
     if (p.failure) {
@@ -100,7 +150,7 @@ export async function waitConverged(client: Client, serviceId: string, opts: Wai
     show(p.line);
     if (Date.now() > deadline) {
       if (opts.tty) opts.write('\n');
-      throw new ConvergeError(`${svc.Spec.Name} did not converge within ${opts.timeoutMs < 1000 ? `${opts.timeoutMs}ms` : `${Math.round(opts.timeoutMs / 1000)}s`}: ${last} (the service is kept; watch it with "shoal service ps ${svc.Spec.Name}")`);
+      throw new ConvergeError(`${svc.Spec.Name} did not converge within ${opts.timeoutMs < 1000 ? `${opts.timeoutMs}ms` : `${Math.round(opts.timeoutMs / 1000)}s`}: ${last}${supervised ? ` (${state}: ${status?.Message ?? ''})` : ''} (the service is kept; watch it with "shoal service ps ${svc.Spec.Name}")`);
     }
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, POLL_MS);

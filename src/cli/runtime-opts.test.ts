@@ -136,11 +136,11 @@ describe('service update --runtime container', () => {
 
   test('container flags on another runtime are refused, naming flag and runtime', () => {
     const proc = create('/bin/sleep', '1');
-    for (const flag of ['--mount-add', '--mount-rm', '--hostname', '--entrypoint', '--stop-signal', '--container-label-add', '--container-label-rm', '--health-cmd', '--health-interval']) {
+    for (const flag of ['--mount-add', '--mount-rm', '--hostname', '--entrypoint', '--stop-signal', '--container-label-add', '--container-label-rm']) {
       expect(() => update(proc, flag, 'x=/y')).toThrow(`${flag} only applies to --runtime container (this service's runtime is process)`);
     }
     expect(() => update(proc, '--init')).toThrow('--init only applies to --runtime container');
-    expect(() => update(create('--runtime', 'mock'), '--no-healthcheck')).toThrow('--no-healthcheck only applies to --runtime container (this service\'s runtime is mock)');
+    expect(() => update(create('--runtime', 'mock'), '--no-healthcheck')).toThrow('--no-healthcheck only applies to --runtime container, process or vm (this service\'s runtime is mock)');
     expect(() => update(create('--runtime', 'vm', '--kernel', '/k'), '--mount-rm', '/x')).toThrow('this service\'s runtime is vm');
     expect(() => update(create('--runtime', 'script'), '--hostname', 'h')).toThrow('--hostname only applies to --runtime container (this service\'s runtime is script)');
   });

@@ -16,12 +16,12 @@ export const CONTAINER_OPTIONS: OptionDef[] = [
   { long: 'init', kind: 'bool', help: '--runtime container: run an init as PID 1 (forwards signals, reaps zombies)' },
   { long: 'stop-signal', kind: 'string', value: 'SIGNAL', help: '--runtime container: signal that asks the task to stop (default SIGTERM)' },
   { long: 'container-label', kind: 'list', value: 'KEY=VALUE', help: '--runtime container: container label (repeatable)' },
-  { long: 'health-cmd', kind: 'string', value: 'SCRIPT', help: '--runtime container: health check run by /bin/sh -c inside the container' },
-  { long: 'health-interval', kind: 'string', value: 'DURATION', help: '--runtime container: time between health checks' },
-  { long: 'health-timeout', kind: 'string', value: 'DURATION', help: '--runtime container: how long one check may run' },
-  { long: 'health-retries', kind: 'string', value: 'N', help: '--runtime container: failures in a row that make the task unhealthy' },
-  { long: 'health-start-period', kind: 'string', value: 'DURATION', help: '--runtime container: failures not counted while the task starts' },
-  { long: 'no-healthcheck', kind: 'bool', help: '--runtime container: disable the image\'s HEALTHCHECK' },
+  { long: 'health-cmd', kind: 'string', value: 'SCRIPT', help: 'container, process, vm: health check run by /bin/sh -c (in the container; on the node for a process or VM)' },
+  { long: 'health-interval', kind: 'string', value: 'DURATION', help: 'container, process, vm: time between health checks' },
+  { long: 'health-timeout', kind: 'string', value: 'DURATION', help: 'container, process, vm: how long one check may run' },
+  { long: 'health-retries', kind: 'string', value: 'N', help: 'container, process, vm: failures in a row that make the task unhealthy' },
+  { long: 'health-start-period', kind: 'string', value: 'DURATION', help: 'container, process, vm: failures not counted while the task starts' },
+  { long: 'no-healthcheck', kind: 'bool', help: 'container, process, vm: disable the health check (a container: the image\'s HEALTHCHECK)' },
 ];
 
 export const VM_OPTIONS: OptionDef[] = [
@@ -49,8 +49,8 @@ const UPDATE_HELP: Record<string, string> = {
   hostname: '--runtime container: the container\'s host name ("" removes it)',
   init: '--runtime container: run an init as PID 1 (--init=false: no init)',
   'stop-signal': '--runtime container: signal that asks the task to stop ("" restores SIGTERM)',
-  'health-cmd': '--runtime container: health check run by /bin/sh -c ("" restores the image\'s)',
-  'no-healthcheck': '--runtime container: disable the image\'s HEALTHCHECK (--no-healthcheck=false: the image\'s again)',
+  'health-cmd': 'container, process, vm: health check run by /bin/sh -c ("" removes it: a container gets the image\'s again)',
+  'no-healthcheck': 'container, process, vm: disable the health check (--no-healthcheck=false: a container\'s image\'s again)',
   initrd: '--runtime vm: initramfs on the node ("" removes it)',
   cmdline: '--runtime vm: appended to the guest kernel\'s command line ("" removes it)',
   kernel: '--runtime vm: guest kernel on the node ("" removes it; a kernel or a disk must remain)',
@@ -69,12 +69,17 @@ export const PLUGIN_UPDATE_OPTIONS: OptionDef[] = [
 ];
 
 const BUILTIN = ['process', 'container', 'vm', 'mock'];
-const CONTAINER_FLAGS = [...CONTAINER_OPTIONS, ...CONTAINER_UPDATE_ONLY].map((o) => o.long);
+const HEALTH_FLAGS = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period', 'no-healthcheck'];
+/** Runtimes with a health check: the engine's for a container, the worker's for a process or a VM. */
+const HEALTH_RUNTIMES = ['container', 'process', 'vm'];
+const CONTAINER_FLAGS = [...CONTAINER_OPTIONS, ...CONTAINER_UPDATE_ONLY].map((o) => o.long).filter((f) => !HEALTH_FLAGS.includes(f));
 const VM_FLAGS = VM_OPTIONS.map((o) => o.long);
 const PLUGIN_FLAGS = [...PLUGIN_OPTIONS, ...PLUGIN_UPDATE_OPTIONS].map((o) => o.long);
 
 /** A flag of another runtime is a mistake worth naming, not something to ignore (create and update). */
 export function refuseRuntimeFlags(p: Parsed, runtime: string): void {
+  const hf = HEALTH_FLAGS.find((x) => p.has(x));
+  if (hf && !HEALTH_RUNTIMES.includes(runtime)) throw new UsageError(`--${hf} only applies to --runtime container, process or vm (this service's runtime is ${runtime})`);
   const foreign = [...(runtime === 'container' ? [] : CONTAINER_FLAGS), ...(runtime === 'vm' ? [] : VM_FLAGS)];
   const f = foreign.find((x) => p.has(x));
   if (f) {
@@ -161,7 +166,7 @@ const HEALTH_TIMING = ['health-interval', 'health-timeout', 'health-retries', 'h
  * `--no-healthcheck` alone disables the check; any other health flag drops such a `NONE`;
  * `--health-cmd ""` inherits the image's test again. Undefined when nothing is left.
  */
-function applyHealthcheck(p: Parsed, current: HealthConfig | undefined): HealthConfig | undefined {
+export function applyHealthcheck(p: Parsed, current: HealthConfig | undefined): HealthConfig | undefined {
   const timing = HEALTH_TIMING.filter((f) => p.has(f));
   if (!p.has('no-healthcheck') && !p.has('health-cmd') && !timing.length) return current;
   if (p.bool('no-healthcheck')) {
@@ -250,6 +255,9 @@ export function applyVMFlags(p: Parsed, base: VMSpec, grace: number | undefined,
   }
   if (v.Initrd !== undefined && v.Kernel === undefined) throw new UsageError('--initrd needs --kernel: an initramfs is loaded with a kernel (a --disk boots on its own)');
   if (grace !== undefined) v.StopGracePeriod = grace;
+  const h = applyHealthcheck(p, v.Healthcheck);
+  if (h) v.Healthcheck = h;
+  else delete v.Healthcheck;
   return v;
 }
 

@@ -5,11 +5,12 @@
 import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, TaskSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
 import {
-  applyContainerFlags, applyPluginOptUpdate, applyVMFlags, CONTAINER_OPTIONS, CONTAINER_UPDATE_OPTIONS, PLUGIN_OPTIONS, PLUGIN_UPDATE_OPTIONS,
+  applyContainerFlags, applyHealthcheck, applyPluginOptUpdate, applyVMFlags, CONTAINER_OPTIONS, CONTAINER_UPDATE_OPTIONS, PLUGIN_OPTIONS, PLUGIN_UPDATE_OPTIONS,
   pluginOpts, refuseRuntimeFlags, VM_OPTIONS, VM_UPDATE_OPTIONS, vmSpecOf,
 } from './runtime-opts.ts';
 import { applyModeUpdate, MAX_CONCURRENT_OPTION, modeFromFlags } from './job-opts.ts';
 import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
+import { applyUpdateConfigFlags, UPDATE_CONFIG_OPTIONS } from './update-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
@@ -32,6 +33,7 @@ const common: OptionDef[] = [
   { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the tasks to converge' },
   { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
   { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+  ...UPDATE_CONFIG_OPTIONS,
 ];
 
 export const CREATE_OPTIONS: OptionDef[] = [
@@ -142,6 +144,8 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
   if (runtime === 'process') {
     if (args.length === 0) throw new UsageError('"shoal service create" needs a PROGRAM to run: shoal service create [OPTIONS] PROGRAM [ARG…] (or --runtime mock)');
     tt.ProcessSpec = { Command: [...args], ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
+    const hc = applyHealthcheck(p, undefined);
+    if (hc) tt.ProcessSpec.Healthcheck = hc;
   } else if (runtime === 'container') {
     if (args.length === 0) throw new UsageError('"shoal service create --runtime container" needs an IMAGE: shoal service create --runtime container [OPTIONS] IMAGE [CMD…]');
     // Docker's model: what follows IMAGE replaces the image's CMD (Args); --entrypoint its ENTRYPOINT.
@@ -179,6 +183,7 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
   if (!spec.Name) delete (spec as Partial<ServiceSpec>).Name;
   const ports = p.list('publish').map((x) => parsePublish(x));
   if (ports.length) spec.EndpointSpec = { Mode: 'vip', Ports: ports };
+  applyUpdateConfigFlags(p, spec);
   return spec;
 }
 
@@ -210,6 +215,9 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     if (workdir !== undefined) ps.Dir = workdir;
     if (user !== undefined) ps.User = user;
     if (grace !== undefined) ps.StopGracePeriod = grace;
+    const hc = applyHealthcheck(p, ps.Healthcheck);
+    if (hc) ps.Healthcheck = hc;
+    else delete ps.Healthcheck;
     tt.ProcessSpec = ps;
   } else if (runtime === 'container') {
     const cs = tt.ContainerSpec ?? { Image: '' };
@@ -276,5 +284,6 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
   }
   applyNetworkUpdate(tt, p, networks);
   if (p.bool('force')) tt.ForceUpdate = (tt.ForceUpdate ?? 0) + 1;
+  applyUpdateConfigFlags(p, spec);
   return spec;
 }

@@ -1,4 +1,4 @@
-/** `shoal service create|ls|ps|inspect|scale|update|rm|logs`. */
+/** `shoal service create|ls|ps|inspect|scale|update|rollback|rm|logs`. */
 import type { Node, Service } from '../types/index.ts';
 import { UsageError } from './args.ts';
 import { ApiError } from './client.ts';
@@ -15,7 +15,7 @@ function waitMs(ctx: Ctx): number {
   return raw === undefined ? DEFAULT_WAIT_MS : parseDuration('wait-timeout', raw) / 1e6;
 }
 
-async function converge(ctx: Ctx, id: string, known?: Set<string>): Promise<void> {
+async function converge(ctx: Ctx, id: string, known?: Set<string>, action: 'update' | 'rollback' = 'update'): Promise<void> {
   const quiet = ctx.args.bool('quiet');
   await waitConverged(ctx.client(), id, {
     timeoutMs: waitMs(ctx),
@@ -23,6 +23,7 @@ async function converge(ctx: Ctx, id: string, known?: Set<string>): Promise<void
     tty: ctx.io.tty,
     signal: ctx.signal,
     known,
+    action,
   });
 }
 
@@ -167,6 +168,28 @@ const update: Command = {
   },
 };
 
+const rollback: Command = {
+  name: 'rollback',
+  summary: 'Go back to the service\'s previous spec (rolled out under its RollbackConfig)',
+  usage: '[OPTIONS] SERVICE',
+  options: [
+    { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the rollback to finish' },
+    { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
+    { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+  ],
+  minArgs: 1,
+  maxArgs: 1,
+  async run(ctx) {
+    if (ctx.args.has('wait-timeout')) waitMs(ctx);
+    const c = ctx.client();
+    const svc = await c.service(ctx.args.positionals[0]!);
+    const known = await taskIds(ctx, svc.ID);
+    await c.rollbackService(svc.ID, svc.Version.Index);
+    ctx.io.out(`${svc.Spec.Name}\n`);
+    if (!ctx.args.bool('detach')) await converge(ctx, svc.ID, known, 'rollback');
+  },
+};
+
 const rm: Command = {
   name: 'rm',
   aliases: ['remove'],
@@ -234,4 +257,4 @@ const logs: Command = {
   },
 };
 
-export const serviceGroup: Group = { name: 'service', summary: 'Manage services', commands: [create, ls, ps, inspect, scale, update, rm, logs] };
+export const serviceGroup: Group = { name: 'service', summary: 'Manage services', commands: [create, ls, ps, inspect, scale, update, rollback, rm, logs] };

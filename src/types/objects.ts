@@ -72,6 +72,8 @@ export interface HealthConfig {
   Timeout?: number;
   Retries?: number;
   StartPeriod?: number;
+  /** Time between checks during StartPeriod (API 1.44+). */
+  StartInterval?: number;
 }
 
 /** A plain process: `TaskTemplate.Runtime = "process"`. */
@@ -84,6 +86,8 @@ export interface ProcessSpec {
   Groups?: string[];
   StopSignal?: string;      // default SIGTERM
   StopGracePeriod?: number; // ns, default 10s
+  /** Run on the host by the worker (in the task's network namespace when it has one); see executor/health. */
+  Healthcheck?: HealthConfig;
   /** Optional namespaces (root only): own PIDs (the program is PID 1), mounts, loopback-only network. */
   Isolation?: ProcessIsolation;
 }
@@ -110,6 +114,8 @@ export interface VMSpec {
   Disk?: string;            // host path of a raw disk image, attached as virtio-blk (/dev/vda)
   Cmdline?: string;         // appended to the kernel command line
   StopGracePeriod?: number; // ns, default 10s
+  /** Run on the host by the worker (the guest is reached over its network); see executor/health. */
+  Healthcheck?: HealthConfig;
 }
 
 export type Runtime = 'container' | 'process' | 'vm' | 'mock' | (string & {});
@@ -178,9 +184,21 @@ export interface ServiceSpec {
   EndpointSpec?: EndpointSpec;
 }
 
+/** Where a rolling update (or rollback) is: Docker's `UpdateStatus`; written by the orchestrator. */
+export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+export interface UpdateStatus {
+  State?: UpdateState;
+  StartedAt?: string;
+  CompletedAt?: string;
+  Message?: string;
+}
+
 export interface Service extends Meta {
   Spec: ServiceSpec;
+  /** The spec before the last update: what a rollback goes back to. */
   PreviousSpec?: ServiceSpec;
+  UpdateStatus?: UpdateStatus;
   Endpoint?: { Spec?: EndpointSpec; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
   /** Jobs only: the current iteration; an update of a job starts a new one. */
   JobStatus?: JobStatus;

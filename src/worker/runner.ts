@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Controller, LogLine, LogOptions, TaskNetwork } from '../executor/contract.ts';
 import type { EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
+import { commandProbe, HealthGate, healthTiming, hostHealthcheck } from '../executor/health.ts';
 import { errorMessage } from '../lib/errors.ts';
 import {
   isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
@@ -177,10 +178,12 @@ export class TaskRunner {
         return;
       }
     }
-    this.#ctl = executor.controller(task, {
-      taskDir: this.taskDir, env: { ...(network ? {} : this.deps.serviceEnv?.()), ...taskEnv(task, this.deps.nodeAddr, network) }, log: (msg) => this.deps.log?.(`task ${this.id}: ${msg}`),
-      ...(network ? { network } : {}),
-    });
+    const env = { ...(network ? {} : this.deps.serviceEnv?.()), ...taskEnv(task, this.deps.nodeAddr, network) };
+    const log = (msg: string) => this.deps.log?.(`task ${this.id}: ${msg}`);
+    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env, log, ...(network ? { network } : {}) });
+    // Executors without a health check of their own get the worker's (process, vm, plugins).
+    const hc = hostHealthcheck(task.Spec);
+    if (hc) this.#ctl = new HealthGate(this.#ctl, hc, commandProbe(hc.Test!, { env: { ...env, ...envOf(task.Spec) }, cwd: task.Spec.ProcessSpec?.Dir, netns: network?.netns, timeoutMs: healthTiming(hc).timeoutMs }), log, stopGraceMs(task.Spec));
     // A terminal task keeps its controller (logs, remove) but has nothing left to drive.
     if (isTerminal(observed)) return;
 
@@ -234,6 +237,12 @@ export function serviceEnv(ports: readonly EndpointPort[], nodeAddr?: string): R
     out[`SHOAL_SERVICE_${name}_PORT_${p.target}_${p.protocol.toUpperCase()}`] = String(p.port);
   }
   return out;
+}
+
+/** The spec's own KEY=VALUE environment, for its health check. */
+function envOf(spec: Task['Spec']): Record<string, string> {
+  const list = spec.ProcessSpec?.Env ?? [];
+  return Object.fromEntries(list.filter((e) => e.includes('=')).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 }
 
 /** What a task learns about itself from its environment (the spec's own Env wins). */

@@ -65,6 +65,13 @@ describe.skipIf(!hasDocker)('the docker CLI', () => {
     const svc = await d.json('/services/dk');
     expect(svc.Spec.TaskTemplate.ProcessSpec.Env).toEqual(['X=1']);
     expect(svc.Spec.TaskTemplate.ContainerSpec).toBeUndefined();
+    // `docker service rollback`: the server-side rollback brings the env back.
+    const back = await docker('service', 'rollback', '--detach', 'dk');
+    expect(back.code).toBe(0);
+    const rolled = await d.json('/services/dk');
+    expect(rolled.Spec.TaskTemplate.ProcessSpec.Env).toBeUndefined();
+    expect(rolled.PreviousSpec.TaskTemplate.ProcessSpec.Env).toEqual(['X=1']);
+    expect(rolled.UpdateStatus.State).toMatch(/^rollback_/);
 
     expect((await docker('node', 'update', '--label-add', 'zone=x', 'self')).code).toBe(0);
     expect((await d.json<any[]>('/nodes'))[0].Spec.Labels).toMatchObject({ zone: 'x' });

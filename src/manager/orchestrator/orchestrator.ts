@@ -8,18 +8,20 @@
  *    the service changes (then it is refilled, as Docker reuses dead slots);
  *  - a task on a node that is down, drained or gone is shut down; a replicated slot gets a
  *    successor at once (the scheduler places it elsewhere, or leaves it pending);
- *  - a spec change rolls: `UpdateConfig.Parallelism` slots at a time (0 = all), stop-first (or
- *    start-first with `Order`), waiting for each batch to run and then `Delay` before the next. No
- *    failure action or rollback yet: a batch whose tasks never run holds the update where it is;
+ *  - a spec change rolls, as the update supervisor (update/) decides: Parallelism slots at a time, stop-first
+ *    (or start-first: the old task runs until its successor does, and stays when it fails),
+ *    failure actions, rollback; the supervisor's `UpdateStatus` and a rollback's spec swap are
+ *    written with the pass's tasks;
  *  - a deleted service's tasks get DesiredState `remove` (the reaper deletes them once stopped).
  * Delays and batch state are kept in memory: a restarted orchestrator refills slots at once.
  */
-import { NS_PER_MS, isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
+import { isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
 import { nodeSatisfies } from '../scheduler/constraints.ts';
 import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
+import { rolloutConfig, UpdateSupervisor } from './update/index.ts';
 
 export type OrchestratorOptions = StageOptions;
 
@@ -38,12 +40,9 @@ interface PendingSlot {
 }
 
 interface RollState {
-  /** The template (canonical JSON) being rolled out. */
-  template: string;
-  /** A batch was started and has not finished yet. */
-  active: boolean;
-  /** The next batch may start at this clock time (ms). */
-  readyAt: number;
+  supervisor: UpdateSupervisor;
+  /** Another pass is due at this clock time (ms): a batch delay or the end of a monitor period. */
+  wakeAt?: number;
   timer?: Timer;
   timerAt?: number;
 }
@@ -64,10 +63,13 @@ class Plan {
   readonly live = new Set<string>();
   pending: Map<string, PendingSlot>;
   roll: RollState;
+  /** The service as it is to be written (UpdateStatus, a rollback's specs); absent: unchanged. */
+  service?: Service;
 
   constructor(mem: ServiceMemory) {
     this.pending = new Map(mem.pending);
-    this.roll = { ...mem.roll };
+    this.roll = { ...mem.roll, supervisor: mem.roll.supervisor.clone() };
+    delete this.roll.wakeAt;
   }
 
   desire(t: Task, state: TaskState): void {
@@ -82,7 +84,7 @@ class Plan {
   }
 
   get empty(): boolean {
-    return this.updates.size === 0 && this.creates.length === 0;
+    return this.updates.size === 0 && this.creates.length === 0 && !this.service;
   }
 }
 
@@ -122,6 +124,7 @@ export class Orchestrator extends ReconcileStage {
       const plan = this.plan(service, mem, nodes);
       if (!plan.empty) {
         await this.store.update((tx) => {
+          if (plan.service) tx.update('services', plan.service);
           for (const t of plan.updates.values()) tx.update('tasks', t);
           for (const t of plan.creates) tx.create('tasks', t);
         }, signal);
@@ -142,7 +145,7 @@ export class Orchestrator extends ReconcileStage {
 
   private memoryOf(id: string): ServiceMemory {
     let m = this.memory.get(id);
-    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), roll: { template: '', active: false, readyAt: 0 } }));
+    if (!m) this.memory.set(id, (m = { pending: new Map(), restarts: new Map(), roll: { supervisor: new UpdateSupervisor() } }));
     return m;
   }
 
@@ -169,10 +172,10 @@ export class Orchestrator extends ReconcileStage {
       mem.restarts.set(k, list);
     }
     const roll = plan.roll;
-    if (roll.readyAt > now && roll.timerAt !== roll.readyAt) {
+    if (roll.wakeAt !== undefined && roll.wakeAt > now && roll.timerAt !== roll.wakeAt) {
       roll.timer?.cancel();
-      roll.timer = this.later(roll.readyAt - now, () => this.kick());
-      roll.timerAt = roll.readyAt;
+      roll.timer = this.later(roll.wakeAt - now, () => this.kick());
+      roll.timerAt = roll.wakeAt;
     }
     mem.roll = roll;
   }
@@ -184,7 +187,7 @@ export class Orchestrator extends ReconcileStage {
     const now = this.clock.now();
     const nowIso = isoAt(this.clock);
     const global = isGlobal(service);
-    const startFirst = service.Spec.UpdateConfig?.Order === 'start-first';
+    const startFirst = rolloutConfig(service).startFirst;
     const constraints = service.Spec.TaskTemplate.Placement?.Constraints;
     const nodeUsable = (id: string) => {
       const n = nodes.get(id);
@@ -215,8 +218,8 @@ export class Orchestrator extends ReconcileStage {
       const live = tasks.filter(meantToRun).sort(olderFirst);
       const cur = live.pop();
       // Older tasks still meant to run: shut down, except under a start-first update, where the
-      // previous task keeps running until its successor does.
-      const successorStarting = startFirst && !!cur && stateRank(cur.Status.State) < RUNNING;
+      // previous task keeps running until its successor does (and on when the successor fails).
+      const successorStarting = startFirst && !!cur && cur.Status.State !== 'running';
       for (const extra of live) {
         if (successorStarting && !isTerminal(extra.Status.State)) plan.live.add(extra.ID);
         else plan.desire(extra, 'shutdown');
@@ -291,7 +294,7 @@ export class Orchestrator extends ReconcileStage {
       current.set(k, t);
     }
 
-    this.roll(service, plan, current, now, nodeUsable);
+    this.roll(service, [...slots.values()].flat(), plan, current, now, nodeUsable);
     return plan;
   }
 
@@ -331,55 +334,37 @@ export class Orchestrator extends ReconcileStage {
     return !t || this.stoppedTask(t, nodeUsable);
   }
 
-  /** Rolling update: replace outdated current tasks a batch at a time, stop-first. */
-  private roll(service: Service, plan: Plan, current: Map<string, Task>, now: number, nodeUsable: (id: string) => boolean): void {
-    const cfg = service.Spec.UpdateConfig ?? {};
-    const parallelism = Math.max(0, cfg.Parallelism ?? 1);
-    const delayMs = Math.max(0, Math.floor((cfg.Delay ?? 0) / NS_PER_MS));
-    const roll = plan.roll;
-    const template = canonical(service.Spec.TaskTemplate);
-    if (roll.template !== template) {
-      // A new template: a new update starts now (without waiting for the previous one's delay).
-      plan.roll = { template, active: false, readyAt: 0, timer: roll.timer, timerAt: roll.timerAt };
-    }
+  /** Rolling update: the supervisor picks the slots to replace now; they are replaced here. */
+  private roll(service: Service, tasks: Task[], plan: Plan, current: Map<string, Task>, now: number, nodeUsable: (id: string) => boolean): void {
     const created = new Set(plan.creates.map((t) => t.ID));
-    const outdated = [...current].filter(([, t]) => !created.has(t.ID) && isOutdated(t, service, this.specKeys.of));
-    const inFlight =
-      plan.pending.size + [...current.values()].filter((t) => (created.has(t.ID) || !isOutdated(t, service, this.specKeys.of)) && stateRank(t.Status.State) < RUNNING).length;
-    if (outdated.length === 0) {
-      plan.roll.active = false;
-      return;
+    const d = plan.roll.supervisor.step({
+      service, tasks, current, created, now, nowIso: isoAt(this.clock),
+      waitingToStop: [...plan.pending.values()].filter((p) => p.reason === 'update').length,
+      slots: new Set([...current.keys(), ...plan.pending.keys()]).size,
+      isOutdated: (t) => isOutdated(t, service, this.specKeys.of),
+    });
+    if (d.wakeAt !== undefined) plan.roll.wakeAt = d.wakeAt;
+    if (d.rollback && service.PreviousSpec) {
+      const spec = service.PreviousSpec;
+      plan.service = { ...service, Spec: spec, PreviousSpec: service.Spec, UpdateStatus: d.status, Endpoint: { ...service.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+      return; // the next pass rolls the previous spec out
     }
-    if (inFlight > 0) return;
-    if (plan.roll.active) {
-      plan.roll.active = false; // the batch has finished: wait the delay before the next one
-      plan.roll.readyAt = now + delayMs;
-    }
-    if (now < plan.roll.readyAt) return;
-    // Not running ones first (cheapest to replace), then by slot.
-    const order = (t: Task) => (t.Status.State === 'running' ? 1 : 0);
-    outdated.sort(([a, x], [b, y]) => order(x) - order(y) || x.Slot - y.Slot || (a < b ? -1 : 1));
-    const batch = parallelism === 0 ? outdated : outdated.slice(0, parallelism);
-    const startFirst = cfg.Order === 'start-first';
-    for (const [k, t] of batch) {
-      if (startFirst && !this.stoppedTask(t, nodeUsable)) {
-        // The successor starts now; the old task is shut down once it runs (see plan()).
-        const next = newTask(service, t.Slot, t.Slot > 0 ? '' : t.NodeID, isoAt(this.clock));
-        plan.creates.push(next);
-        current.set(k, next);
+    if (d.status) plan.service = { ...service, UpdateStatus: d.status };
+    for (const [k, t] of d.replace) {
+      const next = () => {
+        const n = newTask(service, t.Slot, t.Slot > 0 ? '' : t.NodeID, isoAt(this.clock));
+        plan.creates.push(n);
+        current.set(k, n);
+      };
+      if (d.config.startFirst && !this.stoppedTask(t, nodeUsable)) {
+        next(); // the old task is shut down once its successor runs (see plan())
         continue;
       }
       plan.desire(t, 'shutdown');
       current.delete(k);
-      if (this.stoppedTask(t, nodeUsable)) {
-        const next = newTask(service, t.Slot, t.Slot > 0 ? '' : t.NodeID, isoAt(this.clock));
-        plan.creates.push(next);
-        current.set(k, next);
-      } else {
-        plan.pending.set(k, { reason: 'update', slot: t.Slot, nodeId: t.Slot > 0 ? '' : t.NodeID, notBefore: 0, attempts: 0, waitFor: t.ID });
-      }
+      if (this.stoppedTask(t, nodeUsable)) next();
+      else plan.pending.set(k, { reason: 'update', slot: t.Slot, nodeId: t.Slot > 0 ? '' : t.NodeID, notBefore: 0, attempts: 0, waitFor: t.ID });
     }
-    plan.roll.active = true;
   }
 
   private stoppedTask(t: Task, nodeUsable: (id: string) => boolean): boolean {
