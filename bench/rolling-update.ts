@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary } from '../test/integration/harness.ts';
+import { Daemon, killTaskProcesses, requireBinary } from '../test/harness/index.ts';
 import { type Figure, report, stats } from './lib.ts';
 
 const REPLICAS = 100;
