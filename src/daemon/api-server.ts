@@ -7,7 +7,7 @@ import type { Server } from 'bun';
 import { createApp } from '../api/index.ts';
 import type { ApiDeps } from '../api/deps.ts';
 import { type AdminTcp, type AdminTcpOptions, startAdminTcp } from './admin-tcp.ts';
-import type { Service } from './service.ts';
+import type { Service } from '../lib/lifecycle.ts';
 
 export interface ApiServerOptions {
   socketPath: string;

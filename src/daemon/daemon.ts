@@ -9,7 +9,7 @@
  *   renewal.ts         certificate renewal, once the network is up
  *   roles/changes.ts   init, join, leave, promotion, demotion, checked by roles/role-machine.ts
  *
- * Each part is a Service (service.ts); what they share is the DaemonContext (context.ts).
+ * Each part is a Service (src/lib/lifecycle.ts); what they share is the DaemonContext (context.ts).
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

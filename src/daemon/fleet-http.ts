@@ -16,7 +16,7 @@ import { arch as osArch } from 'node:os';
 import type { Server } from 'bun';
 import installScript from '../../install.sh' with { type: 'text' };
 import { UnavailableError } from '../lib/errors.ts';
-import type { Service } from './service.ts';
+import type { Service } from '../lib/lifecycle.ts';
 
 export interface FleetHttpOptions {
   /** The executable to serve; null when there is none to serve (a daemon running from source). */

@@ -9,7 +9,7 @@ import { currentCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
 import type { DaemonContext } from './context.ts';
 import { formatHostPort, type Membership } from './membership.ts';
-import type { Service } from './service.ts';
+import type { Service } from '../lib/lifecycle.ts';
 
 /**
  * How long after the API is up the CA and libp2p start (CPU-bound: module load, key generation): the

@@ -5,7 +5,7 @@
  */
 import { errorMessage, UnavailableError } from '../lib/errors.ts';
 import type { DaemonContext } from './context.ts';
-import type { Service } from './service.ts';
+import type { Service } from '../lib/lifecycle.ts';
 
 export class CertRenewal implements Service {
   readonly name = 'cert-renewal';

@@ -12,7 +12,7 @@ import type { ClusterNet } from '../cluster-net.ts';
 import { LeaderRole } from '../leadership.ts';
 import type { Membership } from '../membership.ts';
 import type { Log } from '../options.ts';
-import type { Service } from '../service.ts';
+import type { Service } from '../../lib/lifecycle.ts';
 import type { ClusterState } from '../state.ts';
 
 export interface ManagerRoleOptions {

@@ -13,7 +13,7 @@ import type { ClusterNet } from '../cluster-net.ts';
 import { describeHost } from '../describe.ts';
 import { HostNet } from '../host-net.ts';
 import type { Log } from '../options.ts';
-import type { Service } from '../service.ts';
+import type { Service } from '../../lib/lifecycle.ts';
 
 export interface WorkerRoleOptions {
   nodeId: string;
