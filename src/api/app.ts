@@ -8,6 +8,7 @@ import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { pluginsRoutes } from './plugins.ts';
+import { secretsRoutes } from './secrets.ts';
 import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
@@ -25,5 +26,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', nodesRoutes(deps));
   app.route('/', pluginsRoutes(deps));
   app.route('/', networksRoutes(deps));
+  app.route('/', secretsRoutes(deps));
   return app;
 }

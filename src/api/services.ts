@@ -12,6 +12,7 @@ import { boolParam, limitBody, readJson, requireCluster, versionParam } from './
 import { checkPortConflict } from '../manager/allocator/ports.ts';
 import { attachIngress, resolveServiceNetworks } from './network-spec.ts';
 import { normalizeServiceSpec } from './service-spec.ts';
+import { resolveFileRefs } from './secret-refs.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
@@ -57,6 +58,7 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     checkPortConflict(store, spec);
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
+    resolveFileRefs(store, spec);
     const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
     return c.json({ ID: id, Warnings: [] as string[] }, 201);
@@ -79,6 +81,7 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     checkPortConflict(store, spec, cur.ID);
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
+    resolveFileRefs(store, spec);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
     const next: Service = { ...cur, Version: { Index: version }, PreviousSpec: cur.Spec, Spec: spec, Endpoint: { ...cur.Endpoint, Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     await store.update((tx) => tx.update('services', next), c.req.raw.signal);
