@@ -15,6 +15,7 @@ import type { Node, NodeDescription, Task } from '../../types/index.ts';
 import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
+import { SecretTracker } from './secrets.ts';
 import { endpointTable, taskMatters } from './endpoints.ts';
 import { netTable, taskMattersForNet } from './net-table.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -73,6 +74,8 @@ class ServerSession {
   acceptsEndpoints = false;
   /** The worker listed `networks` in its registration. */
   acceptsNetworks = false;
+  /** What the worker holds of secrets and configs; null when it did not list `secrets` (it gets none). */
+  secrets: SecretTracker | null = null;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
@@ -277,11 +280,13 @@ export class Dispatcher {
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     s.acceptsEndpoints = accepts.includes('endpoints');
     s.acceptsNetworks = accepts.includes('networks');
+    if (accepts.includes('secrets')) s.secrets = new SecretTracker(nodeId, maxFrame);
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
     s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
     // The full set is computed synchronously with the session joining the map: no change is missed.
+    for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
     if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#endpointTable().body });
     if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#netTable().body });
@@ -422,6 +427,7 @@ export class Dispatcher {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
         if (!s.tracker.hasDirty) continue;
+        for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
       if (this.#endpointsDirty) {
