@@ -110,7 +110,12 @@ export class Agent {
           if (!this.#stopping) opts.onEndpoints?.(ports);
         },
         networks: (table) => { if (!this.#stopping) opts.onNetworks?.(table); },
-        secrets: (body) => this.secrets.apply(body),
+        secrets: (body) => {
+          this.secrets.apply(body);
+          // Names and IDs only: which node held what, and when, is worth a line; the content never is.
+          for (const p of body.upserts) opts.log?.(`agent: holds ${p.kind} ${p.name} (${p.id}) for its tasks`);
+          for (const k of body.removed) opts.log?.(`agent: forgot ${k.kind} ${k.id}: no unfinished task here uses it`);
+        },
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
         role: (role) => opts.onRole?.(role),

@@ -1,0 +1,144 @@
+/**
+ * Secrets and configs through dist/shoal, as a user drives them: created from standard input, never
+ * shown back; a process task and a container task read theirs (mode and owner as asked); the bytes
+ * are nowhere on disk afterwards (the data dir, Docker's data root); removal while in use is refused
+ * naming the service; and in a two-host cluster the host without such a task never receives it.
+ *
+ * "Nowhere on disk" means the raw bytes: the managers' raft log holds the object as the API took it
+ * (base64 inside the log entry), as Docker's does; encrypting the raft log is separate work.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
+import { type CliResult, type Daemon, Fleet, SHOAL, tempDaemon, waitFor } from './harness.ts';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+async function cliStdin(d: Daemon, input: string, ...args: string[]): Promise<CliResult> {
+  const p = Bun.spawn([SHOAL, ...args], { stdin: Buffer.from(input), stdout: 'pipe', stderr: 'pipe', env: d.env });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Files under `dir` that contain `needle` (grep exits 1 when none do). */
+function filesWith(dir: string, needle: string): string[] {
+  const r = Bun.spawnSync(['grep', '-rlaF', '--devices=skip', '-e', needle, dir], { stdout: 'pipe', stderr: 'pipe' });
+  if (r.exitCode > 1) throw new Error(`grep ${dir}: ${r.stderr.toString()}`);
+  return r.stdout.toString().split('\n').filter(Boolean);
+}
+
+const mountsOf = (taskId: string) => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(taskId));
+
+async function logsOf(d: Daemon, service: string): Promise<string> {
+  return (await d.cli('service', 'logs', service)).stdout;
+}
+
+const root = process.getuid?.() === 0;
+
+describe('secrets and configs on one host', () => {
+  let d: Daemon & AsyncDisposable;
+  beforeAll(async () => {
+    d = await tempDaemon();
+    await d.start();
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+  });
+
+  test.skipIf(!root)('a process task reads its secret from a tmpfs with the mode and owner asked; no trace on disk after; rm in use is refused', async () => {
+    const value = `s3cret-${randomUUID()}`;
+    const created = await cliStdin(d, value, 'secret', 'create', '--label', 'team=a', 'pw', '-');
+    expect(created.code).toBe(0);
+    const id = created.stdout.trim();
+    const ls = await d.ok('secret', 'ls');
+    expect(ls).toContain('pw');
+    const inspect = await d.ok('secret', 'inspect', 'pw');
+    expect(JSON.parse(inspect)[0]).toMatchObject({ ID: id, Spec: { Name: 'pw', Labels: { team: 'a' } } });
+    for (const out of [inspect, await d.ok('secret', 'ls', '--format', 'json')]) {
+      expect(out).not.toContain(value);
+      expect(out).not.toContain(Buffer.from(value).toString('base64'));
+    }
+    expect((await cliStdin(d, value, 'secret', 'create', 'pw', '-')).stderr).toContain('already in use');
+
+    await d.ok('service', 'create', '-d', '--name', 'reader', '--restart-condition', 'none',
+      '--secret', 'source=pw,target=pw,uid=65534,gid=65534,mode=0400',
+      '/bin/sh', '-c', 'f="$SHOAL_SECRETS_DIR/pw"; stat -c "mode=%a owner=%u:%g" "$f"; sha256sum < "$f"; exec sleep 1000');
+    const [task] = await waitFor('the reader running', async () => { const r = await d.running('reader'); return r.length ? r : null; }, 30_000);
+    const logs = await waitFor('the reader output', async () => { const l = await logsOf(d, 'reader'); return l.includes(sha(value)) ? l : null; }, 15_000);
+    expect(logs).toContain('mode=400 owner=65534:65534');
+    const mounts = mountsOf(task.ID);
+    expect(mounts.length).toBe(1);
+    expect(mounts[0]!.split(' ')[2]).toBe('tmpfs');
+    expect(d.output).toContain(`holds secret pw (${id})`);
+
+    const rm = await d.cli('secret', 'rm', 'pw');
+    expect(rm.code).toBe(1);
+    expect(rm.stderr).toContain('secret pw is in use by the following service: reader');
+
+    await d.ok('service', 'rm', 'reader');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+    await waitFor('the worker forgot it', () => d.output.includes(`forgot secret ${id}`), 15_000);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+    expect((await d.cli('secret', 'rm', 'pw')).code).toBe(0);
+  }, 90_000);
+
+  test('past 500 KiB: a clear error', async () => {
+    const r = await cliStdin(d, 'x'.repeat(500 * 1024 + 1), 'secret', 'create', 'big', '-');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('the limit is 512000 bytes');
+  });
+});
+
+const engine = await engineForTests();
+
+describe('secrets and configs in a container', () => {
+  if (!engine.ok || !root) {
+    test.skip(`needs a Docker Engine and root: ${engine.ok ? 'not root' : engine.reason}`, () => {});
+    return;
+  }
+  test('/run/secrets/NAME and a config at its target, bind-mounted from a host tmpfs; the engine data root never holds the bytes', async () => {
+    await using d = await tempDaemon();
+    await d.start();
+    const value = `c-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value, 'secret', 'create', 'cpw', '-')).code).toBe(0);
+    expect((await cliStdin(d, 'listen 8080;\n', 'config', 'create', 'app', '-')).code).toBe(0);
+    await d.ok('service', 'create', '-d', '--name', 'c', '--runtime', 'container', '--restart-condition', 'none',
+      '--secret', 'cpw', '--config', 'source=app,target=/etc/app.conf', TEST_IMAGE,
+      'sh', '-c', 'sha256sum /run/secrets/cpw; cat /etc/app.conf; stat -c "mode=%a" /run/secrets/cpw; exec sleep 1000');
+    const [task] = await waitFor('the container running', async () => { const r = await d.running('c'); return r.length ? r : null; }, 60_000);
+    const logs = await waitFor('the container output', async () => { const l = await logsOf(d, 'c'); return l.includes(sha(value)) ? l : null; }, 20_000);
+    expect(logs).toContain('listen 8080;');
+    expect(logs).toContain('mode=444');
+    // While it runs: the engine bind-mounts the file, it never copies it.
+    expect(filesWith('/var/lib/docker', value)).toEqual([]);
+    await d.ok('service', 'rm', 'c');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+    expect(filesWith('/var/lib/docker', value)).toEqual([]);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+  }, 120_000);
+});
+
+test.skipIf(!root)('two hosts: only the host running a task that uses the secret receives it', async () => {
+  await using fleet = new Fleet();
+  const m1 = await fleet.add({ init: true });
+  const token = (await m1.ok('cluster', 'join-token', '-q', 'worker')).trim();
+  const w1 = await fleet.add({ join: [fleet.addr(m1), token] });
+  await waitFor('2 ready nodes', async () => { const ns = await m1.json<any[]>('/nodes'); return ns.length === 2 && ns.every((n) => n.Status.State === 'ready'); }, 30_000);
+  const value = `f-s3cret-${randomUUID()}`;
+  const id = (await cliStdin(m1, value, 'secret', 'create', 'fpw', '-')).stdout.trim();
+  expect(id).toMatch(/^[0-9a-z]+$/);
+  await m1.ok('service', 'create', '-d', '--name', 'here', '--replicas', '2', '--constraint', 'node.role==manager', '--secret', 'fpw',
+    '/bin/sh', '-c', 'sha256sum < "$SHOAL_SECRETS_DIR/fpw"; exec sleep 1000');
+  // A service without secrets on every host: the worker has tasks, and a session that carried them.
+  await m1.ok('service', 'create', '-d', '--name', 'everywhere', '--mode', 'global', '/bin/sleep', '1000');
+  await waitFor('both secret tasks running', async () => (await m1.running('here')).length === 2 || null, 30_000);
+  await waitFor('the global service on both hosts', async () => (await m1.running('everywhere')).length === 2 || null, 30_000);
+  await waitFor('the manager host holds it', () => m1.output.includes(`holds secret fpw (${id})`), 15_000);
+  expect(w1.output).not.toContain('holds secret');
+  expect(filesWith(w1.dataDir, value)).toEqual([]);
+  // Moving the tasks to the worker is a service update like any other: now it receives it.
+  await m1.ok('service', 'update', '-d', '--constraint-rm', 'node.role==manager', '--constraint-add', 'node.role==worker', 'here');
+  await waitFor('the worker holds it', () => w1.output.includes(`holds secret fpw (${id})`), 30_000);
+  await waitFor('the manager host forgot it', () => m1.output.includes(`forgot secret ${id}`), 30_000);
+}, 120_000);
