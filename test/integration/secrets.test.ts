@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
+import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
 import { type CliResult, type Daemon, Fleet, SHOAL, tempDaemon, waitFor } from './harness.ts';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -117,6 +118,40 @@ describe('secrets and configs in a container', () => {
     expect(filesWith('/var/lib/docker', value)).toEqual([]);
     expect(filesWith(d.dataDir, value)).toEqual([]);
   }, 120_000);
+});
+
+const assets = guestAssets();
+
+describe('secrets in a VM', () => {
+  if (typeof assets === 'string' || !root) {
+    test.skip(`needs QEMU, a guest kernel and root: ${typeof assets === 'string' ? assets : 'not root'}`, () => {});
+    return;
+  }
+  test('the guest finds its files on the read-only disk with serial shoal-files, with mode and owner; nothing stays on disk', async () => {
+    await using d = await tempDaemon();
+    await d.start();
+    const value = `v-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value, 'secret', 'create', 'vpw', '-')).code).toBe(0);
+    const cmd = [
+      'for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = shoal-files ] && disk=/dev/${b##*/}; done',
+      'echo disk=$disk ro=$(cat /sys/block/${disk#/dev/}/ro)',
+      'mkdir -p /tmp/f && mount -t tmpfs tmpfs /tmp/f && tar -x -f $disk -C /tmp/f',
+      'stat -c "mode=%a owner=%u:%g" /tmp/f/secrets/vpw',
+      'echo sum=$(sha256sum < /tmp/f/secrets/vpw)',
+      'exec sleep 1000',
+    ].join('; ');
+    await d.ok('service', 'create', '-d', '--name', 'v', '--runtime', 'vm', '--restart-condition', 'none',
+      '--kernel', assets.kernel, '--initrd', assets.initrd, '--cmdline', guestCmdline(cmd),
+      '--secret', 'source=vpw,target=vpw,uid=1000,gid=1000,mode=0440');
+    const [task] = await waitFor('the VM running', async () => { const r = await d.running('v'); return r.length ? r : null; }, 60_000);
+    const logs = await waitFor('the guest output', async () => { const l = await logsOf(d, 'v'); return l.includes('sum=') ? l : null; }, 90_000);
+    expect(logs).toMatch(/disk=\/dev\/vd[a-z] ro=1/);
+    expect(logs).toContain('mode=440 owner=1000:1000');
+    expect(logs).toContain(`sum=${sha(value)}`);
+    await d.ok('service', 'rm', 'v');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 60_000);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+  }, 180_000);
 });
 
 test.skipIf(!root)('two hosts: only the host running a task that uses the secret receives it', async () => {
