@@ -105,3 +105,21 @@ describe('secrets', () => {
     await expect(store.update((tx) => tx.delete('secrets', sid))).rejects.toThrow('secret token is in use by the following service: web');
   });
 });
+
+describe('secrets and the docker CLI', () => {
+  const docker = { 'user-agent': 'Docker-Client/28.2.2 (linux)', 'content-type': 'application/json' };
+  test('a process service\'s secrets round-trip through its display ContainerSpec (docker service update --secret-rm/--secret-add)', async () => {
+    await api.call('POST', '/secrets/create', { Name: 'a', Data: b64('1') });
+    const b = (await api.call('POST', '/secrets/create', { Name: 'b', Data: b64('2') })).json.ID;
+    await api.call('POST', '/services/create', proc('web', { TaskTemplate: { Runtime: 'process', ProcessSpec: { Command: ['/bin/true'], Secrets: [{ SecretName: 'a' }] } } }));
+    const s = await (await api.app.request('/services/web', { headers: docker })).json() as any;
+    expect(s.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe('a');
+    delete s.Spec.TaskTemplate.ProcessSpec;
+    s.Spec.TaskTemplate.ContainerSpec.Secrets = [{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }];
+    const r = await api.app.request(`/v1.47/services/${s.ID}/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(200);
+    const after = (await api.call('GET', '/services/web')).json;
+    expect(after.Spec.TaskTemplate.ProcessSpec.Secrets).toEqual([{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }]);
+    expect((await api.call('DELETE', '/secrets/a')).status).toBe(204);
+  });
+});

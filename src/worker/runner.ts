@@ -187,10 +187,16 @@ export class TaskRunner {
         if (!this.deps.files) throw new Error('this node does not hand out secrets');
         files = await this.deps.files.prepare(task);
       } catch (err) {
-        await this.deps.files?.release(this.id);
         const message = `secrets: ${errorMessage(err)}`;
-        this.#report({ state: 'rejected', message, err: message });
-        return;
+        // A task found running after a daemon restart keeps what its tmpfs still holds; its
+        // controller needs the files only to prepare, which it will not do again.
+        if (observed === 'starting' || observed === 'running') {
+          this.deps.log?.(`task ${this.id}: ${message}`);
+        } else {
+          await this.deps.files?.release(this.id);
+          this.#report({ state: 'rejected', message, err: message });
+          return;
+        }
       }
     }
     this.#ctl = executor.controller(task, {
@@ -212,6 +218,7 @@ export class TaskRunner {
       }
       if (!alive) {
         this.#report({ state: 'failed', message: LOST_WHILE_DOWN, err: LOST_WHILE_DOWN });
+        await this.deps.files?.release(this.id);
         return;
       }
       if (observed === 'starting') {

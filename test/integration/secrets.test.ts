@@ -22,11 +22,18 @@ async function cliStdin(d: Daemon, input: string, ...args: string[]): Promise<Cl
   return { code, stdout, stderr };
 }
 
-/** Files under `dir` that contain `needle` (grep exits 1 when none do). */
+/**
+ * Files under `dir` that contain `needle` (grep exits 1 when none do). A task directory removed
+ * while grep walks it makes grep exit 2: walk again, a bounded number of times.
+ */
 function filesWith(dir: string, needle: string): string[] {
-  const r = Bun.spawnSync(['grep', '-rlaF', '--devices=skip', '-e', needle, dir], { stdout: 'pipe', stderr: 'pipe' });
-  if (r.exitCode > 1) throw new Error(`grep ${dir}: ${r.stderr.toString()}`);
-  return r.stdout.toString().split('\n').filter(Boolean);
+  let err = '';
+  for (let i = 0; i < 5; i++) {
+    const r = Bun.spawnSync(['grep', '-rlaF', '--devices=skip', '-e', needle, dir], { stdout: 'pipe', stderr: 'pipe' });
+    if (r.exitCode <= 1) return r.stdout.toString().split('\n').filter(Boolean);
+    err = r.stderr.toString();
+  }
+  throw new Error(`grep ${dir}: ${err}`);
 }
 
 const mountsOf = (taskId: string) => readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(taskId));
@@ -77,11 +84,21 @@ describe('secrets and configs on one host', () => {
     expect(rm.code).toBe(1);
     expect(rm.stderr).toContain('secret pw is in use by the following service: reader');
 
-    await d.ok('service', 'rm', 'reader');
-    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
-    await waitFor('the worker forgot it', () => d.output.includes(`forgot secret ${id}`), 15_000);
-    expect(filesWith(d.dataDir, value)).toEqual([]);
+    // Rotation: a new secret at the same target, rolled out as any service update.
+    const value2 = `s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value2, 'secret', 'create', 'pw2', '-')).code).toBe(0);
+    await d.ok('service', 'update', '-d', '--secret-rm', 'pw', '--secret-add', 'source=pw2,target=pw,mode=0400', 'reader');
+    await waitFor('the task tmpfs of the old task unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+    await waitFor('the worker forgot the old secret', () => d.output.includes(`forgot secret ${id}`), 15_000);
+    await waitFor('the new task read the new secret', async () => (await logsOf(d, 'reader')).includes(sha(value2)) || null, 30_000);
     expect((await d.cli('secret', 'rm', 'pw')).code).toBe(0);
+    const [task2] = await d.running('reader');
+
+    await d.ok('service', 'rm', 'reader');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task2.ID).length === 0, 30_000);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+    expect(filesWith(d.dataDir, value2)).toEqual([]);
+    expect((await d.cli('secret', 'rm', 'pw2')).code).toBe(0);
   }, 90_000);
 
   test('past 500 KiB: a clear error', async () => {
