@@ -4,7 +4,7 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     endpoints, networks, logs.request, logs.cancel
+ *                     endpoints, networks, secrets, logs.request, logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
