@@ -91,3 +91,23 @@ describe('secrets on a worker', () => {
     expect(cache.size).toBe(0);
   });
 });
+
+describe('a runner and secrets', () => {
+  test('a runtime that cannot take secrets rejects the task, naming the runtime; no files are made', async () => {
+    const { TaskRunner } = await import('./runner.ts');
+    const mock = createMockExecutor({ registry: newMockRegistry() });
+    const plain = { ...mock, name: 'mock', capabilities: { ...mock.capabilities, secrets: false } };
+    const reports: { state: string; msg: string }[] = [];
+    let prepared = 0;
+    const task = makeTask('n', { state: 'assigned', spec: { Runtime: 'mock', MockSpec: { Secrets: [{ SecretID: 's1', SecretName: 'pw' }] } } });
+    const r = new TaskRunner(task, {
+      catalog: { get: () => plain }, dataDir: dir,
+      files: { prepare: async () => { prepared++; return undefined; }, release: async () => {} },
+      report: (_id, s) => reports.push({ state: s.State, msg: s.Err ?? '' }),
+    });
+    r.start();
+    await r.done;
+    expect(reports.at(-1)).toEqual({ state: 'rejected', msg: 'secrets: runtime "mock" cannot give secrets or configs to its tasks' });
+    expect(prepared).toBe(0);
+  });
+});
