@@ -91,7 +91,7 @@ export class TaskFileMounts {
       return o.data;
     });
     const dir = this.dirOf(task.ID);
-    await mkdir(this.o.root, { recursive: true, mode: 0o700 });
+    await this.#ensureRoot();
     await mkdir(dir, { recursive: true, mode: 0o700 });
     if (!(await isMountPoint(dir))) {
       // Twice the content, page-rounded per file, leaves room for an executor's archive of it (VMs).
@@ -114,6 +114,18 @@ export class TaskFileMounts {
       files.push({ kind: r.kind, id: r.id, name: r.name, target: r.file.Name, path, uid, gid, mode });
     }
     return { dir, secretsDir, configsDir, files };
+  }
+
+  /**
+   * The parent of the task mounts (and its own parent, ours too) can be passed through but not
+   * listed: a task running as another user reaches its own tmpfs, whose mode is what guards it.
+   */
+  async #ensureRoot(): Promise<void> {
+    await mkdir(this.o.root, { recursive: true, mode: 0o711 });
+    for (const d of [this.o.root, dirname(this.o.root)]) {
+      const st = await stat(d);
+      if (st.uid === 0 && (st.mode & 0o011) !== 0o011) await chmod(d, (st.mode & 0o7777) | 0o011);
+    }
   }
 
   /** Unmount and remove the task's tmpfs. Idempotent; never throws (logs). */

@@ -101,6 +101,24 @@ describe('secrets and configs on one host', () => {
     expect((await d.cli('secret', 'rm', 'pw2')).code).toBe(0);
   }, 90_000);
 
+  test.skipIf(!root)('a process running as another user reads its own secret; its tmpfs is closed to everyone else', async () => {
+    const value = `u-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value, 'secret', 'create', 'upw', '-')).code).toBe(0);
+    await d.ok('service', 'create', '-d', '--name', 'asnobody', '--restart-condition', 'none', '--user', 'nobody',
+      '--secret', 'source=upw,uid=65534,gid=65534,mode=0400',
+      '/bin/sh', '-c', 'echo id=$(id -u) dir=$(stat -c "%a %u" "$SHOAL_SECRETS_DIR/..") sum=$(sha256sum < "$SHOAL_SECRETS_DIR/upw"); exec sleep 1000');
+    const [task] = await waitFor('the task running', async () => { const r = await d.running('asnobody'); return r.length ? r : null; }, 30_000);
+    const logs = await waitFor('its output', async () => { const l = await logsOf(d, 'asnobody'); return l.includes('sum=') ? l : null; }, 15_000);
+    expect(logs).toContain(`id=65534 dir=500 65534 sum=${sha(value)}`);
+    // Another unprivileged user cannot even enter the task's tmpfs.
+    const dir = mountsOf(task.ID)[0]!.split(' ')[1]!;
+    const other = Bun.spawnSync(['setpriv', '--reuid=1', '--regid=1', '--clear-groups', 'cat', `${dir}/secrets/upw`], { stderr: 'pipe' });
+    expect(other.exitCode).not.toBe(0);
+    expect(other.stderr.toString()).toContain('Permission denied');
+    await d.ok('service', 'rm', 'asnobody');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+  }, 60_000);
+
   test('past 500 KiB: a clear error', async () => {
     const r = await cliStdin(d, 'x'.repeat(500 * 1024 + 1), 'secret', 'create', 'big', '-');
     expect(r.code).not.toBe(0);
