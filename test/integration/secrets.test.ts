@@ -119,6 +119,24 @@ describe('secrets and configs on one host', () => {
     await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
   }, 60_000);
 
+  test.skipIf(!root)('kill -9 of the daemon: the task runs on with its files; the restarted daemon re-attaches and still cleans up', async () => {
+    await using d2 = await tempDaemon();
+    await d2.start();
+    const value = `r-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d2, value, 'secret', 'create', 'rpw', '-')).code).toBe(0);
+    await d2.ok('service', 'create', '-d', '--name', 'durable', '--secret', 'rpw', '/bin/sh', '-c', 'exec sleep 3600');
+    const [before] = await waitFor('the task running', async () => { const r = await d2.running('durable'); return r.length ? r : null; }, 30_000);
+    await d2.kill9();
+    expect(mountsOf(before.ID).length).toBe(1); // the tmpfs outlives the daemon, as the task does
+    await d2.start(false);
+    const [after] = await waitFor('the task re-attached', async () => { const r = await d2.running('durable'); return r.length ? r : null; }, 30_000);
+    expect(after.ID).toBe(before.ID);
+    expect(after.Status.ContainerStatus.PID).toBe(before.Status.ContainerStatus.PID);
+    await d2.ok('service', 'rm', 'durable');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(before.ID).length === 0, 30_000);
+    expect(filesWith(d2.dataDir, value)).toEqual([]);
+  }, 90_000);
+
   test('past 500 KiB: a clear error', async () => {
     const r = await cliStdin(d, 'x'.repeat(500 * 1024 + 1), 'secret', 'create', 'big', '-');
     expect(r.code).not.toBe(0);
