@@ -24,7 +24,8 @@ fi
 # overlay bridge, virtio-net on microvm's virtio-mmio) the virtio ones. The cloud kernel has them as
 # modules; the guest's init loads every one it is given.
 MODULES="drivers/input/evdev.ko drivers/acpi/button.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
-  drivers/virtio/virtio_mmio.ko net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko"
+  drivers/virtio/virtio_mmio.ko net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
+  drivers/block/virtio_blk.ko"
 have_modules() {
   for m in $MODULES; do [ -s "$CACHE/modules/$(basename "$m")" ] || return 1; done
 }

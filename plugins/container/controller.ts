@@ -78,7 +78,7 @@ export class ContainerController implements Controller {
         }
       }
       try {
-        await docker.createContainer({ ...createOptions(this.task, this.ctx.env, this.ctx.network), abortSignal: signal } as never);
+        await docker.createContainer({ ...createOptions(this.task, this.ctx.env, this.ctx.network, this.ctx.files), abortSignal: signal } as never);
       } catch (err) {
         // 409: made by an earlier prepare (its other networks may still be missing).
         if (!(statusOf(err) === 409 && await this.#inspect(signal))) throw err;

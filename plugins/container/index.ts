@@ -20,6 +20,7 @@ export interface ContainerExecutorOptions {
 
 const CAPABILITIES: ExecutorCapabilities = {
   recover: true, stats: true, logsFollow: true, signals: true, isolation: true, runAsUser: true,
+  secrets: true,
 };
 
 /** Where the engine is, for messages: "unix:///var/run/docker.sock". */

@@ -131,3 +131,17 @@ describe('container executor without an engine', () => {
     expect(fp.message).toContain('ENOENT');
   });
 });
+
+describe('secrets and configs', () => {
+  test('each file is bind-mounted read-only from the task tmpfs: secrets under /run/secrets, configs under /, absolute targets as given', () => {
+    const f = (kind: 'secret' | 'config', target: string, path: string) => ({ kind, id: 'x', name: 'x', target, path, uid: 0, gid: 0, mode: 0o444 });
+    const files = { dir: '/run/t', secretsDir: '/run/t/secrets', configsDir: '/run/t/configs', files: [f('secret', 'pw', '/run/t/secrets/pw'), f('config', 'app.conf', '/run/t/configs/app.conf'), f('secret', '/etc/key', '/run/t/secrets/file-2')] };
+    const o = createOptions(task(cs({ Mounts: [{ Type: 'tmpfs', Target: '/t' }] })), {}, undefined, files);
+    expect(o.HostConfig!.Mounts).toEqual([
+      { Type: 'tmpfs', Source: '', Target: '/t' },
+      { Type: 'bind', Source: '/run/t/secrets/pw', Target: '/run/secrets/pw', ReadOnly: true },
+      { Type: 'bind', Source: '/run/t/configs/app.conf', Target: '/app.conf', ReadOnly: true },
+      { Type: 'bind', Source: '/run/t/secrets/file-2', Target: '/etc/key', ReadOnly: true },
+    ] as never);
+  });
+});

@@ -4,7 +4,7 @@
  */
 import { constants } from 'node:os';
 import type { ContainerCreateOptions, MountSettings } from 'dockerode';
-import type { TaskNetwork } from '../../src/executor/contract.ts';
+import type { TaskFiles, TaskNetwork } from '../../src/executor/contract.ts';
 import type { ContainerSpec, HealthConfig, Mount, Task, TaskSpec } from '../../src/types/index.ts';
 import { networkCreateFields } from './network.ts';
 
@@ -141,11 +141,12 @@ export function containerEnv(c: ContainerSpec, injected: Record<string, string> 
  * container starts on the first overlay network's Docker network (see network.ts); the others are
  * the caller's to connect before start.
  */
-export function createOptions(task: Task, env: Record<string, string> = {}, network?: TaskNetwork): ContainerCreateOptions {
+export function createOptions(task: Task, env: Record<string, string> = {}, network?: TaskNetwork, files?: TaskFiles): ContainerCreateOptions {
   const c = task.Spec.ContainerSpec!;
   const net = network?.attachments.length ? networkCreateFields(network) : undefined;
   const limits = task.Spec.Resources?.Limits;
   const graceMs = c.StopGracePeriod === undefined ? undefined : Math.floor(c.StopGracePeriod / 1e6);
+  const mounts = [...(c.Mounts ?? []).map(engineMount), ...(files ? fileMounts(files) : [])];
   const labels = { ...c.Labels, [LABEL_TASK]: task.ID, [LABEL_SERVICE]: task.ServiceID, [LABEL_NODE]: task.NodeID ?? '' };
   return {
     name: containerName(task.ID),
@@ -171,9 +172,21 @@ export function createOptions(task: Task, env: Record<string, string> = {}, netw
       ...(c.Init !== undefined ? { Init: c.Init } : {}),
       ...(limits?.NanoCPUs ? { NanoCpus: limits.NanoCPUs } : {}),
       ...(limits?.MemoryBytes ? { Memory: limits.MemoryBytes } : {}),
-      ...(c.Mounts?.length ? { Mounts: c.Mounts.map(engineMount) } : {}),
+      ...(mounts.length ? { Mounts: mounts } : {}),
     },
   };
+}
+
+/**
+ * Secrets and configs as Docker gives them: each file bind-mounted read-only from the task's tmpfs
+ * on the host (so the engine never copies the bytes to its disk), a secret's relative target under
+ * /run/secrets, a config's under /.
+ */
+export function fileMounts(files: TaskFiles): MountSettings[] {
+  return files.files.map((f) => {
+    const target = f.target.startsWith('/') ? f.target : f.kind === 'secret' ? `/run/secrets/${f.target}` : `/${f.target}`;
+    return { Type: 'bind', Source: f.path, Target: target, ReadOnly: true } as MountSettings;
+  });
 }
 
 function engineMount(m: Mount): MountSettings {

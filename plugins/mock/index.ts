@@ -75,6 +75,8 @@ const defaultRegistry = new Map<string, MockRun>();
 
 export const mockCapabilities: ExecutorCapabilities = {
   recover: true, stats: true, logsFollow: true, signals: false, isolation: false, runAsUser: false,
+  // Takes secrets (and does nothing with them), so the worker's handling of them can be tested.
+  secrets: true,
 };
 
 export function createMockExecutor(opts: MockExecutorOptions = {}): Executor {

@@ -8,7 +8,7 @@
  * A task on overlay networks runs inside the network namespace the worker made for it
  * (`TaskContext.network.netns`) and sees `network.dns` in its /etc/resolv.conf (see launch.ts).
  */
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import type {
@@ -55,6 +55,7 @@ const isRoot = () => process.getuid?.() === 0;
 export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Executor {
   const capabilities: ExecutorCapabilities = {
     recover: true, stats: true, logsFollow: true, signals: true, isolation: false, runAsUser: isRoot(),
+    secrets: true,
   };
   let support: HostSupport | undefined;
   const host = (): HostSupport => (support ??= {
@@ -166,6 +167,11 @@ class ProcessController implements Controller {
     try {
       mkdirSync(workDir, { recursive: true });
       if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
+      // Only the task's user may enter its files' tmpfs; each file keeps the owner and mode it was given.
+      if (this.ctx.files && user && user.uid >= 0) {
+        chownSync(this.ctx.files.dir, user.uid, user.gid);
+        chmodSync(this.ctx.files.dir, 0o500);
+      }
       rmSync(path(this.#dir, 'launched'), { force: true });
       // Readable by the task's user: once mounted, /etc/resolv.conf is this file.
       if (netns && dns.length) writeFileSync(path(this.#dir, 'resolv'), resolvConf(dns), { mode: 0o644 });
@@ -177,6 +183,8 @@ class ProcessController implements Controller {
       HOME: user?.home ?? (user ? '/' : process.env.HOME ?? '/'),
       ...(user?.name ? { USER: user.name, LOGNAME: user.name } : {}),
       ...this.ctx.env,
+      // Secrets and configs: files in the task's own tmpfs (the worker wrote them; see TaskContext.files).
+      ...(this.ctx.files ? { SHOAL_SECRETS_DIR: this.ctx.files.secretsDir, SHOAL_CONFIGS_DIR: this.ctx.files.configsDir } : {}),
     };
     for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
     const switching = user && user.uid >= 0 ? user : undefined;

@@ -8,7 +8,8 @@
  * (`TaskContext.network`) the guest gets a tap device on each network's bridge and its address on
  * the kernel command line (network.ts).
  */
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { writeFilesDisk } from './files-disk.ts';
 import { cpus, totalmem } from 'node:os';
 import type {
   Controller, Executor, ExecutorCapabilities, ExitStatus, Fingerprint, LogLine, LogOptions, TaskContext, TaskStats,
@@ -55,6 +56,7 @@ const accelProbes = new Map<string, Promise<AccelChoice>>();
 export function createVmExecutor(opts: VmExecutorOptions = {}): Executor {
   const capabilities: ExecutorCapabilities = {
     recover: true, stats: true, logsFollow: true, signals: false, isolation: true, runAsUser: false,
+    secrets: true,
   };
   const binary = () => opts.qemuBinary ?? findQemu();
   const chooseOnce = (bin: string): Promise<AccelChoice> => {
@@ -150,7 +152,14 @@ class VmController implements Controller {
         net = { nics: guestNics(this.task.ID, network), netCmdline: networkCmdline(network, this.task.ID.slice(0, 12)) };
       } catch (err) { throw new PrepareError(`task ${this.task.ID}: its networks: ${(err as Error).message}`); }
     }
+    let filesDisk: string | undefined;
+    if (this.ctx.files) {
+      try { filesDisk = writeFilesDisk(this.ctx.files, (p) => readFileSync(p)); } catch (err) {
+        throw new PrepareError(`task ${this.task.ID}: its secrets and configs: ${(err as Error).message}`);
+      }
+    }
     const vm = {
+      ...(filesDisk ? { filesDisk } : {}),
       binary: bin, accel, ...vmSize(this.task.Spec), qmpSocket: this.#qmpSocket, tscKhz: hostTscKhz(),
       ...(this.#vm.Kernel ? { kernel: this.#vm.Kernel } : {}),
       ...(this.#vm.Initrd ? { initrd: this.#vm.Initrd } : {}),

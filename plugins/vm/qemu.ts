@@ -2,6 +2,7 @@
  * QEMU facts for the vm executor: where the binary is, its version, whether KVM really runs guests
  * here, and the command line of one microVM.
  */
+import { FILES_DISK_SERIAL } from './files-disk.ts';
 import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,8 @@ export interface MicroVm {
   tscKhz?: number;
   /** The guest's network interfaces: taps the executor made (network.ts), in attachment order. */
   nics?: GuestNic[];
+  /** The task's secrets and configs as a tar archive (files-disk.ts), attached read-only. */
+  filesDisk?: string;
   /** What the guest is told about its networks (`networkCmdline`), before the spec's Cmdline. */
   netCmdline?: string;
 }
@@ -160,6 +163,9 @@ export function qemuArgv(vm: MicroVm): string[] {
   }
   if (vm.disk) {
     argv.push('-drive', `id=disk0,file=${vm.disk},format=raw,if=none`, '-device', 'virtio-blk-device,drive=disk0');
+  }
+  if (vm.filesDisk) {
+    argv.push('-drive', `id=files,file=${vm.filesDisk},format=raw,if=none,readonly=on`, '-device', `virtio-blk-device,drive=files,serial=${FILES_DISK_SERIAL}`);
   }
   // microvm has no PCI: virtio-net on virtio-mmio (`-device virtio-net-device`). `host_mtu` tells
   // the guest driver the MTU (VIRTIO_NET_F_MTU), so the overlay's 1450 needs no guest config.

@@ -40,6 +40,8 @@ function withDisplaySpec(tt: TaskSpec): TaskSpec {
     if (ps.Dir) cs.Dir = ps.Dir;
     if (ps.User) cs.User = ps.User;
     if (ps.StopGracePeriod !== undefined) cs.StopGracePeriod = ps.StopGracePeriod;
+    if (ps.Secrets) cs.Secrets = ps.Secrets;
+    if (ps.Configs) cs.Configs = ps.Configs;
   }
   return { ...rest, ContainerSpec: cs };
 }
@@ -76,7 +78,8 @@ export function adaptServiceBody(c: Context, body: unknown, current?: Service): 
       tt.Runtime = runtimeOf(cur);
       if (cur.ProcessSpec) {
         const ps: ProcessSpec = { ...cur.ProcessSpec, Command: [cur.ProcessSpec.Command[0]!, ...(Array.isArray(cs.Args) ? cs.Args : [])] };
-        for (const [k, v] of [['Env', cs.Env], ['Dir', cs.Dir], ['User', cs.User], ['StopGracePeriod', cs.StopGracePeriod]] as const) {
+        const mirrored = [['Env', cs.Env], ['Dir', cs.Dir], ['User', cs.User], ['StopGracePeriod', cs.StopGracePeriod], ['Secrets', cs.Secrets], ['Configs', cs.Configs]] as const;
+        for (const [k, v] of mirrored) {
           if (v === undefined || (Array.isArray(v) && v.length === 0) || v === '') delete (ps as unknown as Record<string, unknown>)[k];
           else (ps as unknown as Record<string, unknown>)[k] = v;
         }

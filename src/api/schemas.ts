@@ -52,7 +52,22 @@ const healthcheck = z.looseObject({
   StartInterval: durationNs.optional(),
 });
 
+const fileTarget = z.strictObject({
+  Name: z.string().min(1, 'expected a file name').max(4096),
+  UID: z.string().max(32).optional(),
+  GID: z.string().max(32).optional(),
+  Mode: z.number().int().min(0).max(0o7777).optional(),
+});
+const secretRef = z.strictObject({ File: fileTarget.optional(), SecretID: z.string().max(256).optional(), SecretName: z.string().max(256).optional() });
+const configRef = z.strictObject({
+  File: fileTarget.optional(), ConfigID: z.string().max(256).optional(), ConfigName: z.string().max(256).optional(),
+  Runtime: z.unknown().optional(),
+});
+/** `Secrets`/`Configs` of every runtime spec (Docker's ContainerSpec fields; ours on the others). */
+const fileRefs = { Secrets: z.array(secretRef).max(256).optional(), Configs: z.array(configRef).max(256).optional() };
+
 const containerSpec = z.looseObject({
+  ...fileRefs,
   Image: z.string().min(1, 'expected an image name').max(4096),
   Hostname: z.string().max(253).optional(),
   Init: z.boolean().nullable().optional(),
@@ -76,6 +91,7 @@ export const processSpecSchema = z.strictObject({
   StopSignal: z.string().max(32).optional(),
   StopGracePeriod: durationNs.optional(),
   Healthcheck: healthcheck.optional(),
+  ...fileRefs,
 });
 
 export const mockSpecSchema = z.strictObject({
@@ -85,6 +101,7 @@ export const mockSpecSchema = z.strictObject({
   PrepareError: z.string().max(4096).optional(),
   IgnoreStop: z.boolean().optional(),
   StopGracePeriod: durationNs.optional(),
+  ...fileRefs,
 });
 
 export const vmSpecSchema = z.strictObject({
@@ -94,6 +111,7 @@ export const vmSpecSchema = z.strictObject({
   Cmdline: z.string().max(4096).optional(),
   StopGracePeriod: durationNs.optional(),
   Healthcheck: healthcheck.optional(),
+  ...fileRefs,
 });
 
 export const taskSpecSchema = z.strictObject({

@@ -14,6 +14,7 @@ import { attachIngress, resolveServiceNetworks } from './network-spec.ts';
 import { normalizeServiceSpec } from './service-spec.ts';
 import { checkModeChange, jobServiceStatus, modeName, nextJobStatus } from './job-spec.ts';
 import { isJob } from '../manager/orchestrator/jobs/mode.ts';
+import { resolveFileRefs } from './secret-refs.ts';
 
 const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
@@ -60,6 +61,7 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     checkPortConflict(store, spec);
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
+    resolveFileRefs(store, spec);
     const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
     const job = nextJobStatus(spec, undefined, new Date().toISOString());
     if (job) svc.JobStatus = job;
@@ -101,6 +103,7 @@ export function servicesRoutes(deps: ApiDeps): Hono {
     checkPortConflict(store, spec, cur.ID);
     await attachIngress(store, spec, c.req.raw.signal);
     resolveServiceNetworks(store, spec);
+    resolveFileRefs(store, spec);
     if (spec.Name !== cur.Spec.Name) throw new InvalidArgumentError(`Name: renaming a service is not supported ("${cur.Spec.Name}" → "${spec.Name}")`);
     checkModeChange(cur.Spec, spec);
     // A new update, as swarmkit: the update status starts afresh (which resumes a paused one).

@@ -7,11 +7,14 @@ export interface Io {
   err(s: string): void;
   tty: boolean;
   env: Record<string, string | undefined>;
+  /** All of standard input (`secret create NAME -`). */
+  stdin?(): Promise<Uint8Array>;
 }
 
 export const processIo: Io = {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),
+  stdin: async () => new Uint8Array(await Bun.stdin.arrayBuffer()),
   tty: !!process.stdout.isTTY,
   env: process.env,
 };

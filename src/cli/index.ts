@@ -9,13 +9,14 @@ import { clusterGroup } from './cluster.ts';
 import { type Command, type Ctx, type Group, HELP_OPTION, HOST_OPTION, type Io, makeClient, processIo } from './command.ts';
 import { daemonCommand } from './daemon.ts';
 import { networkGroup } from './network.ts';
+import { configGroup, secretGroup } from './secret.ts';
 import { nodeGroup } from './node.ts';
 import { pluginGroup } from './plugin.ts';
 import { ConvergeError } from './progress.ts';
 import { serviceGroup } from './service.ts';
 import { infoCommand, versionCommand } from './system.ts';
 
-export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, pluginGroup, caGroup];
+export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, pluginGroup, caGroup];
 export const TOP: Command[] = [daemonCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {

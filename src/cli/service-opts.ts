@@ -11,6 +11,7 @@ import {
 import { applyModeUpdate, MAX_CONCURRENT_OPTION, modeFromFlags } from './job-opts.ts';
 import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
 import { applyUpdateConfigFlags, UPDATE_CONFIG_OPTIONS } from './update-opts.ts';
+import { applyFileRefs, applyFileRefsUpdate, SECRET_OPTIONS, SECRET_UPDATE_OPTIONS } from './secret-opts.ts';
 import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
@@ -47,6 +48,7 @@ export const CREATE_OPTIONS: OptionDef[] = [
   { long: 'label', kind: 'list', value: 'KEY=VALUE', help: 'service label (repeatable)' },
   { long: 'publish', short: 'p', kind: 'list', value: 'PORT', help: 'publish a port: 8080:80[/udp] or published=8080,target=80 (repeatable)' },
   NETWORK_OPTION,
+  ...SECRET_OPTIONS,
   ...common,
   ...CONTAINER_OPTIONS,
   ...VM_OPTIONS,
@@ -69,6 +71,7 @@ export const UPDATE_OPTIONS: OptionDef[] = [
   { long: 'args', kind: 'string', value: '"ARG …"', help: 'the arguments (process, plugin: after the program; container: the command)' },
   { long: 'force', kind: 'bool', help: 'replace the tasks even if nothing changed' },
   ...NETWORK_UPDATE_OPTIONS,
+  ...SECRET_UPDATE_OPTIONS,
   ...common,
   ...CONTAINER_UPDATE_OPTIONS,
   ...VM_UPDATE_OPTIONS,
@@ -174,6 +177,7 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
   if (constraints.length) tt.Placement = { Constraints: constraints };
   const networks = networksOf(p);
   if (networks) tt.Networks = networks;
+  applyFileRefs(tt, p);
   const spec: ServiceSpec = {
     Name: p.str('name') ?? '',
     Labels: labelsOf(p, 'label'),
@@ -283,6 +287,7 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     spec.EndpointSpec = { Mode: spec.EndpointSpec?.Mode ?? 'vip', Ports: [...kept, ...added] };
   }
   applyNetworkUpdate(tt, p, networks);
+  applyFileRefsUpdate(tt, p);
   if (p.bool('force')) tt.ForceUpdate = (tt.ForceUpdate ?? 0) + 1;
   applyUpdateConfigFlags(p, spec);
   return spec;

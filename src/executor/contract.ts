@@ -22,6 +22,8 @@ export interface ExecutorCapabilities {
   isolation: boolean;
   /** `ProcessSpec.User`-style identity switching is supported on this host. */
   runAsUser: boolean;
+  /** Tasks receive `TaskContext.files` (secrets and configs). Absent/false: such tasks are refused. */
+  secrets?: boolean;
 }
 
 /** What this host can run with a runtime. The node reports it; the scheduler filters on it. */
@@ -85,6 +87,33 @@ export interface TaskNetwork {
   started?: (pid: number) => Promise<void>;
 }
 
+/** One secret or config file of a task, written by the worker in the task's tmpfs. */
+export interface TaskFile {
+  kind: 'secret' | 'config';
+  id: string;
+  /** The object's name. */
+  name: string;
+  /** `File.Name` of the reference: a plain name, or (containers) a path in the container. */
+  target: string;
+  /** Where the worker wrote it on the host (on a tmpfs), with `uid`, `gid` and `mode` already set. */
+  path: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+/**
+ * The task's secrets and configs: a tmpfs of its own on the host (`dir`, mode 0700, owned by root),
+ * with `secrets/` and `configs/` in it. The worker unmounts it when the task ends; an executor may
+ * keep more of its own there (it is sized with room for an archive of the files), never on disk.
+ */
+export interface TaskFiles {
+  dir: string;
+  secretsDir: string;
+  configsDir: string;
+  files: TaskFile[];
+}
+
 /** Per-task context the worker hands to `Executor.controller()`. */
 export interface TaskContext {
   /** The task's overlay networks as set up on this host; absent when it has none. */
@@ -95,6 +124,8 @@ export interface TaskContext {
   env?: Record<string, string>;
   /** Operational log of the executor about this task (not the task's own output). */
   log: (msg: string) => void;
+  /** The task's secrets and configs (only for executors with `capabilities.secrets`); absent when it uses none. */
+  files?: TaskFiles;
 }
 
 export interface ExitStatus {

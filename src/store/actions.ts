@@ -1,4 +1,4 @@
-import type { Cluster, Meta, Network, Node, Service, Task } from '../types/index.ts';
+import type { Cluster, Config, Meta, Network, Node, Secret, Service, Task } from '../types/index.ts';
 
 export interface Tables {
   clusters: Cluster;
@@ -6,9 +6,12 @@ export interface Tables {
   services: Service;
   tasks: Task;
   networks: Network;
+  secrets: Secret;
+  configs: Config;
 }
 export type TableName = keyof Tables;
-export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks', 'networks'];
+export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks', 'networks',
+  'secrets', 'configs'];
 
 /**
  * One write. `update` and `delete` carry the Version.Index the writer read; apply() refuses the whole

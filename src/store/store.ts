@@ -1,9 +1,10 @@
 import { decode, encode } from '../lib/codec.ts';
 import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
-import type { Meta, Network, Service, Task } from '../types/index.ts';
+import type { Config, Meta, Network, Secret, Service, Task } from '../types/index.ts';
 import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, TABLES, type TableName, type Tables } from './actions.ts';
 import type { Proposer, StateMachine } from './proposer.ts';
 import { checkNetworkActions } from './network-rules.ts';
+import { checkSecretActions, touchesSecrets } from './secret-rules.ts';
 import { Tx } from './tx.ts';
 
 type Listener = (ev: ChangeEvent) => void;
@@ -20,6 +21,8 @@ const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | un
   networks: {
     name: (n: Network) => n.Spec.Name,
   },
+  secrets: { name: (o: Secret) => o.Spec.Name },
+  configs: { name: (o: Config) => o.Spec.Name },
 };
 
 /**
@@ -149,6 +152,8 @@ export class MemoryStore implements StateMachine {
         names.set(name, s.ID);
       }
     }
+    const secretRefusal = actions.some(touchesSecrets) ? checkSecretActions(actions, this) : null;
+    if (secretRefusal) return secretRefusal;
     const touchesNetworks = (a: Action) => a.table === 'networks' || (a.table === 'services' && a.op !== 'delete' && !!(a.object as Service).Spec.TaskTemplate.Networks?.length);
     if (actions.some(touchesNetworks)) return checkNetworkActions(actions, this.list('networks'), this.list('services'));
     return null;

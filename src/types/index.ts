@@ -1,3 +1,4 @@
 export * from './objects.ts';
 export * from './task-state.ts';
 export * from './runtime.ts';
+export * from './secrets.ts';

@@ -4,6 +4,7 @@
  * and the web UI, and is what the store keeps.
  */
 import type { TaskState } from './task-state.ts';
+import type { ConfigReference, SecretReference } from './secrets.ts';
 
 export interface Version { Index: number }
 
@@ -50,6 +51,8 @@ export interface ContainerSpec {
   Mounts?: Mount[];
   /** Overrides the image's HEALTHCHECK; `Test: ["NONE"]` disables it. */
   Healthcheck?: HealthConfig;
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
   [k: string]: unknown;
 }
 
@@ -90,6 +93,10 @@ export interface ProcessSpec {
   Healthcheck?: HealthConfig;
   /** Optional namespaces (root only): own PIDs (the program is PID 1), mounts, loopback-only network. */
   Isolation?: ProcessIsolation;
+  /** Files in a per-task tmpfs: `$SHOAL_SECRETS_DIR/<File.Name>` (see docs/api.md). */
+  Secrets?: SecretReference[];
+  /** Files in a per-task tmpfs: `$SHOAL_CONFIGS_DIR/<File.Name>`. */
+  Configs?: ConfigReference[];
 }
 
 export interface ProcessIsolation { Pid?: boolean; Mount?: boolean; Network?: boolean }
@@ -102,6 +109,8 @@ export interface MockSpec {
   PrepareError?: string;    // prepare fails with this message
   IgnoreStop?: boolean;     // ignore the stop signal (only the kill after the grace period ends it)
   StopGracePeriod?: number; // ns
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
 }
 
 /**
@@ -116,6 +125,9 @@ export interface VMSpec {
   StopGracePeriod?: number; // ns, default 10s
   /** Run on the host by the worker (the guest is reached over its network); see executor/health. */
   Healthcheck?: HealthConfig;
+  /** Given to the guest as a read-only tar archive on a virtio-blk disk (see docs/api.md). */
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
 }
 
 export type Runtime = 'container' | 'process' | 'vm' | 'mock' | (string & {});

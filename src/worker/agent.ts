@@ -11,9 +11,10 @@ import type { Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
 import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
-import type { NodeDescription, Task, TaskState, TaskStatus } from '../types/index.ts';
+import { isTerminal, type NodeDescription, type Task, type TaskState, type TaskStatus } from '../types/index.ts';
 import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
+import { SecretCache, TaskFileMounts } from './secret-files.ts';
 
 /** What the agent needs of `ExecutorCatalog`. */
 export interface AgentCatalog {
@@ -49,6 +50,8 @@ export interface AgentOptions {
   network?: TaskNetworking;
   /** This host's mesh address, given to tasks as SHOAL_NODE_ADDR (where a process task should listen). */
   nodeAddr?: string;
+  /** Parent directory of the per-task tmpfs mounts of secrets and configs. Default /run/shoal/task-files. */
+  taskFilesDir?: string;
   /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
   onRole?: (role: 'manager' | 'worker') => void;
   log?: (msg: string) => void;
@@ -68,6 +71,9 @@ export class Agent {
   readonly #runners = new Map<string, TaskRunner>();
   readonly #removing = new Set<Promise<void>>();
   readonly #logStreams = new Map<number, AbortController>();
+  /** Secrets and configs of this node's tasks, in memory only (see secret-files.ts). */
+  readonly secrets = new SecretCache();
+  readonly #files: TaskFileMounts;
   #fullParts: Task[] | null = null;
   /** The last endpoint table: plain processes learn the services' addresses from it at start. */
   #endpoints: EndpointPort[] = [];
@@ -83,6 +89,7 @@ export class Agent {
     this.#o = opts;
     this.nodeId = opts.nodeId;
     this.dataDir = opts.dataDir;
+    this.#files = new TaskFileMounts({ root: opts.taskFilesDir ?? '/run/shoal/task-files', cache: this.secrets, log: opts.log });
     this.session = new SessionClient({
       nodeId: opts.nodeId,
       connect: opts.connect,
@@ -103,6 +110,12 @@ export class Agent {
           if (!this.#stopping) opts.onEndpoints?.(ports);
         },
         networks: (table) => { if (!this.#stopping) opts.onNetworks?.(table); },
+        secrets: (body) => {
+          this.secrets.apply(body);
+          // Names and IDs only: which node held what, and when, is worth a line; the content never is.
+          for (const p of body.upserts) opts.log?.(`agent: holds ${p.kind} ${p.name} (${p.id}) for its tasks`);
+          for (const k of body.removed) opts.log?.(`agent: forgot ${k.kind} ${k.id}: no unfinished task here uses it`);
+        },
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
         role: (role) => opts.onRole?.(role),
@@ -212,6 +225,8 @@ export class Agent {
     const keep = new Set(tasks.map((t) => t.ID));
     for (const t of tasks) this.#upsert(t);
     for (const id of [...this.#runners.keys()]) if (!keep.has(id)) this.#remove(id);
+    // A new session resends what unfinished tasks need; anything else this node held is stale.
+    this.secrets.retainFor(tasks.filter((t) => !isTerminal(t.Status.State)));
   }
 
   #upsert(t: Task): void {
@@ -224,6 +239,7 @@ export class Agent {
       nodeAddr: this.#o.nodeAddr,
       serviceEnv: () => serviceEnv(this.#endpoints, this.#o.nodeAddr),
       ...(this.#o.network ? { network: this.#o.network } : {}),
+      files: this.#files,
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,
       clock: this.#o.clock,

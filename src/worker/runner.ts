@@ -6,13 +6,13 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Controller, LogLine, LogOptions, TaskNetwork } from '../executor/contract.ts';
+import type { Controller, LogLine, LogOptions, TaskFiles, TaskNetwork } from '../executor/contract.ts';
 import type { EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
 import { commandProbe, HealthGate, healthTiming, hostHealthcheck } from '../executor/health.ts';
 import { errorMessage } from '../lib/errors.ts';
 import {
-  isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus,
+  isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus, taskFileRefs,
 } from '../types/index.ts';
 import type { Executor } from '../executor/contract.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
@@ -39,6 +39,8 @@ export interface TaskNetworking {
 export interface RunnerDeps {
   /** For tasks on the host's network: where the services are (see serviceEnv). */
   serviceEnv?: () => Record<string, string>;
+  /** Secrets and configs of tasks, on a tmpfs per task (absent: tasks using them are refused). */
+  files?: { prepare(task: Task): Promise<TaskFiles | undefined>; release(taskId: string): Promise<void> };
   /** Overlay networks of tasks (absent: tasks with networks are refused). */
   network?: TaskNetworking;
   /** This host's mesh address, given to the task as SHOAL_NODE_ADDR. */
@@ -116,6 +118,7 @@ export class TaskRunner {
     } catch (err) {
       this.deps.log?.(`task ${this.id}: remove failed: ${errorMessage(err)}`);
     }
+    await this.deps.files?.release(this.id);
     await this.deps.network?.release(this.id).catch((err) => this.deps.log?.(`task ${this.id}: network release failed: ${errorMessage(err)}`));
     await rm(this.taskDir, { recursive: true, force: true }).catch(() => {});
   }
@@ -178,9 +181,28 @@ export class TaskRunner {
         return;
       }
     }
+    let files: TaskFiles | undefined;
+    if (!isTerminal(observed) && taskFileRefs(task.Spec).length) {
+      try {
+        if (!executor.capabilities.secrets) throw new Error(`runtime "${runtime}" cannot give secrets or configs to its tasks`);
+        if (!this.deps.files) throw new Error('this node does not hand out secrets');
+        files = await this.deps.files.prepare(task);
+      } catch (err) {
+        const message = `secrets: ${errorMessage(err)}`;
+        // A task found running after a daemon restart keeps what its tmpfs still holds; its
+        // controller needs the files only to prepare, which it will not do again.
+        if (observed === 'starting' || observed === 'running') {
+          this.deps.log?.(`task ${this.id}: ${message}`);
+        } else {
+          await this.deps.files?.release(this.id);
+          this.#report({ state: 'rejected', message, err: message });
+          return;
+        }
+      }
+    }
     const env = { ...(network ? {} : this.deps.serviceEnv?.()), ...taskEnv(task, this.deps.nodeAddr, network) };
     const log = (msg: string) => this.deps.log?.(`task ${this.id}: ${msg}`);
-    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env, log, ...(network ? { network } : {}) });
+    this.#ctl = executor.controller(task, { taskDir: this.taskDir, env, log, ...(network ? { network } : {}), ...(files ? { files } : {}) });
     // Executors without a health check of their own get the worker's (process, vm, plugins).
     const hc = hostHealthcheck(task.Spec);
     if (hc) this.#ctl = new HealthGate(this.#ctl, hc, commandProbe(hc.Test!, { env: { ...env, ...envOf(task.Spec) }, cwd: task.Spec.ProcessSpec?.Dir, netns: network?.netns, timeoutMs: healthTiming(hc).timeoutMs }), log, stopGraceMs(task.Spec));
@@ -198,6 +220,7 @@ export class TaskRunner {
       }
       if (!alive) {
         this.#report({ state: 'failed', message: LOST_WHILE_DOWN, err: LOST_WHILE_DOWN });
+        await this.deps.files?.release(this.id);
         return;
       }
       if (observed === 'starting') {
@@ -215,6 +238,8 @@ export class TaskRunner {
     if (this.#detach.signal.aborted) return;
     this.#driver = new TaskDriver(this.#ctl, { observed: from, desired: this.#task.DesiredState, graceMs: stopGraceMs(task.Spec) });
     for await (const r of this.#driver.run(this.#detach.signal)) this.#report(r);
+    // The task's files live no longer than the task (a detached task still runs and keeps them).
+    if (files && isTerminal(this.#status.State)) await this.deps.files?.release(this.id);
   }
 }
 

@@ -44,6 +44,8 @@ export interface SessionHandlers {
   /** The cluster's endpoint table (whole), for this host's ingress mesh. */
   endpoints?(ports: EndpointPort[]): void;
   networks?(table: NetTable): void;
+  /** Secrets and configs for this node's tasks (offered to the dispatcher only when handled). */
+  secrets?(body: SessionMessages['secrets']): void;
   logsRequest(req: SessionMessages['logs.request'], send: (m: Msg) => boolean): void;
   logsCancel(requestId: number): void;
   /** The session ended (reconnecting follows unless stopped). */
@@ -269,6 +271,9 @@ export class SessionClient {
         case 'networks':
           if (!registered) return fail('networks before registration');
           return this.#o.handlers.networks?.(m.b);
+        case 'secrets':
+          if (!registered) return fail('secrets before registration');
+          return this.#o.handlers.secrets?.(m.b);
         case 'logs.request':
           return this.#o.handlers.logsRequest(m.b, (out) => {
             try {
@@ -287,7 +292,7 @@ export class SessionClient {
 
     try {
       const description = await this.#o.description(signal);
-      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints', 'networks'] } });
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints', 'networks', ...(this.#o.handlers.secrets ? ['secrets'] : [])] } });
       cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
         if (!registered) fail('no session.registered within the registration timeout');
       });

@@ -16,6 +16,7 @@ import type { Node, NodeDescription, Task } from '../../types/index.ts';
 import { NS_PER_MS } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
+import { SecretTracker } from './secrets.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
@@ -231,11 +232,13 @@ export class Dispatcher {
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     s.acceptsEndpoints = accepts.includes('endpoints');
     s.acceptsNetworks = accepts.includes('networks');
+    if (accepts.includes('secrets')) s.secrets = new SecretTracker(nodeId, maxFrame);
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
     channel.onClose((reason) => this.#onSessionClosed(s, reason));
     s.send({ t: 'session.registered', b: { sessionId: s.sessionId, nodeId, heartbeatPeriodMs: this.#jitteredPeriod(), managers: this.#opts.managers?.() ?? [] } });
     // The full set is computed synchronously with the session joining the map: no change is missed.
+    for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
     if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#tables.endpoints() });
     if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#tables.networks() });
@@ -358,6 +361,7 @@ export class Dispatcher {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
         if (!s.tracker.hasDirty) continue;
+        for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
       const { endpoints, networks } = this.#tables.changed();

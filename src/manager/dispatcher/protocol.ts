@@ -4,7 +4,7 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     endpoints, networks, logs.request, logs.cancel
+ *                     endpoints, networks, secrets, logs.request, logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
@@ -12,7 +12,7 @@
  * whenever it changes): what every host's ingress mesh needs to route published ports.
  */
 import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
-import { isTaskState, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
+import { type FileKind, isTaskState, MAX_SECRET_BYTES, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 
 export interface StatusUpdate { taskId: string; status: TaskStatus }
@@ -101,11 +101,20 @@ export interface SessionMessages {
   endpoints: { ports: EndpointPort[] };
   /** The overlay networks, and each service's VIPs and running tasks on them; sent when it changes. */
   networks: NetTable;
+  /**
+   * Secrets and configs the worker's tasks use (swarmkit's secret/config assignments): sent before
+   * the assignments that need them, only to a worker that lists `secrets` in `accepts`; `removed`
+   * when no unfinished task of the node uses them any more. Data travels nowhere else.
+   */
+  secrets: { upserts: FilePayload[]; removed: FilePayloadKey[] };
   'logs.request': { requestId: number; taskId: string; follow?: boolean; since?: number; tail?: number };
   'logs.cancel': { requestId: number };
   'logs.line': { requestId: number; lines: LogLine[] };
   'logs.end': { requestId: number; error?: string };
 }
+
+export interface FilePayloadKey { kind: FileKind; id: string }
+export interface FilePayload extends FilePayloadKey { name: string; data: Uint8Array }
 
 export type SessionErrorCode = 'unknown-node' | 'bad-request' | 'overloaded' | 'shutting-down';
 
@@ -185,6 +194,13 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
         tasks: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_ADDRS),
       }), MAX_NET_SERVICES),
       hosts: is.optional(is.array(is.shape({ node: id, peer: is.string(256) }), MAX_NET_SERVICES)),
+    }),
+  },
+  secrets: {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({
+      upserts: is.array(is.shape({ kind: is.oneOf(['secret', 'config'] as const), id, name: is.string(256), data: (x) => (x instanceof Uint8Array && x.length <= MAX_SECRET_BYTES ? null : 'not bytes of at most 500 KiB') }), MAX_TASKS_PER_FRAME),
+      removed: is.array(is.shape({ kind: is.oneOf(['secret', 'config'] as const), id }), MAX_TASKS_PER_FRAME),
     }),
   },
   'logs.request': {

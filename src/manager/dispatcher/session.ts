@@ -10,6 +10,7 @@ import type { AssignmentTracker } from './assignments.ts';
 import type { FrameChannel } from './conn.ts';
 import type { LogStream } from './logs.ts';
 import type { SessionErrorCode, SessionMessages } from './protocol.ts';
+import type { SecretTracker } from './secrets.ts';
 
 type Msg = Message<SessionMessages>;
 
@@ -31,6 +32,8 @@ export class ServerSession {
   acceptsEndpoints = false;
   /** The worker listed `networks` in its registration. */
   acceptsNetworks = false;
+  /** What the worker holds of secrets and configs; null when it did not list `secrets` (it gets none). */
+  secrets: SecretTracker | null = null;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
