@@ -4,7 +4,13 @@
  * and the web UI, and is what the store keeps.
  */
 import type { TaskState } from './task-state.ts';
-import type { ConfigReference, SecretReference } from './secrets.ts';
+
+/** Where a secret's or config's file goes in the task, as Docker's `SecretReferenceFileTarget`. UID/GID are strings, as Docker's. */
+export interface FileTarget { Name: string; UID?: string; GID?: string; Mode?: number }
+
+/** One secret a task receives (`ContainerSpec.Secrets[]` in Docker; also ProcessSpec/VMSpec/MockSpec here). */
+export interface SecretReference { File?: FileTarget; SecretID: string; SecretName: string }
+export interface ConfigReference { File?: FileTarget; ConfigID: string; ConfigName: string }
 
 export interface Version { Index: number }
 

@@ -3,7 +3,7 @@
  * that tasks receive as files at start. A secret's data never leaves the managers except towards a
  * node that runs a task using it, and is never returned by the API; a config's is.
  */
-import type { Labels, Meta, TaskSpec } from './objects.ts';
+import type { ConfigReference, FileTarget, Labels, Meta, SecretReference, TaskSpec } from './objects.ts';
 
 /** Docker's limit for one secret or config (`MaxSecretSize`, `MaxConfigSize`). */
 export const MAX_SECRET_BYTES = 500 * 1024;
@@ -28,12 +28,6 @@ export type ConfigSpec = SecretSpec;
 export interface Secret extends Meta { Spec: SecretSpec }
 export interface Config extends Meta { Spec: ConfigSpec }
 
-/** Where the file goes in the task, as Docker's `SecretReferenceFileTarget`. UID/GID are strings, as Docker's. */
-export interface FileTarget { Name: string; UID?: string; GID?: string; Mode?: number }
-
-/** One secret a task receives (`ContainerSpec.Secrets[]` in Docker; also ProcessSpec/VMSpec/MockSpec here). */
-export interface SecretReference { File?: FileTarget; SecretID: string; SecretName: string }
-export interface ConfigReference { File?: FileTarget; ConfigID: string; ConfigName: string }
 
 export type FileKind = 'secret' | 'config';
 
