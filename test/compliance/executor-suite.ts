@@ -116,9 +116,12 @@ export function executorCompliance(
       await started(ctl);
       // Its first line says it is up: a VM that is still booting has no one to hear the stop yet.
       await waitFor(async () => (await collect(ctl.logs({}))).length > 0, 'the first log line', opts.testTimeoutMs);
+      // Honoured means the stop returns before the grace period would have ended in a kill (how much
+      // before depends on the machine: a TCG guest under load takes seconds to power off).
+      const graceMs = 20_000;
       const t0 = Date.now();
-      await ctl.stop(10_000);
-      expect(Date.now() - t0).toBeLessThan(5_000);
+      await ctl.stop(graceMs);
+      expect(Date.now() - t0).toBeLessThan(graceMs);
       const exit = await ctl.wait(AbortSignal.timeout(5_000));
       expect(exit.exitCode === 0 && !exit.signal).toBe(false);
     });
@@ -188,7 +191,7 @@ export function executorCompliance(
     test('logs follow: streams until the task ends', async () => {
       const { ctl } = setup(specs.exitZero);
       await started(ctl);
-      const followed = await collect(ctl.logs({ follow: true, signal: AbortSignal.timeout(10_000) }));
+      const followed = await collect(ctl.logs({ follow: true, signal: AbortSignal.timeout(Math.max(10_000, (opts.testTimeoutMs ?? 0) / 2)) }));
       const exit = await ctl.wait(AbortSignal.timeout(1_000));
       expect(exit.exitCode).toBe(0);
       expect(followed).toEqual(await collect(ctl.logs({})));
