@@ -4,10 +4,11 @@
  * its overlay address directly, and against the alternative we rejected, a userspace relay (the
  * IngressProxy) on an address of the client host's bridge. All in the same run.
  *
- * Two namespace "hosts" joined by a veth underlay, the overlay built by NetworkAgent as a worker
- * does (bridge + VXLAN, a process sandbox per task, VIP rules in the client's namespace). Host A
- * runs the client task (wrk, inside its namespace via `ip netns exec`) and the relay; host B runs
- * three backend tasks, each nginx with one worker returning a fixed 200 (as bench/mesh.ts).
+ * Two namespace hosts of the host harness (test/harness; their veths on its bridge are the
+ * underlay), the overlay built by NetworkAgent as a worker does (bridge + VXLAN, a process sandbox
+ * per task, VIP rules in the client's namespace). Host A runs the client task (wrk, inside its
+ * namespace via `ip netns exec`) and the relay; host B runs three backend tasks, each nginx with one
+ * worker returning a fixed 200 (as bench/mesh.ts).
  *
  *   direct   wrk → backend 1's overlay address
  *   vip1     wrk → VIP of a service with backend 1 only (one DNAT rule)
@@ -25,10 +26,10 @@ import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import type { NetTable } from '../src/manager/dispatcher/protocol.ts';
 import { hostRunner, must } from '../src/mesh/netlink-cmd.ts';
-import { NetnsLab } from '../src/mesh/netns-testkit.ts';
 import { NetworkAgent, sandboxName } from '../src/mesh/network-agent.ts';
 import type { ForwardingEntry } from '../src/mesh/overlay.ts';
 import { type Task, VXLAN_OPTION } from '../src/types/index.ts';
+import { NetnsHosts, netnsUnavailable, vxlanUnavailable } from '../test/harness/index.ts';
 import { type Figure, report } from './lib.ts';
 
 const SUBNET = '10.231.0.0/24';
@@ -39,7 +40,7 @@ const CLIENT = '10.231.0.10';
 const BACKENDS = ['10.231.0.21', '10.231.0.22', '10.231.0.23'];
 const RELAY = '10.231.0.250';
 const RELAY_PORT = 8080;
-const UNDERLAY = ['192.168.232.1', '192.168.232.2'];
+const UNDERLAY_PREFIX = '192.168.232';
 const VNI = 4231;
 
 interface WrkResult { rps: number; p50Us: number; p99Us: number; errors: number }
@@ -68,8 +69,8 @@ async function wrkIn(ns: string, url: string, connections: number, seconds: numb
   return parseWrk(out);
 }
 
-export function skipReason(lab: NetnsLab): string | null {
-  const why = lab.whyNot();
+export function skipReason(): string | null {
+  const why = netnsUnavailable() ?? vxlanUnavailable();
   if (why) return why;
   for (const [bin, pkg] of [['iptables', 'iptables'], ['iptables-restore', 'iptables'], ['wrk', 'wrk'], ['nginx', 'nginx']] as const) {
     if (!Bun.which(bin)) return `${bin} not found (apt-get install -y ${pkg})`;
@@ -108,8 +109,7 @@ type Name = 'direct' | 'vip1' | 'vip3' | 'relay';
 
 export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?: unknown }> {
   console.log('vip (service VIPs: kernel DNAT in the client namespace vs direct vs a userspace relay, over VXLAN)');
-  const lab = new NetnsLab();
-  const skip = skipReason(lab);
+  const skip = skipReason();
   if (skip) {
     console.log(`  skipped: ${skip}`);
     return { figures: [], skipped: skip };
@@ -120,12 +120,13 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
   const children: Subprocess[] = [];
   const agents: NetworkAgent[] = [];
   const sandboxes: string[] = [];
+  let net: NetnsHosts | undefined;
   try {
-    const hosts = [lab.ns('ha'), lab.ns('hb')];
-    await lab.add(...hosts);
-    await lab.underlay(hosts[0]!, hosts[1]!, UNDERLAY[0]!, UNDERLAY[1]!);
+    net = await NetnsHosts.create({ hosts: 2, prefix: UNDERLAY_PREFIX });
+    const hosts = net.hosts.map((h) => h.netns);
+    const underlay = net.hosts.map((h) => h.ip);
 
-    const tag = lab.tag;
+    const tag = net.id;
     const client = fakeTask(`vipbench-${tag}-client`, CLIENT);
     const backends = BACKENDS.map((a, i) => fakeTask(`vipbench-${tag}-web${i + 1}`, a));
     const table: NetTable = {
@@ -137,11 +138,11 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     };
     // What gossip would say: each task address behind its host, plus the relay's address on A's bridge.
     const entries: ForwardingEntry[] = [
-      { hostAddr: UNDERLAY[0]!, taskAddr: CLIENT },
-      ...BACKENDS.map((taskAddr) => ({ hostAddr: UNDERLAY[1]!, taskAddr })),
+      { hostAddr: underlay[0]!, taskAddr: CLIENT },
+      ...BACKENDS.map((taskAddr) => ({ hostAddr: underlay[1]!, taskAddr })),
     ];
     const byHost = hosts.map((ns, i) => {
-      const a = new NetworkAgent({ underlay: () => UNDERLAY[i], remote: () => entries, run: hostRunner({ name: ns }), dnsPort: 0 });
+      const a = new NetworkAgent({ underlay: () => underlay[i], remote: () => entries, run: hostRunner({ name: ns }), dnsPort: 0 });
       agents.push(a);
       return a;
     });
@@ -159,7 +160,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     await must(inA, ['ip', 'addr', 'add', `${RELAY}/32`, 'dev', bridge]);
     await must(inA, ['ip', 'route', 'replace', SUBNET, 'dev', bridge, 'src', RELAY]);
     const link = JSON.parse(await must(inA, ['ip', '-j', 'link', 'show', bridge])) as { address: string }[];
-    entries.push({ hostAddr: UNDERLAY[0]!, taskAddr: RELAY, mac: link[0]!.address });
+    entries.push({ hostAddr: underlay[0]!, taskAddr: RELAY, mac: link[0]!.address });
     await byHost[1]!.refreshForwarding();
 
     for (const [i, b] of backends.entries()) {
@@ -259,7 +260,7 @@ export async function run(): Promise<{ figures: Figure[]; skipped?: string; raw?
     await Promise.all(children.map((c) => c.exited));
     for (const a of agents) await a.close();
     for (const s of sandboxes) await hostRunner()(['ip', 'netns', 'del', s]);
-    await lab.cleanup();
+    net?.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }

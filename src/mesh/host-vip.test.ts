@@ -1,31 +1,34 @@
 /**
- * The host path for service VIPs, in namespaces: two namespace "hosts" joined by a veth underlay, each
- * with a real NetworkAgent; process tasks (namespaces the agents make) as backends on host A and on
- * host B; and, standing in for a VM, a plain namespace on host A's bridge with no rules of its own,
- * whose task the agent sees start in its own namespace (as a VM's QEMU does). The stand-in reaches
+ * The host path for service VIPs, in namespaces: two namespace hosts of the host harness
+ * (test/harness), each with a real NetworkAgent; process tasks (namespaces the agents make) as
+ * backends on host A and on host B; and, standing in for a VM, a plain namespace (an extra one of the
+ * harness) on host A's bridge with no rules of its own, whose task the agent sees start in its own
+ * namespace (as a VM's QEMU does). The stand-in reaches
  * a VIP whose task is on its host, one whose task is on the other host, one whose only task is
  * itself (hairpin: masqueraded, its port in hairpin mode), and a VIP without tasks times out. ARP
  * for a VIP is answered by its own host's bridge, never by the other's. The network's removal takes
  * the rules, chains and addresses away. Root only; everything carries the run's tag and is deleted.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { randomBytes } from 'node:crypto';
+import { NetnsHosts, requireNetns, vxlanUnavailable } from '../../test/harness/index.ts';
 import type { NetTable } from '../manager/dispatcher/protocol.ts';
 import { makeTask } from '../manager/testkit.ts';
 import type { Task } from '../types/index.ts';
 import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
-import { NetnsLab, root } from './netns-testkit.ts';
 import { NetworkAgent, sandboxName } from './network-agent.ts';
 import { hostVipChains } from './vip-rules.ts';
 import { bridgeMac, deviceNames, type ForwardingEntry, OverlayNetwork } from './overlay.ts';
 
-const lab = new NetnsLab();
-const TAG = lab.tag;
-const skip = lab.whyNot() ?? (Bun.which('iptables-restore') ? null : 'needs iptables (apt-get install iptables)');
-if (skip && process.env.SHOAL_REQUIRE_NETNS === '1') throw new Error(`SHOAL_REQUIRE_NETNS=1 but: ${skip}`);
+const TAG = randomBytes(3).toString('hex');
+const root = hostRunner();
+const skip = requireNetns(vxlanUnavailable(), Bun.which('iptables-restore') ? null : 'needs iptables (apt-get install iptables)');
 if (skip) console.warn(`skipping the host VIP namespace test: ${skip}`);
 
-const HOSTS = { a: { ns: lab.ns('ha'), addr: '192.168.235.1' }, b: { ns: lab.ns('hb'), addr: '192.168.235.2' } };
-const VM_NS = lab.ns('vm');
+/** The two hosts (namespace, underlay address) and the VM's stand-in: set once the harness has made them. */
+const HOSTS = { a: { ns: '', addr: '' }, b: { ns: '', addr: '' } };
+let VM_NS = '';
+let lab: NetnsHosts | undefined;
 const NET = { id: `hv-${TAG}`, name: 'hv', subnet: '10.232.5.0/24', gateway: '10.232.5.1', vni: 4343 };
 const ADDR = { vm: '10.232.5.5', near: '10.232.5.7', far: '10.232.5.8' };
 const VIP = { near: '10.232.5.2', far: '10.232.5.3', self: '10.232.5.4', none: '10.232.5.9' };
@@ -55,7 +58,7 @@ const table: NetTable = {
 /** A server in `ns` that answers every connection with its name and the address it saw. */
 async function whoServer(ns: string, name: string): Promise<void> {
   const code = `Bun.listen({ hostname: '0.0.0.0', port: ${PORT}, socket: { data(s) { s.write(${JSON.stringify(name)} + ' ' + s.remoteAddress); s.end(); } } }); console.log('listening');`;
-  const p = lab.spawnIn(ns, [process.execPath, '-e', code], 'pipe');
+  const p = lab!.spawn(ns, [process.execPath, '-e', code], { stdout: 'pipe', stderr: 'inherit' });
   const reader = (p.stdout as ReadableStream<Uint8Array>).getReader();
   const { value } = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ value: undefined }))]);
   reader.releaseLock();
@@ -82,8 +85,8 @@ afterAll(async () => {
     const name = n.split(' ')[0]!;
     if (name.startsWith('shtask-') && name.includes(TAG)) await root(['ip', 'netns', 'del', name]);
   }
-  await lab.cleanup();
-  expect(await lab.list()).toEqual([]);
+  lab?.dispose();
+  expect(lab?.leftovers() ?? []).toEqual([]);
 });
 
 describe.skipIf(!!skip)('service VIPs through the host (a client without rules of its own, as a VM)', () => {
@@ -95,8 +98,9 @@ describe.skipIf(!!skip)('service VIPs through the host (a client without rules o
   let agentB: NetworkAgent;
 
   beforeAll(async () => {
-    await lab.add(HOSTS.a.ns, HOSTS.b.ns, VM_NS);
-    await lab.underlay(HOSTS.a.ns, HOSTS.b.ns, HOSTS.a.addr, HOSTS.b.addr);
+    lab = await NetnsHosts.create({ hosts: 2, prefix: '192.168.235' });
+    for (const [h, host] of [[HOSTS.a, lab.hosts[0]!], [HOSTS.b, lab.hosts[1]!]] as const) Object.assign(h, { ns: host.netns, addr: host.ip });
+    VM_NS = lab.netns('vm');
     // What gossip would say: each task address behind its host.
     const remote = (): ForwardingEntry[] => [
       { hostAddr: HOSTS.a.addr, taskAddr: ADDR.vm }, { hostAddr: HOSTS.a.addr, taskAddr: ADDR.near }, { hostAddr: HOSTS.b.addr, taskAddr: ADDR.far },
@@ -153,7 +157,7 @@ describe.skipIf(!!skip)('service VIPs through the host (a client without rules o
 
   test('a VIP without a running task is not answered by the host (times out, as from a task namespace)', async () => {
     // The host listens on the VIP's port at every address: without the drop, it would answer.
-    const hostSide = lab.spawnIn(HOSTS.a.ns, [process.execPath, '-e', `Bun.listen({ hostname: '0.0.0.0', port: ${PORT}, socket: { data(s) { s.write('host'); s.end(); } } });`]);
+    const hostSide = lab!.spawn(HOSTS.a.ns, [process.execPath, '-e', `Bun.listen({ hostname: '0.0.0.0', port: ${PORT}, socket: { data(s) { s.write('host'); s.end(); } } });`], { stdout: 'ignore', stderr: 'inherit' });
     await expect(waitForListen(HOSTS.a.ns)).resolves.toBe(true);
     expect(await who(VM_NS, NET.gateway)).toMatchObject({ code: 0, stdout: 'host' });
     expect((await who(VM_NS, VIP.none, 1000)).code).toBe(4);
@@ -173,10 +177,15 @@ describe.skipIf(!!skip)('service VIPs through the host (a client without rules o
       const saved = await iptablesSave(h.ns);
       for (const c of chains) expect(saved).not.toContain(c);
       expect(saved).not.toContain('shoal overlay');
-      expect(await lab.links(h.ns)).not.toContain(deviceNames(NET.id).bridge);
+      expect(await links(h.ns)).not.toContain(deviceNames(NET.id).bridge);
     }
   });
 });
+
+async function links(ns: string): Promise<string[]> {
+  const r = await root(['ip', '-n', ns, '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+}
 
 /** Whether something listens on PORT in `ns` (bounded). */
 async function waitForListen(ns: string): Promise<boolean> {

@@ -1,43 +1,58 @@
 /**
- * The overlay plumbing on real kernels: two network namespaces stand in for two hosts, joined by a
- * veth pair (the underlay); each host builds the overlay and puts a "task" namespace on it; task A
- * reaches task B's overlay address over VXLAN. Needs root and iproute2; skipped with the reason
+ * The overlay plumbing on real kernels: two namespace hosts of the host harness (test/harness) stand
+ * in for two hosts, their bridged veths the underlay; each host builds the overlay and puts a "task"
+ * namespace (an extra namespace of the harness, off its bridge) on it; task A reaches task B's
+ * overlay address over VXLAN. Needs root, iproute2, iptables and VXLAN; skipped with the reason
  * otherwise. Every name carries this run's random tag, and every namespace is deleted afterwards,
  * whatever happened.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { randomBytes } from 'node:crypto';
+import { NetnsHosts, netnsUnavailable, tcpEcho, tcpSay, vxlanUnavailable } from '../../test/harness/index.ts';
 import { type CmdResult, hostRunner, must } from './netlink-cmd.ts';
-import { NetnsLab, root } from './netns-testkit.ts';
 import { bridgeMac, deviceNames, macFor, OverlayNetwork } from './overlay.ts';
 
-const lab = new NetnsLab();
-const TAG = lab.tag;
-const NS = { hostA: lab.ns('ha'), hostB: lab.ns('hb'), taskA: lab.ns('ta'), taskB: lab.ns('tb'), taskC: lab.ns('tc') };
-const UNDERLAY = { a: '192.168.231.1', b: '192.168.231.2' };
-const skip = lab.whyNot();
+const TAG = randomBytes(3).toString('hex');
+const root = hostRunner();
+/** The namespaces, by role: set once the harness has made them. */
+const NS = { hostA: '', hostB: '', taskA: '', taskB: '', taskC: '' };
+/** The hosts' addresses on the harness's bridge: the underlay. */
+const UNDERLAY = { a: '', b: '' };
+/** Each host's interface on the underlay (the harness's veth end). */
+const UL = 'eth0';
+const skip = netnsUnavailable() ?? vxlanUnavailable();
 if (skip) console.warn(`skipping overlay namespace tests: ${skip}`);
 
-const links = (ns: string) => lab.links(ns);
-const echoServer = (ns: string, host: string, port: number) => lab.echoServer(ns, host, port);
-const echoOnce = (ns: string, host: string, port: number, text: string, boundMs?: number): Promise<CmdResult> => lab.echoOnce(ns, host, port, text, boundMs);
+let lab: NetnsHosts | undefined;
+
+async function links(ns: string): Promise<string[]> {
+  const r = await root(['ip', '-n', ns, '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+}
+const echoServer = (ns: string, host: string, port: number) => tcpEcho(lab!, ns, host, port);
+const echoOnce = (ns: string, host: string, port: number, text: string, boundMs?: number): Promise<CmdResult> => tcpSay(lab!, ns, host, port, text, boundMs);
 
 describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
   const net = { id: `net-${TAG}`, subnet: '10.231.1.0/24', gateway: '10.231.1.1', vni: 4242 };
-  const taskA = { taskId: 'task-a', netns: { name: NS.taskA }, address: '10.231.1.3/24' };
-  const taskB = { taskId: 'task-b', netns: { name: NS.taskB }, address: '10.231.1.4/24' };
+  const taskA = { taskId: 'task-a', netns: { name: '' }, address: '10.231.1.3/24' };
+  const taskB = { taskId: 'task-b', netns: { name: '' }, address: '10.231.1.4/24' };
   let ovA: OverlayNetwork;
   let ovB: OverlayNetwork;
 
   beforeAll(async () => {
-    await lab.add(...Object.values(NS));
-    await lab.underlay(NS.hostA, NS.hostB, UNDERLAY.a, UNDERLAY.b);
+    lab = await NetnsHosts.create({ hosts: 2, prefix: '192.168.231' });
+    const [a, b] = lab.hosts;
+    Object.assign(NS, { hostA: a!.netns, hostB: b!.netns, taskA: lab.netns('ta'), taskB: lab.netns('tb'), taskC: lab.netns('tc') });
+    Object.assign(UNDERLAY, { a: a!.ip, b: b!.ip });
+    taskA.netns.name = NS.taskA;
+    taskB.netns.name = NS.taskB;
     ovA = new OverlayNetwork({ ...net, local: UNDERLAY.a }, hostRunner({ name: NS.hostA }));
     ovB = new OverlayNetwork({ ...net, local: UNDERLAY.b }, hostRunner({ name: NS.hostB }));
   });
 
-  afterAll(async () => {
-    await lab.cleanup();
-    expect(await lab.list()).toEqual([]);
+  afterAll(() => {
+    lab?.dispose();
+    expect(lab?.leftovers() ?? []).toEqual([]);
   });
 
   test('task A reaches task B over VXLAN; calling everything again changes nothing', async () => {
@@ -50,7 +65,7 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
       await ovB.setForwarding(table);
     }
     const { bridge, vxlan } = deviceNames(net.id);
-    expect(await links(NS.hostA)).toEqual([bridge, vxlan, 'lo', ovA.vethNames('task-a').host, 'ul0'].sort());
+    expect(await links(NS.hostA)).toEqual([bridge, vxlan, 'lo', ovA.vethNames('task-a').host, UL].sort());
     // The bridge's MAC is its own (fixed), not its lowest port's: it stays as ports come and go.
     const brMac = async () => (JSON.parse(await must(hostRunner({ name: NS.hostA }), ['ip', '-j', 'link', 'show', 'dev', bridge])) as { address: string }[])[0]!.address;
     expect(await brMac()).toBe(bridgeMac(net.id, UNDERLAY.a));
@@ -93,7 +108,7 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
   });
 
   test('a task namespace given by the PID of a process in it (as an isolated process task is)', async () => {
-    const sleeper = lab.spawnIn(NS.taskC, ['sleep', '600']);
+    const sleeper = lab!.spawn(NS.taskC, ['sleep', '600'], { stdout: 'ignore', stderr: 'inherit' });
     // `ip netns exec` execs: once the PID's namespace is taskC's, the process is in place.
     const inodeOf = async (path: string) => (await root(['stat', '-L', '-c', '%i', path])).stdout.trim();
     const inode = await inodeOf(`/run/netns/${NS.taskC}`);
@@ -115,8 +130,8 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     await ovA.detach('task-a');
     expect(await links(NS.taskA)).toEqual(['lo']);
     for (let i = 0; i < 2; i++) await Promise.all([ovA.remove(), ovB.remove()]);
-    expect(await links(NS.hostA)).toEqual(['lo', 'ul0']);
-    expect(await links(NS.hostB)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.hostA)).toEqual(['lo', UL].sort());
+    expect(await links(NS.hostB)).toEqual(['lo', UL].sort());
     expect(await links(NS.taskB)).toEqual(['lo']);
   });
 
@@ -132,7 +147,7 @@ describe.skipIf(!!skip)('OverlayNetwork across two namespace hosts', () => {
     expect(now).not.toContain(stale.bridge);
     expect(now).not.toContain(stale.vxlan);
     await fresh.remove();
-    expect(await links(NS.hostA)).toEqual(['lo', 'ul0']);
+    expect(await links(NS.hostA)).toEqual(['lo', UL].sort());
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The namespace host harness itself: hosts reach each other, isolation / partitions / one-way drops
- * stop exactly what they should, healing restores it, and dispose leaves nothing in the kernel.
+ * stop exactly what they should, healing restores it, extra namespaces stay off the bridge, and
+ * dispose leaves nothing in the kernel.
  * Needs root; skips with the reason without it, unless SHOAL_REQUIRE_NETNS=1 (CI) makes that a failure.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
@@ -83,6 +84,32 @@ describe.skipIf(unavailable !== null)(`network namespace hosts${unavailable ? ` 
       })(),
     ).rejects.toThrow('the test failed');
     expect(net.leftovers()).toEqual([]);
+    await waitFor('the process inside to be gone', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  }, T);
+
+  test('an extra namespace is off the bridge with lo alone, and goes at dispose with what runs in it', async () => {
+    let net!: NetnsHosts;
+    let pid = 0;
+    let ns = '';
+    {
+      await using n = await NetnsHosts.create({ hosts: 1 });
+      net = n;
+      ns = n.netns('task1');
+      expect(() => n.netns('task1')).toThrow('exists already');
+      expect(() => n.netns('Bad name')).toThrow('netns name "Bad name"');
+      const links = JSON.parse((await n.run(ns, ['ip', '-j', 'link', 'show'])).stdout) as { ifname: string }[];
+      expect(links.map((l) => l.ifname)).toEqual(['lo']);
+      pid = n.spawn(ns, ['sleep', '1000']).pid;
+    }
+    expect(net.leftovers()).toEqual([]);
+    expect(Bun.spawnSync(['ip', 'netns', 'list']).stdout.toString()).not.toContain(ns);
     await waitFor('the process inside to be gone', () => {
       try {
         process.kill(pid, 0);

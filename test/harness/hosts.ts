@@ -16,6 +16,9 @@
  * - dropOneWay(from, to): packets from `from` are dropped on arrival at `to`; the other way still flows.
  * - heal(): every port up, every drop rule gone.
  *
+ * netns(name) makes one more namespace of the run, off the bridge with only lo (down): a task's, or a
+ * VM's stand-in, for tests that wire it up themselves (the overlay's own tests).
+ *
  * Names carry the creating pid and a random id, so parallel runs never collide and sweepStale() can
  * remove what a killed run left behind. dispose kills every process in the namespaces, then removes the
  * namespaces (which removes the veths) and the bridge, even after a failed test.
@@ -143,7 +146,7 @@ function listNetns(): string[] {
 export function sweepStale(): string[] {
   const removed: string[] = [];
   for (const ns of listNetns()) {
-    const m = /^shoal-(\d+)-[0-9a-f]+-h\d+$/.exec(ns);
+    const m = /^shoal-(\d+)-[0-9a-f]+-(h\d+|x-[a-z0-9]+)$/.exec(ns);
     if (!m || pidAlive(Number(m[1]))) continue;
     killNetnsProcesses(ns);
     if (tryRun(['ip', 'netns', 'del', ns])) removed.push(ns);
@@ -196,6 +199,8 @@ function hookExit(): void {
 export class NetnsHosts implements AsyncDisposable, Disposable {
   readonly hosts: NetHost[] = [];
   readonly bridge: string;
+  /** The namespaces netns() made, by name. */
+  readonly extra: string[] = [];
   private readonly procs = new Set<Bun.Subprocess>();
   private disposed = false;
 
@@ -233,6 +238,21 @@ export class NetnsHosts implements AsyncDisposable, Disposable {
     sh(['ip', 'link', 'set', host.port, 'master', this.bridge, 'up']);
     sh(['ip', '-n', host.netns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
     sh(['ip', '-n', host.netns, 'link', 'set', 'eth0', 'up']);
+  }
+
+  /**
+   * One more namespace of this run, named `shoal-<pid>-<id>-x-<name>`: not on the bridge, no interface
+   * but lo (down), as `ip netns add` leaves it. For a task's namespace or a VM's stand-in that the test
+   * wires up itself. Its processes are killed and it is removed at dispose, as the hosts are.
+   */
+  netns(name: string): string {
+    if (this.disposed) throw new Error('netns: this harness is disposed');
+    if (!/^[a-z0-9]{1,12}$/.test(name)) throw new Error(`netns name "${name}": expected 1-12 of a-z, 0-9`);
+    const netns = `${NAME_PREFIX}${process.pid}-${this.id}-x-${name}`;
+    if (this.extra.includes(netns)) throw new Error(`netns "${name}" exists already in this harness`);
+    sh(['ip', 'netns', 'add', netns]);
+    this.extra.push(netns);
+    return netns;
   }
 
   /**
@@ -298,7 +318,7 @@ export class NetnsHosts implements AsyncDisposable, Disposable {
 
   /** What of this run still exists in the kernel (empty after dispose). */
   leftovers(): string[] {
-    const names = new Set(this.hosts.map((h) => h.netns));
+    const names = new Set([...this.hosts.map((h) => h.netns), ...this.extra]);
     const left = listNetns().filter((n) => names.has(n) || n.includes(`-${this.id}-`));
     const links = sh(['ip', '-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '');
     for (const l of links) if (l === this.bridge || l.startsWith(`sv${this.id}-`)) left.push(l);
@@ -330,6 +350,14 @@ export class NetnsHosts implements AsyncDisposable, Disposable {
         // Deleting the near end takes the far end with it now; a namespace's own teardown is deferred.
         tryRun(['ip', 'link', 'del', h.port]);
         sh(['ip', 'netns', 'del', h.netns]);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    for (const ns of this.extra) {
+      try {
+        killNetnsProcesses(ns);
+        sh(['ip', 'netns', 'del', ns]);
       } catch (e) {
         errors.push((e as Error).message);
       }
