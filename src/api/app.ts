@@ -14,6 +14,7 @@ import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
 import { tasksRoutes } from './tasks.ts';
+import { uiRoutes } from './ui.ts';
 
 export function createApp(deps: ApiDeps): Hono {
   const app = new Hono({ getPath: stripVersion });
@@ -21,6 +22,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   app.use('*', readOnlyGuard);
   app.route('/', systemRoutes(deps));
+  app.route('/', uiRoutes());
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));
