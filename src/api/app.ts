@@ -10,6 +10,7 @@ import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { pluginsRoutes } from './plugins.ts';
+import { raftRoutes } from './raft.ts';
 import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
@@ -31,5 +32,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', pluginsRoutes(deps));
   app.route('/', networksRoutes(deps));
   app.route('/', caRoutes(deps));
+  app.route('/', raftRoutes(deps));
   return app;
 }

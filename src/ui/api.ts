@@ -63,34 +63,47 @@ const EVENTS_RECHECK_MS = 60_000;
 
 /**
  * Calls `changed` whenever the cluster may have changed: on every line of GET /events (Docker's
- * JSON-lines stream) while it answers, else every POLL_MS. `mode` reports which one is in use.
+ * JSON-lines stream) while it answers, else every POLL_MS. Polling also runs while the stream's
+ * headers have not come yet (a server may hold them until the first event). `mode` reports which
+ * one is in use.
  */
 export function watchCluster(changed: () => void, mode: (m: LiveMode, why?: string) => void): () => void {
   let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let polling = false;
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
   const abort = new AbortController();
 
-  const poll = (until: number) => {
-    if (stopped) return;
-    if (Date.now() >= until) return void stream();
+  const poll = () => {
+    if (stopped || !polling) return;
     changed();
-    timer = setTimeout(() => poll(until), POLL_MS);
+    pollTimer = setTimeout(poll, POLL_MS);
+  };
+  const startPolling = () => {
+    if (polling) return;
+    polling = true;
+    poll();
+  };
+  const stopPolling = () => {
+    polling = false;
+    clearTimeout(pollTimer);
   };
 
   const stream = async () => {
     if (stopped) return;
     let why = '';
-    let recheck = POLL_MS;
+    let retry = POLL_MS;
     try {
       const res = await fetch('/events', { signal: abort.signal, headers: { accept: 'application/json' } });
       if (res.ok) {
+        stopPolling();
         mode('events');
         changed(); // anything between the last refresh and the stream's start
         await readLines(res, (line) => line.trim() && changed());
         why = 'the events stream ended';
       } else {
         why = res.status === 404 ? 'this daemon has no GET /events' : `GET /events answered ${res.status}`;
-        if (res.status === 404) recheck = EVENTS_RECHECK_MS;
+        if (res.status === 404) retry = EVENTS_RECHECK_MS;
         await res.body?.cancel();
       }
     } catch (e) {
@@ -98,13 +111,17 @@ export function watchCluster(changed: () => void, mode: (m: LiveMode, why?: stri
       why = `the events stream failed: ${(e as Error).message}`;
     }
     mode('polling', why);
-    poll(Date.now() + recheck);
+    startPolling();
+    retryTimer = setTimeout(() => void stream(), retry);
   };
 
+  mode('polling', 'waiting for the events stream');
+  startPolling();
   void stream();
   return () => {
     stopped = true;
-    clearTimeout(timer);
+    stopPolling();
+    clearTimeout(retryTimer);
     abort.abort();
   };
 }

@@ -2,7 +2,7 @@
 import { ApiError, getJson, getOptional, post, watchCluster, type LiveMode } from './api.ts';
 import { ServiceDetail } from './detail.ts';
 import { fill, h } from './dom.ts';
-import type { InfoObj, NamedObj, NetworkObj, NodeObj, ServiceObj, Snapshot, TaskObj } from './types.ts';
+import type { InfoObj, NamedObj, NetworkObj, NodeObj, RaftObj, ServiceObj, Snapshot, TaskObj } from './types.ts';
 import { renderNamed, renderNetworks, renderNodes, renderRaft, renderServices, renderTasks, type Handlers } from './view.ts';
 
 let snapshot: Snapshot | null = null;
@@ -21,7 +21,7 @@ function clearError(): void {
 }
 
 async function load(): Promise<Snapshot> {
-  const [info, nodes, services, tasks, networks, secrets, configs] = await Promise.all([
+  const [info, nodes, services, tasks, networks, secrets, configs, raft] = await Promise.all([
     getJson<InfoObj>('/info'),
     getJson<NodeObj[]>('/nodes'),
     getJson<ServiceObj[]>('/services?status=1'),
@@ -29,8 +29,10 @@ async function load(): Promise<Snapshot> {
     getJson<NetworkObj[]>('/networks'),
     getOptional<NamedObj[]>('/secrets'),
     getOptional<NamedObj[]>('/configs'),
+    // The numbers behind the health: a daemon without the route, or a manager without a replica yet, shows none.
+    getOptional<RaftObj>('/raft').catch(() => null),
   ]);
-  return { info, nodes, services, tasks, networks, secrets, configs };
+  return { info, nodes, services, tasks, networks, secrets, configs, raft };
 }
 
 function draw(s: Snapshot): void {

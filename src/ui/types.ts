@@ -43,6 +43,12 @@ export interface InfoObj {
   Swarm: { NodeID: string; ControlAvailable: boolean; Error?: string; Nodes?: number; Managers?: number; Cluster?: { ID: string } };
 }
 
+/** `GET /raft`: the replica of the manager serving this page. */
+export interface RaftObj {
+  NodeID: string; Role: string; Leader: string; Term: number; CommitIndex: number; AppliedIndex: number; LastIndex: number;
+  Progress: Record<string, { Match: number; RecentActive: boolean }>;
+}
+
 export interface Snapshot {
   info: InfoObj;
   nodes: NodeObj[];
@@ -51,6 +57,7 @@ export interface Snapshot {
   networks: NetworkObj[];
   secrets: NamedObj[] | null;
   configs: NamedObj[] | null;
+  raft: RaftObj | null;
 }
 
 export function modeOf(s: ServiceSpec): string {

@@ -21,10 +21,14 @@ export function renderRaft(s: Snapshot): void {
       h('p', { id: 'raft-summary' },
         h('span', { class: healthy ? 'ok' : 'bad' }, healthy ? 'healthy' : 'degraded'),
         `: leader ${leader ? nodeName(leader) : 'none'}, ${reachable} of ${managers.length} managers reachable (quorum needs ${quorum})`),
+      s.raft ? h('p', { id: 'raft-numbers', class: 'mono' }, `term ${s.raft.Term} · commit ${s.raft.CommitIndex} · applied ${s.raft.AppliedIndex} · last ${s.raft.LastIndex} (as ${nodeName(s.nodes.find((n) => n.ID === s.raft!.NodeID))} sees it)`) : null,
       s.info.Swarm.Error ? h('p', { class: 'bad' }, s.info.Swarm.Error) : null,
-      table(['manager', 'address', 'leader', 'reachability'], managers.map((n) =>
-        h('tr', {}, h('td', {}, nodeName(n)), h('td', { class: 'mono' }, n.ManagerStatus!.Addr), h('td', {}, n.ManagerStatus!.Leader ? 'leader' : ''),
-          h('td', { class: stateClass(n.ManagerStatus!.Reachability) }, n.ManagerStatus!.Reachability)))),
+      table(['manager', 'address', 'leader', 'reachability', 'match'], managers.map((n) => {
+        // Each member's replicated index, known only when the page is served by the leader.
+        const p = s.raft?.Progress[n.ID];
+        return h('tr', {}, h('td', {}, nodeName(n)), h('td', { class: 'mono' }, n.ManagerStatus!.Addr), h('td', {}, n.ManagerStatus!.Leader ? 'leader' : ''),
+          h('td', { class: stateClass(n.ManagerStatus!.Reachability) }, n.ManagerStatus!.Reachability), h('td', { class: 'mono' }, p ? String(p.Match) : ''));
+      })),
     ),
   );
 }

@@ -6,16 +6,14 @@
  * sets it when it could install chromium).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { type Daemon, freePort, tempDaemon, waitFor } from '../harness/index.ts';
+import { Browsers, hasBrowser, skipReason } from './browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser && process.env.SHOAL_REQUIRE_BROWSER === '1') throw new Error(`SHOAL_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing (apt-get install chromium)`);
-if (!hasBrowser) console.warn(`test/ui: skipped: ${CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)`);
+skipReason('test/ui/ui.test.ts');
 
 /** The issue's bound: a service created through the API shows in the UI within 2 s. */
 const SHOWS_WITHIN_MS = 2_000;
@@ -23,23 +21,15 @@ const SHOWS_WITHIN_MS = 2_000;
 let d: Daemon & AsyncDisposable;
 let dir: string;
 let origin: string;
-const contexts: BrowserContext[] = [];
+const browsers = new Browsers();
 
-/** A fresh browser profile presenting the client bundle in `bundle` to the TCP API. */
-async function browserWith(bundle: string): Promise<Page> {
-  const { chromium } = await import('playwright-core');
-  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(dir, 'profile-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    // The server's certificate is from the cluster's own CA, which this profile does not trust.
+/** A browser presenting the client bundle in `bundle` to the TCP API. */
+function browserWith(bundle: string): Promise<Page> {
+  return browsers.open(`${origin}/`, {
+    // The server's certificate is from the cluster's own CA, which a fresh profile does not trust.
     ignoreHTTPSErrors: true,
     clientCertificates: [{ origin, certPath: join(dir, bundle, 'cert.pem'), keyPath: join(dir, bundle, 'key.pem') }],
   });
-  contexts.push(ctx);
-  const page = ctx.pages()[0] ?? (await ctx.newPage());
-  await page.goto(`${origin}/`);
-  return page;
 }
 
 async function service(name: string): Promise<any> {
@@ -59,7 +49,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
+  await browsers[Symbol.asyncDispose]();
   await d?.[Symbol.asyncDispose]();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -83,6 +73,9 @@ describe.skipIf(!hasBrowser)('the web UI', () => {
     const page = await browserWith('alice');
     await page.locator('#raft-summary').waitFor({ timeout: 10_000 });
     expect(await page.locator('#raft-summary').textContent()).toContain('healthy');
+    const raft = await d.json('/raft');
+    expect(raft.Term).toBeGreaterThan(0);
+    await waitFor('the Raft numbers shown', async () => /term \d+ · commit \d+ · applied \d+/.test((await page.locator('#raft-numbers').textContent()) ?? ''), 10_000);
     // Secrets and configs: a list when the daemon has them, "not available" when it answers 404.
     expect(await page.locator('#secrets-body').textContent()).toMatch(/not available|no secrets|name/);
 
