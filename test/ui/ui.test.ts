@@ -105,6 +105,15 @@ describe.skipIf(!hasBrowser)('the web UI', () => {
       return text.includes('hello-from-web');
     }, 15_000, 250);
 
+    // A container service's image; no replicas, so nothing needs pulling.
+    await d.json('/services/create', { method: 'POST', body: JSON.stringify({ Name: 'box', TaskTemplate: { ContainerSpec: { Image: 'shoal-test/busybox:latest' } }, Mode: { Replicated: { Replicas: 0 } } }) });
+    const box = page.locator('tr[data-service-name="box"]');
+    await box.waitFor({ timeout: SHOWS_WITHIN_MS });
+    await box.locator('button.open').click();
+    await page.locator('#image').fill('shoal-test/busybox:v2');
+    await page.locator('#update-image').click();
+    await waitFor('the new image through the API', async () => (await service('box')).Spec.TaskTemplate.ContainerSpec.Image === 'shoal-test/busybox:v2', 10_000);
+
     const self = (await d.json('/info')).Swarm.NodeID;
     await page.locator(`tr[data-node-id="${self}"] button.drain`).click();
     await waitFor('the node drained through the API', async () => (await d.json(`/nodes/${self}`)).Spec.Availability === 'drain', 10_000);
