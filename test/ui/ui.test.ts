@@ -104,6 +104,10 @@ describe.skipIf(!hasBrowser)('the web UI', () => {
       if (!text.includes('hello-from-web')) await page.locator('#show-logs').click();
       return text.includes('hello-from-web');
     }, 15_000, 250);
+    // Followed: a stream through the TLS listener, read as it comes.
+    await page.locator('#logs-follow').check();
+    await page.locator('#show-logs').click();
+    await waitFor('the followed log line', async () => ((await page.locator('#logs').textContent()) ?? '').includes('hello-from-web'), 15_000);
 
     // A container service's image; no replicas, so nothing needs pulling.
     await d.json('/services/create', { method: 'POST', body: JSON.stringify({ Name: 'box', TaskTemplate: { ContainerSpec: { Image: 'shoal-test/busybox:latest' } }, Mode: { Replicated: { Replicas: 0 } } }) });
