@@ -11,10 +11,12 @@ import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
 import { pluginsRoutes } from './plugins.ts';
 import { secretsRoutes } from './secrets.ts';
+import { raftRoutes } from './raft.ts';
 import { servicesRoutes } from './services.ts';
 import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
 import { tasksRoutes } from './tasks.ts';
+import { uiRoutes } from './ui.ts';
 
 export function createApp(deps: ApiDeps): Hono {
   const app = new Hono({ getPath: stripVersion });
@@ -22,6 +24,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   app.use('*', readOnlyGuard);
   app.route('/', systemRoutes(deps));
+  app.route('/', uiRoutes());
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));
@@ -31,5 +34,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', networksRoutes(deps));
   app.route('/', caRoutes(deps));
   app.route('/', secretsRoutes(deps));
+  app.route('/', raftRoutes(deps));
   return app;
 }

@@ -12,6 +12,21 @@ export interface InitRequest { ListenAddr?: string; AdvertiseAddr?: string; Spec
 export interface JoinRequestBody { RemoteAddrs: string[]; JoinToken: string; ListenAddr?: string; AdvertiseAddr?: string }
 
 /** What the admin API needs from the daemon. The daemon wires it; tests pass fakes. */
+/** This manager's Raft replica as it stands (`GET /raft`): read-only, for the UI and for operators. */
+export interface RaftView {
+  role: 'leader' | 'follower' | 'candidate' | 'pre-candidate' | string;
+  leader: string | null;
+  term: number;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  voters: string[];
+  learners: string[];
+  /** Filled only on the leader: each member's match index and whether it answered recently. */
+  progress: Record<string, { match: number; recentActive: boolean; learner: boolean }>;
+}
+
 export interface ApiDeps {
   store: MemoryStore;
   /** This host's node id (null before a cluster exists). */
@@ -37,6 +52,8 @@ export interface ApiDeps {
   validateTaskSpec(spec: TaskSpec): string | null;
   /** A task's log lines; `since` is ms since the epoch, `tail` a line count. */
   taskLogs(task: Task, opts: LogRequest): AsyncIterable<LogLine>;
+  /** This host's Raft replica, null when it holds none (a worker, no cluster yet). Optional: tests omit it. */
+  raftStatus?(): RaftView | null;
   /** Third-party executors this daemon loaded or failed to load (`GET /plugins`). */
   plugins?(): LoadReport;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };

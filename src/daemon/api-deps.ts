@@ -42,6 +42,11 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
       if (!d) throw new UnavailableError(ctx.role === 'manager' ? 'task logs are served by the raft leader: ask the leading manager' : 'this node is not a manager');
       return d.taskLogs(task.ID, { follow: o.follow, since: o.since, tail: o.tail, signal: o.signal });
     },
+    raftStatus: () => {
+      const s = ctx.role === 'manager' ? ctx.state.raft?.status : undefined;
+      if (!s?.running) return null;
+      return { role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex, snapshotIndex: s.snapshotIndex, voters: s.conf.voters, learners: s.conf.learners, progress: s.progress };
+    },
     plugins: () => plugins,
     version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
   };
