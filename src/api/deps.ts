@@ -39,5 +39,7 @@ export interface ApiDeps {
   taskLogs(task: Task, opts: LogRequest): AsyncIterable<LogLine>;
   /** Third-party executors this daemon loaded or failed to load (`GET /plugins`). */
   plugins?(): LoadReport;
+  /** Prometheus' text format of this daemon's metrics (`GET /metrics`); tests omit it. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
 }

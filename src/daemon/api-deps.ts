@@ -8,6 +8,7 @@ import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import type { NodeRole } from '../types/index.ts';
 import { currentCluster } from './cluster.ts';
 import type { DaemonContext } from './context.ts';
+import { daemonMetrics } from './metrics.ts';
 import type { NetService } from './net-service.ts';
 import type { RoleChanges } from './roles/changes.ts';
 
@@ -43,6 +44,7 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
       return d.taskLogs(task.ID, { follow: o.follow, since: o.since, tail: o.tail, signal: o.signal });
     },
     plugins: () => plugins,
+    metrics: daemonMetrics(ctx),
     version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
   };
 }

@@ -22,7 +22,7 @@ import type { Socket } from 'bun';
 import relaySource from './native/relay.c' with { type: 'text' };
 import { type BackendLoad, type BackendTable, type TableEntry } from './backends.ts';
 import { PortUnavailableError } from './errors.ts';
-import type { ConnectionBudget, TcpRelayOptions } from './tcp-relay.ts';
+import { type ConnectionBudget, newPortCounters, type PortCounters, type TcpRelayOptions } from './tcp-relay.ts';
 
 const E_ACCEPTED = 1;
 const E_CONNECTED = 2;
@@ -267,6 +267,7 @@ export class NativeTcpRelayPort implements ListenerHandler {
     private readonly load: BackendLoad,
     private readonly budget: ConnectionBudget,
     private readonly opts: TcpRelayOptions,
+    public counters: PortCounters = newPortCounters(),
   ) {}
 
   get port(): number {
@@ -293,6 +294,7 @@ export class NativeTcpRelayPort implements ListenerHandler {
       return;
     }
     this.budget.active++;
+    this.counters.connections++;
     const c = new Conn(slot, gen, this.opts.localOnlyFrom(remoteAddr));
     this.conns.set(connKey(slot, gen), c);
     this.connect(c);
