@@ -126,14 +126,12 @@ export function daemonMetrics(ctx: DaemonContext): () => Promise<Scrape> {
   });
   new Counter({
     name: 'shoal_mesh_bytes_total',
-    help: 'Bytes the ingress mesh of this node relayed, by service and direction (in: client to task, out: task to client); only while the JavaScript relay runs (SHOAL_MESH_RELAY=js): the native relay does not count them.',
+    help: 'Bytes the ingress mesh of this node relayed, by service and direction (in: client to task, out: task to client); the native relay adds a connection\'s bytes when it closes.',
     labelNames: ['service', 'direction'] as const,
     registers,
     collect() {
       this.reset();
-      const m = mesh();
-      if (!m?.bytesCounted) return;
-      for (const [service, t] of m.services) {
+      for (const [service, t] of mesh()?.services ?? []) {
         this.inc({ service, direction: 'in' }, t.bytesIn);
         this.inc({ service, direction: 'out' }, t.bytesOut);
       }

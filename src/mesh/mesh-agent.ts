@@ -57,10 +57,10 @@ export class MeshAgent {
 
   /**
    * What the mesh of this host relayed, by service (a port's totals go to the service that holds it
-   * in the newest table; a port no service holds any more, to ""), and whether bytes are counted
-   * (the JavaScript relay counts them, the native one does not).
+   * in the newest table; a port no service holds any more, to ""). The native relay adds a
+   * connection's bytes when it closes, the JavaScript relay as they pass.
    */
-  traffic(): { services: Map<string, { connections: number; bytesIn: number; bytesOut: number }>; active: number; bytesCounted: boolean } {
+  traffic(): { services: Map<string, { connections: number; bytesIn: number; bytesOut: number }>; active: number } {
     const owner = new Map<string, string>();
     for (const p of this.#last) owner.set(`${p.port}/${p.protocol}`, p.service);
     const services = new Map<string, { connections: number; bytesIn: number; bytesOut: number }>();
@@ -73,8 +73,7 @@ export class MeshAgent {
         t.bytesOut += c.bytesOut;
       } else services.set(name, { connections: c.connections, bytesIn: c.bytesIn, bytesOut: c.bytesOut });
     }
-    const stats = this.#o.proxy.stats();
-    return { services, active: stats.connections, bytesCounted: stats.tcpRelay === 'js' };
+    return { services, active: this.#o.proxy.stats().connections };
   }
 
   /**

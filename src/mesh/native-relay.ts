@@ -82,7 +82,8 @@ interface ListenerHandler {
   accepted(slot: number, gen: number, remoteAddr: string): void;
   connected(slot: number, gen: number, attempt: number): void;
   failed(slot: number, gen: number, attempt: number, errno: number): void;
-  closed(slot: number, gen: number): void;
+  /** With the bytes read from the client and from the upstream over the connection's life. */
+  closed(slot: number, gen: number, bytesIn: number, bytesOut: number): void;
 }
 
 const cstr = (s: string) => Buffer.from(`${s}\0`);
@@ -216,7 +217,8 @@ export class NativeRelay {
           h.accepted(slot, gen, addr);
         } else if (type === E_CONNECTED) h?.connected(slot, gen, value);
         else if (type === E_FAILED) h?.failed(slot, gen, value, v.getUint32(o + 20, true));
-        else if (type === E_CLOSED) h?.closed(slot, gen);
+        // Two little-endian i64 where an accept's address goes; halves, so no BigInt per close.
+        else if (type === E_CLOSED) h?.closed(slot, gen, v.getUint32(o + 24, true) + v.getUint32(o + 28, true) * 2 ** 32, v.getUint32(o + 32, true) + v.getUint32(o + 36, true) * 2 ** 32);
       }
       if (n < DRAIN_BATCH) return;
     }
@@ -314,10 +316,12 @@ export class NativeTcpRelayPort implements ListenerHandler {
     this.attemptFailed(c);
   }
 
-  closed(slot: number, gen: number): void {
+  closed(slot: number, gen: number, bytesIn: number, bytesOut: number): void {
     const key = connKey(slot, gen);
     const c = this.conns.get(key);
     if (!c) return;
+    this.counters.bytesIn += bytesIn;
+    this.counters.bytesOut += bytesOut;
     this.conns.delete(key);
     this.budget.active--;
     if (c.connected && c.backend !== null) this.load.release(c.backend.key);

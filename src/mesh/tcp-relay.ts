@@ -31,8 +31,8 @@ export interface ConnectionBudget {
 
 /**
  * What one published port has relayed, kept by the proxy across relays of that port (plain numbers:
- * the hot path adds, a metrics scrape reads). Bytes are counted by the all-JavaScript relay only: the
- * native relay moves them in its threads without telling this side.
+ * the hot path adds, a metrics scrape reads). This relay counts bytes as they pass; the native one
+ * counts in its threads and tells this side when a connection closes.
  */
 export interface PortCounters {
   connections: number;

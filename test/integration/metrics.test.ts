@@ -80,6 +80,7 @@ test('the socket serves every series, with values that follow from the services 
   expect(m.value('shoal_mesh_connections_total', { service: 'web' })).toBeGreaterThanOrEqual(1);
   expect(m.value('shoal_mesh_active_connections')).toBeGreaterThanOrEqual(0);
   expect(m.family('shoal_mesh_bytes_total').type).toBe('counter');
+  expect(m.value('shoal_mesh_bytes_total', { service: 'web', direction: 'in' })).toBeGreaterThanOrEqual(0);
   // The process, under Bun's compiled executable
   expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
   expect(m.value('nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
