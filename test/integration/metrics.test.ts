@@ -2,14 +2,14 @@
  * `GET /metrics` as Prometheus meets it, on the compiled binary: the socket after services were made
  * (every series of issue 17 present with values that follow from what was done), and the opt-in TCP
  * address (`--metrics-addr`) with the admin API's mutual TLS: a read-only bundle scrapes, nothing
- * else is served there, and a client without a certificate is refused.
+ * else is served there, and a client without a certificate is refused. A worker serves its own.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { type Daemon, freePort, logsOnFailure, tempDaemon, waitFor } from '../harness/index.ts';
+import { Cluster, type Daemon, freePort, logsOnFailure, tempDaemon, waitFor } from '../harness/index.ts';
 import { Scrape } from '../harness/prometheus.ts';
 
 let d: Daemon & AsyncDisposable;
@@ -103,3 +103,20 @@ test('--metrics-addr: a read-only bundle scrapes over mutual TLS; only /metrics;
   await expect(fetch(metricsUrl, { tls: { ca: tls.ca } } as RequestInit)).rejects.toThrow();
   await expect(fetch(metricsUrl.replace('https:', 'http:'))).rejects.toThrow();
 }), 30_000);
+
+test('a worker serves /metrics on its socket: its own tasks and process, no raft', logsOnFailure(async () => {
+  await using cluster = Cluster.loopback();
+  const { managers: [m], workers: [w], ids } = await cluster.boot({ managers: 1, workers: 1, init: ['--managers', '1'], readyMs: 20_000 });
+  await m!.ok('service', 'create', '--name', 'on-worker', '--constraint', `node.id==${ids.get(w!)}`, '--', '/bin/sleep', '3600');
+  const r = await w!.api('/metrics');
+  expect(r.status).toBe(200);
+  const s = new Scrape(await r.text());
+  expect(s.value('shoal_node_tasks', { state: 'running', runtime: 'process' })).toBe(1);
+  expect(s.count('shoal_executor_start_latency_seconds', { runtime: 'process' })).toBe(1);
+  for (const managerOnly of ['shoal_raft_commit_index', 'shoal_raft_term', 'shoal_tasks', 'shoal_dispatcher_sessions']) expect(s.families.has(managerOnly)).toBe(false);
+  expect(s.value('process_resident_memory_bytes')).toBeGreaterThan(0);
+  // The manager's view of the same: one session besides its own, the task running in the cluster.
+  const ms = new Scrape(await (await m!.api('/metrics')).text());
+  expect(ms.value('shoal_dispatcher_sessions')).toBe(2);
+  expect(ms.value('shoal_tasks', { state: 'running', runtime: 'process' })).toBe(1);
+}), 90_000);
