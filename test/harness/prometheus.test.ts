@@ -12,6 +12,8 @@ lat_seconds_sum{runtime="process"} 0.3
 lat_seconds_count{runtime="process"} 2
 # TYPE g gauge
 g NaN
+# TYPE h gauge
+h Nan
 `;
 
 test('reads families, labels (escapes too), histograms by their other labels', () => {
@@ -21,6 +23,8 @@ test('reads families, labels (escapes too), histograms by their other labels', (
   expect(s.count('lat_seconds', { runtime: 'process' })).toBe(2);
   expect(s.family('lat_seconds').type).toBe('histogram');
   expect(Number.isNaN(s.value('g'))).toBe(true);
+  expect(Number.isNaN(s.value('h'))).toBe(true); // prom-client's spelling; Prometheus reads it
+  expect(parsePrometheusText('# TYPE i gauge\ni -Inf\n').get('i')!.samples[0]!.value).toBe(-Infinity);
   expect(() => s.family('absent')).toThrow('no metric family absent');
 });
 

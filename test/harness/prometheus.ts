@@ -27,13 +27,17 @@ export interface Family {
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{(.*)\\})?[ \\t]+(\\S+)(?:[ \\t]+(-?\\d+))?$`);
 const LABEL = /^\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)/;
-const VALUE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]Inf|NaN)$/;
+/** What Prometheus reads (Go's ParseFloat): Inf and NaN in any case (prom-client writes "Nan"). */
+const VALUE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf(?:inity)?|nan)$/i;
 const TYPES = new Set<MetricType>(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 const SUFFIXES: Partial<Record<MetricType, string[]>> = { histogram: ['_bucket', '_sum', '_count'], summary: ['_sum', '_count'] };
 
 function parseValue(v: string, line: number): number {
   if (!VALUE.test(v)) throw new Error(`line ${line}: value "${v}" is not a number`);
-  return v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
+  const lower = v.toLowerCase();
+  if (lower === 'nan') return NaN;
+  if (lower.includes('inf')) return lower.startsWith('-') ? -Infinity : Infinity;
+  return Number(v);
 }
 
 function parseLabels(text: string, line: number): Record<string, string> {
