@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { caRoutes } from './ca.ts';
 import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
+import { metricsRoutes } from './metrics.ts';
 import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
@@ -25,6 +26,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.use('*', readOnlyGuard);
   app.route('/', systemRoutes(deps));
   app.route('/', uiRoutes());
+  app.route('/', metricsRoutes(deps));
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
   app.route('/', servicesRoutes(deps));

@@ -56,5 +56,7 @@ export interface ApiDeps {
   raftStatus?(): RaftView | null;
   /** Third-party executors this daemon loaded or failed to load (`GET /plugins`). */
   plugins?(): LoadReport;
+  /** Prometheus' text format of this daemon's metrics (`GET /metrics`); tests omit it. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
 }

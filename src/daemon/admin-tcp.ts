@@ -31,6 +31,11 @@ export interface AdminTcpOptions {
   /** Makes the cluster's CA when it does not exist yet (it is made on demand). */
   identityReady: () => Promise<void>;
   log: (msg: string) => void;
+  /**
+   * What this listener is, in its log lines and address errors: the admin API (`--listen-tcp`, the
+   * default) or the metrics alone (`--metrics-addr`, the same TLS; its fetch serves only /metrics).
+   */
+  what?: { name: string; flag: string };
   /** Server certificate lifetime (tests); default 90 days, renewed at two thirds of it. */
   certLifetimeMs?: number;
 }
@@ -45,10 +50,10 @@ export interface AdminTcp {
 
 const READ_ONLY_METHODS = new Set(['GET', 'HEAD']);
 
-export function parseTcpAddr(addr: string): { host: string; port: number } {
+export function parseTcpAddr(addr: string, flag = '--listen-tcp'): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new InvalidArgumentError(`--listen-tcp "${addr}": expected HOST:PORT, e.g. 0.0.0.0:2376`);
+  if (!m || port > 65535) throw new InvalidArgumentError(`${flag} "${addr}": expected HOST:PORT, e.g. 0.0.0.0:2376`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
@@ -62,7 +67,7 @@ export function serverNames(host: string): string[] {
 }
 
 export function startAdminTcp(opts: AdminTcpOptions): AdminTcp {
-  const at = parseTcpAddr(opts.addr);
+  const at = parseTcpAddr(opts.addr, opts.what?.flag);
   return new AdminTcpServer(opts, at);
 }
 
@@ -76,10 +81,12 @@ class AdminTcpServer implements AdminTcp {
   #wakeup: (() => void) | null = null;
   #refusals = 0;
   #lastRefusalLogMs = -Infinity;
+  readonly #what: string;
 
   constructor(private readonly opts: AdminTcpOptions, private readonly at: { host: string; port: number }) {
+    this.#what = opts.what?.name ?? 'admin API';
     this.ready = this.#start();
-    this.ready.catch((err) => opts.log(`admin API on TCP ${opts.addr}: ${errorMessage(err)}`));
+    this.ready.catch((err) => opts.log(`${opts.what?.name ?? 'admin API'} on TCP ${opts.addr}: ${errorMessage(err)}`));
   }
 
   address(): { host: string; port: number } | null {
@@ -90,17 +97,17 @@ class AdminTcpServer implements AdminTcp {
   async #start(): Promise<void> {
     const { store, log } = this.opts;
     if (!this.opts.role()) {
-      log(`admin API on TCP ${this.opts.addr}: waits until this host is in a cluster (its CA issues the certificates)`);
+      log(`${this.#what} on TCP ${this.opts.addr}: waits until this host is in a cluster (its CA issues the certificates)`);
       await this.#until(() => this.opts.role() !== null);
     }
     if (this.#stopped) return;
     if (this.opts.role() !== 'manager') {
-      log(`admin API on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
+      log(`${this.#what} on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
       return;
     }
     if (!currentCluster(store)?.RootCA) {
       // The first manager makes the CA now; a manager that joined receives it with the raft log.
-      this.opts.identityReady().catch((err) => log(`admin API on TCP ${this.opts.addr}: the cluster CA: ${errorMessage(err)}`));
+      this.opts.identityReady().catch((err) => log(`${this.#what} on TCP ${this.opts.addr}: the cluster CA: ${errorMessage(err)}`));
       await this.#until(() => !!currentCluster(store)?.RootCA);
     }
     if (this.#stopped) return;
@@ -117,7 +124,7 @@ class AdminTcpServer implements AdminTcp {
     await Promise.race([once(tls, 'listening'), once(tls, 'error').then(([err]) => Promise.reject(new UnavailableError(`cannot listen: ${errorMessage(err)}`)))]);
     if (this.#stopped) return void tls.close();
     const a = this.address();
-    log(`admin API on tcp://${a?.host}:${a?.port}, mutual TLS only (client bundles: "shoal ca client-bundle")`);
+    log(`${this.#what} on tcp://${a?.host}:${a?.port}, mutual TLS only (client bundles: "shoal ca client-bundle")`);
     this.#scheduleRenewal(renewInMs);
   }
 
@@ -153,7 +160,7 @@ class AdminTcpServer implements AdminTcp {
     const others = this.#refusals - 1;
     this.#lastRefusalLogMs = now;
     this.#refusals = 0;
-    this.opts.log(`admin API on TCP: refused a TLS handshake${socket.remoteAddress ? ` from ${socket.remoteAddress}` : ''}: ${err.code ?? err.message}${others > 0 ? ` (and ${others} more since the last such line)` : ''}`);
+    this.opts.log(`${this.#what} on TCP: refused a TLS handshake${socket.remoteAddress ? ` from ${socket.remoteAddress}` : ''}: ${err.code ?? err.message}${others > 0 ? ` (and ${others} more since the last such line)` : ''}`);
   }
 
   #scheduleRenewal(inMs: number): void {
@@ -166,7 +173,7 @@ class AdminTcpServer implements AdminTcp {
           this.#scheduleRenewal(renewInMs);
         },
         (err) => {
-          this.opts.log(`admin API on TCP: server certificate renewal failed: ${errorMessage(err)}; retrying in a minute`);
+          this.opts.log(`${this.#what} on TCP: server certificate renewal failed: ${errorMessage(err)}; retrying in a minute`);
           this.#scheduleRenewal(60_000);
         },
       );

@@ -8,6 +8,7 @@ import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import type { NodeRole } from '../types/index.ts';
 import { currentCluster } from './cluster.ts';
 import type { DaemonContext } from './context.ts';
+import { daemonMetrics } from './metrics.ts';
 import type { NetService } from './net-service.ts';
 import type { RoleChanges } from './roles/changes.ts';
 
@@ -48,6 +49,7 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
       return { role: s.role, leader: s.leader, term: s.term, commit: s.commit, applied: s.applied, lastIndex: s.lastIndex, snapshotIndex: s.snapshotIndex, voters: s.conf.voters, learners: s.conf.learners, progress: s.progress };
     },
     plugins: () => plugins,
+    metrics: daemonMetrics(ctx),
     version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The admin API's listeners: always the unix socket `<data-dir>/shoal.sock` (0600), and TCP with
- * mutual TLS when `--listen-tcp` asks for it (admin-tcp.ts). One Hono app serves both.
+ * mutual TLS when `--listen-tcp` asks for it (admin-tcp.ts). One Hono app serves both. With
+ * `--metrics-addr`, a second TLS listener of the same kind serves `GET /metrics` of that app alone.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import type { Server } from 'bun';
@@ -13,13 +14,19 @@ export interface ApiServerOptions {
   socketPath: string;
   /** `--listen-tcp`: the address and what the TLS listener checks clients against; none when absent. */
   tcp?: Omit<AdminTcpOptions, 'fetch'>;
+  /** `--metrics-addr`: as `tcp`, for a listener that answers only `/metrics`. */
+  metricsTcp?: Omit<AdminTcpOptions, 'fetch' | 'what'>;
   deps: ApiDeps;
 }
+
+/** `/metrics`, with or without a `/v1.xx` prefix (stripVersion's shapes). */
+const METRICS_PATH = /^(?:\/v\d+(?:\.\d+)?)?\/metrics$/;
 
 export class ApiServer implements Service {
   readonly name = 'api';
   #servers: Server<unknown>[] = [];
   #tcp: AdminTcp | null = null;
+  #metricsTcp: AdminTcp | null = null;
 
   constructor(private readonly o: ApiServerOptions) {}
 
@@ -29,6 +36,15 @@ export class ApiServer implements Service {
     this.#servers.push(Bun.serve({ unix: this.o.socketPath, fetch: (req: Request) => app.fetch(req) }));
     chmodSync(this.o.socketPath, 0o600);
     if (this.o.tcp) this.#tcp = startAdminTcp({ ...this.o.tcp, fetch: (req, env) => app.fetch(req, env) });
+    if (this.o.metricsTcp) {
+      this.#metricsTcp = startAdminTcp({
+        ...this.o.metricsTcp,
+        what: { name: 'metrics', flag: '--metrics-addr' },
+        fetch: (req, env) => METRICS_PATH.test(new URL(req.url).pathname)
+          ? app.fetch(req, env)
+          : Response.json({ message: 'this listener (--metrics-addr) serves GET /metrics only' }, { status: 404 }),
+      });
+    }
   }
 
   /** Open connections are closed too: a log stream that follows must not hold the stop. */
@@ -37,6 +53,8 @@ export class ApiServer implements Service {
     this.#servers = [];
     await this.#tcp?.stop();
     this.#tcp = null;
+    await this.#metricsTcp?.stop();
+    this.#metricsTcp = null;
   }
 
   removeSocket(): void {

@@ -88,7 +88,10 @@ class Daemon implements RunningDaemon {
     const tcp = ctx.opts.tcp ? {
       addr: ctx.opts.tcp, store: ctx.store, nodeId: ctx.nodeId, role: () => ctx.role, identityReady: () => this.net.ready(), log: ctx.log,
     } : undefined;
-    this.api = new ApiServer({ socketPath: this.socketPath, tcp, deps: apiDeps(ctx, { net: this.net, changes: this.changes, catalog, plugins }) });
+    const metricsTcp = ctx.opts.metricsAddr ? {
+      addr: ctx.opts.metricsAddr, store: ctx.store, nodeId: ctx.nodeId, role: () => ctx.role, identityReady: () => this.net.ready(), log: ctx.log,
+    } : undefined;
+    this.api = new ApiServer({ socketPath: this.socketPath, tcp, metricsTcp, deps: apiDeps(ctx, { net: this.net, changes: this.changes, catalog, plugins }) });
     this.fleet = ctx.opts.fleetAddr ? new FleetHttp(ctx.opts.fleetAddr, ctx.log) : null;
   }
 

@@ -8,6 +8,8 @@ export interface DaemonOptions {
   init: boolean;
   /** Also serve the admin API on TCP (HOST:PORT). */
   tcp?: string;
+  /** Also serve `GET /metrics` on TCP (HOST:PORT), with the same mutual TLS as `tcp`. */
+  metricsAddr?: string;
   /** Leave tasks running when the daemon stops (they are re-attached at the next start). */
   keepTasks: boolean;
   /** Third-party executors are loaded from here at start. Default `<dataDir>/plugins`. */

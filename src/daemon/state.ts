@@ -7,10 +7,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '../lib/errors.ts';
+import { raftCommitLatency, raftLeaderChanges } from '../lib/metrics.ts';
 import { type HostObserver, RaftHost, realTimers } from '../raft-host/host.ts';
 import { LateTransport } from '../raft-host/late-transport.ts';
 import type { ForceRecord } from '../raft-host/recovery.ts';
 import { MemoryStore } from '../store/index.ts';
+import type { Proposer } from '../store/proposer.ts';
 import { currentCluster } from './cluster.ts';
 
 export const DEFAULT_SNAPSHOT_INTERVAL = 10_000;
@@ -67,7 +69,7 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     forwardProposals: true,
     forceNewCluster: opts.forceNewCluster,
     forcedBefore: opts.forcedBefore,
-    observer: opts.observer,
+    observer: countLeaderChanges(opts.observer),
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);
     // proposals made in the same stretch of code still share one fsync.
@@ -76,7 +78,7 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     onFatal: opts.onFatal,
   });
   raft.start();
-  store.proposer = raft;
+  store.proposer = timedProposer(raft);
   try {
     // A lone voter leads from start(); the barrier waits for the committed tail to be applied.
     // With other voters the log waits for the network (attached later) to elect a leader.
@@ -86,6 +88,31 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     throw e;
   }
   return { store, raft, transport, close: () => raft.stop() };
+}
+
+/** Commit latency as a caller sees it: propose until this replica applied the entry. */
+function timedProposer(raft: RaftHost): Proposer {
+  return {
+    async propose(entry, signal) {
+      const end = raftCommitLatency.startTimer();
+      const result = await raft.propose(entry, signal);
+      end();
+      return result;
+    },
+    readBarrier: (signal) => raft.readBarrier(signal),
+  };
+}
+
+function countLeaderChanges(observer: HostObserver | undefined): HostObserver {
+  let known: string | null = null;
+  return {
+    ...observer,
+    roleChanged(id, role, leader) {
+      if (leader !== known) raftLeaderChanges.inc();
+      known = leader;
+      observer?.roleChanged?.(id, role, leader);
+    },
+  };
 }
 
 /** The cluster's own setting (as Docker's --snapshot-interval), when it holds a sane one. */

@@ -10,7 +10,7 @@
 import { BackendLoad, BackendTable, type Backend, validateBackends } from './backends.ts';
 import { MeshConfigError } from './errors.ts';
 import { NativeTcpRelayPort, nativeRelay } from './native-relay.ts';
-import { type ConnectionBudget, TcpRelayPort } from './tcp-relay.ts';
+import { type ConnectionBudget, newPortCounters, type PortCounters, TcpRelayPort } from './tcp-relay.ts';
 import { UdpRelayPort } from './udp-relay.ts';
 
 export type { Backend } from './backends.ts';
@@ -87,6 +87,8 @@ export class IngressProxy {
   private readonly load: BackendLoad;
   private readonly budget: ConnectionBudget;
   private readonly ports = new Map<string, PublishedPort>();
+  /** By `port/protocol`, kept when a port is unpublished: totals only grow (metrics read them). */
+  private readonly counters = new Map<string, PortCounters>();
   private tcpRelay: 'native' | 'js' | null = null;
   private tcpRelayLabel: string | null = null;
 
@@ -116,10 +118,15 @@ export class IngressProxy {
     let bound: number;
     if (protocol === 'tcp') {
       const engine = native !== null && typeof native !== 'string' ? native : null;
+      const counters = newPortCounters();
       const relay = engine
-        ? new NativeTcpRelayPort(engine, pending.table, this.load, this.budget, this.options)
-        : new TcpRelayPort(pending.table, this.load, this.budget, this.options);
+        ? new NativeTcpRelayPort(engine, pending.table, this.load, this.budget, this.options, counters)
+        : new TcpRelayPort(pending.table, this.load, this.budget, this.options, counters);
       bound = relay.listen(port);
+      // Port 0 is bound only now; a port published again adds to what it had.
+      const known = this.counters.get(keyOf(bound, protocol));
+      if (known) relay.counters = known;
+      else this.counters.set(keyOf(bound, protocol), counters);
       this.tcpRelay = engine ? 'native' : 'js';
       this.tcpRelayLabel = engine
         ? `native relay, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}${engine.pinned === engine.threads ? ', pinned' : ''}`
@@ -168,6 +175,11 @@ export class IngressProxy {
       }
     const ports = [...this.ports.entries()].filter(([, p]) => p.relay).map(([k]) => k);
     return { connections: this.budget.active, refusedConnections: this.budget.refused, udpFlows, droppedDatagrams, ports, tcpRelay: this.tcpRelay, tcpRelayLabel: this.tcpRelayLabel };
+  }
+
+  /** What each TCP port (`port/tcp`) has relayed since this proxy was made. */
+  portCounters(): ReadonlyMap<string, Readonly<PortCounters>> {
+    return this.counters;
   }
 
   close(): void {

@@ -56,6 +56,27 @@ export class MeshAgent {
   }
 
   /**
+   * What the mesh of this host relayed, by service (a port's totals go to the service that holds it
+   * in the newest table; a port no service holds any more, to ""). The native relay adds a
+   * connection's bytes when it closes, the JavaScript relay as they pass.
+   */
+  traffic(): { services: Map<string, { connections: number; bytesIn: number; bytesOut: number }>; active: number } {
+    const owner = new Map<string, string>();
+    for (const p of this.#last) owner.set(`${p.port}/${p.protocol}`, p.service);
+    const services = new Map<string, { connections: number; bytesIn: number; bytesOut: number }>();
+    for (const [key, c] of this.#o.proxy.portCounters()) {
+      const name = owner.get(key) ?? '';
+      const t = services.get(name);
+      if (t) {
+        t.connections += c.connections;
+        t.bytesIn += c.bytesIn;
+        t.bytesOut += c.bytesOut;
+      } else services.set(name, { connections: c.connections, bytesIn: c.bytesIn, bytesOut: c.bytesOut });
+    }
+    return { services, active: this.#o.proxy.stats().connections };
+  }
+
+  /**
    * A connection from this address came from another host's mesh, for one of our overlay tasks:
    * serve it locally, never send it on (that host chose us because the task is here).
    */

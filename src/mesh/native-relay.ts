@@ -22,7 +22,7 @@ import type { Socket } from 'bun';
 import relaySource from './native/relay.c' with { type: 'text' };
 import { type BackendLoad, type BackendTable, type TableEntry } from './backends.ts';
 import { PortUnavailableError } from './errors.ts';
-import type { ConnectionBudget, TcpRelayOptions } from './tcp-relay.ts';
+import { type ConnectionBudget, newPortCounters, type PortCounters, type TcpRelayOptions } from './tcp-relay.ts';
 
 const E_ACCEPTED = 1;
 const E_CONNECTED = 2;
@@ -82,7 +82,8 @@ interface ListenerHandler {
   accepted(slot: number, gen: number, remoteAddr: string): void;
   connected(slot: number, gen: number, attempt: number): void;
   failed(slot: number, gen: number, attempt: number, errno: number): void;
-  closed(slot: number, gen: number): void;
+  /** With the bytes read from the client and from the upstream over the connection's life. */
+  closed(slot: number, gen: number, bytesIn: number, bytesOut: number): void;
 }
 
 const cstr = (s: string) => Buffer.from(`${s}\0`);
@@ -216,7 +217,8 @@ export class NativeRelay {
           h.accepted(slot, gen, addr);
         } else if (type === E_CONNECTED) h?.connected(slot, gen, value);
         else if (type === E_FAILED) h?.failed(slot, gen, value, v.getUint32(o + 20, true));
-        else if (type === E_CLOSED) h?.closed(slot, gen);
+        // Two little-endian i64 where an accept's address goes; halves, so no BigInt per close.
+        else if (type === E_CLOSED) h?.closed(slot, gen, v.getUint32(o + 24, true) + v.getUint32(o + 28, true) * 2 ** 32, v.getUint32(o + 32, true) + v.getUint32(o + 36, true) * 2 ** 32);
       }
       if (n < DRAIN_BATCH) return;
     }
@@ -267,6 +269,7 @@ export class NativeTcpRelayPort implements ListenerHandler {
     private readonly load: BackendLoad,
     private readonly budget: ConnectionBudget,
     private readonly opts: TcpRelayOptions,
+    public counters: PortCounters = newPortCounters(),
   ) {}
 
   get port(): number {
@@ -293,6 +296,7 @@ export class NativeTcpRelayPort implements ListenerHandler {
       return;
     }
     this.budget.active++;
+    this.counters.connections++;
     const c = new Conn(slot, gen, this.opts.localOnlyFrom(remoteAddr));
     this.conns.set(connKey(slot, gen), c);
     this.connect(c);
@@ -312,10 +316,12 @@ export class NativeTcpRelayPort implements ListenerHandler {
     this.attemptFailed(c);
   }
 
-  closed(slot: number, gen: number): void {
+  closed(slot: number, gen: number, bytesIn: number, bytesOut: number): void {
     const key = connKey(slot, gen);
     const c = this.conns.get(key);
     if (!c) return;
+    this.counters.bytesIn += bytesIn;
+    this.counters.bytesOut += bytesOut;
     this.conns.delete(key);
     this.budget.active--;
     if (c.connected && c.backend !== null) this.load.release(c.backend.key);

@@ -29,6 +29,19 @@ export interface ConnectionBudget {
   refused: number;
 }
 
+/**
+ * What one published port has relayed, kept by the proxy across relays of that port (plain numbers:
+ * the hot path adds, a metrics scrape reads). This relay counts bytes as they pass; the native one
+ * counts in its threads and tells this side when a connection closes.
+ */
+export interface PortCounters {
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export const newPortCounters = (): PortCounters => ({ connections: 0, bytesIn: 0, bytesOut: 0 });
+
 class Relay {
   upstream: Socket<Leg> | null = null;
   backend: TableEntry | null = null;
@@ -61,6 +74,7 @@ export class TcpRelayPort {
     private readonly load: BackendLoad,
     private readonly budget: ConnectionBudget,
     private readonly opts: TcpRelayOptions,
+    public counters: PortCounters = newPortCounters(),
   ) {}
 
   get port(): number {
@@ -83,6 +97,7 @@ export class TcpRelayPort {
               return;
             }
             self.budget.active++;
+            self.counters.connections++;
             const r = new Relay(s);
             r.localOnly = self.opts.localOnlyFrom(s.remoteAddress);
             s.data = r;
@@ -93,6 +108,7 @@ export class TcpRelayPort {
           data(s, chunk) {
             const r = s.data;
             if (r === undefined) return; // refused at open
+            self.counters.bytesIn += chunk.byteLength;
             if (r.upstream === null || r.toUpstream !== null) return self.holdForUpstream(r, chunk);
             const n = r.upstream.write(chunk);
             if (n === chunk.byteLength) return;
@@ -160,6 +176,7 @@ export class TcpRelayPort {
         },
         data(u, chunk) {
           const rr = u.data.relay;
+          self.counters.bytesOut += chunk.byteLength;
           if (rr.toClient !== null) return self.holdForClient(rr, chunk);
           const n = rr.client.write(chunk);
           if (n === chunk.byteLength) return;

@@ -1,5 +1,6 @@
 import { decode, encode } from '../lib/codec.ts';
 import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
+import { storeWrites } from '../lib/metrics.ts';
 import type { Config, Meta, Network, Secret, Service, Task } from '../types/index.ts';
 import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, TABLES, type TableName, type Tables } from './actions.ts';
 import type { Proposer, StateMachine } from './proposer.ts';
@@ -86,7 +87,14 @@ export class MemoryStore implements StateMachine {
     if (actions.length === 0) return result;
     if (!this.proposer) throw new ShoalError('store has no proposer');
     const batch: Batch = { at: new Date().toISOString(), actions };
-    const res = (await this.proposer.propose(encode(batch), signal)) as ApplyResult;
+    let res: ApplyResult;
+    try {
+      res = (await this.proposer.propose(encode(batch), signal)) as ApplyResult;
+    } catch (err) {
+      storeWrites.inc({ result: 'unavailable' });
+      throw err;
+    }
+    storeWrites.inc({ result: res.ok ? 'ok' : res.status === 404 ? 'not_found' : 'conflict' });
     if (!res.ok) throw res.status === 404 ? new NotFoundError(res.message) : new ConflictError(res.message);
     return result;
   }

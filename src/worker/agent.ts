@@ -12,6 +12,7 @@ import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
 import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import { isTerminal, type NodeDescription, type Task, type TaskState, type TaskStatus } from '../types/index.ts';
+import { runtimeOf } from '../types/runtime.ts';
 import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
 import { SecretCache, TaskFileMounts } from './secret-files.ts';
@@ -61,7 +62,7 @@ export interface AgentOptions {
 const MAX_LOG_LINE_CHARS = 16 * 1024;
 const LOG_BATCH_BYTES = 1024 * 1024;
 
-export interface AgentTaskView { id: string; state: TaskState; desired: TaskState; status: TaskStatus }
+export interface AgentTaskView { id: string; state: TaskState; desired: TaskState; status: TaskStatus; runtime?: string }
 
 export class Agent {
   readonly nodeId: string;
@@ -189,7 +190,7 @@ export class Agent {
 
   /** The tasks this agent runs now. */
   tasks(): AgentTaskView[] {
-    return [...this.#runners.values()].map((r) => ({ id: r.id, state: r.status.State, desired: r.desired, status: r.status }));
+    return [...this.#runners.values()].map((r) => ({ id: r.id, state: r.status.State, desired: r.desired, status: r.status, runtime: runtimeOf(r.task.Spec) }));
   }
 
   task(taskId: string): AgentTaskView | undefined {

@@ -11,6 +11,7 @@ import type { EndpointPort } from '../manager/dispatcher/protocol.ts';
 import { type StepResult, TaskDriver, toTaskStatus } from '../executor/driver.ts';
 import { commandProbe, HealthGate, healthTiming, hostHealthcheck } from '../executor/health.ts';
 import { errorMessage } from '../lib/errors.ts';
+import { executorStartLatency } from '../lib/metrics.ts';
 import {
   isTerminal, runtimeOf, stateRank, stopGraceMs, type Task, type TaskState, type TaskStatus, taskFileRefs,
 } from '../types/index.ts';
@@ -58,6 +59,8 @@ export class TaskRunner {
   #task: Task;
   #status: TaskStatus;
   #reported = false;
+  /** performance.now() when the task began preparing: the executor start latency runs to "running". */
+  #preparingAt: number | undefined;
   #ctl: Controller | null = null;
   #driver: TaskDriver | null = null;
   #detach = new AbortController();
@@ -145,6 +148,11 @@ export class TaskRunner {
     this.#task = { ...this.#task, Status: status };
     this.#reported = true;
     this.deps.report(this.id, status);
+    if (r.state === 'preparing') this.#preparingAt = performance.now();
+    else if (r.state === 'running' && this.#preparingAt !== undefined) {
+      executorStartLatency.observe({ runtime: runtimeOf(this.#task.Spec) }, (performance.now() - this.#preparingAt) / 1000);
+      this.#preparingAt = undefined;
+    }
     if (r.state === 'running' && this.#task.NetworksAttachments?.length) void this.#networkStarted(status.ContainerStatus?.PID);
   }
 

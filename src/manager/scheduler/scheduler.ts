@@ -6,6 +6,7 @@
  */
 import { isActiveOnNode, stateRank, type Node, type Task, type TaskStatus } from '../../types/index.ts';
 import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type TaskChange, writeTasks } from '../stage.ts';
+import { schedulerPlacements } from '../../lib/metrics.ts';
 import { constraintCache, DEFAULT_FILTERS, type Filter, type FilterContext, type NodeLoad, Pipeline } from './filters.ts';
 
 export interface SchedulerOptions extends StageOptions {
@@ -73,6 +74,7 @@ export class Scheduler extends ReconcileStage {
       const best = pickNode(eligible, task, load);
       if (best) {
         addLoad(load(best.ID), task);
+        schedulerPlacements.inc();
         const status: TaskStatus = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node' };
         const nodeId = best.ID;
         writes.push({

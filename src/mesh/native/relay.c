@@ -138,6 +138,7 @@ struct conn {
   i64 deadline;
   struct leg c, u;
   struct dir c2u, u2c; /* bytes read from one side that the other has not taken yet */
+  i64 bytes_in, bytes_out; /* read from the client, from the upstream: told to JavaScript at E_CLOSED (metrics) */
 };
 struct lst { int fd, used; u32 gen; i64 paused_until; };
 
@@ -177,7 +178,8 @@ static i64 now_ms(void) {
 }
 
 /* `slot` is the shard's own; JavaScript gets it as local * nshards + shard. */
-static void push(struct shard *sh, u32 type, u32 slot, u32 gen, i32 value, u32 listener, u32 port, const char *addr) {
+/* counts: NULL, or E_CLOSED's two byte totals, written where an accept's address goes */
+static void push(struct shard *sh, u32 type, u32 slot, u32 gen, i32 value, u32 listener, u32 port, const char *addr, const i64 *counts) {
   pthread_mutex_lock(qmutex);
   if (qlen == qcap) {
     u32 ncap = qcap ? qcap * 2 : 256;
@@ -190,6 +192,7 @@ static void push(struct shard *sh, u32 type, u32 slot, u32 gen, i32 value, u32 l
   memset(e, 0, sizeof *e);
   e->type = type; e->slot = slot * (u32)nshards + (u32)sh->index; e->gen = gen; e->value = value; e->listener = listener; e->port = port;
   if (addr) { int i = 0; while (addr[i] && i < 55) { e->addr[i] = addr[i]; i++; } }
+  if (counts) memcpy(e->addr, counts, 2 * sizeof(i64));
   if (qlen == 1) { char b = 1; write(notify_c, &b, 1); }
   pthread_mutex_unlock(qmutex);
 }
@@ -221,11 +224,12 @@ static void close_conn(struct shard *sh, u32 slot, int abort) {
   free(c->c2u.buf);
   free(c->u2c.buf);
   u32 gen = c->gen, listener = c->listener;
+  i64 counts[2] = { c->bytes_in, c->bytes_out };
   memset(c, 0, sizeof *c);
   c->c.fd = c->u.fd = -1;
   if (slot < sh->free_hint) sh->free_hint = slot;
   sh->nconns--;
-  push(sh, E_CLOSED, slot, gen, 0, listener, 0, 0);
+  push(sh, E_CLOSED, slot, gen, 0, listener, 0, 0, counts);
 }
 
 static int alloc_conn(struct shard *sh) {
@@ -316,7 +320,7 @@ static void do_accept(u32 li) {
     if (sa[0] == AF_INET) inet_ntop(AF_INET, sa + 4, text, 56);
     else inet_ntop(AF_INET6, sa + 8, text, 56);
     u32 port = ((u32)sa[2] << 8) | sa[3];
-    push(sh, E_ACCEPTED, (u32)slot, c->gen, 0, li, port, text);
+    push(sh, E_ACCEPTED, (u32)slot, c->gen, 0, li, port, text, 0);
     /* its loop may be waiting with no deadline: the grace for JavaScript's answer must end its wait */
     if (sh != s0 && sh->next_deadline != before) wake(sh);
     if (sh != s0) pthread_mutex_unlock(sh->mutex);
@@ -357,6 +361,7 @@ static int pump(struct shard *sh, u32 slot, int from_client) {
     if (!dst->shut) { shutdown(dst->fd, SHUT_WR); dst->shut = 1; }
     return 1;
   }
+  if (from_client) c->bytes_in += n; else c->bytes_out += n;
   isize s = send(dst->fd, iobuf, (usize)n, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (s < 0) {
     if (errno != EAGAIN && errno != EINTR) { close_conn(sh, slot, 0); return 0; }
@@ -399,11 +404,11 @@ static void upstream_ready(struct shard *sh, u32 slot) {
     close(c->u.fd);
     c->u.fd = -1;
     wait_for_js(sh, c);
-    push(sh, E_FAILED, slot, c->gen, c->attempt, c->listener, (u32)err, 0);
+    push(sh, E_FAILED, slot, c->gen, c->attempt, c->listener, (u32)err, 0, 0);
     return;
   }
   c->state = 2;
-  push(sh, E_CONNECTED, slot, c->gen, c->attempt, c->listener, 0, 0);
+  push(sh, E_CONNECTED, slot, c->gen, c->attempt, c->listener, 0, 0, 0);
   update(sh, slot);
 }
 
@@ -423,7 +428,7 @@ static void expire(struct shard *sh, i64 now) {
     c->u.fd = -1;
     wait_for_js(sh, c);
     if (!next || c->deadline < next) next = c->deadline;
-    push(sh, E_FAILED, i, c->gen, c->attempt, c->listener, ETIMEDOUT, 0);
+    push(sh, E_FAILED, i, c->gen, c->attempt, c->listener, ETIMEDOUT, 0, 0);
   }
   sh->next_deadline = next;
 }
