@@ -29,7 +29,10 @@ export async function applyTaskVipRules(t: LocalTask, rules: string, warn: (key:
       t.jump = true;
     }
   } catch (e) {
-    const msg = /ENOENT|not found|No such file/i.test(errorMessage(e)) ? 'iptables is not installed: service VIPs do not route (names in dnsrr mode still resolve)' : errorMessage(e);
+    const text = errorMessage(e);
+    // nsenter's own "cannot open /proc/PID/ns/net: No such file…" means the task has already gone.
+    const msg = /nsenter: cannot open|Cannot open network namespace/.test(text) ? `its network namespace is gone (the task ended): ${text}`
+      : /ENOENT|not found|No such file/i.test(text) ? 'iptables is not installed: service VIPs do not route (names in dnsrr mode still resolve)' : text;
     warn(`vip:${t.id}`, `task ${t.id}: VIP rules: ${msg}`);
   }
 }
