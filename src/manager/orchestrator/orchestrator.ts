@@ -22,6 +22,7 @@ import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
 import { rolloutConfig, UpdateSupervisor } from './update/index.ts';
+import { orchestratorInterested } from './interest.ts';
 
 export type OrchestratorOptions = StageOptions;
 
@@ -106,11 +107,7 @@ export class Orchestrator extends ReconcileStage {
   }
 
   protected interested(ev: ObjectEvent): boolean {
-    if (ev.table !== 'tasks') return ev.table === 'services' || ev.table === 'nodes';
-    if (ev.kind !== 'update') return true;
-    const t = ev.object as Task;
-    const old = ev.old as Task;
-    return t.Status.State !== old.Status.State || t.DesiredState !== old.DesiredState || t.NodeID !== old.NodeID;
+    return orchestratorInterested(ev);
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {

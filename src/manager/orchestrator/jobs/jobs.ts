@@ -7,6 +7,7 @@ import type { Task } from '../../../types/index.ts';
 import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../../stage.ts';
 import { isJob } from './mode.ts';
 import { type JobMemory, newJobMemory, planJob } from './plan.ts';
+import { orchestratorInterested } from '../interest.ts';
 
 export type JobOrchestratorOptions = StageOptions;
 
@@ -30,11 +31,7 @@ export class JobOrchestrator extends ReconcileStage {
   }
 
   protected interested(ev: ObjectEvent): boolean {
-    if (ev.table !== 'tasks') return ev.table === 'services' || ev.table === 'nodes';
-    if (ev.kind !== 'update') return true;
-    const t = ev.object as Task;
-    const old = ev.old as Task;
-    return t.Status.State !== old.Status.State || t.DesiredState !== old.DesiredState || t.NodeID !== old.NodeID;
+    return orchestratorInterested(ev);
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
