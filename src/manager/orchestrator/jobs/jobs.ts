@@ -3,7 +3,6 @@
  * keeps each job's current iteration going until done (see plan.ts) and holds the restart delays
  * as clock timers.
  */
-import type { Task } from '../../../types/index.ts';
 import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../../stage.ts';
 import { isJob } from './mode.ts';
 import { type JobMemory, newJobMemory, planJob } from './plan.ts';
