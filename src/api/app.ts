@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { caRoutes } from './ca.ts';
 import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
+import { eventsRoutes } from './events.ts';
 import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
@@ -29,5 +30,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', pluginsRoutes(deps));
   app.route('/', networksRoutes(deps));
   app.route('/', caRoutes(deps));
+  app.route('/', eventsRoutes(deps));
   return app;
 }
