@@ -3,6 +3,7 @@
  * kept in a bounded ring for `since`, and handed to subscribers through bounded queues.
  */
 import type { ChangeEvent, MemoryStore } from '../store/index.ts';
+import type { Service } from '../types/index.ts';
 import { deriveEvents, type SwarmEvent } from './event-derive.ts';
 
 /** Events kept for `since`: the newest 10 000, whatever their age; older ones are not replayed. */
@@ -11,6 +12,8 @@ export const EVENT_HISTORY = 10_000;
 export const SUBSCRIBER_QUEUE = 1_000;
 
 const EVENT_TABLES = new Set(['services', 'nodes', 'tasks', 'networks', 'secrets', 'configs']);
+/** Names of removed services remembered, so their tasks' last events (shutdown, remove) still name them. */
+const REMOVED_NAMES = 1_024;
 
 /**
  * One reader of the stream. Events wait in a queue of at most `bound`; one more and the subscriber
@@ -61,6 +64,7 @@ export class EventLog {
   #ring: SwarmEvent[] = [];
   #subscribers = new Set<Subscriber>();
   #pending: Exclude<ChangeEvent, { kind: 'commit' }>[] = [];
+  #removedNames = new Map<string, string>();
   readonly #unwatch: () => void;
 
   constructor(store: MemoryStore, readonly history = EVENT_HISTORY) {
@@ -72,8 +76,15 @@ export class EventLog {
       if (this.#pending.length === 0) return;
       const changes = this.#pending;
       this.#pending = [];
-      for (const e of deriveEvents(changes, ev.at, (id) => store.get('services', id)?.Spec.Name)) this.publish(e);
+      for (const c of changes) if (c.kind === 'delete' && c.table === 'services') this.#rememberRemoved(c.object.ID, (c.object as Service).Spec.Name);
+      const serviceName = (id: string) => store.get('services', id)?.Spec.Name ?? this.#removedNames.get(id);
+      for (const e of deriveEvents(changes, ev.at, serviceName)) this.publish(e);
     });
+  }
+
+  #rememberRemoved(id: string, name: string): void {
+    this.#removedNames.set(id, name);
+    if (this.#removedNames.size > REMOVED_NAMES) this.#removedNames.delete(this.#removedNames.keys().next().value!);
   }
 
   publish(e: SwarmEvent): void {

@@ -26,6 +26,18 @@ describe('EventLog', () => {
     expect(await sub.take()).toEqual([]);
   });
 
+  test("a removed service's tasks are still named by it", async () => {
+    const api = testApi();
+    await api.init();
+    const log = new EventLog(api.deps.store);
+    const id = (await api.call('POST', '/services/create', proc('web'))).json.ID as string;
+    const t = await api.addTask({ ServiceID: id });
+    await api.call('DELETE', `/services/${id}`);
+    await api.deps.store.update((tx) => tx.update('tasks', { ...t, Status: { ...t.Status, State: 'shutdown' } }));
+    const last = log.replay(0n).at(-1)!;
+    expect(last).toMatchObject({ Type: 'task', Action: 'shutdown', Actor: { Attributes: { service: 'web', name: 'web.1' } } });
+  });
+
   test('a subscriber that keeps up is never dropped', async () => {
     const log = new EventLog(memoryStore());
     const sub = log.subscribe((e) => e.time % 2 === 0, 2);
