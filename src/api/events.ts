@@ -42,8 +42,10 @@ export function eventsRoutes(deps: ApiDeps, log = new EventLog(deps.store)): Hon
 
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
-        // Something to send at once, so the client sees the status without waiting for an event.
-        controller.enqueue(enc.encode(past.map(eventLine).join('')));
+        // Bun ends the header block only with the first byte of the body: without history, a blank
+        // line (which JSON-lines readers skip; Docker's decoder skips whitespace) lets the client
+        // see the 200 at once rather than at the first event.
+        controller.enqueue(enc.encode(past.length ? past.map(eventLine).join('') : '\n'));
         if (!sub) controller.close();
       },
       async pull(controller) {
