@@ -7,6 +7,7 @@ import { caRoutes } from './ca.ts';
 import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { metricsRoutes } from './metrics.ts';
+import { eventsRoutes } from './events.ts';
 import { onError, stripVersion, workerRefusal } from './middleware.ts';
 import { networksRoutes } from './networks.ts';
 import { nodesRoutes } from './nodes.ts';
@@ -37,5 +38,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', caRoutes(deps));
   app.route('/', secretsRoutes(deps));
   app.route('/', raftRoutes(deps));
+  app.route('/', eventsRoutes(deps));
   return app;
 }

@@ -8,6 +8,7 @@ import { ApiError, ConnectError } from './client.ts';
 import { clusterGroup } from './cluster.ts';
 import { type Command, type Ctx, type Group, HELP_OPTION, HOST_OPTION, type Io, makeClient, processIo } from './command.ts';
 import { daemonCommand } from './daemon.ts';
+import { eventsCommand } from './events.ts';
 import { networkGroup } from './network.ts';
 import { configGroup, secretGroup } from './secret.ts';
 import { nodeGroup } from './node.ts';
@@ -17,7 +18,7 @@ import { serviceGroup } from './service.ts';
 import { infoCommand, versionCommand } from './system.ts';
 
 export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, pluginGroup, caGroup];
-export const TOP: Command[] = [daemonCommand, infoCommand, versionCommand];
+export const TOP: Command[] = [daemonCommand, eventsCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {
   const rows: [string, string][] = [

@@ -34,8 +34,8 @@ export type ChangeEvent =
   | { kind: 'create'; table: TableName; object: Meta; index: number }
   | { kind: 'update'; table: TableName; object: Meta; old: Meta; index: number }
   | { kind: 'delete'; table: TableName; object: Meta; index: number }
-  /** After every applied batch: lets a watcher act once per batch rather than once per object. */
-  | { kind: 'commit'; index: number };
+  /** After every applied batch: lets a watcher act once per batch rather than once per object. `at` is the batch's time. */
+  | { kind: 'commit'; index: number; at: string };
 
 export function singular(table: TableName): string {
   return table === 'services' ? 'service' : table.slice(0, -1);

@@ -127,7 +127,7 @@ export class MemoryStore implements StateMachine {
     if (refusal) return refusal;
     const events: ChangeEvent[] = [];
     for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at));
-    events.push({ kind: 'commit', index });
+    events.push({ kind: 'commit', index, at: batch.at });
     for (const ev of events) for (const l of this.listeners) l(ev);
     return { ok: true, index };
   }
