@@ -17,6 +17,12 @@ if (argv[0] === SHIM_ARG) {
   const { runShim } = await import('../plugins/process/shim.ts');
   await exit(await runShim(argv));
 } else {
+  // A reader that went away (`shoal service logs -f web | head`): end as a Unix tool killed by SIGPIPE
+  // would (128 + 13), quietly, instead of printing the write error and following on.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(141);
+  });
   const { runCli } = await import('./cli/index.ts');
   await exit(await runCli(argv));
 }
