@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { parse, type ScalarTag } from 'yaml';
 import { type Env, interpolateTree } from './interpolate.ts';
 
 export class ComposeError extends Error {
@@ -49,11 +49,14 @@ export function parseEnvFile(text: string, where: string): Record<string, string
   return out;
 }
 
+/** `mode: 0440` is octal in compose files (Go's YAML reads a leading 0 so), not YAML 1.2's decimal. */
+const GO_OCTAL: ScalarTag = { tag: 'tag:yaml.org,2002:int', default: true, test: /^0[0-7]+$/, resolve: (s) => parseInt(s, 8) };
+
 /** Parses and interpolates YAML text (one file). */
 export function parseCompose(text: string, where: string, env: Env, unset: Set<string>): Tree {
   let doc: unknown;
   try {
-    doc = parse(text, { merge: true, maxAliasCount: 1000 });
+    doc = parse(text, { merge: true, maxAliasCount: 1000, customTags: (tags) => [GO_OCTAL, ...tags] });
   } catch (e) {
     throw new ComposeError(`${where}: ${(e as Error).message}`);
   }
