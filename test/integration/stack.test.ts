@@ -172,6 +172,9 @@ secrets:
     const ps = await docker('stack', 'ps', 'dk');
     expect(ps.code, ps.out).toBe(0);
     expect(ps.out).toContain('dk_box.1');
+    const again = await docker('stack', 'deploy', '-c', join(dir, 'docker.yml'), 'dk');
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('Updating service dk_box');
     const rm = await docker('stack', 'rm', 'dk');
     expect(rm.code, rm.out).toBe(0);
     await waitFor('nothing left of stack dk', async () => (await leftovers('dk')).length === 0, 30_000);
