@@ -14,9 +14,6 @@ import { type Current, diffStack } from '../stack/diff.ts';
 import { ComposeError, loadCompose } from '../stack/load.ts';
 import { NAMESPACE_LABEL } from '../stack/service.ts';
 
-/** How long `stack rm` waits for a network's last tasks to stop before giving up on it. */
-const NETWORK_RM_WAIT_MS = 60_000;
-
 const byStack = (ns: string) => ({ label: [`${NAMESPACE_LABEL}=${ns}`] });
 const q = (f: Record<string, string[]>) => ({ filters: JSON.stringify(f) });
 
@@ -182,22 +179,6 @@ const ps: Command = {
   },
 };
 
-/** A network still holding tasks of the services just removed is refused (409) until they stop. */
-async function removeNetwork(c: Client, id: string, name: string, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + NETWORK_RM_WAIT_MS;
-  for (;;) {
-    try {
-      await c.request('DELETE', `/networks/${encodeURIComponent(id)}`);
-      return;
-    } catch (e) {
-      if (!(e instanceof ApiError) || e.status !== 409 || Date.now() > deadline) throw e;
-    }
-    // Polled: the daemon has no "network free" event to wait on.
-    await Bun.sleep(200);
-    if (signal.aborted) throw new Error(`interrupted while removing network ${name}`);
-  }
-}
-
 const rm: Command = {
   name: 'rm',
   aliases: ['remove', 'down'],
@@ -228,7 +209,8 @@ const rm: Command = {
       for (const s of cur.services) await step(`service ${s.Spec.Name}`, () => c.removeService(s.ID));
       for (const s of cur.secrets) await step(`secret ${s.Spec.Name}`, () => c.request('DELETE', `/secrets/${s.ID}`));
       for (const s of cur.configs) await step(`config ${s.Spec.Name}`, () => c.request('DELETE', `/configs/${s.ID}`));
-      for (const n of cur.networks) await step(`network ${n.Name}`, () => removeNetwork(c, n.Id, n.Name, ctx.signal));
+      // The daemon holds a network's removal until the removed services' tasks have left it.
+      for (const n of cur.networks) await step(`network ${n.Name}`, () => c.request('DELETE', `/networks/${n.Id}`));
     }
     return failed ? 1 : 0;
   },

@@ -26,12 +26,12 @@ services:
     command: nginx -g "daemon off;"
     env_file: web.env
     environment: { BOTH: env, PORT: "\${PORT:-80}" }
-    labels: [a=b]
+    labels: [a=b, bare]
     deploy: { labels: { tier: front } }
 `);
     const s = svc('web');
     expect(s.Labels).toEqual({ tier: 'front', 'com.docker.stack.namespace': 'app', 'com.docker.stack.image': 'nginx:1.27' });
-    expect(s.TaskTemplate.ContainerSpec).toMatchObject({ Image: 'nginx:1.27', Command: ['/docker-entrypoint.sh'], Args: ['nginx', '-g', 'daemon off;'], Labels: { a: 'b', 'com.docker.stack.namespace': 'app' } });
+    expect(s.TaskTemplate.ContainerSpec).toMatchObject({ Image: 'nginx:1.27', Command: ['/docker-entrypoint.sh'], Args: ['nginx', '-g', 'daemon off;'], Labels: { a: 'b', bare: '', 'com.docker.stack.namespace': 'app' } });
     expect(s.TaskTemplate.ContainerSpec!.Env).toEqual(['FROM_FILE=1', 'BOTH=env', 'PORT=80']);
     // No networks named: the stack's default network, made for it.
     expect(s.TaskTemplate.Networks).toEqual([{ Target: 'app_default' }]);

@@ -78,7 +78,16 @@ export function keyValues(v: unknown, path: string, env: Record<string, string |
   });
 }
 
-/** Labels: a mapping or a `["k=v"]` list. */
+/** Labels: a mapping or a `["k=v"]` list; a bare `k` (or `k:` with no value) is an empty label. */
 export function labels(v: unknown, path: string): Record<string, string> {
-  return Object.fromEntries(keyValues(v, path, {}).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  if (v === undefined || v === null) return {};
+  const entries: [string, string][] = Array.isArray(v)
+    ? v.map((x, i) => {
+        const s = str(x, `${path}[${i}]`) ?? '';
+        const eq = s.indexOf('=');
+        return eq < 0 ? [s, ''] : [s.slice(0, eq), s.slice(eq + 1)];
+      })
+    : Object.entries(map(v, path)).map(([k, x]) => [k, str(x, `${path}.${k}`) ?? '']);
+  for (const [k] of entries) if (!k) throw new ComposeError(`${path}: a label needs a key`);
+  return Object.fromEntries(entries);
 }
