@@ -4,7 +4,7 @@
  * docker CLI's `docker stack deploy|ls|services|ps|rm` against the same daemon.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Daemon, freePort, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
@@ -119,6 +119,14 @@ secrets:
     const services = await d.ok('stack', 'services', 'app');
     for (const s of ['web', 'api', 'worker', 'cache', 'db']) expect(services).toContain(`app_${s}`);
     expect(await d.ok('stack', 'ps', 'app')).toContain('app_worker.2');
+
+    // The same file without cache: kept unless --prune.
+    writeFileSync(join(dir, 'smaller.yml'), readFileSync(join(dir, 'compose.yml'), 'utf8').replace(/\n  cache:[\s\S]*?build: \.\/cache/, ''));
+    expect((await shoal({ API_VERSION: '2' }, 'stack', 'deploy', '-c', join(dir, 'smaller.yml'), 'app')).out).toContain('4 services unchanged');
+    expect(Object.keys(await versions())).toContain('app_cache');
+    const pruned = await shoal({ API_VERSION: '2' }, 'stack', 'deploy', '--prune', '-c', join(dir, 'smaller.yml'), 'app');
+    expect(pruned.out).toContain('Removing service app_cache');
+    expect(Object.keys(await versions()).sort()).toEqual(['app_api', 'app_db', 'app_web', 'app_worker']);
 
     const rm = await shoal({}, 'stack', 'rm', 'app');
     expect(rm.code).toBe(0);
