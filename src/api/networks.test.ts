@@ -89,6 +89,21 @@ describe('networks', () => {
     expect((await api.call('GET', '/networks/shared')).status).toBe(404);
     expect((await api.call('DELETE', '/networks/shared')).status).toBe(404);
   });
+
+  test('a network held only by tasks of removed services is removed once they stop (docker stack rm)', async () => {
+    const id = (await create({ Name: 'drain' })).json.Id;
+    const svc = await api.call('POST', '/services/create', proc('gone', { TaskTemplate: { ...proc('gone').TaskTemplate, Networks: [{ Target: 'drain' }] } }));
+    const net = { ID: id, Spec: { Name: 'drain' }, DriverState: { Name: 'overlay', Options: {} }, IPAMOptions: { Configs: [] } };
+    const t = await api.addTask({ ServiceID: svc.json.ID, NetworksAttachments: [{ Network: net, Addresses: ['10.0.9.2/24'] }] });
+    expect((await api.call('DELETE', '/services/gone')).status).toBe(200);
+    let answered = false;
+    const pending = api.call('DELETE', '/networks/drain').finally(() => (answered = true));
+    await api.deps.store.sync();
+    expect(answered).toBe(false);
+    const { store } = api.deps;
+    await store.update((tx) => tx.update('tasks', { ...store.get('tasks', t.ID)!, DesiredState: 'shutdown', Status: { ...t.Status, State: 'shutdown' } }));
+    expect((await pending).status).toBe(204);
+  });
 });
 
 describe('the ingress network', () => {

@@ -50,6 +50,33 @@ export function networkInUse(store: MemoryStore, n: Network): string | null {
   return null;
 }
 
+/** How long a removal waits for the tasks of removed services to leave the network. */
+const DRAIN_WAIT_MS = 30_000;
+
+/**
+ * Why `n` cannot be removed, after waiting (bounded) for the tasks of services already removed to
+ * stop: swarmkit lets such a network go at once, so `docker stack rm` removes the services and then
+ * the networks without waiting; we hold the answer until the addresses are free instead.
+ */
+function untilFree(store: MemoryStore, n: Network, signal: AbortSignal, ms = DRAIN_WAIT_MS): Promise<string | null> {
+  const busy = networkInUse(store, n);
+  const byService = store.list('services').some((s) => s.Spec.TaskTemplate.Networks?.some((a) => a.Target === n.ID));
+  if (!busy || byService) return Promise.resolve(busy);
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unwatch();
+      signal.removeEventListener('abort', done);
+      resolve(networkInUse(store, n));
+    };
+    const unwatch = store.watch(() => {
+      if (!networkInUse(store, n)) done();
+    });
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
 export function networksRoutes(deps: ApiDeps): Hono {
   const { store } = deps;
   const app = new Hono();
@@ -94,7 +121,7 @@ export function networksRoutes(deps: ApiDeps): Hono {
     requireCluster(store);
     await store.sync(c.req.raw.signal);
     const n = findNetwork(store, c.req.param('id'));
-    const busy = networkInUse(store, n);
+    const busy = await untilFree(store, n, c.req.raw.signal);
     if (busy) throw new ConflictError(busy);
     await store.update((tx) => tx.delete('networks', n.ID), c.req.raw.signal);
     return c.body(null, 204);

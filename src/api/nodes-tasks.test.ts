@@ -27,6 +27,8 @@ describe('tasks', () => {
     expect((await api.call('GET', q('/tasks', { node: ['host-a'] }))).json).toHaveLength(2);
     expect((await api.call('GET', q('/tasks', { id: [b.ID.slice(0, 8)] }))).json).toHaveLength(1);
     expect((await api.call('GET', q('/tasks', { 'desired-state': ['sleeping'] }))).status).toBe(400);
+    await api.call('POST', `/services/${db.ID}/update?version=${db.Version.Index}`, { ...db.Spec, Labels: { 'com.docker.stack.namespace': 'app' } });
+    expect((await api.call('GET', q('/tasks', { label: ['com.docker.stack.namespace=app'] }))).json).toHaveLength(1); // the service's labels, as swarmkit
     expect((await api.call('GET', q('/tasks', { colour: ['red'] }))).status).toBe(400);
     expect((await api.call('GET', `/tasks/${a.ID}`)).json.ID).toBe(a.ID);
     expect((await api.call('GET', `/tasks/${a.ID.slice(0, 10)}`)).json.ID).toBe(a.ID);

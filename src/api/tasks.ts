@@ -54,7 +54,8 @@ export function tasksRoutes(deps: ApiDeps): Hono {
         (!nodeIds || nodeIds.includes(t.NodeID)) &&
         matchAny(f.get('desired-state'), (v) => t.DesiredState === v) &&
         matchAny(f.get('runtime'), (v) => (t.Spec.Runtime ?? '') === v) &&
-        matchLabels(f.get('label'), t.Labels) &&
+        // As swarmkit: a task carries its service's labels (`docker stack ps` lists by them).
+        matchLabels(f.get('label'), { ...store.get('services', t.ServiceID)?.Spec.Labels, ...t.Labels }) &&
         matchAny(f.get('_up-to-date'), (v) => upToDate(t) === (v === 'true' || v === '1')),
       )
       .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt))

@@ -15,9 +15,10 @@ import { nodeGroup } from './node.ts';
 import { pluginGroup } from './plugin.ts';
 import { ConvergeError } from './progress.ts';
 import { serviceGroup } from './service.ts';
+import { stackGroup } from './stack.ts';
 import { infoCommand, versionCommand } from './system.ts';
 
-export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, pluginGroup, caGroup];
+export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, stackGroup, pluginGroup, caGroup];
 export const TOP: Command[] = [daemonCommand, eventsCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {
