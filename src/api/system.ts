@@ -39,6 +39,10 @@ export function systemRoutes(deps: ApiDeps): Hono {
     }),
   );
 
+  // `docker system df`: shoal keeps no images, containers, volumes or build cache of its own (a
+  // container task's engine does): Docker's shape, empty.
+  app.get('/system/df', (c) => c.json({ LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] }));
+
   app.get('/info', async (c) => {
     // Like Docker's: without a leader (an election, a lost quorum, a manager that has just joined)
     // the answer comes from what this manager holds, possibly stale, with the reason in Swarm.Error.
