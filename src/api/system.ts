@@ -97,6 +97,6 @@ export function systemRoutes(deps: ApiDeps): Hono {
 
 /** Managers as the store knows them, else as this host remembers them (cluster.json). */
 function remoteManagers(nodes: Node[], remembered: { NodeID: string; Addr: string }[]): { NodeID: string; Addr: string }[] {
-  const known = nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }));
+  const known = nodes.filter((n) => n.ManagerStatus && n.Spec.Role === 'manager').map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }));
   return known.length ? known : remembered;
 }

@@ -103,6 +103,8 @@ describe.skipIf(!dockerCli)('the docker CLI in swarm mode', () => {
     // The store says worker at once; the host itself stops its manager part a moment later.
     await waitFor('the demoted host a worker again', async () => d2.output.includes('this node is a worker now'), 30_000);
     expect(await ok(d2, 'system', 'info', '--format', '{{.Swarm.ControlAvailable}}')).toBe('false');
+    expect(await ok(d1, 'node', 'ls', '--filter', `id=${workerId}`, '--format', '{{.ManagerStatus}}')).toBe('');
+    expect(await ok(d1, 'system', 'info', '--format', '{{.Swarm.Managers}} {{len .Swarm.RemoteManagers}}')).toBe('1 1');
 
     expect(await ok(d2, 'swarm', 'leave')).toBe('Node left the swarm.');
     await waitFor('the node that left down', async () => (await ok(d1, 'node', 'inspect', workerId, '--format', '{{.Status.State}}')) === 'down', 30_000);
