@@ -160,7 +160,7 @@ describe.skipIf(!dockerCli)('the docker CLI in swarm mode', () => {
   describe.skipIf(!engine.ok)(`container services${engine.ok ? '' : ` (skipped: ${engine.reason})`}`, () => {
     test('service create (progress display), ls, ps, inspect, logs, scale, update, rollback, rm; node ps; events', async () => {
       // Without --detach the CLI follows the tasks through the API, as against Docker, until converged.
-      const created = await docker(d1, ['service', 'create', '--name', 'dkweb', '--replicas', '1', '--update-monitor', '1s', TEST_IMAGE, 'sh', '-c', 'echo hello from $HOSTNAME; while true; do sleep 1; done'], 60_000);
+      const created = await docker(d1, ['service', 'create', '--name', 'dkweb', '--replicas', '1', '--update-monitor', '1s', '--stop-grace-period', '1s', TEST_IMAGE, 'sh', '-c', 'echo hello from $HOSTNAME; while true; do sleep 1; done'], 60_000);
       expect(created.code).toBe(0);
       const all = created.out + created.err;
       expect(all).toContain('overall progress: 1 out of 1 tasks');
@@ -198,6 +198,12 @@ describe.skipIf(!dockerCli)('the docker CLI in swarm mode', () => {
       expect(await ok(d1, 'service', 'rm', 'dkweb')).toBe('dkweb');
       await waitFor('dkweb gone', async () => (await d1.api('/services/dkweb')).status === 404);
       expect(await ok(d1, 'service', 'ls', '-q')).toBe('');
+      // The engine's own view (its usual DOCKER_HOST): the tasks' containers go with the service.
+      await waitFor('no container of dkweb left in the engine', async () => {
+        const p = Bun.spawn(['docker', 'ps', '-aq', '--filter', `label=io.shoal.service.id=${svcId}`], { stdout: 'pipe', stderr: 'pipe' });
+        const [out, code] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+        return code === 0 && out.trim() === '';
+      }, 30_000);
     }, 120_000);
   });
 });
