@@ -44,6 +44,11 @@ export function checkManagersSpec(m: unknown): ManagersSpec | undefined {
 export function checkCAConfig(ca: unknown): { NodeCertExpiry?: number } | undefined {
   if (ca === undefined || ca === null) return undefined;
   if (!isObject(ca)) throw bad('CAConfig', 'expected an object');
+  // `docker swarm ca --rotate` / `--external-ca` / `--ca-cert`: refused rather than ignored, since
+  // the CLI would otherwise wait for a root rotation that never starts.
+  if (ca.ForceRotate !== undefined && ca.ForceRotate !== 0) throw bad('CAConfig.ForceRotate', 'rotating the root CA is not supported yet');
+  if (typeof ca.SigningCACert === 'string' && ca.SigningCACert !== '') throw bad('CAConfig.SigningCACert', 'replacing the root CA is not supported yet (an external CA is given at "shoal daemon --init --external-ca")');
+  if (Array.isArray(ca.ExternalCAs) && ca.ExternalCAs.length > 0) throw bad('CAConfig.ExternalCAs', 'external CA servers are not supported (an external root is given at "shoal daemon --init --external-ca")');
   const ns = ca.NodeCertExpiry;
   if (ns === undefined || ns === 0) return {}; // Docker's zero value: the default
   const problem = nodeCertExpiryProblem(ns);
@@ -51,10 +56,18 @@ export function checkCAConfig(ca: unknown): { NodeCertExpiry?: number } | undefi
   return { NodeCertExpiry: ns as number };
 }
 
+/** `docker swarm update --autolock=true`: shoal has no autolock, so it says so instead of pretending. */
+function checkEncryptionConfig(e: unknown): void {
+  if (e === undefined || e === null) return;
+  if (!isObject(e)) throw bad('EncryptionConfig', 'expected an object');
+  if (e.AutoLockManagers === true) throw bad('EncryptionConfig.AutoLockManagers', 'autolock is not supported yet: the raft log and keys are protected by the data dir\'s permissions only');
+}
+
 /** The checks of an init's spec: the parts shoal models. */
 export function checkInitSpec(spec: Record<string, unknown> | undefined): Partial<ClusterSpec> | undefined {
   if (!spec) return undefined;
   checkManagersSpec(spec.Managers);
+  checkEncryptionConfig(spec.EncryptionConfig);
   const ca = checkCAConfig(spec.CAConfig);
   const out = { ...spec } as Partial<ClusterSpec> & Record<string, unknown>;
   if (ca === undefined || ca.NodeCertExpiry === undefined) delete out.CAConfig;
@@ -98,6 +111,7 @@ export function mergeClusterSpec(cur: ClusterSpec, patch: unknown): ClusterSpec 
     if (typeof hb !== 'number' || !Number.isFinite(hb) || hb < 100e6 || hb > 3600e9) throw bad('Dispatcher.HeartbeatPeriod', 'expected nanoseconds from 100ms to 1h');
     next.Dispatcher = { ...cur.Dispatcher, HeartbeatPeriod: hb };
   } else if (patch.Dispatcher !== undefined && patch.Dispatcher !== null && !isObject(patch.Dispatcher)) throw bad('Dispatcher', 'expected an object');
+  checkEncryptionConfig(patch.EncryptionConfig);
   const ca = checkCAConfig(patch.CAConfig);
   if (ca?.NodeCertExpiry !== undefined) next.CAConfig = { ...cur.CAConfig, NodeCertExpiry: ca.NodeCertExpiry };
   const managers = checkManagersSpec(patch.Managers);

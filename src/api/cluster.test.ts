@@ -147,3 +147,29 @@ describe('before a cluster exists', () => {
     expect(r.json.message).toContain('/nowhere');
   });
 });
+
+describe('what the docker CLI asks that shoal does not do', () => {
+  test('unlock-key is empty, unlock and autolock and a root CA rotation are refused by name; system df is empty', async () => {
+    const api = testApi();
+    expect((await api.call('POST', '/swarm/init', {})).status).toBe(200);
+    expect((await api.call('GET', '/swarm/unlockkey')).json).toEqual({ UnlockKey: '' });
+    const unlock = await api.call('POST', '/swarm/unlock', { UnlockKey: 'x' });
+    expect(unlock.status).toBe(400);
+    expect(unlock.json.message).toContain('not locked');
+    const version = (await api.call('GET', '/swarm')).json.Version.Index;
+    for (const [spec, field] of [
+      [{ EncryptionConfig: { AutoLockManagers: true } }, 'Spec.EncryptionConfig.AutoLockManagers'],
+      [{ CAConfig: { ForceRotate: 1 } }, 'Spec.CAConfig.ForceRotate'],
+      [{ CAConfig: { SigningCACert: 'PEM' } }, 'Spec.CAConfig.SigningCACert'],
+      [{ CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: 'https://x' }] } }, 'Spec.CAConfig.ExternalCAs'],
+    ] as const) {
+      const r = await api.call('POST', `/swarm/update?version=${version}`, spec);
+      expect({ field, status: r.status }).toEqual({ field, status: 400 });
+      expect(r.json.message).toContain(field);
+    }
+    // What the CLI sends back unchanged (autolock off, no rotation) still goes through.
+    const ok = await api.call('POST', `/swarm/update?version=${version}`, { EncryptionConfig: { AutoLockManagers: false }, CAConfig: { ForceRotate: 0 } });
+    expect(ok.status).toBe(200);
+    expect((await api.call('GET', '/system/df')).json).toEqual({ LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] });
+  });
+});

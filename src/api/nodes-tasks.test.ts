@@ -84,3 +84,14 @@ test("TLSInfo's issuer fields are shown only in Docker's base64 shape (the docke
   await setIssuer('MCAxHjAcBgNVBAMTFXNob2Fs');
   expect((await api.call('GET', '/nodes')).json[0].Description.TLSInfo.CertIssuerSubject).toBe('MCAxHjAcBgNVBAMTFXNob2Fs');
 });
+
+describe('dockerNode', () => {
+  test('a worker shows no ManagerStatus (the store keeps a demoted node\'s last one); a manager keeps its own', async () => {
+    const { dockerNode } = await import('./nodes.ts');
+    const self = (await api.call('GET', `/nodes/${nodeId}`)).json;
+    expect(dockerNode(self).ManagerStatus?.Leader).toBe(true);
+    const demoted = { ...self, Spec: { ...self.Spec, Role: 'worker' } };
+    expect(dockerNode(demoted).ManagerStatus).toBeUndefined();
+    expect('ManagerStatus' in dockerNode(demoted)).toBe(false);
+  });
+});

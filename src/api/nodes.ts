@@ -13,7 +13,14 @@ const NODE_FILTERS = ['id', 'name', 'role', 'membership', 'label', 'node.label']
  * Nodes recorded by an earlier version hold the issuer's subject as text; the docker CLI reads the
  * field as base64 and fails on the whole list, so such a value is left out until the next renewal.
  */
-export function dockerNode(n: Node): Node {
+export function dockerNode(node: Node): Node {
+  // The store keeps a demoted node's last ManagerStatus (its address); Docker shows one only for a
+  // manager, and `docker node ls` would call the worker "Reachable".
+  let n = node;
+  if (n.Spec.Role === 'worker' && n.ManagerStatus) {
+    const { ManagerStatus: _kept, ...rest } = n;
+    n = rest;
+  }
   const tls = n.Description?.TLSInfo;
   if (!tls?.CertIssuerSubject || /^[A-Za-z0-9+/]*={0,2}$/.test(tls.CertIssuerSubject)) return n;
   const { CertIssuerSubject: _text, ...rest } = tls;

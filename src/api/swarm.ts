@@ -48,6 +48,16 @@ export function swarmRoutes(deps: ApiDeps): Hono {
     return c.body(null, 200);
   });
 
+  // Autolock does not exist in shoal: no manager is ever locked, so there is no key (Docker's answer
+  // when autolock is off: `docker swarm unlock-key` says "no unlock key is set").
+  app.get('/swarm/unlockkey', (c) => {
+    requireCluster(store);
+    return c.json({ UnlockKey: '' });
+  });
+  app.post('/swarm/unlock', () => {
+    throw new InvalidArgumentError('this node is not locked: shoal has no autolock yet');
+  });
+
   // Docker's swarm update: the spec (fields shoal models; those left out are kept) with
   // ?version=, and/or the join-token rotation (which needs no version).
   app.post('/swarm/update', limitBody, async (c) => {

@@ -39,6 +39,10 @@ export function systemRoutes(deps: ApiDeps): Hono {
     }),
   );
 
+  // `docker system df`: shoal keeps no images, containers, volumes or build cache of its own (a
+  // container task's engine does): Docker's shape, empty.
+  app.get('/system/df', (c) => c.json({ LayersSize: 0, Images: [], Containers: [], Volumes: [], BuildCache: [] }));
+
   app.get('/info', async (c) => {
     // Like Docker's: without a leader (an election, a lost quorum, a manager that has just joined)
     // the answer comes from what this manager holds, possibly stale, with the reason in Swarm.Error.
@@ -93,6 +97,6 @@ export function systemRoutes(deps: ApiDeps): Hono {
 
 /** Managers as the store knows them, else as this host remembers them (cluster.json). */
 function remoteManagers(nodes: Node[], remembered: { NodeID: string; Addr: string }[]): { NodeID: string; Addr: string }[] {
-  const known = nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }));
+  const known = nodes.filter((n) => n.ManagerStatus && n.Spec.Role === 'manager').map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }));
   return known.length ? known : remembered;
 }

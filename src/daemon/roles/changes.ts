@@ -99,14 +99,33 @@ export class RoleChanges {
     const { ctx } = this;
     if (this.#confirming || !ctx.roles.is('manager')) return;
     this.#confirming = true;
+    let retry = false;
     try {
-      await ctx.store.sync(AbortSignal.timeout(10_000));
+      // The leader takes a demoted member out of the raft configuration at once (raft-members.ts) and
+      // then answers none of its reads. So a member out of its own configuration whose log stood
+      // still through a failed read (not one replaying old history) takes that removal as the answer.
+      const removed = this.#removedFromRaft();
+      if (!(removed !== null && removed === this.#stillAt)) await ctx.store.sync(AbortSignal.timeout(5_000));
       if (ctx.store.get('nodes', ctx.nodeId)?.Spec.Role === 'worker') await this.#demote();
     } catch {
-      // No leader to ask right now: the next committed entry checks again.
+      // No leader answered. Retried: a removed member receives no further entries to check again on.
+      this.#stillAt = this.#removedFromRaft();
+      retry = true;
     } finally {
       this.#confirming = false;
     }
+    if (retry && ctx.roles.is('manager')) setTimeout(() => void this.confirmDemotion(), 1_000).unref?.();
+  }
+
+  /** After a failed read: the applied index at which this member found itself out of its raft configuration. */
+  #stillAt: number | null = null;
+
+  /** This member's applied index when it is out of its own raft configuration, else null. */
+  #removedFromRaft(): number | null {
+    const st = this.ctx.state.raft?.status;
+    const id = this.ctx.nodeId;
+    if (!st || !id || st.conf.voters.includes(id) || st.conf.learners.includes(id)) return null;
+    return st.applied;
   }
 
   /**
