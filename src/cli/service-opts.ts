@@ -16,6 +16,15 @@ import {
   checkConstraint, invalid, parseChoice, parseCount, parseCpus, parseDuration, parseEnv, parseKeyValue, parsePublish, parseSize, splitWords,
 } from './units.ts';
 
+/** `--detach`, `--wait-timeout`, `--quiet`: how create, update, scale and rollback wait for `what`. */
+export function waitOptions(what: string): OptionDef[] {
+  return [
+    { long: 'detach', short: 'd', kind: 'bool', help: `exit at once instead of waiting for ${what}` },
+    { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
+    { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+  ];
+}
+
 const common: OptionDef[] = [
   { long: 'workdir', short: 'w', kind: 'string', value: 'DIR', help: 'working directory of the program' },
   { long: 'user', short: 'u', kind: 'string', value: 'USER', help: 'user (name or uid[:gid]) to run as' },
@@ -31,9 +40,7 @@ const common: OptionDef[] = [
   { long: 'mock-run-for', kind: 'string', value: 'DURATION', help: '--runtime mock: run for this long, then exit' },
   { long: 'mock-exit-code', kind: 'string', value: 'N', help: '--runtime mock: exit code when done' },
   { long: 'mock-start-error', kind: 'string', value: 'MESSAGE', help: '--runtime mock: fail to start with this message' },
-  { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the tasks to converge' },
-  { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
-  { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+  ...waitOptions('the tasks to converge'),
   ...UPDATE_CONFIG_OPTIONS,
 ];
 

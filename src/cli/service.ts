@@ -5,7 +5,7 @@ import { ApiError } from './client.ts';
 import { type Command, type Ctx, FORMAT_OPTION, type Group } from './command.ts';
 import { json, serviceTable, taskTable } from './format.ts';
 import { waitConverged } from './progress.ts';
-import { applyServiceUpdate, buildServiceSpec, CREATE_OPTIONS, UPDATE_OPTIONS } from './service-opts.ts';
+import { applyServiceUpdate, buildServiceSpec, CREATE_OPTIONS, UPDATE_OPTIONS, waitOptions } from './service-opts.ts';
 import { parseDuration, parseKeyValue, parseScaleArgs, parseSince } from './units.ts';
 
 const DEFAULT_WAIT_MS = 60_000;
@@ -116,9 +116,7 @@ const scale: Command = {
   summary: 'Set the number of replicas of services',
   usage: '[OPTIONS] SERVICE=REPLICAS [SERVICE=REPLICAS…]',
   options: [
-    { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the tasks to converge' },
-    { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
-    { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+    ...waitOptions('the tasks to converge'),
   ],
   async run(ctx) {
     const pairs = parseScaleArgs(ctx.args.positionals);
@@ -173,9 +171,7 @@ const rollback: Command = {
   summary: 'Go back to the service\'s previous spec (rolled out under its RollbackConfig)',
   usage: '[OPTIONS] SERVICE',
   options: [
-    { long: 'detach', short: 'd', kind: 'bool', help: 'exit at once instead of waiting for the rollback to finish' },
-    { long: 'wait-timeout', kind: 'string', value: 'DURATION', help: 'how long to wait for convergence (default 60s)' },
-    { long: 'quiet', short: 'q', kind: 'bool', help: 'suppress progress output' },
+    ...waitOptions('the rollback to finish'),
   ],
   minArgs: 1,
   maxArgs: 1,
