@@ -115,9 +115,7 @@ const scale: Command = {
   name: 'scale',
   summary: 'Set the number of replicas of services',
   usage: '[OPTIONS] SERVICE=REPLICAS [SERVICE=REPLICAS…]',
-  options: [
-    ...waitOptions('the tasks to converge'),
-  ],
+  options: waitOptions('the tasks to converge'),
   async run(ctx) {
     const pairs = parseScaleArgs(ctx.args.positionals);
     if (ctx.args.has('wait-timeout')) waitMs(ctx);
@@ -170,9 +168,7 @@ const rollback: Command = {
   name: 'rollback',
   summary: 'Go back to the service\'s previous spec (rolled out under its RollbackConfig)',
   usage: '[OPTIONS] SERVICE',
-  options: [
-    ...waitOptions('the rollback to finish'),
-  ],
+  options: waitOptions('the rollback to finish'),
   minArgs: 1,
   maxArgs: 1,
   async run(ctx) {

@@ -203,6 +203,20 @@ export function alive(pid: number): boolean {
 }
 
 /** A TCP port free on `host` right now (the OS picks it; the caller binds it soon after). */
+/**
+ * A temporary daemon serving the admin API on 127.0.0.1 over mutual TLS (`--listen-tcp`), started,
+ * with two client bundles written under `bundleDir`: `alice` (admin) and `bob` (read-only).
+ */
+export async function tlsDaemon(bundleDir: string): Promise<{ d: Daemon; tcp: number }> {
+  const tcp = freePort();
+  const d = await tempDaemon(['--listen-tcp', `127.0.0.1:${tcp}`, '--listen-addr', `127.0.0.1:${freePort()}`]);
+  await d.start();
+  await waitFor('the TCP API', () => d.output.includes(`admin API on tcp://127.0.0.1:${tcp}`), 20_000);
+  await d.ok('ca', 'client-bundle', '--name', 'alice', '--out', join(bundleDir, 'alice'));
+  await d.ok('ca', 'client-bundle', '--name', 'bob', '--role', 'read-only', '--out', join(bundleDir, 'bob'));
+  return { d, tcp };
+}
+
 export function freePort(host = '127.0.0.1'): number {
   const s = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
   const port = s.port;

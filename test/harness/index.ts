@@ -4,7 +4,7 @@
  * clusters of them (cluster.ts), bounded waits (wait.ts), log tails on failure (logs.ts).
  * docs/testing-netns.md describes it.
  */
-export { alive, type CliResult, Daemon, freePort, killTaskProcesses, requireBinary, SHOAL, tempDaemon } from './daemon.ts';
+export { alive, type CliResult, Daemon, freePort, killTaskProcesses, requireBinary, SHOAL, tempDaemon, tlsDaemon } from './daemon.ts';
 export { type AddOptions, type BootOptions, type Booted, Cluster, disposeAll, leaderOf, NETNS_PORT } from './cluster.ts';
 export { type NetHost, NetnsHosts, netnsUnavailable, requireNetns, sweepStale, vxlanUnavailable } from './hosts.ts';
 export { reaches, tcpEcho, tcpSay, udpListener, udpSend } from './probes.ts';

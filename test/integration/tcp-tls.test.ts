@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueClientCert } from '../../src/manager/ca/client-cert.ts';
 import { RootCA } from '../../src/manager/ca/index.ts';
-import { type CliResult, Cluster, type Daemon, SHOAL, freePort, tempDaemon, waitFor } from '../harness/index.ts';
+import { type CliResult, Cluster, type Daemon, SHOAL, freePort, tlsDaemon, waitFor } from '../harness/index.ts';
 
 const hasDocker = Bun.which('docker') !== null;
 let d: Daemon & AsyncDisposable;
@@ -20,14 +20,10 @@ let host: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'shoal-bundles-'));
-  const tcp = freePort();
-  host = `tcp://127.0.0.1:${tcp}`;
   process.env.SHOAL_TEST_MIN_CERT_EXPIRY = '1s'; // lets a bundle expire within the test
-  d = await tempDaemon(['--listen-tcp', `127.0.0.1:${tcp}`, '--listen-addr', `127.0.0.1:${freePort()}`]);
-  await d.start();
-  await waitFor('the TCP API', () => d.output.includes(`admin API on tcp://127.0.0.1:${tcp}`), 20_000);
-  await d.ok('ca', 'client-bundle', '--name', 'alice', '--out', join(dir, 'alice'));
-  await d.ok('ca', 'client-bundle', '--name', 'bob', '--role', 'read-only', '--out', join(dir, 'bob'));
+  const started = await tlsDaemon(dir);
+  d = started.d;
+  host = `tcp://127.0.0.1:${started.tcp}`;
 }, 60_000);
 afterAll(async () => {
   await d?.[Symbol.asyncDispose]();

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { type Daemon, freePort, tempDaemon, waitFor } from '../harness/index.ts';
+import { type Daemon, tlsDaemon, waitFor } from '../harness/index.ts';
 import { Browsers, hasBrowser, skipReason } from './browser.ts';
 
 skipReason('test/ui/ui.test.ts');
@@ -39,13 +39,9 @@ async function service(name: string): Promise<any> {
 beforeAll(async () => {
   if (!hasBrowser) return;
   dir = mkdtempSync(join(tmpdir(), 'shoal-ui-'));
-  const tcp = freePort();
-  origin = `https://127.0.0.1:${tcp}`;
-  d = await tempDaemon(['--listen-tcp', `127.0.0.1:${tcp}`, '--listen-addr', `127.0.0.1:${freePort()}`]);
-  await d.start();
-  await waitFor('the TCP API', () => d.output.includes(`admin API on tcp://127.0.0.1:${tcp}`), 20_000);
-  await d.ok('ca', 'client-bundle', '--name', 'alice', '--out', join(dir, 'alice'));
-  await d.ok('ca', 'client-bundle', '--name', 'bob', '--role', 'read-only', '--out', join(dir, 'bob'));
+  const started = await tlsDaemon(dir);
+  d = started.d;
+  origin = `https://127.0.0.1:${started.tcp}`;
 }, 60_000);
 
 afterAll(async () => {
