@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { decode, encode } from '../lib/codec.ts';
+import type { Secret } from '../types/index.ts';
 import { type BackupHeader, encodeBackup, openBackup, readBackupHeader, type StoreSnapshot } from './format.ts';
 
 const CLUSTER = 'c0ffee';
@@ -89,7 +90,7 @@ describe('backup file', () => {
     expect(() => openBackup(b, 'f', 'hunter2')).toThrow('is not an unlock key (they begin with SWMKEY-1-)');
     const opened = openBackup(b, 'f', KEY);
     expect(opened.snapshot).toEqual(snapshotBytes());
-    expect(decode<StoreSnapshot>(opened.snapshot).tables.secrets[0]!.Spec).toEqual({ Name: 'pw', Data: SECRET });
+    expect((decode<StoreSnapshot>(opened.snapshot).tables.secrets[0] as Secret).Spec).toEqual({ Name: 'pw', Data: SECRET });
   });
 
   test('a sealed backup whose header was edited (and checksum recomputed) fails the tag', () => {
