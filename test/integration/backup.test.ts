@@ -7,9 +7,10 @@
  */
 import { afterEach, expect, test } from 'bun:test';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CliResult, Cluster, Daemon, disposeAll, freePort, leaderOf, logsOnFailure, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
+import { type CliResult, Cluster, Daemon, disposeAll, freePort, leaderOf, logsOnFailure, SHOAL, tempDaemon, tlsDaemon, waitFor } from '../harness/index.ts';
 
 afterEach(() => disposeAll());
 
@@ -195,3 +196,26 @@ test('bad input: truncated, a flipped byte, not a backup, another cluster\'s dat
     for (const f of [good, ...cases.map((x) => x[1])]) Bun.spawnSync(['rm', '-f', f]);
   }
 }), 120_000);
+
+test('over TCP: an admin bundle takes a backup, a read-only bundle is refused', logsOnFailure(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-backup-tls-'));
+  const { d, tcp } = await tlsDaemon(dir);
+  await using _ = d as Daemon & AsyncDisposable;
+  try {
+    const over = async (bundle: string, out: string) => {
+      const p = Bun.spawn([SHOAL, 'swarm', 'backup', '--out', out], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, SHOAL_HOST: `tcp://127.0.0.1:${tcp}`, SHOAL_CERT_PATH: join(dir, bundle) } });
+      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { code, stdout, stderr };
+    };
+    const ok = await over('alice', join(dir, 'a.backup'));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`written to ${join(dir, 'a.backup')}: raft index`);
+    expect(readFileSync(join(dir, 'a.backup')).subarray(0, 8).toString()).toBe('SHOALBAK');
+    const refused = await over('bob', join(dir, 'b.backup'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('the client bundle of "bob" has the read-only role: POST /swarm/backup needs an admin bundle');
+    expect(existsSync(join(dir, 'b.backup'))).toBe(false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}), 60_000);
