@@ -143,6 +143,11 @@ test('backup on a follower under writes; restore on a new host: every object, th
   const w = await c.add({ join: [restored.addr, tokens.worker], name: 'w-new' });
   const wid = await waitFor('the worker in /info', async () => (await w.json('/info')).Swarm.NodeID as string, 20_000);
   await waitFor('the worker ready in the restored cluster', async () => (await restored.json<any[]>('/nodes')).some((n) => n.ID === wid && n.Status.State === 'ready'), 30_000);
+
+  // Started again with the same flags (a unit file keeps them): recognised, not rolled back to the backup.
+  await restored.restart();
+  await waitFor('the restart to recognise the backup', () => restored.output.includes(`--restore: this data dir was restored from ${file} already`), 20_000);
+  expect((await restored.json<any[]>('/nodes')).some((n) => n.ID === wid)).toBe(true);
 }), 240_000);
 
 test('bad input: truncated, a flipped byte, not a backup, another cluster\'s data dir: clear error, nothing written', logsOnFailure(async () => {
