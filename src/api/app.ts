@@ -3,6 +3,7 @@
  * call the store). `createApp(deps)` has no I/O of its own: tests drive it with `app.request()`.
  */
 import { Hono } from 'hono';
+import { backupRoutes } from './backup.ts';
 import { caRoutes } from './ca.ts';
 import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
@@ -30,6 +31,7 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', metricsRoutes(deps));
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
   app.route('/', swarmRoutes(deps));
+  app.route('/', backupRoutes(deps));
   app.route('/', servicesRoutes(deps));
   app.route('/', tasksRoutes(deps));
   app.route('/', nodesRoutes(deps));

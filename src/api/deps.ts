@@ -1,3 +1,4 @@
+import type { BackupHeader } from '../backup/format.ts';
 import type { LoadReport } from '../executor/loader.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { ClusterSpec, Task, TaskSpec } from '../types/index.ts';
@@ -58,5 +59,7 @@ export interface ApiDeps {
   plugins?(): LoadReport;
   /** Prometheus' text format of this daemon's metrics (`GET /metrics`); tests omit it. */
   metrics?(): Promise<{ contentType: string; body: string }>;
+  /** A backup file of the cluster state at one applied raft entry (`POST /swarm/backup`); tests omit it. */
+  backup?(signal?: AbortSignal): Promise<{ header: BackupHeader; bytes: Uint8Array }>;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
 }

@@ -8,8 +8,8 @@ import { boolParam, limitBody, readJson, requireCluster, versionParam } from './
 import { swarmInitSchema, swarmJoinSchema, validate } from './schemas.ts';
 
 /** The cluster as Docker shows it: the CA's certificate as TLSInfo, never its key. */
-export function publicCluster(c: Cluster, showTokens = true): Omit<Cluster, 'RootCA' | 'RemovedNodes' | 'ClientCerts'> & { TLSInfo?: { TrustRoot: string } } {
-  const { RootCA, RemovedNodes: _removed, ClientCerts: _bundles, ...rest } = c;
+export function publicCluster(c: Cluster, showTokens = true): Omit<Cluster, 'RootCA' | 'RemovedNodes' | 'ClientCerts' | 'UnlockKey'> & { TLSInfo?: { TrustRoot: string } } {
+  const { RootCA, RemovedNodes: _removed, ClientCerts: _bundles, UnlockKey: _key, ...rest } = c;
   // Docker blanks the tokens for whoever may not join nodes: here, any client but an admin bundle.
   const JoinTokens = showTokens ? rest.JoinTokens : { Worker: '', Manager: '' };
   return { ...rest, JoinTokens, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert } } : {}) };

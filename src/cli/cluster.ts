@@ -1,4 +1,5 @@
-/** `shoal cluster init|update|join|join-token|leave|inspect`. */
+/** `shoal cluster init|update|join|join-token|leave|inspect|backup` (also `shoal swarm …`, Docker's name). */
+import { backupCommand } from './backup.ts';
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
 import { json } from './format.ts';
@@ -149,4 +150,4 @@ const leave: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect] };
+export const clusterGroup: Group = { name: 'cluster', aliases: ['swarm'], summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, backupCommand] };

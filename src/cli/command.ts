@@ -43,6 +43,8 @@ export interface Command {
 
 export interface Group {
   name: string;
+  /** Other names it answers to (`swarm` for `cluster`, as Docker calls it). */
+  aliases?: string[];
   summary: string;
   commands: Command[];
 }

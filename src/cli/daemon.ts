@@ -1,6 +1,7 @@
 /** `shoal daemon`: run this host's daemon in the foreground until SIGINT/SIGTERM. */
 import { resolve } from 'node:path';
 import { defaultDataDir } from '../lib/paths.ts';
+import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
 export const daemonCommand: Command = {
@@ -22,12 +23,17 @@ export const daemonCommand: Command = {
     { long: 'mesh-addr', kind: 'string', value: 'IP', help: 'address the ingress mesh listens on for published ports (default all of this host\'s addresses)' },
     { long: 'force-new-cluster', kind: 'bool', help: 'on a surviving manager after the cluster lost its quorum: make it the only manager, keeping all the state it holds (once; then start without it)' },
     { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
+    { long: 'restore', kind: 'string', value: 'FILE', help: 'with --force-new-cluster: start a new cluster, this host its only manager, from a backup ("shoal swarm backup"); into an empty --data-dir (see docs/backup.md)' },
+    { long: 'unlock-key', kind: 'string', value: 'KEY', help: 'with --restore: the cluster\'s unlock key (SWMKEY-1-…), for a backup taken with autolock on' },
   ],
   maxArgs: 0,
   async run(ctx) {
     const { startDaemon } = await import('../daemon/daemon.ts');
     const dataDir = resolve(ctx.args.str('data-dir') ?? defaultDataDir());
     const pluginDir = ctx.args.str('plugin-dir');
+    const restore = ctx.args.str('restore');
+    if (restore !== undefined && ctx.args.str('join') !== undefined) throw new UsageError('--restore makes a new cluster from a backup: it cannot be given with --join');
+    if (restore === undefined && ctx.args.str('unlock-key') !== undefined) throw new UsageError('--unlock-key is for --restore FILE (a backup taken with autolock on)');
     const d = await startDaemon({
       dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), metricsAddr: ctx.args.str('metrics-addr'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr'),
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
@@ -35,6 +41,7 @@ export const daemonCommand: Command = {
       join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
       meshAddr: ctx.args.str('mesh-addr'),
       forceNewCluster: ctx.args.bool('force-new-cluster'),
+      ...(restore !== undefined ? { restore: { file: resolve(restore), unlockKey: ctx.args.str('unlock-key') } } : {}),
     });
     ctx.io.err(`shoal daemon: listening on unix://${d.socketPath}\n`);
     // An error nobody awaited (a third-party plugin's timer or promise, most likely) is logged; it

@@ -89,7 +89,7 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       io.out(mainHelp());
       return name === undefined ? 1 : 0;
     }
-    const group = GROUPS.find((g) => g.name === name);
+    const group = GROUPS.find((g) => g.name === name || g.aliases?.includes(name));
     let cmd: Command | undefined;
     let path = name;
     let rest: string[];

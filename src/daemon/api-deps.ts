@@ -6,6 +6,7 @@ import type { LoadReport } from '../executor/loader.ts';
 import { UnavailableError } from '../lib/errors.ts';
 import { API_VERSION, COMMIT, VERSION } from '../lib/version.ts';
 import type { NodeRole } from '../types/index.ts';
+import { takeBackup } from './backup.ts';
 import { currentCluster } from './cluster.ts';
 import type { DaemonContext } from './context.ts';
 import { daemonMetrics } from './metrics.ts';
@@ -50,6 +51,7 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
     },
     plugins: () => plugins,
     metrics: daemonMetrics(ctx),
+    backup: (signal) => takeBackup(ctx, signal),
     version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
   };
 }

@@ -48,8 +48,18 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     JoinTokens: identity?.JoinTokens ?? { Worker: token('worker'), Manager: token('manager') },
     ...(identity ? { RootCA: identity.RootCA } : {}),
   };
+  const node = leadingManagerNode(nodeId, description, addr);
+  await store.update((tx) => {
+    tx.create('clusters', cluster);
+    tx.create('nodes', node);
+  });
+  return currentCluster(store)!;
+}
+
+/** The node object of a cluster's only manager, as it leads (init; a restore from a backup). */
+export function leadingManagerNode(nodeId: string, description: NodeDescription, addr: string): Node {
   const ip = addr ? addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1') : '127.0.0.1';
-  const node: Node = {
+  return {
     ID: nodeId,
     Version: { Index: 0 },
     CreatedAt: '',
@@ -60,9 +70,4 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: addr || '127.0.0.1' },
     ...(addr ? { AdvertiseAddr: addr } : {}),
   };
-  await store.update((tx) => {
-    tx.create('clusters', cluster);
-    tx.create('nodes', node);
-  });
-  return currentCluster(store)!;
 }

@@ -33,6 +33,7 @@ import { joinCluster } from './join.ts';
 import { lockDataDir } from './lock.ts';
 import { loadMembership, rememberAddrs } from './membership.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
+import { prepareRestore, seedRestoredLog, settleRestore } from './restore.ts';
 import { RoleChanges } from './roles/changes.ts';
 import { ManagerRole } from './roles/manager.ts';
 import { WorkerRole } from './roles/worker.ts';
@@ -44,6 +45,8 @@ export type { DaemonOptions, RunningDaemon } from './options.ts';
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
+  // A bad backup or a data dir it may not go into is refused before anything is written there.
+  if (opts.restore) opts = { ...opts, restored: prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
   ensurePrivateDir(opts.dataDir);
   const unlock = lockDataDir(opts.dataDir);
   const handle = new DaemonHandle(Daemon.start, log, unlock);
@@ -117,8 +120,14 @@ class Daemon implements RunningDaemon {
     const catalog = builtinCatalog();
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
-    if (opts.forceNewCluster) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
-    const forcedBefore = opts.forceNewCluster ? loadForceRecord(opts.dataDir) : null;
+    if (opts.restored) {
+      const setAside = seedRestoredLog(opts.dataDir, nodeId, opts.restored);
+      if (setAside) log(`--restore: the raft log this data dir held is kept in ${setAside}`);
+    }
+    // A restored log has this node as its only voter already: nothing to force.
+    const force = !!opts.forceNewCluster && !opts.restored;
+    if (force) checkForceNewCluster(membership?.Role ?? null, existsSync(join(opts.dataDir, 'raft')), opts.dataDir);
+    const forcedBefore = force ? loadForceRecord(opts.dataDir) : null;
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
@@ -126,7 +135,7 @@ class Daemon implements RunningDaemon {
         dataDir: opts.dataDir,
         nodeId,
         joined: membership?.Joined,
-        forceNewCluster: opts.forceNewCluster,
+        forceNewCluster: force,
         forcedBefore: forcedBefore ?? undefined,
         observer: { roleChanged: () => void d?.ctx.manager?.leader.update() },
         onFatal: (err) => {
@@ -142,7 +151,8 @@ class Daemon implements RunningDaemon {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
-      if (opts.forceNewCluster && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
+      if (force && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
+      if (opts.restored) log(await settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
       if (!ctx.role && opts.init) await d.changes.init({});
       else if (ctx.role) await d.startRoles();
       await d.api.start();

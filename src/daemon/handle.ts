@@ -40,7 +40,7 @@ export class DaemonHandle implements RunningDaemon {
     this.#current = null as unknown as RunningDaemon; // `old` stopping must not settle the handle
     await old.stop();
     try {
-      await this.boot({ ...next, forceNewCluster: false }); // done once: the log holds it now
+      await this.boot({ ...next, forceNewCluster: false, restore: undefined, restored: undefined }); // done once: the log holds it now
     } catch (err) {
       this.log(`starting again after the join failed: ${errorMessage(err)}`);
       this.unlock();

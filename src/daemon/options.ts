@@ -1,4 +1,5 @@
 /** What `shoal daemon` is started with, and what it hands back. */
+import type { PreparedRestore, RestoreRequest } from './restore.ts';
 
 export type Log = (msg: string) => void;
 
@@ -29,6 +30,10 @@ export interface DaemonOptions {
   meshAddr?: string;
   /** A surviving manager after a lost quorum: recover a one-manager cluster from its own log (force-new-cluster.ts). */
   forceNewCluster?: boolean;
+  /** Start a new cluster from a backup file (restore.ts); needs forceNewCluster. */
+  restore?: RestoreRequest;
+  /** Set by startDaemon once the backup and the data dir passed every check (restore.ts). */
+  restored?: PreparedRestore;
   log?: Log;
 }
 

@@ -165,6 +165,16 @@ export class RaftHost implements Proposer {
     };
   }
 
+  /** The term of the entry at `index` in this replica's log (its snapshot's term at the snapshot index); null when compacted away or not there. */
+  termAt(index: number): number | null {
+    if (!this.storage) return null;
+    try {
+      return this.storage.term(index);
+    } catch {
+      return null;
+    }
+  }
+
   // ---- requests (callback forms are what the simulator drives; promise forms are the API) ----
 
   submit(entry: Uint8Array, cb: Callback, signal?: AbortSignal): void {

@@ -378,6 +378,8 @@ export interface Cluster extends Meta {
    * `RevokedAt` is refused by every manager; records are dropped once their certificate expired.
    */
   ClientCerts?: ClientCertRecord[];
+  /** internal: never returned by the API. The autolock key (SWMKEY-1-…) while autolock is on; a backup is sealed with it. */
+  UnlockKey?: string;
 }
 
 export interface ClientCertRecord {
