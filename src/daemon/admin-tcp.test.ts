@@ -146,6 +146,7 @@ describe('a worker serving --metrics-addr (no store: a server certificate from a
     const { issueServerCertFor } = await import('../manager/ca/client-cert.ts');
     const { generateKeyPairSync: keys } = await import('node:crypto');
     const asked: string[][] = [];
+    const issuedSerials: string[] = [];
     let revoked: Map<string, { serial: string; name: string; at: string }> | null = null;
     const s = startAdminTcp({
       addr: '127.0.0.1:0', fetch: () => new Response('# metrics\n'), store: memoryStore(), nodeId: 'w1', role: () => 'worker', identityReady: async () => {}, log: () => {},
@@ -158,7 +159,9 @@ describe('a worker serving --metrics-addr (no store: a server certificate from a
           asked.push(hosts);
           const { publicKey, privateKey } = keys('ec', { namedCurve: 'prime256v1' });
           const issued = await issueServerCertFor(ca, { clusterId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, hosts: ['127.0.0.1'] });
-          return { certPem: issued.certPem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, caPem: ca.trust.pem, renewInMs: DAY };
+          issuedSerials.push(new (await import('../manager/ca/x509.ts')).x509.X509Certificate(issued.certPem).serialNumber.toLowerCase());
+          // The first is renewed at once (the listener's shortest wait, 1 s), the next one a day later.
+          return { certPem: issued.certPem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, caPem: ca.trust.pem, renewInMs: asked.length === 1 ? 0 : DAY };
         },
       },
     });
@@ -181,6 +184,26 @@ describe('a worker serving --metrics-addr (no store: a server certificate from a
       expect(no.status).toBe(403);
       expect(((await no.json()) as { message: string }).message).toBe(`the client bundle of "alice" (serial ${alice.serial}) was revoked at 2026-12-06T00:00:00Z`);
       await expect(fetch(url, { tls: { ca: alice.tls.ca } } as RequestInit)).rejects.toThrow();
+
+      // Renewed in place from the worker's source: asked again, and the new certificate is served.
+      const { connect } = await import('node:tls');
+      const served = () => new Promise<string>((resolve, reject) => {
+        const sock = connect({ host: '127.0.0.1', port: s.address()!.port, ...alice.tls }, () => {
+          resolve(sock.getPeerCertificate().serialNumber);
+          sock.destroy();
+        });
+        sock.on('error', reject);
+      });
+      const deadline = Date.now() + 15_000;
+      let now = (await served()).toLowerCase();
+      while (now !== issuedSerials[1] && Date.now() < deadline) {
+        await Bun.sleep(50);
+        now = (await served()).toLowerCase();
+      }
+      expect(asked.length).toBe(2);
+      expect(now).toBe(issuedSerials[1]!);
+      revoked = new Map();
+      expect((await fetch(url, { tls: alice.tls } as RequestInit)).status).toBe(200);
     } finally {
       await s.stop();
     }

@@ -108,8 +108,6 @@ class AdminTcpServer implements AdminTcp {
   #unwatch: (() => void) | null = null;
   #wakeup: (() => void) | null = null;
   readonly #abort = new AbortController();
-  /** Whose certificate the listener presents: a manager's, from the CA in the store, or a worker's, from a manager. */
-  #mode: 'manager' | 'worker' = 'manager';
   #refusals = 0;
   #lastRefusalLogMs = -Infinity;
   readonly #what: string;
@@ -137,7 +135,6 @@ class AdminTcpServer implements AdminTcp {
         log(`${this.#what} on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
         return;
       }
-      this.#mode = 'worker';
       log(`${this.#what} on TCP ${this.opts.addr}: asking a manager for this worker's server certificate`);
     } else if (!currentCluster(store)?.RootCA) {
       // The first manager makes the CA now; a manager that joined receives it with the raft log.
@@ -181,7 +178,8 @@ class AdminTcpServer implements AdminTcp {
   }
 
   async #serverCert(): Promise<ServerCert> {
-    if (this.#mode === 'worker') return this.opts.worker!.serverCert(serverNames(this.at.host), this.#abort.signal);
+    // A worker's comes from a manager; read at each renewal, so a demoted manager's comes from one too.
+    if (this.opts.role() !== 'manager' && this.opts.worker) return this.opts.worker.serverCert(serverNames(this.at.host), this.#abort.signal);
     const cluster = currentCluster(this.opts.store);
     if (!cluster?.RootCA) throw new UnavailableError('the cluster has no root CA yet');
     const [{ RootCA }, { issueApiServerCert }] = await Promise.all([import('../manager/ca/root.ts'), import('../manager/ca/client-cert.ts')]);
