@@ -69,7 +69,7 @@ test('an admin bundle scrapes the worker over https: its tasks, executor start l
   expect(s.family('shoal_mesh_bytes_total').type).toBe('counter');
   expect(s.value('process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
   expect(s.value('nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
-  for (const managerOnly of ['shoal_raft_commit_index', 'shoal_raft_term', 'shoal_tasks', 'shoal_dispatcher_sessions', 'shoal_scheduler_pending_tasks']) expect(s.families.has(managerOnly)).toBe(false);
+  for (const managerOnly of ['shoal_raft_commit_index', 'shoal_raft_term', 'shoal_tasks', 'shoal_dispatcher_sessions', 'shoal_scheduler_pending_tasks', 'shoal_raft_commit_latency_seconds', 'shoal_store_writes_total', 'shoal_scheduler_placements_total']) expect(s.families.has(managerOnly)).toBe(false);
 
   // A read-only bundle is enough; nothing but /metrics is served there.
   expect((await scrape('bob')).status).toBe(200);
