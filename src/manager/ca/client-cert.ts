@@ -142,7 +142,7 @@ async function serverCert(ca: RootCA, publicKey: CryptoKey, cn: string, opts: { 
   }, crypto);
 }
 
-export function isIp(h: string): boolean {
+function isIp(h: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(':');
 }
 
