@@ -12,7 +12,7 @@ export const daemonCommand: Command = {
     { long: 'data-dir', kind: 'string', value: 'DIR', help: 'state directory (default /var/lib/shoal as root, else ~/.local/share/shoal)' },
     { long: 'init', kind: 'bool', help: 'make this host a cluster of its own if it is in none yet' },
     { long: 'listen-tcp', kind: 'string', value: 'HOST:PORT', help: 'also serve the admin API on TCP, mutual TLS only (TLS 1.3; certificates from the cluster CA; clients need a bundle from "shoal ca client-bundle"); managers only' },
-    { long: 'metrics-addr', kind: 'string', value: 'HOST:PORT', help: 'also serve GET /metrics (Prometheus) on TCP, with the same mutual TLS as --listen-tcp (a read-only client bundle may scrape); managers only, every node serves it on its socket' },
+    { long: 'metrics-addr', kind: 'string', value: 'HOST:PORT', help: 'also serve GET /metrics (Prometheus) on TCP, with the same mutual TLS as --listen-tcp (a read-only client bundle may scrape); on workers too (their server certificate comes from a manager)' },
     { long: 'plugin-dir', kind: 'string', value: 'DIR', help: 'load executor plugins (.js/.mjs/.ts) from DIR (default <data-dir>/plugins)' },
     { long: 'fleet-addr', kind: 'string', value: 'IP:PORT', help: 'serve this executable and install.sh over HTTP for new hosts (curl http://IP:PORT/install.sh | sh -s -- --join …)' },
     { long: 'keep-tasks', kind: 'bool', help: 'leave tasks running when the daemon stops (re-attached at the next start)' },

@@ -139,3 +139,83 @@ test('the server certificate is renewed in place, and a client certificate is st
     await s.stop();
   }
 }, 30_000);
+
+describe('a worker serving --metrics-addr (no store: a server certificate from a manager, revocations from its session)', () => {
+  test('503 until the revoked bundles are known, never served unchecked; then a bundle is served and a revoked one refused', async () => {
+    const { memoryStore } = await import('../store/index.ts');
+    const { issueServerCertFor } = await import('../manager/ca/client-cert.ts');
+    const { generateKeyPairSync: keys } = await import('node:crypto');
+    const asked: string[][] = [];
+    const issuedSerials: string[] = [];
+    let revoked: Map<string, { serial: string; name: string; at: string }> | null = null;
+    const s = startAdminTcp({
+      addr: '127.0.0.1:0', fetch: () => new Response('# metrics\n'), store: memoryStore(), nodeId: 'w1', role: () => 'worker', identityReady: async () => {}, log: () => {},
+      what: { name: 'metrics', flag: '--metrics-addr' },
+      worker: {
+        clusterId: () => clusterId,
+        revocations: () => revoked,
+        // What a manager answers over /shoal/ca/server-cert/1: a certificate for the worker's own key.
+        serverCert: async (hosts) => {
+          asked.push(hosts);
+          const { publicKey, privateKey } = keys('ec', { namedCurve: 'prime256v1' });
+          const issued = await issueServerCertFor(ca, { clusterId, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string, hosts: ['127.0.0.1'] });
+          issuedSerials.push(new (await import('../manager/ca/x509.ts')).x509.X509Certificate(issued.certPem).serialNumber.toLowerCase());
+          // The first is renewed at once (the listener's shortest wait, 1 s), the next one a day later.
+          return { certPem: issued.certPem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, caPem: ca.trust.pem, renewInMs: asked.length === 1 ? 0 : DAY };
+        },
+      },
+    });
+    try {
+      await s.ready;
+      expect(asked[0]).toContain('127.0.0.1');
+      const url = `https://127.0.0.1:${s.address()!.port}/metrics`;
+      const alice = await bundle('alice', 'read-only');
+      const early = await fetch(url, { tls: alice.tls } as RequestInit);
+      expect(early.status).toBe(503);
+      expect(((await early.json()) as { message: string }).message).toContain('has not yet received the revoked client bundles');
+
+      revoked = new Map();
+      const ok = await fetch(url, { tls: alice.tls } as RequestInit);
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toBe('# metrics\n');
+
+      revoked = new Map([[alice.serial, { serial: alice.serial, name: 'alice', at: '2026-12-06T00:00:00Z' }]]);
+      const no = await fetch(url, { tls: alice.tls } as RequestInit);
+      expect(no.status).toBe(403);
+      expect(((await no.json()) as { message: string }).message).toBe(`the client bundle of "alice" (serial ${alice.serial}) was revoked at 2026-12-06T00:00:00Z`);
+      await expect(fetch(url, { tls: { ca: alice.tls.ca } } as RequestInit)).rejects.toThrow();
+
+      // Renewed in place from the worker's source: asked again, and the new certificate is served.
+      const { connect } = await import('node:tls');
+      const served = () => new Promise<string>((resolve, reject) => {
+        const sock = connect({ host: '127.0.0.1', port: s.address()!.port, ...alice.tls }, () => {
+          resolve(sock.getPeerCertificate().serialNumber);
+          sock.destroy();
+        });
+        sock.on('error', reject);
+      });
+      const deadline = Date.now() + 15_000;
+      let now = (await served()).toLowerCase();
+      while (now !== issuedSerials[1] && Date.now() < deadline) {
+        await Bun.sleep(50);
+        now = (await served()).toLowerCase();
+      }
+      expect(asked.length).toBe(2);
+      expect(now).toBe(issuedSerials[1]!);
+      revoked = new Map();
+      expect((await fetch(url, { tls: alice.tls } as RequestInit)).status).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('without a worker source a worker does not listen, and says why', async () => {
+    const { memoryStore } = await import('../store/index.ts');
+    const lines: string[] = [];
+    const s = startAdminTcp({ addr: '127.0.0.1:0', fetch: () => new Response(''), store: memoryStore(), nodeId: 'w1', role: () => 'worker', identityReady: async () => {}, log: (m) => lines.push(m) });
+    await s.ready;
+    expect(s.address()).toBeNull();
+    expect(lines.join('\n')).toContain('not served, this node is a worker');
+    await s.stop();
+  });
+});

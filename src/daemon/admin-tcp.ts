@@ -17,8 +17,31 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { ApiClient, ApiEnv } from '../api/client-auth.ts';
 import { statusOf } from '../api/middleware.ts';
 import { errorMessage, InvalidArgumentError, ShoalError, UnavailableError } from '../lib/errors.ts';
+import type { RevokedClientCert } from '../manager/dispatcher/protocol.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { Cluster } from '../types/index.ts';
+
+export interface ServerCert {
+  certPem: string;
+  keyPem: string;
+  /** The cluster's root: what client certificates must chain to. */
+  caPem: string;
+  /** When to fetch the next one. */
+  renewInMs: number;
+}
+
+/**
+ * How a worker serves a listener (only `--metrics-addr`): it holds neither the store nor the CA
+ * key, so its server certificate comes from a manager and the revoked bundles from the dispatcher.
+ */
+export interface WorkerTlsSource {
+  /** A server certificate for `hosts`; resolves once a manager issued one (retrying meanwhile), rejects once `signal` aborts. */
+  serverCert(hosts: string[], signal: AbortSignal): Promise<ServerCert>;
+  /** The id of the cluster this host is in; null before it is in one. */
+  clusterId(): string | null;
+  /** Revoked bundles by serial, as the dispatcher last sent them; null until it has. */
+  revocations(): ReadonlyMap<string, RevokedClientCert> | null;
+}
 
 export interface AdminTcpOptions {
   /** `HOST:PORT` (`[::]:PORT` for IPv6); HOST defaults to 127.0.0.1. */
@@ -26,8 +49,13 @@ export interface AdminTcpOptions {
   fetch: (req: Request, env: ApiEnv) => Response | Promise<Response>;
   store: MemoryStore;
   nodeId: string;
-  /** This host's role now: the TCP API needs the CA and the revocations, which only managers hold. */
+  /**
+   * This host's role now: the TCP API needs the CA and the revocations, which only managers hold;
+   * a worker serves only a listener given `worker`.
+   */
   role: () => 'manager' | 'worker' | null;
+  /** Set for `--metrics-addr`: how this listener is served on a worker. */
+  worker?: WorkerTlsSource;
   /** Makes the cluster's CA when it does not exist yet (it is made on demand). */
   identityReady: () => Promise<void>;
   log: (msg: string) => void;
@@ -79,6 +107,7 @@ class AdminTcpServer implements AdminTcp {
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: (() => void) | null = null;
   #wakeup: (() => void) | null = null;
+  readonly #abort = new AbortController();
   #refusals = 0;
   #lastRefusalLogMs = -Infinity;
   readonly #what: string;
@@ -102,16 +131,25 @@ class AdminTcpServer implements AdminTcp {
     }
     if (this.#stopped) return;
     if (this.opts.role() !== 'manager') {
-      log(`${this.#what} on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
-      return;
-    }
-    if (!currentCluster(store)?.RootCA) {
+      if (!this.opts.worker) {
+        log(`${this.#what} on TCP ${this.opts.addr}: not served, this node is a worker (managers serve it; a worker holds no cluster state)`);
+        return;
+      }
+      log(`${this.#what} on TCP ${this.opts.addr}: asking a manager for this worker's server certificate`);
+    } else if (!currentCluster(store)?.RootCA) {
       // The first manager makes the CA now; a manager that joined receives it with the raft log.
       this.opts.identityReady().catch((err) => log(`${this.#what} on TCP ${this.opts.addr}: the cluster CA: ${errorMessage(err)}`));
       await this.#until(() => !!currentCluster(store)?.RootCA);
     }
     if (this.#stopped) return;
-    const { certPem, keyPem, caPem, renewInMs } = await this.#serverCert();
+    let first: ServerCert;
+    try {
+      first = await this.#serverCert();
+    } catch (err) {
+      if (this.#stopped) return;
+      throw err;
+    }
+    const { certPem, keyPem, caPem, renewInMs } = first;
     const http = createHttpServer((req, res) => void this.#handle(req, res));
     const tls = createTlsServer({ key: keyPem, cert: certPem, ca: caPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => {
       this.#sockets.add(socket);
@@ -139,7 +177,9 @@ class AdminTcpServer implements AdminTcp {
     }
   }
 
-  async #serverCert(): Promise<{ certPem: string; keyPem: string; caPem: string; renewInMs: number }> {
+  async #serverCert(): Promise<ServerCert> {
+    // A worker's comes from a manager; read at each renewal, so a demoted manager's comes from one too.
+    if (this.opts.role() !== 'manager' && this.opts.worker) return this.opts.worker.serverCert(serverNames(this.at.host), this.#abort.signal);
     const cluster = currentCluster(this.opts.store);
     if (!cluster?.RootCA) throw new UnavailableError('the cluster has no root CA yet');
     const [{ RootCA }, { issueApiServerCert }] = await Promise.all([import('../manager/ca/root.ts'), import('../manager/ca/client-cert.ts')]);
@@ -173,6 +213,7 @@ class AdminTcpServer implements AdminTcp {
           this.#scheduleRenewal(renewInMs);
         },
         (err) => {
+          if (this.#stopped) return;
           this.opts.log(`${this.#what} on TCP: server certificate renewal failed: ${errorMessage(err)}; retrying in a minute`);
           this.#scheduleRenewal(60_000);
         },
@@ -180,17 +221,35 @@ class AdminTcpServer implements AdminTcp {
     }, Math.max(1000, Math.min(inMs, 2 ** 31 - 1)));
   }
 
+  /**
+   * What a client bundle is checked against now: on a manager the store (the cluster, its
+   * revocations); on a worker serving metrics, the list its dispatcher session last brought.
+   */
+  #checks(): { clusterId: string; revokedAt: (serial: string) => string | undefined } {
+    if (this.opts.role() === 'manager') {
+      const cluster = currentCluster(this.opts.store);
+      if (!cluster) throw new UnavailableError('this node is not in a cluster');
+      return { clusterId: cluster.ID, revokedAt: (serial) => cluster.ClientCerts?.find((r) => r.Serial === serial)?.RevokedAt };
+    }
+    const worker = this.opts.worker;
+    if (!worker) throw new UnavailableError('this node is not a manager any more: point the client at a manager');
+    const clusterId = worker.clusterId();
+    if (!clusterId) throw new UnavailableError('this node is not in a cluster');
+    const revoked = worker.revocations();
+    // Never unchecked: until a manager said which bundles are revoked, no bundle is known good.
+    if (!revoked) throw new UnavailableError('this worker has not yet received the revoked client bundles from a manager (its dispatcher session brings them): try again shortly');
+    return { clusterId, revokedAt: (serial) => revoked.get(serial)?.at };
+  }
+
   /** Who the verified peer certificate names, or why it may not use the API (thrown, with a status). */
   async #authorize(socket: TLSSocket): Promise<ApiClient> {
-    if (this.opts.role() !== 'manager') throw new UnavailableError('this node is not a manager any more: point the client at a manager');
-    const cluster = currentCluster(this.opts.store);
-    if (!cluster) throw new UnavailableError('this node is not in a cluster');
+    const checks = this.#checks();
     const raw = socket.getPeerCertificate?.()?.raw;
     if (!raw) throw new ForbiddenTcpError('no client certificate: make a client bundle with "shoal ca client-bundle" on a manager');
     const { readClientCert } = await import('../manager/ca/client-cert.ts');
-    const id = readClientCert(new Uint8Array(raw), { clusterId: cluster.ID });
-    const record = cluster.ClientCerts?.find((r) => r.Serial === id.serial);
-    if (record?.RevokedAt) throw new ForbiddenTcpError(`the client bundle of "${id.name}" (serial ${id.serial}) was revoked at ${record.RevokedAt}`);
+    const id = readClientCert(new Uint8Array(raw), { clusterId: checks.clusterId });
+    const revokedAt = checks.revokedAt(id.serial);
+    if (revokedAt) throw new ForbiddenTcpError(`the client bundle of "${id.name}" (serial ${id.serial}) was revoked at ${revokedAt}`);
     return { name: id.name, role: id.role, serial: id.serial };
   }
 
@@ -215,6 +274,7 @@ class AdminTcpServer implements AdminTcp {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#abort.abort(new UnavailableError('stopped'));
     clearTimeout(this.#renewTimer);
     this.#unwatch?.();
     this.#wakeup?.();

@@ -19,6 +19,7 @@ import { type JoinAnswer, type Joined, requestJoin, serveJoin } from '../net/joi
 import { createNetNode, type NetNode, PeerDenyList } from '../net/node.ts';
 import { Libp2pRaftTransport } from '../net/raft-transport.ts';
 import { requestRenewal, serveRenewal } from '../net/renew.ts';
+import { type IssuedServerCert, requestServerCert, type ServerCertRequest, serveServerCert } from '../net/server-cert.ts';
 import { PROTOCOLS } from '../net/protocols.ts';
 import type { LateTransport } from '../raft-host/late-transport.ts';
 import type { NodeId } from '../raft/index.ts';
@@ -41,6 +42,8 @@ export interface ManagerServices {
   admit: (req: JoinRequest) => Promise<JoinAnswer>;
   /** Issue a fresh certificate for an authenticated node, with the role the cluster holds for it now. */
   renew: (peer: NodeIdentity, publicKey: Uint8Array) => Promise<NodeIdentity>;
+  /** Issue a TLS server certificate for a node's --metrics-addr listener (metrics-cert.ts). */
+  issueServerCert: (peer: NodeIdentity, req: ServerCertRequest) => Promise<{ certPem: string; hosts: string[] }>;
   /** The dispatcher, while this manager leads; null on a follower. */
   dispatcher: () => { accept(conn: Conn, opts: { nodeId?: string }): void } | null;
   /** Who leads, for a follower's refusal. */
@@ -133,6 +136,7 @@ export class ClusterNet {
       onRefused: (e) => this.opts.log(`net: refused to admit peer ${e.peerId}: ${e.reason}`),
     });
     await serveRenewal(this.guard, s.renew);
+    await serveServerCert(this.guard, s.issueServerCert);
     await serveDispatcher(this.guard, {
       accept: (conn, o) => {
         const d = s.dispatcher();
@@ -150,7 +154,7 @@ export class ClusterNet {
   async stopManager(): Promise<void> {
     await this.#raft?.stop();
     this.#raft = null;
-    await this.node.unhandle([PROTOCOLS.join.id, PROTOCOLS.raft.id, PROTOCOLS.renew.id, PROTOCOLS.dispatcher.id]).catch(() => {});
+    await this.node.unhandle([PROTOCOLS.join.id, PROTOCOLS.raft.id, PROTOCOLS.renew.id, PROTOCOLS.serverCert.id, PROTOCOLS.dispatcher.id]).catch(() => {});
   }
 
   /** A new certificate for this host from a manager (renewal, a role change), then shown to its peers. */
@@ -160,6 +164,13 @@ export class ClusterNet {
     const id = await requestRenewal(this.guard, target, this.#creds);
     await this.adopt(id, m);
     return id.role;
+  }
+
+  /** A TLS server certificate for this host's --metrics-addr listener, from the manager at `managerAddr`. */
+  async serverCertFrom(managerAddr: string, req: ServerCertRequest): Promise<IssuedServerCert> {
+    const target = maddr(managerAddr);
+    if (!target || !this.#creds) throw new UnavailableError(`cannot ask ${managerAddr} for a server certificate`);
+    return requestServerCert(this.guard, target, this.#creds, req);
   }
 
   /** Use `id` (a certificate for this host's key, already checked) from now on. */

@@ -39,6 +39,7 @@ import { ManagerRole } from './roles/manager.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
+import { workerTlsSource } from './worker-tls.ts';
 import { type ClusterState, openClusterState } from './state.ts';
 
 export type { DaemonOptions, RunningDaemon } from './options.ts';
@@ -93,6 +94,7 @@ class Daemon implements RunningDaemon {
     } : undefined;
     const metricsTcp = ctx.opts.metricsAddr ? {
       addr: ctx.opts.metricsAddr, store: ctx.store, nodeId: ctx.nodeId, role: () => ctx.role, identityReady: () => this.net.ready(), log: ctx.log,
+      worker: workerTlsSource(ctx),
     } : undefined;
     this.api = new ApiServer({ socketPath: this.socketPath, tcp, metricsTcp, deps: apiDeps(ctx, { net: this.net, changes: this.changes, catalog, plugins }) });
     this.fleet = ctx.opts.fleetAddr ? new FleetHttp(ctx.opts.fleetAddr, ctx.log) : null;
@@ -182,6 +184,7 @@ class Daemon implements RunningDaemon {
     ctx.worker = new WorkerRole({
       nodeId: ctx.nodeId, dataDir: ctx.opts.dataDir, catalog: this.catalog, log: ctx.log,
       meshAddr: ctx.opts.meshAddr,
+      wantRevocations: !!ctx.opts.metricsAddr,
       underlay: () => ctx.addrs.advertise.host,
       connect: dispatcherLink(ctx),
       onRole: (role) => {

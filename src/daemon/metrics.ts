@@ -5,7 +5,7 @@
  * tasks from its store; every node reports the tasks its own agent runs.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { collectProcessMetrics, metricsRegistry } from '../lib/metrics.ts';
+import { collectProcessMetrics, managerMetricsRegistry, metricsRegistry } from '../lib/metrics.ts';
 import { runtimeOf } from '../types/runtime.ts';
 import type { DaemonContext } from './context.ts';
 
@@ -142,7 +142,7 @@ export function daemonMetrics(ctx: DaemonContext): () => Promise<Scrape> {
     },
   });
 
-  const onManager = Registry.merge([metricsRegistry, managerReg, nodeReg]);
+  const onManager = Registry.merge([metricsRegistry, managerMetricsRegistry, managerReg, nodeReg]);
   const onWorker = Registry.merge([metricsRegistry, nodeReg]);
   return async () => {
     const reg = ctx.role === 'manager' && ctx.state.raft ? onManager : onWorker;

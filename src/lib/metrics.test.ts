@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test';
 import { memoryStore } from '../store/index.ts';
-import { metricsRegistry, storeWrites } from './metrics.ts';
+import { managerMetricsRegistry, metricsRegistry, storeWrites } from './metrics.ts';
 
 async function written(result: string): Promise<number> {
   return (await storeWrites.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
@@ -17,7 +17,7 @@ test('store writes are counted by result', async () => {
 });
 
 test('names follow the Prometheus conventions: shoal_ prefix, _total counters, _seconds durations', async () => {
-  for (const m of await metricsRegistry.getMetricsAsJSON()) {
+  for (const m of [...await metricsRegistry.getMetricsAsJSON(), ...await managerMetricsRegistry.getMetricsAsJSON()]) {
     if (/^(process|nodejs)_/.test(m.name)) continue; // prom-client's process metrics, once a daemon started them
     expect(m.name).toStartWith('shoal_');
     if (String(m.type) === 'counter') expect(m.name).toEndWith('_total');

@@ -18,5 +18,7 @@ export const PROTOCOLS = {
   raft: { id: '/shoal/raft/1', roles: ['manager'] },
   /** An authenticated node asks a manager for a fresh certificate for its own key. */
   renew: { id: '/shoal/ca/renew/1', roles: ['manager', 'worker'] },
+  /** An authenticated node asks a manager for a TLS server certificate for its --metrics-addr listener. */
+  serverCert: { id: '/shoal/ca/server-cert/1', roles: ['manager', 'worker'] },
   dispatcher: { id: '/shoal/dispatcher/1', roles: ['manager', 'worker'] },
 } as const satisfies Record<string, ProtocolSpec>;

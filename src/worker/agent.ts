@@ -10,7 +10,7 @@ import { errorMessage, NotFoundError } from '../lib/errors.ts';
 import type { Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import type { Conn } from '../manager/dispatcher/conn.ts';
-import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type SessionMessages } from '../manager/dispatcher/protocol.ts';
+import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type RevokedClientCert, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import { isTerminal, type NodeDescription, type Task, type TaskState, type TaskStatus } from '../types/index.ts';
 import { runtimeOf } from '../types/runtime.ts';
 import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
@@ -47,6 +47,11 @@ export interface AgentOptions {
   onEndpoints?: (ports: EndpointPort[]) => void;
   /** The overlay networks' table, whole, each time the dispatcher sends it. */
   onNetworks?: (table: NetTable) => void;
+  /**
+   * The revoked client bundles, whole, each time the dispatcher sends them (for this host's
+   * `--metrics-addr` listener). Without it the agent does not ask for them.
+   */
+  onRevocations?: (revoked: RevokedClientCert[]) => void;
   /** This host's overlay plumbing for tasks with networks (`NetworkAgent`). */
   network?: TaskNetworking;
   /** This host's mesh address, given to tasks as SHOAL_NODE_ADDR (where a process task should listen). */
@@ -111,6 +116,7 @@ export class Agent {
           if (!this.#stopping) opts.onEndpoints?.(ports);
         },
         networks: (table) => { if (!this.#stopping) opts.onNetworks?.(table); },
+        ...(opts.onRevocations ? { revocations: opts.onRevocations } : {}),
         secrets: (body) => {
           this.secrets.apply(body);
           // Names and IDs only: which node held what, and when, is worth a line; the content never is.

@@ -132,3 +132,40 @@ describe('SessionClient', () => {
     await s.stop();
   });
 });
+
+describe('SessionClient: revocations', () => {
+  test('asked for only with a handler; each list goes to it whole; one before registration ends the session', async () => {
+    const m = new ScriptedManager();
+    const clock = new ManualClock(0);
+    const lists: string[][] = [];
+    const s = client(m.connect, clock, { revocations: (revoked) => lists.push(revoked.map((r) => r.serial)) });
+    s.start();
+    expect(await s.registered(1000)).toBe(true);
+    expect(m.of('session.register')[0]!.accepts).toContain('revocations');
+    m.channels[0]!.send({ t: 'revocations', b: { revoked: [{ serial: 'aa', name: 'alice', at: '2026-01-01T00:00:00Z' }] } });
+    m.channels[0]!.send({ t: 'revocations', b: { revoked: [] } });
+    await waitFor(() => lists.length === 2, 'both lists');
+    expect(lists).toEqual([['aa'], []]);
+    await s.stop();
+
+    const plain = new ScriptedManager();
+    const p = client(plain.connect, new ManualClock(0));
+    p.start();
+    expect(await p.registered(1000)).toBe(true);
+    expect(plain.of('session.register')[0]!.accepts).not.toContain('revocations');
+    await p.stop();
+
+    // A manager end that sends the list before `session.registered`: the worker closes the session.
+    const [worker, manager] = memoryConnPair();
+    const early = new FrameChannel(manager, SESSION_FRAMES);
+    let closed = '';
+    early.onMessage((msg) => {
+      if (msg.t === 'session.register') early.send({ t: 'revocations', b: { revoked: [] } });
+    });
+    early.onClose((r) => { closed = r; });
+    const e = client(async () => worker, new ManualClock(0), { revocations: () => {}, closed: (r) => { closed ||= r; } });
+    e.start();
+    await waitFor(() => closed !== '', 'the early session closed');
+    await e.stop();
+  });
+});

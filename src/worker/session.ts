@@ -8,7 +8,7 @@ import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
 import {
-  type EndpointPort, type NetTable, MAX_STATUS_UPDATES_PER_FRAME, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
+  type EndpointPort, type NetTable, MAX_STATUS_UPDATES_PER_FRAME, type RevokedClientCert, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
 
@@ -46,6 +46,8 @@ export interface SessionHandlers {
   networks?(table: NetTable): void;
   /** Secrets and configs for this node's tasks (offered to the dispatcher only when handled). */
   secrets?(body: SessionMessages['secrets']): void;
+  /** The revoked client bundles, whole (offered to the dispatcher only when handled). */
+  revocations?(revoked: RevokedClientCert[]): void;
   logsRequest(req: SessionMessages['logs.request'], send: (m: Msg) => boolean): void;
   logsCancel(requestId: number): void;
   /** The session ended (reconnecting follows unless stopped). */
@@ -274,6 +276,9 @@ export class SessionClient {
         case 'secrets':
           if (!registered) return fail('secrets before registration');
           return this.#o.handlers.secrets?.(m.b);
+        case 'revocations':
+          if (!registered) return fail('revocations before registration');
+          return this.#o.handlers.revocations?.(m.b.revoked);
         case 'logs.request':
           return this.#o.handlers.logsRequest(m.b, (out) => {
             try {
@@ -292,7 +297,7 @@ export class SessionClient {
 
     try {
       const description = await this.#o.description(signal);
-      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: ['endpoints', 'networks', ...(this.#o.handlers.secrets ? ['secrets'] : [])] } });
+      channel.send({ t: 'session.register', b: { nodeId: this.#o.nodeId, description, accepts: this.#accepts() } });
       cancelRegisterWait = this.#clock.setTimer(this.#o.registerTimeoutMs ?? 10_000, () => {
         if (!registered) fail('no session.registered within the registration timeout');
       });
@@ -312,6 +317,12 @@ export class SessionClient {
       }
       this.#notify();
     }
+  }
+
+  /** Frame types beyond the first protocol this end handles (the dispatcher sends only those). */
+  #accepts(): string[] {
+    const h = this.#o.handlers;
+    return ['endpoints', 'networks', ...(h.secrets ? ['secrets'] : []), ...(h.revocations ? ['revocations'] : [])];
   }
 
   // ------------------------------------------------------------------ status batches

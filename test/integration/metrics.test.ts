@@ -114,7 +114,7 @@ test('a worker serves /metrics on its socket: its own tasks and process, no raft
   const s = new Scrape(await r.text());
   expect(s.value('shoal_node_tasks', { state: 'running', runtime: 'process' })).toBe(1);
   expect(s.count('shoal_executor_start_latency_seconds', { runtime: 'process' })).toBe(1);
-  for (const managerOnly of ['shoal_raft_commit_index', 'shoal_raft_term', 'shoal_tasks', 'shoal_dispatcher_sessions']) expect(s.families.has(managerOnly)).toBe(false);
+  for (const managerOnly of ['shoal_raft_commit_index', 'shoal_raft_term', 'shoal_tasks', 'shoal_dispatcher_sessions', 'shoal_raft_leader_changes_total', 'shoal_store_writes_total']) expect(s.families.has(managerOnly)).toBe(false);
   expect(s.value('process_resident_memory_bytes')).toBeGreaterThan(0);
   // The manager's view of the same: one session besides its own, the task running in the cluster.
   const ms = new Scrape(await (await m!.api('/metrics')).text());

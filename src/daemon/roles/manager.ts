@@ -52,7 +52,7 @@ export class ManagerRole implements Service {
   /** The cluster network is up and this host has its certificate: serve what managers serve on it. */
   async serveOn(net: ClusterNet, membership: Membership): Promise<void> {
     const { store, raft, transport } = this.o.state;
-    const { ClusterCA } = await import('../ca-service.ts');
+    const [{ ClusterCA }, { issueMetricsServerCert }] = await Promise.all([import('../ca-service.ts'), import('../metrics-cert.ts')]);
     const ca = new ClusterCA(store, () => net.identity ?? null);
     this.#ca = ca;
     await net.serveManager({
@@ -61,6 +61,7 @@ export class ManagerRole implements Service {
       addrOf: (id) => store.get('nodes', id)?.ManagerStatus?.Addr || membership.Managers.find((m) => m.NodeID === id)?.Addr || null,
       admit: (req) => ca.admit(req),
       renew: (peer, key) => ca.renew(peer, key),
+      issueServerCert: (peer, req) => issueMetricsServerCert(store, peer, req),
       dispatcher: () => this.dispatcher,
       leaderAddr: () => {
         const id = raft.status.leader;

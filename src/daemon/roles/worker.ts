@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { errorMessage, InvalidArgumentError } from '../../lib/errors.ts';
 import type { ExecutorCatalog } from '../../executor/catalog.ts';
 import type { Conn } from '../../manager/dispatcher/index.ts';
+import type { RevokedClientCert } from '../../manager/dispatcher/protocol.ts';
 import { Agent } from '../../worker/index.ts';
 import type { ClusterNet } from '../cluster-net.ts';
 import { describeHost } from '../describe.ts';
@@ -26,6 +27,8 @@ export interface WorkerRoleOptions {
   connect: (signal: AbortSignal) => Promise<Conn>;
   /** The dispatcher says this node is a manager now (each heartbeat ack carries the role). */
   onRole: (role: 'manager' | 'worker') => void;
+  /** Ask the dispatcher for the revoked client bundles (the --metrics-addr listener checks them). */
+  wantRevocations?: boolean;
   /** Read at stop: leave the tasks running for the next start (--keep-tasks, a restart in place, a fatal error). */
   keepTasks: () => boolean;
   log: Log;
@@ -35,6 +38,8 @@ export class WorkerRole implements Service {
   readonly name = 'worker';
   readonly hostNet: HostNet;
   readonly agent: Agent;
+  /** Revoked client bundles by serial, as the dispatcher last sent them; null until it has (or when not asked for). */
+  clientRevocations: ReadonlyMap<string, RevokedClientCert> | null = null;
 
   constructor(private readonly o: WorkerRoleOptions) {
     if (o.meshAddr !== undefined && !isIP(o.meshAddr)) {
@@ -51,6 +56,7 @@ export class WorkerRole implements Service {
       description: () => ({ ...describeHost([]), Addr: nodeAddr }),
       nodeAddr,
       ...this.hostNet.agentHooks(),
+      ...(o.wantRevocations ? { onRevocations: (revoked: RevokedClientCert[]) => { this.clientRevocations = new Map(revoked.map((r) => [r.serial, r])); } } : {}),
       onRole: (role) => {
         this.hostNet.setRole(role);
         o.onRole(role);

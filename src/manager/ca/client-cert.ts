@@ -106,16 +106,31 @@ export function readClientCert(der: Uint8Array | string, opts: { clusterId: stri
 /** A server certificate and its key (PEM, PKCS#8), for the addresses `hosts` (IPs or DNS names). */
 export async function issueApiServerCert(ca: RootCA, opts: { clusterId: string; nodeId: string; hosts: string[]; lifetimeMs?: number; now?: number }): Promise<{ certPem: string; keyPem: string; notBefore: number; notAfter: number }> {
   const keys = (await crypto.subtle.generateKey(CA_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await serverCert(ca, keys.publicKey, 'shoal admin API', opts);
+  const der = new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
+  return { certPem: cert.toString('pem'), keyPem: pemOf('PRIVATE KEY', der), notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+}
+
+/**
+ * A server certificate for a key another host made (a worker's `--metrics-addr` listener: only its
+ * public key, SubjectPublicKeyInfo PEM, ECDSA P-256, travels), for `hosts`.
+ */
+export async function issueServerCertFor(ca: RootCA, opts: { clusterId: string; publicKeyPem: string; hosts: string[]; lifetimeMs?: number; now?: number }): Promise<{ certPem: string; notBefore: number; notAfter: number }> {
+  const cert = await serverCert(ca, await importClientKey(opts.publicKeyPem), 'shoal metrics', opts);
+  return { certPem: cert.toString('pem'), notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+}
+
+async function serverCert(ca: RootCA, publicKey: CryptoKey, cn: string, opts: { clusterId: string; hosts: string[]; lifetimeMs?: number; now?: number }): Promise<x509.X509Certificate> {
   const now = opts.now ?? Date.now();
   const lifetimeMs = opts.lifetimeMs ?? CLIENT_CERT_LIFETIME_MS;
   const names = [...new Set(opts.hosts)].map((h) => (isIp(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
-  const cert = await x509.X509CertificateGenerator.create({
+  return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: `CN=shoal admin API, OU=api-server, O=${opts.clusterId}`,
+    subject: `CN=${cn}, OU=api-server, O=${opts.clusterId}`,
     issuer: ca.certificate.subject,
     notBefore: new Date(now - backdateMs(lifetimeMs, BACKDATE_MS)),
     notAfter: new Date(now + lifetimeMs),
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: ca.signingKey,
     signingAlgorithm: CA_ALGORITHM,
     extensions: [
@@ -125,8 +140,6 @@ export async function issueApiServerCert(ca: RootCA, opts: { clusterId: string; 
       new x509.SubjectAlternativeNameExtension(names),
     ],
   }, crypto);
-  const der = new Uint8Array(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { certPem: cert.toString('pem'), keyPem: pemOf('PRIVATE KEY', der), notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
 }
 
 function isIp(h: string): boolean {

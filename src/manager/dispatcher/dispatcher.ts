@@ -6,7 +6,7 @@
  * heartbeats stop or its session stays closed past the grace period.
  *
  * Like every stage it talks to other stages only through the store. One session's own pieces are in
- * session.ts; the tables every session receives whole (endpoints, networks) in tables.ts.
+ * session.ts; the tables every session receives whole (endpoints, networks, revocations) in tables.ts.
  */
 import { ConflictError, NotFoundError, UnavailableError, errorMessage } from '../../lib/errors.ts';
 import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
@@ -232,6 +232,7 @@ export class Dispatcher {
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     s.acceptsEndpoints = accepts.includes('endpoints');
     s.acceptsNetworks = accepts.includes('networks');
+    s.acceptsRevocations = accepts.includes('revocations');
     if (accepts.includes('secrets')) s.secrets = new SecretTracker(nodeId, maxFrame);
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
@@ -242,6 +243,8 @@ export class Dispatcher {
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
     if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#tables.endpoints() });
     if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#tables.networks() });
+    const revoked = s.acceptsRevocations ? this.#tables.revocations() : null;
+    if (revoked) s.send({ t: 'revocations', b: revoked });
     this.#armExpiry(s);
     this.#log(`dispatcher: node ${nodeId} registered (session ${s.sessionId})`);
   }
@@ -364,9 +367,10 @@ export class Dispatcher {
         for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
-      const { endpoints, networks } = this.#tables.changed();
+      const { endpoints, networks, revocations } = this.#tables.changed();
       if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });
       if (networks) for (const s of this.#sessions.values()) if (s.acceptsNetworks) s.send({ t: 'networks', b: networks });
+      if (revocations) for (const s of this.#sessions.values()) if (s.acceptsRevocations) s.send({ t: 'revocations', b: revocations });
       return;
     }
     this.#tables.note(ev);

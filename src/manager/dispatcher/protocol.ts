@@ -4,7 +4,7 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     endpoints, networks, secrets, logs.request, logs.cancel
+ *                     endpoints, networks, secrets, revocations, logs.request, logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
@@ -70,6 +70,23 @@ export interface NetTable {
 }
 
 export const MAX_NET_NETWORKS = 4096;
+
+/** A client bundle revoked with `shoal ca revoke`: what a worker's `--metrics-addr` listener refuses. */
+export interface RevokedClientCert {
+  /** Lowercase hex, as the store keeps it and readClientCert reads it. */
+  serial: string;
+  name: string;
+  /** RFC 3339, when it was revoked. */
+  at: string;
+}
+
+/**
+ * Revoked bundles in one `revocations` frame: above the cluster's 1000 unexpired bundles
+ * (api/ca.ts), so a list that fits the store fits the frame. A longer one is never cut short (a
+ * revocation left out would be accepted): the frame is refused by its encoder, and a worker that
+ * has no list serves no metrics over TCP.
+ */
+export const MAX_REVOCATIONS = 4096;
 export const MAX_NET_SERVICES = 65536;
 export const MAX_NET_ADDRS = 65536;
 
@@ -107,6 +124,13 @@ export interface SessionMessages {
    * when no unfinished task of the node uses them any more. Data travels nowhere else.
    */
   secrets: { upserts: FilePayload[]; removed: FilePayloadKey[] };
+  /**
+   * Every client bundle revoked in the Cluster object now (whole, once after registration and again
+   * when it changes), only to a worker that lists `revocations` in `accepts`: a worker holds no
+   * store, and its `--metrics-addr` listener checks bundles against this list as a manager's
+   * listeners check them against the store.
+   */
+  revocations: { revoked: RevokedClientCert[] };
   'logs.request': { requestId: number; taskId: string; follow?: boolean; since?: number; tail?: number };
   'logs.cancel': { requestId: number };
   'logs.line': { requestId: number; lines: LogLine[] };
@@ -202,6 +226,10 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
       upserts: is.array(is.shape({ kind: is.oneOf(['secret', 'config'] as const), id, name: is.string(256), data: (x) => (x instanceof Uint8Array && x.length <= MAX_SECRET_BYTES ? null : 'not bytes of at most 500 KiB') }), MAX_TASKS_PER_FRAME),
       removed: is.array(is.shape({ kind: is.oneOf(['secret', 'config'] as const), id }), MAX_TASKS_PER_FRAME),
     }),
+  },
+  revocations: {
+    version: 1, maxBytes: 1024 * KiB,
+    check: is.shape({ revoked: is.array(is.shape({ serial: is.string(128), name: is.string(256), at: is.string(64) }), MAX_REVOCATIONS) }),
   },
   'logs.request': {
     version: 1, maxBytes: 4 * KiB,

@@ -1,15 +1,31 @@
 /**
  * The tables every session that asked for them receives whole: the published ports (`endpoints`,
- * for the ingress) and the overlay networks (`networks`, for the NetworkAgent). Each is recomputed
- * only after a change that may have altered it, and sent again only when its content changed.
+ * for the ingress), the overlay networks (`networks`, for the NetworkAgent) and the revoked client
+ * bundles (`revocations`, for a worker's metrics listener). Each is recomputed only after a change
+ * that may have altered it, and sent again only when its content changed.
  */
 import type { ChangeEvent, MemoryStore } from '../../store/index.ts';
-import type { Node, Task } from '../../types/index.ts';
+import type { Cluster, Node, Task } from '../../types/index.ts';
 import { endpointTable, taskMatters } from './endpoints.ts';
 import { netTable, taskMattersForNet } from './net-table.ts';
-import type { SessionMessages } from './protocol.ts';
+import { MAX_REVOCATIONS, type RevokedClientCert, type SessionMessages } from './protocol.ts';
 
 interface Cached<B> { json: string; body: B }
+
+type Changed = { endpoints?: SessionMessages['endpoints']; networks?: SessionMessages['networks']; revocations?: SessionMessages['revocations'] | null };
+
+/**
+ * The Cluster object's revoked client bundles, by serial (a stable order, so an unchanged list
+ * compares equal). Null past MAX_REVOCATIONS: cut short, the list would let a revoked bundle in, so
+ * none is sent and workers keep refusing TCP metrics (the API keeps far fewer records than that).
+ */
+export function revocationTable(cluster: Cluster | undefined): SessionMessages['revocations'] | null {
+  const revoked: RevokedClientCert[] = [];
+  for (const r of cluster?.ClientCerts ?? []) if (r.RevokedAt) revoked.push({ serial: r.Serial, name: r.Name, at: r.RevokedAt });
+  if (revoked.length > MAX_REVOCATIONS) return null;
+  revoked.sort((a, b) => a.serial.localeCompare(b.serial));
+  return { revoked };
+}
 
 export class SessionTables {
   /** Each table as last computed (JSON to compare), and whether a change since may have altered it. */
@@ -17,6 +33,8 @@ export class SessionTables {
   #endpointsDirty = true;
   #nets: Cached<SessionMessages['networks']> | null = null;
   #netsDirty = true;
+  #revocations: Cached<SessionMessages['revocations'] | null> | null = null;
+  #revocationsDirty = true;
 
   constructor(private readonly store: MemoryStore) {}
 
@@ -38,9 +56,18 @@ export class SessionTables {
     return body;
   }
 
+  /** The revoked client bundles now; null when there are too many to send (see revocationTable). */
+  revocations(): SessionMessages['revocations'] | null {
+    if (this.#revocations && !this.#revocationsDirty) return this.#revocations.body;
+    this.#revocationsDirty = false;
+    const body = revocationTable(this.store.list('clusters')[0]);
+    this.#revocations = { json: JSON.stringify(body), body };
+    return body;
+  }
+
   /** At a commit: the tables whose content changed since they were last computed, to send again. */
-  changed(): { endpoints?: SessionMessages['endpoints']; networks?: SessionMessages['networks'] } {
-    const out: { endpoints?: SessionMessages['endpoints']; networks?: SessionMessages['networks'] } = {};
+  changed(): Changed {
+    const out: Changed = {};
     if (this.#endpointsDirty) {
       const before = this.#endpoints?.json;
       const now = this.endpoints();
@@ -51,11 +78,17 @@ export class SessionTables {
       const now = this.networks();
       if (this.#nets!.json !== before) out.networks = now;
     }
+    if (this.#revocationsDirty) {
+      const before = this.#revocations?.json;
+      const now = this.revocations();
+      if (this.#revocations!.json !== before) out.revocations = now;
+    }
     return out;
   }
 
   /** A change to the store (not a commit): which tables it may have altered. */
   note(ev: Exclude<ChangeEvent, { kind: 'commit' }>): void {
+    if (ev.table === 'clusters') this.#revocationsDirty = true;
     if (ev.table === 'services' || ev.table === 'networks') this.#netsDirty = true;
     else if (ev.table === 'nodes' && (ev.kind !== 'update' || (ev.object as Node).Description.TLSInfo?.PeerID !== (ev.old as Node).Description.TLSInfo?.PeerID)) this.#netsDirty = true;
     else if (ev.table === 'tasks' && (ev.kind === 'delete' || taskMattersForNet(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined))) this.#netsDirty = true;
