@@ -43,6 +43,8 @@ export interface Command {
 
 export interface Group {
   name: string;
+  /** Other names of the group (`swarm` for `cluster`, Docker's). */
+  aliases?: string[];
   summary: string;
   commands: Command[];
 }

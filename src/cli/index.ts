@@ -89,7 +89,7 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       io.out(mainHelp());
       return name === undefined ? 1 : 0;
     }
-    const group = GROUPS.find((g) => g.name === name);
+    const group = GROUPS.find((g) => g.name === name || g.aliases?.includes(name));
     let cmd: Command | undefined;
     let path = name;
     let rest: string[];
@@ -101,7 +101,7 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       }
       cmd = find(group.commands, sub);
       if (!cmd) throw new UsageError(`unknown command "shoal ${name} ${sub}" (commands: ${group.commands.map((c) => c.name).join(', ')})`);
-      path = `${name} ${cmd.name}`;
+      path = `${group.name} ${cmd.name}`;
       rest = argv.slice(i + 2);
     } else {
       cmd = find(TOP, name);

@@ -29,6 +29,8 @@ export interface DaemonOptions {
   meshAddr?: string;
   /** A surviving manager after a lost quorum: recover a one-manager cluster from its own log (force-new-cluster.ts). */
   forceNewCluster?: boolean;
+  /** Autolock's key, given by `swarm unlock` to a locked manager (locked.ts) for the start that follows. */
+  unlockKey?: string;
   log?: Log;
 }
 
