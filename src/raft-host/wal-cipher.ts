@@ -1,6 +1,6 @@
-// Encryption at rest of the raft log: the WAL's records and snapshot files are sealed with this
-// manager's data encryption key (DEK), AES-256-GCM. Whole records are sealed, so whatever a store
-// object holds (secrets' data, the CA key, join tokens) never reaches the disk in the clear. The
+// Encryption at rest of the raft log: the WAL's entry records and snapshot files are sealed with
+// this manager's data encryption key (DEK), AES-256-GCM. Whole records are sealed, so whatever a
+// store object holds (secrets' data, the CA key, join tokens) never reaches the disk in the clear. The
 // CRC32 of a record still covers its (sealed) bytes, so a torn tail is told from damage as before;
 // GCM's tag tells a record that was altered, which a recomputed CRC would not.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';

@@ -112,6 +112,17 @@ function validRecordAfter(buf: Uint8Array, from: number): boolean {
   return false;
 }
 
+/**
+ * Sealed records: entries and snapshots, which carry the store's objects. Hard state, configuration
+ * and snapshot markers hold only terms, indexes and node ids; leaving them in the clear saves a
+ * cipher pass on every ready that only moves the commit index (most of a follower's).
+ */
+function carriesState(type: number): boolean {
+  return type === RecordType.Entries || type === SNAPSHOT_RECORD;
+}
+/** The one record of a snapshot file. */
+const SNAPSHOT_RECORD = 0;
+
 const TYPE_CODE = { normal: 0, conf: 1 } as const;
 
 function encodeEntries(entries: Entry[]): Uint8Array {
@@ -148,13 +159,13 @@ export class Wal {
 
   /** A record of `type`, sealed when the log has a cipher. */
   private record(type: number, payload: Uint8Array): Uint8Array {
-    return this.cipher ? encodeRecord(type | SEALED_FLAG, this.cipher.seal(type, payload)) : encodeRecord(type, payload);
+    return this.cipher && carriesState(type) ? encodeRecord(type | SEALED_FLAG, this.cipher.seal(type, payload)) : encodeRecord(type, payload);
   }
 
   /** A parsed record's type and payload in the clear. */
   private unseal(file: string, type: number, payload: Uint8Array): { type: number; payload: Uint8Array } {
     if (!(type & SEALED_FLAG)) {
-      if (this.cipher) this.unsealedSeen = true;
+      if (this.cipher && carriesState(type)) this.unsealedSeen = true;
       return { type, payload };
     }
     if (!this.cipher) throw new WalKeyMissingError(file);
@@ -388,7 +399,7 @@ export class Wal {
   /** `<index>.snap`, durably: temp name, fsync, rename, dir fsync. */
   private writeSnapshotFile(snap: Snapshot): string {
     const { index, term, conf } = snap.meta;
-    const body = this.record(0, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
+    const body = this.record(SNAPSHOT_RECORD, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
     const name = `${hex16(index)}.snap`;
     const tmp = pathJoin(this.dir, name + '.tmp');
     const f = this.disk.open(tmp);
