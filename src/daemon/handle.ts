@@ -40,7 +40,8 @@ export class DaemonHandle implements RunningDaemon {
     this.#current = null as unknown as RunningDaemon; // `old` stopping must not settle the handle
     await old.stop();
     try {
-      await this.boot({ ...next, forceNewCluster: false }); // done once: the log holds it now
+      // Done once: the log holds it now. A locked manager did not open its log: the unlocked start does it.
+      await this.boot({ ...next, forceNewCluster: old.locked ? next.forceNewCluster : false });
     } catch (err) {
       this.log(`starting again after the join failed: ${errorMessage(err)}`);
       this.unlock();

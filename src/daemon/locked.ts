@@ -16,6 +16,7 @@ import { type AtRestKeys, SWARM_LOCKED_MESSAGE } from './keys-at-rest.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
 
 export class LockedDaemon implements RunningDaemon {
+  readonly locked = true;
   readonly socketPath: string;
   readonly nodeId: string;
   #server: Server<unknown> | null = null;
@@ -49,10 +50,11 @@ export class LockedDaemon implements RunningDaemon {
     return d;
   }
 
-  /** Stops listening; the unlock request that asked for the restart is still answered. */
+  /** Stops listening; the unlock request that asked for the restart is still answered (its connection is open). */
   async stop(): Promise<void> {
     void this.#server?.stop(false);
     this.#server = null;
+    rmSync(this.socketPath, { force: true });
     this.#settle();
   }
 }

@@ -40,4 +40,6 @@ export interface RunningDaemon {
   /** Settles when the daemon has stopped: resolves after stop(), rejects when it stopped itself on a fatal error. */
   readonly stopped: Promise<void>;
   stop(): Promise<void>;
+  /** A manager waiting for its unlock key (locked.ts): its start options are still to be carried out. */
+  readonly locked?: boolean;
 }

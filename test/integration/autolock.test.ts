@@ -76,6 +76,10 @@ describe('encryption at rest and autolock on one host', () => {
     const garbage = await d.api('/swarm/unlock', { method: 'POST', body: JSON.stringify({ UnlockKey: 'hunter2' }) });
     expect(garbage.status).toBe(401);
     expect((await d.json('/info')).Swarm.LocalNodeState).toBe('locked');
+    // Stopped while locked, it starts locked again.
+    expect(await d.stop()).toBe(0);
+    await d.start(false);
+    expect((await d.json('/info')).Swarm.LocalNodeState).toBe('locked');
 
     const unlocked = await cliStdin(d, `${key}\n`, 'swarm', 'unlock');
     expect(unlocked.code).toBe(0);
