@@ -3,7 +3,7 @@
  * prints the key, `docker swarm unlock-key -q` shows it, a restarted manager is locked (docker's
  * own commands get the "Swarm is encrypted…" error, `docker info` says locked), `docker swarm
  * unlock` reads the key on standard input (a wrong one refused), and `unlock-key --rotate` gives
- * a new key. Skipped, with the reason, where no docker CLI is installed (no Docker daemon needed).
+ * a new key; `swarm update --autolock=false|true` removes it and prints a new one. Skipped, with the reason, where no docker CLI is installed (no Docker daemon needed).
  */
 import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,6 +73,15 @@ describe.skipIf(!dockerCli)(`docker swarm autolock${dockerCli ? '' : ' (skipped:
       expect(await ok(d, ['swarm', 'unlock-key', '-q'])).toBe(rotated);
       const shown = await ok(d, ['swarm', 'unlock-key']);
       expect(shown).toContain(rotated);
+
+      // swarm update --autolock=false, then =true: no key, then a new one printed.
+      await ok(d, ['swarm', 'update', '--autolock=false']);
+      expect((await docker(d, ['swarm', 'unlock-key'])).err).toContain('no unlock key is set');
+      const again = await ok(d, ['swarm', 'update', '--autolock=true']);
+      const fresh = /SWMKEY-1-[A-Za-z0-9+/]+/.exec(again)?.[0];
+      expect(fresh).toBeDefined();
+      expect(fresh).not.toBe(rotated);
+      expect(await ok(d, ['swarm', 'unlock-key', '-q'])).toBe(fresh!);
     } finally {
       await d.stop();
       killTaskProcesses(dir);
