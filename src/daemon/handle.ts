@@ -43,7 +43,7 @@ export class DaemonHandle implements RunningDaemon {
       // Done once: the log holds it now. A locked manager did not open its log: the unlocked start does it.
       await this.boot({ ...next, forceNewCluster: old.locked ? next.forceNewCluster : false });
     } catch (err) {
-      this.log(`starting again after the join failed: ${errorMessage(err)}`);
+      this.log(`starting again ${old.locked ? 'after the unlock' : 'after the join'} failed: ${errorMessage(err)}`);
       this.unlock();
       this.#settle.reject(err as Error);
     }
