@@ -13,8 +13,8 @@
  * previous key, which the copy stands in for (and the next re-wrap rewrites).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ShoalError } from '../lib/errors.ts';
 import { isSealed, openWithUnlockKey, sealWithUnlockKey } from '../lib/unlock-key.ts';
 import { NODE_KEY_FILE, NodeKeyError, type NodeKeyStore } from '../net/identity.ts';
@@ -28,9 +28,27 @@ export const SWARM_LOCKED_MESSAGE = 'Swarm is encrypted and needs to be unlocked
 
 interface Bundle { DEK: string; NodeKey?: string }
 
+/**
+ * Durably, before anything is sealed with what it holds: a DEK lost in a crash would leave a raft
+ * log nobody can read. Temp file, fsync, rename, directory fsync.
+ */
 function writePrivate(file: string, data: string | Uint8Array): void {
-  writeFileSync(`${file}.tmp`, data, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600); // a leftover temp file keeps its old mode otherwise
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export class AtRestKeys {
