@@ -56,11 +56,12 @@ export function checkCAConfig(ca: unknown): { NodeCertExpiry?: number } | undefi
   return { NodeCertExpiry: ns as number };
 }
 
-/** `docker swarm update --autolock=true`: shoal has no autolock, so it says so instead of pretending. */
-function checkEncryptionConfig(e: unknown): void {
-  if (e === undefined || e === null) return;
+/** `Spec.EncryptionConfig` (Docker's): `AutoLockManagers`, a boolean (the unlock key is made by the update, swarm.ts). */
+function checkEncryptionConfig(e: unknown): { AutoLockManagers: boolean } | undefined {
+  if (e === undefined || e === null) return undefined;
   if (!isObject(e)) throw bad('EncryptionConfig', 'expected an object');
-  if (e.AutoLockManagers === true) throw bad('EncryptionConfig.AutoLockManagers', 'autolock is not supported yet: the raft log and keys are protected by the data dir\'s permissions only');
+  if (e.AutoLockManagers !== undefined && typeof e.AutoLockManagers !== 'boolean') throw bad('EncryptionConfig.AutoLockManagers', 'expected true or false');
+  return e.AutoLockManagers === undefined ? undefined : { AutoLockManagers: e.AutoLockManagers };
 }
 
 /** The checks of an init's spec: the parts shoal models. */
@@ -111,7 +112,8 @@ export function mergeClusterSpec(cur: ClusterSpec, patch: unknown): ClusterSpec 
     if (typeof hb !== 'number' || !Number.isFinite(hb) || hb < 100e6 || hb > 3600e9) throw bad('Dispatcher.HeartbeatPeriod', 'expected nanoseconds from 100ms to 1h');
     next.Dispatcher = { ...cur.Dispatcher, HeartbeatPeriod: hb };
   } else if (patch.Dispatcher !== undefined && patch.Dispatcher !== null && !isObject(patch.Dispatcher)) throw bad('Dispatcher', 'expected an object');
-  checkEncryptionConfig(patch.EncryptionConfig);
+  const encryption = checkEncryptionConfig(patch.EncryptionConfig);
+  if (encryption) next.EncryptionConfig = encryption;
   const ca = checkCAConfig(patch.CAConfig);
   if (ca?.NodeCertExpiry !== undefined) next.CAConfig = { ...cur.CAConfig, NodeCertExpiry: ca.NodeCertExpiry };
   const managers = checkManagersSpec(patch.Managers);

@@ -112,7 +112,7 @@ describe('before a cluster exists', () => {
     const s3 = await swarm();
     expect(s3.Spec.CAConfig.NodeCertExpiry).toBe(2 * 3600e9);
     expect(s3.Spec.Managers).toEqual({ Desired: 0, LostGracePeriod: 2e9 });
-    expect(s3.Spec.EncryptionConfig).toBeUndefined();
+    expect(s3.Spec.EncryptionConfig).toEqual({ AutoLockManagers: false });
     // The spec and a token rotation in one request; a rotation alone needs no version.
     const rotated: string[] = [];
     api.deps.rotateJoinToken = async (role) => void rotated.push(role);
@@ -149,16 +149,16 @@ describe('before a cluster exists', () => {
 });
 
 describe('what the docker CLI asks that shoal does not do', () => {
-  test('unlock-key is empty, unlock and autolock and a root CA rotation are refused by name; system df is empty', async () => {
+  test('unlock-key is empty without autolock, unlock on an unlocked node and a root CA rotation are refused by name; system df is empty', async () => {
     const api = testApi();
     expect((await api.call('POST', '/swarm/init', {})).status).toBe(200);
     expect((await api.call('GET', '/swarm/unlockkey')).json).toEqual({ UnlockKey: '' });
     const unlock = await api.call('POST', '/swarm/unlock', { UnlockKey: 'x' });
-    expect(unlock.status).toBe(400);
-    expect(unlock.json.message).toContain('not locked');
+    expect(unlock.status).toBe(409);
+    expect(unlock.json.message).toBe('swarm is not locked');
     const version = (await api.call('GET', '/swarm')).json.Version.Index;
     for (const [spec, field] of [
-      [{ EncryptionConfig: { AutoLockManagers: true } }, 'Spec.EncryptionConfig.AutoLockManagers'],
+      [{ EncryptionConfig: { AutoLockManagers: 'yes' } }, 'Spec.EncryptionConfig.AutoLockManagers'],
       [{ CAConfig: { ForceRotate: 1 } }, 'Spec.CAConfig.ForceRotate'],
       [{ CAConfig: { SigningCACert: 'PEM' } }, 'Spec.CAConfig.SigningCACert'],
       [{ CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: 'https://x' }] } }, 'Spec.CAConfig.ExternalCAs'],

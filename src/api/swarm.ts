@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { ConflictError, InvalidArgumentError } from '../lib/errors.ts';
+import { newUnlockKey } from '../lib/unlock-key.ts';
 import type { Cluster } from '../types/index.ts';
-import { isAdmin } from './client-auth.ts';
+import { ForbiddenError, isAdmin } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { checkInitSpec, mergeClusterSpec } from './cluster-spec.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
@@ -48,26 +49,30 @@ export function swarmRoutes(deps: ApiDeps): Hono {
     return c.body(null, 200);
   });
 
-  // Autolock does not exist in shoal: no manager is ever locked, so there is no key (Docker's answer
-  // when autolock is off: `docker swarm unlock-key` says "no unlock key is set").
-  app.get('/swarm/unlockkey', (c) => {
+  // Autolock's key: shown only to admin clients (Docker shows it to whoever may manage the swarm);
+  // "" while autolock is off, which the docker CLI reports as "no unlock key is set".
+  app.get('/swarm/unlockkey', async (c) => {
     requireCluster(store);
-    return c.json({ UnlockKey: '' });
+    if (!isAdmin(c)) throw new ForbiddenError('the unlock key is shown to admin clients only');
+    await store.sync(c.req.raw.signal);
+    return c.json({ UnlockKey: requireCluster(store).UnlockKey ?? '' });
   });
+  // A running manager is not locked (a locked one answers this from src/api/locked.ts): Docker's 409.
   app.post('/swarm/unlock', () => {
-    throw new InvalidArgumentError('this node is not locked: shoal has no autolock yet');
+    throw new ConflictError('swarm is not locked');
   });
 
   // Docker's swarm update: the spec (fields shoal models; those left out are kept) with
-  // ?version=, and/or the join-token rotation (which needs no version).
+  // ?version=, and/or the join-token and unlock-key rotations (which need no version).
   app.post('/swarm/update', limitBody, async (c) => {
     const cluster = requireCluster(store);
     const body = await readJson(c, true);
     const hasSpec = !!body && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length > 0;
     const worker = boolParam(c, 'rotateWorkerToken');
     const manager = boolParam(c, 'rotateManagerToken');
-    if (!hasSpec && !worker && !manager) {
-      throw new InvalidArgumentError('nothing to update: send a ClusterSpec with ?version=, and/or rotateWorkerToken=true, rotateManagerToken=true');
+    const unlockKey = boolParam(c, 'rotateManagerUnlockKey');
+    if (!hasSpec && !worker && !manager && !unlockKey) {
+      throw new InvalidArgumentError('nothing to update: send a ClusterSpec with ?version=, and/or rotateWorkerToken=true, rotateManagerToken=true, rotateManagerUnlockKey=true');
     }
     if ((worker || manager) && !deps.rotateJoinToken) throw new InvalidArgumentError('this daemon cannot rotate join tokens');
     if (hasSpec) {
@@ -76,7 +81,20 @@ export function swarmRoutes(deps: ApiDeps): Hono {
       await store.sync(c.req.raw.signal);
       const cur = requireCluster(store);
       const spec = mergeClusterSpec(cur.Spec, body);
-      await store.update((tx) => tx.update('clusters', { ...cur, Version: { Index: version }, Spec: spec }), c.req.raw.signal);
+      const next: Cluster = { ...cur, Version: { Index: version }, Spec: spec };
+      // Turning autolock on makes the key every manager seals its keys under; off removes it, and
+      // the managers write their keys in the clear again (src/daemon/autolock.ts).
+      if (spec.EncryptionConfig?.AutoLockManagers) next.UnlockKey = cur.UnlockKey ?? newUnlockKey();
+      else delete next.UnlockKey;
+      await store.update((tx) => tx.update('clusters', next), c.req.raw.signal);
+    }
+    if (unlockKey) {
+      await store.sync(c.req.raw.signal);
+      await store.update((tx) => {
+        const cur = tx.get('clusters', cluster.ID);
+        if (!cur?.UnlockKey) throw new InvalidArgumentError('rotateManagerUnlockKey: autolock is off, so there is no unlock key to rotate ("swarm update --autolock=true" first)');
+        tx.update('clusters', { ...cur, UnlockKey: newUnlockKey() });
+      }, c.req.raw.signal);
     }
     if (worker) await deps.rotateJoinToken!('worker');
     if (manager) await deps.rotateJoinToken!('manager');

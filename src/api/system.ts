@@ -25,19 +25,7 @@ export function systemRoutes(deps: ApiDeps): Hono {
   app.get('/_ping', ping);
   app.on('HEAD', '/_ping', ping);
 
-  app.get('/version', (c) =>
-    c.json({
-      Platform: { Name: 'shoal' },
-      Components: [{ Name: 'Engine', Version: version.Version, Details: { ApiVersion: version.ApiVersion, MinAPIVersion: '1.24', GitCommit: version.GitCommit ?? '', Os: version.Os, Arch: version.Arch, KernelVersion: '', Experimental: 'false', BuildTime: '', GoVersion: '' } }],
-      Version: version.Version,
-      ApiVersion: version.ApiVersion,
-      MinAPIVersion: '1.24',
-      GitCommit: version.GitCommit ?? '',
-      Os: version.Os,
-      Arch: version.Arch,
-      KernelVersion: '',
-    }),
-  );
+  app.get('/version', (c) => c.json(versionBody(version)));
 
   // `docker system df`: shoal keeps no images, containers, volumes or build cache of its own (a
   // container task's engine does): Docker's shape, empty.
@@ -93,6 +81,21 @@ export function systemRoutes(deps: ApiDeps): Hono {
   });
 
   return app;
+}
+
+/** Docker's GET /version answer. */
+export function versionBody(version: ApiDeps['version']) {
+  return {
+    Platform: { Name: 'shoal' },
+    Components: [{ Name: 'Engine', Version: version.Version, Details: { ApiVersion: version.ApiVersion, MinAPIVersion: '1.24', GitCommit: version.GitCommit ?? '', Os: version.Os, Arch: version.Arch, KernelVersion: '', Experimental: 'false', BuildTime: '', GoVersion: '' } }],
+    Version: version.Version,
+    ApiVersion: version.ApiVersion,
+    MinAPIVersion: '1.24',
+    GitCommit: version.GitCommit ?? '',
+    Os: version.Os,
+    Arch: version.Arch,
+    KernelVersion: '',
+  };
 }
 
 /** Managers as the store knows them, else as this host remembers them (cluster.json). */

@@ -1,4 +1,5 @@
-/** `shoal cluster init|update|join|join-token|leave|inspect|backup` (also `shoal swarm …`, Docker's name). */
+/** `shoal cluster init|update|join|join-token|leave|inspect|backup|unlock|unlock-key` (also `shoal swarm …`, Docker's name). */
+import { AUTOLOCK_OPTION, autolockFromFlags, unlockCmd, unlockKeyCmd, unlockKeyText } from './autolock.ts';
 import { backupCommand } from './backup.ts';
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
@@ -10,6 +11,7 @@ const SPEC_OPTIONS: Command['options'] = [
   { long: 'manager-lost-grace', kind: 'string', value: 'DURATION', help: 'how long a manager is down before a worker replaces it (default 30s)' },
   { long: 'failure-domain-label', kind: 'string', value: 'KEY', help: 'node label naming a failure domain, for picking managers (default failure-domain)' },
   { long: 'cert-expiry', kind: 'string', value: 'DURATION', help: 'lifetime of node certificates issued from now on (default 2160h = 90 days, at least 1h)' },
+  AUTOLOCK_OPTION,
 ];
 
 /** The cluster spec fields the init and update flags set (Docker's ClusterSpec, plus Managers). */
@@ -28,6 +30,8 @@ function specFromFlags(ctx: Parameters<Command['run']>[0]): Record<string, unkno
   if (Object.keys(Managers).length) spec.Managers = Managers;
   const expiry = ctx.args.str('cert-expiry');
   if (expiry !== undefined) spec.CAConfig = { NodeCertExpiry: parseDuration('cert-expiry', expiry) };
+  const encryption = autolockFromFlags(ctx);
+  if (encryption) spec.EncryptionConfig = encryption;
   return spec;
 }
 
@@ -49,6 +53,7 @@ const init: Command = {
       ...(Object.keys(spec).length ? { Spec: spec } : {}),
     });
     ctx.io.out(`Cluster initialized: this node (${nodeId}) is now a manager.\n`);
+    await printUnlockKey(ctx, spec);
   },
 };
 
@@ -79,8 +84,16 @@ const update: Command = {
     const cluster = await c.cluster();
     await c.updateCluster(cluster.Version.Index, spec);
     ctx.io.out('Cluster updated.\n');
+    await printUnlockKey(ctx, spec);
   },
 };
+
+/** After autolock was turned on, the key (as docker prints it): the one time it is shown unasked. */
+async function printUnlockKey(ctx: Parameters<Command['run']>[0], spec: Record<string, unknown>): Promise<void> {
+  if ((spec.EncryptionConfig as { AutoLockManagers?: boolean } | undefined)?.AutoLockManagers !== true) return;
+  const { UnlockKey } = await ctx.client().json<{ UnlockKey: string }>('GET', '/swarm/unlockkey');
+  if (UnlockKey) ctx.io.out('\n' + unlockKeyText(UnlockKey));
+}
 
 const inspect: Command = {
   name: 'inspect',
@@ -150,4 +163,4 @@ const leave: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', aliases: ['swarm'], summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, backupCommand] };
+export const clusterGroup: Group = { name: 'cluster', aliases: ['swarm'], summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, backupCommand, unlockCmd, unlockKeyCmd] };

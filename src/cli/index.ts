@@ -101,7 +101,7 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
       }
       cmd = find(group.commands, sub);
       if (!cmd) throw new UsageError(`unknown command "shoal ${name} ${sub}" (commands: ${group.commands.map((c) => c.name).join(', ')})`);
-      path = `${name} ${cmd.name}`;
+      path = `${group.name} ${cmd.name}`;
       rest = argv.slice(i + 2);
     } else {
       cmd = find(TOP, name);

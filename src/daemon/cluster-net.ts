@@ -14,7 +14,7 @@ import { SESSION_FRAMES } from '../manager/dispatcher/protocol.ts';
 import { ClusterTrust, type JoinRequest, type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
 import { AuthGuard, type LocalCredentials } from '../net/auth.ts';
 import { dispatcherConnector, serveDispatcher } from '../net/dispatcher.ts';
-import { loadOrCreateNodeKey } from '../net/identity.ts';
+import { loadOrCreateNodeKey, type NodeKeyStore } from '../net/identity.ts';
 import { type JoinAnswer, type Joined, requestJoin, serveJoin } from '../net/join.ts';
 import { createNetNode, type NetNode, PeerDenyList } from '../net/node.ts';
 import { Libp2pRaftTransport } from '../net/raft-transport.ts';
@@ -27,6 +27,8 @@ import { type HostPort, type Membership, parseHostPort, toMultiaddrString } from
 
 export interface ClusterNetOptions {
   dataDir: string;
+  /** How node.key is read and written (sealed on an autolocked manager); in the clear when absent. */
+  nodeKeys?: NodeKeyStore;
   listen: HostPort;
   advertise: HostPort;
   isRemoved: (nodeId: string) => boolean;
@@ -68,7 +70,7 @@ export class ClusterNet {
 
   /** Start listening. The guard starts once this host has credentials (after a join, or at once). */
   static async start(opts: ClusterNetOptions): Promise<ClusterNet> {
-    const key = await loadOrCreateNodeKey(opts.dataDir);
+    const key = await loadOrCreateNodeKey(opts.dataDir, opts.nodeKeys);
     // Removed nodes are refused at authentication (isRemoved, fed from the store), not by the
     // connection gater: a peer cut off before TLS completes sees only "EOF", while one refused
     // at authentication hears that it was removed and what to do. `revoke` still closes its

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
 import { ConflictError } from '../lib/errors.ts';
+import { newUnlockKey } from '../lib/unlock-key.ts';
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { type Cluster, type ClusterSpec, DEFAULT_TASK_HISTORY, type Node, type NodeDescription, NS_PER_S } from '../types/index.ts';
@@ -47,6 +48,8 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     Spec: { ...defaults, ...spec, Raft: { ...defaults.Raft, ...spec?.Raft } },
     JoinTokens: identity?.JoinTokens ?? { Worker: token('worker'), Manager: token('manager') },
     ...(identity ? { RootCA: identity.RootCA } : {}),
+    // `swarm init --autolock`: the key this manager seals its keys under from the start.
+    ...(spec?.EncryptionConfig?.AutoLockManagers ? { UnlockKey: newUnlockKey() } : {}),
   };
   const node = leadingManagerNode(nodeId, description, addr);
   await store.update((tx) => {

@@ -8,6 +8,7 @@ import type { NodeRole } from '../types/index.ts';
 import type { Addrs } from './addrs.ts';
 import { currentCluster } from './cluster.ts';
 import type { ClusterNet } from './cluster-net.ts';
+import type { AtRestKeys } from './keys-at-rest.ts';
 import { formatHostPort, type Membership, saveMembership } from './membership.ts';
 import type { DaemonOptions, Log } from './options.ts';
 import type { ManagerRole } from './roles/manager.ts';
@@ -24,6 +25,8 @@ export class DaemonContext {
   net: ClusterNet | null = null;
   /** Where this host is in its role changes (roles/role-machine.ts). */
   readonly roles: RoleMachine;
+  /** This manager's raft data key and how its node key is kept (autolock); null on a worker. */
+  atRest: AtRestKeys | null = null;
   /** Set when the daemon starts to stop: background work that has not begun does not. */
   stopping = false;
 

@@ -30,6 +30,8 @@ import { checkForceNewCluster, FORCE_RECORD_FILE, loadForceRecord, settleForce }
 import { DaemonHandle } from './handle.ts';
 import { loadOrCreateNodeId } from './identity.ts';
 import { joinCluster } from './join.ts';
+import { AtRestKeys, DEK_FILE } from './keys-at-rest.ts';
+import { LockedDaemon } from './locked.ts';
 import { lockDataDir } from './lock.ts';
 import { loadMembership, rememberAddrs } from './membership.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
@@ -50,7 +52,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   if (opts.restore) opts = { ...opts, restored: prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
   ensurePrivateDir(opts.dataDir);
   const unlock = lockDataDir(opts.dataDir);
-  const handle = new DaemonHandle(Daemon.start, log, unlock);
+  const handle = new DaemonHandle(startLockedOrNot, log, unlock);
   try {
     await handle.boot(opts);
   } catch (e) {
@@ -58,6 +60,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
     throw e;
   }
   return handle;
+}
+
+/**
+ * A manager whose keys autolock sealed starts locked (only `swarm unlock` served) unless the key
+ * came with it (the start after an unlock). Workers are never locked.
+ */
+async function startLockedOrNot(opts: DaemonOptions, log: Log, restartAs: (next: DaemonOptions) => Promise<void>): Promise<RunningDaemon> {
+  if (loadMembership(opts.dataDir)?.Role !== 'worker') {
+    const keys = AtRestKeys.read(opts.dataDir);
+    if (keys.locked && opts.unlockKey) {
+      try {
+        keys.unlock(opts.unlockKey);
+      } catch {
+        // The key rotated since it was given: ask for the current one.
+      }
+    }
+    if (keys.locked) return LockedDaemon.start({ ...opts, unlockKey: undefined }, log, keys, restartAs);
+  }
+  return Daemon.start(opts, log, restartAs);
 }
 
 /** A worker holds no cluster state: its store stays empty and the API sends it to the managers. */
@@ -122,8 +143,12 @@ class Daemon implements RunningDaemon {
     const catalog = builtinCatalog();
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
+    // A manager's raft log is sealed with its data key (encryption at rest); unlocked by now.
+    const atRest = membership?.Role === 'worker' ? null : AtRestKeys.read(opts.dataDir);
+    if (atRest?.locked) atRest.unlock(opts.unlockKey ?? '');
     if (opts.restored) {
-      const setAside = seedRestoredLog(opts.dataDir, nodeId, opts.restored);
+      // A restore goes only into a manager's or an empty data dir (restore.ts): atRest is there.
+      const setAside = seedRestoredLog(opts.dataDir, nodeId, opts.restored, atRest!.dataKey());
       if (setAside) log(`--restore: the raft log this data dir held is kept in ${setAside}`);
     }
     // A restored log has this node as its only voter already: nothing to force.
@@ -139,6 +164,7 @@ class Daemon implements RunningDaemon {
         joined: membership?.Joined,
         forceNewCluster: force,
         forcedBefore: forcedBefore ?? undefined,
+        dataKey: atRest!.dataKey(),
         observer: { roleChanged: () => void d?.ctx.manager?.leader.update() },
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
@@ -147,6 +173,7 @@ class Daemon implements RunningDaemon {
       });
     const ctx = new DaemonContext(opts, log, nodeId, state, membership, addrs);
     ctx.net = net;
+    ctx.atRest = atRest;
     d = new Daemon(ctx, catalog, plugins, restartAs);
     try {
       if (!ctx.role && opts.init && opts.externalCa) {
@@ -175,7 +202,7 @@ class Daemon implements RunningDaemon {
     const ctx = this.ctx;
     if (ctx.role === 'manager') {
       ctx.manager = new ManagerRole({
-        state: ctx.state, nodeId: ctx.nodeId, log: ctx.log,
+        state: ctx.state, nodeId: ctx.nodeId, log: ctx.log, atRest: ctx.atRest,
         managers: () => ctx.managerAddrs(),
         onDemoted: () => void this.changes.confirmDemotion(),
       });
@@ -226,7 +253,7 @@ class Daemon implements RunningDaemon {
     this.api.removeSocket();
     if (ctx.roles.is('leaving')) {
       // The host is in no cluster any more: a new start makes or joins one as a new node.
-      for (const f of ['cluster.json', 'node.json', 'node.key', 'raft', FORCE_RECORD_FILE]) rmSync(join(ctx.opts.dataDir, f), { recursive: true, force: true });
+      for (const f of ['cluster.json', 'node.json', 'node.key', DEK_FILE, 'raft', FORCE_RECORD_FILE]) rmSync(join(ctx.opts.dataDir, f), { recursive: true, force: true });
     }
     // Before a join (or as a promoted manager): the raft log here is of another time; the new node starts its own.
     if (ctx.roles.is('joining', 'restarting')) {

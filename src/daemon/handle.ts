@@ -40,9 +40,10 @@ export class DaemonHandle implements RunningDaemon {
     this.#current = null as unknown as RunningDaemon; // `old` stopping must not settle the handle
     await old.stop();
     try {
-      await this.boot({ ...next, forceNewCluster: false, restore: undefined, restored: undefined }); // done once: the log holds it now
+      // Done once: the log holds it now. A locked manager did not open its log: the unlocked start does it.
+      await this.boot({ ...next, forceNewCluster: old.locked ? next.forceNewCluster : false, restore: old.locked ? next.restore : undefined, restored: old.locked ? next.restored : undefined });
     } catch (err) {
-      this.log(`starting again after the join failed: ${errorMessage(err)}`);
+      this.log(`starting again ${old.locked ? 'after the unlock' : 'after the join'} failed: ${errorMessage(err)}`);
       this.unlock();
       this.#settle.reject(err as Error);
     }

@@ -61,7 +61,7 @@ export class NetService implements Service {
     const membership = await ensureIdentity(ctx);
     const { ClusterNet } = await import('./cluster-net.ts');
     if (ctx.stopping) return;
-    ctx.net ??= await ClusterNet.start({ dataDir: ctx.opts.dataDir, ...ctx.addrs, isRemoved: (id) => ctx.isRemoved(id), log: ctx.log });
+    ctx.net ??= await ClusterNet.start({ dataDir: ctx.opts.dataDir, nodeKeys: ctx.atRest?.nodeKeyStore(), ...ctx.addrs, isRemoved: (id) => ctx.isRemoved(id), log: ctx.log });
     const net = ctx.net;
     if (ctx.stopping) return void (await net.stop());
     net.isRemoved = (id) => ctx.isRemoved(id);
@@ -80,7 +80,7 @@ async function ensureIdentity(ctx: DaemonContext): Promise<Membership> {
   const cluster = currentCluster(ctx.store);
   if (!cluster) throw new UnavailableError('this node is not in a cluster');
   const [{ makeClusterIdentity, recordTlsInfo }, { loadOrCreateNodeKey }] = await Promise.all([import('./ca-service.ts'), import('../net/identity.ts')]);
-  const key = await loadOrCreateNodeKey(ctx.opts.dataDir);
+  const key = await loadOrCreateNodeKey(ctx.opts.dataDir, ctx.atRest?.nodeKeyStore());
   const { identity, membership, tlsInfo } = await makeClusterIdentity(cluster, ctx.nodeId, key.publicKey.raw, ctx.opts.externalCa);
   if (!cluster.RootCA) {
     await ctx.store.update((tx) => {

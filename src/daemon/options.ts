@@ -34,6 +34,8 @@ export interface DaemonOptions {
   restore?: RestoreRequest;
   /** Set by startDaemon once the backup and the data dir passed every check (restore.ts). */
   restored?: PreparedRestore;
+  /** Autolock's key, given by `swarm unlock` to a locked manager (locked.ts) for the start that follows. */
+  unlockKey?: string;
   log?: Log;
 }
 
@@ -43,4 +45,6 @@ export interface RunningDaemon {
   /** Settles when the daemon has stopped: resolves after stop(), rejects when it stopped itself on a fatal error. */
   readonly stopped: Promise<void>;
   stop(): Promise<void>;
+  /** A manager waiting for its unlock key (locked.ts): its start options are still to be carried out. */
+  readonly locked?: boolean;
 }

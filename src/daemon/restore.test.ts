@@ -57,6 +57,9 @@ function backupFile(store: MemoryStore, dir: string, key?: string): string {
   return f;
 }
 
+/** The restored log is sealed as every manager's (encryption at rest): this test's data key. */
+const DATA_KEY = new Uint8Array(32).fill(7);
+
 describe('restore: checks before anything is written', () => {
   test('a fresh data dir: refused without --force-new-cluster, and not even created', async () => {
     const store = await oldCluster();
@@ -107,8 +110,8 @@ describe('restore: the new cluster', () => {
     const file = backupFile(store, tmp(), KEY);
     const dataDir = tmp();
     const plan = prepareRestore(dataDir, { file, unlockKey: KEY }, true);
-    expect(seedRestoredLog(dataDir, 'm-new', plan)).toBeNull();
-    const state = await openClusterState({ dataDir, nodeId: 'm-new' });
+    expect(seedRestoredLog(dataDir, 'm-new', plan, DATA_KEY)).toBeNull();
+    const state = await openClusterState({ dataDir, nodeId: 'm-new', dataKey: DATA_KEY });
     try {
       expect(state.raft.status.role).toBe('leader');
       expect(state.raft.status.term).toBeGreaterThan(4);
@@ -134,7 +137,7 @@ describe('restore: the new cluster', () => {
     // The same flags again (a unit file): recognised, nothing restored twice.
     const again = prepareRestore(dataDir, { file, unlockKey: KEY }, true);
     expect(again.recorded).toBe('done');
-    expect(seedRestoredLog(dataDir, 'm-new', again)).toBeNull();
+    expect(seedRestoredLog(dataDir, 'm-new', again, DATA_KEY)).toBeNull();
   });
 
   test("a manager of the backup's own cluster: its raft log is set aside, kept", async () => {
@@ -147,9 +150,9 @@ describe('restore: the new cluster', () => {
     expect(() => prepareRestore(dataDir, { file }, false)).toThrow('needs --force-new-cluster: restoring replaces the state of this manager');
     const plan = prepareRestore(dataDir, { file }, true);
     expect(plan.replaces).toBe(true);
-    const aside = seedRestoredLog(dataDir, 'm-two', plan)!;
+    const aside = seedRestoredLog(dataDir, 'm-two', plan, DATA_KEY)!;
     expect(readFileSync(join(aside, 'marker'), 'utf8')).toBe('old log');
-    const state = await openClusterState({ dataDir, nodeId: 'm-two' });
+    const state = await openClusterState({ dataDir, nodeId: 'm-two', dataKey: DATA_KEY });
     try {
       await settleRestore(state.store, dataDir, 'm-two', '10.0.0.9:4242', plan);
       expect(state.store.get('nodes', 'm-two')!.Spec.Role).toBe('manager');

@@ -31,6 +31,7 @@ import { MAX_REMOVED_NODES } from '../api/nodes.ts';
 import { InvalidArgumentError, ShoalError } from '../lib/errors.ts';
 import { NodeDisk } from '../raft-host/disk.ts';
 import { Wal } from '../raft-host/wal.ts';
+import { aesGcmCipher } from '../raft-host/wal-cipher.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { currentCluster, leadingManagerNode } from './cluster.ts';
 import { describeHost } from './describe.ts';
@@ -103,7 +104,7 @@ export function prepareRestore(dataDir: string, req: RestoreRequest, forceNewClu
 }
 
 /** Step 2, before the raft log is opened: a new log whose snapshot is the backup, this node its only voter. */
-export function seedRestoredLog(dataDir: string, nodeId: string, p: PreparedRestore, now = new Date()): string | null {
+export function seedRestoredLog(dataDir: string, nodeId: string, p: PreparedRestore, dataKey: Uint8Array, now = new Date()): string | null {
   if (p.recorded !== 'no') return null;
   const dir = join(dataDir, 'raft');
   let setAside: string | null = null;
@@ -112,7 +113,7 @@ export function seedRestoredLog(dataDir: string, nodeId: string, p: PreparedRest
     renameSync(dir, setAside);
   }
   rmSync(join(dataDir, FORCE_RECORD_FILE), { force: true }); // of the log set aside, not of this one
-  const { wal } = Wal.open(new NodeDisk(), dir);
+  const { wal } = Wal.open(new NodeDisk(), dir, { cipher: aesGcmCipher(dataKey) }); // sealed as every manager's log is
   try {
     const conf = { voters: [nodeId], learners: [] };
     const { RaftIndex: index, RaftTerm: term } = p.header;

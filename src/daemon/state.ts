@@ -43,6 +43,8 @@ export interface StateOptions {
   /** The last entry of an earlier force (force-new-cluster.ts): a stale flag is not applied again. */
   forcedBefore?: ForceRecord;
   observer?: HostObserver;
+  /** This manager's raft data key: the WAL and snapshots are sealed with it (keys-at-rest.ts). */
+  dataKey?: Uint8Array;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     forwardProposals: true,
     forceNewCluster: opts.forceNewCluster,
     forcedBefore: opts.forcedBefore,
+    dataKey: opts.dataKey,
     observer: countLeaderChanges(opts.observer),
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);

@@ -12,12 +12,31 @@ export const NODE_KEY_FILE = 'node.key';
 
 export class NodeKeyError extends ShoalError {}
 
-export async function loadOrCreateNodeKey(dataDir: string): Promise<Ed25519PrivateKey> {
+/** How the key's bytes reach the file: in the clear by default; sealed on an autolocked manager (src/daemon/keys-at-rest.ts). */
+export interface NodeKeyStore {
+  /** The protobuf bytes from the file's bytes. */
+  read(file: string, bytes: Uint8Array): Uint8Array;
+  /** Writes the protobuf bytes to `file` (0600, atomically). */
+  write(file: string, plain: Uint8Array): void;
+}
+
+const clearStore: NodeKeyStore = {
+  read: (_file, bytes) => bytes,
+  write(file, plain) {
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, plain, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+  },
+};
+
+export async function loadOrCreateNodeKey(dataDir: string, store: NodeKeyStore = clearStore): Promise<Ed25519PrivateKey> {
   const file = join(dataDir, NODE_KEY_FILE);
   if (existsSync(file)) {
+    const bytes = store.read(file, new Uint8Array(readFileSync(file)));
     let key;
     try {
-      key = privateKeyFromProtobuf(new Uint8Array(readFileSync(file)));
+      key = privateKeyFromProtobuf(new Uint8Array(bytes));
     } catch (err) {
       throw new NodeKeyError(`${file} is not a readable node key (${err instanceof Error ? err.message : String(err)}): restore it from a backup, or remove it and rejoin the cluster as a new node`);
     }
@@ -26,9 +45,6 @@ export async function loadOrCreateNodeKey(dataDir: string): Promise<Ed25519Priva
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const key = await generateKeyPair('Ed25519');
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, privateKeyToProtobuf(key), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  store.write(file, privateKeyToProtobuf(key));
   return key;
 }

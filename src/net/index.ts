@@ -1,5 +1,5 @@
 export { createNetNode, PeerDenyList, DEFAULT_LIMITS, type NetNode, type NetNodeOptions, type ConnectionLimits, type Gossip } from './node.ts';
-export { loadOrCreateNodeKey, NodeKeyError, NODE_KEY_FILE } from './identity.ts';
+export { loadOrCreateNodeKey, NodeKeyError, NODE_KEY_FILE, type NodeKeyStore } from './identity.ts';
 export { PROTOCOLS, type ProtocolSpec } from './protocols.ts';
 export { AuthGuard, AuthError, AuthRefusedError, type AuthGuardOptions, type LocalCredentials, type GuardedStream, type GuardedHandler } from './auth.ts';
 export { StreamConn } from './stream-conn.ts';

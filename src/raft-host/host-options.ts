@@ -54,6 +54,11 @@ export interface RaftHostOptions {
   /** Entries kept below a snapshot so slow followers catch up without one. */
   snapshotTailEntries?: number;
   segmentBytes?: number;
+  /**
+   * This manager's data encryption key (32 bytes): the WAL and snapshots are sealed with it
+   * (wal-cipher.ts), and a log in the clear is rewritten sealed at start. Absent: written in the clear.
+   */
+  dataKey?: Uint8Array;
   /** Ticks a caller waits for a commit, read or transfer before OutcomeUnknownError. */
   requestTimeoutTicks?: number;
   rand?: () => number;

@@ -22,6 +22,7 @@ import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostErro
 import { type Callback, Waiters } from './requests.ts';
 import { type ForceOutcome, recover } from './recovery.ts';
 import type { Wal } from './wal.ts';
+import { aesGcmCipher } from './wal-cipher.ts';
 
 // Callers configure a host through this module as before.
 export {
@@ -81,7 +82,7 @@ export class RaftHost implements Proposer {
   start(): void {
     if (this.running) return;
     const { opts } = this;
-    const { wal, storage, conf, snapshot, forcedOut, force } = recover(this.disk, opts.dir, opts.bootstrap, opts.segmentBytes, opts.forceNewCluster ? this.id : undefined, opts.forcedBefore);
+    const { wal, storage, conf, snapshot, forcedOut, force } = recover(this.disk, opts.dir, opts.bootstrap, { segmentBytes: opts.segmentBytes, cipher: opts.dataKey ? aesGcmCipher(opts.dataKey) : undefined }, opts.forceNewCluster ? this.id : undefined, opts.forcedBefore);
     this.forcedOut = forcedOut ?? [];
     this.forced = force ?? null;
     this.wal = wal;

@@ -2,7 +2,7 @@
 // a lost quorum) rewrite the configuration to this node alone.
 import { type ConfChange, type ConfState, type Entry, type NodeId, type Snapshot, MemoryStorage, decodeConfChange, encodeConfChange } from '../raft/index.ts';
 import type { Disk } from './disk.ts';
-import { Wal, type WalState } from './wal.ts';
+import { Wal, type WalOptions, type WalState } from './wal.ts';
 
 export interface Recovered {
   wal: Wal;
@@ -41,8 +41,8 @@ export class NothingToRecoverError extends Error {
   }
 }
 
-export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, segmentBytes?: number, forceNewCluster?: NodeId, previousForce?: ForceRecord): Recovered {
-  const { wal, state } = Wal.open(disk, dir, { segmentBytes });
+export function recover(disk: Disk, dir: string, bootstrap: ConfState | undefined, walOpts: WalOptions, forceNewCluster?: NodeId, previousForce?: ForceRecord): Recovered {
+  const { wal, state } = Wal.open(disk, dir, walOpts);
   let conf = state.conf;
   const fresh = !conf && !state.snapshot && state.entries.length === 0 && state.hardState.term === 0;
   let forcedOut: NodeId[] | undefined;

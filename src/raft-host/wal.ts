@@ -1,21 +1,12 @@
 // Write-ahead log for the raft host: hard state, entries and snapshot markers as length-prefixed,
 // CRC32-checked records in size-bounded segment files; snapshots in their own files. See
 // docs/raft-storage.md for the format and the reasoning.
-import { Packr } from 'msgpackr';
 import { type Disk, type DiskFile, pathJoin } from './disk.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/index.ts';
+import { type RecordCipher, SEALED_FLAG, WalKeyError } from './wal-cipher.ts';
+import { carriesState, decodeEntries, encodeEntries, encodeRecord, packr, parseAt, RecordType, SNAPSHOT_RECORD, validRecordAfter } from './wal-record.ts';
 
-const packr = new Packr({ useRecords: false, moreTypes: false });
-
-export const RECORD_HEADER_BYTES = 8; // u32 length (of type byte + payload), u32 crc32 (of same)
-export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
-
-const enum RecordType {
-  HardState = 1,
-  Entries = 2,
-  SnapshotMarker = 3,
-  ConfState = 4,
-}
+export { encodeRecord, MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from './wal-record.ts';
 
 export class WalCorruptionError extends Error {
   override readonly name = 'WalCorruptionError';
@@ -32,11 +23,24 @@ export class WalCorruptionError extends Error {
   }
 }
 
+/** The log is sealed (wal-cipher.ts) and no data key was given: not damage, a missing key file. */
+export class WalKeyMissingError extends Error {
+  override readonly name = 'WalKeyMissingError';
+  constructor(readonly file: string) {
+    super(`${file} is encrypted and no raft data key was given: the manager's key file is missing or locked`);
+  }
+}
+
 export interface WalOptions {
   /** Roll to a new segment once the current one reaches this size. */
   segmentBytes?: number;
   /** Snapshot files kept (newest first). */
   keepSnapshots?: number;
+  /**
+   * Seals the entry records and snapshots written (encryption at rest, see carriesState). Ones in
+   * the clear are still read, and a log that had any is rewritten sealed when opened (migrateToSealed).
+   */
+  cipher?: RecordCipher;
 }
 
 export interface WalState {
@@ -59,54 +63,6 @@ const SEGMENT_RE = /^([0-9a-f]{16})\.wal$/;
 const SNAP_RE = /^([0-9a-f]{16})\.snap$/;
 const hex16 = (n: number) => n.toString(16).padStart(16, '0');
 
-function crc32(data: Uint8Array): number {
-  return Bun.hash.crc32(data) >>> 0;
-}
-
-export function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD_HEADER_BYTES + 1 + payload.length);
-  out[RECORD_HEADER_BYTES] = type;
-  out.set(payload, RECORD_HEADER_BYTES + 1);
-  const body = out.subarray(RECORD_HEADER_BYTES);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  dv.setUint32(0, body.length, true);
-  dv.setUint32(4, crc32(body), true);
-  return out;
-}
-
-type Parsed = { ok: true; type: number; payload: Uint8Array; next: number } | { ok: false; reason: string };
-
-function parseAt(buf: Uint8Array, off: number): Parsed {
-  if (buf.length - off < RECORD_HEADER_BYTES) return { ok: false, reason: 'short header' };
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const len = dv.getUint32(off, true);
-  if (len === 0) return { ok: false, reason: 'zero length' };
-  if (len > MAX_RECORD_BYTES) return { ok: false, reason: `length ${len} over bound` };
-  if (off + RECORD_HEADER_BYTES + len > buf.length) return { ok: false, reason: 'record runs past end of file' };
-  const body = buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len);
-  if (crc32(body) !== dv.getUint32(off + 4, true)) return { ok: false, reason: 'checksum mismatch' };
-  return { ok: true, type: body[0]!, payload: body.subarray(1), next: off + RECORD_HEADER_BYTES + len };
-}
-
-/** True when some valid record starts after `from`: then damage at `from` is not a torn tail. */
-function validRecordAfter(buf: Uint8Array, from: number): boolean {
-  for (let off = from + 1; off + RECORD_HEADER_BYTES < buf.length; off++) {
-    const p = parseAt(buf, off);
-    if (p.ok && p.type >= RecordType.HardState && p.type <= RecordType.ConfState) return true;
-  }
-  return false;
-}
-
-const TYPE_CODE = { normal: 0, conf: 1 } as const;
-
-function encodeEntries(entries: Entry[]): Uint8Array {
-  return packr.pack(entries.map((e) => [e.term, e.index, TYPE_CODE[e.type], e.data]));
-}
-function decodeEntries(b: Uint8Array): Entry[] {
-  const raw = packr.unpack(b) as [number, number, number, Uint8Array][];
-  return raw.map(([term, index, t, data]) => ({ term, index, type: t === 1 ? 'conf' : 'normal', data: new Uint8Array(data) }));
-}
-
 export class Wal {
   private segments: Segment[] = [];
   private file: DiskFile | null = null;
@@ -116,6 +72,9 @@ export class Wal {
   private lastSnapshot: { index: number; term: number } | null = null;
   private readonly segmentBytes: number;
   private readonly keepSnapshots: number;
+  private readonly cipher: RecordCipher | undefined;
+  /** Replay met a record or snapshot in the clear while a cipher is set: rewrite the log sealed. */
+  private unsealedSeen = false;
   private closed = false;
 
   private constructor(
@@ -125,12 +84,30 @@ export class Wal {
   ) {
     this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     this.keepSnapshots = Math.max(1, opts.keepSnapshots ?? 2);
+    this.cipher = opts.cipher;
+  }
+
+  /** A record of `type`, sealed when the log has a cipher. */
+  private record(type: number, payload: Uint8Array): Uint8Array {
+    return this.cipher && carriesState(type) ? encodeRecord(type | SEALED_FLAG, this.cipher.seal(type, payload)) : encodeRecord(type, payload);
+  }
+
+  /** A parsed record's type and payload in the clear. */
+  private unseal(file: string, type: number, payload: Uint8Array): { type: number; payload: Uint8Array } {
+    if (!(type & SEALED_FLAG)) {
+      if (this.cipher && carriesState(type)) this.unsealedSeen = true;
+      return { type, payload };
+    }
+    if (!this.cipher) throw new WalKeyMissingError(file);
+    const plain = type & ~SEALED_FLAG;
+    return { type: plain, payload: this.cipher.open(plain, payload) };
   }
 
   /** Opens (creating when empty) and replays the log. Truncates a torn tail; throws WalCorruptionError otherwise. */
   static open(disk: Disk, dir: string, opts: WalOptions = {}): { wal: Wal; state: WalState } {
     const wal = new Wal(disk, dir, opts);
     const state = wal.replay();
+    if (wal.unsealedSeen) wal.migrateToSealed(state);
     return { wal, state };
   }
 
@@ -167,14 +144,15 @@ export class Wal {
           break;
         }
         try {
-          switch (p.type) {
+          const { type, payload } = this.unseal(path, p.type, p.payload);
+          switch (type) {
             case RecordType.HardState: {
-              const [term, vote, commit] = packr.unpack(p.payload) as [number, string | null, number];
+              const [term, vote, commit] = packr.unpack(payload) as [number, string | null, number];
               hs = { term, vote, commit };
               break;
             }
             case RecordType.Entries: {
-              const batch = decodeEntries(p.payload);
+              const batch = decodeEntries(payload);
               if (batch.length === 0) break;
               const first = batch[0]!.index;
               const start = entries.length ? entries[0]!.index : first;
@@ -187,7 +165,7 @@ export class Wal {
               break;
             }
             case RecordType.SnapshotMarker: {
-              const [index, , adopt] = packr.unpack(p.payload) as [number, number, number];
+              const [index, , adopt] = packr.unpack(payload) as [number, number, number];
               // A snapshot from the leader jumps past our log: what we had below it is superseded.
               if (entries.length && entries[entries.length - 1]!.index < index) entries = [];
               if (snapshot && index === snapshot.meta.index) {
@@ -197,15 +175,15 @@ export class Wal {
               break;
             }
             case RecordType.ConfState: {
-              const [voters, learners] = packr.unpack(p.payload) as [string[], string[]];
+              const [voters, learners] = packr.unpack(payload) as [string[], string[]];
               conf = { voters, learners };
               break;
             }
             default:
-              throw new Error(`unknown record type ${p.type}`);
+              throw new Error(`unknown record type ${type}`);
           }
         } catch (err) {
-          if (err instanceof WalCorruptionError) throw err;
+          if (err instanceof WalCorruptionError || err instanceof WalKeyMissingError) throw err;
           throw new WalCorruptionError(path, off, rec, (err as Error).message);
         }
         off = p.next;
@@ -239,7 +217,7 @@ export class Wal {
     }
     if (snapshot && !markerSeen) {
       // Make later replays see the jump past the old log before any entry appended after it.
-      const marker = encodeRecord(RecordType.SnapshotMarker, packr.pack([snapshot.meta.index, snapshot.meta.term, 1]));
+      const marker = this.record(RecordType.SnapshotMarker, packr.pack([snapshot.meta.index, snapshot.meta.term, 1]));
       this.file!.append(marker);
       this.fileBytes += marker.length;
       this.file!.fsync();
@@ -254,7 +232,14 @@ export class Wal {
       const p = parseAt(buf, 0);
       // A snapshot file is renamed into place only after its fsync, so damage is real corruption.
       if (!p.ok || p.next !== buf.length) throw new WalCorruptionError(path, 0, 0, p.ok ? 'trailing bytes' : p.reason);
-      const [index, term, voters, learners, data] = packr.unpack(p.payload) as [number, number, string[], string[], Uint8Array];
+      let payload: Uint8Array;
+      try {
+        payload = this.unseal(path, p.type, p.payload).payload;
+      } catch (err) {
+        if (err instanceof WalKeyError) throw new WalCorruptionError(path, 0, 0, err.message);
+        throw err;
+      }
+      const [index, term, voters, learners, data] = packr.unpack(payload) as [number, number, string[], string[], Uint8Array];
       return { meta: { index, term, conf: { voters, learners } }, data: new Uint8Array(data) };
     }
     return null;
@@ -270,17 +255,17 @@ export class Wal {
     this.fileBytes = 0;
     this.segments.push({ seq, name, lastIndex: 0 });
     // The newest hard state opens every segment, so older segments only ever matter for entries.
-    const rec = encodeRecord(RecordType.HardState, packr.pack([this.hardState.term, this.hardState.vote, this.hardState.commit]));
+    const rec = this.record(RecordType.HardState, packr.pack([this.hardState.term, this.hardState.vote, this.hardState.commit]));
     this.file.append(rec);
     this.fileBytes += rec.length;
     if (this.conf) {
-      const c = encodeRecord(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
+      const c = this.record(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
       this.file.append(c);
       this.fileBytes += c.length;
     }
     // And the newest snapshot's marker, so it survives compaction of the segment that first held it.
     if (this.lastSnapshot) {
-      const m = encodeRecord(RecordType.SnapshotMarker, packr.pack([this.lastSnapshot.index, this.lastSnapshot.term, 0]));
+      const m = this.record(RecordType.SnapshotMarker, packr.pack([this.lastSnapshot.index, this.lastSnapshot.term, 0]));
       this.file.append(m);
       this.fileBytes += m.length;
     }
@@ -298,13 +283,13 @@ export class Wal {
     if (this.fileBytes >= this.segmentBytes) this.rollSegment();
     const parts: Uint8Array[] = [];
     if (entries.length) {
-      parts.push(encodeRecord(RecordType.Entries, encodeEntries(entries)));
+      parts.push(this.record(RecordType.Entries, encodeEntries(entries)));
       const seg = this.segments[this.segments.length - 1]!;
       seg.lastIndex = Math.max(seg.lastIndex, entries[entries.length - 1]!.index);
     }
     if (hardState) {
       this.hardState = { ...hardState };
-      parts.push(encodeRecord(RecordType.HardState, packr.pack([hardState.term, hardState.vote, hardState.commit])));
+      parts.push(this.record(RecordType.HardState, packr.pack([hardState.term, hardState.vote, hardState.commit])));
     }
     const buf = parts.length === 1 ? parts[0]! : concat(parts);
     this.file!.append(buf);
@@ -316,7 +301,7 @@ export class Wal {
   saveConfState(conf: ConfState): void {
     if (this.closed) throw new Error('WAL closed');
     this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
-    const rec = encodeRecord(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
+    const rec = this.record(RecordType.ConfState, packr.pack([this.conf.voters, this.conf.learners]));
     this.file!.append(rec);
     this.fileBytes += rec.length;
     this.file!.fsync();
@@ -329,7 +314,22 @@ export class Wal {
   saveSnapshot(snap: Snapshot, adoptConf = false): void {
     if (this.closed) throw new Error('WAL closed');
     const { index, term, conf } = snap.meta;
-    const body = encodeRecord(0, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
+    this.writeSnapshotFile(snap);
+    if (adoptConf) this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
+    this.lastSnapshot = { index, term };
+    const marker = this.record(RecordType.SnapshotMarker, packr.pack([index, term, adoptConf ? 1 : 0]));
+    this.file!.append(marker);
+    this.fileBytes += marker.length;
+    this.file!.fsync();
+    // Old snapshot files beyond the kept number.
+    const snaps = this.disk.list(this.dir).filter((n) => SNAP_RE.test(n)).sort();
+    for (const n of snaps.slice(0, Math.max(0, snaps.length - this.keepSnapshots))) this.disk.unlink(pathJoin(this.dir, n));
+  }
+
+  /** `<index>.snap`, durably: temp name, fsync, rename, dir fsync. */
+  private writeSnapshotFile(snap: Snapshot): string {
+    const { index, term, conf } = snap.meta;
+    const body = this.record(SNAPSHOT_RECORD, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
     const name = `${hex16(index)}.snap`;
     const tmp = pathJoin(this.dir, name + '.tmp');
     const f = this.disk.open(tmp);
@@ -338,15 +338,34 @@ export class Wal {
     f.close();
     this.disk.rename(tmp, pathJoin(this.dir, name));
     this.disk.fsyncDir(this.dir);
-    if (adoptConf) this.conf = { voters: [...conf.voters], learners: [...conf.learners] };
-    this.lastSnapshot = { index, term };
-    const marker = encodeRecord(RecordType.SnapshotMarker, packr.pack([index, term, adoptConf ? 1 : 0]));
-    this.file!.append(marker);
-    this.fileBytes += marker.length;
-    this.file!.fsync();
-    // Old snapshot files beyond the kept number.
-    const snaps = this.disk.list(this.dir).filter((n) => SNAP_RE.test(n)).sort();
-    for (const n of snaps.slice(0, Math.max(0, snaps.length - this.keepSnapshots))) this.disk.unlink(pathJoin(this.dir, n));
+    return name;
+  }
+
+  /**
+   * A log written in the clear (before encryption at rest, or without a key) is rewritten sealed
+   * when opened with a cipher, rather than left to compaction, which would keep the current segment
+   * in the clear until it filled (64 MiB). The newest snapshot is written again under its own name
+   * and older ones are removed; a new segment gets the hard state, configuration, snapshot marker and
+   * every entry after the snapshot and is fsynced before the old segments are unlinked, so a crash
+   * in between replays the old segments and then the new one, which holds the same entries.
+   */
+  private migrateToSealed(state: WalState): void {
+    const snaps = this.disk.list(this.dir).filter((n) => SNAP_RE.test(n));
+    const kept = state.snapshot ? this.writeSnapshotFile(state.snapshot) : null;
+    for (const n of snaps) if (n !== kept) this.disk.unlink(pathJoin(this.dir, n));
+    const old = this.segments.slice();
+    this.rollSegment();
+    if (state.entries.length) {
+      const rec = this.record(RecordType.Entries, encodeEntries(state.entries));
+      this.file!.append(rec);
+      this.fileBytes += rec.length;
+      this.file!.fsync();
+      this.segments[this.segments.length - 1]!.lastIndex = state.entries[state.entries.length - 1]!.index;
+    }
+    for (const seg of old) this.disk.unlink(pathJoin(this.dir, seg.name));
+    this.segments = this.segments.slice(old.length);
+    this.disk.fsyncDir(this.dir);
+    this.unsealedSeen = false;
   }
 
   /** Deletes whole segments whose entries are all at or below `index` (never the current one). */

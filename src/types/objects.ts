@@ -346,6 +346,8 @@ export interface ClusterSpec {
   Raft: { SnapshotInterval: number; ElectionTick: number; HeartbeatTick: number };
   Dispatcher: { HeartbeatPeriod: number }; // ns
   CAConfig: { NodeCertExpiry: number };    // ns
+  /** Docker's: `AutoLockManagers` locks a restarted manager until `swarm unlock` (src/daemon/keys-at-rest.ts). */
+  EncryptionConfig?: { AutoLockManagers: boolean };
   /**
    * How many managers the leader keeps (our addition; Docker has no such field and ignores it).
    * Absent or `Desired` 0: automatic, min(3, nodes) rounded down to odd. See docs/api.md.
@@ -378,7 +380,13 @@ export interface Cluster extends Meta {
    * `RevokedAt` is refused by every manager; records are dropped once their certificate expired.
    */
   ClientCerts?: ClientCertRecord[];
-  /** internal: never returned by the API. The autolock key (SWMKEY-1-…) while autolock is on; a backup is sealed with it. */
+  /**
+   * Autolock's unlock key (`SWMKEY-1-…`), present while `Spec.EncryptionConfig.AutoLockManagers`
+   * is on (our internal field: swarmkit keeps it as the manager KEK in its cluster object). Every
+   * manager seals its raft data key and node key under it; backups are encrypted with it. Never
+   * shown by GET /swarm: only `GET /swarm/unlockkey` to an admin client, and at the update that
+   * turned autolock on.
+   */
   UnlockKey?: string;
 }
 

@@ -1,6 +1,6 @@
 /**
- * The data dir holds the node's private key, the raft log (which carries join tokens and the CA key)
- * and task state: nothing in it may be readable by another local user, even when the directory
+ * The data dir holds the node's private key, the raft log's data key, the raft log (sealed with it;
+ * it carries join tokens and the CA key) and task state: nothing in it may be readable by another local user, even when the directory
  * existed beforehand with looser bits (an older install, a hand-made /var/lib/shoal).
  */
 import { expect, test } from 'bun:test';
@@ -36,14 +36,16 @@ test('the data dir, the raft log and task dirs are private to the daemon user', 
     // A task's own work dir belongs to the task (chowned to its user); its parents keep others out.
     if (/^tasks\/[^/]+\/work(\/|$)/.test(rel)) continue;
     if (st.isDirectory() && (st.mode & 0o077) !== 0) bad.push(`${rel} ${(st.mode & 0o777).toString(8)}`);
-    if ((rel.startsWith('raft') || rel === 'node.json' || rel.endsWith('.key')) && st.isFile() && (st.mode & 0o077) !== 0) {
+    if ((rel.startsWith('raft') || rel === 'node.json' || rel === 'dek.json' || rel.endsWith('.key')) && st.isFile() && (st.mode & 0o077) !== 0) {
       bad.push(`${rel} ${(st.mode & 0o777).toString(8)}`);
     }
     if (rel.endsWith('.wal')) wals.push(p);
   }
   expect(bad).toEqual([]);
-  // The log really holds the manager token: the permissions are what protects it.
-  expect(wals.some((w) => readFileSync(w).includes(Buffer.from(token)))).toBe(true);
+  // The log is sealed with the data key (encryption at rest): the manager token is not in it as
+  // such; the data key beside it (dek.json) is what the permissions protect.
+  expect(wals.length).toBeGreaterThan(0);
+  expect(wals.some((w) => readFileSync(w).includes(Buffer.from(token)))).toBe(false);
 
   if (isRoot && setpriv) {
     // As another user, not one file of the data dir can be read.

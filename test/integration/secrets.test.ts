@@ -4,8 +4,8 @@
  * are nowhere on disk afterwards (the data dir, Docker's data root); removal while in use is refused
  * naming the service; and in a two-host cluster the host without such a task never receives it.
  *
- * "Nowhere on disk" means the raw bytes: the managers' raft log holds the object as the API took it
- * (base64 inside the log entry), as Docker's does; encrypting the raft log is separate work.
+ * "Nowhere on disk" means the raw bytes; the managers' raft log holds the object as the API took it
+ * (base64 inside the log entry), sealed with the manager's data key (test/integration/autolock.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash, randomUUID } from 'node:crypto';

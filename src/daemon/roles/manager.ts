@@ -5,6 +5,8 @@
  * dispatcher) plus a watch on the store for removed nodes and for its own demotion.
  */
 import { errorMessage } from '../../lib/errors.ts';
+import { followUnlockKey } from '../autolock.ts';
+import type { AtRestKeys } from '../keys-at-rest.ts';
 import type { Dispatcher } from '../../manager/dispatcher/index.ts';
 import type { ClusterCA } from '../ca-service.ts';
 import { currentCluster } from '../cluster.ts';
@@ -23,6 +25,8 @@ export interface ManagerRoleOptions {
   /** The store says this node is a worker now (maybe a replay: confirm before acting). */
   onDemoted: () => void;
   log: Log;
+  /** Its keys at rest, re-wrapped as the cluster's unlock key changes (autolock.ts). */
+  atRest?: AtRestKeys | null;
 }
 
 export class ManagerRole implements Service {
@@ -30,6 +34,7 @@ export class ManagerRole implements Service {
   readonly leader: LeaderRole;
   #ca: ClusterCA | null = null;
   #unwatch: (() => void) | null = null;
+  #unfollowKey: (() => void) | null = null;
 
   constructor(private readonly o: ManagerRoleOptions) {
     this.leader = new LeaderRole({ store: o.state.store, raft: o.state.raft, selfId: o.nodeId, log: o.log, managers: o.managers });
@@ -46,6 +51,7 @@ export class ManagerRole implements Service {
   }
 
   async start(): Promise<void> {
+    if (this.o.atRest) this.#unfollowKey = followUnlockKey(this.o.state.store, this.o.nodeId, this.o.atRest, this.o.log);
     await this.leader.update();
   }
 
@@ -99,6 +105,8 @@ export class ManagerRole implements Service {
 
   async stop(): Promise<void> {
     this.stopWatching();
+    this.#unfollowKey?.();
+    this.#unfollowKey = null;
     try {
       await this.leader.stop();
     } catch (e) {
