@@ -96,6 +96,7 @@ services:
       initrd: ${assets.initrd}
       cmdline: "${guestCmdline('echo hello-from-a-stack-vm; exec sleep 1000')}"
     stop_grace_period: 2s
+    deploy: { resources: { limits: { memory: 128M } } }
 `;
     const r = await run([SHOAL, 'stack', 'deploy', '-c', '-', 'vms'], compose);
     expect(r.code, r.err).toBe(0);
