@@ -36,11 +36,12 @@ import type { TaskNetwork, TaskNetworkAttachment } from '../../src/executor/cont
 import { pollUntil } from '../../src/executor/logs.ts';
 import { type Cidr, overlaps, parseCidr } from '../../src/lib/cidr.ts';
 import { engineMessage, isNotFound, statusOf } from './engine.ts';
-import { LABEL_NODE } from './spec.ts';
 
 /** Marks a Docker network as made by shoal for an overlay network (the value is its ID). */
 export const LABEL_NETWORK = 'io.shoal.network.id';
 export const LABEL_NETWORK_NAME = 'io.shoal.network.name';
+/** The node that made a container or a Docker network (the latter: which node may sweep it). */
+export const LABEL_NODE = 'io.shoal.node.id';
 export const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 export const MTU_OPTION = 'com.docker.network.driver.mtu';
 
