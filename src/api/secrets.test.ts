@@ -141,4 +141,17 @@ describe('secrets and the docker CLI', () => {
     await bad({ Source: 'true', Secrets: [{ SecretName: 'nope' }] }, 'TaskTemplate.PluginSpec.script.Secrets[0]: secret "nope" not found');
     await bad({ Source: 'true', Secrets: [{ SecretName: 'token', File: { Name: '/etc/x' } }] }, 'give a relative file name');
   });
+
+  test('a plugin service\'s secrets round-trip through its display ContainerSpec too', async () => {
+    await api.call('POST', '/secrets/create', { Name: 'a', Data: b64('1') });
+    const b = (await api.call('POST', '/secrets/create', { Name: 'b', Data: b64('2') })).json.ID;
+    await api.call('POST', '/services/create', proc('p', { TaskTemplate: { Runtime: 'script', PluginSpec: { script: { Source: 'true', Secrets: [{ SecretName: 'a' }] } } } }));
+    const s = await (await api.app.request('/services/p', { headers: docker })).json() as any;
+    expect(s.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe('a');
+    s.Spec.TaskTemplate.ContainerSpec.Secrets = [{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }];
+    const r = await api.app.request(`/v1.47/services/${s.ID}/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(200);
+    const after = (await api.call('GET', '/services/p')).json;
+    expect(after.Spec.TaskTemplate.PluginSpec.script).toEqual({ Source: 'true', Secrets: [{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }] });
+  });
 });
