@@ -170,9 +170,16 @@ class ProcessController implements Controller {
     const filesBinds: [string, string][] | undefined = iso?.Mount && this.ctx.files
       ? [[this.ctx.files.secretsDir, TASK_SECRETS_DIR], [this.ctx.files.configsDir, TASK_CONFIGS_DIR]]
       : undefined;
+    // Mount points only, on the host: the task's own files are bound over them inside its namespace.
+    for (const [, to] of filesBinds ?? []) {
+      try {
+        mkdirSync(to, { recursive: true, mode: 0o755 });
+        if (!statSync(to).isDirectory()) throw new Error('not a directory');
+      } catch (err) {
+        throw new PrepareError(`ProcessSpec.Isolation.Mount: ${to} on this node cannot hold the task's secrets or configs: ${(err as Error).message}`);
+      }
+    }
     try {
-      // Mount points only: the task's own files are bound over them inside its namespace.
-      for (const [, to] of filesBinds ?? []) mkdirSync(to, { recursive: true, mode: 0o755 });
       mkdirSync(workDir, { recursive: true });
       if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
       // Only the task's user may enter its files' tmpfs; each file keeps the owner and mode it was given.
