@@ -7,7 +7,7 @@
  *
  * Subnets are unusual ones of this file's own: the engine is shared with other tests.
  */
-import { describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
 import { tempDaemon, waitFor } from '../harness/index.ts';
 
@@ -30,6 +30,15 @@ describe('Docker networks left by an earlier run', () => {
     test.skip(`needs a Docker Engine and root (overlay bridges): ${engine.ok ? 'not root' : engine.reason}`, () => {});
     return;
   }
+  // A failed run must not leave its networks to the next one (or to other tests on this engine).
+  afterAll(() => {
+    for (const subnet of ['10.213.47.0/24', '10.213.48.0/24', '10.213.49.0/24']) {
+      for (const id of shoalNetworks(subnet)) {
+        removeContainersOn(id);
+        docker('network', 'rm', id);
+      }
+    }
+  });
 
   test('a killed daemon\'s network holds the subnet: the next cluster removes it (no "Pool overlaps") and its container runs', async () => {
     const subnet = '10.213.47.0/24';
