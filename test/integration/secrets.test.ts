@@ -183,19 +183,11 @@ describe('secrets and configs for a plugin\'s runtime and an Isolation.Mount pro
     expect((await cliStdin(d, value, 'secret', 'create', 'mpw', '-')).code).toBe(0);
     expect((await cliStdin(d, 'mount-conf\n', 'config', 'create', 'mconf', '-')).code).toBe(0);
     const script = 'echo sum=$(sha256sum < /run/secrets/db-pass) $(stat -c mode=%a /run/secrets/db-pass) env=$SHOAL_SECRETS_DIR; cat /run/configs/app.conf; exec sleep 1000';
-    const r = await d.api('/services/create', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({
-      Name: 'isolated',
-      TaskTemplate: {
-        Runtime: 'process',
-        RestartPolicy: { Condition: 'none' },
-        ProcessSpec: {
-          Command: ['/bin/sh', '-c', script], User: 'nobody', Isolation: { Mount: true, Pid: true }, StopGracePeriod: 1_000_000_000,
-          Secrets: [{ SecretName: 'mpw', File: { Name: 'db-pass', UID: '65534', GID: '65534', Mode: 0o400 } }],
-          Configs: [{ ConfigName: 'mconf', File: { Name: 'app.conf' } }],
-        },
-      },
-    }) });
-    expect([r.status, r.status === 201 ? '' : await r.text()]).toEqual([201, '']);
+    await d.ok('service', 'create', '-d', '--name', 'isolated', '--restart-condition', 'none', '--user', 'nobody',
+      '--isolation', 'mount,pid', '--stop-grace-period', '1s',
+      '--secret', 'source=mpw,target=db-pass,uid=65534,gid=65534,mode=0400', '--config', 'source=mconf,target=app.conf',
+      '/bin/sh', '-c', script);
+    expect((await d.json<any>('/services/isolated')).Spec.TaskTemplate.ProcessSpec.Isolation).toEqual({ Mount: true, Pid: true });
     const [task] = await waitFor('the task running', async () => { const t = await d.running('isolated'); return t.length ? t : null; }, 30_000);
     const logs = await waitFor('its output', async () => { const l = await logsOf(d, 'isolated'); return l.includes('mount-conf') ? l : null; }, 15_000);
     expect(logs).toContain(`sum=${sha(value)} - mode=400 env=/run/secrets`);
