@@ -72,7 +72,7 @@ export class ContainerController implements Controller {
     // task cannot take a network away in between.
     const create = () => withNetworks(this.#attachments.map(dockerNetworkName), async () => {
       for (const a of this.#attachments) {
-        try { await ensureNetwork(docker, a, this.ctx.log, signal); } catch (err) {
+        try { await ensureNetwork(docker, a, this.ctx.log, signal, this.task.NodeID); } catch (err) {
           signal.throwIfAborted();
           throw new PrepareError(`network ${a.name}: ${(err as Error).message}`, { cause: err });
         }

@@ -8,6 +8,7 @@ import type { Controller, Executor, ExecutorCapabilities, Fingerprint, TaskConte
 import type { Task } from '../../src/types/index.ts';
 import { ContainerController } from './controller.ts';
 import { engineMessage } from './engine.ts';
+import { sweepOwnNetworks } from './network.ts';
 import { validateContainerSpec } from './spec.ts';
 
 export { ContainerController, UnhealthyError } from './controller.ts';
@@ -16,6 +17,13 @@ export { containerName, createOptions, LABEL_NODE, LABEL_SERVICE, LABEL_TASK, va
 export interface ContainerExecutorOptions {
   /** The engine's unix socket. Default: `DOCKER_HOST` when set, else /var/run/docker.sock. */
   socketPath?: string;
+  /**
+   * This node's ID: once the engine first answers, the Docker networks this node made and no
+   * container uses (left by its last run) are removed (network.ts, `sweepOwnNetworks`).
+   */
+  nodeId?: string;
+  /** The daemon's log, for that sweep. */
+  log?: (msg: string) => void;
 }
 
 const CAPABILITIES: ExecutorCapabilities = {
@@ -83,6 +91,13 @@ export function createContainerExecutor(opts: ContainerExecutorOptions = {}): Ex
   let docker: Promise<Docker> | undefined;
   // Made on first use: a node without an engine still loads the executor and reports it unhealthy.
   const client = () => (docker ??= engineClient(opts));
+  let swept = false;
+  const sweep = () => {
+    if (swept || !opts.nodeId) return;
+    swept = true;
+    const log = opts.log ?? (() => {});
+    void client().then((d) => sweepOwnNetworks(d, opts.nodeId!, log), (err) => log(`Docker networks of the last run: ${engineMessage(err)}`));
+  };
   return {
     name: 'container',
     capabilities: CAPABILITIES,
@@ -104,6 +119,7 @@ export function createContainerExecutor(opts: ContainerExecutorOptions = {}): Ex
           ...(info.CgroupVersion ? { 'container.cgroup.version': String(info.CgroupVersion) } : {}),
           ...(info.Driver ? { 'container.storage.driver': String(info.Driver) } : {}),
         };
+        sweep();
         return {
           healthy: true, attributes,
           ...(info.NCPU && info.MemTotal ? { resources: { nanoCPUs: info.NCPU * 1e9, memoryBytes: info.MemTotal } } : {}),

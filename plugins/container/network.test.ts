@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import type { TaskNetwork, TaskNetworkAttachment } from '../../src/executor/contract.ts';
 import type { Task } from '../../src/types/index.ts';
 import {
-  dockerNetworkName, ensureNetwork, LABEL_NETWORK, mismatch, networkCreateFields, networkCreateOptions, releaseNetwork, withNetworks,
+  dockerNetworkName, ensureNetwork, LABEL_NETWORK, mismatch, networkCreateFields, networkCreateOptions, releaseNetwork, sweepOwnNetworks, withNetworks,
 } from './network.ts';
 import { createOptions } from './spec.ts';
 
@@ -70,6 +70,12 @@ function fakeEngine() {
   const calls: string[] = [];
   const err = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode, json: { message } });
   const docker = {
+    async listNetworks(o: { filters?: { label?: string[] } } = {}) {
+      const want = o.filters?.label ?? [];
+      // As the engine's list: no Containers.
+      return [...nets.values()].filter((n) => want.every((l) => { const [k, v] = l.split('='); return n.Labels?.[k!] === v; }))
+        .map((n) => ({ ...n, Containers: {} }));
+    },
     async createNetwork(o: Docker.NetworkCreateOptions) {
       calls.push(`create ${o.Name}`);
       await Bun.sleep(0);
@@ -128,6 +134,41 @@ describe('Docker network bookkeeping (fake engine)', () => {
     await releaseNetwork(e.docker, 'shoal-app-k3x9q2w8e7r6', log);
     await releaseNetwork(e.docker, 'shoal-app-k3x9q2w8e7r6', log);
     expect([...e.nets.keys()]).toEqual(['other']);
+  });
+
+  test('a leftover of another run holding the subnet: removed when empty; in use, or not shoal\'s, a clear error', async () => {
+    const e = fakeEngine();
+    const logs: string[] = [];
+    const put = (name: string, subnet: string, labels: Record<string, string>, containers = {}) =>
+      e.nets.set(name, { Name: name, Id: `id-${name}`, Driver: 'bridge', IPAM: { Config: [{ Subnet: subnet }] }, Labels: labels, Containers: containers } as unknown as Docker.NetworkInspectInfo);
+    put('shoal-old-aaaa', '10.0.1.0/24', { [LABEL_NETWORK]: 'old', 'io.shoal.node.id': 'n0' });
+    put('shoal-far-bbbb', '10.0.2.0/24', { [LABEL_NETWORK]: 'far' });
+    await ensureNetwork(e.docker, att(), (m) => logs.push(m), undefined, 'n1');
+    expect([...e.nets.keys()].sort()).toEqual(['shoal-app-k3x9q2w8e7r6', 'shoal-far-bbbb']);
+    expect(e.nets.get('shoal-app-k3x9q2w8e7r6')!.Labels).toMatchObject({ 'io.shoal.node.id': 'n1' });
+    expect(logs[0]).toBe('removed Docker network shoal-old-aaaa (subnet 10.0.1.0/24, node n0): a leftover holding the subnet of shoal-app-k3x9q2w8e7r6');
+
+    const f = fakeEngine();
+    f.nets.set('shoal-old-aaaa', { Name: 'shoal-old-aaaa', Id: 'id-old', IPAM: { Config: [{ Subnet: '10.0.0.0/16' }] }, Labels: { [LABEL_NETWORK]: 'old' }, Containers: { c: { Name: 'web.1' } } } as unknown as Docker.NetworkInspectInfo);
+    await expect(ensureNetwork(f.docker, att(), log)).rejects.toThrow('subnet 10.0.1.0/24 is held by Docker network shoal-old-aaaa (left by another shoal run), which containers web.1 still use');
+    f.nets.set('shoal-old-aaaa', { Name: 'mine', Id: 'id-mine', IPAM: { Config: [{ Subnet: '10.0.1.128/25' }] }, Labels: {}, Containers: {} } as unknown as Docker.NetworkInspectInfo);
+    await expect(ensureNetwork(f.docker, att(), log)).rejects.toThrow('subnet 10.0.1.0/24 overlaps Docker network mine (10.0.1.128/25), which shoal did not make');
+  });
+
+  test('sweep at start: the empty networks this node made go; in use, another node\'s, or not shoal\'s stay', async () => {
+    const e = fakeEngine();
+    const put = (name: string, labels: Record<string, string>, containers = {}) =>
+      e.nets.set(name, { Name: name, Id: `id-${name}`, Labels: labels, Containers: containers } as unknown as Docker.NetworkInspectInfo);
+    put('mine-empty', { [LABEL_NETWORK]: 'a', 'io.shoal.node.id': 'n1' });
+    put('mine-used', { [LABEL_NETWORK]: 'b', 'io.shoal.node.id': 'n1' }, { c: {} });
+    put('theirs', { [LABEL_NETWORK]: 'c', 'io.shoal.node.id': 'n2' });
+    put('user', { 'io.shoal.node.id': 'n1' });
+    const logs: string[] = [];
+    expect(await sweepOwnNetworks(e.docker, 'n1', (m) => logs.push(m))).toEqual(['mine-empty']);
+    expect([...e.nets.keys()].sort()).toEqual(['mine-used', 'theirs', 'user']);
+    expect(logs).toEqual(["removed Docker networks left by this node's last run: mine-empty"]);
+    expect(await sweepOwnNetworks({ listNetworks: () => Promise.reject(new Error('engine down')) } as unknown as Docker, 'n1', (m) => logs.push(m))).toEqual([]);
+    expect(logs[1]).toContain('engine down');
   });
 
   test('withNetworks: calls on a shared network never interleave; disjoint ones run together', async () => {

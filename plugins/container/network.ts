@@ -23,16 +23,25 @@
  *
  * Per-network calls are serialized in this process (`withNetworks`): a task being prepared cannot
  * see its network removed by another task's `remove()` between "ensure" and "create the container".
+ *
+ * Leftovers: a Docker network outlives a daemon killed (or stopped while removing it failed) with
+ * the network still there. Each shoal network carries its node's ID (`io.shoal.node.id`), so the
+ * daemon, at start, removes the empty ones it owns (`sweepOwnNetworks`); and one left by another
+ * run (a wiped data dir, a cluster this host left) that holds the subnet a network needs now, which
+ * Docker would refuse with "Pool overlaps", is removed when empty (`removeClashing`).
  */
 import type Docker from 'dockerode';
 import type { ContainerCreateOptions, NetworkInspectInfo } from 'dockerode';
 import type { TaskNetwork, TaskNetworkAttachment } from '../../src/executor/contract.ts';
 import { pollUntil } from '../../src/executor/logs.ts';
+import { type Cidr, overlaps, parseCidr } from '../../src/lib/cidr.ts';
 import { engineMessage, isNotFound, statusOf } from './engine.ts';
 
 /** Marks a Docker network as made by shoal for an overlay network (the value is its ID). */
 export const LABEL_NETWORK = 'io.shoal.network.id';
 export const LABEL_NETWORK_NAME = 'io.shoal.network.name';
+/** The node that made a container or a Docker network (the latter: which node may sweep it). */
+export const LABEL_NODE = 'io.shoal.node.id';
 export const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 export const MTU_OPTION = 'com.docker.network.driver.mtu';
 
@@ -46,7 +55,8 @@ export function dockerNetworkName(a: Pick<TaskNetworkAttachment, 'networkId' | '
 /** The address without its prefix length: "10.0.1.5/24" → "10.0.1.5". */
 export const bareAddress = (cidr: string) => cidr.split('/')[0]!;
 
-export function networkCreateOptions(a: TaskNetworkAttachment): Docker.NetworkCreateOptions {
+/** `owner`: the node ID of the daemon making it (`io.shoal.node.id`), which alone may sweep it. */
+export function networkCreateOptions(a: TaskNetworkAttachment, owner?: string): Docker.NetworkCreateOptions {
   return {
     Name: dockerNetworkName(a),
     // Docker < 25 allows two networks of one name unless asked; the second create then gets a 409.
@@ -54,7 +64,7 @@ export function networkCreateOptions(a: TaskNetworkAttachment): Docker.NetworkCr
     Driver: 'bridge',
     IPAM: { Driver: 'default', Config: [{ Subnet: a.subnet, Gateway: a.gateway }] },
     Options: { [BRIDGE_NAME_OPTION]: a.bridge, [MTU_OPTION]: String(a.mtu) },
-    Labels: { [LABEL_NETWORK]: a.networkId, [LABEL_NETWORK_NAME]: a.name },
+    Labels: { [LABEL_NETWORK]: a.networkId, [LABEL_NETWORK_NAME]: a.name, ...(owner ? { [LABEL_NODE]: owner } : {}) },
   };
 }
 
@@ -130,8 +140,8 @@ async function inspectNetwork(docker: Docker, name: string, signal?: AbortSignal
  * is an error. A create that loses a race (409, "already exists", the bridge taken) reuses the
  * winner's network. Call under `withNetworks`.
  */
-export async function ensureNetwork(docker: Docker, a: TaskNetworkAttachment, log: (m: string) => void, signal?: AbortSignal): Promise<void> {
-  const opts = networkCreateOptions(a);
+export async function ensureNetwork(docker: Docker, a: TaskNetworkAttachment, log: (m: string) => void, signal?: AbortSignal, owner?: string): Promise<void> {
+  const opts = networkCreateOptions(a, owner);
   const name = opts.Name;
   for (let attempt = 0; ; attempt++) {
     const have = await inspectNetwork(docker, name, signal);
@@ -146,6 +156,7 @@ export async function ensureNetwork(docker: Docker, a: TaskNetworkAttachment, lo
         if (!isNotFound(err)) throw new Error(`cannot replace Docker network ${name} (${why}): ${engineMessage(err)}`, { cause: err });
       }
     }
+    if (attempt === 0) await removeClashing(docker, a, name, log, signal);
     try {
       await docker.createNetwork({ ...opts, ...(signal ? { abortSignal: signal } : {}) });
       log(`created Docker network ${name} on bridge ${a.bridge}`);
@@ -176,4 +187,73 @@ export async function releaseNetwork(docker: Docker, name: string, log: (m: stri
     if (isNotFound(err) || /active endpoints/i.test(engineMessage(err))) return;
     log(`cannot remove Docker network ${name}: ${engineMessage(err)}`);
   }
+}
+
+/** `Config[0].Subnet` of a listed network, parsed; undefined when it has none (or not IPv4). */
+function subnetOf(n: NetworkInspectInfo): Cidr | undefined {
+  const c = n.IPAM?.Config?.[0]?.Subnet;
+  const parsed = c ? parseCidr(c) : undefined;
+  return typeof parsed === 'object' ? parsed : undefined;
+}
+
+/**
+ * Before creating `name`: another shoal-made Docker network holding an overlapping subnet is a
+ * leftover (two shoal networks on one host cannot share addresses: their bridges would claim the
+ * same route). Empty, it goes; with containers on it, the error names it and what to do. A network
+ * of the subnet not made by shoal is the user's: named, never touched.
+ */
+async function removeClashing(docker: Docker, a: TaskNetworkAttachment, name: string, log: (m: string) => void, signal?: AbortSignal): Promise<void> {
+  const want = parseCidr(a.subnet);
+  if (typeof want === 'string') return;
+  const all = await docker.listNetworks({ ...(signal ? { abortSignal: signal } : {}) } as never) as unknown as NetworkInspectInfo[];
+  for (const n of all) {
+    const sub = subnetOf(n);
+    if (n.Name === name || !sub || !overlaps(sub, want)) continue;
+    if (!n.Labels?.[LABEL_NETWORK]) {
+      throw new Error(`subnet ${a.subnet} overlaps Docker network ${n.Name} (${n.IPAM?.Config?.[0]?.Subnet}), which shoal did not make; remove it (docker network rm ${n.Name}) or give the shoal network another subnet`);
+    }
+    const info = await inspectNetwork(docker, n.Id, signal);
+    if (!info) continue;
+    const users = Object.values(info.Containers ?? {}).map((c) => c.Name);
+    if (users.length) {
+      throw new Error(`subnet ${a.subnet} is held by Docker network ${n.Name} (left by another shoal run), which containers ${users.join(', ')} still use; remove them (docker rm -f …) and the network goes with the next try`);
+    }
+    try {
+      await docker.getNetwork(n.Id).remove();
+      log(`removed Docker network ${n.Name} (subnet ${n.IPAM?.Config?.[0]?.Subnet}, node ${n.Labels[LABEL_NODE] ?? 'unknown'}): a leftover holding the subnet of ${name}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw new Error(`cannot remove Docker network ${n.Name}, a leftover holding subnet ${a.subnet}: ${engineMessage(err)}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * At start: the Docker networks this node made (`io.shoal.node.id` = `owner`) that no container
+ * uses are leftovers of its last run (killed before it removed them, or removing them failed):
+ * they go. A network still used by a container that survived the restart stays; its task is
+ * re-attached and releases it as usual. Networks are made again when a task needs them. Returns
+ * the names removed; never throws (logs).
+ */
+export async function sweepOwnNetworks(docker: Docker, owner: string, log: (m: string) => void): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    const mine = await docker.listNetworks({ filters: { label: [`${LABEL_NODE}=${owner}`] } }) as NetworkInspectInfo[];
+    for (const n of mine) {
+      if (!n.Labels?.[LABEL_NETWORK]) continue;
+      await withNetworks([n.Name], async () => {
+        const info = await inspectNetwork(docker, n.Id);
+        if (!info || Object.keys(info.Containers ?? {}).length > 0) return;
+        try {
+          await docker.getNetwork(n.Id).remove();
+          removed.push(n.Name);
+        } catch (err) {
+          if (!isNotFound(err) && !/active endpoints/i.test(engineMessage(err))) log(`cannot remove Docker network ${n.Name} left by this node's last run: ${engineMessage(err)}`);
+        }
+      });
+    }
+    if (removed.length) log(`removed Docker networks left by this node's last run: ${removed.join(', ')}`);
+  } catch (err) {
+    log(`looking for Docker networks left by this node's last run: ${engineMessage(err)}`);
+  }
+  return removed;
 }

@@ -6,11 +6,11 @@ import { constants } from 'node:os';
 import type { ContainerCreateOptions, MountSettings } from 'dockerode';
 import type { TaskFiles, TaskNetwork } from '../../src/executor/contract.ts';
 import type { ContainerSpec, HealthConfig, Mount, Task, TaskSpec } from '../../src/types/index.ts';
-import { networkCreateFields } from './network.ts';
+import { LABEL_NODE, networkCreateFields } from './network.ts';
 
 export const LABEL_TASK = 'io.shoal.task.id';
 export const LABEL_SERVICE = 'io.shoal.service.id';
-export const LABEL_NODE = 'io.shoal.node.id';
+export { LABEL_NODE };
 
 /** The engine-side name of a task's container. */
 export const containerName = (taskId: string) => `shoal-${taskId}`;

@@ -4,9 +4,9 @@
  * Needs root and a cgroup mount; each test says why it skips otherwise.
  */
 import { afterEach, expect, test } from 'bun:test';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Controller } from '../../src/executor/contract.ts';
+import type { Controller, TaskContext } from '../../src/executor/contract.ts';
 import type { ProcessSpec, TaskSpec } from '../../src/types/index.ts';
 import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
 import { cgroupMembers, createTaskCgroup, detectCgroups, killCgroup, removeCgroup, type TaskCgroup } from './cgroup.ts';
@@ -28,10 +28,10 @@ else if (!withLimits) console.warn(`cgroup limit tests skipped: ${support.note ?
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
-function setup(p: ProcessSpec, more: Partial<TaskSpec> = {}) {
+function setup(p: ProcessSpec, more: Partial<TaskSpec> = {}, ctx: Partial<TaskContext> = {}) {
   const dir = tempDir();
   const exec = createProcessExecutor({ shimCommand: shim, cgroupParent: PARENT });
-  const ctl = exec.controller(makeTask({ Runtime: 'process', ProcessSpec: p, ...more }), makeContext(join(dir.path, 'task')));
+  const ctl = exec.controller(makeTask({ Runtime: 'process', ProcessSpec: p, ...more }), { ...makeContext(join(dir.path, 'task')), ...ctx });
   cleanups.push(() => dir[Symbol.dispose](), () => ctl.remove());
   return { exec, ctl, taskDir: join(dir.path, 'task') };
 }
@@ -134,6 +134,27 @@ test.if(root && !!tools.unshare && !!tools.ip)('Isolation: own PID, mount and lo
   await ctl.stop(1_000);
   const exit = await ctl.wait(signal());
   expect(exit.exitCode === 0 && !exit.signal).toBe(false);
+});
+
+test.if(root && !!tools.unshare && !!tools.mount)('Isolation.Mount: the task sees its secrets and configs at /run/secrets and /run/configs, read-only; the host does not', async () => {
+  const files = tempDir();
+  cleanups.push(() => files[Symbol.dispose]());
+  const secretsDir = join(files.path, 'secrets');
+  const configsDir = join(files.path, 'configs');
+  mkdirSync(secretsDir);
+  mkdirSync(configsDir);
+  writeFileSync(join(secretsDir, 'pw'), 'hush-hardening', { mode: 0o400 });
+  writeFileSync(join(configsDir, 'app.conf'), 'listen 80', { mode: 0o444 });
+  const script = 'cat /run/secrets/pw; echo; cat /run/configs/app.conf; echo; echo env=$SHOAL_SECRETS_DIR,$SHOAL_CONFIGS_DIR; echo x > /run/secrets/pw || echo read-only; echo up; exec sleep 1000';
+  const { ctl } = setup(sh(script, { Isolation: { Mount: true } }), {}, {
+    files: { dir: files.path, secretsDir, configsDir, files: [] },
+  });
+  await started(ctl);
+  await waitFor(async () => (await lines(ctl)).includes('up'), 'the task\'s report');
+  expect((await lines(ctl)).filter((l) => !l.includes('Read-only'))).toEqual(['hush-hardening', 'listen 80', 'env=/run/secrets,/run/configs', 'read-only', 'up']);
+  expect(existsSync('/run/secrets/pw')).toBe(false);
+  expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(' /run/secrets ');
+  await ctl.stop(1_000);
 });
 
 test.if(!root)('as non-root, limits, users and isolation are refused naming the field', async () => {

@@ -49,6 +49,9 @@ interface HostSupport { cgroups: CgroupSupport; tools: HostTools }
 const POLL_MS = 25;
 const KILL_WAIT_MS = 5_000;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Where a task with Isolation.Mount sees its secrets and configs (a container's secrets are at /run/secrets too). */
+export const TASK_SECRETS_DIR = '/run/secrets';
+export const TASK_CONFIGS_DIR = '/run/configs';
 
 const isRoot = () => process.getuid?.() === 0;
 
@@ -164,6 +167,18 @@ class ProcessController implements Controller {
       throw new PrepareError(`ProcessSpec.Dir: ${p.Dir} is not a directory on this node`);
     }
     const workDir = join(this.#dir, 'work');
+    const filesBinds: [string, string][] | undefined = iso?.Mount && this.ctx.files
+      ? [[this.ctx.files.secretsDir, TASK_SECRETS_DIR], [this.ctx.files.configsDir, TASK_CONFIGS_DIR]]
+      : undefined;
+    // Mount points only, on the host: the task's own files are bound over them inside its namespace.
+    for (const [, to] of filesBinds ?? []) {
+      try {
+        mkdirSync(to, { recursive: true, mode: 0o755 });
+        if (!statSync(to).isDirectory()) throw new Error('not a directory');
+      } catch (err) {
+        throw new PrepareError(`ProcessSpec.Isolation.Mount: ${to} on this node cannot hold the task's secrets or configs: ${(err as Error).message}`);
+      }
+    }
     try {
       mkdirSync(workDir, { recursive: true });
       if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
@@ -183,8 +198,9 @@ class ProcessController implements Controller {
       HOME: user?.home ?? (user ? '/' : process.env.HOME ?? '/'),
       ...(user?.name ? { USER: user.name, LOGNAME: user.name } : {}),
       ...this.ctx.env,
-      // Secrets and configs: files in the task's own tmpfs (the worker wrote them; see TaskContext.files).
-      ...(this.ctx.files ? { SHOAL_SECRETS_DIR: this.ctx.files.secretsDir, SHOAL_CONFIGS_DIR: this.ctx.files.configsDir } : {}),
+      // Secrets and configs: files in the task's own tmpfs (the worker wrote them; see TaskContext.files),
+      // seen at /run/secrets and /run/configs by a task with a mount namespace of its own.
+      ...(this.ctx.files ? { SHOAL_SECRETS_DIR: filesBinds ? TASK_SECRETS_DIR : this.ctx.files.secretsDir, SHOAL_CONFIGS_DIR: filesBinds ? TASK_CONFIGS_DIR : this.ctx.files.configsDir } : {}),
     };
     for (const kv of p.Env ?? []) { const i = kv.indexOf('='); env[kv.slice(0, i)] = kv.slice(i + 1); }
     const switching = user && user.uid >= 0 ? user : undefined;
@@ -194,7 +210,7 @@ class ProcessController implements Controller {
     const limits = this.task.Spec.Resources?.Limits ?? {};
     const wantCgroup = cgroups.mode !== 'none' || !!limits.MemoryBytes || !!limits.NanoCPUs;
     const plan: LaunchPlan = {
-      cgroupProcs: [], ...(iso ? { isolation: iso } : {}),
+      cgroupProcs: [], ...(iso ? { isolation: iso } : {}), ...(filesBinds ? { files: filesBinds } : {}),
       ...(viaSetpriv ? { user: { uid: switching.uid, gid: switching.gid, groups: switching.groups ?? [] } } : {}),
       ...(netns ? {
         netns: { path: netns, mark: path(this.#dir, 'launched'), ...(dns.length ? { resolvConf: path(this.#dir, 'resolv') } : {}) },

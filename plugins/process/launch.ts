@@ -6,7 +6,8 @@
  *   sh -c WRAPPER shoal-launch --cgroup <dir>/cgroup.procs… --      join the task's cgroups (as root)
  *   nsenter --net=/run/netns/NAME --                                 the worker's network namespace
  *   unshare --pid --fork --mount-proc --kill-child --net --mount --  optional namespaces
- *   sh -c WRAPPER shoal-launch --resolv F --loopback ip --mark M --  resolv.conf, lo up, "entered"
+ *   sh -c WRAPPER shoal-launch --resolv F --files … --loopback ip --mark M --
+ *                                              resolv.conf, secrets/configs, lo up, "entered"
  *   setpriv --reuid U --regid G --groups A,B --                      the task's user and groups
  *   <ProcessSpec.Command…>
  *
@@ -21,6 +22,11 @@
  * /etc/resolv.conf. The last root step touches a marker file, so the shim can tell "could not
  * enter the namespace" from "the program exited". Every step execs the next: the pid the shim
  * watches is the program's.
+ *
+ * With Isolation.Mount, a task's secrets and configs (its tmpfs's `secrets/` and `configs/`) are
+ * bind-mounted read-only at /run/secrets and /run/configs inside its private mount namespace, as a
+ * container sees its secrets at /run/secrets; the host's directories there (mount points only) are
+ * not touched, and nothing of it leaves the namespace.
  */
 import type { ProcessIsolation } from '../../src/types/index.ts';
 
@@ -32,6 +38,7 @@ const WRAPPER = `while [ $# -gt 0 ]; do
     --cgroup) echo 0 > "$2" || { echo "shoal: cannot join cgroup $2" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 2 ;;
     --loopback) "$2" link set lo up || { echo "shoal: cannot bring up loopback" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 2 ;;
     --resolv) "$2" --bind "$3" /etc/resolv.conf || { echo "shoal: cannot bind $3 over /etc/resolv.conf" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 3 ;;
+    --files) "$2" --bind -o ro "$3" "$4" || { echo "shoal: cannot bind $3 at $4" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 4 ;;
     --mark) : > "$2" || { echo "shoal: cannot write $2" >&2; exit ${LAUNCH_FAILED_EXIT}; }; shift 2 ;;
     --) shift; exec "$@" ;;
     *) echo "shoal: bad launch step $1" >&2; exit ${LAUNCH_FAILED_EXIT} ;;
@@ -68,6 +75,11 @@ export interface LaunchPlan {
     /** A file the launch creates once inside the namespace, as root, just before the user switch. */
     mark: string;
   };
+  /**
+   * With Isolation.Mount: host directories to bind read-only inside the task's mount namespace,
+   * `[from, to]` (its secrets at /run/secrets, its configs at /run/configs). `to` must exist.
+   */
+  files?: [from: string, to: string][];
 }
 
 /**
@@ -81,6 +93,7 @@ export function missingTools(plan: LaunchPlan, tools: HostTools): string | null 
   if (wantsNs && !tools.unshare) return 'ProcessSpec.Isolation: needs unshare (util-linux) on this node';
   if (iso?.Network && !tools.ip) return 'ProcessSpec.Isolation.Network: needs ip (iproute2) on this node to bring up loopback';
   if (plan.user && !tools.setpriv) return 'ProcessSpec.User: needs setpriv (util-linux) on this node';
+  if (plan.files?.length && (!tools.sh || !tools.mount)) return 'ProcessSpec.Isolation.Mount: showing the task its secrets and configs at /run/secrets and /run/configs needs sh and mount (util-linux) on this node';
   const ns = plan.netns;
   if (ns) {
     const lack = [!tools.sh && 'sh', !tools.nsenter && 'nsenter (util-linux)',
@@ -105,6 +118,7 @@ export function launchArgv(command: string[], plan: LaunchPlan, tools: HostTools
   // namespace of its own either way.
   const newNet = !!iso.Network && !ns;
   const newMount = !!iso.Mount || !!ns?.resolvConf;
+  const binds = iso.Mount ? plan.files ?? [] : [];
   if (ns) steps.push(tools.nsenter!, `--net=${ns.path}`, '--');
   if (iso.Pid || newMount || newNet) {
     steps.push(tools.unshare!);
@@ -116,10 +130,11 @@ export function launchArgv(command: string[], plan: LaunchPlan, tools: HostTools
     if (newNet) steps.push('--net');
     steps.push('--');
   }
-  if (newNet || ns) {
+  if (newNet || ns || binds.length) {
     steps.push(tools.sh!, '-c', WRAPPER, 'shoal-launch');
     if (ns?.resolvConf) steps.push('--resolv', tools.mount!, ns.resolvConf);
-    if (newNet || tools.ip) steps.push('--loopback', tools.ip!);
+    for (const [from, to] of binds) steps.push('--files', tools.mount!, from, to);
+    if ((newNet || ns) && (newNet || tools.ip)) steps.push('--loopback', tools.ip!);
     if (ns) steps.push('--mark', ns.mark);
     steps.push('--');
   }

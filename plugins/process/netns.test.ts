@@ -16,7 +16,7 @@ import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/com
 import { cgroupMembers, detectCgroups } from './cgroup.ts';
 import { isAlive, path, procStat, readJson, type PidRecord, type ShimSpec } from './files.ts';
 import { createProcessExecutor, resolvConf } from './index.ts';
-import { findTools, launchArgv } from './launch.ts';
+import { findTools, launchArgv, missingTools } from './launch.ts';
 
 const PARENT = 'shoal-test';
 const shim = [process.execPath, resolve(import.meta.dir, 'shim-entry.ts')];
@@ -114,6 +114,19 @@ test('the launch enters the namespace as root, mounts resolv.conf, marks, then s
   expect(bare).not.toContain('/usr/bin/unshare');
   expect(bare).not.toContain('--resolv');
   expect(bare).toContain('--mark');
+});
+
+test('Isolation.Mount with files: bound read-only inside the new mount namespace, before the user switch; without Mount, never', () => {
+  const t = { sh: '/bin/sh', unshare: '/usr/bin/unshare', mount: '/usr/bin/mount', ip: '/usr/sbin/ip', setpriv: '/usr/bin/setpriv' };
+  const files: [string, string][] = [['/f/secrets', '/run/secrets'], ['/f/configs', '/run/configs']];
+  const argv = launchArgv(['prog'], { cgroupProcs: [], isolation: { Mount: true }, files, user: { uid: 1, gid: 1, groups: [] } }, t);
+  expect(argv.slice(0, 3)).toEqual(['/usr/bin/unshare', '--mount', '--']);
+  const at = argv.indexOf('--files');
+  expect(argv.slice(at, at + 9)).toEqual(['--files', '/usr/bin/mount', '/f/secrets', '/run/secrets', '--files', '/usr/bin/mount', '/f/configs', '/run/configs', '--']);
+  expect(at).toBeLessThan(argv.indexOf('/usr/bin/setpriv'));
+  expect(argv).not.toContain('--loopback');
+  expect(launchArgv(['prog'], { cgroupProcs: [], isolation: { Pid: true }, files }, t)).not.toContain('--files');
+  expect(missingTools({ cgroupProcs: [], isolation: { Mount: true }, files }, { unshare: '/usr/bin/unshare' })).toContain('needs sh and mount');
 });
 
 test('resolv.conf: the given nameservers, the host\'s search domains and options', () => {

@@ -125,7 +125,12 @@ class VmController implements Controller {
   #processController(command: string[]): Controller {
     // SIGCONT as the "stop signal": QEMU carries on; the graceful part of stop is the power button
     // (QMP), and the process controller supplies the grace period and the kill after it.
-    const spec = { ...this.task.Spec, Runtime: 'process', ProcessSpec: { Command: command, StopSignal: 'SIGCONT' } };
+    // Limits.MemoryBytes is the guest's RAM (-m), which QEMU bounds itself; as the QEMU process's
+    // cgroup limit too it would leave no room for QEMU's own memory (its code, the TCG translation
+    // cache): a guest given 128 MiB then stalls at boot under memory pressure, never printing.
+    const { MemoryBytes: _guestRam, ...limits } = this.task.Spec.Resources?.Limits ?? {};
+    const resources = this.task.Spec.Resources ? { Resources: { ...this.task.Spec.Resources, Limits: limits } } : {};
+    const spec = { ...this.task.Spec, ...resources, Runtime: 'process', ProcessSpec: { Command: command, StopSignal: 'SIGCONT' } };
     return this.processExec.controller({ ...this.task, Spec: spec }, this.ctx);
   }
 

@@ -4,9 +4,11 @@
  * task's, and stop is a graceful power-off. Skipped, with the reason, without QEMU or a kernel.
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { collect, makeContext, makeTask, tempDir, waitFor } from '../../test/compliance/fixtures.ts';
 import { guestAssets, guestSpec } from '../../test/fixtures/vm/guest.ts';
+import { path, readJson, type ShimSpec } from '../process/files.ts';
 import { createVmExecutor } from './index.ts';
 
 const assets = guestAssets();
@@ -19,8 +21,10 @@ if (typeof assets === 'string') {
   describe('vm executor with real VMs', () => { test.skip(`needs QEMU and a guest kernel: ${assets}`, () => {}); });
 } else {
   const exec = createVmExecutor({ shimCommand: shim, probeKernel: assets.kernel });
+  let lastTaskDir = '';
   const boot = async (cmd: string, resources?: { NanoCPUs?: number; MemoryBytes?: number }) => {
     const dir = tempDir();
+    lastTaskDir = `${dir.path}/task`;
     const spec = { ...guestSpec(assets, cmd), ...(resources ? { Resources: { Limits: resources } } : {}) };
     const ctl = exec.controller(makeTask(spec), makeContext(`${dir.path}/task`));
     cleanups.push(() => dir[Symbol.dispose](), () => ctl.remove());
@@ -34,6 +38,9 @@ if (typeof assets === 'string') {
       const ctl = await boot('echo cpus=$(grep -c ^processor /proc/cpuinfo) mem=$(awk \'/MemTotal/ {print $2}\' /proc/meminfo); exit 7', {
         NanoCPUs: 2e9, MemoryBytes: 256 * 2 ** 20,
       });
+      // The guest's RAM is not QEMU's cgroup limit: QEMU needs room of its own beyond it.
+      const cg = readJson<ShimSpec>(path(lastTaskDir, 'spec'))?.cgroup;
+      if (cg?.memory) expect(readFileSync(join(cg.memory, cg.mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8').trim()).not.toBe(String(256 * 2 ** 20));
       const exit = await ctl.wait(AbortSignal.timeout(60_000));
       expect(exit).toEqual({ exitCode: 7, message: 'exit code 7' });
       const line = (await collect(ctl.logs({}))).map((l) => l.line).find((l) => l.startsWith('cpus='));

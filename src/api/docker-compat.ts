@@ -12,7 +12,7 @@
  */
 import type { Context } from 'hono';
 import { InvalidArgumentError } from '../lib/errors.ts';
-import { type ContainerSpec, type ProcessSpec, runtimeOf, type Service, type Task, type TaskSpec } from '../types/index.ts';
+import { type ContainerSpec, type ProcessSpec, refHolder, runtimeOf, type Service, type Task, type TaskSpec } from '../types/index.ts';
 
 export function isDockerCli(c: Context): boolean {
   return (c.req.header('user-agent') ?? '').startsWith('Docker-Client/');
@@ -42,6 +42,11 @@ function withDisplaySpec(tt: TaskSpec): TaskSpec {
     if (ps.StopGracePeriod !== undefined) cs.StopGracePeriod = ps.StopGracePeriod;
     if (ps.Secrets) cs.Secrets = ps.Secrets;
     if (ps.Configs) cs.Configs = ps.Configs;
+  } else {
+    // Other runtimes (a VM, a plugin's) show their references too, so --secret-add/-rm round-trip.
+    const h = refHolder(tt);
+    if (h?.Secrets) cs.Secrets = h.Secrets;
+    if (h?.Configs) cs.Configs = h.Configs;
   }
   return { ...rest, ContainerSpec: cs };
 }
@@ -84,6 +89,16 @@ export function adaptServiceBody(c: Context, body: unknown, current?: Service): 
           else (ps as unknown as Record<string, unknown>)[k] = v;
         }
         tt.ProcessSpec = ps;
+      } else {
+        const own = structuredClone(cur);
+        const h = refHolder(own);
+        if (h) {
+          for (const [k, v] of [['Secrets', cs.Secrets], ['Configs', cs.Configs]] as const) {
+            if (Array.isArray(v) && v.length) (h as Record<string, unknown>)[k] = v;
+            else delete h[k];
+          }
+          for (const k of OWN_SPECS) if (own[k] !== undefined) tt[k] = own[k];
+        }
       }
       delete tt.ContainerSpec;
     }

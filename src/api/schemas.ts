@@ -65,6 +65,8 @@ const configRef = z.strictObject({
 });
 /** `Secrets`/`Configs` of every runtime spec (Docker's ContainerSpec fields; ours on the others). */
 const fileRefs = { Secrets: z.array(secretRef).max(256).optional(), Configs: z.array(configRef).max(256).optional() };
+/** A plugin's own spec is the plugin's to check, but its `Secrets`/`Configs` are the daemon's. */
+export const pluginFileRefsSchema = z.looseObject(fileRefs);
 
 const containerSpec = z.looseObject({
   ...fileRefs,
@@ -88,9 +90,11 @@ export const processSpecSchema = z.strictObject({
   Env: envList.optional(),
   Dir: z.string().max(4096).optional(),
   User: z.string().max(256).optional(),
+  Groups: z.array(z.string().min(1).max(256)).max(64).optional(),
   StopSignal: z.string().max(32).optional(),
   StopGracePeriod: durationNs.optional(),
   Healthcheck: healthcheck.optional(),
+  Isolation: z.strictObject({ Pid: z.boolean().optional(), Mount: z.boolean().optional(), Network: z.boolean().optional() }).optional(),
   ...fileRefs,
 });
 

@@ -2,11 +2,12 @@
  * A service's secret and config references, resolved against the store: each names an existing
  * object (by ID or name; a missing one is a 400 naming it), and gets Docker's defaults for its file
  * (the object's name, uid 0, gid 0, mode 0444). Targets are checked per runtime: containers may give
- * absolute paths; processes and VMs get a directory of their own, so only plain relative names.
+ * absolute paths; processes, VMs and plugins' runtimes get a directory of their own, so only plain
+ * relative names.
  */
 import { InvalidArgumentError } from '../lib/errors.ts';
 import type { MemoryStore } from '../store/index.ts';
-import { type ConfigReference, type FileKind, type FileTarget, runtimeOf, type SecretReference, type ServiceSpec } from '../types/index.ts';
+import { type FileKind, type FileTarget, refHolder, runtimeOf, type ServiceSpec } from '../types/index.ts';
 import { TABLE_OF } from './secret-spec.ts';
 
 const HOLDERS = ['ContainerSpec', 'ProcessSpec', 'VMSpec', 'MockSpec'] as const;
@@ -42,9 +43,9 @@ function checkFile(kind: FileKind, file: FileTarget, runtime: string, field: str
 export function resolveFileRefs(store: MemoryStore, spec: ServiceSpec): void {
   const tt = spec.TaskTemplate;
   const runtime = runtimeOf(tt);
-  for (const holder of HOLDERS) {
-    const h = tt[holder] as { Secrets?: SecretReference[]; Configs?: ConfigReference[] } | undefined;
-    if (!h) continue;
+  const h = refHolder(tt);
+  if (h) {
+    const holder = HOLDERS.find((k) => tt[k] === h) ?? `PluginSpec.${runtime}`;
     const targets = new Map<string, string>();
     const seen = (kind: FileKind, target: string, field: string) => {
       const key = runtime === 'container' && kind === 'secret' && !target.startsWith('/') ? `/run/secrets/${target}` : `${kind}:${target}`;

@@ -122,4 +122,36 @@ describe('secrets and the docker CLI', () => {
     expect(after.Spec.TaskTemplate.ProcessSpec.Secrets).toEqual([{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }]);
     expect((await api.call('DELETE', '/secrets/a')).status).toBe(204);
   });
+
+  test('a plugin\'s runtime carries its references in PluginSpec.<runtime>: resolved, checked, and counted as in use', async () => {
+    const sid = (await api.call('POST', '/secrets/create', { Name: 'token', Data: b64('t') })).json.ID;
+    const plugin = (own: unknown) => proc('p', { TaskTemplate: { Runtime: 'script', PluginSpec: { script: own } } });
+    const created = await api.call('POST', '/services/create', plugin({ Source: 'true', Secrets: [{ SecretName: 'token' }] }));
+    expect(created.status).toBe(201);
+    const svc = (await api.call('GET', '/services/p')).json;
+    expect(svc.Spec.TaskTemplate.PluginSpec.script).toEqual({ Source: 'true', Secrets: [{ SecretID: sid, SecretName: 'token', File: { Name: 'token', UID: '0', GID: '0', Mode: 0o444 } }] });
+    expect((await api.call('DELETE', '/secrets/token')).status).toBe(409);
+    const bad = async (own: unknown, text: string) => {
+      const r = await api.call('POST', '/services/create', { ...plugin(own), Name: 'q' });
+      expect(r.status).toBe(400);
+      expect(r.json.message).toContain(text);
+    };
+    await bad({ Source: 'true', Secrets: 'token' }, 'TaskTemplate.PluginSpec.script.Secrets');
+    await bad({ Source: 'true', Secrets: [{ SecretName: 'token', Bogus: 1 }] }, 'TaskTemplate.PluginSpec.script.Secrets[0].Bogus: unknown field');
+    await bad({ Source: 'true', Secrets: [{ SecretName: 'nope' }] }, 'TaskTemplate.PluginSpec.script.Secrets[0]: secret "nope" not found');
+    await bad({ Source: 'true', Secrets: [{ SecretName: 'token', File: { Name: '/etc/x' } }] }, 'give a relative file name');
+  });
+
+  test('a plugin service\'s secrets round-trip through its display ContainerSpec too', async () => {
+    await api.call('POST', '/secrets/create', { Name: 'a', Data: b64('1') });
+    const b = (await api.call('POST', '/secrets/create', { Name: 'b', Data: b64('2') })).json.ID;
+    await api.call('POST', '/services/create', proc('p', { TaskTemplate: { Runtime: 'script', PluginSpec: { script: { Source: 'true', Secrets: [{ SecretName: 'a' }] } } } }));
+    const s = await (await api.app.request('/services/p', { headers: docker })).json() as any;
+    expect(s.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe('a');
+    s.Spec.TaskTemplate.ContainerSpec.Secrets = [{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }];
+    const r = await api.app.request(`/v1.47/services/${s.ID}/update?version=${s.Version.Index}`, { method: 'POST', headers: docker, body: JSON.stringify(s.Spec) });
+    expect(r.status).toBe(200);
+    const after = (await api.call('GET', '/services/p')).json;
+    expect(after.Spec.TaskTemplate.PluginSpec.script).toEqual({ Source: 'true', Secrets: [{ SecretID: b, SecretName: 'b', File: { Name: 'a', UID: '0', GID: '0', Mode: 0o444 } }] });
+  });
 });

@@ -7,7 +7,7 @@ import { parseConstraints } from '../manager/scheduler/constraints.ts';
 import { NS_PER_S, runtimeOf, type ServiceSpec, type TaskSpec } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { normalizeMode } from './job-spec.ts';
-import { serviceSpecSchema, validate } from './schemas.ts';
+import { pluginFileRefsSchema, serviceSpecSchema, validate } from './schemas.ts';
 
 const RUNTIME_SPEC: Record<string, keyof TaskSpec> = { container: 'ContainerSpec', process: 'ProcessSpec', vm: 'VMSpec', mock: 'MockSpec' };
 
@@ -37,6 +37,10 @@ export function normalizeServiceSpec(body: unknown, deps: Pick<ApiDeps, 'validat
   }
   if (!own && !tt.PluginSpec?.[runtime] && tt.PluginSpec !== undefined && Object.keys(tt.PluginSpec).length > 0) {
     throw new InvalidArgumentError(`TaskTemplate.PluginSpec.${runtime}: required for runtime "${runtime}"`);
+  }
+  const pluginOwn = own ? undefined : tt.PluginSpec?.[runtime];
+  if (pluginOwn && typeof pluginOwn === 'object' && !Array.isArray(pluginOwn)) {
+    validate(pluginFileRefsSchema, pluginOwn, `TaskTemplate.PluginSpec.${runtime}`);
   }
   if (tt.VMSpec) {
     if (!tt.VMSpec.Kernel && !tt.VMSpec.Disk) throw new InvalidArgumentError('TaskTemplate.VMSpec: give Kernel (with an optional Initrd) or Disk');

@@ -198,3 +198,15 @@ describe('service update --runtime <plugin>', () => {
     expect(() => update(create('--runtime', 'mock'), '--plugin-opt-rm', 'A')).toThrow('(mock is built in)');
   });
 });
+
+describe('--isolation (process)', () => {
+  test('create and update set, replace and remove ProcessSpec.Isolation; other runtimes and bad names are refused', () => {
+    const s = create('--isolation', 'pid,mount', '/bin/true');
+    expect(s.TaskTemplate.ProcessSpec!.Isolation).toEqual({ Pid: true, Mount: true });
+    expect(update(s, '--isolation', 'network').TaskTemplate.ProcessSpec!.Isolation).toEqual({ Network: true });
+    expect(update(s, '--isolation', '').TaskTemplate.ProcessSpec!.Isolation).toBeUndefined();
+    expect(update(s, '--env-add', 'A=1').TaskTemplate.ProcessSpec!.Isolation).toEqual({ Pid: true, Mount: true });
+    expect(() => create('--isolation', 'pid,user', '/bin/true')).toThrow('"user" is not a namespace: give any of pid, mount, network');
+    expect(() => create('--runtime', 'container', '--isolation', 'pid', 'img')).toThrow('--isolation only applies to --runtime process (this service\'s runtime is container)');
+  });
+});

@@ -5,7 +5,7 @@
  * update --plugin-opt-add/-rm). Create and update share the parsers, so a bad value reads the same.
  * Pure functions over parsed arguments; the executors validate the resulting spec again.
  */
-import type { ContainerSpec, HealthConfig, Mount, VMSpec } from '../types/index.ts';
+import type { ContainerSpec, HealthConfig, Mount, ProcessIsolation, VMSpec } from '../types/index.ts';
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
 import { invalid, parseCount, parseDuration, parseKeyValue, parseSize } from './units.ts';
 
@@ -30,6 +30,24 @@ export const VM_OPTIONS: OptionDef[] = [
   { long: 'disk', kind: 'string', value: 'PATH', help: '--runtime vm: raw disk image on the node (virtio-blk)' },
   { long: 'cmdline', kind: 'string', value: 'TEXT', help: '--runtime vm: appended to the guest kernel\'s command line' },
 ];
+
+/** Create and update alike (on update "" removes the namespaces). */
+export const PROCESS_OPTIONS: OptionDef[] = [
+  { long: 'isolation', kind: 'string', value: 'LIST', help: '--runtime process: namespaces of its own, any of pid,mount,network (root; with mount, its secrets and configs at /run/secrets, /run/configs)' },
+];
+
+const ISOLATION_KEYS = { pid: 'Pid', mount: 'Mount', network: 'Network' } as const;
+
+/** `--isolation pid,mount` → ProcessSpec.Isolation; "" → undefined (none). */
+export function parseIsolation(raw: string): ProcessIsolation | undefined {
+  const out: ProcessIsolation = {};
+  for (const part of raw.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean)) {
+    const k = ISOLATION_KEYS[part as keyof typeof ISOLATION_KEYS];
+    if (!k) throw invalid('isolation', raw, `"${part}" is not a namespace: give any of pid, mount, network, e.g. pid,mount`);
+    out[k] = true;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
 
 export const PLUGIN_OPTIONS: OptionDef[] = [
   { long: 'plugin-opt', kind: 'list', value: 'KEY=VALUE', help: 'a plugin\'s runtime: set PluginSpec.<runtime>.KEY (repeatable)' },
@@ -86,6 +104,7 @@ export function refuseRuntimeFlags(p: Parsed, runtime: string): void {
     const owner = CONTAINER_FLAGS.includes(f) ? 'container' : 'vm';
     throw new UsageError(`--${f} only applies to --runtime ${owner} (this service's runtime is ${runtime})`);
   }
+  if (runtime !== 'process' && p.has('isolation')) throw new UsageError(`--isolation only applies to --runtime process (this service's runtime is ${runtime})`);
   const pf = PLUGIN_FLAGS.find((x) => p.has(x));
   if (BUILTIN.includes(runtime) && pf) {
     throw new UsageError(`--${pf} only applies to a plugin's runtime (${runtime} is built in)`);

@@ -27,4 +27,13 @@ describe('--secret / --config', () => {
     expect(next.TaskTemplate.ProcessSpec!.Configs).toBeUndefined();
     expect(spec.TaskTemplate.ProcessSpec!.Secrets).toHaveLength(1); // the current spec is not touched
   });
+
+  test('a plugin\'s runtime: into PluginSpec.<runtime>, beside its own fields', () => {
+    const spec = create('--runtime', 'script', '--plugin-opt', 'Source=true', '--secret', 'db', '--config', 'app');
+    expect(spec.TaskTemplate.PluginSpec).toEqual({ script: { Source: 'true', Secrets: [{ SecretID: '', SecretName: 'db' }], Configs: [{ ConfigID: '', ConfigName: 'app' }] } });
+    const bare = create('--runtime', 'other', '--secret', 'db');
+    expect(bare.TaskTemplate.PluginSpec).toEqual({ other: { Secrets: [{ SecretID: '', SecretName: 'db' }] } });
+    const next = update(spec, '--secret-rm', 'db', '--config-rm', 'app', '--config-add', 'source=app2,target=app');
+    expect(next.TaskTemplate.PluginSpec!.script).toEqual({ Source: 'true', Configs: [{ ConfigID: '', ConfigName: 'app2', File: { Name: 'app' } }] });
+  });
 });

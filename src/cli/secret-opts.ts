@@ -1,7 +1,8 @@
 /**
  * `--secret` / `--config` (service create) and `--secret-add|-rm` / `--config-add|-rm` (service
  * update), in the docker CLI's syntax: `NAME` or `source=NAME[,target=FILE][,uid=U][,gid=G][,mode=0400]`.
- * The references land in the runtime's own spec (ContainerSpec, ProcessSpec, VMSpec, MockSpec);
+ * The references land in the runtime's own spec (ContainerSpec, ProcessSpec, VMSpec, MockSpec, or a
+ * plugin's `PluginSpec.<runtime>`);
  * the daemon resolves names to IDs and fills in the file defaults.
  */
 import type { ConfigReference, FileKind, FileTarget, SecretReference, TaskSpec } from '../types/index.ts';
@@ -54,8 +55,17 @@ type Holder = { Secrets?: SecretReference[]; Configs?: ConfigReference[] };
 
 function holderOf(tt: TaskSpec, flag: string): Holder {
   const h = tt.ContainerSpec ?? tt.ProcessSpec ?? tt.VMSpec ?? tt.MockSpec;
-  if (!h) throw new UsageError(`--${flag}: runtime "${tt.Runtime}" does not take secrets or configs`);
-  return h as Holder;
+  if (h) return h as Holder;
+  const runtime = tt.Runtime;
+  if (!runtime) throw new UsageError(`--${flag}: give the runtime (--runtime) whose tasks take the secrets or configs`);
+  const own = tt.PluginSpec?.[runtime];
+  if (own !== undefined && (typeof own !== 'object' || own === null || Array.isArray(own))) {
+    throw new UsageError(`--${flag}: PluginSpec.${runtime} is not an object, so it cannot carry Secrets or Configs`);
+  }
+  if (own) return own as Holder;
+  const fresh: Holder = {};
+  tt.PluginSpec = { ...tt.PluginSpec, [runtime]: fresh };
+  return fresh;
 }
 
 function toRef(kind: FileKind, r: ParsedFileRef): SecretReference | ConfigReference {

@@ -6,7 +6,7 @@ import type { PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, Task
 import { type OptionDef, type Parsed, UsageError } from './args.ts';
 import {
   applyContainerFlags, applyHealthcheck, applyPluginOptUpdate, applyVMFlags, CONTAINER_OPTIONS, CONTAINER_UPDATE_OPTIONS, PLUGIN_OPTIONS, PLUGIN_UPDATE_OPTIONS,
-  pluginOpts, refuseRuntimeFlags, VM_OPTIONS, VM_UPDATE_OPTIONS, vmSpecOf,
+  parseIsolation, pluginOpts, PROCESS_OPTIONS, refuseRuntimeFlags, VM_OPTIONS, VM_UPDATE_OPTIONS, vmSpecOf,
 } from './runtime-opts.ts';
 import { applyModeUpdate, MAX_CONCURRENT_OPTION, modeFromFlags } from './job-opts.ts';
 import { applyNetworkUpdate, type KnownNetwork, NETWORK_OPTION, NETWORK_UPDATE_OPTIONS, networksOf } from './network-opts.ts';
@@ -57,6 +57,7 @@ export const CREATE_OPTIONS: OptionDef[] = [
   NETWORK_OPTION,
   ...SECRET_OPTIONS,
   ...common,
+  ...PROCESS_OPTIONS,
   ...CONTAINER_OPTIONS,
   ...VM_OPTIONS,
   ...PLUGIN_OPTIONS,
@@ -80,6 +81,7 @@ export const UPDATE_OPTIONS: OptionDef[] = [
   ...NETWORK_UPDATE_OPTIONS,
   ...SECRET_UPDATE_OPTIONS,
   ...common,
+  { ...PROCESS_OPTIONS[0]!, help: '--runtime process: namespaces of its own, any of pid,mount,network ("" removes them)' },
   ...CONTAINER_UPDATE_OPTIONS,
   ...VM_UPDATE_OPTIONS,
   ...PLUGIN_UPDATE_OPTIONS,
@@ -156,6 +158,8 @@ export function buildServiceSpec(p: Parsed, env: Record<string, string | undefin
     tt.ProcessSpec = { Command: [...args], ...(envs.length ? { Env: envs } : {}), ...(workdir ? { Dir: workdir } : {}), ...(user ? { User: user } : {}), ...(grace !== undefined ? { StopGracePeriod: grace } : {}) };
     const hc = applyHealthcheck(p, undefined);
     if (hc) tt.ProcessSpec.Healthcheck = hc;
+    const iso = p.has('isolation') ? parseIsolation(p.str('isolation')!) : undefined;
+    if (iso) tt.ProcessSpec.Isolation = iso;
   } else if (runtime === 'container') {
     if (args.length === 0) throw new UsageError('"shoal service create --runtime container" needs an IMAGE: shoal service create --runtime container [OPTIONS] IMAGE [CMD…]');
     // Docker's model: what follows IMAGE replaces the image's CMD (Args); --entrypoint its ENTRYPOINT.
@@ -229,6 +233,11 @@ export function applyServiceUpdate(current: ServiceSpec, p: Parsed, env: Record<
     const hc = applyHealthcheck(p, ps.Healthcheck);
     if (hc) ps.Healthcheck = hc;
     else delete ps.Healthcheck;
+    if (p.has('isolation')) {
+      const iso = parseIsolation(p.str('isolation')!);
+      if (iso) ps.Isolation = iso;
+      else delete ps.Isolation;
+    }
     tt.ProcessSpec = ps;
   } else if (runtime === 'container') {
     const cs = tt.ContainerSpec ?? { Image: '' };

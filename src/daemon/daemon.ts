@@ -140,7 +140,7 @@ class Daemon implements RunningDaemon {
       }
       ({ net, membership, nodeId } = await joinCluster({ dataDir: opts.dataDir, join: opts.join, token: opts.token }, addrs, log));
     }
-    const catalog = builtinCatalog();
+    const catalog = builtinCatalog({ nodeId, log });
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
     // A manager's raft log is sealed with its data key (encryption at rest); unlocked by now.

@@ -95,6 +95,6 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
  * this host cannot run (no Docker Engine, no QEMU) reports itself unhealthy in its fingerprint, so
  * the scheduler places none of its tasks here and `service ps` says why.
  */
-export function builtinCatalog(): ExecutorCatalog {
-  return new ExecutorCatalog([createProcessExecutor(), createMockExecutor(), createContainerExecutor(), createVmExecutor()]);
+export function builtinCatalog(opts: { nodeId?: string; log?: (msg: string) => void } = {}): ExecutorCatalog {
+  return new ExecutorCatalog([createProcessExecutor(), createMockExecutor(), createContainerExecutor(opts), createVmExecutor()]);
 }

@@ -4,6 +4,7 @@
  * node that runs a task using it, and is never returned by the API; a config's is.
  */
 import type { ConfigReference, FileTarget, Labels, Meta, SecretReference, TaskSpec } from './objects.ts';
+import { runtimeOf } from './runtime.ts';
 
 /** Docker's limit for one secret or config (`MaxSecretSize`, `MaxConfigSize`). */
 export const MAX_SECRET_BYTES = 500 * 1024;
@@ -34,8 +35,15 @@ export type FileKind = 'secret' | 'config';
 /** The runtime spec of a task that carries its secret and config references. */
 type WithRefs = { Secrets?: SecretReference[]; Configs?: ConfigReference[] };
 
+/**
+ * Where a task spec keeps its references: the runtime's own spec, a plugin's included
+ * (`PluginSpec.<runtime>.Secrets/Configs`, next to the plugin's own fields).
+ */
 export function refHolder(spec: TaskSpec): WithRefs | undefined {
-  return (spec.ContainerSpec ?? spec.ProcessSpec ?? spec.VMSpec ?? spec.MockSpec) as WithRefs | undefined;
+  const builtin = spec.ContainerSpec ?? spec.ProcessSpec ?? spec.VMSpec ?? spec.MockSpec;
+  if (builtin) return builtin as WithRefs;
+  const own = spec.PluginSpec?.[runtimeOf(spec)];
+  return own && typeof own === 'object' && !Array.isArray(own) ? own as WithRefs : undefined;
 }
 
 /** Every secret and config a task spec references, as `{kind, id, name, file}`. */

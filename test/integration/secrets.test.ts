@@ -9,7 +9,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
 import { guestAssets, guestCmdline } from '../fixtures/vm/guest.ts';
 import { type CliResult, Cluster, type Daemon, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
@@ -142,6 +144,62 @@ describe('secrets and configs on one host', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('the limit is 512000 bytes');
   });
+});
+
+describe('secrets and configs for a plugin\'s runtime and an Isolation.Mount process', () => {
+  const pluginDir = mkdtempSync(join(tmpdir(), 'shoal-it-secret-plugins-'));
+  copyFileSync(resolve(import.meta.dir, '../../plugins/examples/script/script.ts'), join(pluginDir, 'script.ts'));
+  let d: Daemon & AsyncDisposable;
+  beforeAll(async () => {
+    d = await tempDaemon(['--plugin-dir', pluginDir]);
+    await d.start();
+  });
+  afterAll(async () => {
+    await d?.[Symbol.asyncDispose]();
+    rmSync(pluginDir, { recursive: true, force: true });
+  });
+
+  test.skipIf(!root)('the example plugin\'s script reads its secret and config from the tmpfs the contract hands it; no bytes on disk', async () => {
+    const value = `p-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value, 'secret', 'create', 'ppw', '-')).code).toBe(0);
+    expect((await cliStdin(d, 'plugin-conf\n', 'config', 'create', 'pconf', '-')).code).toBe(0);
+    await d.ok('service', 'create', '-d', '--name', 'pscript', '--runtime', 'script', '--restart-condition', 'none',
+      '--secret', 'source=ppw,mode=0400', '--config', 'pconf',
+      '--plugin-opt', 'Source=echo sum=$(sha256sum < "$SHOAL_SECRETS_DIR/ppw") $(stat -c mode=%a "$SHOAL_SECRETS_DIR/ppw"); cat "$SHOAL_CONFIGS_DIR/pconf"; exec sleep 1000');
+    const [task] = await waitFor('the script running', async () => { const r = await d.running('pscript'); return r.length ? r : null; }, 30_000);
+    expect(task.Spec.PluginSpec.script.Secrets[0]).toMatchObject({ SecretName: 'ppw', File: { Name: 'ppw', Mode: 0o400 } });
+    const logs = await waitFor('the script output', async () => { const l = await logsOf(d, 'pscript'); return l.includes('plugin-conf') ? l : null; }, 15_000);
+    expect(logs).toContain(`sum=${sha(value)}`);
+    expect(logs).toContain('mode=400');
+    expect(mountsOf(task.ID).map((m) => m.split(' ')[2])).toEqual(['tmpfs']);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+    await d.ok('service', 'rm', 'pscript');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+  }, 60_000);
+
+  test.skipIf(!root)('Isolation.Mount: the process sees its secret at /run/secrets/<target> and its config at /run/configs/<target>; the host does not', async () => {
+    const value = `m-s3cret-${randomUUID()}`;
+    expect((await cliStdin(d, value, 'secret', 'create', 'mpw', '-')).code).toBe(0);
+    expect((await cliStdin(d, 'mount-conf\n', 'config', 'create', 'mconf', '-')).code).toBe(0);
+    const script = 'echo sum=$(sha256sum < /run/secrets/db-pass) $(stat -c mode=%a /run/secrets/db-pass) env=$SHOAL_SECRETS_DIR; cat /run/configs/app.conf; exec sleep 1000';
+    await d.ok('service', 'create', '-d', '--name', 'isolated', '--restart-condition', 'none', '--user', 'nobody',
+      '--isolation', 'mount,pid', '--stop-grace-period', '1s',
+      '--secret', 'source=mpw,target=db-pass,uid=65534,gid=65534,mode=0400', '--config', 'source=mconf,target=app.conf',
+      '/bin/sh', '-c', script);
+    expect((await d.json<any>('/services/isolated')).Spec.TaskTemplate.ProcessSpec.Isolation).toEqual({ Mount: true, Pid: true });
+    const [task] = await waitFor('the task running', async () => { const t = await d.running('isolated'); return t.length ? t : null; }, 30_000);
+    const logs = await waitFor('its output', async () => { const l = await logsOf(d, 'isolated'); return l.includes('mount-conf') ? l : null; }, 15_000);
+    expect(logs).toContain(`sum=${sha(value)} - mode=400 env=/run/secrets`);
+    // Only inside its namespace: the host has no file there and no mount of it.
+    expect(filesWith('/run/secrets', value)).toEqual([]);
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(' /run/secrets ');
+    expect(mountsOf(task.ID).map((m) => m.split(' ')[2])).toEqual(['tmpfs']);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+    await d.ok('service', 'rm', 'isolated');
+    await waitFor('the task tmpfs unmounted', () => mountsOf(task.ID).length === 0, 30_000);
+    expect(filesWith(d.dataDir, value)).toEqual([]);
+  }, 60_000);
 });
 
 const engine = await engineForTests();

@@ -34,12 +34,15 @@ export interface ScriptSpec {
   /** Default SIGTERM. */
   StopSignal?: string;
   StopGracePeriod?: number;
+  /** References the daemon resolves and checks (docs/api.md); the files reach the script as `$SHOAL_SECRETS_DIR/<name>`, `$SHOAL_CONFIGS_DIR/<name>`. */
+  Secrets?: unknown[];
+  Configs?: unknown[];
 }
 
 const NAME = 'script';
 const MAX_SOURCE_BYTES = 256 * 1024;
 const SCRIPT_FILE = 'plugin-script';
-const FIELDS = ['Source', 'Interpreter', 'Env', 'Dir', 'StopSignal', 'StopGracePeriod'];
+const FIELDS = ['Source', 'Interpreter', 'Env', 'Dir', 'StopSignal', 'StopGracePeriod', 'Secrets', 'Configs'];
 
 function specOf(spec: TaskSpec): ScriptSpec | undefined {
   return spec.PluginSpec?.[NAME] as ScriptSpec | undefined;
@@ -119,7 +122,9 @@ export default function createScriptExecutor(host: ExecutorHost): Executor {
   if (host.apiVersion < 2) throw new Error(`needs shoal's executor host API 2 or later (this shoal offers ${host.apiVersion})`);
   return {
     name: NAME,
-    capabilities: { recover: true, stats: true, logsFollow: true, signals: true, isolation: false, runAsUser: false },
+    // secrets: the worker writes the task's files to its tmpfs and hands them in `ctx.files`; the
+    // host's process controller, given that ctx, tells the script where they are.
+    capabilities: { recover: true, stats: true, logsFollow: true, signals: true, isolation: false, runAsUser: false, secrets: true },
     async fingerprint(signal?: AbortSignal): Promise<Fingerprint> {
       const procs = await host.processes.fingerprint(signal);
       const interpreters = ['/bin/sh', '/bin/bash', '/usr/bin/python3', '/usr/bin/perl'].filter((p) => existsSync(p));
