@@ -44,7 +44,8 @@ export class CertRenewal implements Service {
     const { membership: m, net, manager } = this.ctx;
     if (!m || !net?.identity) return;
     if (m.Role === 'manager' && manager?.ca) {
-      await net.adopt(await manager.ca.renew(net.identity, net.key.publicKey.raw), m);
+      const issued = await manager.ca.renew(net.identity, net.key.publicKey.raw);
+      await net.adopt(issued.identity, m, issued.trustPem === m.RootCA ? undefined : issued.trustPem);
     } else {
       const failures: string[] = [];
       let done = false;

@@ -3,7 +3,7 @@
  * a peer that completed the transport handshake has proved it holds the certificate's key. The
  * certificate binds: CN = node id, OU = role, O = cluster id, and a URI SAN `urn:shoal:peer:<peer id>`.
  */
-import { peerIdFromPublicKey } from '@libp2p/peer-id';
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id';
 import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import type { NodeRole } from '../../types/objects.ts';
 import { backdateMs } from './expiry.ts';
@@ -106,18 +106,36 @@ export async function verifyNodeCert(pem: string, opts: VerifyOptions): Promise<
   if (clusterId !== opts.clusterId) throw new CertificateError(`${what} belongs to cluster ${clusterId.slice(0, 80)}, not to this cluster (${opts.clusterId})`);
   if (opts.roles && !opts.roles.includes(role)) throw new CertificateError(`${what} is for a ${role}; only ${opts.roles.join(' or ')} may do this`);
 
-  const raw = ed25519RawKey(cert);
-  if (!raw) throw new CertificateError(`${what} does not carry an Ed25519 key (a node's key is its libp2p Ed25519 identity)`);
+  const names = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? [];
+  const raw = ed25519RawKey(cert) ?? peerKeyNamed(names.filter((n) => n.type === 'dns').map((n) => n.value));
+  if (!raw) throw new CertificateError(`${what} neither carries an Ed25519 key nor names a peer id (a node's key is its libp2p Ed25519 identity)`);
   const peerId = peerIdFromPublicKey(publicKeyFromRaw(raw)).toString();
-  const uris = (cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []).filter((n) => n.type === 'url').map((n) => n.value);
-  // An external CA (cfssl) copies no URI names: the key alone then names the peer, as it always does.
-  if (uris.length > 0 && !uris.includes(PEER_URI_PREFIX + peerId)) throw new CertificateError(`${what} does not name peer ${peerId}, the peer its key belongs to`);
+  const uris = names.filter((n) => n.type === 'url').map((n) => n.value);
+  if (ed25519RawKey(cert) && !uris.includes(PEER_URI_PREFIX + peerId)) throw new CertificateError(`${what} does not name peer ${peerId}, the peer its key belongs to`);
   if (opts.peerPublicKey && !bytesEqual(raw, opts.peerPublicKey)) {
     const presenter = peerIdFromPublicKey(publicKeyFromRaw(opts.peerPublicKey)).toString();
     throw new CertificateError(`${what} belongs to peer ${peerId}, but was presented by peer ${presenter}`);
   }
   const certPem = [cert, ...intermediates].map((c) => c.toString('pem')).join('\n') + (intermediates.length ? '\n' : '');
   return { nodeId, peerId, role, clusterId, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), certPem, serial: cert.serialNumber };
+}
+
+/**
+ * An external CA (cfssl) signs a certificate request, which a node's Ed25519 libp2p key cannot make
+ * for it: the manager then asks for a certificate naming the node's peer id as a DNS name (an
+ * Ed25519 peer id holds its public key), and the certificate's own key is a throwaway nobody uses.
+ * The binding is the same: the CA says which peer is which node, and the peer proves its key on the
+ * transport.
+ */
+function peerKeyNamed(dnsNames: string[]): Uint8Array | null {
+  for (const name of dnsNames) {
+    if (!name.startsWith('12D3Koo')) continue;
+    try {
+      const key = peerIdFromString(name).publicKey;
+      if (key?.type === 'Ed25519') return key.raw;
+    } catch {}
+  }
+  return null;
 }
 
 /** A leaf and at most one intermediate (the cross-signed root of a rotation). */

@@ -14,9 +14,14 @@ export class ClusterTrust {
   private constructor(
     /** The roots trusted, the cluster's current one first; two while a root rotation is under way. */
     readonly roots: readonly x509.X509Certificate[],
-    /** SHA-256 of the first root's DER, base 36, 50 characters: the digest in join tokens. */
-    readonly digest: string,
+    /** Each root's SHA-256 of its DER, base 36, 50 characters, in order. */
+    readonly digests: readonly string[],
   ) {}
+
+  /** The current root's digest: the one in join tokens. */
+  get digest(): string {
+    return this.digests[0]!;
+  }
 
   /** One root, or a bundle of them (the current root first), as PEM. */
   static async fromPem(pem: string, what = 'the root CA certificate'): Promise<ClusterTrust> {
@@ -29,7 +34,7 @@ export class ClusterTrust {
       if (!bc?.ca) throw new CertificateError(`${what} is not a CA certificate (no basicConstraints CA:true)`);
       return root;
     });
-    return new ClusterTrust(roots, await certDigest(roots[0]!));
+    return new ClusterTrust(roots, await Promise.all(roots.map(certDigest)));
   }
 
   /** The cluster's current root (the one join tokens name). */
