@@ -22,6 +22,7 @@ export const daemonCommand: Command = {
     { long: 'mesh-addr', kind: 'string', value: 'IP', help: 'address the ingress mesh listens on for published ports (default all of this host\'s addresses)' },
     { long: 'force-new-cluster', kind: 'bool', help: 'on a surviving manager after the cluster lost its quorum: make it the only manager, keeping all the state it holds (once; then start without it)' },
     { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
+    { long: 'external-ca-url', kind: 'string', value: 'URL', help: 'with --init: a cfssl server holds the root CA key and signs node certificates (managers keep no key)' },
   ],
   maxArgs: 0,
   async run(ctx) {
@@ -32,7 +33,7 @@ export const daemonCommand: Command = {
       dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), metricsAddr: ctx.args.str('metrics-addr'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr'),
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
       listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
-      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
+      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'), externalCaUrl: ctx.args.str('external-ca-url'),
       meshAddr: ctx.args.str('mesh-addr'),
       forceNewCluster: ctx.args.bool('force-new-cluster'),
     });

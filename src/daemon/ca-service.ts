@@ -7,11 +7,12 @@
 import 'reflect-metadata'; // before anything loads @peculiar/x509 (its DI container checks at import time)
 import { readFileSync } from 'node:fs';
 import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../lib/errors.ts';
-import { admit, caEpochOf, type JoinRequest, JoinTokens, localSigner, type NodeIdentity, type NodeSigner, issueNodeCert, parseJoinToken, RootCA, renewalTime } from '../manager/ca/index.ts';
+import { trustPemOf } from '../manager/ca/epoch.ts';
+import { admit, caEpochOf, ClusterTrust, type JoinRequest, JoinTokens, localSigner, type NodeIdentity, type NodeSigner, parseJoinToken, RootCA, renewalTime } from '../manager/ca/index.ts';
 import type { x509 } from '../manager/ca/x509.ts';
 import type { JoinAnswer } from '../net/join.ts';
 import type { MemoryStore } from '../store/index.ts';
-import type { Cluster, Node, NodeDescription, NodeRole, RootCAState } from '../types/index.ts';
+import type { Cluster, ExternalCA, Node, NodeDescription, NodeRole, RootCAState } from '../types/index.ts';
 import { nodeCertLifetimeMs } from '../manager/ca/expiry.ts';
 import { type ClusterIdentity, currentCluster } from './cluster.ts';
 import type { Membership } from './membership.ts';
@@ -37,21 +38,37 @@ export async function loadExternalCA(arg: string): Promise<RootCA> {
  */
 export async function makeClusterIdentity(cluster: Cluster, nodeId: string, publicKey: Uint8Array, externalCa?: string): Promise<{ identity: ClusterIdentity; membership: Membership; tlsInfo: NonNullable<NodeDescription['TLSInfo']> }> {
   const clusterId = cluster.ID;
-  const ca = cluster.RootCA
-    ? await RootCA.fromPem(cluster.RootCA.CACert, cluster.RootCA.CAKey)
-    : externalCa ? await loadExternalCA(externalCa) : await RootCA.create({ clusterId });
-  const tokens = new JoinTokens(ca.trust.digest, cluster.RootCA ? secretsOf(cluster) : undefined);
-  const { certPem, keyPem } = await ca.toPem();
-  const own = await issueNodeCert(ca, { nodeId, role: 'manager', clusterId, publicKey, lifetimeMs: certLifetimeMs(cluster) });
+  const externalCAs = cluster.Spec.CAConfig?.ExternalCAs ?? [];
+  let root: RootCAState;
+  if (cluster.RootCA) root = cluster.RootCA;
+  else if (externalCa) root = await rootStateOf(await loadExternalCA(externalCa));
+  else if (externalCAs.length > 0) root = await externalRootState(externalCAs);
+  else root = await rootStateOf(await RootCA.create({ clusterId }));
+  const { signer, trustPem } = await signingStateOf({ ...cluster, RootCA: root });
+  const tokens = new JoinTokens(root.CACertHash, cluster.RootCA ? secretsOf(cluster) : undefined);
+  const own = await signer.issue({ nodeId, role: 'manager', clusterId, publicKey, lifetimeMs: certLifetimeMs(cluster) });
   return {
-    tlsInfo: tlsInfoOf(own, ca.certificate, certPem),
+    tlsInfo: tlsInfoOf(own, signer.issuer, trustPem),
     identity: {
       ID: clusterId,
-      RootCA: { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest },
+      RootCA: root,
       JoinTokens: { Worker: tokens.token('worker'), Manager: tokens.token('manager') },
     },
-    membership: { ClusterID: clusterId, Role: 'manager', RootCA: certPem, Cert: own.certPem, Joined: false, Managers: [] },
+    membership: { ClusterID: clusterId, Role: 'manager', RootCA: trustPem, Cert: own.certPem, Joined: false, Managers: [] },
   };
+}
+
+async function rootStateOf(ca: RootCA): Promise<RootCAState> {
+  const { certPem, keyPem } = await ca.toPem();
+  return { CACert: certPem, CAKey: keyPem, CACertHash: ca.trust.digest };
+}
+
+/** A root whose key an external CA holds: its certificate as given with the first server, else as the server tells. */
+async function externalRootState(cas: ExternalCA[]): Promise<RootCAState> {
+  const { cfsslRoot } = await import('./external-ca.ts');
+  const certPem = cas[0]!.CACert ?? await cfsslRoot(cas[0]!);
+  const trust = await ClusterTrust.fromPem(certPem, 'the external CA\'s root certificate');
+  return { CACert: certPem, CAKey: '', CACertHash: trust.digest };
 }
 
 /** A token with a fresh secret for `role`: the old one stops working once this is stored. */
@@ -86,10 +103,6 @@ export interface SigningState {
   digest: string;
 }
 
-/** The PEM bundle nodes are to trust: the cluster's root, then the rotation's new root. */
-export function trustPemOf(root: RootCAState): string {
-  return root.RootRotation ? `${root.CACert.trim()}\n${root.RootRotation.CACert.trim()}\n` : root.CACert;
-}
 
 /** The signing side of the CA, for managers: built from the store, cached per root (and rotation). */
 export class ClusterCA {

@@ -7,7 +7,7 @@
  * (CN node id, OU role, O cluster), and checks what comes back before handing it out.
  */
 import 'reflect-metadata';
-import { errorMessage, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
+import { errorMessage, UnavailableError } from '../lib/errors.ts';
 import { ClusterTrust, type NodeIdentity, type NodeSigner, type SignRequest, verifyNodeCert } from '../manager/ca/index.ts';
 import { CA_ALGORITHM, x509 } from '../manager/ca/x509.ts';
 import { peerIdFromPublicKey } from '@libp2p/peer-id';
@@ -112,20 +112,4 @@ async function throwawayCsr(): Promise<string> {
   const keys = (await crypto.subtle.generateKey(CA_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=shoal node', keys, signingAlgorithm: CA_ALGORITHM }, crypto);
   return csr.toString('pem');
-}
-
-/** `Spec.CAConfig.ExternalCAs`, checked: cfssl only, an http(s) URL, an optional PEM root. */
-export function checkExternalCAs(v: unknown, field = 'Spec.CAConfig.ExternalCAs'): ExternalCA[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new InvalidArgumentError(`${field}: expected a list`);
-  if (v.length > 8) throw new InvalidArgumentError(`${field}: at most 8 external CAs`);
-  return v.map((e, i) => {
-    const f = `${field}[${i}]`;
-    if (!e || typeof e !== 'object') throw new InvalidArgumentError(`${f}: expected an object`);
-    const { Protocol, URL: url, CACert, Options } = e as Record<string, unknown>;
-    if (typeof Protocol !== 'string' || Protocol.toLowerCase() !== 'cfssl') throw new InvalidArgumentError(`${f}.Protocol: "${String(Protocol)}" is not supported; only cfssl is`);
-    if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url) || url.length > 2048) throw new InvalidArgumentError(`${f}.URL: expected an http:// or https:// URL of a cfssl server`);
-    if (CACert !== undefined && CACert !== '' && (typeof CACert !== 'string' || !CACert.includes('BEGIN CERTIFICATE') || CACert.length > 16 * 1024)) throw new InvalidArgumentError(`${f}.CACert: expected a PEM certificate`);
-    return { Protocol: 'cfssl' as const, URL: url, ...(typeof CACert === 'string' && CACert ? { CACert } : {}), ...(Options && typeof Options === 'object' ? { Options: Options as Record<string, string> } : {}) };
-  });
 }

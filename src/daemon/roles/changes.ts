@@ -37,6 +37,13 @@ export class RoleChanges {
       const given = rememberAddrs(ctx.opts.dataDir, {});
       ctx.addrs = addrsOf(rememberAddrs(ctx.opts.dataDir, { listenAddr: req.ListenAddr ?? ctx.opts.listenAddr ?? given.listenAddr, advertiseAddr: req.AdvertiseAddr ?? ctx.opts.advertiseAddr ?? given.advertiseAddr }));
     }
+    const externalCAs = req.Spec?.CAConfig?.ExternalCAs ?? [];
+    if (externalCAs.length > 0) {
+      // Checked now: a cluster whose CA cannot sign could admit no node; nothing is made then.
+      const { checkExternalCAs } = await import('../../api/cluster-spec.ts');
+      const [first] = checkExternalCAs(externalCAs);
+      if (!first!.CACert) await (await import('../external-ca.ts')).cfsslRoot(first!);
+    }
     // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
     // (a Docker Engine or a KVM probe can take 100+ ms: not on the way to a ready API).
     await initCluster(ctx.store, ctx.nodeId, describeHost([]), req.Spec, ctx.advertised);

@@ -26,6 +26,8 @@ export interface WorkerRoleOptions {
   connect: (signal: AbortSignal) => Promise<Conn>;
   /** The dispatcher says this node is a manager now (each heartbeat ack carries the role). */
   onRole: (role: 'manager' | 'worker') => void;
+  /** The roots the cluster wants trusted (each heartbeat ack names them): a root rotation when they differ. */
+  onCA?: (epoch: string) => void;
   /** Read at stop: leave the tasks running for the next start (--keep-tasks, a restart in place, a fatal error). */
   keepTasks: () => boolean;
   log: Log;
@@ -55,6 +57,7 @@ export class WorkerRole implements Service {
         this.hostNet.setRole(role);
         o.onRole(role);
       },
+      onCA: o.onCA,
       log: o.log,
     });
   }

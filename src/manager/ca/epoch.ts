@@ -10,6 +10,11 @@ export function caEpochOf(root: Pick<RootCAState, 'CACertHash' | 'RootRotation'>
   return root.RootRotation ? `${root.CACertHash}>${root.RootRotation.CACertHash}` : root.CACertHash;
 }
 
+/** The PEM bundle nodes are to trust: the cluster's root, then the rotation's new root (the store's own strings). */
+export function trustPemOf(root: Pick<RootCAState, 'CACert' | 'RootRotation'>): string {
+  return root.RootRotation ? `${root.CACert.trim()}\n${root.RootRotation.CACert.trim()}\n` : root.CACert;
+}
+
 /** The same string from a node's trusted roots' digests, current root first. */
 export function caEpochOfDigests(digests: readonly string[]): string {
   return digests.join('>');
