@@ -1,8 +1,9 @@
-/** `shoal cluster init|update|join|join-token|leave|inspect`. */
+/** `shoal cluster init|update|join|join-token|leave|inspect|ca`. */
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
 import { json } from './format.ts';
 import { invalid, parseCount, parseDuration } from './units.ts';
+import { caCommand } from './cluster-ca.ts';
 
 const SPEC_OPTIONS: Command['options'] = [
   { long: 'managers', kind: 'string', value: 'N', help: 'managers to keep: 0 = automatic (3 once there are 3 hosts), 1, 3, 5 or 7, -1 = roles by hand only' },
@@ -149,4 +150,4 @@ const leave: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect] };
+export const clusterGroup: Group = { name: 'cluster', summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, caCommand] };

@@ -55,9 +55,17 @@ export async function planRotation(cluster: Cluster, req: RotationRequest): Prom
       const ca = await asInvalid(() => RootCA.fromPem(newCert, req.keyPem!, { certWhat: 'Spec.CAConfig.SigningCACert', keyWhat: 'Spec.CAConfig.SigningCAKey' }));
       next = { certPem: newCert, keyPem: (await ca.toPem()).keyPem, cert: ca.certificate };
     } else {
-      if (!req.externalCAs.some((e) => !e.CACert || sameCert(e.CACert, newCert))) {
+      const servers = req.externalCAs.filter((e) => !e.CACert || sameCert(e.CACert, newCert));
+      if (servers.length === 0) {
         throw new InvalidArgumentError('Spec.CAConfig.SigningCAKey: required with Spec.CAConfig.SigningCACert, unless Spec.CAConfig.ExternalCAs names a cfssl server that signs for that root (docker swarm ca --rotate --ca-cert F --ca-key F, or --external-ca)');
       }
+      // Asked now: a rotation to a root nobody can sign for would never finish.
+      const { cfsslRoot } = await import('./external-ca.ts');
+      const i = req.externalCAs.indexOf(servers[0]!);
+      const served = await cfsslRoot(servers[0]!).catch((err: Error) => {
+        throw new UnavailableError(`Spec.CAConfig.ExternalCAs[${i}].URL: ${err.message}; nothing was changed`);
+      });
+      if (!sameCert(served, newCert)) throw new InvalidArgumentError(`Spec.CAConfig.ExternalCAs[${i}]: the cfssl server at ${servers[0]!.URL} signs for another root than Spec.CAConfig.SigningCACert`);
       const ca = await asInvalid(async () => {
         const cert = new x509.X509Certificate(newCert);
         if (!cert.getExtension(x509.BasicConstraintsExtension)?.ca) throw new CertificateError('Spec.CAConfig.SigningCACert is not a CA certificate');
