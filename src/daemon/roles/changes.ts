@@ -4,7 +4,7 @@
  * against the machine before it touches anything.
  */
 import type { InitRequest, JoinRequestBody } from '../../api/deps.ts';
-import { ConflictError, errorMessage } from '../../lib/errors.ts';
+import { ConflictError, errorMessage, UnavailableError } from '../../lib/errors.ts';
 import { addrsOf } from '../addrs.ts';
 import { initCluster } from '../cluster.ts';
 import type { DaemonContext } from '../context.ts';
@@ -42,7 +42,11 @@ export class RoleChanges {
       // Checked now: a cluster whose CA cannot sign could admit no node; nothing is made then.
       const { checkExternalCAs } = await import('../../api/cluster-spec.ts');
       const [first] = checkExternalCAs(externalCAs);
-      if (!first!.CACert) await (await import('../external-ca.ts')).cfsslRoot(first!);
+      if (!first!.CACert) {
+        await (await import('../external-ca.ts')).cfsslRoot(first!).catch((err: Error) => {
+          throw new UnavailableError(`Spec.CAConfig.ExternalCAs[0].URL: ${err.message}; no cluster was made`);
+        });
+      }
     }
     // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
     // (a Docker Engine or a KVM probe can take 100+ ms: not on the way to a ready API).
