@@ -82,7 +82,9 @@ export function swarmRoutes(deps: ApiDeps): Hono {
       const version = versionParam(c);
       mergeClusterSpec(cluster.Spec, body); // a bad field is refused before waiting for a read
       const ca = checkCAConfig((body as Record<string, unknown>).CAConfig);
-      const asks = ca && (ca.ForceRotate !== undefined || ca.SigningCACert || ca.SigningCAKey);
+      // The docker CLI sends the whole spec back: the ForceRotate it read asks for nothing.
+      const lastForced = cluster.RootCA?.LastForcedRotation ?? cluster.Spec.CAConfig?.ForceRotate ?? 0;
+      const asks = ca && ((ca.ForceRotate !== undefined && ca.ForceRotate !== lastForced) || !!ca.SigningCACert || !!ca.SigningCAKey);
       if (asks && !cluster.RootCA) await deps.identityReady?.(); // the CA is made when first needed
       await store.sync(c.req.raw.signal);
       const cur = requireCluster(store);

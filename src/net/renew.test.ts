@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import { type NodeIdentity, issueNodeCert } from '../manager/ca/index.ts';
+import { type NodeIdentity, issueNodeCert, RootCA } from '../manager/ca/index.ts';
 import type { NodeRole } from '../types/objects.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { RenewalError, requestRenewal, serveRenewal } from './renew.ts';
@@ -59,5 +59,26 @@ describe('certificate renewal', () => {
     const err = await requestRenewal(w1.guard, m1.addr, creds).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RenewalError);
     expect((err as Error).message).toMatch(/for node w7, but this is node w1; keeping the current certificate/);
+  });
+
+  test('during a root rotation the manager hands over both roots; roots sharing none with those trusted are refused', async () => {
+    const cluster = await testCluster();
+    const m1 = await testNode(cluster, 'm1', 'manager');
+    const w1 = await testNode(cluster, 'w1', 'worker');
+    started.push(m1, w1);
+    const next = await RootCA.create({ clusterId: cluster.clusterId });
+    const bridge = (await cluster.ca.crossSign(next.certificate)).toString('pem');
+    let roots = cluster.ca.trust.pem + '\n' + next.trust.pem;
+    await serveRenewal(m1.guard, async (peer, publicKey) => ({
+      identity: await issueNodeCert(next, { nodeId: peer.nodeId, role: peer.role, clusterId: cluster.clusterId, publicKey, intermediatePem: bridge }),
+      trustPem: roots,
+    }));
+    const creds = { clusterId: cluster.clusterId, trust: cluster.ca.trust, identity: w1.identity };
+    const { identity, trust } = await requestRenewal(w1.guard, m1.addr, creds);
+    expect(trust.digests).toEqual([cluster.ca.trust.digest, next.trust.digest]);
+    expect(identity.certPem).toContain(bridge.split('\n')[1]!);
+    // A manager offering only a root this node never trusted is not followed.
+    roots = (await RootCA.create()).trust.pem;
+    await expect(requestRenewal(w1.guard, m1.addr, creds)).rejects.toThrow(/share none with those this node trusts/);
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'bun:test';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import '@libp2p/tls'; // sets @peculiar/x509's global crypto provider: the CA must not depend on it
+import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import { ClusterTrust, issueNodeCert, RootCA, verifyNodeCert } from './index.ts';
+import { CA_ALGORITHM, x509 } from './x509.ts';
 
 async function nodeKey(): Promise<Uint8Array> {
   return (await generateKeyPair('Ed25519')).publicKey.raw;
@@ -59,5 +61,25 @@ describe('root rotation', () => {
     const expired = await RootCA.create({ now: Date.now() - 3 * 86400e3, lifetimeMs: 86400e3 });
     const e = await expired.toPem();
     await expect(RootCA.fromPem(e.certPem, e.keyPem, opts)).rejects.toThrow(/Spec.CAConfig.SigningCACert is valid from .* not now/);
+  });
+
+  test('a certificate from an external CA (another key, the peer id as DNS name) binds that peer; one naming no peer is refused', async () => {
+    const root = await RootCA.create({ clusterId: 'c1' });
+    const node = await generateKeyPair('Ed25519');
+    const peerId = peerIdFromPublicKey(node.publicKey).toString();
+    const throwaway = (await crypto.subtle.generateKey(CA_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const make = (names: { type: 'dns'; value: string }[]) => x509.X509CertificateGenerator.create({
+      serialNumber: '0b', subject: 'CN=n1, OU=worker, O=c1', issuer: root.certificate.subject,
+      notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86400e3),
+      publicKey: throwaway.publicKey, signingKey: root.signingKey, signingAlgorithm: CA_ALGORITHM,
+      extensions: [new x509.SubjectAlternativeNameExtension(names)],
+    }, crypto);
+    const good = await make([{ type: 'dns', value: peerId }]);
+    const id = await verifyNodeCert(good.toString('pem'), { trust: root.trust, clusterId: 'c1', peerPublicKey: node.publicKey.raw });
+    expect(id.peerId).toBe(peerId);
+    const other = await generateKeyPair('Ed25519');
+    await expect(verifyNodeCert(good.toString('pem'), { trust: root.trust, clusterId: 'c1', peerPublicKey: other.publicKey.raw })).rejects.toThrow(/but was presented by peer/);
+    const none = await make([{ type: 'dns', value: 'node1.example' }]);
+    await expect(verifyNodeCert(none.toString('pem'), { trust: root.trust, clusterId: 'c1' })).rejects.toThrow(/neither carries an Ed25519 key nor names a peer id/);
   });
 });
