@@ -202,9 +202,13 @@ export function tlsInfoOf(id: NodeIdentity, issuer: x509.X509Certificate, trustP
   };
 }
 
-/** Record a node's new certificate on its node object (best effort: a lost write waits for the next renewal). */
+/**
+ * Record a node's new certificate on its node object. Retried a few times: a root rotation ends
+ * only once every node's record shows the new root, and a lost write would hold it up until the
+ * node's next renewal.
+ */
 export async function recordTlsInfo(store: MemoryStore, nodeId: string, info: NonNullable<NodeDescription['TLSInfo']>): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 6; attempt++) {
     try {
       await store.update((tx) => {
         const n = tx.get('nodes', nodeId);
@@ -212,7 +216,8 @@ export async function recordTlsInfo(store: MemoryStore, nodeId: string, info: No
       });
       return;
     } catch (err) {
-      if (!(err instanceof ConflictError)) return;
+      if (err instanceof NotFoundError) return;
+      if (!(err instanceof ConflictError)) await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
     }
   }
 }
