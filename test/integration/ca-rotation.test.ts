@@ -10,7 +10,9 @@ import { expect, test } from 'bun:test';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RootCA } from '../../src/manager/ca/index.ts';
-import { Cluster, logsOnFailure, waitFor } from '../harness/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Cluster, logsOnFailure, SHOAL, tlsDaemon, waitFor } from '../harness/index.ts';
 
 const tlsOf = (n: any) => n.Description.TLSInfo ?? {};
 
@@ -124,3 +126,28 @@ test('bad rotation input: key of another certificate, expired root, key without 
   expect(after.JoinTokens).toEqual(before.JoinTokens);
   expect(after.Version.Index).toBe(before.Version.Index);
 }), 60_000);
+
+test('the admin API over TCP: a bundle of the old root is refused once the rotation ended; one made after works', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-rot-tcp-'));
+  const { d, tcp } = await tlsDaemon(dir);
+  try {
+    const over = async (bundle: string, ...args: string[]) => {
+      const p = Bun.spawn([SHOAL, ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, SHOAL_HOST: `tcp://127.0.0.1:${tcp}`, SHOAL_CERT_PATH: join(dir, bundle) } });
+      const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { code, stdout, stderr };
+    };
+    expect((await over('alice', 'node', 'ls')).code).toBe(0);
+    await d.ok('cluster', 'ca', '--rotate', '-q');
+    const newRoot = (await d.json('/swarm')).TLSInfo.TrustRoot as string;
+    // The listener moves to the new root just after the rotation ended (it watches the store).
+    await waitFor('the old bundle refused', async () => (await over('alice', 'node', 'ls')).code !== 0, 20_000);
+    await d.ok('ca', 'client-bundle', '--name', 'carol', '--out', join(dir, 'carol'));
+    expect((await Bun.file(join(dir, 'carol', 'ca.pem')).text()).trim()).toBe(newRoot.trim());
+    const carol = await over('carol', 'node', 'ls');
+    expect(carol.stderr).toBe('');
+    expect(carol.code).toBe(0);
+  } finally {
+    await d[Symbol.asyncDispose]();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
