@@ -80,6 +80,19 @@ describe.skipIf(!cfssl && !required)('external CA (cfssl)', () => {
     expect(bundle.stderr).toContain('the root CA key is held by an external CA');
   }), 120_000);
 
+  test.skipIf(!Bun.which('docker'))('docker swarm init --external-ca protocol=cfssl,url=…: the cluster signs through cfssl', logsOnFailure(async () => {
+    await using cluster = Cluster.loopback();
+    const d = await cluster.add({ name: 'm1' });
+    const env = { ...(process.env as Record<string, string>), DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' };
+    const init = Bun.spawnSync(['docker', 'swarm', 'init', '--external-ca', `protocol=cfssl,url=${url}`], { env, stderr: 'pipe' });
+    expect(init.stderr.toString()).toBe('');
+    expect(init.stdout.toString()).toContain('Swarm initialized');
+    const ca = Bun.spawnSync(['docker', 'swarm', 'ca'], { env }).stdout.toString().trim();
+    expect(ca).toBe(rootPem.trim());
+    const self = (await d.json('/info')).Swarm.NodeID as string;
+    await waitFor('the manager\'s certificate from the cfssl root', async () => (await d.json(`/nodes/${self}`)).Description.TLSInfo?.CertIssuerPublicKey === (await d.json('/swarm')).TLSInfo.CertIssuerPublicKey, 20_000);
+  }), 60_000);
+
   test('an init against an unreachable cfssl server fails, naming it; nothing is made', logsOnFailure(async () => {
     await using cluster = Cluster.loopback();
     const dead = `http://127.0.0.1:${freePort('127.0.0.1')}`;
