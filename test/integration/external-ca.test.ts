@@ -93,6 +93,23 @@ describe.skipIf(!cfssl && !required)('external CA (cfssl)', () => {
     await waitFor('the manager\'s certificate from the cfssl root', async () => (await d.json(`/nodes/${self}`)).Description.TLSInfo?.CertIssuerPublicKey === (await d.json('/swarm')).TLSInfo.CertIssuerPublicKey, 20_000);
   }), 60_000);
 
+  test('a cluster with its own root rotates to the cfssl root (--ca-cert + --external-ca) without its key', logsOnFailure(async () => {
+    await using cluster = Cluster.loopback();
+    const { managers: [m1], workers: [w1], ids } = await cluster.boot({ managers: 1, workers: 1 });
+    const done = await m1.cli('cluster', 'ca', '--rotate', '--ca-cert', join(dir, 'ca.pem'), '--external-ca', `protocol=cfssl,url=${url}`, '--timeout', '60s');
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    const swarm = await m1.json('/swarm');
+    expect(swarm.TLSInfo.TrustRoot.trim()).toBe(rootPem.trim());
+    for (const d of [m1, w1]) {
+      const n = await m1.json(`/nodes/${ids.get(d)}`);
+      expect(n.Description.TLSInfo.CertIssuerPublicKey).toBe(swarm.TLSInfo.CertIssuerPublicKey);
+      expect(n.Description.TLSInfo.TrustRoot).toBe(swarm.TLSInfo.TrustRoot);
+    }
+    await m1.ok('service', 'create', '--detach', '--name', 'after', '--constraint', `node.id==${ids.get(w1)}`, '--', '/bin/sleep', '3600');
+    await waitFor('a task on the worker after the rotation', async () => (await m1.running('after')).length === 1, 30_000);
+  }), 120_000);
+
   test('an init against an unreachable cfssl server fails, naming it; nothing is made', logsOnFailure(async () => {
     await using cluster = Cluster.loopback();
     const dead = `http://127.0.0.1:${freePort('127.0.0.1')}`;
