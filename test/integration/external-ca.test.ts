@@ -2,8 +2,9 @@
  * An external CA (issue 15): a real `cfssl serve` on 127.0.0.1 holds the root's key; `shoal daemon
  * --init --external-ca-url` makes a cluster whose managers keep none and forward every node
  * certificate to cfssl's /api/v1/cfssl/sign. A worker joins and gets a certificate that the cfssl
- * root signed (checked with openssl), and runs a task. An init against an unreachable server fails
- * naming it. Needs Debian's golang-cfssl (`cfssl`, .ci/run installs it); skipped, naming why,
+ * root signed (checked with openssl), and runs a task; `docker swarm init --external-ca` does the
+ * same; a cluster with its own root rotates to the cfssl root (`--ca-cert` + `--external-ca`). An
+ * init against an unreachable server fails naming it. Needs Debian's golang-cfssl (`cfssl`, .ci/run installs it); skipped, naming why,
  * without it, except under CI, where a missing cfssl is a failure.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
