@@ -139,11 +139,11 @@ class Daemon implements RunningDaemon {
     ctx.net = net;
     d = new Daemon(ctx, catalog, plugins, restartAs);
     try {
+      if (opts.externalCaUrl && opts.externalCa) throw new InvalidArgumentError('--external-ca-url and --external-ca: give one (a cfssl server holding the root key, or the root\'s certificate and key here)');
       if (!ctx.role && opts.init && opts.externalCa) {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
-      if (opts.externalCaUrl && opts.externalCa) throw new InvalidArgumentError('--external-ca-url and --external-ca: give one (a cfssl server holding the root key, or the root\'s certificate and key here)');
       if (opts.forceNewCluster && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
       if (!ctx.role && opts.init) await d.changes.init(opts.externalCaUrl ? { Spec: { CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: opts.externalCaUrl }] } as ClusterSpec['CAConfig'] } } : {});
       else if (ctx.role) await d.startRoles();

@@ -4,7 +4,7 @@
  * against the machine before it touches anything.
  */
 import type { InitRequest, JoinRequestBody } from '../../api/deps.ts';
-import { ConflictError, errorMessage, UnavailableError } from '../../lib/errors.ts';
+import { ConflictError, errorMessage, InvalidArgumentError, UnavailableError } from '../../lib/errors.ts';
 import { addrsOf } from '../addrs.ts';
 import { initCluster } from '../cluster.ts';
 import type { DaemonContext } from '../context.ts';
@@ -42,10 +42,11 @@ export class RoleChanges {
       // Checked now: a cluster whose CA cannot sign could admit no node; nothing is made then.
       const { checkExternalCAs } = await import('../../api/cluster-spec.ts');
       const [first] = checkExternalCAs(externalCAs);
-      if (!first!.CACert) {
-        await (await import('../external-ca.ts')).cfsslRoot(first!).catch((err: Error) => {
-          throw new UnavailableError(`Spec.CAConfig.ExternalCAs[0].URL: ${err.message}; no cluster was made`);
-        });
+      const served = await (await import('../external-ca.ts')).cfsslRoot(first!).catch((err: Error) => {
+        throw new UnavailableError(`Spec.CAConfig.ExternalCAs[0].URL: ${err.message}; no cluster was made`);
+      });
+      if (first!.CACert && first!.CACert.replace(/\s+/g, '') !== served.replace(/\s+/g, '')) {
+        throw new InvalidArgumentError(`Spec.CAConfig.ExternalCAs[0].CACert: the cfssl server at ${first!.URL} signs for another root; no cluster was made`);
       }
     }
     // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
