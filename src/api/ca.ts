@@ -75,8 +75,12 @@ export function caRoutes(deps: ApiDeps): Hono {
     if (!cluster.RootCA) throw new UnavailableError('this cluster has no root CA yet; try again shortly');
     if (liveRecords(cluster).length >= MAX_CLIENT_CERTS) throw new ConflictError(`this cluster already has ${MAX_CLIENT_CERTS} unexpired client bundles: revoke some first ("shoal ca revoke")`);
     // Loaded here: x509 is not needed for the API to come up.
-    const [{ RootCA }, { issueClientCert }] = await Promise.all([import('../manager/ca/root.ts'), import('../manager/ca/client-cert.ts')]);
-    const ca = await RootCA.fromPem(cluster.RootCA.CACert, cluster.RootCA.CAKey);
+    const [{ RootCA }, { issueClientCert }, { trustPemOf }] = await Promise.all([import('../manager/ca/root.ts'), import('../manager/ca/client-cert.ts'), import('../manager/ca/epoch.ts')]);
+    // During a root rotation bundles come from the new root, with both roots as their CA: they
+    // outlive the rotation, while those of the old root stop working when it ends.
+    const signing = cluster.RootCA.RootRotation ?? cluster.RootCA;
+    if (!signing.CAKey) throw new UnavailableError('the root CA key is held by an external CA: shoal cannot sign client bundles (make them with that CA)');
+    const ca = await RootCA.fromPem(signing.CACert, signing.CAKey);
     const issued = await issueClientCert(ca, {
       name: req.Name, role: req.Role ?? 'admin', clusterId: cluster.ID, publicKeyPem: req.PublicKey,
       ...(req.Expiry !== undefined ? { lifetimeMs: Math.round(req.Expiry / 1e6) } : {}),
@@ -84,7 +88,7 @@ export function caRoutes(deps: ApiDeps): Hono {
     const record: ClientCertRecord = { Serial: issued.serial, Name: issued.name, Role: issued.role, IssuedAt: new Date().toISOString(), NotAfter: new Date(issued.notAfter).toISOString() };
     // Recorded before it is handed out, so that whatever was issued can be listed and revoked.
     await updateRecords(store, (records) => [...records, record], c.req.raw.signal);
-    return c.json({ ...record, Certificate: issued.certPem, CACert: ca.trust.pem }, 201);
+    return c.json({ ...record, Certificate: issued.certPem, CACert: trustPemOf(cluster.RootCA) }, 201);
   });
 
   app.get('/ca/client-certs', async (c) => {

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from '../lib/errors.ts';
 import { nodeCertExpiryProblem } from '../manager/ca/expiry.ts';
-import type { ClusterSpec, ManagersSpec } from '../types/index.ts';
+import type { ClusterSpec, ExternalCA, ManagersSpec } from '../types/index.ts';
 
 /** `Spec.Managers.Desired`: automatic, off, or an odd number of managers up to this. */
 export const MAX_DESIRED_MANAGERS = 7;
@@ -40,20 +40,58 @@ export function checkManagersSpec(m: unknown): ManagersSpec | undefined {
   return m as ManagersSpec;
 }
 
-/** `Spec.CAConfig` (Docker's): only `NodeCertExpiry` is modelled; ExternalCAs and the rest are ignored. */
-export function checkCAConfig(ca: unknown): { NodeCertExpiry?: number } | undefined {
+/** What `Spec.CAConfig` asks for, checked (Docker's fields). */
+export interface CAConfigRequest {
+  NodeCertExpiry?: number;
+  /** A value other than the last acted on rotates the root CA (`docker swarm ca --rotate`). */
+  ForceRotate?: number;
+  /** Rotate to this root (PEM), with its key unless an external CA signs for it. */
+  SigningCACert?: string;
+  SigningCAKey?: string;
+  ExternalCAs?: ExternalCA[];
+}
+
+const PEM_MAX = 16 * 1024;
+
+/**
+ * `Spec.CAConfig` (Docker's): `NodeCertExpiry`, the rotation fields and `ExternalCAs` (cfssl);
+ * a root rotation itself is planned by the daemon (src/daemon/ca-rotation.ts).
+ */
+export function checkCAConfig(ca: unknown): CAConfigRequest | undefined {
   if (ca === undefined || ca === null) return undefined;
   if (!isObject(ca)) throw bad('CAConfig', 'expected an object');
-  // `docker swarm ca --rotate` / `--external-ca` / `--ca-cert`: refused rather than ignored, since
-  // the CLI would otherwise wait for a root rotation that never starts.
-  if (ca.ForceRotate !== undefined && ca.ForceRotate !== 0) throw bad('CAConfig.ForceRotate', 'rotating the root CA is not supported yet');
-  if (typeof ca.SigningCACert === 'string' && ca.SigningCACert !== '') throw bad('CAConfig.SigningCACert', 'replacing the root CA is not supported yet (an external CA is given at "shoal daemon --init --external-ca")');
-  if (Array.isArray(ca.ExternalCAs) && ca.ExternalCAs.length > 0) throw bad('CAConfig.ExternalCAs', 'external CA servers are not supported (an external root is given at "shoal daemon --init --external-ca")');
+  const out: CAConfigRequest = {};
+  if (ca.ForceRotate !== undefined && ca.ForceRotate !== null) out.ForceRotate = intIn('CAConfig.ForceRotate', ca.ForceRotate, 0, Number.MAX_SAFE_INTEGER);
+  for (const k of ['SigningCACert', 'SigningCAKey'] as const) {
+    const v = ca[k];
+    if (v === undefined || v === null || v === '') continue;
+    if (typeof v !== 'string' || v.length > PEM_MAX) throw bad(`CAConfig.${k}`, 'expected PEM text');
+    if (k === 'SigningCACert' && !v.includes('-----BEGIN CERTIFICATE-----')) throw bad('CAConfig.SigningCACert', 'expected a PEM certificate ("-----BEGIN CERTIFICATE-----")');
+    if (k === 'SigningCAKey' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v)) throw bad('CAConfig.SigningCAKey', 'expected a PEM private key');
+    out[k] = v;
+  }
+  if (ca.ExternalCAs !== undefined && ca.ExternalCAs !== null) out.ExternalCAs = checkExternalCAs(ca.ExternalCAs);
   const ns = ca.NodeCertExpiry;
-  if (ns === undefined || ns === 0) return {}; // Docker's zero value: the default
+  if (ns === undefined || ns === 0) return out; // Docker's zero value: the default
   const problem = nodeCertExpiryProblem(ns);
   if (problem) throw bad('CAConfig.NodeCertExpiry', problem);
-  return { NodeCertExpiry: ns as number };
+  return { ...out, NodeCertExpiry: ns as number };
+}
+
+/** `Spec.CAConfig.ExternalCAs`: cfssl only, an http(s) URL, an optional PEM root it signs for. */
+export function checkExternalCAs(v: unknown): ExternalCA[] {
+  if (!Array.isArray(v)) throw bad('CAConfig.ExternalCAs', 'expected a list');
+  if (v.length > 8) throw bad('CAConfig.ExternalCAs', 'at most 8 external CAs');
+  return v.map((e, i) => {
+    const f = `CAConfig.ExternalCAs[${i}]`;
+    if (!isObject(e)) throw bad(f, 'expected an object');
+    const { Protocol, URL: url, CACert, Options } = e;
+    if (typeof Protocol !== 'string' || Protocol.toLowerCase() !== 'cfssl') throw bad(`${f}.Protocol`, `"${String(Protocol)}" is not supported; only cfssl is`);
+    if (typeof url !== 'string' || !/^https?:\/\/[^\s/]+/.test(url) || url.length > 2048) throw bad(`${f}.URL`, 'expected the http:// or https:// URL of a cfssl server');
+    if (CACert !== undefined && CACert !== null && CACert !== '' && (typeof CACert !== 'string' || !CACert.includes('-----BEGIN CERTIFICATE-----') || CACert.length > PEM_MAX)) throw bad(`${f}.CACert`, 'expected a PEM certificate');
+    const opts = isObject(Options) ? Object.fromEntries(Object.entries(Options).filter(([, x]) => typeof x === 'string')) as Record<string, string> : undefined;
+    return { Protocol: 'cfssl' as const, URL: url, ...(typeof CACert === 'string' && CACert ? { CACert } : {}), ...(opts && Object.keys(opts).length ? { Options: opts } : {}) };
+  });
 }
 
 /** `Spec.EncryptionConfig` (Docker's): `AutoLockManagers`, a boolean (the unlock key is made by the update, swarm.ts). */
@@ -71,8 +109,11 @@ export function checkInitSpec(spec: Record<string, unknown> | undefined): Partia
   checkEncryptionConfig(spec.EncryptionConfig);
   const ca = checkCAConfig(spec.CAConfig);
   const out = { ...spec } as Partial<ClusterSpec> & Record<string, unknown>;
-  if (ca === undefined || ca.NodeCertExpiry === undefined) delete out.CAConfig;
-  else out.CAConfig = { NodeCertExpiry: ca.NodeCertExpiry };
+  // The signing root of an init is the daemon's to take (it makes the cluster's CA): kept apart.
+  if (ca?.SigningCAKey && !ca.SigningCACert) throw bad('CAConfig.SigningCAKey', 'given without CAConfig.SigningCACert');
+  const kept = { ...(ca?.NodeCertExpiry !== undefined ? { NodeCertExpiry: ca.NodeCertExpiry } : {}), ...(ca?.ExternalCAs?.length ? { ExternalCAs: ca.ExternalCAs } : {}) };
+  if (Object.keys(kept).length === 0) delete out.CAConfig;
+  else out.CAConfig = kept as ClusterSpec['CAConfig'];
   return out;
 }
 
@@ -116,6 +157,10 @@ export function mergeClusterSpec(cur: ClusterSpec, patch: unknown): ClusterSpec 
   if (encryption) next.EncryptionConfig = encryption;
   const ca = checkCAConfig(patch.CAConfig);
   if (ca?.NodeCertExpiry !== undefined) next.CAConfig = { ...cur.CAConfig, NodeCertExpiry: ca.NodeCertExpiry };
+  if (ca?.ExternalCAs !== undefined) {
+    const { ExternalCAs: _old, ...rest } = next.CAConfig ?? cur.CAConfig ?? {};
+    next.CAConfig = { ...rest, ...(ca.ExternalCAs.length ? { ExternalCAs: ca.ExternalCAs } : {}) } as ClusterSpec['CAConfig'];
+  }
   const managers = checkManagersSpec(patch.Managers);
   if (managers) {
     const m: ManagersSpec = { ...cur.Managers };

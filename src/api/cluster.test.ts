@@ -149,7 +149,7 @@ describe('before a cluster exists', () => {
 });
 
 describe('what the docker CLI asks that shoal does not do', () => {
-  test('unlock-key is empty without autolock, unlock on an unlocked node and a root CA rotation are refused by name; system df is empty', async () => {
+  test('unlock-key is empty without autolock, unlock on an unlocked node and bad root CA rotation fields are refused by name; system df is empty', async () => {
     const api = testApi();
     expect((await api.call('POST', '/swarm/init', {})).status).toBe(200);
     expect((await api.call('GET', '/swarm/unlockkey')).json).toEqual({ UnlockKey: '' });
@@ -159,9 +159,11 @@ describe('what the docker CLI asks that shoal does not do', () => {
     const version = (await api.call('GET', '/swarm')).json.Version.Index;
     for (const [spec, field] of [
       [{ EncryptionConfig: { AutoLockManagers: 'yes' } }, 'Spec.EncryptionConfig.AutoLockManagers'],
-      [{ CAConfig: { ForceRotate: 1 } }, 'Spec.CAConfig.ForceRotate'],
-      [{ CAConfig: { SigningCACert: 'PEM' } }, 'Spec.CAConfig.SigningCACert'],
-      [{ CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: 'https://x' }] } }, 'Spec.CAConfig.ExternalCAs'],
+      [{ CAConfig: { ForceRotate: -1 } }, 'Spec.CAConfig.ForceRotate: expected an integer'],
+      [{ CAConfig: { SigningCACert: 'PEM' } }, 'Spec.CAConfig.SigningCACert: expected a PEM certificate'],
+      [{ CAConfig: { SigningCAKey: 'PEM' } }, 'Spec.CAConfig.SigningCAKey: expected a PEM private key'],
+      [{ CAConfig: { ExternalCAs: [{ Protocol: 'acme', URL: 'https://x' }] } }, 'Spec.CAConfig.ExternalCAs[0].Protocol: "acme" is not supported'],
+      [{ CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: 'ftp://x' }] } }, 'Spec.CAConfig.ExternalCAs[0].URL: expected the http:// or https:// URL'],
     ] as const) {
       const r = await api.call('POST', `/swarm/update?version=${version}`, spec);
       expect({ field, status: r.status }).toEqual({ field, status: 400 });

@@ -1,7 +1,7 @@
 import type { BackupHeader } from '../backup/format.ts';
 import type { LoadReport } from '../executor/loader.ts';
 import type { MemoryStore } from '../store/index.ts';
-import type { ClusterSpec, Task, TaskSpec } from '../types/index.ts';
+import type { Cluster, ClusterSpec, ExternalCA, RootCAState, Task, TaskSpec } from '../types/index.ts';
 
 export interface LogLine { stream: 'stdout' | 'stderr'; time: number; line: string }
 
@@ -42,6 +42,13 @@ export interface ApiDeps {
   leaveCluster?(force: boolean): Promise<void>;
   /** A new secret for the worker or manager join token. */
   rotateJoinToken?(role: 'worker' | 'manager'): Promise<void>;
+  /**
+   * The cluster's RootCA after a `Spec.CAConfig` rotation request (a new root cross-signed by the
+   * current one, in `RootRotation`), or null when it asks for none; 400 for a bad certificate/key.
+   */
+  planRootRotation?(cluster: Cluster, req: { forceRotate?: number; certPem?: string; keyPem?: string; externalCAs: ExternalCA[] }): Promise<RootCAState | null>;
+  /** A root certificate's issuer fields as Docker's TLSInfo shows them (DER, base64). */
+  issuerInfo?(pem: string): Promise<{ CertIssuerSubject: string; CertIssuerPublicKey: string }>;
   /** On a worker: the managers' addresses (cluster-wide requests go there); null on a manager. */
   managersIfWorker?(): string[] | null;
   /**

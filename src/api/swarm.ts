@@ -1,19 +1,25 @@
 import { Hono } from 'hono';
-import { ConflictError, InvalidArgumentError } from '../lib/errors.ts';
+import { ConflictError, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
 import { newUnlockKey } from '../lib/unlock-key.ts';
 import type { Cluster } from '../types/index.ts';
 import { ForbiddenError, isAdmin } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
-import { checkInitSpec, mergeClusterSpec } from './cluster-spec.ts';
+import { checkCAConfig, checkInitSpec, mergeClusterSpec } from './cluster-spec.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { swarmInitSchema, swarmJoinSchema, validate } from './schemas.ts';
 
-/** The cluster as Docker shows it: the CA's certificate as TLSInfo, never its key. */
-export function publicCluster(c: Cluster, showTokens = true): Omit<Cluster, 'RootCA' | 'RemovedNodes' | 'ClientCerts' | 'UnlockKey'> & { TLSInfo?: { TrustRoot: string } } {
+type TLSInfo = { TrustRoot: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string };
+
+/**
+ * The cluster as Docker shows it: the CA's certificate as TLSInfo (with the issuer fields when
+ * `issuer` is given), `RootRotationInProgress`, never a key (nor the unlock key). `SigningCACert` shows; `SigningCAKey`
+ * is never kept.
+ */
+export function publicCluster(c: Cluster, showTokens = true, issuer?: Omit<TLSInfo, 'TrustRoot'>): Omit<Cluster, 'RootCA' | 'RemovedNodes' | 'ClientCerts' | 'UnlockKey'> & { TLSInfo?: TLSInfo; RootRotationInProgress?: boolean } {
   const { RootCA, RemovedNodes: _removed, ClientCerts: _bundles, UnlockKey: _key, ...rest } = c;
   // Docker blanks the tokens for whoever may not join nodes: here, any client but an admin bundle.
   const JoinTokens = showTokens ? rest.JoinTokens : { Worker: '', Manager: '' };
-  return { ...rest, JoinTokens, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert } } : {}) };
+  return { ...rest, JoinTokens, ...(RootCA ? { TLSInfo: { TrustRoot: RootCA.CACert, ...issuer }, RootRotationInProgress: !!RootCA.RootRotation } : {}) };
 }
 
 export function swarmRoutes(deps: ApiDeps): Hono {
@@ -23,7 +29,9 @@ export function swarmRoutes(deps: ApiDeps): Hono {
   app.get('/swarm', async (c) => {
     if (!requireCluster(store).RootCA) await deps.identityReady?.();
     await store.sync(c.req.raw.signal);
-    return c.json(publicCluster(requireCluster(store), isAdmin(c)));
+    const cluster = requireCluster(store);
+    const issuer = cluster.RootCA && deps.issuerInfo ? await deps.issuerInfo(cluster.RootCA.CACert) : undefined;
+    return c.json(publicCluster(cluster, isAdmin(c), issuer));
   });
 
   app.post('/swarm/init', limitBody, async (c) => {
@@ -78,10 +86,26 @@ export function swarmRoutes(deps: ApiDeps): Hono {
     if (hasSpec) {
       const version = versionParam(c);
       mergeClusterSpec(cluster.Spec, body); // a bad field is refused before waiting for a read
+      const ca = checkCAConfig((body as Record<string, unknown>).CAConfig);
+      // The docker CLI sends the whole spec back: the ForceRotate it read asks for nothing.
+      const lastForced = cluster.RootCA?.LastForcedRotation ?? cluster.Spec.CAConfig?.ForceRotate ?? 0;
+      const asks = ca && ((ca.ForceRotate !== undefined && ca.ForceRotate !== lastForced) || !!ca.SigningCACert || !!ca.SigningCAKey);
+      if (asks && !cluster.RootCA) await deps.identityReady?.(); // the CA is made when first needed
       await store.sync(c.req.raw.signal);
       const cur = requireCluster(store);
       const spec = mergeClusterSpec(cur.Spec, body);
-      const next: Cluster = { ...cur, Version: { Index: version }, Spec: spec };
+      let rootCA = cur.RootCA;
+      if (asks) {
+        if (!cur.RootCA || !deps.planRootRotation) throw new UnavailableError('this cluster has no root CA yet; try again shortly');
+        const planned = await deps.planRootRotation(cur, { forceRotate: ca.ForceRotate, certPem: ca.SigningCACert, keyPem: ca.SigningCAKey, externalCAs: spec.CAConfig?.ExternalCAs ?? [] });
+        if (planned) {
+          rootCA = planned;
+          // The spec names the root rotated to by hand; a generated one leaves it empty (the key is never kept).
+          const { SigningCACert: _last, ...rest } = spec.CAConfig ?? cur.Spec.CAConfig;
+          spec.CAConfig = { ...rest, ForceRotate: planned.LastForcedRotation ?? 0, ...(ca.SigningCACert ? { SigningCACert: ca.SigningCACert } : {}) };
+        }
+      }
+      const next: Cluster = { ...cur, Version: { Index: version }, Spec: spec, ...(rootCA ? { RootCA: rootCA } : {}) };
       // Turning autolock on makes the key every manager seals its keys under; off removes it, and
       // the managers write their keys in the clear again (src/daemon/autolock.ts).
       if (spec.EncryptionConfig?.AutoLockManagers) next.UnlockKey = cur.UnlockKey ?? newUnlockKey();

@@ -73,7 +73,7 @@ export function systemRoutes(deps: ApiDeps): Hono {
         RemoteManagers: remoteManagers(nodes, local?.managers ?? []),
         Nodes: nodes.length,
         Managers: nodes.filter((n) => n.Spec.Role === 'manager').length,
-        ...(cluster ? { Cluster: { ID: cluster.ID, Version: cluster.Version, CreatedAt: cluster.CreatedAt, UpdatedAt: cluster.UpdatedAt, Spec: cluster.Spec } } : {}),
+        ...(cluster ? { Cluster: { ID: cluster.ID, Version: cluster.Version, CreatedAt: cluster.CreatedAt, UpdatedAt: cluster.UpdatedAt, Spec: cluster.Spec, RootRotationInProgress: !!cluster.RootCA?.RootRotation } } : {}),
         // A worker holds no cluster state: it is active, without control, and knows where the managers are.
         ...(workerOf ? { LocalNodeState: 'active', ControlAvailable: false, RemoteManagers: workerOf.map((Addr) => ({ NodeID: '', Addr })) } : {}),
       },

@@ -1,10 +1,11 @@
-/** `shoal cluster init|update|join|join-token|leave|inspect|backup|unlock|unlock-key` (also `shoal swarm …`, Docker's name). */
+/** `shoal cluster init|update|join|join-token|leave|inspect|backup|unlock|unlock-key|ca` (also `shoal swarm …`, Docker's name). */
 import { AUTOLOCK_OPTION, autolockFromFlags, unlockCmd, unlockKeyCmd, unlockKeyText } from './autolock.ts';
 import { backupCommand } from './backup.ts';
 import { type Command, FORMAT_OPTION, type Group } from './command.ts';
 import { UsageError } from './args.ts';
 import { json } from './format.ts';
 import { invalid, parseCount, parseDuration } from './units.ts';
+import { caCommand } from './cluster-ca.ts';
 
 const SPEC_OPTIONS: Command['options'] = [
   { long: 'managers', kind: 'string', value: 'N', help: 'managers to keep: 0 = automatic (3 once there are 3 hosts), 1, 3, 5 or 7, -1 = roles by hand only' },
@@ -163,4 +164,4 @@ const leave: Command = {
   },
 };
 
-export const clusterGroup: Group = { name: 'cluster', aliases: ['swarm'], summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, backupCommand, unlockCmd, unlockKeyCmd] };
+export const clusterGroup: Group = { name: 'cluster', aliases: ['swarm'], summary: 'Manage the cluster', commands: [init, update, joinCmd, joinToken, leave, inspect, backupCommand, unlockCmd, unlockKeyCmd, caCommand] };

@@ -25,6 +25,7 @@ export const daemonCommand: Command = {
     { long: 'external-ca', kind: 'string', value: 'CERT,KEY', help: 'with --init: sign node certificates with this root CA (PEM files, ECDSA P-256)' },
     { long: 'restore', kind: 'string', value: 'FILE', help: 'with --force-new-cluster: start a new cluster, this host its only manager, from a backup ("shoal swarm backup"); into an empty --data-dir (see docs/backup.md)' },
     { long: 'unlock-key', kind: 'string', value: 'KEY', help: 'with --restore: the cluster\'s unlock key (SWMKEY-1-…), for a backup taken with autolock on' },
+    { long: 'external-ca-url', kind: 'string', value: 'URL', help: 'with --init: a cfssl server holds the root CA key and signs node certificates (managers keep no key)' },
   ],
   maxArgs: 0,
   async run(ctx) {
@@ -38,7 +39,7 @@ export const daemonCommand: Command = {
       dataDir, init: ctx.args.bool('init'), tcp: ctx.args.str('listen-tcp'), metricsAddr: ctx.args.str('metrics-addr'), keepTasks: ctx.args.bool('keep-tasks'), fleetAddr: ctx.args.str('fleet-addr'),
       ...(pluginDir !== undefined ? { pluginDir: resolve(pluginDir) } : {}),
       listenAddr: ctx.args.str('listen-addr'), advertiseAddr: ctx.args.str('advertise-addr'),
-      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'),
+      join: ctx.args.str('join'), token: ctx.args.str('token'), externalCa: ctx.args.str('external-ca'), externalCaUrl: ctx.args.str('external-ca-url'),
       meshAddr: ctx.args.str('mesh-addr'),
       forceNewCluster: ctx.args.bool('force-new-cluster'),
       ...(restore !== undefined ? { restore: { file: resolve(restore), unlockKey: ctx.args.str('unlock-key') } } : {}),

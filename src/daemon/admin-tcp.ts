@@ -20,6 +20,7 @@ import { errorMessage, InvalidArgumentError, ShoalError, UnavailableError } from
 import type { RevokedClientCert } from '../manager/dispatcher/protocol.ts';
 import type { MemoryStore } from '../store/index.ts';
 import type { Cluster } from '../types/index.ts';
+import { caEpochOf, trustPemOf } from '../manager/ca/epoch.ts';
 
 export interface ServerCert {
   certPem: string;
@@ -108,6 +109,7 @@ class AdminTcpServer implements AdminTcp {
   #unwatch: (() => void) | null = null;
   #wakeup: (() => void) | null = null;
   readonly #abort = new AbortController();
+  #rootsUnwatch: (() => void) | null = null;
   #refusals = 0;
   #lastRefusalLogMs = -Infinity;
   readonly #what: string;
@@ -164,6 +166,23 @@ class AdminTcpServer implements AdminTcp {
     const a = this.address();
     log(`${this.#what} on tcp://${a?.host}:${a?.port}, mutual TLS only (client bundles: "shoal ca client-bundle")`);
     this.#scheduleRenewal(renewInMs);
+    this.#watchRoots();
+  }
+
+  /**
+   * A root rotation: clients are verified against the old and the new root while it runs (bundles
+   * from either work), and the server certificate comes from the new root once it is done; from
+   * then on bundles from the old root are refused (as Docker's, they last until the rotation ends).
+   */
+  #watchRoots(): void {
+    let seen = caState(this.opts.store);
+    this.#rootsUnwatch = this.opts.store.watch((ev) => {
+      if (ev.kind !== 'commit' || this.#stopped) return;
+      const now = caState(this.opts.store);
+      if (now === seen) return;
+      seen = now;
+      this.#scheduleRenewal(0);
+    });
   }
 
   /** Resolves when `cond` holds (checked at each store change), or when stopped. */
@@ -183,9 +202,10 @@ class AdminTcpServer implements AdminTcp {
     const cluster = currentCluster(this.opts.store);
     if (!cluster?.RootCA) throw new UnavailableError('the cluster has no root CA yet');
     const [{ RootCA }, { issueApiServerCert }] = await Promise.all([import('../manager/ca/root.ts'), import('../manager/ca/client-cert.ts')]);
+    if (!cluster.RootCA.CAKey) throw new UnavailableError('the root CA key is held by an external CA: the admin API over TCP needs it here (use the unix socket)');
     const ca = await RootCA.fromPem(cluster.RootCA.CACert, cluster.RootCA.CAKey);
     const issued = await issueApiServerCert(ca, { clusterId: cluster.ID, nodeId: this.opts.nodeId, hosts: serverNames(this.at.host), lifetimeMs: this.opts.certLifetimeMs });
-    return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: ca.trust.pem, renewInMs: Math.floor((issued.notAfter - Date.now()) * 2 / 3) };
+    return { certPem: issued.certPem, keyPem: issued.keyPem, caPem: trustPemOf(cluster.RootCA), renewInMs: Math.floor((issued.notAfter - Date.now()) * 2 / 3) };
   }
 
   /**
@@ -218,7 +238,7 @@ class AdminTcpServer implements AdminTcp {
           this.#scheduleRenewal(60_000);
         },
       );
-    }, Math.max(1000, Math.min(inMs, 2 ** 31 - 1)));
+    }, inMs === 0 ? 0 : Math.max(1000, Math.min(inMs, 2 ** 31 - 1)));
   }
 
   /**
@@ -277,6 +297,7 @@ class AdminTcpServer implements AdminTcp {
     this.#abort.abort(new UnavailableError('stopped'));
     clearTimeout(this.#renewTimer);
     this.#unwatch?.();
+    this.#rootsUnwatch?.();
     this.#wakeup?.();
     const tls = this.#tls;
     if (!tls) return;
@@ -284,6 +305,11 @@ class AdminTcpServer implements AdminTcp {
     for (const s of this.#sockets) s.destroy();
     await closed;
   }
+}
+
+function caState(store: MemoryStore): string {
+  const root = currentCluster(store)?.RootCA;
+  return root ? caEpochOf(root) : '';
 }
 
 class ForbiddenTcpError extends ShoalError {

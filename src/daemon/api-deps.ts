@@ -29,6 +29,8 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
     joinCluster: (req) => changes.join(req),
     leaveCluster: (force) => changes.leave(force),
     rotateJoinToken: (role) => rotateToken(ctx, net, role),
+    planRootRotation: async (cluster, req) => (await import('./ca-rotation.ts')).planRotation(cluster, req),
+    issuerInfo: async (pem) => (await import('./ca-rotation.ts')).issuerInfoOf(pem),
     localView: () => ({
       nodeAddr: ctx.addrs.advertise.host,
       managers: ctx.membership?.Managers.map((m) => ({ NodeID: m.NodeID, Addr: m.Addr })) ?? [],

@@ -42,7 +42,7 @@ test('a cluster gets its CA in the store; joiners are admitted and recorded; rot
 
   // Renewal issues the role the store holds now, and refuses a removed node.
   await store.update((tx) => tx.update('nodes', { ...tx.get('nodes', issued.nodeId)!, Spec: { ...node.Spec, Role: 'worker' } }));
-  expect((await ca.renew(issued, joiner.publicKey.raw)).role).toBe('worker');
+  expect((await ca.renew(issued, joiner.publicKey.raw)).identity.role).toBe('worker');
   await store.update((tx) => tx.update('clusters', { ...tx.get('clusters', cluster.ID)!, RemovedNodes: [issued.nodeId] }));
   await expect(ca.renew(issued, joiner.publicKey.raw)).rejects.toThrow('was removed');
 });
@@ -76,13 +76,13 @@ test('the lifetime comes from Spec.CAConfig.NodeCertExpiry; issued certificates 
     const answer = await ca.admit({ digest: token.digest, secret: token.secret, publicKey: joiner.publicKey.raw });
     const issued = await verifyNodeCert(answer.cert, { trust, clusterId: cluster.ID });
     expect(store.get('nodes', issued.nodeId)!.Description.TLSInfo).toMatchObject({ CertSerial: issued.serial, CertNotAfter: new Date(issued.notAfter).toISOString() });
-    const renewed = await ca.renew(issued, joiner.publicKey.raw);
+    const { identity: renewed } = await ca.renew(issued, joiner.publicKey.raw);
     await Bun.sleep(0); // the record is written after the answer
     expect(store.get('nodes', issued.nodeId)!.Description.TLSInfo!.CertSerial).toBe(renewed.serial!);
     expect(renewed.serial).not.toBe(issued.serial);
     // Without the test-only minimum the setting is out of bounds: the default (90 days) applies.
     delete process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
-    const long = await ca.renew(issued, joiner.publicKey.raw);
+    const { identity: long } = await ca.renew(issued, joiner.publicKey.raw);
     expect(long.notAfter - Date.now()).toBeGreaterThan(89 * 24 * 3600e3);
   } finally {
     delete process.env.SHOAL_TEST_MIN_CERT_EXPIRY;
@@ -92,7 +92,7 @@ test('the lifetime comes from Spec.CAConfig.NodeCertExpiry; issued certificates 
 test("TLSInfo names the issuer as Docker does: its subject and public key as DER, base64", async () => {
   const ca = await RootCA.create({ clusterId: 'c1' });
   const id = await issueNodeCert(ca, { nodeId: 'n1', role: 'worker', clusterId: 'c1', publicKey: (await generateKeyPair('Ed25519')).publicKey.raw });
-  const info = tlsInfoOf(id, ca);
+  const info = tlsInfoOf(id, ca.certificate, ca.trust.pem);
   expect(new x509.Name(Buffer.from(info.CertIssuerSubject!, 'base64')).toString()).toBe(ca.certificate.subject);
   expect(Buffer.from(info.CertIssuerPublicKey!, 'base64')).toEqual(Buffer.from(ca.certificate.publicKey.rawData));
 });

@@ -11,7 +11,7 @@ import type { Ed25519PrivateKey } from '@libp2p/interface';
 import { errorMessage, UnavailableError } from '../lib/errors.ts';
 import { FrameChannel, type Conn } from '../manager/dispatcher/conn.ts';
 import { SESSION_FRAMES } from '../manager/dispatcher/protocol.ts';
-import { ClusterTrust, type JoinRequest, type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
+import { caEpochOfDigests, ClusterTrust, type JoinRequest, type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
 import { AuthGuard, type LocalCredentials } from '../net/auth.ts';
 import { dispatcherConnector, serveDispatcher } from '../net/dispatcher.ts';
 import { loadOrCreateNodeKey, type NodeKeyStore } from '../net/identity.ts';
@@ -42,8 +42,8 @@ export interface ManagerServices {
   addrOf: (nodeId: NodeId) => string | null;
   /** Admit a joiner (check its token, issue its certificate, record the node). */
   admit: (req: JoinRequest) => Promise<JoinAnswer>;
-  /** Issue a fresh certificate for an authenticated node, with the role the cluster holds for it now. */
-  renew: (peer: NodeIdentity, publicKey: Uint8Array) => Promise<NodeIdentity>;
+  /** Issue a fresh certificate for an authenticated node, with the role the cluster holds for it now, and the roots to trust. */
+  renew: (peer: NodeIdentity, publicKey: Uint8Array) => Promise<{ identity: NodeIdentity; trustPem?: string }>;
   /** Issue a TLS server certificate for a node's --metrics-addr listener (metrics-cert.ts). */
   issueServerCert: (peer: NodeIdentity, req: ServerCertRequest) => Promise<{ certPem: string; hosts: string[] }>;
   /** The dispatcher, while this manager leads; null on a follower. */
@@ -122,6 +122,11 @@ export class ClusterNet {
     return this.#creds?.identity ?? null;
   }
 
+  /** The roots this host trusts, as the dispatcher's heartbeat acks name the cluster's (src/manager/ca/epoch.ts). */
+  get caEpoch(): string | null {
+    return this.#creds ? caEpochOfDigests(this.#creds.trust.digests) : null;
+  }
+
   async serveManager(s: ManagerServices): Promise<void> {
     const raft = new Libp2pRaftTransport(this.guard, {
       selfId: s.selfId,
@@ -163,9 +168,9 @@ export class ClusterNet {
   async renewFrom(managerAddr: string, m: Membership): Promise<string> {
     const target = maddr(managerAddr);
     if (!target || !this.#creds) throw new UnavailableError(`cannot renew this node's certificate through ${managerAddr}`);
-    const id = await requestRenewal(this.guard, target, this.#creds);
-    await this.adopt(id, m);
-    return id.role;
+    const { identity, trust } = await requestRenewal(this.guard, target, this.#creds);
+    await this.adopt(identity, m, trust.digests.join() === this.#creds.trust.digests.join() ? undefined : trust.pem);
+    return identity.role;
   }
 
   /** A TLS server certificate for this host's --metrics-addr listener, from the manager at `managerAddr`. */
@@ -175,12 +180,17 @@ export class ClusterNet {
     return requestServerCert(this.guard, target, this.#creds, req);
   }
 
-  /** Use `id` (a certificate for this host's key, already checked) from now on. */
-  async adopt(id: NodeIdentity, m: Membership): Promise<void> {
+  /**
+   * Use `id` (a certificate for this host's key, already checked) from now on, and `trustPem` as
+   * the roots to trust when given (a root rotation: the old and the new root, then the new alone).
+   */
+  async adopt(id: NodeIdentity, m: Membership, trustPem?: string): Promise<void> {
     if (!this.#creds) throw new UnavailableError('this node has no cluster certificate yet');
-    const checked = await verifyNodeCert(id.certPem, { trust: this.#creds.trust, clusterId: this.#creds.clusterId, peerPublicKey: this.key.publicKey.raw, what: 'the renewed certificate' });
-    this.#creds = { ...this.#creds, identity: checked };
+    const trust = trustPem ? await ClusterTrust.fromPem(trustPem, 'the roots a manager sent') : this.#creds.trust;
+    const checked = await verifyNodeCert(id.certPem, { trust, clusterId: this.#creds.clusterId, peerPublicKey: this.key.publicKey.raw, what: 'the renewed certificate' });
+    this.#creds = { ...this.#creds, trust, identity: checked };
     m.Cert = checked.certPem;
+    if (trustPem) m.RootCA = trustPem;
     await this.guard.reauthenticate();
   }
 

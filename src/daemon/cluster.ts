@@ -45,7 +45,7 @@ export async function initCluster(store: MemoryStore, nodeId: string, descriptio
     Version: { Index: 0 },
     CreatedAt: '',
     UpdatedAt: '',
-    Spec: { ...defaults, ...spec, Raft: { ...defaults.Raft, ...spec?.Raft } },
+    Spec: { ...defaults, ...spec, Raft: { ...defaults.Raft, ...spec?.Raft }, CAConfig: { ...defaults.CAConfig, ...spec?.CAConfig } },
     JoinTokens: identity?.JoinTokens ?? { Worker: token('worker'), Manager: token('manager') },
     ...(identity ? { RootCA: identity.RootCA } : {}),
     // `swarm init --autolock`: the key this manager seals its keys under from the start.

@@ -42,6 +42,7 @@ import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
 import { workerTlsSource } from './worker-tls.ts';
+import type { ClusterSpec } from '../types/index.ts';
 import { type ClusterState, openClusterState } from './state.ts';
 
 export type { DaemonOptions, RunningDaemon } from './options.ts';
@@ -176,13 +177,14 @@ class Daemon implements RunningDaemon {
     ctx.atRest = atRest;
     d = new Daemon(ctx, catalog, plugins, restartAs);
     try {
+      if (opts.externalCaUrl && opts.externalCa) throw new InvalidArgumentError('--external-ca-url and --external-ca: give one (a cfssl server holding the root key, or the root\'s certificate and key here)');
       if (!ctx.role && opts.init && opts.externalCa) {
         // Checked now, not in the background: a bad CA must stop the start, not leave a cluster without one.
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
       if (force && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
       if (opts.restored) log(await settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
-      if (!ctx.role && opts.init) await d.changes.init({});
+      if (!ctx.role && opts.init) await d.changes.init(opts.externalCaUrl ? { Spec: { CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: opts.externalCaUrl }] } as ClusterSpec['CAConfig'] } } : {});
       else if (ctx.role) await d.startRoles();
       await d.api.start();
       await d.fleet?.start();
@@ -216,6 +218,9 @@ class Daemon implements RunningDaemon {
       connect: dispatcherLink(ctx),
       onRole: (role) => {
         if (role === 'manager' && ctx.membership?.Role === 'worker') this.changes.promote();
+      },
+      onCA: (epoch) => {
+        if (ctx.net?.caEpoch && epoch !== ctx.net.caEpoch) this.renewal.renewSoon(`the cluster's roots changed (${epoch.slice(0, 12)}…): a root rotation`);
       },
       keepTasks: () => ctx.opts.keepTasks || ctx.roles.is('restarting') || this.fatal !== null,
     });

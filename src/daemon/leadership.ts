@@ -1,6 +1,6 @@
 /**
  * Leader-only work: the manager's stages (orchestrator, allocator, scheduler, reaper, dispatcher),
- * the raft membership keeper and the manager count keeper run on the raft leader only; they start when this node becomes
+ * the raft membership keeper, the manager count keeper and the root rotation's finisher run on the raft leader only; they start when this node becomes
  * leader (after its store has applied everything committed) and stop when it loses leadership.
  * Changes are handled one at a time, in order.
  */
@@ -54,7 +54,10 @@ export class LeaderRole {
       if (!leading()) return;
       const members = new RaftMembers({ store, raft, selfId: this.o.selfId, log: this.o.log });
       const count = new ManagerCount({ store, selfId: this.o.selfId, log: this.o.log, onError: (stage, err) => this.o.log(`${stage}: ${errorMessage(err)}`) });
-      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count] });
+      // Loaded here: x509 is not needed for a one-host daemon's API to come up.
+      const { RotationFinisher } = await import('./ca-rotation.ts');
+      const rotation = new RotationFinisher({ store, log: this.o.log, onError: (stage, err) => this.o.log(`${stage}: ${errorMessage(err)}`) });
+      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count, rotation] });
       await m.start();
       this.#manager = m;
       this.o.log(`leadership: this node leads (term ${raft.status.term}); manager stages started`);

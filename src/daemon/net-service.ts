@@ -32,7 +32,7 @@ export class NetService implements Service {
     // be in its cluster or join it yet: the CA, its certificate and the listener wait until a token
     // is asked for (GET /swarm, join-token, rotation). A one-host cluster does not pay for them
     // (about 20 MB of an 85 MB idle daemon, measured with dist/shoal).
-    if (!ctx.membership && !currentCluster(ctx.store)?.RootCA && !ctx.opts.externalCa) return;
+    if (!ctx.membership && !currentCluster(ctx.store)?.RootCA && !ctx.opts.externalCa && !currentCluster(ctx.store)?.Spec.CAConfig?.ExternalCAs?.length) return;
     setTimeout(() => {
       if (!ctx.stopping) this.bringUp();
     }, NET_START_DELAY_MS);

@@ -26,6 +26,8 @@ export interface DaemonOptions {
   token?: string;
   /** `cert.pem,key.pem` of an external root CA for a new cluster. */
   externalCa?: string;
+  /** `--external-ca-url URL`: with --init, a cfssl server holds the root's key and signs node certificates. */
+  externalCaUrl?: string;
   /** The address the ingress mesh binds published ports on (default all: 0.0.0.0). */
   meshAddr?: string;
   /** A surviving manager after a lost quorum: recover a one-manager cluster from its own log (force-new-cluster.ts). */

@@ -21,6 +21,25 @@ export class CertRenewal implements Service {
     clearTimeout(this.#timer);
   }
 
+  #urgent: Promise<void> | null = null;
+  #lastUrgentMs = 0;
+
+  /**
+   * Renew now, out of schedule (the cluster's roots changed): at most one at a time and one a
+   * second, since every heartbeat ack asks again until this host trusts what the cluster does.
+   */
+  renewSoon(why: string): void {
+    if (this.#urgent || this.ctx.stopping || Date.now() - this.#lastUrgentMs < 1000) return;
+    this.#lastUrgentMs = Date.now();
+    this.ctx.log(`certificate renewal now: ${why}`);
+    this.#urgent = this.#renewNow()
+      .then(() => this.#schedule())
+      .catch((err) => this.ctx.log(`certificate renewal failed: ${errorMessage(err)}; the next heartbeat asks again`))
+      .finally(() => {
+        this.#urgent = null;
+      });
+  }
+
   async #schedule(retryMs?: number): Promise<void> {
     const { renewalDelayMs, MAX_TIMER_MS } = await import('./ca-service.ts');
     const id = this.ctx.net?.identity;
@@ -44,7 +63,8 @@ export class CertRenewal implements Service {
     const { membership: m, net, manager } = this.ctx;
     if (!m || !net?.identity) return;
     if (m.Role === 'manager' && manager?.ca) {
-      await net.adopt(await manager.ca.renew(net.identity, net.key.publicKey.raw), m);
+      const issued = await manager.ca.renew(net.identity, net.key.publicKey.raw);
+      await net.adopt(issued.identity, m, issued.trustPem === m.RootCA ? undefined : issued.trustPem);
     } else {
       const failures: string[] = [];
       let done = false;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import { JoinTokenError, JoinTokens, type RootCA, formatJoinToken, issueNodeCert, parseJoinToken } from '../manager/ca/index.ts';
+import { JoinTokenError, JoinTokens, type RootCA, formatJoinToken, issueNodeCert, localSigner, parseJoinToken } from '../manager/ca/index.ts';
 import { AuthGuard } from './auth.ts';
 import { JoinError, type JoinAnswer, managerAnswer, requestJoin, serveJoin } from './join.ts';
 import { PROTOCOLS } from './protocols.ts';
@@ -15,7 +15,7 @@ async function manager(cluster: TestCluster, answer?: (tokens: JoinTokens, m: Te
   cleanups.push(() => m.stop());
   const tokens = new JoinTokens(cluster.ca.trust.digest);
   let n = 0;
-  const admission = () => ({ ca: cluster.ca, clusterId: cluster.clusterId, tokens, nodeId: () => `n${++n}` });
+  const admission = () => ({ signer: localSigner(cluster.ca), digest: cluster.ca.trust.digest, trustPem: cluster.ca.trust.pem, clusterId: cluster.clusterId, tokens, nodeId: () => `n${++n}` });
   await serveJoin(m.node, { answer: answer?.(tokens, m) ?? managerAnswer(admission, () => m.identity) });
   await m.guard.handle(PROTOCOLS.dispatcher, () => {});
   return { m, tokens };
@@ -70,7 +70,7 @@ describe('joining with a token', () => {
     const cluster = await testCluster();
     const impostor = await testCluster();
     // The impostor holds a valid-looking token secret but answers with its own root.
-    const { m } = await manager(impostor, (tokens, self) => managerAnswer(() => ({ ca: impostor.ca, clusterId: impostor.clusterId, tokens }), () => self.identity));
+    const { m } = await manager(impostor, (tokens, self) => managerAnswer(() => ({ signer: localSigner(impostor.ca), digest: impostor.ca.trust.digest, trustPem: impostor.ca.trust.pem, clusterId: impostor.clusterId, tokens }), () => self.identity));
     const j = await joiner();
     const secret = parseJoinToken(new JoinTokens(impostor.ca.trust.digest).token('worker')).secret;
     const token = formatJoinToken(cluster.ca.trust.digest, secret);

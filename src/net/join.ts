@@ -43,11 +43,11 @@ const JOIN_SCHEMA: FrameSchema<JoinMessages> = {
 export type JoinAnswer = JoinMessages['admitted'];
 
 /** How a manager answers: admit the joiner and describe itself. */
-export function managerAnswer(admission: () => Admission, self: () => NodeIdentity): (req: JoinRequest) => Promise<JoinAnswer> {
+export function managerAnswer(admission: () => Admission & { trustPem: string }, self: () => NodeIdentity): (req: JoinRequest) => Promise<JoinAnswer> {
   return async (req) => {
     const a = admission();
     const issued = await admit(a, req);
-    return { clusterId: a.clusterId, rootCert: a.ca.trust.pem, managerCert: self().certPem, cert: issued.certPem };
+    return { clusterId: a.clusterId, rootCert: a.trustPem, managerCert: self().certPem, cert: issued.certPem };
   };
 }
 

@@ -9,7 +9,7 @@ import type { Multiaddr } from '@multiformats/multiaddr';
 import { ShoalError, errorMessage } from '../lib/errors.ts';
 import { type FrameSchema, is } from '../lib/frames.ts';
 import { FrameChannel } from '../manager/dispatcher/conn.ts';
-import { type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
+import { ClusterTrust, type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
 import { type AuthGuard, type LocalCredentials, nextMessage } from './auth.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { StreamConn } from './stream-conn.ts';
@@ -20,13 +20,14 @@ export class RenewalError extends ShoalError {
 
 interface RenewMessages {
   renew: Record<string, never>;
-  issued: { cert: string };
+  /** `roots`: the roots the node is to trust from now on (PEM; two during a root rotation). */
+  issued: { cert: string; roots?: string };
   refuse: { reason: string };
 }
 
 const RENEW_SCHEMA: FrameSchema<RenewMessages> = {
   renew: { version: 1, maxBytes: 64, check: is.object() },
-  issued: { version: 1, maxBytes: 16 * 1024, check: is.shape({ cert: is.string(12 * 1024) }) },
+  issued: { version: 1, maxBytes: 32 * 1024, check: is.shape({ cert: is.string(12 * 1024), roots: is.optional(is.string(12 * 1024)) }) },
   refuse: { version: 1, maxBytes: 4096, check: is.shape({ reason: is.string(2048) }) },
 };
 
@@ -34,7 +35,7 @@ const RENEW_SCHEMA: FrameSchema<RenewMessages> = {
  * Serve renewals (managers). `issue` gets the authenticated peer and the raw key it proved, and
  * returns the new certificate; it throws to refuse (e.g. the node was removed meanwhile).
  */
-export async function serveRenewal(guard: AuthGuard, issue: (peer: NodeIdentity, publicKey: Uint8Array) => Promise<NodeIdentity>, timeoutMs = 10_000): Promise<void> {
+export async function serveRenewal(guard: AuthGuard, issue: (peer: NodeIdentity, publicKey: Uint8Array) => Promise<{ identity: NodeIdentity; trustPem?: string }>, timeoutMs = 10_000): Promise<void> {
   await guard.handle(PROTOCOLS.renew, async ({ stream, connection, peer }) => {
     const ch = new FrameChannel(new StreamConn(stream, connection), RENEW_SCHEMA);
     try {
@@ -42,7 +43,8 @@ export async function serveRenewal(guard: AuthGuard, issue: (peer: NodeIdentity,
       if (m.t !== 'renew') throw new RenewalError(`expected a renewal request, got "${m.t}"`);
       const key = connection.remotePeer.publicKey;
       if (!key || key.type !== 'Ed25519') throw new RenewalError('a node must use an Ed25519 libp2p identity');
-      ch.send({ t: 'issued', b: { cert: (await issue(peer, key.raw)).certPem } });
+      const issued = await issue(peer, key.raw);
+      ch.send({ t: 'issued', b: { cert: issued.identity.certPem, ...(issued.trustPem ? { roots: issued.trustPem } : {}) } });
     } catch (err) {
       ch.send({ t: 'refuse', b: { reason: errorMessage(err).slice(0, 2048) } });
     }
@@ -50,8 +52,13 @@ export async function serveRenewal(guard: AuthGuard, issue: (peer: NodeIdentity,
   });
 }
 
-/** Ask a manager for a new certificate and check it: our key, our node id, this cluster's root. */
-export async function requestRenewal(guard: AuthGuard, manager: PeerId | Multiaddr, creds: LocalCredentials, opts: { timeoutMs?: number; now?: number } = {}): Promise<NodeIdentity> {
+/**
+ * Ask a manager for a new certificate and check it: our key, our node id, this cluster's roots.
+ * New roots are taken only from an authenticated manager, only when the new certificate verifies
+ * against both the roots trusted now and the new ones, and only when they share a root with those
+ * trusted now (a rotation adds a root, then drops the old: never a wholesale swap).
+ */
+export async function requestRenewal(guard: AuthGuard, manager: PeerId | Multiaddr, creds: LocalCredentials, opts: { timeoutMs?: number; now?: number } = {}): Promise<{ identity: NodeIdentity; trust: ClusterTrust }> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const { stream, connection, peer } = await guard.open(manager, PROTOCOLS.renew, { signal: AbortSignal.timeout(timeoutMs) });
   if (peer.role !== 'manager') {
@@ -78,5 +85,15 @@ export async function requestRenewal(guard: AuthGuard, manager: PeerId | Multiad
   if (id.nodeId !== creds.identity.nodeId) {
     throw new RenewalError(`manager ${peer.nodeId} renewed the certificate for node ${id.nodeId}, but this is node ${creds.identity.nodeId}; keeping the current certificate`);
   }
-  return id;
+  if (!m.b.roots) return { identity: id, trust: creds.trust };
+  const trust = await ClusterTrust.fromPem(m.b.roots, `the roots sent by manager ${peer.nodeId}`).catch((err: unknown) => {
+    throw new RenewalError(`${errorMessage(err)}; keeping the current certificate`);
+  });
+  if (!trust.digests.some((d) => creds.trust.digests.includes(d))) {
+    throw new RenewalError(`manager ${peer.nodeId} sent roots (${trust.digests.join(', ')}) that share none with those this node trusts (${creds.trust.digests.join(', ')}): this node missed a whole root rotation; join it again with a current token`);
+  }
+  await verifyNodeCert(m.b.cert, { trust, clusterId: creds.clusterId, peerPublicKey: own.raw, now: opts.now, what: `the certificate renewed by manager ${peer.nodeId}` }).catch((err: unknown) => {
+    throw new RenewalError(`${errorMessage(err)} (against the new roots); keeping the current certificate`);
+  });
+  return { identity: id, trust };
 }

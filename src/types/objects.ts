@@ -345,7 +345,7 @@ export interface ClusterSpec {
   Orchestration: { TaskHistoryRetentionLimit: number };
   Raft: { SnapshotInterval: number; ElectionTick: number; HeartbeatTick: number };
   Dispatcher: { HeartbeatPeriod: number }; // ns
-  CAConfig: { NodeCertExpiry: number };    // ns
+  CAConfig: CAConfig;
   /** Docker's: `AutoLockManagers` locks a restarted manager until `swarm unlock` (src/daemon/keys-at-rest.ts). */
   EncryptionConfig?: { AutoLockManagers: boolean };
   /**
@@ -353,6 +353,25 @@ export interface ClusterSpec {
    * Absent or `Desired` 0: automatic, min(3, nodes) rounded down to odd. See docs/api.md.
    */
   Managers?: ManagersSpec;
+}
+
+/** Docker's `Spec.CAConfig`. */
+export interface CAConfig {
+  NodeCertExpiry: number; // ns
+  /** Raised by one to rotate the root CA (`docker swarm ca --rotate`); kept as the last value asked. */
+  ForceRotate?: number;
+  /** The root certificate (PEM) last rotated to by hand (`--ca-cert`); the key is never kept in the spec. */
+  SigningCACert?: string;
+  /** cfssl servers that sign for the root (`--external-ca protocol=cfssl,url=…`). */
+  ExternalCAs?: ExternalCA[];
+}
+
+export interface ExternalCA {
+  Protocol: 'cfssl';
+  URL: string;
+  Options?: Record<string, string>;
+  /** The root the server signs for (PEM); empty: the cluster's current root. */
+  CACert?: string;
 }
 
 export interface ManagersSpec {
@@ -372,7 +391,7 @@ export interface Cluster extends Meta {
    * join tokens) and the signing key, which every manager needs to admit nodes. The API never shows
    * the key (GET /swarm has `TLSInfo.TrustRoot` instead).
    */
-  RootCA?: { CACert: string; CAKey: string; CACertHash: string };
+  RootCA?: RootCAState;
   /** Nodes removed from the cluster: refused at once by every manager, even with a valid certificate. */
   RemovedNodes?: string[];
   /**
@@ -388,6 +407,20 @@ export interface Cluster extends Meta {
    * turned autolock on.
    */
   UnlockKey?: string;
+}
+
+/**
+ * `CAKey` is empty when an external CA (cfssl) holds the root's key. `RootRotation`, while a root
+ * rotation is under way (swarmkit's): the new root, its key (empty when external) and the new root
+ * cross-signed by the current one; it becomes the root once every node holds a certificate from it.
+ */
+export interface RootCAState {
+  CACert: string;
+  CAKey: string;
+  CACertHash: string;
+  RootRotation?: { CACert: string; CAKey: string; CACertHash: string; CrossSignedCACert: string };
+  /** The last `Spec.CAConfig.ForceRotate` acted on. */
+  LastForcedRotation?: number;
 }
 
 export interface ClientCertRecord {

@@ -60,6 +60,8 @@ export interface AgentOptions {
   taskFilesDir?: string;
   /** The cluster's role for this node, as the dispatcher reports it with each heartbeat ack. */
   onRole?: (role: 'manager' | 'worker') => void;
+  /** The roots the cluster wants nodes to trust, as each heartbeat ack names them (a root rotation). */
+  onCA?: (epoch: string) => void;
   log?: (msg: string) => void;
 }
 
@@ -126,6 +128,7 @@ export class Agent {
         logsRequest: (req, send) => this.#serveLogs(req, send),
         logsCancel: (id) => this.#logStreams.get(id)?.abort(),
         role: (role) => opts.onRole?.(role),
+        ca: (epoch) => opts.onCA?.(epoch),
         closed: () => {
           this.#fullParts = null;
           for (const ac of this.#logStreams.values()) ac.abort();

@@ -54,6 +54,8 @@ export interface SessionHandlers {
   closed(reason: string): void;
   /** The role the cluster holds for this node now (sent with heartbeat acks). */
   role?(role: 'manager' | 'worker'): void;
+  /** The roots the cluster wants nodes to trust (sent with heartbeat acks): differing ones mean a root rotation. */
+  ca?(epoch: string): void;
 }
 
 export interface SessionClientOptions {
@@ -257,6 +259,7 @@ export class SessionClient {
         case 'heartbeat.ack':
           cancelAckWait();
           if (m.b.role) this.#o.handlers.role?.(m.b.role);
+          if (m.b.ca) this.#o.handlers.ca?.(m.b.ca);
           heartbeatPeriodMs = m.b.heartbeatPeriodMs;
           scheduleHeartbeat(heartbeatPeriodMs);
           return;

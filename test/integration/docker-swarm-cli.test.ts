@@ -122,12 +122,11 @@ describe.skipIf(!dockerCli)('the docker CLI in swarm mode', () => {
     expect(rotated).toBe((await d1.json('/swarm')).JoinTokens.Worker);
   }, 120_000);
 
-  test('swarm update, unlock-key and unlock without autolock (docker-autolock.test.ts has it on), and what shoal does not do said plainly: ca --rotate; system df', async () => {
+  test('swarm update, unlock-key and unlock without autolock (docker-autolock.test.ts has it on); system df (swarm ca --rotate: docker-ca.test.ts)', async () => {
     expect(await ok(d1, 'swarm', 'update', '--task-history-limit', '3')).toBe('Swarm updated.');
     expect(await ok(d1, 'system', 'info', '--format', '{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}')).toBe('3');
     expect(await fails(d1, 'swarm', 'unlock-key')).toContain('no unlock key is set');
     expect(await fails(d1, 'swarm', 'unlock')).toContain('swarm is not locked');
-    expect(await fails(d1, 'swarm', 'ca', '--rotate', '--detach')).toContain('Spec.CAConfig.ForceRotate: rotating the root CA is not supported yet');
     const df = await ok(d1, 'system', 'df');
     expect(df).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE/);
     expect(df).toMatch(/Images\s+0\s+0\s+0B/);

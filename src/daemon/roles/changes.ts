@@ -4,7 +4,7 @@
  * against the machine before it touches anything.
  */
 import type { InitRequest, JoinRequestBody } from '../../api/deps.ts';
-import { ConflictError, errorMessage } from '../../lib/errors.ts';
+import { ConflictError, errorMessage, InvalidArgumentError, UnavailableError } from '../../lib/errors.ts';
 import { addrsOf } from '../addrs.ts';
 import { initCluster } from '../cluster.ts';
 import type { DaemonContext } from '../context.ts';
@@ -36,6 +36,18 @@ export class RoleChanges {
     if (req.ListenAddr || req.AdvertiseAddr) {
       const given = rememberAddrs(ctx.opts.dataDir, {});
       ctx.addrs = addrsOf(rememberAddrs(ctx.opts.dataDir, { listenAddr: req.ListenAddr ?? ctx.opts.listenAddr ?? given.listenAddr, advertiseAddr: req.AdvertiseAddr ?? ctx.opts.advertiseAddr ?? given.advertiseAddr }));
+    }
+    const externalCAs = req.Spec?.CAConfig?.ExternalCAs ?? [];
+    if (externalCAs.length > 0) {
+      // Checked now: a cluster whose CA cannot sign could admit no node; nothing is made then.
+      const { checkExternalCAs } = await import('../../api/cluster-spec.ts');
+      const [first] = checkExternalCAs(externalCAs);
+      const served = await (await import('../external-ca.ts')).cfsslRoot(first!).catch((err: Error) => {
+        throw new UnavailableError(`Spec.CAConfig.ExternalCAs[0].URL: ${err.message}; no cluster was made`);
+      });
+      if (first!.CACert && first!.CACert.replace(/\s+/g, '') !== served.replace(/\s+/g, '')) {
+        throw new InvalidArgumentError(`Spec.CAConfig.ExternalCAs[0].CACert: the cfssl server at ${first!.URL} signs for another root; no cluster was made`);
+      }
     }
     // No runtimes yet: the node is not ready until its agent registers, with fresh fingerprints
     // (a Docker Engine or a KVM probe can take 100+ ms: not on the way to a ready API).

@@ -29,6 +29,8 @@ export interface WorkerRoleOptions {
   onRole: (role: 'manager' | 'worker') => void;
   /** Ask the dispatcher for the revoked client bundles (the --metrics-addr listener checks them). */
   wantRevocations?: boolean;
+  /** The roots the cluster wants trusted (each heartbeat ack names them): a root rotation when they differ. */
+  onCA?: (epoch: string) => void;
   /** Read at stop: leave the tasks running for the next start (--keep-tasks, a restart in place, a fatal error). */
   keepTasks: () => boolean;
   log: Log;
@@ -61,6 +63,7 @@ export class WorkerRole implements Service {
         this.hostNet.setRole(role);
         o.onRole(role);
       },
+      onCA: o.onCA,
       log: o.log,
     });
   }

@@ -7,8 +7,8 @@ import { ShoalError } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import type { NodeRole } from '../../types/objects.ts';
 import type { JoinTokens } from './join-token.ts';
-import { type NodeIdentity, issueNodeCert } from './node-cert.ts';
-import type { RootCA } from './root.ts';
+import type { NodeIdentity } from './node-cert.ts';
+import type { NodeSigner } from './signer.ts';
 
 export class JoinRefusedError extends ShoalError {
   override readonly status = 403;
@@ -25,7 +25,9 @@ export interface JoinRequest {
 }
 
 export interface Admission {
-  ca: RootCA;
+  signer: NodeSigner;
+  /** The cluster's current root digest (the one in its tokens). */
+  digest: string;
   clusterId: string;
   tokens: JoinTokens;
   /** The id for a new node; `newId()` unless a test or a re-join chooses. */
@@ -35,15 +37,16 @@ export interface Admission {
 }
 
 export async function admit(a: Admission, req: JoinRequest): Promise<NodeIdentity & { role: NodeRole }> {
-  if (req.digest !== a.ca.trust.digest) {
+  if (req.digest !== a.digest) {
     throw new JoinRefusedError('the token is for a cluster with another root CA than this one: use a token from "shoal cluster join-token" on a manager of the cluster you mean to join');
   }
   const role = a.tokens.roleFor(req.secret);
   if (!role) {
     throw new JoinRefusedError('the token is not valid for this cluster any more (it may have been rotated): get the current one with "shoal cluster join-token worker|manager" on a manager');
   }
-  return issueNodeCert(a.ca, {
+  const issued = await a.signer.issue({
     nodeId: (a.nodeId ?? newId)(), role, clusterId: a.clusterId, publicKey: req.publicKey,
     now: a.now?.(), lifetimeMs: a.lifetimeMs,
   });
+  return { ...issued, role };
 }

@@ -30,7 +30,7 @@ export function ed25519Spki(raw: Uint8Array): Uint8Array<ArrayBuffer> {
 }
 
 /** The raw 32-byte Ed25519 key of a certificate, or null when its key is of another kind. */
-export function ed25519RawKey(cert: x509.X509Certificate): Uint8Array | null {
+export function ed25519RawKey(cert: { publicKey: x509.PublicKey }): Uint8Array | null {
   const spki = new Uint8Array(cert.publicKey.rawData);
   if (spki.length !== ED25519_SPKI_PREFIX.length + 32) return null;
   for (let i = 0; i < ED25519_SPKI_PREFIX.length; i++) if (spki[i] !== ED25519_SPKI_PREFIX[i]) return null;

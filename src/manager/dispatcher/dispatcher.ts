@@ -24,6 +24,7 @@ import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './p
 import { describedAs, refuse, ServerSession, type SessionInfo } from './session.ts';
 import { type StatusStats, StatusWriter } from './status.ts';
 import { SessionTables } from './tables.ts';
+import { caEpochOf } from '../ca/epoch.ts';
 
 export type { SessionInfo } from './session.ts';
 
@@ -256,7 +257,8 @@ export class Dispatcher {
         this.#armExpiry(s);
         {
           const role = this.store.get('nodes', s.nodeId)?.Spec.Role;
-          s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod(), ...(role ? { role } : {}) } });
+          const root = this.store.list('clusters')[0]?.RootCA;
+          s.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: this.#jitteredPeriod(), ...(role ? { role } : {}), ...(root ? { ca: caEpochOf(root) } : {}) } });
         }
         return;
       case 'node.describe':

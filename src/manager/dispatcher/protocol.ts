@@ -105,7 +105,8 @@ export interface SessionMessages {
   heartbeat: { sessionId: string };
   /** `heartbeatPeriodMs` is when to send the next heartbeat (jittered by the dispatcher). */
   /** `role`: the node's Spec.Role now, so a worker learns it was promoted (optional: older managers omit it). */
-  'heartbeat.ack': { heartbeatPeriodMs: number; role?: 'manager' | 'worker' };
+  /** `ca`: the roots nodes are to trust (src/manager/ca/epoch.ts); a node trusting others renews at once (a root rotation). */
+  'heartbeat.ack': { heartbeatPeriodMs: number; role?: 'manager' | 'worker'; ca?: string };
   /** Batched task status changes; `seq` is echoed by `tasks.ack` once they are written. */
   'tasks.status': { sessionId: string; seq: number; updates: StatusUpdate[] };
   'tasks.ack': { seq: number };
@@ -188,7 +189,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
     check: is.shape({ code: is.string(64), message: is.string(8 * KiB) }),
   },
   heartbeat: { version: 1, maxBytes: 1 * KiB, check: is.shape({ sessionId: id }) },
-  'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number(), role: is.optional(is.oneOf(['manager', 'worker'] as const)) }) },
+  'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number(), role: is.optional(is.oneOf(['manager', 'worker'] as const)), ca: is.optional(is.string(128)) }) },
   'tasks.status': {
     version: 1, maxBytes: 2 * 1024 * KiB,
     check: is.shape({ sessionId: id, seq: is.number(), updates: is.array(is.shape({ taskId: id, status: taskStatus }), MAX_STATUS_UPDATES_PER_FRAME) }),
