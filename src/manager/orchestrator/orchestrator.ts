@@ -216,9 +216,12 @@ export class Orchestrator extends ReconcileStage {
       const cur = live.pop();
       // Older tasks still meant to run: shut down, except under a start-first update, where the
       // previous task keeps running until its successor does (and on when the successor fails).
+      // Only one that runs is kept: a successor superseded by a newer update before it ran serves
+      // nobody, and keeping it would let the slot hold three tasks (more than Parallelism extra).
       const successorStarting = startFirst && !!cur && cur.Status.State !== 'running';
+      const kept = successorStarting ? live.findLast((t) => t.Status.State === 'running') : undefined;
       for (const extra of live) {
-        if (successorStarting && !isTerminal(extra.Status.State)) plan.live.add(extra.ID);
+        if (extra === kept) plan.live.add(extra.ID);
         else plan.desire(extra, 'shutdown');
       }
       if (cur) {
