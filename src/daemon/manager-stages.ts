@@ -4,11 +4,21 @@ import { Orchestrator } from '../manager/orchestrator/index.ts';
 import { JobOrchestrator } from '../manager/orchestrator/jobs/index.ts';
 import { TaskReaper } from '../manager/reaper/index.ts';
 import { Scheduler } from '../manager/scheduler/index.ts';
+import type { Clock } from '../manager/stage.ts';
 import type { MemoryStore } from '../store/index.ts';
 
 export interface Stage {
   start(): void | Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface ManagerExtras {
+  managers?: () => string[];
+  stages?: Stage[];
+  /** Time for every stage and the dispatcher (default the system clock); the simulation passes its own. */
+  clock?: Clock;
+  /** The dispatcher's heartbeat jitter source (default Math.random). */
+  random?: () => number;
 }
 
 /**
@@ -19,16 +29,20 @@ export class Manager {
   readonly dispatcher: Dispatcher;
   private readonly stages: Stage[];
 
-  constructor(readonly store: MemoryStore, log: (msg: string) => void, extra: { managers?: () => string[]; stages?: Stage[] } = {}) {
+  constructor(readonly store: MemoryStore, log: (msg: string) => void, extra: ManagerExtras = {}) {
+    const { clock, random } = extra;
     // The dispatcher reads the cluster's Spec.Dispatcher.HeartbeatPeriod itself, on every heartbeat.
-    this.dispatcher = new Dispatcher({ store, log, managers: extra.managers });
+    this.dispatcher = new Dispatcher({
+      store, log, managers: extra.managers, random,
+      clock: clock && { now: () => clock.now(), setTimer: (ms, fn) => { const t = clock.setTimer(ms, fn); return () => t.cancel(); } },
+    });
     const onError = (stage: string, err: unknown) => log(`${stage}: ${err instanceof Error ? err.message : String(err)}`);
     this.stages = [
-      new Orchestrator({ store, onError }),
-      new JobOrchestrator({ store, onError }),
-      new Allocator({ store, onError }),
-      new Scheduler({ store, onError }),
-      new TaskReaper({ store, onError }),
+      new Orchestrator({ store, onError, clock }),
+      new JobOrchestrator({ store, onError, clock }),
+      new Allocator({ store, onError, clock }),
+      new Scheduler({ store, onError, clock }),
+      new TaskReaper({ store, onError, clock }),
       this.dispatcher,
       ...(extra.stages ?? []),
     ];

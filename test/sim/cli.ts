@@ -1,5 +1,10 @@
 // npm run sim -- --seeds N [--seed S] [--duration MS] [--verbose]
 // Runs N seeds starting at S (random S when left out). A failure prints the seed and how to replay it.
+// With --control-plane: the control-plane simulation instead (control-plane/cli.ts).
+if (process.argv.includes('--control-plane')) {
+  await import('./control-plane/cli.ts');
+  // That module exits the process with its verdict.
+}
 import { replayCommand, runSeed } from './cluster.ts';
 
 function arg(name: string): string | undefined {

@@ -256,6 +256,34 @@ describe('Orchestrator, start-first', () => {
     expect(store.get('tasks', old2.ID)!.DesiredState).toBe('running');
     expect(liveTasks(store, 'web').filter((t) => t.Slot === 2)).toHaveLength(2); // next batch started
   });
+
+  test('an update during an update: the successor that never ran is shut down, the running task stays', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 1 } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } });
+    await runAll();
+    const old = bySlot(1);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', ForceUpdate: 1 } } }));
+    const first = liveTasks(store, 'web').find((t) => t.ID !== old.ID)!;
+    await setState(first.ID, 'assigned');
+    await updateService(({ UpdateStatus: _, ...s }) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', ForceUpdate: 2 } } }));
+    const live = liveTasks(store, 'web');
+    expect(live).toHaveLength(2); // found by the control-plane simulation (seed 1): it was 3
+    expect(live.map((t) => t.ID)).toContain(old.ID);
+    expect(store.get('tasks', first.ID)!.DesiredState).toBe('shutdown');
+  });
+
+  test('scaling down a slot whose successor is starting shuts its predecessor down too, and settles', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } });
+    await runAll();
+    const [old1, old2] = [bySlot(1), bySlot(2)];
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', ForceUpdate: 1 } } }));
+    expect(liveTasks(store, 'web').filter((t) => t.Slot === 1)).toHaveLength(2);
+    await updateService(replicas(1)); // slot 1 goes first: its current task (the successor) is not running
+    // Found by the control-plane simulation (seed 43): the predecessor stayed, so the slot counted again
+    // and each pass made and dropped a successor, without end (settle() would throw).
+    expect(store.get('tasks', old1.ID)!.DesiredState).toBe('shutdown');
+    expect(new Set(liveTasks(store, 'web').map((t) => t.Slot))).toEqual(new Set([2]));
+    expect(store.get('tasks', old2.ID)!.DesiredState).toBe('running');
+  });
 });
 
 describe('Orchestrator, global', () => {

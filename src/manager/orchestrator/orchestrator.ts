@@ -62,6 +62,8 @@ class Plan {
   readonly restarted: string[] = [];
   /** Ids of the service's tasks meant to run, as the pass saw them. */
   readonly live = new Set<string>();
+  /** Slot key → the older task kept running until the slot's start-first successor runs. */
+  readonly predecessors = new Map<string, Task>();
   pending: Map<string, PendingSlot>;
   roll: RollState;
   /** The service as it is to be written (UpdateStatus, a rollback's specs); absent: unchanged. */
@@ -216,11 +218,18 @@ export class Orchestrator extends ReconcileStage {
       const cur = live.pop();
       // Older tasks still meant to run: shut down, except under a start-first update, where the
       // previous task keeps running until its successor does (and on when the successor fails).
+      // Only one that runs is kept: a successor superseded by a newer update before it ran serves
+      // nobody, and keeping it would let the slot hold three tasks (more than Parallelism extra).
       const successorStarting = startFirst && !!cur && cur.Status.State !== 'running';
+      // Never one on a node that is down or drained, which must empty whatever its successor does.
+      const kept = successorStarting
+        ? live.findLast((t) => t.Status.State === 'running' && (global ? keepsGlobal(t.NodeID) : nodeUsable(t.NodeID)))
+        : undefined;
       for (const extra of live) {
-        if (successorStarting && !isTerminal(extra.Status.State)) plan.live.add(extra.ID);
+        if (extra === kept) plan.live.add(extra.ID);
         else plan.desire(extra, 'shutdown');
       }
+      if (kept) plan.predecessors.set(k, kept);
       if (cur) {
         current.set(k, cur);
         plan.live.add(cur.ID);
@@ -310,6 +319,13 @@ export class Orchestrator extends ReconcileStage {
       for (const k of victims) {
         const t = current.get(k);
         if (t) plan.desire(t, 'shutdown');
+        // The slot goes: its start-first predecessor too, or the next pass would count the slot again.
+        const p = plan.predecessors.get(k);
+        if (p) {
+          plan.desire(p, 'shutdown');
+          plan.live.delete(p.ID);
+          plan.predecessors.delete(k);
+        }
         current.delete(k);
         plan.pending.delete(k);
         occupied.delete(k);
