@@ -377,6 +377,11 @@ class ProcessController implements Controller {
     return readLogs(this.#dir, opts, () => !!this.#exit() || (!this.#shimAlive() && !isAlive(this.#child())));
   }
 
+  /** The program's pid from child.json: no /proc scan (stats() walks every process to sum the group). */
+  async pid(): Promise<number | undefined> {
+    return this.#exit() ? undefined : this.#child()?.pid;
+  }
+
   async stats(): Promise<TaskStats> {
     const child = this.#child();
     if (!child || this.#exit()) return {};
