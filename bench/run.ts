@@ -15,6 +15,7 @@ const all: Record<string, () => Promise<unknown>> = {
   fleet: async () => (await import('./fleet.ts')).run(),
   sessions: async () => (await import('./sessions.ts')).run(),
   'rolling-update': async () => (await import('./rolling-update.ts')).run(),
+  'process-footprint': async () => (await import('./process-footprint.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
