@@ -16,7 +16,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, killTaskProcesses, requireBinary } from '../test/harness/index.ts';
+import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/harness/index.ts';
 import { type Figure, report, rssOf, stats } from './lib.ts';
 
 const GOAL_PER_TASK_MIB = 2;
@@ -87,6 +87,14 @@ async function failedTask(d: Daemon, name: string): Promise<string | undefined> 
   return f && `task ${f.ID} ${f.Status.State}: ${f.Status.Err ?? f.Status.Message}`;
 }
 
+/** The node has reported its runtimes (the process one healthy): what the scheduler waits for. */
+async function nodeReady(d: Daemon): Promise<void> {
+  await waitFor('the node to report a healthy process runtime', async () => {
+    const i = await d.json<{ Runtimes?: Record<string, { Healthy: boolean }> }>('/info');
+    return i.Runtimes?.process?.Healthy ? true : null;
+  }, 60_000);
+}
+
 /** Median of 5 samples 150 ms apart: one sample is at the mercy of the daemon's GC. */
 async function steadyRss(pid: number): Promise<number> {
   const s: number[] = [];
@@ -107,6 +115,7 @@ async function measure(n: number, env: Record<string, string>): Promise<Measured
   Object.assign(process.env, env);
   try {
     await d.start();
+    await nodeReady(d);
     for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v; }
     const name = `pf${n}`;
     const before = await steadyRss(d.proc!.pid);
@@ -183,7 +192,7 @@ export async function run(): Promise<{ figures: Figure[]; runs: Measured[]; note
     const cap = Math.max(10, Math.floor(avail / 4 / (50 * 2 ** 20)));
     const nj = Math.min(n, cap);
     if (nj < n) notes.push(`JavaScript shim measured with ${nj} replicas, not ${n}: this host's memory`);
-    const j = await measure(nj, { SHOAL_PROCESS_SHIM: 'js' });
+    const j = await measure(nj, { SHOAL_PROCESS_SHIM_KIND: 'js' });
     runs.push(j);
     out.push(...figures(j, 'anchor: JavaScript shim', false));
   }

@@ -17,8 +17,8 @@ test('without a compiler, or when told so, there is no native shim and the reaso
   const dir = tempDir();
   cleanups.push(() => dir[Symbol.dispose]());
   expect(await nativeShim(dir.path, { PATH: '/usr/bin:/bin', CC: 'no-such-cc' })).toEqual({ reason: 'no C compiler ("no-such-cc") on this host' });
-  expect(await nativeShim(dir.path, { SHOAL_PROCESS_SHIM: 'js' })).toEqual({ reason: 'SHOAL_PROCESS_SHIM=js' });
-  expect(((await nativeShim(dir.path, { SHOAL_PROCESS_SHIM: 'fast' })) as { reason: string }).reason).toContain('SHOAL_PROCESS_SHIM must be');
+  expect(await nativeShim(dir.path, { SHOAL_PROCESS_SHIM_KIND: 'js' })).toEqual({ reason: 'SHOAL_PROCESS_SHIM_KIND=js' });
+  expect(((await nativeShim(dir.path, { SHOAL_PROCESS_SHIM_KIND: 'fast' })) as { reason: string }).reason).toContain('SHOAL_PROCESS_SHIM_KIND must be');
   expect(existsSync(join(dir.path, nativeShimName()))).toBe(false);
 });
 

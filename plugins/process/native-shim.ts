@@ -9,7 +9,7 @@
  * program lands in `<dir>/shoal-shim-<hash of source and flags>`: compiled once per data dir and
  * version, reused by every later start, never overwritten while shims run it. Where no compiler
  * is found or it fails, `nativeShim` says why and the executor uses the JavaScript shim.
- * SHOAL_PROCESS_SHIM=js forces the JavaScript shim (to compare, or to rule the native one out).
+ * SHOAL_PROCESS_SHIM_KIND=js forces the JavaScript shim (to compare, or to rule the native one out).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -37,9 +37,9 @@ function executable(file: string): boolean {
  * build it gets `{ reason }`.
  */
 export async function nativeShim(dir: string, env: Record<string, string | undefined> = process.env): Promise<NativeShim> {
-  if (env.SHOAL_PROCESS_SHIM === 'js') return { reason: 'SHOAL_PROCESS_SHIM=js' };
-  if (env.SHOAL_PROCESS_SHIM && env.SHOAL_PROCESS_SHIM !== 'native') {
-    return { reason: `SHOAL_PROCESS_SHIM must be "native" or "js", not "${env.SHOAL_PROCESS_SHIM}"` };
+  if (env.SHOAL_PROCESS_SHIM_KIND === 'js') return { reason: 'SHOAL_PROCESS_SHIM_KIND=js' };
+  if (env.SHOAL_PROCESS_SHIM_KIND && env.SHOAL_PROCESS_SHIM_KIND !== 'native') {
+    return { reason: `SHOAL_PROCESS_SHIM_KIND must be "native" or "js", not "${env.SHOAL_PROCESS_SHIM_KIND}"` };
   }
   const out = join(dir, nativeShimName());
   if (executable(out)) return { path: out, compiled: false };

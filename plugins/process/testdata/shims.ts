@@ -13,7 +13,7 @@ const dir = join(tmpdir(), `shoal-test-shim-${process.getuid?.() ?? 0}`);
 
 /** The native shim's command, or why there is none here. */
 export async function nativeTestShim(): Promise<string[] | string> {
-  const n = await nativeShim(dir, { ...process.env, SHOAL_PROCESS_SHIM: 'native' });
+  const n = await nativeShim(dir, { ...process.env, SHOAL_PROCESS_SHIM_KIND: 'native' });
   return 'path' in n ? [n.path] : n.reason;
 }
 
