@@ -16,6 +16,7 @@ const all: Record<string, () => Promise<unknown>> = {
   sessions: async () => (await import('./sessions.ts')).run(),
   'rolling-update': async () => (await import('./rolling-update.ts')).run(),
   'docker-service-update': async () => (await import('./docker-service-update.ts')).run(),
+  'process-footprint': async () => (await import('./process-footprint.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

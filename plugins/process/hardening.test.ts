@@ -13,9 +13,10 @@ import { cgroupMembers, createTaskCgroup, detectCgroups, killCgroup, removeCgrou
 import { path, procStat, readJson, type ShimSpec } from './files.ts';
 import { createProcessExecutor } from './index.ts';
 import { findTools } from './launch.ts';
+import { testShim } from './testdata/shims.ts';
 
 const PARENT = 'shoal-test';
-const shim = [process.execPath, resolve(import.meta.dir, 'shim-entry.ts')];
+const shim = await testShim();
 const signal = () => AbortSignal.timeout(15_000);
 const root = process.getuid?.() === 0;
 const support = detectCgroups(PARENT);

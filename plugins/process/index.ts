@@ -25,6 +25,7 @@ import { killGroup, SHIM_ARG, SHIM_ENV, shimCommand } from './shim.ts';
 import {
   cgroupMemoryBytes, createTaskCgroup, detectCgroups, killCgroup, removeCgroup, type CgroupSupport, type TaskCgroup,
 } from './cgroup.ts';
+import { nativeShim } from './native-shim.ts';
 import { findTools, launchArgv, missingTools, type HostTools, type LaunchPlan } from './launch.ts';
 import { resolveUser, supplementaryGroups, type ResolvedUser } from './user.ts';
 import { signalName, validateProcessSpec } from './validate.ts';
@@ -32,8 +33,15 @@ import { signalName, validateProcessSpec } from './validate.ts';
 export { runShim, shimCommand, SHIM_ARG, SHIM_ENV } from './shim.ts';
 
 export interface ProcessExecutorOptions {
-  /** How to start a shim (task dir appended). Default: `shimCommand()`, the shoal executable. */
+  /**
+   * How to start a shim (task dir appended). Default: the native shim in `nativeShimDir` when it
+   * can be built there (native-shim.ts), else `shimCommand()`, the shoal executable.
+   */
   shimCommand?: string[];
+  /** Where the native shim is compiled and kept (the daemon: `<data-dir>/bin`). None: the JavaScript shim. */
+  nativeShimDir?: string;
+  /** Where the executor says which shim it uses. */
+  log?: (msg: string) => void;
   /** Rotate a task's output.log past this size; one previous file is kept. Default 16 MiB. */
   logMaxBytes?: number;
   /** How long `start` waits for the shim to report the program started. Default 10 s. */
@@ -61,6 +69,13 @@ export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Execut
     secrets: true,
   };
   let support: HostSupport | undefined;
+  let chosen: Promise<string[]> | undefined;
+  /** The shim command, chosen once (a native shim deleted since is built again). */
+  const shim = (): Promise<string[]> => {
+    if (opts.shimCommand) return Promise.resolve(opts.shimCommand);
+    chosen = chosen?.then((c) => (existsSync(c[0]!) ? c : chooseShim(opts))) ?? chooseShim(opts);
+    return chosen;
+  };
   const host = (): HostSupport => (support ??= {
     cgroups: opts.cgroups === false ? { mode: 'none', note: 'cgroups turned off' } : detectCgroups(opts.cgroupParent ?? 'shoal'),
     tools: findTools(),
@@ -84,13 +99,13 @@ export function createProcessExecutor(opts: ProcessExecutorOptions = {}): Execut
       if (process.platform !== 'linux' || !existsSync('/proc/self/stat')) {
         return { healthy: false, message: 'the process runtime needs Linux with /proc mounted', attributes };
       }
-      const shim = (opts.shimCommand ?? shimCommand())[0];
-      if (!existsSync(shim)) return { healthy: false, message: `process shim ${shim} not found`, attributes };
+      const shimPath = (await shim())[0]!;
+      if (!existsSync(shimPath)) return { healthy: false, message: `process shim ${shimPath} not found`, attributes };
       return { healthy: true, attributes, resources, ...(cgroups.note ? { message: cgroups.note } : {}) };
     },
     validate: validateProcessSpec,
     controller(task: Task, ctx: TaskContext): Controller {
-      return new ProcessController(task, ctx, opts, host);
+      return new ProcessController(task, ctx, opts, host, shim);
     },
   };
 }
@@ -104,6 +119,7 @@ class ProcessController implements Controller {
 
   constructor(
     readonly task: Task, readonly ctx: TaskContext, readonly opts: ProcessExecutorOptions, readonly host: () => HostSupport,
+    readonly shim: () => Promise<string[]>,
   ) {
     this.#spec = task.Spec.ProcessSpec ?? { Command: [] };
     this.#dir = ctx.taskDir;
@@ -247,7 +263,7 @@ class ProcessController implements Controller {
       // another shim would recurse without end.
       throw new StartError(`refusing to start a process shim from inside one: the executable does not handle "${SHIM_ARG}"`);
     }
-    const cmd = [...(this.opts.shimCommand ?? shimCommand()), this.#dir];
+    const cmd = [...(await this.shim()), this.#dir];
     const shimLog = openSync(path(this.#dir, 'shimLog'), 'a', 0o600);
     try {
       // No pipes to the daemon: the shim must not get SIGPIPE when the daemon dies.
@@ -377,6 +393,11 @@ class ProcessController implements Controller {
     return readLogs(this.#dir, opts, () => !!this.#exit() || (!this.#shimAlive() && !isAlive(this.#child())));
   }
 
+  /** The program's pid from child.json: no /proc scan (stats() walks every process to sum the group). */
+  async pid(): Promise<number | undefined> {
+    return this.#exit() ? undefined : this.#child()?.pid;
+  }
+
   async stats(): Promise<TaskStats> {
     const child = this.#child();
     if (!child || this.#exit()) return {};
@@ -385,6 +406,19 @@ class ProcessController implements Controller {
     const memoryBytes = (cg && cgroupMemoryBytes(cg)) || s.memoryBytes;
     return s.count ? { cpuNanos: s.cpuNanos, memoryBytes, pid: child.pid } : { pid: child.pid };
   }
+}
+
+/** The native shim where it can be built, else the JavaScript one; says which, and why. */
+async function chooseShim(opts: ProcessExecutorOptions): Promise<string[]> {
+  const log = opts.log ?? (() => {});
+  if (!opts.nativeShimDir) return shimCommand();
+  const n = await nativeShim(opts.nativeShimDir);
+  if ('path' in n) {
+    log(`process executor: native shim ${n.path}${n.compiled ? ' (compiled now)' : ''}`);
+    return [n.path];
+  }
+  log(`process executor: JavaScript shim (${n.reason})`);
+  return shimCommand();
 }
 
 /** A resolv.conf naming `dns` as the nameservers; search domains and options come from the host's. */

@@ -17,9 +17,10 @@ import { cgroupMembers, detectCgroups } from './cgroup.ts';
 import { isAlive, path, procStat, readJson, type PidRecord, type ShimSpec } from './files.ts';
 import { createProcessExecutor, resolvConf } from './index.ts';
 import { findTools, launchArgv, missingTools } from './launch.ts';
+import { testShim } from './testdata/shims.ts';
 
 const PARENT = 'shoal-test';
-const shim = [process.execPath, resolve(import.meta.dir, 'shim-entry.ts')];
+const shim = await testShim();
 const signal = () => AbortSignal.timeout(15_000);
 const root = process.getuid?.() === 0;
 const tools = findTools();

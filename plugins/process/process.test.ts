@@ -11,7 +11,9 @@ import { groupMembers, isAlive, path, readJson, type PidRecord } from './files.t
 import { createProcessExecutor, shimCommand, SHIM_ARG } from './index.ts';
 import { runShim } from './shim.ts';
 
-const shim = [process.execPath, resolve(import.meta.dir, 'shim-entry.ts')];
+import { testShim } from './testdata/shims.ts';
+
+const shim = await testShim();
 const signal = () => AbortSignal.timeout(10_000);
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });

@@ -141,7 +141,8 @@ class Daemon implements RunningDaemon {
       }
       ({ net, membership, nodeId } = await joinCluster({ dataDir: opts.dataDir, join: opts.join, token: opts.token }, addrs, log));
     }
-    const catalog = builtinCatalog({ nodeId, log });
+    // The native process shim is compiled into the data dir (a few hundred KiB; once per version).
+    const catalog = builtinCatalog({ nodeId, log }, { nativeShimDir: join(opts.dataDir, 'bin'), log });
     // Never fatal: a broken plugin is logged, reported by `shoal plugin ls`, and skipped.
     const plugins = await loadExecutors(opts.pluginDir ?? join(opts.dataDir, 'plugins'), catalog, log);
     // A manager's raft log is sealed with its data key (encryption at rest); unlocked by now.

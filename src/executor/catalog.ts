@@ -4,7 +4,7 @@
  */
 import { createContainerExecutor } from '../../plugins/container/index.ts';
 import { createMockExecutor } from '../../plugins/mock/index.ts';
-import { createProcessExecutor } from '../../plugins/process/index.ts';
+import { createProcessExecutor, type ProcessExecutorOptions } from '../../plugins/process/index.ts';
 import { createVmExecutor } from '../../plugins/vm/index.ts';
 import { runtimeOf, type TaskSpec } from '../types/index.ts';
 import type { Executor, Fingerprint } from './contract.ts';
@@ -95,6 +95,6 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
  * this host cannot run (no Docker Engine, no QEMU) reports itself unhealthy in its fingerprint, so
  * the scheduler places none of its tasks here and `service ps` says why.
  */
-export function builtinCatalog(opts: { nodeId?: string; log?: (msg: string) => void } = {}): ExecutorCatalog {
-  return new ExecutorCatalog([createProcessExecutor(), createMockExecutor(), createContainerExecutor(opts), createVmExecutor()]);
+export function builtinCatalog(opts: { nodeId?: string; log?: (msg: string) => void } = {}, processes: ProcessExecutorOptions = {}): ExecutorCatalog {
+  return new ExecutorCatalog([createProcessExecutor(processes), createMockExecutor(), createContainerExecutor(opts), createVmExecutor()]);
 }

@@ -28,6 +28,8 @@ export interface ComplianceSpecs {
 export interface ComplianceOptions {
   /** Per-test bound, for executors whose tasks take long to start (a VM under emulation). Default 5 s. */
   testTimeoutMs?: number;
+  /** Names the suite when one runtime is run more than one way (the process executor's two shims). */
+  variant?: string;
 }
 
 const ac = () => new AbortController().signal;
@@ -41,7 +43,7 @@ export function executorCompliance(
   name: string, makeExecutor: () => Executor, specs: ComplianceSpecs, opts: ComplianceOptions = {},
 ): void {
   const test = (title: string, fn: () => Promise<void> | void) => bunTest(title, fn, opts.testTimeoutMs ?? 5_000);
-  describe(`executor compliance: ${name}`, () => {
+  describe(`executor compliance: ${name}${opts.variant ? ` (${opts.variant})` : ''}`, () => {
     const cleanups: (() => Promise<void> | void)[] = [];
     afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 

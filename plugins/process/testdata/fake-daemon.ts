@@ -3,13 +3,13 @@
  * "started", then idles until it is killed (the test kills it with SIGKILL).
  * Usage: bun fake-daemon.ts <task-dir> <task-json> [<task-network-json>]
  */
-import { resolve } from 'node:path';
 import type { TaskNetwork } from '../../../src/executor/contract.ts';
 import type { Task } from '../../../src/types/index.ts';
 import { createProcessExecutor } from '../index.ts';
+import { testShim } from './shims.ts';
 
 const [taskDir, taskJson, networkJson] = process.argv.slice(2);
-const exec = createProcessExecutor({ shimCommand: [process.execPath, resolve(import.meta.dir, '../shim-entry.ts')] });
+const exec = createProcessExecutor({ shimCommand: await testShim() });
 const ctl = exec.controller(JSON.parse(taskJson!) as Task, {
   taskDir: taskDir!, log: () => {}, ...(networkJson ? { network: JSON.parse(networkJson) as TaskNetwork } : {}),
 });

@@ -36,6 +36,8 @@ export class AssignmentTracker {
 
   markDirty(taskId: string): void { this.#dirty.add(taskId); }
   get hasDirty(): boolean { return this.#dirty.size > 0; }
+  /** Whether any task marked since the last `changes` passes `test`. */
+  someDirty(test: (taskId: string) => boolean): boolean { for (const id of this.#dirty) if (test(id)) return true; return false; }
   get size(): number { return this.#sent.size; }
 
   /** The whole set, as frames with `full: true` (the last with `last: true`). */

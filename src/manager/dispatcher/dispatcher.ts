@@ -13,7 +13,7 @@ import { MAX_FRAME_BYTES, type Message } from '../../lib/frames.ts';
 import { newId } from '../../lib/ids.ts';
 import type { ChangeEvent, MemoryStore } from '../../store/index.ts';
 import type { Node, NodeDescription, Task } from '../../types/index.ts';
-import { NS_PER_MS } from '../../types/index.ts';
+import { NS_PER_MS, taskFileRefs } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
 import { AssignmentTracker } from './assignments.ts';
 import { SecretTracker } from './secrets.ts';
@@ -362,11 +362,19 @@ export class Dispatcher {
 
   // ------------------------------------------------------------------ assignments
 
+  #needsFiles(taskId: string): boolean {
+    const t = this.store.get('tasks', taskId);
+    return !!t && taskFileRefs(t.Spec).length > 0;
+  }
+
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
         if (!s.tracker.hasDirty) continue;
-        for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
+        // sync() scans every task of the node: only when the worker holds files or a changed task
+        // names some (else each commit costs O(tasks on the node): O(N²) to start N tasks).
+        const files = s.secrets && (s.secrets.size > 0 || s.tracker.someDirty((id) => this.#needsFiles(id)));
+        for (const b of files ? s.secrets!.sync(this.store) : []) s.send({ t: 'secrets', b });
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
       const { endpoints, networks, revocations } = this.#tables.changed();
