@@ -16,7 +16,8 @@ const filter = new RegExp(`^(${LEFT_OUT.map((p) => p.replace(/[/.]/g, '\\$&')).j
 /** The stub's source: property reads give a function that throws (dockerode reads `.Client` etc. at load). */
 export function stubSource(pkg: string): string {
   const message = `${pkg} is left out of the shoal executable (scripts/leave-out.ts): ssh:// engine addresses and docker build sessions are not supported`;
-  return `const fail = () => { throw new Error(${JSON.stringify(message)}); };\n` +
+  // A function, not an arrow: `new ssh2.Client()` must reach the throw too.
+  return `function fail() { throw new Error(${JSON.stringify(message)}); }\n` +
     `module.exports = new Proxy(fail, { get: (_, key) => (key === '__esModule' ? false : fail) });\n`;
 }
 
