@@ -2,11 +2,17 @@
  * Builds dist/shoal: one executable with the Bun runtime inside.
  *   bun build.ts            linux-x64 (the default)
  *   bun build.ts --arm64    linux-arm64 (cross-compiling needs that Bun runtime in Bun's cache)
+ *   bun build.ts --metafile also write dist/shoal.meta.json (the bundle's inputs and their sizes;
+ *                           `bun scripts/bundle-composition.ts` sums them by package)
+ *   bun build.ts --small    bytecode for module top levels only and minified names: ~10 MB smaller,
+ *                           but the daemon starts slower (docs/footprint.md has the figures)
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { leaveOut } from './scripts/leave-out.ts';
 
 const arm64 = process.argv.includes('--arm64');
+const small = process.argv.includes('--small');
 const target = arm64 ? 'bun-linux-arm64' : 'bun-linux-x64';
 const outfile = join(import.meta.dir, 'dist', arm64 ? 'shoal-arm64' : 'shoal');
 mkdirSync(join(import.meta.dir, 'dist'), { recursive: true });
@@ -15,16 +21,24 @@ const pkg = await Bun.file(join(import.meta.dir, 'package.json')).json();
 const commit = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: import.meta.dir }).stdout.toString().trim();
 
 const started = performance.now();
-const proc = Bun.spawnSync(
-  [
-    process.execPath, 'build', '--compile', `--target=${target}`, '--bytecode', '--format=esm', '--minify-syntax',
-    `--define=SHOAL_VERSION=${JSON.stringify(pkg.version)}`, `--define=SHOAL_COMMIT=${JSON.stringify(commit || 'unknown')}`,
-    join(import.meta.dir, 'src', 'main.ts'), '--outfile', outfile,
-  ],
-  { stdout: 'inherit', stderr: 'inherit' },
-);
-if (proc.exitCode !== 0) {
-  console.error(`build failed (exit ${proc.exitCode})`);
-  process.exit(proc.exitCode ?? 1);
+const result = await Bun.build({
+  entrypoints: [join(import.meta.dir, 'src', 'main.ts')],
+  compile: { target, outfile },
+  bytecode: true,
+  ...(small ? { bytecodeDepth: 0 } : {}),
+  format: 'esm',
+  minify: small ? { syntax: true, whitespace: true, identifiers: true, keepNames: true } : { syntax: true },
+  define: {
+    SHOAL_VERSION: JSON.stringify(pkg.version),
+    SHOAL_COMMIT: JSON.stringify(commit || 'unknown'),
+  },
+  metafile: process.argv.includes('--metafile'),
+  plugins: [leaveOut],
+}).catch((e: unknown) => ({ success: false as const, logs: [e], metafile: undefined }));
+if (!result.success) {
+  for (const l of result.logs) console.error(l);
+  console.error('build failed');
+  process.exit(1);
 }
-console.log(`built ${outfile} for ${target} in ${Math.round(performance.now() - started)} ms`);
+if (result.metafile) writeFileSync(`${outfile}.meta.json`, JSON.stringify(result.metafile));
+console.log(`built ${outfile} for ${target}${small ? ' (--small)' : ''} in ${Math.round(performance.now() - started)} ms`);

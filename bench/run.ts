@@ -7,6 +7,7 @@ import { writeResult } from './lib.ts';
 const all: Record<string, () => Promise<unknown>> = {
   store: async () => (await import('./store.ts')).run(),
   daemon: async () => (await import('./daemon.ts')).run(),
+  footprint: async () => (await import('./footprint.ts')).run(),
   raft: async () => (await import('./raft.ts')).run(),
   mesh: async () => (await import('./mesh.ts')).run(),
   vip: async () => (await import('./vip.ts')).run(),

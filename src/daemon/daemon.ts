@@ -37,13 +37,12 @@ import { loadMembership, rememberAddrs } from './membership.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
 import { prepareRestore, seedRestoredLog, settleRestore } from './restore.ts';
 import { RoleChanges } from './roles/changes.ts';
-import { ManagerRole } from './roles/manager.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
 import { workerTlsSource } from './worker-tls.ts';
 import type { ClusterSpec } from '../types/index.ts';
-import { type ClusterState, openClusterState } from './state.ts';
+import type { ClusterState } from './state.ts';
 
 export type { DaemonOptions, RunningDaemon } from './options.ts';
 
@@ -160,7 +159,8 @@ class Daemon implements RunningDaemon {
     let d: Daemon | null = null;
     const state = membership?.Role === 'worker'
       ? workerState()
-      : await openClusterState({
+      // The raft host and the manager's stages are loaded only on a manager: an idle worker never evaluates them.
+      : await (await import('./state.ts')).openClusterState({
         dataDir: opts.dataDir,
         nodeId,
         joined: membership?.Joined,
@@ -204,6 +204,7 @@ class Daemon implements RunningDaemon {
   private async startRoles(): Promise<void> {
     const ctx = this.ctx;
     if (ctx.role === 'manager') {
+      const { ManagerRole } = await import('./roles/manager.ts');
       ctx.manager = new ManagerRole({
         state: ctx.state, nodeId: ctx.nodeId, log: ctx.log, atRest: ctx.atRest,
         managers: () => ctx.managerAddrs(),

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse, type ScalarTag } from 'yaml';
+import type * as Yaml from 'yaml';
 import { type Env, interpolateTree } from './interpolate.ts';
 
 export class ComposeError extends Error {
@@ -49,14 +49,20 @@ export function parseEnvFile(text: string, where: string): Record<string, string
   return out;
 }
 
+// yaml is a sixth of the bundle's JavaScript and only `stack deploy` reads YAML, while every daemon
+// starts through the CLI modules that import this one: required on first use (the bundle evaluates
+// a required module then), a daemon never evaluates it.
+let yaml: typeof Yaml | undefined;
+const loadYaml = (): typeof Yaml => (yaml ??= require('yaml') as typeof Yaml);
+
 /** `mode: 0440` is octal in compose files (Go's YAML reads a leading 0 so), not YAML 1.2's decimal. */
-const GO_OCTAL: ScalarTag = { tag: 'tag:yaml.org,2002:int', default: true, test: /^0[0-7]+$/, resolve: (s) => parseInt(s, 8) };
+const GO_OCTAL: Yaml.ScalarTag = { tag: 'tag:yaml.org,2002:int', default: true, test: /^0[0-7]+$/, resolve: (s) => parseInt(s, 8) };
 
 /** Parses and interpolates YAML text (one file). */
 export function parseCompose(text: string, where: string, env: Env, unset: Set<string>): Tree {
   let doc: unknown;
   try {
-    doc = parse(text, { merge: true, maxAliasCount: 1000, customTags: (tags) => [GO_OCTAL, ...tags] });
+    doc = loadYaml().parse(text, { merge: true, maxAliasCount: 1000, customTags: (tags) => [GO_OCTAL, ...tags] });
   } catch (e) {
     throw new ComposeError(`${where}: ${(e as Error).message}`);
   }
