@@ -1,6 +1,6 @@
 import type { LoadReport } from '../executor/loader.ts';
 import type { MemoryStore } from '../store/index.ts';
-import type { ClusterSpec, Task, TaskSpec } from '../types/index.ts';
+import type { ClusterSpec, Task, TaskSpec, UpgradeRecord } from '../types/index.ts';
 
 export interface LogLine { stream: 'stdout' | 'stderr'; time: number; line: string }
 
@@ -59,4 +59,13 @@ export interface ApiDeps {
   /** Prometheus' text format of this daemon's metrics (`GET /metrics`); tests omit it. */
   metrics?(): Promise<{ contentType: string; body: string }>;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
+  /** The fleet's rolling self-upgrade (`/shoal/upgrade`); tests omit it. */
+  upgrade?: UpgradeApi;
+}
+
+/** `shoal fleet upgrade`: start an upgrade (the executable is the body, or fetched from `url`), roll back, or read where it stands. */
+export interface UpgradeApi {
+  begin(req: { body: ReadableStream<Uint8Array> | null; url?: string; sha256?: string; parallelism?: number }): Promise<UpgradeRecord>;
+  rollback(): Promise<UpgradeRecord>;
+  status(): UpgradeRecord | null;
 }

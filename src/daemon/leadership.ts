@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.ts';
 import type { RaftHost } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
-import { Manager } from './manager-stages.ts';
+import { Manager, type Stage } from './manager-stages.ts';
 import { ManagerCount } from './manager-count.ts';
 import { RaftMembers } from './raft-members.ts';
 
@@ -21,6 +21,8 @@ export interface LeaderRoleOptions {
   log: (msg: string) => void;
   /** Told after the stages started or stopped. */
   onChange?: (leading: boolean) => void;
+  /** Further leader-only stages, made afresh each time this node comes to lead (the upgrade driver). */
+  stages?: () => Stage[];
 }
 
 export class LeaderRole {
@@ -54,7 +56,7 @@ export class LeaderRole {
       if (!leading()) return;
       const members = new RaftMembers({ store, raft, selfId: this.o.selfId, log: this.o.log });
       const count = new ManagerCount({ store, selfId: this.o.selfId, log: this.o.log, onError: (stage, err) => this.o.log(`${stage}: ${errorMessage(err)}`) });
-      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count] });
+      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count, ...(this.o.stages?.() ?? [])] });
       await m.start();
       this.#manager = m;
       this.o.log(`leadership: this node leads (term ${raft.status.term}); manager stages started`);

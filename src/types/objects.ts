@@ -378,6 +378,8 @@ export interface Cluster extends Meta {
    * `RevokedAt` is refused by every manager; records are dropped once their certificate expired.
    */
   ClientCerts?: ClientCertRecord[];
+  /** The fleet's rolling self-upgrade, under way or the last one (our addition; `shoal fleet upgrade`). */
+  Upgrade?: import('./upgrade.ts').UpgradeRecord;
 }
 
 export interface ClientCertRecord {

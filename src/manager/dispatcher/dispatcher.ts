@@ -24,6 +24,7 @@ import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './p
 import { describedAs, refuse, ServerSession, type SessionInfo } from './session.ts';
 import { type StatusStats, StatusWriter } from './status.ts';
 import { SessionTables } from './tables.ts';
+import { upgradeGraceMs } from './upgrade-grace.ts';
 
 export type { SessionInfo } from './session.ts';
 
@@ -101,6 +102,11 @@ export class Dispatcher {
 
   get downGraceMs(): number {
     return this.#opts.downGraceMs ?? this.heartbeatMisses * this.heartbeatPeriodMs;
+  }
+
+  /** The grace of one node: longer while a rolling upgrade restarts it (upgrade-grace.ts). */
+  #graceOf(nodeId: string): number {
+    return Math.max(this.downGraceMs, upgradeGraceMs(this.store, nodeId) ?? 0);
   }
 
   /**
@@ -306,14 +312,15 @@ export class Dispatcher {
     s.cancelExpiry = this.#clock.setTimer(this.heartbeatMisses * this.heartbeatPeriodMs, () => {
       if (this.#sessions.get(s.nodeId) !== s) return;
       this.#log(`dispatcher: node ${s.nodeId} missed its heartbeats`);
-      this.#closeSession(s, 'bad-request', 'heartbeat timeout', false);
-      void this.#markDown(s.nodeId, 'heartbeat failure');
+      const upgrading = upgradeGraceMs(this.store, s.nodeId) !== null;
+      this.#closeSession(s, 'bad-request', 'heartbeat timeout', upgrading);
+      if (!upgrading) void this.#markDown(s.nodeId, 'heartbeat failure');
     });
   }
 
   #armDown(nodeId: string, message: string): void {
     this.#cancelDown(nodeId);
-    const cancel = this.#clock.setTimer(this.downGraceMs, () => {
+    const cancel = this.#clock.setTimer(this.#graceOf(nodeId), () => {
       this.#downTimers.delete(nodeId);
       void this.#markDown(nodeId, message);
     });
