@@ -5,8 +5,12 @@
  */
 export type UpgradeKind = 'upgrade' | 'rollback';
 
-/** Where the whole upgrade stands. `paused`: a node failed; `shoal fleet upgrade --rollback` or a new upgrade goes on. */
-export type UpgradePhase = 'running' | 'paused' | 'done';
+/**
+ * Where the whole upgrade stands. `staging`: the executable goes to every manager first (nothing is
+ * replaced yet); `running`: the leader restarts node after node; `paused`: a node failed, and
+ * `shoal fleet upgrade --rollback` or a new upgrade goes on from there.
+ */
+export type UpgradePhase = 'staging' | 'running' | 'paused' | 'done';
 
 /** One node's step, in order: pending → staged → probed → restarting → ready (or failed, with a reason). */
 export type UpgradeNodeState = 'pending' | 'staged' | 'probed' | 'restarting' | 'ready' | 'skipped' | 'failed';

@@ -8,7 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { multiaddr } from '@multiformats/multiaddr';
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr';
+import type { PeerId } from '@libp2p/interface';
 import { errorMessage, UnavailableError } from '../../lib/errors.ts';
 import { pushExecutable, requestActivate, requestRollback, UpgradeDeclinedError } from '../../net/upgrade.ts';
 import type { RaftHost } from '../../raft-host/host.ts';
@@ -136,7 +137,7 @@ export class UpgradeDriver {
         if (!(await this.o.agent.has(rec.Sha256, rec.Version))) throw new UnavailableError(`shoal ${rec.Version} is not staged on this manager`);
       } else {
         const path = await this.#source(rec);
-        await this.#reach(n, signal, (node) => pushExecutable(net!.guard, targetOf(node), { path, version: rec.Version, sha256: rec.Sha256, size: rec.Size }));
+        await this.#reach(n, signal, (target) => pushExecutable(net!.guard, target, { path, version: rec.Version, sha256: rec.Sha256, size: rec.Size }));
       }
       await setNodeState(store, rec.ID, n.NodeID, 'probed', 'staged, checksum verified, --version probed');
       await setNodeState(store, rec.ID, n.NodeID, 'restarting');
@@ -144,14 +145,14 @@ export class UpgradeDriver {
         await this.o.agent.activate(rec.Version, rec.Sha256);
         throw new Yield();
       }
-      await this.#reach(n, signal, (node) => requestActivate(net!.guard, targetOf(node), rec.Version, rec.Sha256));
+      await this.#reach(n, signal, (target) => requestActivate(net!.guard, target, rec.Version, rec.Sha256));
     } else {
       await setNodeState(store, rec.ID, n.NodeID, 'restarting');
       if (self) {
         await this.o.agent.rollback(rec.Version);
         throw new Yield();
       }
-      await this.#reach(n, signal, (node) => requestRollback(net!.guard, targetOf(node), rec.Version));
+      await this.#reach(n, signal, (target) => requestRollback(net!.guard, target, rec.Version));
     }
     await this.#waitBack(n, rec.Version, signal);
     await setNodeState(store, rec.ID, n.NodeID, 'ready');
@@ -163,14 +164,15 @@ export class UpgradeDriver {
    * a moment after an election; a manager may be restarting), up to a bound. A node that answers
    * "no" is not asked again.
    */
-  async #reach<T>(n: UpgradeNode, signal: AbortSignal, op: (node: Node) => Promise<T>): Promise<T> {
-    const deadline = Date.now() + (this.o.reachBoundMs ?? 30_000);
+  async #reach<T>(n: UpgradeNode, signal: AbortSignal, op: (target: PeerId | Multiaddr) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + (this.o.reachBoundMs ?? 60_000);
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw new Yield();
       const node = this.o.store.get('nodes', n.NodeID);
       if (!node) throw new UnavailableError('the node was removed from the cluster');
       try {
-        return await op(node);
+        const targets = targetsOf(node);
+        return await op(targets[(attempt - 1) % targets.length]!);
       } catch (err) {
         if (err instanceof UpgradeDeclinedError || Date.now() > deadline) throw err;
         if (attempt === 1) this.o.log(`upgrade: node ${n.Hostname || n.NodeID.slice(0, 12)} not reachable yet (${errorMessage(err)}); trying again`);
@@ -214,11 +216,17 @@ export class UpgradeDriver {
   }
 }
 
-/** How to reach a node: a manager at its raft address, a worker by its peer id (its session keeps a connection to the leader). */
-function targetOf(node: Node) {
-  const addr = node.ManagerStatus?.Addr;
-  if (node.Spec.Role === 'manager' && addr) return multiaddr(toMultiaddrString(parseHostPort('address', addr, '127.0.0.1')));
+/**
+ * Ways to reach a node, tried in turn: a manager at its raft address; a worker by its peer id (its
+ * session keeps a connection to the leader) or at the address it gave when it joined.
+ */
+function targetsOf(node: Node): (PeerId | Multiaddr)[] {
+  const at = (a: string) => multiaddr(toMultiaddrString(parseHostPort('address', a, '127.0.0.1')));
+  const out: (PeerId | Multiaddr)[] = [];
+  if (node.Spec.Role === 'manager' && node.ManagerStatus?.Addr) out.push(at(node.ManagerStatus.Addr));
   const peer = node.Description?.TLSInfo?.PeerID;
-  if (!peer) throw new UnavailableError('the node has not reported its peer id yet');
-  return peerIdFromString(peer);
+  if (peer) out.push(peerIdFromString(peer));
+  if (node.AdvertiseAddr && node.AdvertiseAddr !== node.ManagerStatus?.Addr) out.push(at(node.AdvertiseAddr));
+  if (out.length === 0) throw new UnavailableError('the node has reported neither its peer id nor its address yet');
+  return out;
 }

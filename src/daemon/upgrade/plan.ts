@@ -9,7 +9,7 @@ import { ConflictError, errorMessage, InvalidArgumentError, UnavailableError } f
 import { newId } from '../../lib/ids.ts';
 import type { MemoryStore } from '../../store/index.ts';
 import type { Node, UpgradeNode, UpgradeRecord } from '../../types/index.ts';
-import { changeUpgrade, currentUpgrade } from './record.ts';
+import { changeUpgrade, currentUpgrade, setPhase } from './record.ts';
 import { checkSkew } from './skew.ts';
 import { checkSha256, probeVersion, runningExecutable, StagingWriter, UpgradeError } from './executable.ts';
 
@@ -35,7 +35,7 @@ export const versionOf = (n: Node) => n.Description?.Engine?.EngineVersion ?? ''
 
 function refuseWhileRunning(store: MemoryStore): void {
   const cur = currentUpgrade(store);
-  if (cur?.Phase === 'running') {
+  if (cur?.Phase === 'running' || cur?.Phase === 'staging') {
     throw new ConflictError(`an ${cur.Kind} to shoal ${cur.Version} is under way: follow it with "shoal fleet upgrade --status"`);
   }
 }
@@ -99,6 +99,26 @@ export async function beginUpgrade(deps: PlanDeps, req: UpgradeRequest, leaderId
   try {
     checkSkew(exe.version, nodes.map((n) => ({ name: nodeName(n), version: versionOf(n) })));
     if (nodes.every((n) => versionOf(n) === exe.version)) throw new InvalidArgumentError(`every node runs shoal ${exe.version} already: nothing to upgrade`);
+  } catch (err) {
+    rmSync(exe.path, { force: true });
+    throw err;
+  }
+  const at = new Date().toISOString();
+  const record: UpgradeRecord = {
+    ID: newId(), Kind: 'upgrade', Version: exe.version, Sha256: exe.sha256, Size: exe.size, Phase: 'staging', Parallelism: parallelism,
+    Nodes: nodes.map((n): UpgradeNode => ({
+      NodeID: n.ID, Hostname: n.Description?.Hostname ?? '', Role: n.Spec.Role === 'manager' ? 'manager' : 'worker', From: versionOf(n),
+      State: versionOf(n) === exe.version ? 'skipped' : 'pending', ...(versionOf(n) === exe.version ? { Message: `runs ${exe.version} already` } : {}), UpdatedAt: at,
+    })),
+    StartedAt: at, UpdatedAt: at,
+  };
+  // Written before the managers receive it: while 100 MB cross the network a loaded host may miss
+  // heartbeats, and the record gives every node the upgrade's grace (dispatcher/upgrade-grace.ts).
+  await changeUpgrade(deps.store, (cur) => {
+    if (cur?.Phase === 'running' || cur?.Phase === 'staging') throw new ConflictError(`an ${cur.Kind} to shoal ${cur.Version} started meanwhile`);
+    return record;
+  });
+  try {
     for (const m of nodes.filter((n) => n.Spec.Role === 'manager' && n.ID !== deps.selfId)) {
       const t1 = performance.now();
       await deps.stageOn(m, exe).catch((err) => {
@@ -107,22 +127,10 @@ export async function beginUpgrade(deps: PlanDeps, req: UpgradeRequest, leaderId
       deps.log(`upgrade: staged on manager ${nodeName(m)} in ${Math.round(performance.now() - t1)} ms`);
     }
   } catch (err) {
-    rmSync(exe.path, { force: true });
+    await setPhase(deps.store, record.ID, 'paused', errorMessage(err)).catch(() => {});
     throw err;
   }
-  const at = new Date().toISOString();
-  const record: UpgradeRecord = {
-    ID: newId(), Kind: 'upgrade', Version: exe.version, Sha256: exe.sha256, Size: exe.size, Phase: 'running', Parallelism: parallelism,
-    Nodes: nodes.map((n): UpgradeNode => ({
-      NodeID: n.ID, Hostname: n.Description?.Hostname ?? '', Role: n.Spec.Role === 'manager' ? 'manager' : 'worker', From: versionOf(n),
-      State: versionOf(n) === exe.version ? 'skipped' : 'pending', ...(versionOf(n) === exe.version ? { Message: `runs ${exe.version} already` } : {}), UpdatedAt: at,
-    })),
-    StartedAt: at, UpdatedAt: at,
-  };
-  await changeUpgrade(deps.store, (cur) => {
-    if (cur?.Phase === 'running') throw new ConflictError(`an ${cur.Kind} to shoal ${cur.Version} started meanwhile`);
-    return record;
-  });
+  await setPhase(deps.store, record.ID, 'running');
   deps.log(`upgrade: to shoal ${exe.version} (sha256 ${exe.sha256.slice(0, 12)}…), ${record.Nodes.filter((n) => n.State === 'pending').length} node(s), workers first`);
   return record;
 }

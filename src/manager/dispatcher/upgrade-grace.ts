@@ -1,17 +1,22 @@
 /**
- * A node that a rolling upgrade is working on (docs/upgrade.md) restarts on purpose and keeps its
- * tasks: it gets a longer grace before it is marked down (and its tasks run elsewhere), so that a
- * slow restart on a loaded host does not turn a drain-free upgrade into a reschedule.
+ * While a rolling upgrade runs (docs/upgrade.md), nodes restart on purpose and keep their tasks, and
+ * each manager's restart moves every worker's session to another leader: every node of the upgrade
+ * gets a longer grace before it is marked down (and its tasks run elsewhere), during the upgrade and
+ * for a while after it, so that a slow restart or reconnection on a loaded host does not turn a
+ * drain-free upgrade into a reschedule. A paused upgrade gets none: something failed.
  */
 import type { MemoryStore } from '../../store/index.ts';
 
-/** Bound on a node's restart during an upgrade; the upgrade itself fails the node after a similar time. */
+/** Bound on a node's restart during an upgrade; the upgrade itself fails a node after a similar time. */
 export const UPGRADE_DOWN_GRACE_MS = 120_000;
+/** How long after the upgrade finished the grace still holds (the last leader change is recent). */
+export const UPGRADE_SETTLE_MS = 60_000;
 
-/** The grace for `nodeId` while an upgrade is under way and has not finished with it; else null. */
-export function upgradeGraceMs(store: MemoryStore, nodeId: string): number | null {
+/** The grace for `nodeId` while an upgrade involves it; else null. */
+export function upgradeGraceMs(store: MemoryStore, nodeId: string, now = Date.now()): number | null {
   const u = store.list('clusters')[0]?.Upgrade;
-  if (u?.Phase !== 'running') return null;
-  const n = u.Nodes.find((x) => x.NodeID === nodeId);
-  return n && (n.State === 'pending' || n.State === 'staged' || n.State === 'probed' || n.State === 'restarting') ? UPGRADE_DOWN_GRACE_MS : null;
+  if (!u || !u.Nodes.some((x) => x.NodeID === nodeId)) return null;
+  if (u.Phase === 'running' || u.Phase === 'staging') return UPGRADE_DOWN_GRACE_MS;
+  if (u.Phase === 'done' && now - Date.parse(u.UpdatedAt) < UPGRADE_SETTLE_MS) return UPGRADE_DOWN_GRACE_MS;
+  return null;
 }
