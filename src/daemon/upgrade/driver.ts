@@ -132,6 +132,10 @@ export class UpgradeDriver {
     }
     const net = this.o.net();
     if (!self && !net) throw new UnavailableError('this manager has no cluster network yet');
+    // A leader deposed while its event loop was starved must not go on restarting nodes beside the new one.
+    const stillLeading = () => {
+      if (signal.aborted || this.o.raft.status.role !== 'leader') throw new Yield();
+    };
     if (rec.Kind === 'upgrade') {
       if (self) {
         if (!(await this.o.agent.has(rec.Sha256, rec.Version))) throw new UnavailableError(`shoal ${rec.Version} is not staged on this manager`);
@@ -139,8 +143,10 @@ export class UpgradeDriver {
         const path = await this.#source(rec);
         await this.#reach(n, signal, (target) => pushExecutable(net!.guard, target, { path, version: rec.Version, sha256: rec.Sha256, size: rec.Size }));
       }
+      stillLeading();
       await setNodeState(store, rec.ID, n.NodeID, 'probed', 'staged, checksum verified, --version probed');
       await setNodeState(store, rec.ID, n.NodeID, 'restarting');
+      stillLeading();
       if (self) {
         await this.o.agent.activate(rec.Version, rec.Sha256);
         throw new Yield();
@@ -148,6 +154,7 @@ export class UpgradeDriver {
       await this.#reach(n, signal, (target) => requestActivate(net!.guard, target, rec.Version, rec.Sha256));
     } else {
       await setNodeState(store, rec.ID, n.NodeID, 'restarting');
+      stillLeading();
       if (self) {
         await this.o.agent.rollback(rec.Version);
         throw new Yield();
@@ -167,7 +174,7 @@ export class UpgradeDriver {
   async #reach<T>(n: UpgradeNode, signal: AbortSignal, op: (target: PeerId | Multiaddr) => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.o.reachBoundMs ?? 60_000);
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new Yield();
+      if (signal.aborted || this.o.raft.status.role !== 'leader') throw new Yield();
       const node = this.o.store.get('nodes', n.NodeID);
       if (!node) throw new UnavailableError('the node was removed from the cluster');
       try {

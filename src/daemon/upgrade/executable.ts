@@ -12,7 +12,8 @@ import { ensurePrivateDir } from '../../lib/paths.ts';
 
 /** The largest executable accepted (today's is ~100 MB). */
 export const MAX_EXECUTABLE_BYTES = 512 * 1024 * 1024;
-const PROBE_TIMEOUT_MS = 20_000;
+// Starting a 100 MB executable on a loaded host can take seconds: the bound is for a hung one.
+const PROBE_TIMEOUT_MS = 60_000;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export class UpgradeError extends InvalidArgumentError {}
@@ -80,7 +81,7 @@ export class StagingWriter {
       renameSync(this.#tmp, to);
       return { path: to, sha256: got, size: this.#bytes };
     } catch (err) {
-      this.abort();
+      await this.abort();
       throw err;
     }
   }
@@ -91,8 +92,9 @@ export class StagingWriter {
     await (await this.#file).close();
   }
 
-  abort(): void {
-    void this.#close().catch(() => {}).finally(() => rmSync(this.#tmp, { force: true }));
+  /** Drop what was received (the promise is for whoever must know the file is gone). */
+  abort(): Promise<void> {
+    return this.#close().catch(() => {}).finally(() => rmSync(this.#tmp, { force: true }));
   }
 }
 

@@ -72,7 +72,7 @@ async function stageHere(deps: PlanDeps, req: UpgradeRequest) {
   try {
     for await (const chunk of body) await tmp.write(chunk);
   } catch (err) {
-    tmp.abort();
+    await tmp.abort();
     throw err instanceof UpgradeError ? err : new UnavailableError(`receiving the executable: ${errorMessage(err)}`);
   }
   const { path, sha256, size } = await tmp.finish();
