@@ -38,7 +38,7 @@ import { ManagerRole } from './roles/manager.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
-import { DaemonUpgrade, reexec, runningExecutable } from './upgrade/index.ts';
+import { DaemonUpgrade, reexec, reexecArgs, runningExecutable } from './upgrade/index.ts';
 import { type ClusterState, openClusterState } from './state.ts';
 
 export type { DaemonOptions, RunningDaemon } from './options.ts';
@@ -232,7 +232,7 @@ class Daemon implements RunningDaemon {
     if (this.reexecing && !this.fatal) {
       // Same pid, same arguments, the new executable: whoever supervises the daemon keeps holding it.
       ctx.log(`upgrade: starting again from ${runningExecutable()}`);
-      await reexec(runningExecutable(), process.argv.slice(2)).catch((err: Error) => {
+      await reexec(runningExecutable(), reexecArgs(process.argv.slice(2))).catch((err: Error) => {
         this.fatal = err;
       });
     }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expectVersion, previousOf, probeVersion, StagingWriter, swapBack, swapIn } from './executable.ts';
+import { expectVersion, previousOf, probeVersion, reexecArgs, StagingWriter, swapBack, swapIn } from './executable.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-exe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,4 +67,8 @@ test('swapIn keeps the running executable as .previous; swapBack puts it back', 
   expect(existsSync(previousOf(exe))).toBe(false);
   expect(() => swapBack(exe)).toThrow('no previous executable');
   expect(readFileSync(exe, 'utf8')).toContain('0.1.0');
+});
+
+test('the re-exec drops the flags that act once', () => {
+  expect(reexecArgs(['daemon', '--data-dir', '/d', '--force-new-cluster', '--restore', 'b.tar', '--restore=c.tar', '--init', '--listen-addr', '1.2.3.4:1'])).toEqual(['daemon', '--data-dir', '/d', '--init', '--listen-addr', '1.2.3.4:1']);
 });

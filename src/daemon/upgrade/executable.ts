@@ -167,6 +167,25 @@ export function pruneStaged(dataDir: string, keep: string | null): void {
 }
 
 /**
+ * The daemon's arguments for its re-exec, without the flags that act once (`--force-new-cluster`,
+ * `--restore FILE`): a restart after an upgrade must not force or restore again. (`--init` and
+ * `--join` are ignored by a daemon already in a cluster.)
+ */
+export function reexecArgs(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--force-new-cluster' || a.startsWith('--restore=')) continue;
+    if (a === '--restore') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/**
  * Replace this process with `exe`, same pid and same arguments (execve through libc): whoever
  * started the daemon still holds it, its output goes where it went. Call only once the daemon has
  * stopped (listeners closed, the data dir's lock released).

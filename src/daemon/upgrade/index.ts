@@ -15,7 +15,7 @@ import { UpgradeDriver } from './driver.ts';
 import { beginRollback, beginUpgrade } from './plan.ts';
 import { currentUpgrade } from './record.ts';
 
-export { reexec, runningExecutable } from './executable.ts';
+export { reexec, reexecArgs, runningExecutable } from './executable.ts';
 
 export class DaemonUpgrade {
   readonly agent: UpgradeAgent;
