@@ -2,22 +2,30 @@
  * Builds dist/shoal: one executable with the Bun runtime inside.
  *   bun build.ts            linux-x64 (the default)
  *   bun build.ts --arm64    linux-arm64 (cross-compiling needs that Bun runtime in Bun's cache)
- *   bun build.ts --metafile also write dist/shoal.meta.json (the bundle's inputs and their sizes;
+ *   bun build.ts --outfile PATH            write the executable there instead of dist/
+ *   SHOAL_BUILD_VERSION=0.2.0 bun build.ts  another version than package.json's (the upgrade tests build N+1)
+ *   bun build.ts --metafile also write <outfile>.meta.json (the bundle's inputs and their sizes;
  *                           `bun scripts/bundle-composition.ts` sums them by package)
  *   bun build.ts --small    bytecode for module top levels only and minified names: ~10 MB smaller,
  *                           but the daemon starts slower (docs/footprint.md has the figures)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { leaveOut } from './scripts/leave-out.ts';
 
 const arm64 = process.argv.includes('--arm64');
 const small = process.argv.includes('--small');
 const target = arm64 ? 'bun-linux-arm64' : 'bun-linux-x64';
-const outfile = join(import.meta.dir, 'dist', arm64 ? 'shoal-arm64' : 'shoal');
-mkdirSync(join(import.meta.dir, 'dist'), { recursive: true });
+const at = process.argv.indexOf('--outfile');
+const outfile = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]!) : join(import.meta.dir, 'dist', arm64 ? 'shoal-arm64' : 'shoal');
+mkdirSync(dirname(outfile), { recursive: true });
 
 const pkg = await Bun.file(join(import.meta.dir, 'package.json')).json();
+const version: string = process.env.SHOAL_BUILD_VERSION || pkg.version;
+if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) {
+  console.error(`SHOAL_BUILD_VERSION "${version}": expected MAJOR.MINOR.PATCH (e.g. 0.2.0)`);
+  process.exit(2);
+}
 const commit = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: import.meta.dir }).stdout.toString().trim();
 
 const started = performance.now();
@@ -29,7 +37,7 @@ const result = await Bun.build({
   format: 'esm',
   minify: small ? { syntax: true, whitespace: true, identifiers: true, keepNames: true } : { syntax: true },
   define: {
-    SHOAL_VERSION: JSON.stringify(pkg.version),
+    SHOAL_VERSION: JSON.stringify(version),
     SHOAL_COMMIT: JSON.stringify(commit || 'unknown'),
   },
   metafile: process.argv.includes('--metafile'),
@@ -41,4 +49,4 @@ if (!result.success) {
   process.exit(1);
 }
 if (result.metafile) writeFileSync(`${outfile}.meta.json`, JSON.stringify(result.metafile));
-console.log(`built ${outfile} for ${target}${small ? ' (--small)' : ''} in ${Math.round(performance.now() - started)} ms`);
+console.log(`built ${outfile} (shoal ${version}) for ${target}${small ? ' (--small)' : ''} in ${Math.round(performance.now() - started)} ms`);

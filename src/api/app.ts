@@ -20,6 +20,7 @@ import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
 import { tasksRoutes } from './tasks.ts';
 import { uiRoutes } from './ui.ts';
+import { upgradeRoutes } from './upgrade.ts';
 
 export function createApp(deps: ApiDeps): Hono {
   const app = new Hono({ getPath: stripVersion });
@@ -41,5 +42,6 @@ export function createApp(deps: ApiDeps): Hono {
   app.route('/', secretsRoutes(deps));
   app.route('/', raftRoutes(deps));
   app.route('/', eventsRoutes(deps));
+  app.route('/', upgradeRoutes(deps));
   return app;
 }

@@ -1,7 +1,7 @@
 import type { BackupHeader } from '../backup/format.ts';
 import type { LoadReport } from '../executor/loader.ts';
 import type { MemoryStore } from '../store/index.ts';
-import type { Cluster, ClusterSpec, ExternalCA, RootCAState, Task, TaskSpec } from '../types/index.ts';
+import type { Cluster, ClusterSpec, ExternalCA, RootCAState, Task, TaskSpec, UpgradeRecord } from '../types/index.ts';
 
 export interface LogLine { stream: 'stdout' | 'stderr'; time: number; line: string }
 
@@ -69,4 +69,13 @@ export interface ApiDeps {
   /** A backup file of the cluster state at one applied raft entry (`POST /swarm/backup`); tests omit it. */
   backup?(signal?: AbortSignal): Promise<{ header: BackupHeader; bytes: Uint8Array }>;
   version: { Version: string; ApiVersion: string; GitCommit?: string; Os: string; Arch: string };
+  /** The fleet's rolling self-upgrade (`/shoal/upgrade`); tests omit it. */
+  upgrade?: UpgradeApi;
+}
+
+/** `shoal fleet upgrade`: start an upgrade (the executable is the body, or fetched from `url`), roll back, or read where it stands. */
+export interface UpgradeApi {
+  begin(req: { body: ReadableStream<Uint8Array> | null; url?: string; sha256?: string; parallelism?: number }): Promise<UpgradeRecord>;
+  rollback(): Promise<UpgradeRecord>;
+  status(): UpgradeRecord | null;
 }

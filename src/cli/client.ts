@@ -76,6 +76,8 @@ export type Filters = Record<string, string[]>;
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /** A body sent as it is (application/octet-stream), e.g. an executable; instead of `body`. */
+  raw?: Blob;
   signal?: AbortSignal;
   /** A stream (logs): no time bound but `signal`. */
   stream?: boolean;
@@ -105,6 +107,9 @@ export class Client {
     if (opts.body !== undefined) {
       init.body = JSON.stringify(opts.body);
       init.headers = { 'content-type': 'application/json' };
+    } else if (opts.raw !== undefined) {
+      init.body = opts.raw;
+      init.headers = { 'content-type': 'application/octet-stream' };
     }
     let res: Response;
     try {

@@ -9,6 +9,7 @@ import { clusterGroup } from './cluster.ts';
 import { type Command, type Ctx, type Group, HELP_OPTION, HOST_OPTION, type Io, makeClient, processIo } from './command.ts';
 import { daemonCommand } from './daemon.ts';
 import { eventsCommand } from './events.ts';
+import { fleetGroup } from './fleet.ts';
 import { networkGroup } from './network.ts';
 import { configGroup, secretGroup } from './secret.ts';
 import { nodeGroup } from './node.ts';
@@ -17,8 +18,9 @@ import { ConvergeError } from './progress.ts';
 import { serviceGroup } from './service.ts';
 import { stackGroup } from './stack.ts';
 import { infoCommand, versionCommand } from './system.ts';
+import { COMMIT, VERSION } from '../lib/version.ts';
 
-export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, stackGroup, pluginGroup, caGroup];
+export const GROUPS: Group[] = [serviceGroup, nodeGroup, clusterGroup, networkGroup, secretGroup, configGroup, stackGroup, pluginGroup, caGroup, fleetGroup];
 export const TOP: Command[] = [daemonCommand, eventsCommand, infoCommand, versionCommand];
 
 export function mainHelp(): string {
@@ -80,8 +82,10 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
         io.out(mainHelp());
         return 0;
       } else if (a === '-v' || a === '--version') {
-        argv = [...argv.slice(0, i), 'version', ...argv.slice(i + 1)];
-        break;
+        // This executable's own version, without asking a daemon (docker --version does the same);
+        // an upgrade probes a staged executable with it.
+        io.out(`shoal version ${VERSION}, build ${COMMIT}\n`);
+        return 0;
       } else throw new UsageError(`unknown flag: ${a}`);
     }
     const name = argv[i];

@@ -18,9 +18,10 @@ export interface ApiParts {
   changes: RoleChanges;
   catalog: ExecutorCatalog;
   plugins: LoadReport;
+  upgrade?: ApiDeps['upgrade'];
 }
 
-export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: ApiParts): ApiDeps {
+export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins, upgrade }: ApiParts): ApiDeps {
   return {
     store: ctx.store,
     nodeId: () => (ctx.role ? ctx.nodeId : null),
@@ -54,6 +55,7 @@ export function apiDeps(ctx: DaemonContext, { net, changes, catalog, plugins }: 
     plugins: () => plugins,
     metrics: daemonMetrics(ctx),
     backup: (signal) => takeBackup(ctx, signal),
+    upgrade,
     version: { Version: VERSION, ApiVersion: API_VERSION, GitCommit: COMMIT, Os: platform(), Arch: arch() === 'x64' ? 'amd64' : arch() },
   };
 }

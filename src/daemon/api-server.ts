@@ -36,7 +36,8 @@ export class ApiServer implements Service {
     // No idle timeout: a stream may be quiet for hours (events, logs --follow), and Bun's default
     // (10 s) closes it; server.timeout(req, 0) does not lift it for a streamed body (Bun 1.4).
     // (Bun's types leave idleTimeout out of the unix-socket options; the runtime honours it.)
-    const unixOptions = { unix: this.o.socketPath, idleTimeout: 0, fetch: (req: Request) => app.fetch(req) };
+    // The body limit admits an upgrade's executable (`shoal fleet upgrade --binary`, ~100 MB).
+    const unixOptions = { unix: this.o.socketPath, idleTimeout: 0, maxRequestBodySize: 512 * 1024 * 1024, fetch: (req: Request) => app.fetch(req) };
     this.#servers.push(Bun.serve(unixOptions as unknown as Parameters<typeof Bun.serve>[0]));
     chmodSync(this.o.socketPath, 0o600);
     if (this.o.tcp) this.#tcp = startAdminTcp({ ...this.o.tcp, fetch: (req, env) => app.fetch(req, env) });

@@ -96,3 +96,20 @@ test("TLSInfo names the issuer as Docker does: its subject and public key as DER
   expect(new x509.Name(Buffer.from(info.CertIssuerSubject!, 'base64')).toString()).toBe(ca.certificate.subject);
   expect(Buffer.from(info.CertIssuerPublicKey!, 'base64')).toEqual(Buffer.from(ca.certificate.publicKey.rawData));
 });
+
+test('a joiner more than one minor version away from a manager is refused before any certificate; N+1 is admitted', async () => {
+  const store = memoryStore();
+  const cluster = await initCluster(store, 'm1', { ...description, Engine: { EngineVersion: '0.4.2', Plugins: [] } }, undefined, '10.0.0.1:4242');
+  const key = await generateKeyPair('Ed25519');
+  const { identity, membership } = await makeClusterIdentity(cluster, 'm1', key.publicKey.raw);
+  await store.update((tx) => tx.update('clusters', { ...tx.get('clusters', cluster.ID)!, RootCA: identity.RootCA, JoinTokens: identity.JoinTokens }));
+  const own = await verifyNodeCert(membership.Cert, { trust: await ClusterTrust.fromPem(membership.RootCA), clusterId: cluster.ID });
+  const ca = new ClusterCA(store, () => own);
+  const token = parseJoinToken(identity.JoinTokens.Worker);
+  const joiner = await generateKeyPair('Ed25519');
+  const ask = (version: string) => ca.admit({ digest: token.digest, secret: token.secret, publicKey: joiner.publicKey.raw, version });
+  await expect(ask('0.6.0')).rejects.toThrow('this node runs shoal 0.6.0, which cannot join: it is more than one minor version away from 0.4.2 (manager m1)');
+  expect(store.list('nodes')).toHaveLength(1);
+  await ask('0.5.0');
+  expect(store.list('nodes')).toHaveLength(2);
+});

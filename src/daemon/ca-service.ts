@@ -15,6 +15,7 @@ import type { MemoryStore } from '../store/index.ts';
 import type { Cluster, ExternalCA, Node, NodeDescription, NodeRole, RootCAState } from '../types/index.ts';
 import { nodeCertLifetimeMs } from '../manager/ca/expiry.ts';
 import { type ClusterIdentity, currentCluster } from './cluster.ts';
+import { skewProblem } from './upgrade/skew.ts';
 import type { Membership } from './membership.ts';
 
 /** `--external-ca cert.pem,key.pem`. */
@@ -129,6 +130,12 @@ export class ClusterCA {
     const { signer, cluster, trustPem, digest } = await this.state();
     const self = this.self();
     if (!self) throw new UnavailableError('this manager has no certificate yet');
+    if (req.version) {
+      // Refused before any certificate is issued: a node too far from the managers' version would not interoperate.
+      const managers = this.store.list('nodes').filter((n) => n.Spec.Role === 'manager');
+      const problem = skewProblem(req.version, managers.map((n) => ({ name: `manager ${n.ID.slice(0, 12)}`, version: n.Description?.Engine?.EngineVersion ?? '' })));
+      if (problem) throw new ConflictError(`this node runs shoal ${req.version}, which cannot join: ${problem.replace(`version ${req.version} is`, 'it is')}`);
+    }
     const tokens = new JoinTokens(digest, secretsOf(cluster));
     const issued = await admit({ signer, digest, clusterId: cluster.ID, tokens, lifetimeMs: certLifetimeMs(cluster) }, req);
     const addr = req.advertiseAddr ?? '';

@@ -42,6 +42,7 @@ import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
 import { workerTlsSource } from './worker-tls.ts';
 import type { ClusterSpec } from '../types/index.ts';
+import { DaemonUpgrade, reexec, reexecArgs, runningExecutable } from './upgrade/index.ts';
 import type { ClusterState } from './state.ts';
 
 export type { DaemonOptions, RunningDaemon } from './options.ts';
@@ -93,6 +94,9 @@ class Daemon implements RunningDaemon {
   private readonly net: NetService;
   private readonly renewal: CertRenewal;
   private readonly changes: RoleChanges;
+  private readonly upgrade: DaemonUpgrade;
+  /** Stopping to run the executable again in this process (an upgrade swapped it): tasks are kept. */
+  private reexecing = false;
   private stopping: Promise<void> | null = null;
   private fatal: Error | null = null;
   private settleStopped!: { resolve: () => void; reject: (e: Error) => void };
@@ -104,8 +108,13 @@ class Daemon implements RunningDaemon {
     this.stopped.catch(() => {}); // a fatal stop is reported to whoever awaits `stopped`, never unhandled
     this.socketPath = socketPath(ctx.opts.dataDir);
     this.renewal = new CertRenewal(ctx);
+    this.upgrade = new DaemonUpgrade(ctx, () => {
+      this.reexecing = true;
+      void this.stop();
+    });
     this.net = new NetService(ctx, async (net, membership) => {
       if (membership.Role === 'manager') await ctx.manager?.serveOn(net, membership);
+      await this.upgrade.serveOn(net);
       await this.startGossip();
       void this.renewal.start();
     });
@@ -117,7 +126,7 @@ class Daemon implements RunningDaemon {
       addr: ctx.opts.metricsAddr, store: ctx.store, nodeId: ctx.nodeId, role: () => ctx.role, identityReady: () => this.net.ready(), log: ctx.log,
       worker: workerTlsSource(ctx),
     } : undefined;
-    this.api = new ApiServer({ socketPath: this.socketPath, tcp, metricsTcp, deps: apiDeps(ctx, { net: this.net, changes: this.changes, catalog, plugins }) });
+    this.api = new ApiServer({ socketPath: this.socketPath, tcp, metricsTcp, deps: apiDeps(ctx, { net: this.net, changes: this.changes, catalog, plugins, upgrade: this.upgrade.api() }) });
     this.fleet = ctx.opts.fleetAddr ? new FleetHttp(ctx.opts.fleetAddr, ctx.log) : null;
   }
 
@@ -209,6 +218,7 @@ class Daemon implements RunningDaemon {
         state: ctx.state, nodeId: ctx.nodeId, log: ctx.log, atRest: ctx.atRest,
         managers: () => ctx.managerAddrs(),
         onDemoted: () => void this.changes.confirmDemotion(),
+        leaderStages: () => [this.upgrade.driver()],
       });
       await ctx.manager.start();
     }
@@ -224,7 +234,7 @@ class Daemon implements RunningDaemon {
       onCA: (epoch) => {
         if (ctx.net?.caEpoch && epoch !== ctx.net.caEpoch) this.renewal.renewSoon(`the cluster's roots changed (${epoch.slice(0, 12)}…): a root rotation`);
       },
-      keepTasks: () => ctx.opts.keepTasks || ctx.roles.is('restarting') || this.fatal !== null,
+      keepTasks: () => ctx.opts.keepTasks || ctx.roles.is('restarting') || this.reexecing || this.fatal !== null,
     });
     await ctx.worker.start();
     await this.startGossip();
@@ -265,6 +275,13 @@ class Daemon implements RunningDaemon {
     // Before a join (or as a promoted manager): the raft log here is of another time; the new node starts its own.
     if (ctx.roles.is('joining', 'restarting')) {
       for (const f of ['raft', FORCE_RECORD_FILE]) rmSync(join(ctx.opts.dataDir, f), { recursive: true, force: true });
+    }
+    if (this.reexecing && !this.fatal) {
+      // Same pid, same arguments, the new executable: whoever supervises the daemon keeps holding it.
+      ctx.log(`upgrade: starting again from ${runningExecutable()}`);
+      await reexec(runningExecutable(), reexecArgs(process.argv.slice(2))).catch((err: Error) => {
+        this.fatal = err;
+      });
     }
     if (this.fatal) this.settleStopped.reject(this.fatal);
     else this.settleStopped.resolve();

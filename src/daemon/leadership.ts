@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.ts';
 import type { RaftHost } from '../raft-host/host.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { currentCluster } from './cluster.ts';
-import { Manager } from './manager-stages.ts';
+import { Manager, type Stage } from './manager-stages.ts';
 import { ManagerCount } from './manager-count.ts';
 import { RaftMembers } from './raft-members.ts';
 
@@ -21,6 +21,8 @@ export interface LeaderRoleOptions {
   log: (msg: string) => void;
   /** Told after the stages started or stopped. */
   onChange?: (leading: boolean) => void;
+  /** Further leader-only stages, made afresh each time this node comes to lead (the upgrade driver). */
+  stages?: () => Stage[];
 }
 
 export class LeaderRole {
@@ -57,7 +59,7 @@ export class LeaderRole {
       // Loaded here: x509 is not needed for a one-host daemon's API to come up.
       const { RotationFinisher } = await import('./ca-rotation.ts');
       const rotation = new RotationFinisher({ store, log: this.o.log, onError: (stage, err) => this.o.log(`${stage}: ${errorMessage(err)}`) });
-      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count, rotation] });
+      const m = new Manager(store, this.o.log, { managers: this.o.managers, stages: [members, count, rotation, ...(this.o.stages?.() ?? [])] });
       await m.start();
       this.#manager = m;
       this.o.log(`leadership: this node leads (term ${raft.status.term}); manager stages started`);

@@ -15,6 +15,7 @@ import { type Admission, ClusterTrust, type JoinRequest, type NodeIdentity, admi
 import { nextMessage } from './auth.ts';
 import type { NetNode } from './node.ts';
 import { PROTOCOLS } from './protocols.ts';
+import { VERSION } from '../lib/version.ts';
 import { StreamConn } from './stream-conn.ts';
 
 /** Joining failed; the message says which check failed and what to do. */
@@ -26,13 +27,13 @@ const PEM_MAX = 12 * 1024;
 
 interface JoinMessages {
   /** `addr`: where the joiner listens for other nodes (its --advertise-addr), recorded for raft and the node list. */
-  request: { digest: string; secret: string; addr?: string };
+  request: { digest: string; secret: string; addr?: string; shoal?: string };
   admitted: { clusterId: string; rootCert: string; managerCert: string; cert: string };
   refuse: { reason: string };
 }
 
 const JOIN_SCHEMA: FrameSchema<JoinMessages> = {
-  request: { version: 1, maxBytes: 512, check: is.shape({ digest: is.string(64), secret: is.string(64), addr: is.optional(is.string(256)) }) },
+  request: { version: 1, maxBytes: 512, check: is.shape({ digest: is.string(64), secret: is.string(64), addr: is.optional(is.string(256)), shoal: is.optional(is.string(64)) }) },
   admitted: {
     version: 1, maxBytes: 4 * PEM_MAX,
     check: is.shape({ clusterId: is.string(64), rootCert: is.string(PEM_MAX), managerCert: is.string(PEM_MAX), cert: is.string(PEM_MAX) }),
@@ -73,7 +74,7 @@ async function answerOne(stream: Stream, connection: Connection, opts: ServeJoin
     if (m.t !== 'request') throw new JoinError(`expected a join request, got "${m.t}"`);
     const key = connection.remotePeer.publicKey;
     if (!key || key.type !== 'Ed25519') throw new JoinError('a joining node must use an Ed25519 libp2p identity');
-    ch.send({ t: 'admitted', b: await opts.answer({ digest: m.b.digest, secret: m.b.secret, publicKey: key.raw, ...(m.b.addr ? { advertiseAddr: m.b.addr } : {}) }) });
+    ch.send({ t: 'admitted', b: await opts.answer({ digest: m.b.digest, secret: m.b.secret, publicKey: key.raw, ...(m.b.addr ? { advertiseAddr: m.b.addr } : {}), ...(m.b.shoal ? { version: m.b.shoal } : {}) }) });
   } catch (err) {
     const reason = errorMessage(err).slice(0, 2048);
     opts.onRefused?.({ peerId: connection.remotePeer.toString(), reason });
@@ -106,7 +107,8 @@ export async function requestJoin(node: NetNode, addr: Multiaddr, token: string,
   }
   const ch = new FrameChannel(new StreamConn(stream, connection), JOIN_SCHEMA);
   const reply = nextMessage(ch, timeoutMs, `joining through ${where}`);
-  ch.send({ t: 'request', b: { digest, secret, ...(opts.advertiseAddr ? { addr: opts.advertiseAddr } : {}) } });
+  // `shoal`: the joiner's version, for the manager's version-skew check (an older manager ignores it).
+  ch.send({ t: 'request', b: { digest, secret, shoal: VERSION, ...(opts.advertiseAddr ? { addr: opts.advertiseAddr } : {}) } });
   const m = await reply.catch((err: unknown) => {
     throw new JoinError(`${where} did not answer the join request (${errorMessage(err)})`);
   });

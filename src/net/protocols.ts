@@ -21,4 +21,6 @@ export const PROTOCOLS = {
   /** An authenticated node asks a manager for a TLS server certificate for its --metrics-addr listener. */
   serverCert: { id: '/shoal/ca/server-cert/1', roles: ['manager', 'worker'] },
   dispatcher: { id: '/shoal/dispatcher/1', roles: ['manager', 'worker'] },
+  /** A manager hands a node a new executable, then has it swapped in (or the previous one back) and restarted. */
+  upgrade: { id: '/shoal/upgrade/1', roles: ['manager'] },
 } as const satisfies Record<string, ProtocolSpec>;

@@ -407,6 +407,8 @@ export interface Cluster extends Meta {
    * turned autolock on.
    */
   UnlockKey?: string;
+  /** The fleet's rolling self-upgrade, under way or the last one (our addition; `shoal fleet upgrade`). */
+  Upgrade?: import('./upgrade.ts').UpgradeRecord;
 }
 
 /**

@@ -12,10 +12,10 @@
  * what their tasks left running, removes the dirs and the namespace hosts. A test that times out
  * never reaches its `await using`: `afterEach(() => disposeAll())` and the process's exit do it then.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, freePort, killTaskProcesses } from './daemon.ts';
+import { Daemon, freePort, killTaskProcesses, SHOAL } from './daemon.ts';
 import { disposeAllHosts, NetnsHosts, type NetnsOptions } from './hosts.ts';
 import { noteDisposed } from './logs.ts';
 import { waitFor } from './wait.ts';
@@ -32,6 +32,8 @@ export interface AddOptions {
   args?: string[];
   /** How logs name it (default h<N>). */
   name?: string;
+  /** Run a copy of dist/shoal of its own (an upgrade replaces it in place). */
+  ownBinary?: boolean;
 }
 
 export interface BootOptions {
@@ -41,6 +43,8 @@ export interface BootOptions {
   init?: string[];
   /** Bound for every node ready and every manager reachable. */
   readyMs?: number;
+  /** Every daemon runs a copy of dist/shoal of its own (AddOptions.ownBinary). */
+  ownBinaries?: boolean;
 }
 
 export interface Booted {
@@ -109,15 +113,21 @@ export class Cluster implements AsyncDisposable {
     const n = this.daemons.length;
     const joining = opts.join ? ['--join', opts.join[0], '--token', opts.join[1]] : [];
     const name = opts.name ?? `h${n}`;
+    let binary: string | undefined;
+    if (opts.ownBinary) {
+      mkdirSync(join(this.dir, `bin-h${n}`), { recursive: true });
+      binary = join(this.dir, `bin-h${n}`, 'shoal');
+      copyFileSync(SHOAL, binary);
+    }
     let d: Daemon;
     if (this.net) {
       const host = this.net.hosts[n];
       if (!host) throw new Error(`daemon ${n}: the cluster has only ${this.net.hosts.length} namespace hosts`);
-      d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${host.ip}:${NETNS_PORT}`, ...joining, ...(opts.args ?? [])], { name, netns: { hosts: this.net, host } });
+      d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${host.ip}:${NETNS_PORT}`, ...joining, ...(opts.args ?? [])], { name, binary, netns: { hosts: this.net, host } });
     } else {
       // Its ingress mesh listens on its own address too, so the hosts' published ports do not collide.
       const ip = `127.0.0.${n + 1}`;
-      d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, ...joining, ...(opts.args ?? [])], { name });
+      d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, ...joining, ...(opts.args ?? [])], { name, binary });
     }
     this.daemons.push(d);
     await d.start(opts.init ?? false);
@@ -145,13 +155,14 @@ export class Cluster implements AsyncDisposable {
    * reachable.
    */
   async boot(opts: BootOptions): Promise<Booted> {
-    const first = await this.add({ init: !opts.init, name: 'm1' });
+    const own = opts.ownBinaries ?? false;
+    const first = await this.add({ init: !opts.init, name: 'm1', ownBinary: own });
     if (opts.init) await first.ok('cluster', 'init', ...opts.init);
     const tokens = await this.tokensOf(first);
     const managers = [first];
     const workers: Daemon[] = [];
-    for (let i = 2; i <= opts.managers; i++) managers.push(await this.add({ join: [first.addr, tokens.manager], name: `m${i}` }));
-    for (let i = 1; i <= opts.workers; i++) workers.push(await this.add({ join: [first.addr, tokens.worker], name: `w${i}` }));
+    for (let i = 2; i <= opts.managers; i++) managers.push(await this.add({ join: [first.addr, tokens.manager], name: `m${i}`, ownBinary: own }));
+    for (let i = 1; i <= opts.workers; i++) workers.push(await this.add({ join: [first.addr, tokens.worker], name: `w${i}`, ownBinary: own }));
     const ids = await this.nodeIds([...managers, ...workers]);
     await this.waitReady(managers.length + workers.length, managers.length, opts.readyMs ?? 30_000);
     return { managers, workers, ids };

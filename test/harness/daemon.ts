@@ -28,6 +28,8 @@ export interface DaemonPlace {
   netns?: { hosts: NetnsHosts; host: NetHost };
   /** Remove the data dir (and kill what still works in it) at dispose. */
   ownsDataDir?: boolean;
+  /** Run this executable instead of dist/shoal (an upgrade test gives each daemon its own copy to replace). */
+  binary?: string;
 }
 
 export class Daemon implements AsyncDisposable {
@@ -41,6 +43,11 @@ export class Daemon implements AsyncDisposable {
   constructor(readonly dataDir: string, readonly args: string[] = [], private readonly place: DaemonPlace = {}) {
     this.socket = join(dataDir, 'shoal.sock');
     this.name = place.name ?? dataDir;
+  }
+
+  /** The executable it runs. */
+  get binary(): string {
+    return this.place.binary ?? SHOAL;
   }
 
   /** The namespace host it runs in, if any. */
@@ -67,7 +74,7 @@ export class Daemon implements AsyncDisposable {
   async start(init = true): Promise<this> {
     requireBinary();
     rmSync(this.socket, { force: true });
-    const argv = [SHOAL, 'daemon', '--data-dir', this.dataDir, ...(init ? ['--init'] : []), ...this.args];
+    const argv = [this.binary, 'daemon', '--data-dir', this.dataDir, ...(init ? ['--init'] : []), ...this.args];
     const at = this.place.netns;
     const p = at ? at.hosts.spawn(at.host, argv, { env: this.env }) : Bun.spawn(argv, { stdout: 'pipe', stderr: 'pipe', env: this.env });
     this.proc = p as Subprocess;

@@ -12,6 +12,7 @@ import type { ClusterCA } from '../ca-service.ts';
 import { currentCluster } from '../cluster.ts';
 import type { ClusterNet } from '../cluster-net.ts';
 import { LeaderRole } from '../leadership.ts';
+import type { Stage } from '../manager-stages.ts';
 import type { Membership } from '../membership.ts';
 import type { Log } from '../options.ts';
 import type { Service } from '../../lib/lifecycle.ts';
@@ -27,6 +28,8 @@ export interface ManagerRoleOptions {
   log: Log;
   /** Its keys at rest, re-wrapped as the cluster's unlock key changes (autolock.ts). */
   atRest?: AtRestKeys | null;
+  /** Further leader-only stages (leadership.ts). */
+  leaderStages?: () => Stage[];
 }
 
 export class ManagerRole implements Service {
@@ -37,7 +40,7 @@ export class ManagerRole implements Service {
   #unfollowKey: (() => void) | null = null;
 
   constructor(private readonly o: ManagerRoleOptions) {
-    this.leader = new LeaderRole({ store: o.state.store, raft: o.state.raft, selfId: o.nodeId, log: o.log, managers: o.managers });
+    this.leader = new LeaderRole({ store: o.state.store, raft: o.state.raft, selfId: o.nodeId, log: o.log, managers: o.managers, stages: o.leaderStages });
   }
 
   /** The dispatcher while this node leads, else null. */

@@ -22,6 +22,8 @@ export interface JoinRequest {
   publicKey: Uint8Array;
   /** Where the joiner says it listens (IP:PORT), as it asked; not verified here. */
   advertiseAddr?: string;
+  /** The joiner's shoal version, when it says (checked against the managers': daemon/upgrade/skew.ts). */
+  version?: string;
 }
 
 export interface Admission {

@@ -25,6 +25,7 @@ import { describedAs, refuse, ServerSession, type SessionInfo } from './session.
 import { type StatusStats, StatusWriter } from './status.ts';
 import { SessionTables } from './tables.ts';
 import { caEpochOf } from '../ca/epoch.ts';
+import { upgradeGraceMs } from './upgrade-grace.ts';
 
 export type { SessionInfo } from './session.ts';
 
@@ -102,6 +103,11 @@ export class Dispatcher {
 
   get downGraceMs(): number {
     return this.#opts.downGraceMs ?? this.heartbeatMisses * this.heartbeatPeriodMs;
+  }
+
+  /** The grace of one node: longer while a rolling upgrade restarts it (upgrade-grace.ts). */
+  #graceOf(nodeId: string): number {
+    return Math.max(this.downGraceMs, upgradeGraceMs(this.store, nodeId) ?? 0);
   }
 
   /**
@@ -311,14 +317,15 @@ export class Dispatcher {
     s.cancelExpiry = this.#clock.setTimer(this.heartbeatMisses * this.heartbeatPeriodMs, () => {
       if (this.#sessions.get(s.nodeId) !== s) return;
       this.#log(`dispatcher: node ${s.nodeId} missed its heartbeats`);
-      this.#closeSession(s, 'bad-request', 'heartbeat timeout', false);
-      void this.#markDown(s.nodeId, 'heartbeat failure');
+      const upgrading = upgradeGraceMs(this.store, s.nodeId) !== null;
+      this.#closeSession(s, 'bad-request', 'heartbeat timeout', upgrading);
+      if (!upgrading) void this.#markDown(s.nodeId, 'heartbeat failure');
     });
   }
 
   #armDown(nodeId: string, message: string): void {
     this.#cancelDown(nodeId);
-    const cancel = this.#clock.setTimer(this.downGraceMs, () => {
+    const cancel = this.#clock.setTimer(this.#graceOf(nodeId), () => {
       this.#downTimers.delete(nodeId);
       void this.#markDown(nodeId, message);
     });
