@@ -151,7 +151,7 @@ export class ClusterCA {
       ...(issued.role === 'manager' ? { ManagerStatus: { Leader: false, Reachability: 'unknown' as const, Addr: addr } } : {}),
     };
     await this.store.update((tx) => tx.create('nodes', node));
-    return { clusterId: cluster.ID, rootCert: trustPem, managerCert: self.certPem, cert: issued.certPem };
+    return { clusterId: cluster.ID, rootCert: trustPem, managerCert: self.certPem, cert: issued.certPem, managers: managerAddrs(this.store.list('nodes')) };
   }
 
   /** A fresh certificate for an authenticated node, with its role as the store now holds it. */
@@ -238,4 +238,11 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export function renewalDelayMs(notBefore: number, notAfter: number, now: number, rand: () => number): number {
   return Math.max(0, renewalTime(notBefore, notAfter, rand) - now);
+}
+
+/** Managers' IP:PORT, leader first: where a new node finds the leader when it joined through a follower. */
+export function managerAddrs(nodes: Node[]): string[] {
+  const managers = nodes.filter((n) => n.Spec.Role === 'manager' && n.ManagerStatus?.Addr);
+  managers.sort((a, b) => Number(!!b.ManagerStatus?.Leader) - Number(!!a.ManagerStatus?.Leader));
+  return managers.map((n) => n.ManagerStatus!.Addr).slice(0, 64);
 }

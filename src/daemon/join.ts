@@ -2,6 +2,7 @@
 import { errorMessage, ShoalError, UnavailableError } from '../lib/errors.ts';
 import type { Addrs } from './addrs.ts';
 import type { ClusterNet } from './cluster-net.ts';
+import type { Joined } from '../net/join.ts';
 import { formatHostPort, type Membership, parseHostPort, saveMembership, saveNodeId } from './membership.ts';
 import type { Log } from './options.ts';
 
@@ -24,7 +25,7 @@ export async function joinCluster(t: JoinTarget, addrs: Addrs, log: Log): Promis
       RootCA: joined.trust.pem,
       Cert: joined.identity.certPem,
       Joined: true,
-      Managers: [{ NodeID: joined.manager.nodeId, Addr: formatHostPort(parseHostPort('--join', t.join, '127.0.0.1')) }],
+      Managers: joinedManagers(joined, formatHostPort(parseHostPort('--join', t.join, '127.0.0.1'))),
     };
     saveNodeId(t.dataDir, joined.identity.nodeId);
     saveMembership(t.dataDir, membership);
@@ -36,4 +37,9 @@ export async function joinCluster(t: JoinTarget, addrs: Addrs, log: Log): Promis
     if (err instanceof ShoalError) throw err;
     throw new UnavailableError(`joining through ${t.join} failed: ${errorMessage(err)}`);
   }
+}
+
+/** The manager joined through first (its NodeID known), then the others the answer named (leader first). */
+export function joinedManagers(joined: Pick<Joined, 'manager' | 'managers'>, through: string): Membership['Managers'] {
+  return [{ NodeID: joined.manager.nodeId, Addr: through }, ...joined.managers.filter((a) => a !== through).map((Addr) => ({ NodeID: '', Addr }))];
 }

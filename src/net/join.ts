@@ -24,19 +24,26 @@ export class JoinError extends ShoalError {
 }
 
 const PEM_MAX = 12 * 1024;
+/** More managers than any cluster runs (Raft with 7 is already slow); bounds the frame. */
+const MAX_MANAGERS = 64;
 
 interface JoinMessages {
   /** `addr`: where the joiner listens for other nodes (its --advertise-addr), recorded for raft and the node list. */
   request: { digest: string; secret: string; addr?: string; shoal?: string };
-  admitted: { clusterId: string; rootCert: string; managerCert: string; cert: string };
+  /**
+   * `managers`: every manager's IP:PORT, leader first (optional: an older manager sends none). A
+   * follower refuses a worker's session, so a worker that knew only the follower it joined through
+   * never found the leader.
+   */
+  admitted: { clusterId: string; rootCert: string; managerCert: string; cert: string; managers?: string[] };
   refuse: { reason: string };
 }
 
 const JOIN_SCHEMA: FrameSchema<JoinMessages> = {
   request: { version: 1, maxBytes: 512, check: is.shape({ digest: is.string(64), secret: is.string(64), addr: is.optional(is.string(256)), shoal: is.optional(is.string(64)) }) },
   admitted: {
-    version: 1, maxBytes: 4 * PEM_MAX,
-    check: is.shape({ clusterId: is.string(64), rootCert: is.string(PEM_MAX), managerCert: is.string(PEM_MAX), cert: is.string(PEM_MAX) }),
+    version: 1, maxBytes: 4 * PEM_MAX + MAX_MANAGERS * 64,
+    check: is.shape({ clusterId: is.string(64), rootCert: is.string(PEM_MAX), managerCert: is.string(PEM_MAX), cert: is.string(PEM_MAX), managers: is.optional(is.array(is.string(256), MAX_MANAGERS)) }),
   },
   refuse: { version: 1, maxBytes: 4096, check: is.shape({ reason: is.string(2048) }) },
 };
@@ -90,6 +97,8 @@ export interface Joined {
   identity: NodeIdentity;
   /** The manager that admitted us, as its certificate says. */
   manager: NodeIdentity;
+  /** Every manager's IP:PORT as the admitting manager knew them, leader first (may be empty). */
+  managers: string[];
 }
 
 /** Ask the manager at `addr` to admit this node with `token`. Throws JoinError saying what failed. */
@@ -150,5 +159,5 @@ export async function requestJoin(node: NetNode, addr: Multiaddr, token: string,
   } catch (err) {
     throw new JoinError(`${errorMessage(err)}; refusing it`);
   }
-  return { clusterId, trust, identity, manager };
+  return { clusterId, trust, identity, manager, managers: m.b.managers ?? [] };
 }
