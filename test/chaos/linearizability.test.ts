@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test';
-import { type CasOp, casRegister, checkHistory, checkKey, type Model, narrowViolation, sawVersionBumps } from './linearizability.ts';
+import { type CasOp, casPending, casRegister, checkHistory, checkKey, type Model, narrowViolation, sawVersionBumps } from './linearizability.ts';
 
 let client = 0;
 const read = (value: string, version: number, call: number, ret: number, key = 'x'): CasOp => ({ client: client++, key, input: { f: 'read' }, output: { value, version }, call, ret });
-const cas = (expect: number, value: string, output: 'ok' | 'fail' | 'unknown', call: number, ret: number, key = 'x'): CasOp => ({ client: client++, key, input: { f: 'cas', expect, value }, output, call, ret: output === 'unknown' ? Infinity : ret });
+const cas = (expect: number, value: string, output: 'ok' | 'mismatch' | 'fail' | 'unknown', call: number, ret: number, key = 'x'): CasOp => ({ client: client++, key, input: { f: 'cas', expect, value }, output, call, ret: output === 'unknown' ? Infinity : ret });
 const check = (ops: CasOp[], bumps = false) => checkKey(casRegister('', bumps), ops).verdict;
 
 describe('CAS register model', () => {
@@ -16,7 +16,7 @@ describe('CAS register model', () => {
   });
 
   test('an acknowledged write lost at the end (the final read shows the old value) is rejected', () => {
-    expect(check([read('', 5, 0, 1), cas(5, 'a', 'ok', 2, 3), cas(5, 'b', 'fail', 4, 5), read('', 5, 10, 11)])).toBe('illegal');
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'ok', 2, 3), cas(5, 'b', 'mismatch', 4, 5), read('', 5, 10, 11)])).toBe('illegal');
   });
 
   test('two CAS writes from the same version cannot both succeed', () => {
@@ -24,13 +24,18 @@ describe('CAS register model', () => {
   });
 
   test('a 409 on the version just read, with nothing written in between, is rejected', () => {
-    expect(check([read('', 5, 0, 1), cas(5, 'a', 'fail', 2, 3)])).toBe('illegal');
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'mismatch', 2, 3)])).toBe('illegal');
     // …unless the system may raise versions on its own (then a 409 is always possible).
-    expect(check([read('', 5, 0, 1), cas(5, 'a', 'fail', 2, 3)], true)).toBe('ok');
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'mismatch', 2, 3)], true)).toBe('ok');
+  });
+
+  test('a CAS refused for another reason than its version (400, never sent) says nothing of the version', () => {
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'fail', 2, 3), read('', 5, 4, 5)])).toBe('ok');
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'fail', 2, 3), read('a', 7, 4, 5)])).toBe('illegal');
   });
 
   test('concurrent CAS writes from one version: one wins, the other fails, reads see the winner', () => {
-    expect(check([read('', 5, 0, 1), cas(5, 'a', 'fail', 2, 8), cas(5, 'b', 'ok', 3, 7), read('b', 9, 4, 10)])).toBe('ok');
+    expect(check([read('', 5, 0, 1), cas(5, 'a', 'mismatch', 2, 8), cas(5, 'b', 'ok', 3, 7), read('b', 9, 4, 10)])).toBe('ok');
   });
 
   test('a read concurrent with a write may see either value, but reads do not go back in time', () => {
@@ -76,7 +81,7 @@ describe('CAS register model', () => {
     for (let i = 0; i < 150; i++) {
       const t = 10 + i * 10;
       // Three clients race from the same version: one wins, two fail; readers overlap the race.
-      ops.push(cas(version, `${value} w${i}a`, 'fail', t, t + 9), cas(version, `${value} w${i}b`, 'ok', t + 1, t + 8), cas(version, `${value} w${i}c`, 'unknown', t + 2, 0));
+      ops.push(cas(version, `${value} w${i}a`, 'mismatch', t, t + 9), cas(version, `${value} w${i}b`, 'ok', t + 1, t + 8), cas(version, `${value} w${i}c`, 'unknown', t + 2, 0));
       ops.push(read(value, version, t + 1, t + 3));
       value = `${value} w${i}b`;
       version += 2;
@@ -88,7 +93,7 @@ describe('CAS register model', () => {
 
   test('a violation is narrowed to the first prefix that fails', () => {
     const ops = [read('', 5, 0, 1), cas(5, 'a', 'ok', 2, 3), read('a', 9, 4, 5), read('', 5, 6, 7), cas(9, 'b', 'ok', 8, 9)];
-    const why = narrowViolation(casRegister(), ops, (o) => (o.input.f === 'read' ? null : { ...o, output: 'unknown', ret: Infinity }));
+    const why = narrowViolation(casRegister(), ops, casPending);
     expect(why.at).toBe(7);
     expect(why.ops.at(-1)!.call).toBe(6);
   });

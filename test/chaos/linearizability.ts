@@ -160,8 +160,12 @@ export function narrowViolation<S, I, O>(model: Model<S, I, O>, ops: Operation<I
 // ---------------------------------------------------------------- the service register with CAS
 
 export type CasInput = { f: 'read' } | { f: 'cas'; expect: number; value: string };
-/** read: what it saw; cas: 'ok' (applied), 'fail' (definitely not: 409, 400), 'unknown'. */
-export type CasOutput = { value: string; version: number } | 'ok' | 'fail' | 'unknown';
+/**
+ * read: what it saw. cas: 'ok' (applied); 'mismatch' (409 "update out of sequence": not applied, the
+ * version was another); 'fail' (definitely not applied, nothing learned: a 400, a request that never
+ * left); 'unknown' (may still apply).
+ */
+export type CasOutput = { value: string; version: number } | 'ok' | 'mismatch' | 'fail' | 'unknown';
 export type CasOp = Operation<CasInput, CasOutput>;
 
 /**
@@ -198,13 +202,15 @@ export function casRegister(initial = '', versionBumps = false): Model<CasState,
       switch (output) {
         case 'ok':
           return mayApply ? applied : null;
-        case 'fail':
+        case 'mismatch':
           return s.exact && s.version === input.expect ? null : s;
+        case 'fail':
+          return s;
         case 'unknown':
           // Took effect if it could at this point; else it failed here, or is linearized last (never happened).
           return mayApply ? applied : s;
         default:
-          throw new Error(`a cas's output must be ok, fail or unknown, got ${JSON.stringify(output)}`);
+          throw new Error(`a cas's output must be ok, mismatch, fail or unknown, got ${JSON.stringify(output)}`);
       }
     },
   };
@@ -229,4 +235,9 @@ export function formatCasOp(o: CasOp): string {
     : `cas(@${o.input.expect} → …${JSON.stringify(o.input.value.split(' ').slice(-1)[0])}) → ${String(o.output)}`;
   const t = (x: number) => (x === Infinity ? '?' : x.toFixed(0));
   return `c${o.client} ${o.key} ${what} [${t(o.call)}, ${t(o.ret)}] ms`;
+}
+
+/** An operation still running at a cut (narrowViolation): a read tells nothing, a CAS may or may not apply. */
+export function casPending(o: CasOp): CasOp | null {
+  return o.input.f === 'read' ? null : { ...o, output: 'unknown', ret: Infinity };
 }

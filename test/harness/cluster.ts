@@ -78,6 +78,8 @@ export class Cluster implements AsyncDisposable {
   /** Join tokens, once boot() or tokensOf() has read them. */
   tokens: { manager: string; worker: string } = { manager: '', worker: '' };
   readonly dir = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
+  /** Each daemon's bound for its API to answer at a start (Daemon.startTimeoutMs). */
+  startTimeoutMs = 15_000;
   private disposed = false;
 
   private constructor(readonly net?: NetnsHosts) {
@@ -119,6 +121,7 @@ export class Cluster implements AsyncDisposable {
       const ip = `127.0.0.${n + 1}`;
       d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, ...joining, ...(opts.args ?? [])], { name });
     }
+    d.startTimeoutMs = this.startTimeoutMs;
     this.daemons.push(d);
     await d.start(opts.init ?? false);
     return d;

@@ -36,6 +36,8 @@ export class Daemon implements AsyncDisposable {
   output = '';
   readonly socket: string;
   readonly name: string;
+  /** Bound for start() to see the API answer (raise it on a loaded machine). */
+  startTimeoutMs = 15_000;
 
   /** `args`: further `shoal daemon` arguments, given again at every start (a test may add to them). */
   constructor(readonly dataDir: string, readonly args: string[] = [], private readonly place: DaemonPlace = {}) {
@@ -77,7 +79,7 @@ export class Daemon implements AsyncDisposable {
     await waitFor(`the daemon API${at ? ` in host ${at.host.index}` : ''}`, async () => {
       if (p.exitCode !== null) throw new Error(`daemon exited with ${p.exitCode}: ${this.output}`);
       return (await this.api('/_ping')).ok;
-    });
+    }, this.startTimeoutMs);
     return this;
   }
 
