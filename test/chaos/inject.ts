@@ -78,6 +78,9 @@ export class Injector {
   readonly records: FaultRecord[] = [];
   private paused = new Set<Daemon>();
   private shaped = new Set<NetHost>();
+  /** Whether tc's netem works here (unknown until the first netem fault), and tc's answer when not. */
+  private netem: boolean | undefined;
+  private noNetem = '';
 
   constructor(private readonly c: ChaosHosts, private readonly now: () => number) {}
 
@@ -158,8 +161,16 @@ export class Injector {
         const hosts = arrange(this.all, p).slice(0, p[7]! < 0.5 ? 1 : 2);
         rec.targets = [`${hosts.map((d) => d.name).join(',')}: loss ${n.lossPct}%, delay ${n.delayMs}±${n.jitterMs} ms`];
         for (const d of hosts) {
-          run(net.argv(d.host!, ['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${n.delayMs}ms`, `${n.jitterMs}ms`, 'loss', `${n.lossPct}%`]));
           this.shaped.add(d.host!);
+          if (this.netem !== false) {
+            const r = Bun.spawnSync(net.argv(d.host!, ['tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${n.delayMs}ms`, `${n.jitterMs}ms`, 'loss', `${n.lossPct}%`]), { stderr: 'pipe' });
+            this.netem = r.exitCode === 0;
+            if (!this.netem) this.noNetem = r.stderr.toString().trim();
+          }
+          if (this.netem) continue;
+          // No netem in this kernel (sch_netem is a module some kernels lack): loss only, by iptables.
+          for (const chain of ['INPUT', 'OUTPUT']) run(net.argv(d.host!, ['iptables', '-w', '-A', chain, '-m', 'statistic', '--mode', 'random', '--probability', String(n.lossPct / 100), '-j', 'DROP']));
+          rec.note = `no netem here (tc: ${this.noNetem}): ${n.lossPct}% loss each way by iptables' statistic match, no delay`;
         }
         return done(async () => this.unshape());
       }
@@ -211,7 +222,10 @@ export class Injector {
   }
 
   private unshape(): void {
-    for (const h of this.shaped) Bun.spawnSync(this.c.net.argv(h, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']), { stderr: 'ignore' });
+    for (const h of this.shaped) {
+      Bun.spawnSync(this.c.net.argv(h, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']), { stderr: 'ignore' });
+      for (const chain of ['INPUT', 'OUTPUT']) Bun.spawnSync(this.c.net.argv(h, ['iptables', '-w', '-F', chain]), { stderr: 'ignore' });
+    }
     this.shaped.clear();
   }
 
