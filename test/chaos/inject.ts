@@ -20,6 +20,14 @@ export interface FaultRecord {
   note?: string;
 }
 
+/** Mounted and not yet unmounted: unmountAll() (an afterEach, the process's exit) takes them away. */
+const mounted = new Set<DiskFull>();
+
+/** Unmount every DiskFull still mounted: before the cluster's dir is removed (disposeAll), or it is busy. */
+export function unmountAll(): void {
+  for (const d of [...mounted]) d.unmount();
+}
+
 /** One host's data dir on its own small tmpfs, so that it can be filled. Root only. */
 export class DiskFull {
   mounted = false;
@@ -33,7 +41,8 @@ export class DiskFull {
     mkdirSync(this.dir, { recursive: true });
     run(['mount', '-t', 'tmpfs', '-o', `size=${this.sizeMiB}m,mode=0700`, 'tmpfs', this.dir]);
     this.mounted = true;
-    process.on('exit', () => this.unmount());
+    if (mounted.size === 0) process.on('exit', unmountAll);
+    mounted.add(this);
   }
 
   /** Take every free byte (fallocate, then appends until ENOSPC for what fallocate leaves). */
@@ -57,6 +66,7 @@ export class DiskFull {
   unmount(): void {
     if (!this.mounted) return;
     this.mounted = false;
+    mounted.delete(this);
     Bun.spawnSync(['umount', '-l', this.dir]);
   }
 }
