@@ -176,8 +176,11 @@ export class Cluster implements AsyncDisposable {
     await waitFor(`${nodes} ready nodes, ${managers} reachable managers`, async () => {
       const ns = await nodesOf(asker);
       const mgrs = ns.filter((n) => n.Spec.Role === 'manager');
-      return ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
+      const ok = ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
         mgrs.length >= managers && mgrs.every((n) => n.ManagerStatus?.Reachability === 'reachable');
+      // Thrown, so that the bound's error shows each node's state as the last answer.
+      if (!ok) throw new Error(`${ns.length} nodes: ${ns.map((n) => `${n.Description?.Hostname ?? String(n.ID).slice(0, 6)} ${n.Status.State}${n.ManagerStatus ? `/${n.ManagerStatus.Reachability}` : ''}`).join(', ')}`);
+      return true;
     }, timeoutMs);
   }
 

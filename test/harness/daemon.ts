@@ -76,10 +76,20 @@ export class Daemon implements AsyncDisposable {
     noteStarted(this);
     void this.collect(p.stdout as ReadableStream<Uint8Array>);
     void this.collect(p.stderr as ReadableStream<Uint8Array>);
-    await waitFor(`the daemon API${at ? ` in host ${at.host.index}` : ''}`, async () => {
-      if (p.exitCode !== null) throw new Error(`daemon exited with ${p.exitCode}: ${this.output}`);
-      return (await this.api('/_ping')).ok;
-    }, this.startTimeoutMs);
+    let up = false;
+    // A daemon that exits while starting (a join refused, a bad flag) fails the start at once, not at the bound.
+    const exited = p.exited.then(async (code) => {
+      if (up) return;
+      await Bun.sleep(50); // the last of its output
+      throw new Error(`daemon ${this.name} exited with ${code} while starting: ${this.output.trim().split('\n').slice(-5).join('\n')}`);
+    });
+    await Promise.race([
+      waitFor(`the daemon API${at ? ` in host ${at.host.index}` : ''}`, async () => (await this.api('/_ping')).ok, this.startTimeoutMs),
+      exited,
+    ]).finally(() => {
+      up = true;
+    });
+    exited.catch(() => {});
     return this;
   }
 
