@@ -179,7 +179,7 @@ export class Cluster implements AsyncDisposable {
       const ok = ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
         mgrs.length >= managers && mgrs.every((n) => n.ManagerStatus?.Reachability === 'reachable');
       // Thrown, so that the bound's error shows each node's state as the last answer.
-      if (!ok) throw new Error(`${ns.length} nodes: ${ns.map((n) => `${n.Description?.Hostname ?? String(n.ID).slice(0, 6)} ${n.Status.State}${n.ManagerStatus ? `/${n.ManagerStatus.Reachability}` : ''}`).join(', ')}`);
+      if (!ok) throw new Error(`${ns.length} nodes: ${ns.map((n) => `${String(n.ID).slice(0, 6)} ${n.Status.State}${n.ManagerStatus ? `/${n.ManagerStatus.Reachability}` : ''}`).join(', ')}`);
       return true;
     }, timeoutMs);
   }
