@@ -197,7 +197,10 @@ async function raftViews(managers: Daemon[]): Promise<string> {
       const v = await m.json<any>('/raft', { signal: AbortSignal.timeout(2_000) });
       return `${m.name} ${v.Role} term ${v.Term} leader ${String(v.Leader).slice(-6) || '-'} commit ${v.CommitIndex} applied ${v.AppliedIndex} last ${v.LastIndex}`;
     } catch (e) {
-      return `${m.name} no answer (${(e as Error).message.slice(0, 80)})`;
+      // Asked again by another client (curl): tells a daemon that does not answer from a stuck client connection.
+      const c = Bun.spawnSync(['curl', '-s', '-m', '3', '--unix-socket', m.socket, 'http://localhost/raft'], { stdout: 'pipe', stderr: 'ignore' });
+      const byCurl = c.exitCode === 0 ? `curl got: ${c.stdout.toString().slice(0, 160)}` : `curl: no answer either (exit ${c.exitCode})`;
+      return `${m.name} no answer (${(e as Error).message.slice(0, 80)}; ${byCurl})`;
     }
   }));
   return views.join('; ');
