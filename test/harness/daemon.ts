@@ -98,8 +98,13 @@ export class Daemon implements AsyncDisposable {
     for await (const chunk of stream) this.output += dec.decode(chunk);
   }
 
+  /**
+   * A fresh connection per request (keepalive: false): bun pools unix-socket connections, and a pooled
+   * one left behind by an aborted request or a paused daemon hung later requests to a daemon that
+   * curl found answering at once (the chaos suite's runs).
+   */
   api(path: string, init?: RequestInit): Promise<Response> {
-    return fetch(`http://localhost${path}`, { ...init, unix: this.socket } as RequestInit);
+    return fetch(`http://localhost${path}`, { keepalive: false, ...init, unix: this.socket } as RequestInit);
   }
 
   async json<T = any>(path: string, init?: RequestInit): Promise<T> {
