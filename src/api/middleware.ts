@@ -40,7 +40,10 @@ export function statusOf(err: unknown): number {
 export const onError: ErrorHandler = (err, c) => {
   const status = statusOf(err);
   const message = err instanceof Error && err.message ? err.message : 'internal error';
-  if (status >= 500 && !(err instanceof ShoalError)) console.error('api: unexpected error:', err);
+  // A client that hung up (its timeout, a reset) aborts the request's signal: the route's wait ends
+  // with an AbortError nobody will read. Routine under load, not a fault of the daemon.
+  const clientGone = c.req.raw.signal.aborted && (err as { name?: string } | null)?.name === 'AbortError';
+  if (status >= 500 && !(err instanceof ShoalError) && !clientGone) console.error('api: unexpected error:', err);
   return c.json({ message }, status as 500);
 };
 

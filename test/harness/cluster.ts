@@ -82,6 +82,8 @@ export class Cluster implements AsyncDisposable {
   /** Join tokens, once boot() or tokensOf() has read them. */
   tokens: { manager: string; worker: string } = { manager: '', worker: '' };
   readonly dir = mkdtempSync(join(tmpdir(), 'shoal-cluster-'));
+  /** Each daemon's bound for its API to answer at a start (Daemon.startTimeoutMs). */
+  startTimeoutMs = 15_000;
   private disposed = false;
 
   private constructor(readonly net?: NetnsHosts) {
@@ -129,6 +131,7 @@ export class Cluster implements AsyncDisposable {
       const ip = `127.0.0.${n + 1}`;
       d = new Daemon(join(this.dir, `h${n}`), ['--listen-addr', `${ip}:${freePort(ip)}`, '--mesh-addr', ip, ...joining, ...(opts.args ?? [])], { name, binary });
     }
+    d.startTimeoutMs = this.startTimeoutMs;
     this.daemons.push(d);
     await d.start(opts.init ?? false);
     return d;
@@ -184,8 +187,11 @@ export class Cluster implements AsyncDisposable {
     await waitFor(`${nodes} ready nodes, ${managers} reachable managers`, async () => {
       const ns = await nodesOf(asker);
       const mgrs = ns.filter((n) => n.Spec.Role === 'manager');
-      return ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
+      const ok = ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
         mgrs.length >= managers && mgrs.every((n) => n.ManagerStatus?.Reachability === 'reachable');
+      // Thrown, so that the bound's error shows each node's state as the last answer.
+      if (!ok) throw new Error(`${ns.length} nodes: ${ns.map((n) => `${String(n.ID).slice(0, 6)} ${n.Status.State}${n.ManagerStatus ? `/${n.ManagerStatus.Reachability}` : ''}`).join(', ')}`);
+      return true;
     }, timeoutMs);
   }
 

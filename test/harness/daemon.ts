@@ -38,6 +38,8 @@ export class Daemon implements AsyncDisposable {
   output = '';
   readonly socket: string;
   readonly name: string;
+  /** Bound for start() to see the API answer (raise it on a loaded machine). */
+  startTimeoutMs = 15_000;
 
   /** `args`: further `shoal daemon` arguments, given again at every start (a test may add to them). */
   constructor(readonly dataDir: string, readonly args: string[] = [], private readonly place: DaemonPlace = {}) {
@@ -81,10 +83,20 @@ export class Daemon implements AsyncDisposable {
     noteStarted(this);
     void this.collect(p.stdout as ReadableStream<Uint8Array>);
     void this.collect(p.stderr as ReadableStream<Uint8Array>);
-    await waitFor(`the daemon API${at ? ` in host ${at.host.index}` : ''}`, async () => {
-      if (p.exitCode !== null) throw new Error(`daemon exited with ${p.exitCode}: ${this.output}`);
-      return (await this.api('/_ping')).ok;
+    let up = false;
+    // A daemon that exits while starting (a join refused, a bad flag) fails the start at once, not at the bound.
+    const exited = p.exited.then(async (code) => {
+      if (up) return;
+      await Bun.sleep(50); // the last of its output
+      throw new Error(`daemon ${this.name} exited with ${code} while starting: ${this.output.trim().split('\n').slice(-5).join('\n')}`);
     });
+    await Promise.race([
+      waitFor(`the daemon API${at ? ` in host ${at.host.index}` : ''}`, async () => (await this.api('/_ping')).ok, this.startTimeoutMs),
+      exited,
+    ]).finally(() => {
+      up = true;
+    });
+    exited.catch(() => {});
     return this;
   }
 
@@ -93,8 +105,13 @@ export class Daemon implements AsyncDisposable {
     for await (const chunk of stream) this.output += dec.decode(chunk);
   }
 
+  /**
+   * A fresh connection per request (keepalive: false): bun pools unix-socket connections, and a pooled
+   * one left behind by an aborted request or a paused daemon hung later requests to a daemon that
+   * curl found answering at once (the chaos suite's runs).
+   */
   api(path: string, init?: RequestInit): Promise<Response> {
-    return fetch(`http://localhost${path}`, { ...init, unix: this.socket } as RequestInit);
+    return fetch(`http://localhost${path}`, { keepalive: false, ...init, unix: this.socket } as RequestInit);
   }
 
   async json<T = any>(path: string, init?: RequestInit): Promise<T> {
