@@ -101,6 +101,23 @@ test('bad input is refused with every node untouched; N → N+1 keeps tasks and 
   const skew = await m1.cli('fleet', 'upgrade', '--binary', far);
   expect(skew.code).toBe(1);
   expect(skew.stderr).toContain(`version ${TOO_FAR} is more than one minor version away from ${N}`);
+
+  // --url: the manager downloads it. A good download with its digest reaches the probe (refused
+  // there by the skew rule); a digest that does not match and a missing file are refused by name.
+  using files = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (r) => {
+    const name = new URL(r.url).pathname.slice(1);
+    return name === 'too-far' || name === 'corrupt' ? new Response(Bun.file(join(dir, name))) : new Response('no such file', { status: 404 });
+  } });
+  const url = (name: string) => `http://127.0.0.1:${files.port}/${name}`;
+  const farUrl = await m1.cli('fleet', 'upgrade', '--url', url('too-far'), '--sha256', sha256(far));
+  expect(farUrl.code).toBe(1);
+  expect(farUrl.stderr).toContain(`version ${TOO_FAR} is more than one minor version away from ${N}`);
+  const badUrl = await m1.cli('fleet', 'upgrade', '--url', url('corrupt'), '--sha256', sha256(next));
+  expect(badUrl.code).toBe(1);
+  expect(badUrl.stderr).toContain('checksum mismatch');
+  const missing = await m1.cli('fleet', 'upgrade', '--url', url('gone'), '--sha256', sha256(next));
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain('the server answered 404');
   await untouched();
 
   // Work that must survive the upgrade: process tasks on the workers (and managers), and writes.
