@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { cpus } from 'node:os';
+import { failingSeedRuns } from './seed-workers.ts';
 import { replayCommand, runSeed } from './cluster.ts';
 
 const SEEDS = 2000;
@@ -18,21 +18,7 @@ describe('deterministic simulation', () => {
   test(
     `${SEEDS} seeds keep election safety, log matching, leader completeness, state machine safety and linearizability`,
     async () => {
-      // Split over worker processes (one per core, at most 4); each prints failures with their replay command.
-      const workers = Math.max(1, Math.min(4, cpus().length));
-      const per = Math.ceil(SEEDS / workers);
-      const runs = Array.from({ length: workers }, (_, w) => {
-        const from = FIRST_SEED + w * per;
-        const count = Math.min(per, FIRST_SEED + SEEDS - from);
-        const proc = Bun.spawn([process.execPath, 'test/sim/cli.ts', '--seeds', String(count), '--seed', String(from)], {
-          cwd: `${import.meta.dir}/../..`,
-          stdout: 'pipe',
-          stderr: 'pipe',
-        });
-        return Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-      });
-      const results = await Promise.all(runs);
-      const failures = results.filter(([code]) => code !== 0).map(([, out, err]) => `${err}\n${out}`);
+      const failures = await failingSeedRuns('test/sim/cli.ts', SEEDS, FIRST_SEED);
       if (failures.length) console.error(failures.join('\n'));
       expect(failures).toEqual([]);
     },
