@@ -9,23 +9,14 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon, freePort, killTaskProcesses, waitFor } from '../harness/index.ts';
+import { Daemon, runDocker, type DockerRun, freePort, killTaskProcesses, waitFor } from '../harness/index.ts';
 
 const dockerCli = Bun.which('docker');
 
-interface Run { code: number; out: string; err: string }
+type Run = DockerRun;
 
-async function docker(d: Daemon, args: string[], stdin?: string): Promise<Run> {
-  const p = Bun.spawn(['docker', ...args], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-    stdin: stdin === undefined ? 'ignore' : Buffer.from(stdin),
-    env: { ...(process.env as Record<string, string>), DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' },
-  });
-  const timer = setTimeout(() => p.kill(), 30_000);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out, err };
+function docker(d: Daemon, args: string[], stdin?: string): Promise<Run> {
+  return runDocker(d, args, { stdin });
 }
 
 async function ok(d: Daemon, args: string[], stdin?: string): Promise<string> {

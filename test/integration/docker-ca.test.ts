@@ -7,19 +7,12 @@
 import { expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, type Daemon, logsOnFailure } from '../harness/index.ts';
+import { Cluster, type Daemon, runDocker, type DockerRun, logsOnFailure } from '../harness/index.ts';
 
 const dockerCli = Bun.which('docker');
 
-async function docker(d: Daemon, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(['docker', ...args], {
-    stdout: 'pipe', stderr: 'pipe', stdin: 'ignore',
-    env: { ...(process.env as Record<string, string>), DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' },
-  });
-  const timer = setTimeout(() => p.kill(), timeoutMs);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out, err };
+function docker(d: Daemon, args: string[], timeoutMs = 120_000): Promise<DockerRun> {
+  return runDocker(d, args, { timeoutMs });
 }
 
 async function ok(d: Daemon, ...args: string[]): Promise<string> {

@@ -3,7 +3,7 @@
  * The docker part is skipped where no docker CLI is installed (it needs no docker daemon).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type Daemon, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
+import { type Daemon, runDocker, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
 
 const hasDocker = Bun.which('docker') !== null;
 let d: Daemon & AsyncDisposable;
@@ -17,9 +17,8 @@ afterAll(async () => {
 });
 
 async function docker(...args: string[]): Promise<{ code: number; out: string }> {
-  const p = Bun.spawn(['docker', ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...d.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' } });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, out: out + err };
+  const r = await runDocker(d, args, { timeoutMs: 120_000 });
+  return { code: r.code, out: r.out + r.err };
 }
 
 describe('shoal CLI streams', () => {

@@ -10,24 +10,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engineForTests, TEST_IMAGE } from '../fixtures/images/engine.ts';
-import { Daemon, freePort, waitFor } from '../harness/index.ts';
+import { Daemon, runDocker, type DockerRun, freePort, waitFor } from '../harness/index.ts';
 
 const dockerCli = Bun.which('docker');
 const engine = dockerCli ? await engineForTests() : { ok: false as const, reason: 'no docker CLI' };
 
-interface Run { code: number; out: string; err: string }
+type Run = DockerRun;
 
-async function docker(d: Daemon, args: string[], timeoutMs = 30_000): Promise<Run> {
-  const p = Bun.spawn(['docker', ...args], {
-    stdout: 'pipe',
-    stderr: 'pipe',
-    stdin: 'ignore',
-    env: { ...(process.env as Record<string, string>), DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' },
-  });
-  const timer = setTimeout(() => p.kill(), timeoutMs);
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  clearTimeout(timer);
-  return { code, out, err };
+function docker(d: Daemon, args: string[], timeoutMs = 30_000): Promise<Run> {
+  return runDocker(d, args, { timeoutMs });
 }
 
 /** The command must succeed; its stdout, trimmed. */

@@ -4,7 +4,7 @@
  * worker does not build it yet.)
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type Daemon, tempDaemon, waitFor } from '../harness/index.ts';
+import { type Daemon, runDocker, tempDaemon, waitFor } from '../harness/index.ts';
 
 let d: Daemon & AsyncDisposable;
 
@@ -19,9 +19,8 @@ afterAll(async () => {
 const hasDocker = Bun.which('docker') !== null;
 
 async function docker(...args: string[]): Promise<{ code: number; out: string }> {
-  const p = Bun.spawn(['docker', ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...d.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' } });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  return { code, out: out + err };
+  const r = await runDocker(d, args, { timeoutMs: 120_000 });
+  return { code: r.code, out: r.out + r.err };
 }
 
 const inspect = async (kind: string, ref: string) => JSON.parse(await d.ok(kind, 'inspect', ref))[0];

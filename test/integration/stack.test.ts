@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Daemon, freePort, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
+import { type Daemon, freePort, runDocker, SHOAL, tempDaemon, waitFor } from '../harness/index.ts';
 
 const hasDocker = Bun.which('docker') !== null;
 const python = Bun.which('python3') ? realpathSync(Bun.which('python3')!) : null;
@@ -149,9 +149,8 @@ const dockerEngine = existsSync('/var/run/docker.sock');
 
 describe.skipIf(!hasDocker)('docker stack (the real docker CLI)', () => {
   async function docker(...args: string[]): Promise<{ code: number; out: string }> {
-    const p = Bun.spawn(['docker', ...args], { stdout: 'pipe', stderr: 'pipe', env: { ...d.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CLI_HINTS: 'false' } });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    return { code, out: out + err };
+    const r = await runDocker(d, args, { timeoutMs: 120_000 });
+    return { code: r.code, out: r.out + r.err };
   }
 
   test('deploy, ls, services, ps, rm', async () => {
