@@ -297,6 +297,26 @@ export class Wal {
     if (sync) this.file!.fsync();
   }
 
+  /** Whether syncAsync is there (the disk can fsync off the event loop). */
+  get canSyncAsync(): boolean {
+    return typeof this.file?.fsyncAsync === 'function';
+  }
+
+  /** Makes every record saved so far durable, now. */
+  sync(): void {
+    if (this.closed) throw new Error('WAL closed');
+    this.file!.fsync();
+  }
+
+  /**
+   * Makes every record saved so far durable, off the event loop (saves may go on meanwhile; a
+   * segment rolled meanwhile was fsynced when it was closed). `done` runs once it is durable.
+   */
+  syncAsync(done: (err: Error | null) => void): void {
+    if (this.closed || !this.file?.fsyncAsync) return done(new Error('WAL closed'));
+    this.file.fsyncAsync(done);
+  }
+
   /** Records the configuration after an applied conf change (or at bootstrap), durably. */
   saveConfState(conf: ConfState): void {
     if (this.closed) throw new Error('WAL closed');
