@@ -291,9 +291,12 @@ export class Wal {
       this.hardState = { ...hardState };
       parts.push(this.record(RecordType.HardState, packr.pack([hardState.term, hardState.vote, hardState.commit])));
     }
-    const buf = parts.length === 1 ? parts[0]! : concat(parts);
-    this.file!.append(buf);
-    this.fileBytes += buf.length;
+    // One write per record rather than a copy of a large entries record into one buffer: the
+    // records are independent (a torn second one is a torn tail like any other).
+    for (const buf of parts) {
+      this.file!.append(buf);
+      this.fileBytes += buf.length;
+    }
     if (sync) this.file!.fsync();
   }
 
@@ -411,16 +414,4 @@ export class Wal {
     this.file?.close();
     this.file = null;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
