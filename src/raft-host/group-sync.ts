@@ -22,11 +22,11 @@ export interface GroupSyncHooks {
 }
 
 export class GroupSync {
+  /** Writes so far, and the last of them that must reach the disk (entries, term or vote). */
   private written = 0;
+  private needed = 0;
   private synced = 0;
   private inFlight = false;
-  /** A write that must reach the disk (entries, term or vote) is not covered by a finished or running fsync. */
-  private mustSync = false;
   private last: LogPosition | null = null;
   private waiting: { seq: number; run: () => void }[] = [];
   private stopped = false;
@@ -35,20 +35,24 @@ export class GroupSync {
 
   constructor(private readonly hooks: GroupSyncHooks) {}
 
-  /** A ready's records were appended (not synced). `needsSync`: an fsync must follow even if nothing waits. */
+  /**
+   * A ready's records were appended (not synced). `needsSync`: they must reach the disk before what
+   * waits on them; a write without (a commit index alone, which a restart can learn again from the
+   * leader) rides along with the next fsync and holds nothing back.
+   */
   wrote(last: LogPosition | null, needsSync: boolean): void {
     this.written++;
     if (last) this.last = last;
-    if (needsSync) this.mustSync = true;
-    this.start();
+    if (needsSync) {
+      this.needed = this.written;
+      this.start();
+    }
   }
 
-  /** Runs `fn` once everything written so far is durable: now when it already is. */
+  /** Runs `fn` once every write that must reach the disk so far has: now when it has. */
   afterSync(fn: () => void): void {
-    if (this.synced >= this.written) return fn();
-    this.waiting.push({ seq: this.written, run: fn });
-    this.mustSync = true;
-    this.start();
+    if (this.synced >= this.needed) return fn();
+    this.waiting.push({ seq: this.needed, run: fn });
   }
 
   /** Makes everything written durable now, on the loop, and runs what waited for it. */
@@ -64,9 +68,8 @@ export class GroupSync {
   }
 
   private start(): void {
-    if (this.inFlight || this.stopped || !this.mustSync || this.synced >= this.written) return;
+    if (this.inFlight || this.stopped || this.synced >= this.needed) return;
     this.inFlight = true;
-    this.mustSync = false;
     this.fsyncs++;
     const upTo = this.written;
     const last = this.last;
