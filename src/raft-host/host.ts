@@ -72,8 +72,6 @@ export class RaftHost implements Proposer {
   /** Persist step pipelined (group commit, fsync off the loop); else each ready is fsynced before going on. */
   private pipelined = false;
   private sync: GroupSync | null = null;
-  /** Committed entries waiting for this node's own copy to be durable before they are applied (pipelined). */
-  private applyQueue: Entry[] = [];
   /** Proposals taken since the last drain, proposed to the core together (pipelined). */
   private pendingProposals: { seq: number; data: Uint8Array }[] = [];
   /** Term and vote last written: a ready that changes them holds its messages until they are durable. */
@@ -108,7 +106,6 @@ export class RaftHost implements Proposer {
     this.conf = conf;
     this.applied = 0;
     this.pipelined = (opts.pipeline ?? true) && (opts.groupCommit ?? true) && wal.canSyncAsync;
-    this.applyQueue = [];
     this.pendingProposals = [];
     const hs = storage.initialState().hardState;
     this.savedTerm = hs.term;
@@ -124,7 +121,6 @@ export class RaftHost implements Proposer {
           syncNow: () => wal.sync(),
           durable: (last) => {
             if (last && this.running) this.node.persisted(last.index, last.term);
-            this.applyDurable(false);
           },
           failed: (err) => {
             this.halt(err);
@@ -183,7 +179,6 @@ export class RaftHost implements Proposer {
     this.stopTimer?.();
     this.unsubscribe?.();
     this.sync?.stop();
-    this.applyQueue = [];
     this.pendingProposals = [];
     this.wal.close();
     const e = () => err;
@@ -474,12 +469,9 @@ export class RaftHost implements Proposer {
   /** Persist (one fsync), then send, then apply: each ready durable before anything of it leaves. False when stopped meanwhile. */
   private readyInOrder(rd: Ready, becameLeader: boolean): boolean {
     const obs = this.opts.observer;
-    if (this.sync) {
-      // Pipelined, and a snapshot arrived: what was written before it goes to disk and is applied first.
-      this.sync.flushNow();
-      this.applyDurable(true);
-      if (!this.running) return false;
-    }
+    // Pipelined, and a snapshot arrived: what was written before it goes to disk first.
+    this.sync?.flushNow();
+    if (!this.running) return false;
     // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
     if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);
     if (this.opts.groupCommit === false && rd.entries.length > 1) {
@@ -526,8 +518,10 @@ export class RaftHost implements Proposer {
    * Write now, fsync with the next group (group-sync.ts). A leader's messages leave at once: a
    * follower's copy counts toward the quorum, ours only once node.persisted says it is durable, so
    * nothing commits on a copy that is not on disk. Everything else a ready sends (acknowledgements,
-   * votes, answers after a term change) claims durability and waits for the fsync. Committed entries
-   * are applied once our own copy of them is durable. False when stopped meanwhile.
+   * votes, answers after a term change) claims durability and waits for the fsync. Committed
+   * entries are applied at once, as etcd does with async storage writes: committed means a quorum
+   * has them on disk, whether or not this node's own fsync finished (with the leader's disk slow,
+   * two followers' fsyncs answer the proposer). False when stopped meanwhile.
    */
   private readyPipelined(rd: Ready, becameLeader: boolean): boolean {
     const obs = this.opts.observer;
@@ -557,28 +551,13 @@ export class RaftHost implements Proposer {
         if (late.length && this.running) this.opts.transport.send(late);
       });
     }
-    for (const e of rd.committed) this.applyQueue.push(e);
-    this.applyDurable(false);
-    if (!this.running) return false;
+    for (const e of rd.committed) {
+      if (e.index > this.applied) this.applyEntry(e);
+      if (!this.running) return false; // a callback stopped us (e.g. after our own removal)
+    }
     this.noteReadStates(rd);
     this.settleReads();
     return true;
-  }
-
-  /** Applies the queued committed entries whose own copy is durable here (all of them when `all`). */
-  private applyDurable(all: boolean): void {
-    const q = this.applyQueue;
-    if (q.length === 0 || !this.running) return;
-    const durable = all ? Infinity : this.node.persistedIndex();
-    let n = 0;
-    while (n < q.length && q[n]!.index <= durable) {
-      const e = q[n++]!;
-      if (e.index > this.applied) this.applyEntry(e);
-      if (!this.running) return;
-    }
-    if (n === 0) return;
-    this.applyQueue = n === q.length ? [] : q.slice(n);
-    this.settleReads();
   }
 
   private noteReadStates(rd: Ready): void {

@@ -41,8 +41,8 @@
  * call persisted(index, term) with the last entry each fsync covered; the leader counts itself in
  * the commit quorum only up to that. A leader may send its Ready's messages at once unless the
  * Ready changed term or vote; every other node sends a Ready's messages only after the fsync
- * covering it. Apply committed entries only up to persistedIndex() (a follower can learn a commit
- * beyond what it has synced). A Ready with a snapshot is persisted in the plain order.
+ * covering it. Committed entries may be applied at once (committed means a quorum has them on
+ * disk, this node's own fsync aside). A Ready with a snapshot is persisted in the plain order.
  * A restarted node is constructed from the same storage (hard state, conf state, entries) with
  * cfg.applied = the index the state machine has already applied (0 to replay everything).
  * A node joining an existing cluster starts with an empty log and the configuration it is being
