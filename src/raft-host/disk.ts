@@ -30,6 +30,8 @@ export interface Disk {
   unlink(path: string): void;
   truncate(path: string, sizeBytes: number): void;
   fsyncDir(dir: string): void;
+  /** fsyncDir off the event loop (optional, as DiskFile.fsyncAsync). */
+  fsyncDirAsync?(dir: string, done: (err: Error | null) => void): void;
 }
 
 export function pathJoin(dir: string, name: string): string {
@@ -101,5 +103,11 @@ export class NodeDisk implements Disk {
     } finally {
       fs.closeSync(fd);
     }
+  }
+  fsyncDirAsync(dir: string, done: (err: Error | null) => void): void {
+    fs.open(dir, 'r', (err, fd) => {
+      if (err) return done(err);
+      fs.fsync(fd, (syncErr) => fs.close(fd, () => done(syncErr)));
+    });
   }
 }

@@ -77,6 +77,8 @@ export class RaftHost implements Proposer {
   /** Term and vote last written: a ready that changes them holds its messages until they are durable. */
   private savedTerm = 0;
   private savedVote: NodeId | null = null;
+  /** A snapshot is being written off the loop (pipelined): no second one until it is durable. */
+  private snapshotSaving = false;
   private readonly transferWaiters = new Waiters();
   /** The members a forced start (forceNewCluster) removed from the configuration. */
   forcedOut: NodeId[] = [];
@@ -107,6 +109,7 @@ export class RaftHost implements Proposer {
     this.applied = 0;
     this.pipelined = (opts.pipeline ?? true) && (opts.groupCommit ?? true) && wal.canSyncAsync;
     this.pendingProposals = [];
+    this.snapshotSaving = false;
     const hs = storage.initialState().hardState;
     this.savedTerm = hs.term;
     this.savedVote = hs.vote;
@@ -616,12 +619,33 @@ export class RaftHost implements Proposer {
     const interval = typeof setting === 'function' ? setting() : setting;
     const snapIndex = this.storage.snapshot().meta.index;
     if (this.applied - snapIndex < interval) return;
+    if (this.snapshotSaving) return;
     const snap = this.storage.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());
-    this.wal.saveSnapshot(snap);
     const compactTo = this.applied - (this.opts.snapshotTailEntries ?? 500);
-    if (compactTo >= this.storage.firstIndex()) {
+    const compact = () => {
+      if (compactTo < this.storage.firstIndex()) return;
       this.storage.compact(compactTo);
       this.wal.compact(compactTo);
+    };
+    if (!this.sync || !this.wal.canSnapshotAsync) {
+      this.wal.saveSnapshot(snap);
+      compact();
+      return;
     }
+    // Pipelined: the snapshot's fsyncs run off the loop too (they stalled it several ms each time);
+    // the log is compacted only once the snapshot is durable.
+    this.snapshotSaving = true;
+    const wal = this.wal;
+    wal.saveSnapshotAsync(snap, (err) => {
+      if (this.wal !== wal || !this.running) return; // stopped (and maybe started again) meanwhile
+      this.snapshotSaving = false;
+      if (err) {
+        this.halt(err);
+        this.opts.onFatal?.(err);
+        return;
+      }
+      this.sync!.wrote(null, false); // the marker, with the next fsync
+      compact();
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import type { Entry } from '../raft/index.ts';
-import { decodeEntries, encodeEntries, packr } from './wal-record.ts';
+import { decodeEntries, encodeEntries, encodeRecord, encodeRecordParts, packr } from './wal-record.ts';
 
 const INTS = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffff_ffff, 0x1_0000_0000, Number.MAX_SAFE_INTEGER];
 const LENGTHS = [0, 1, 0xff, 0x100, 0xffff, 0x10000];
@@ -32,5 +32,18 @@ describe('entry records', () => {
     const es = entries(20);
     const old = packr.pack(es.map((e) => [e.term, e.index, e.type === 'conf' ? 1 : 0, e.data]));
     expect(decodeEntries(old)).toEqual(es);
+  });
+});
+
+describe('record parts', () => {
+  test('head and payload written one after the other are the record encodeRecord makes', () => {
+    for (const n of [0, 1, 300, 70_000]) {
+      const payload = new Uint8Array(n).map((_, i) => i * 7);
+      const [head, body] = encodeRecordParts(0x82, payload);
+      const joined = new Uint8Array(head.length + body.length);
+      joined.set(head);
+      joined.set(body, head.length);
+      expect([...joined]).toEqual([...encodeRecord(0x82, payload)]);
+    }
   });
 });

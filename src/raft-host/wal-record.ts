@@ -33,6 +33,26 @@ export function encodeRecord(type: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * The same record as encodeRecord, as a 9-byte head (length, CRC, type) and the payload itself:
+ * written one after the other, a large entries record is not copied once more into one buffer.
+ */
+export function encodeRecordParts(type: number, payload: Uint8Array): [Uint8Array, Uint8Array] {
+  const head = new Uint8Array(RECORD_HEADER_BYTES + 1);
+  head[RECORD_HEADER_BYTES] = type;
+  const len = 1 + payload.length;
+  const crc = Bun.hash.crc32(payload, Bun.hash.crc32(head.subarray(RECORD_HEADER_BYTES))) >>> 0;
+  head[0] = len & 0xff;
+  head[1] = (len >>> 8) & 0xff;
+  head[2] = (len >>> 16) & 0xff;
+  head[3] = len >>> 24;
+  head[4] = crc & 0xff;
+  head[5] = (crc >>> 8) & 0xff;
+  head[6] = (crc >>> 16) & 0xff;
+  head[7] = crc >>> 24;
+  return [head, payload];
+}
+
 export type Parsed = { ok: true; type: number; payload: Uint8Array; next: number } | { ok: false; reason: string };
 
 export function parseAt(buf: Uint8Array, off: number): Parsed {
