@@ -462,11 +462,22 @@ export class RaftHost implements Proposer {
       // ready; a late answer from the old one is harmless, the first index settles the read).
       if (changed && this.leader && this.reads.size) queueMicrotask(() => this.reaskReads());
     }
-    if (this.pipelined && !rd.snapshot) {
+    if (this.pipelined && !rd.snapshot && !this.loneVoter()) {
       if (!this.readyPipelined(rd, becameLeader)) return;
     } else if (!this.readyInOrder(rd, becameLeader)) return;
     this.node.advance(rd);
     this.maybeSnapshot();
+  }
+
+  /**
+   * A lone voter (the one-host daemon) keeps the plain order even on a disk that could pipeline: it
+   * waits for nobody, so with the daemon's microtask drain a write is durable and applied before the
+   * event loop moves on, which its stages count on (a task seen complete has its desired state moved
+   * in the same turn, test/integration/one-host.test.ts). Pipelining pays with peers to overlap with.
+   */
+  private loneVoter(): boolean {
+    const v = this.conf.voters;
+    return v.length === 1 && v[0] === this.id;
   }
 
   /** Persist (one fsync), then send, then apply: each ready durable before anything of it leaves. False when stopped meanwhile. */
