@@ -70,8 +70,9 @@ export interface RaftHostOptions {
   onFatal?: (err: Error) => void;
   /**
    * Pipelined persistence (default true; used only when the disk can fsync off the event loop, so not
-   * in the simulator): group commit, one fsync in flight while the next batch is written, a leader's
-   * appends sent before its own fsync. false: each ready is fsynced on the loop before its messages.
+   * in the simulator, and only while this node is not its configuration's lone voter): group commit,
+   * one fsync in flight while the next batch is written, a leader's appends sent before its own
+   * fsync. false: each ready is fsynced on the loop before its messages.
    */
   pipeline?: boolean;
   /** false: one fdatasync per entry, in ready order (the group-commit ablation of bench/raft.ts). */
