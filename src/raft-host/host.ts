@@ -295,7 +295,6 @@ export class RaftHost implements Proposer {
     }
   }
 
-
   propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => this.submit(entry, (err, v) => (err ? reject(err) : resolve(v)), signal));
   }
