@@ -1,5 +1,6 @@
-// The narrow file-system surface the WAL needs. Synchronous on purpose: the host calls it once per
-// ready and must not proceed before fsync returns; the simulator implements it in memory.
+// The narrow file-system surface the WAL needs. Synchronous, but for the optional fsyncAsync: a host
+// with it keeps taking proposals and sending while the disk syncs (group commit, host.ts); without it
+// (the simulator's disk, in memory) the host persists each ready before going on.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../lib/paths.ts';
@@ -10,6 +11,11 @@ export interface DiskFile {
   append(data: Uint8Array): void;
   /** Makes every append so far durable. */
   fsync(): void;
+  /**
+   * Makes every append made before the call durable, off the event loop; `done` runs once it is.
+   * Appends may continue meanwhile (they are covered by the next call). close() waits for it.
+   */
+  fsyncAsync?(done: (err: Error | null) => void): void;
   close(): void;
 }
 
@@ -24,6 +30,8 @@ export interface Disk {
   unlink(path: string): void;
   truncate(path: string, sizeBytes: number): void;
   fsyncDir(dir: string): void;
+  /** fsyncDir off the event loop (optional, as DiskFile.fsyncAsync). */
+  fsyncDirAsync?(dir: string, done: (err: Error | null) => void): void;
 }
 
 export function pathJoin(dir: string, name: string): string {
@@ -32,6 +40,9 @@ export function pathJoin(dir: string, name: string): string {
 
 class NodeFile implements DiskFile {
   private fd: number;
+  /** fdatasyncs in flight on the thread pool: the fd is closed only after them, so its number is not reused under them. */
+  private syncing = 0;
+  private closeWanted = false;
   constructor(readonly path: string) {
     // The log holds the cluster's state (keys, join tokens): never readable by other users.
     this.fd = fs.openSync(path, 'a', 0o600);
@@ -43,7 +54,20 @@ class NodeFile implements DiskFile {
   fsync(): void {
     fs.fdatasyncSync(this.fd);
   }
+  fsyncAsync(done: (err: Error | null) => void): void {
+    if (this.fd < 0 || this.closeWanted) return done(new Error(`${this.path}: fsync of a closed WAL file`));
+    this.syncing++;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing--;
+      if (this.closeWanted && this.syncing === 0) this.closeNow();
+      done(err);
+    });
+  }
   close(): void {
+    this.closeWanted = true;
+    if (this.syncing === 0) this.closeNow();
+  }
+  private closeNow(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
   }
@@ -79,5 +103,11 @@ export class NodeDisk implements Disk {
     } finally {
       fs.closeSync(fd);
     }
+  }
+  fsyncDirAsync(dir: string, done: (err: Error | null) => void): void {
+    fs.open(dir, 'r', (err, fd) => {
+      if (err) return done(err);
+      fs.fsync(fd, (syncErr) => fs.close(fd, () => done(syncErr)));
+    });
   }
 }

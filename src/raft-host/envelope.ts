@@ -10,13 +10,33 @@ export interface Envelope {
   payload: Uint8Array;
 }
 
+// The seq's f64 goes through this scratch pair rather than a DataView per entry (a DataView and a
+// `.buffer` on a fresh small array cost ~8% of the CPU of a commit, bench/raft.ts).
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function putU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
 export function wrap(incarnationHi: number, incarnationLo: number, seq: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ENVELOPE_HEADER_BYTES + payload.length);
-  const dv = new DataView(out.buffer);
+  // Backed by its own ArrayBuffer from the start: unwrap's subarray would otherwise make the engine
+  // move a small array's bytes out of the GC heap on every apply (it showed as ~10% of a commit).
+  const out = new Uint8Array(new ArrayBuffer(ENVELOPE_HEADER_BYTES + payload.length));
   out[0] = VERSION;
-  dv.setUint32(1, incarnationHi);
-  dv.setUint32(5, incarnationLo);
-  dv.setFloat64(9, seq);
+  putU32(out, 1, incarnationHi);
+  putU32(out, 5, incarnationLo);
+  // Big-endian on the wire, as DataView.setFloat64 wrote it before.
+  f64[0] = seq;
+  for (let i = 0; i < 8; i++) out[9 + i] = f64Bytes[LITTLE_ENDIAN ? 7 - i : i]!;
   out.set(payload, ENVELOPE_HEADER_BYTES);
   return out;
 }
@@ -24,11 +44,11 @@ export function wrap(incarnationHi: number, incarnationLo: number, seq: number, 
 /** null for data that is not an envelope (e.g. the empty entry a new leader appends). */
 export function unwrap(data: Uint8Array): Envelope | null {
   if (data.length < ENVELOPE_HEADER_BYTES || data[0] !== VERSION) return null;
-  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i < 8; i++) f64Bytes[LITTLE_ENDIAN ? 7 - i : i] = data[9 + i]!;
   return {
-    incarnationHi: dv.getUint32(1),
-    incarnationLo: dv.getUint32(5),
-    seq: dv.getFloat64(9),
+    incarnationHi: getU32(data, 1),
+    incarnationLo: getU32(data, 5),
+    seq: f64[0]!,
     payload: data.subarray(ENVELOPE_HEADER_BYTES),
   };
 }

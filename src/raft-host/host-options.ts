@@ -68,6 +68,17 @@ export interface RaftHostOptions {
   observer?: HostObserver;
   /** Called when the host stops itself after an unrecoverable error (disk failure). */
   onFatal?: (err: Error) => void;
+  /**
+   * Pipelined persistence (default true; used only when the disk can fsync off the event loop, so not
+   * in the simulator, and only while this node is not its configuration's lone voter): group commit,
+   * one fsync in flight while the next batch is written, a leader's appends sent before its own
+   * fsync. false: each ready is fsynced on the loop before its messages.
+   */
+  pipeline?: boolean;
+  /** false: one fdatasync per entry, in ready order (the group-commit ablation of bench/raft.ts). */
+  groupCommit?: boolean;
+  /** false: a leader's appends wait for its own fsync as every other message does (an ablation). */
+  parallelLeaderAppend?: boolean;
   /** On a follower, send proposals to the leader instead of refusing them with NotLeaderError. */
   forwardProposals?: boolean;
   /**

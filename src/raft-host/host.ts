@@ -1,5 +1,8 @@
-// The one I/O loop around the pure raft core: tick timer, persist (one fsync per ready), send, apply,
-// advance. Implements Proposer for the store. See src/raft/index.ts for the core's contract.
+// The one I/O loop around the pure raft core: tick timer, persist, send, apply, advance. Implements
+// Proposer for the store. See src/raft/index.ts for the core's contract. On a disk that can fsync off
+// the event loop the persist step is pipelined (group-sync.ts; docs/raft-storage.md, "Group commit"):
+// a ready's records are written at once and fsynced with whatever else is written meanwhile, a
+// leader's appends leave before its own fsync, and what needs the records durable waits for it.
 //
 // It stays one class: the requests (proposals, reads, conf changes, transfers) are settled by the
 // ready that commits, applies or answers them, so their waiters and the loop share one state; the
@@ -21,6 +24,7 @@ import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type 
 import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import { type ForceOutcome, recover } from './recovery.ts';
+import { GroupSync } from './group-sync.ts';
 import type { Wal } from './wal.ts';
 import { aesGcmCipher } from './wal-cipher.ts';
 
@@ -28,6 +32,10 @@ import { aesGcmCipher } from './wal-cipher.ts';
 export {
   DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type HostObserver, type HostStatus, type HostTimers, type RaftHostOptions, realTimers,
 } from './host-options.ts';
+
+/** Bounds of one forwarded `propose` message, well within the wire's 4 MiB frame. */
+const FORWARD_BATCH_ENTRIES = 64;
+const FORWARD_BATCH_BYTES = 1024 * 1024;
 
 export class RaftHost implements Proposer {
   readonly id: NodeId;
@@ -61,6 +69,16 @@ export class RaftHost implements Proposer {
   /** Reads whose read index is known, waiting for apply to reach it. */
   private readsAtIndex: { index: number; seq: number }[] = [];
   private transfers: { target: NodeId; seq: number }[] = [];
+  /** Persist step pipelined (group commit, fsync off the loop); else each ready is fsynced before going on. */
+  private pipelined = false;
+  private sync: GroupSync | null = null;
+  /** Proposals taken since the last drain, proposed to the core together (pipelined). */
+  private pendingProposals: { seq: number; data: Uint8Array }[] = [];
+  /** Term and vote last written: a ready that changes them holds its messages until they are durable. */
+  private savedTerm = 0;
+  private savedVote: NodeId | null = null;
+  /** A snapshot is being written off the loop (pipelined): no second one until it is durable. */
+  private snapshotSaving = false;
   private readonly transferWaiters = new Waiters();
   /** The members a forced start (forceNewCluster) removed from the configuration. */
   forcedOut: NodeId[] = [];
@@ -89,6 +107,30 @@ export class RaftHost implements Proposer {
     this.storage = storage;
     this.conf = conf;
     this.applied = 0;
+    this.pipelined = (opts.pipeline ?? true) && (opts.groupCommit ?? true) && wal.canSyncAsync;
+    this.pendingProposals = [];
+    this.snapshotSaving = false;
+    const hs = storage.initialState().hardState;
+    this.savedTerm = hs.term;
+    this.savedVote = hs.vote;
+    this.sync = this.pipelined
+      ? new GroupSync({
+          sync: (done) =>
+            wal.syncAsync((err) => {
+              done(err);
+              // The fsync may have completed a quorum (our own count) or released acknowledgements.
+              if (!err) this.drain();
+            }),
+          syncNow: () => wal.sync(),
+          durable: (last) => {
+            if (last && this.running) this.node.persisted(last.index, last.term);
+          },
+          failed: (err) => {
+            this.halt(err);
+            this.opts.onFatal?.(err);
+          },
+        })
+      : null;
     if (snapshot) {
       opts.stateMachine.restore(snapshot.data, snapshot.meta.index);
       this.applied = snapshot.meta.index;
@@ -104,6 +146,7 @@ export class RaftHost implements Proposer {
       storage,
       rand: this.rand,
       applied: this.applied,
+      asyncStorageWrites: this.pipelined,
     });
     this.running = true;
     this.unsubscribe = opts.transport.onMessage((m) => {
@@ -138,6 +181,8 @@ export class RaftHost implements Proposer {
     this.running = false;
     this.stopTimer?.();
     this.unsubscribe?.();
+    this.sync?.stop();
+    this.pendingProposals = [];
     this.wal.close();
     const e = () => err;
     this.proposals.settleAll(e);
@@ -166,6 +211,11 @@ export class RaftHost implements Proposer {
     };
   }
 
+  /** fdatasyncs the pipelined persist step started (0 when not pipelined): how well group commit batches. */
+  get groupFsyncs(): number {
+    return this.sync?.fsyncs ?? 0;
+  }
+
   /** The term of the entry at `index` in this replica's log (its snapshot's term at the snapshot index); null when compacted away or not there. */
   termAt(index: number): number | null {
     if (!this.storage) return null;
@@ -184,6 +234,17 @@ export class RaftHost implements Proposer {
     // No role check here: the core refuses when it is not the leader (our softState may lag a ready).
     const seq = ++this.seq;
     const data = wrap(this.incHi, this.incLo, seq, entry);
+    const settle: Callback = (err, v) => {
+      this.forwarded.delete(seq);
+      cb(err, v);
+    };
+    if (this.pipelined) {
+      // Proposed with the others of this turn at the next drain: one append per follower for all.
+      this.pendingProposals.push({ seq, data });
+      this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, settle, signal);
+      this.kick();
+      return;
+    }
     try {
       this.node.propose(data);
     } catch (err) {
@@ -196,11 +257,42 @@ export class RaftHost implements Proposer {
       this.opts.transport.send([{ type: 'propose', from: this.id, to: st.leader, term: 0, entries: [{ term: 0, index: 0, type: 'normal', data }] }]);
       this.forwarded.set(seq, st.leader);
     }
-    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, (err, v) => {
-      this.forwarded.delete(seq);
-      cb(err, v);
-    }, signal);
+    this.proposals.add(seq, 'proposal', this.ticks + this.requestTimeoutTicks, settle, signal);
     this.kick();
+  }
+
+  /** The proposals taken since the last drain, to the core as one batch (or to the leader, or refused). */
+  private flushProposals(): void {
+    if (this.pendingProposals.length === 0) return;
+    const live = this.pendingProposals.filter((p) => this.proposals.has(p.seq)); // not aborted meanwhile
+    this.pendingProposals = [];
+    if (live.length === 0) return;
+    try {
+      this.node.proposeMany(live.map((p) => p.data));
+    } catch (err) {
+      const st = this.node.status();
+      if (!this.opts.forwardProposals || st.role === 'leader' || !st.leader || st.leader === this.id) {
+        const refusal = this.refusal(err as Error);
+        for (const p of live) this.proposals.settle(p.seq, refusal);
+        return;
+      }
+      // Forwarded as submit's unbatched path does, in messages well within the wire's 4 MiB frame.
+      let part: typeof live = [];
+      let bytes = 0;
+      const flush = () => {
+        if (!part.length) return;
+        this.opts.transport.send([{ type: 'propose', from: this.id, to: st.leader!, term: 0, entries: part.map((p) => ({ term: 0, index: 0, type: 'normal' as const, data: p.data })) }]);
+        for (const p of part) this.forwarded.set(p.seq, st.leader!);
+        part = [];
+        bytes = 0;
+      };
+      for (const p of live) {
+        if (part.length >= FORWARD_BATCH_ENTRIES || (part.length && bytes + p.data.length > FORWARD_BATCH_BYTES)) flush();
+        part.push(p);
+        bytes += p.data.length;
+      }
+      flush();
+    }
   }
 
   propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown> {
@@ -338,6 +430,7 @@ export class RaftHost implements Proposer {
     if (!this.running || this.draining) return;
     this.draining = true;
     try {
+      if (this.pipelined) this.flushProposals();
       for (let i = 0; i < 10_000 && this.running && this.node.hasReady(); i++) this.handleReady(this.node.ready());
     } catch (err) {
       this.halt(err as Error);
@@ -368,12 +461,51 @@ export class RaftHost implements Proposer {
       // ready; a late answer from the old one is harmless, the first index settles the read).
       if (changed && this.leader && this.reads.size) queueMicrotask(() => this.reaskReads());
     }
+    if (this.pipelined && !rd.snapshot && !this.loneVoter()) {
+      if (!this.readyPipelined(rd, becameLeader)) return;
+    } else if (!this.readyInOrder(rd, becameLeader)) return;
+    this.node.advance(rd);
+    this.maybeSnapshot();
+  }
+
+  /**
+   * A lone voter (the one-host daemon) keeps the plain order even on a disk that could pipeline: it
+   * waits for nobody, so with the daemon's microtask drain a write is durable and applied before the
+   * event loop moves on, which its stages count on (a task seen complete has its desired state moved
+   * in the same turn, test/integration/one-host.test.ts). Pipelining pays with peers to overlap with.
+   */
+  private loneVoter(): boolean {
+    const v = this.conf.voters;
+    return v.length === 1 && v[0] === this.id;
+  }
+
+  /** Persist (one fsync), then send, then apply: each ready durable before anything of it leaves. False when stopped meanwhile. */
+  private readyInOrder(rd: Ready, becameLeader: boolean): boolean {
+    const obs = this.opts.observer;
+    // Pipelined, and a snapshot arrived: what was written before it goes to disk first.
+    this.sync?.flushNow();
+    if (!this.running) return false;
     // 1. persist: one fsync for the snapshot marker, entries and hard state of this ready.
     if (rd.snapshot) this.wal.saveSnapshot(rd.snapshot, true);
-    this.wal.save(rd.hardState, rd.entries, rd.mustSync || !!rd.snapshot);
+    if (this.opts.groupCommit === false && rd.entries.length > 1) {
+      // The ablation of group commit (bench/raft.ts): every entry pays its own fdatasync.
+      for (const e of rd.entries) this.wal.save(undefined, [e], true);
+      this.wal.save(rd.hardState, [], rd.mustSync || !!rd.snapshot);
+    } else {
+      this.wal.save(rd.hardState, rd.entries, rd.mustSync || !!rd.snapshot);
+    }
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (this.sync) {
+      const last = rd.entries[rd.entries.length - 1];
+      if (rd.snapshot) this.node.persisted(rd.snapshot.meta.index, rd.snapshot.meta.term);
+      if (last) this.node.persisted(last.index, last.term);
+      if (rd.hardState) {
+        this.savedTerm = rd.hardState.term;
+        this.savedVote = rd.hardState.vote;
+      }
+    }
     if (obs?.persisted && rd.entries.length) obs.persisted(this.id, rd.entries, this.storage);
     if (becameLeader) obs?.becameLeader?.(this.id, this.node.status().term, this.storage);
     // 2. send, only now that it is durable.
@@ -387,24 +519,77 @@ export class RaftHost implements Proposer {
     }
     for (const e of rd.committed) {
       if (e.index > this.applied) this.applyEntry(e);
-      if (!this.running) return; // a callback stopped us (e.g. after our own removal)
+      if (!this.running) return false; // a callback stopped us (e.g. after our own removal)
     }
     // 4. reads.
+    this.noteReadStates(rd);
+    this.settleReads();
+    return true;
+  }
+
+  /**
+   * Write now, fsync with the next group (group-sync.ts). A leader's messages leave at once: a
+   * follower's copy counts toward the quorum, ours only once node.persisted says it is durable, so
+   * nothing commits on a copy that is not on disk. Everything else a ready sends (acknowledgements,
+   * votes, answers after a term change) claims durability and waits for the fsync. Committed
+   * entries are applied at once, as etcd does with async storage writes: committed means a quorum
+   * has them on disk, whether or not this node's own fsync finished (with the leader's disk slow,
+   * two followers' fsyncs answer the proposer). False when stopped meanwhile.
+   */
+  private readyPipelined(rd: Ready, becameLeader: boolean): boolean {
+    const obs = this.opts.observer;
+    const sync = this.sync!;
+    const hs = rd.hardState;
+    const termOrVote = !!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote);
+    const entries = rd.entries;
+    if (hs || entries.length) {
+      this.wal.save(hs, entries, false);
+      this.storage.append(entries);
+      if (hs) {
+        this.storage.setHardState(hs);
+        this.savedTerm = hs.term;
+        this.savedVote = hs.vote;
+      }
+      const last = entries[entries.length - 1];
+      sync.wrote(last ? { index: last.index, term: last.term } : null, entries.length > 0 || termOrVote);
+    }
+    if (becameLeader) obs?.becameLeader?.(this.id, this.node.status().term, this.storage);
+    const early = this.role === 'leader' && !termOrVote && this.opts.parallelLeaderAppend !== false;
+    if (early && rd.messages.length) this.opts.transport.send(rd.messages);
+    const late = early ? [] : rd.messages;
+    const observe = !!obs?.persisted && entries.length > 0;
+    if (late.length || observe) {
+      sync.afterSync(() => {
+        if (observe) obs!.persisted!(this.id, entries, this.storage);
+        if (late.length && this.running) this.opts.transport.send(late);
+      });
+    }
+    for (const e of rd.committed) {
+      if (e.index > this.applied) this.applyEntry(e);
+      if (!this.running) return false; // a callback stopped us (e.g. after our own removal)
+    }
+    this.noteReadStates(rd);
+    this.settleReads();
+    return true;
+  }
+
+  private noteReadStates(rd: Ready): void {
     for (const rs of rd.readStates) {
       const env = unwrap(rs.context);
       if (!env || env.incarnationHi !== this.incHi || env.incarnationLo !== this.incLo) continue;
       if (this.reads.has(env.seq)) this.readsAtIndex.push({ index: rs.index, seq: env.seq });
     }
-    if (this.readsAtIndex.length) {
-      const still: { index: number; seq: number }[] = [];
-      for (const r of this.readsAtIndex) {
-        if (r.index <= this.applied) this.reads.settle(r.seq, null, r.index);
-        else if (this.reads.has(r.seq)) still.push(r);
-      }
-      this.readsAtIndex = still;
+  }
+
+  /** Reads whose read index is applied now are answered. */
+  private settleReads(): void {
+    if (this.readsAtIndex.length === 0) return;
+    const still: { index: number; seq: number }[] = [];
+    for (const r of this.readsAtIndex) {
+      if (r.index <= this.applied) this.reads.settle(r.seq, null, r.index);
+      else if (this.reads.has(r.seq)) still.push(r);
     }
-    this.node.advance(rd);
-    this.maybeSnapshot();
+    this.readsAtIndex = still;
   }
 
   private mine(env: { incarnationHi: number; incarnationLo: number } | null): boolean {
@@ -444,12 +629,33 @@ export class RaftHost implements Proposer {
     const interval = typeof setting === 'function' ? setting() : setting;
     const snapIndex = this.storage.snapshot().meta.index;
     if (this.applied - snapIndex < interval) return;
+    if (this.snapshotSaving) return;
     const snap = this.storage.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());
-    this.wal.saveSnapshot(snap);
     const compactTo = this.applied - (this.opts.snapshotTailEntries ?? 500);
-    if (compactTo >= this.storage.firstIndex()) {
+    const compact = () => {
+      if (compactTo < this.storage.firstIndex()) return;
       this.storage.compact(compactTo);
       this.wal.compact(compactTo);
+    };
+    if (!this.sync || !this.wal.canSnapshotAsync) {
+      this.wal.saveSnapshot(snap);
+      compact();
+      return;
     }
+    // Pipelined: the snapshot's fsyncs run off the loop too (they stalled it several ms each time);
+    // the log is compacted only once the snapshot is durable.
+    this.snapshotSaving = true;
+    const wal = this.wal;
+    wal.saveSnapshotAsync(snap, (err) => {
+      if (this.wal !== wal || !this.running) return; // stopped (and maybe started again) meanwhile
+      this.snapshotSaving = false;
+      if (err) {
+        this.halt(err);
+        this.opts.onFatal?.(err);
+        return;
+      }
+      this.sync!.wrote(null, false); // the marker, with the next fsync
+      compact();
+    });
   }
 }

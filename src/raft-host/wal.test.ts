@@ -164,4 +164,30 @@ describe('Wal', () => {
     Wal.open(disk, dir).wal.close();
     expect(fs.readdirSync(dir).some((n) => n.endsWith('.tmp'))).toBe(false);
   });
+
+  test("a snapshot saved off the loop is the log's snapshot once done, and a close meanwhile leaves a log that opens", async () => {
+    const dir = tempDir();
+    const { wal } = Wal.open(disk, dir);
+    wal.save({ term: 1, vote: 'a', commit: 3 }, [ent(1), ent(2), ent(3)]);
+    expect(wal.canSnapshotAsync).toBe(true);
+    const snap = { meta: { index: 3, term: 1, conf: { voters: ['a'], learners: [] } }, data: new TextEncoder().encode('s3') };
+    await new Promise<void>((resolve, reject) => wal.saveSnapshotAsync(snap, (err) => (err ? reject(err) : resolve())));
+    wal.sync();
+    wal.close();
+    const again = Wal.open(disk, dir).state;
+    expect(again.snapshot?.meta.index).toBe(3);
+    expect(new TextDecoder().decode(again.snapshot!.data)).toBe('s3');
+
+    // Closed before the background fsync returns: the next open finds at most a temp file, and removes it.
+    const second = Wal.open(disk, dir).wal;
+    second.save(undefined, [ent(4)]);
+    const snap4 = { meta: { index: 4, term: 1, conf: { voters: ['a'], learners: [] } }, data: new TextEncoder().encode('s4') };
+    const outcome = new Promise<Error | null>((resolve) => second.saveSnapshotAsync(snap4, resolve));
+    second.close();
+    expect((await outcome)?.message).toBe('WAL closed');
+    const third = Wal.open(disk, dir).state;
+    expect(third.snapshot?.meta.index).toBe(3);
+    expect(third.entries.map((e) => e.index)).toEqual([4]);
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
 });

@@ -4,7 +4,7 @@
 import { type Disk, type DiskFile, pathJoin } from './disk.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../raft/index.ts';
 import { type RecordCipher, SEALED_FLAG, WalKeyError } from './wal-cipher.ts';
-import { carriesState, decodeEntries, encodeEntries, encodeRecord, packr, parseAt, RecordType, SNAPSHOT_RECORD, validRecordAfter } from './wal-record.ts';
+import { carriesState, decodeEntries, encodeEntries, encodeRecord, encodeRecordParts, packr, parseAt, RecordType, SNAPSHOT_RECORD, validRecordAfter } from './wal-record.ts';
 
 export { encodeRecord, MAX_RECORD_BYTES, RECORD_HEADER_BYTES } from './wal-record.ts';
 
@@ -283,7 +283,8 @@ export class Wal {
     if (this.fileBytes >= this.segmentBytes) this.rollSegment();
     const parts: Uint8Array[] = [];
     if (entries.length) {
-      parts.push(this.record(RecordType.Entries, encodeEntries(entries)));
+      const payload = encodeEntries(entries);
+      parts.push(...(this.cipher ? encodeRecordParts(RecordType.Entries | SEALED_FLAG, this.cipher.seal(RecordType.Entries, payload)) : encodeRecordParts(RecordType.Entries, payload)));
       const seg = this.segments[this.segments.length - 1]!;
       seg.lastIndex = Math.max(seg.lastIndex, entries[entries.length - 1]!.index);
     }
@@ -291,10 +292,33 @@ export class Wal {
       this.hardState = { ...hardState };
       parts.push(this.record(RecordType.HardState, packr.pack([hardState.term, hardState.vote, hardState.commit])));
     }
-    const buf = parts.length === 1 ? parts[0]! : concat(parts);
-    this.file!.append(buf);
-    this.fileBytes += buf.length;
+    // One write per part rather than a copy of a large entries record into one buffer: a record
+    // torn between its parts is a torn tail like any other.
+    for (const buf of parts) {
+      this.file!.append(buf);
+      this.fileBytes += buf.length;
+    }
     if (sync) this.file!.fsync();
+  }
+
+  /** Whether syncAsync is there (the disk can fsync off the event loop). */
+  get canSyncAsync(): boolean {
+    return typeof this.file?.fsyncAsync === 'function';
+  }
+
+  /** Makes every record saved so far durable, now. */
+  sync(): void {
+    if (this.closed) throw new Error('WAL closed');
+    this.file!.fsync();
+  }
+
+  /**
+   * Makes every record saved so far durable, off the event loop (saves may go on meanwhile; a
+   * segment rolled meanwhile was fsynced when it was closed). `done` runs once it is durable.
+   */
+  syncAsync(done: (err: Error | null) => void): void {
+    if (this.closed || !this.file?.fsyncAsync) return done(new Error('WAL closed'));
+    this.file.fsyncAsync(done);
   }
 
   /** Records the configuration after an applied conf change (or at bootstrap), durably. */
@@ -321,7 +345,57 @@ export class Wal {
     this.file!.append(marker);
     this.fileBytes += marker.length;
     this.file!.fsync();
-    // Old snapshot files beyond the kept number.
+    this.removeOldSnapshots(); // beyond the kept number
+  }
+
+  /** Whether saveSnapshotAsync can keep its fsyncs off the event loop on this disk. */
+  get canSnapshotAsync(): boolean {
+    return this.canSyncAsync && typeof this.disk.fsyncDirAsync === 'function';
+  }
+
+  /**
+   * saveSnapshot with its fsyncs off the event loop: the file is written under a temp name, fsynced,
+   * renamed, the directory fsynced; only then is it this log's snapshot (compaction and new segments
+   * go by it) and its marker appended, not synced: the caller's next fsync covers it, and a start
+   * that finds the file without its marker writes the marker then. `done` runs after the marker;
+   * a log closed meanwhile leaves at most a temp file (deleted at the next start) or a snapshot file
+   * with no marker, both handled by replay. Needs canSnapshotAsync.
+   */
+  saveSnapshotAsync(snap: Snapshot, done: (err: Error | null) => void): void {
+    if (this.closed) return done(new Error('WAL closed'));
+    const { index, term, conf } = snap.meta;
+    const body = this.record(SNAPSHOT_RECORD, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
+    const name = `${hex16(index)}.snap`;
+    const tmp = pathJoin(this.dir, name + '.tmp');
+    const f = this.disk.open(tmp);
+    f.append(body);
+    f.fsyncAsync!((err) => {
+      f.close();
+      if (err || this.closed) return done(err ?? new Error('WAL closed'));
+      try {
+        this.disk.rename(tmp, pathJoin(this.dir, name));
+      } catch (e) {
+        return done(e as Error);
+      }
+      this.disk.fsyncDirAsync!(this.dir, (dirErr) => {
+        if (dirErr || this.closed) return done(dirErr ?? new Error('WAL closed'));
+        // A leader's snapshot installed meanwhile is newer: ours adds nothing to the log then.
+        if (this.lastSnapshot && this.lastSnapshot.index >= index) return done(null);
+        try {
+          this.lastSnapshot = { index, term };
+          const marker = this.record(RecordType.SnapshotMarker, packr.pack([index, term, 0]));
+          this.file!.append(marker);
+          this.fileBytes += marker.length;
+          this.removeOldSnapshots();
+        } catch (e) {
+          return done(e as Error);
+        }
+        done(null);
+      });
+    });
+  }
+
+  private removeOldSnapshots(): void {
     const snaps = this.disk.list(this.dir).filter((n) => SNAP_RE.test(n)).sort();
     for (const n of snaps.slice(0, Math.max(0, snaps.length - this.keepSnapshots))) this.disk.unlink(pathJoin(this.dir, n));
   }
@@ -391,16 +465,4 @@ export class Wal {
     this.file?.close();
     this.file = null;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

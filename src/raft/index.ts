@@ -10,6 +10,8 @@
  *     RaftNode.propose (it throws on followers); a host may forward them itself.
  *   - MemoryStorage.withConf(conf) bootstraps a new cluster; setConfState(conf) records the
  *     configuration returned by applyConfChange.
+ *   - proposeMany(data[]) proposes a batch (one append per follower carries it).
+ *   - RaftConfig.asyncStorageWrites with persisted(index, term) / persistedIndex(): see below.
  *
  * Contract for the host, one loop iteration:
  *   1. Feed inputs: tick() every tick interval, step(m) for each received message, propose(data),
@@ -33,6 +35,14 @@
  *      itself (a lost chunk is resent after an election timeout), so reportSnapshot(id, ok) is only
  *      needed to abort a transfer early (ok=false restarts it on the next heartbeat response).
  * Ready and advance come in pairs: call advance(rd) before asking for the next ready().
+ *
+ * With cfg.asyncStorageWrites the host may hand a Ready's entries to storage (MemoryStorage.append)
+ * and call advance(rd) before they are fsynced, and fsync later, several Readies at once. Then:
+ * call persisted(index, term) with the last entry each fsync covered; the leader counts itself in
+ * the commit quorum only up to that. A leader may send its Ready's messages at once unless the
+ * Ready changed term or vote; every other node sends a Ready's messages only after the fsync
+ * covering it. Committed entries may be applied at once (committed means a quorum has them on
+ * disk, this node's own fsync aside). A Ready with a snapshot is persisted in the plain order.
  * A restarted node is constructed from the same storage (hard state, conf state, entries) with
  * cfg.applied = the index the state machine has already applied (0 to replay everything).
  * A node joining an existing cluster starts with an empty log and the configuration it is being

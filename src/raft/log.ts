@@ -11,6 +11,11 @@ export class RaftLog {
   applied: number;
   /** Highest index handed out for applying (in a Ready not yet advanced). */
   applying: number;
+  /**
+   * Highest index the host reported durable (persistedTo). Storage may hold entries beyond it that
+   * are written but not yet fsynced: with asyncStorageWrites the leader counts itself only up to here.
+   */
+  persisted: number;
 
   constructor(readonly storage: Storage, readonly maxCommittedSize = Infinity) {
     const first = storage.firstIndex();
@@ -19,6 +24,8 @@ export class RaftLog {
     this.committed = first - 1;
     this.applied = first - 1;
     this.applying = first - 1;
+    // What storage holds when the node starts was read back from disk: durable.
+    this.persisted = last;
   }
 
   firstIndex(): number {
@@ -69,6 +76,8 @@ export class RaftLog {
   append(ents: Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     if (ents[0].index - 1 < this.committed) throw new Error(`raft log: append at ${ents[0].index} is below committed ${this.committed}`);
+    // A suffix replaced is no longer what the disk holds at those indexes.
+    if (ents[0].index <= this.persisted) this.persisted = ents[0].index - 1;
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -141,6 +150,11 @@ export class RaftLog {
     this.unstable.stableTo(i, t);
   }
 
+  /** The host made entries up to (i, t) durable; a term that no longer matches was overwritten since. */
+  persistedTo(i: number, t: number): void {
+    if (i > this.persisted && this.matchTerm(i, t)) this.persisted = i;
+  }
+
   stableSnapTo(i: number): void {
     this.unstable.stableSnapTo(i);
   }
@@ -178,6 +192,8 @@ export class RaftLog {
   }
 
   restore(s: Snapshot): void {
+    // Durable again once the host reports the snapshot persisted.
+    this.persisted = Math.min(this.persisted, s.meta.index - 1);
     this.committed = s.meta.index;
     this.unstable.restore(s);
   }

@@ -35,6 +35,7 @@ export class Raft implements RaftState {
   readonly maxEntriesPerMsg: number;
   readonly maxUncommittedBytes: number;
   readonly snapshotChunkBytes: number;
+  readonly asyncStorageWrites: boolean;
   private readonly rand: () => number;
 
   electionElapsed = 0;
@@ -66,6 +67,7 @@ export class Raft implements RaftState {
     this.maxEntriesPerMsg = cfg.maxEntriesPerMsg ?? 256;
     this.maxUncommittedBytes = cfg.maxUncommittedBytes ?? Infinity;
     this.snapshotChunkBytes = Math.max(1, cfg.snapshotChunkBytes ?? 512 * 1024);
+    this.asyncStorageWrites = cfg.asyncStorageWrites ?? false;
     this.log = new RaftLog(cfg.storage, cfg.maxCommittedSizePerReady ?? Infinity);
     this.trk = new ProgressTracker(Math.max(1, cfg.maxInflightMsgs ?? 256));
 
@@ -112,9 +114,10 @@ export class Raft implements RaftState {
     this.leadTransferee = null;
     this.trk.resetVotes();
     const last = this.log.lastIndex();
+    const own = this.asyncStorageWrites ? Math.min(last, this.log.persisted) : last;
     for (const [id, pr] of this.trk.progress) {
       pr.becomeProbe();
-      pr.match = id === this.id ? last : 0;
+      pr.match = id === this.id ? own : 0;
       pr.next = last + 1;
       pr.recentActive = id === this.id;
     }
@@ -222,7 +225,8 @@ export class Raft implements RaftState {
     let li = this.log.lastIndex();
     const stamped = es.map((e) => ({ ...e, term: this.term, index: ++li }));
     li = this.log.append(stamped);
-    this.trk.progress.get(this.id)?.maybeUpdate(li);
+    // With async storage writes our own acknowledgement comes from RaftNode.persisted, after the fsync.
+    if (!this.asyncStorageWrites) this.trk.progress.get(this.id)?.maybeUpdate(li);
     this.maybeCommit();
     return true;
   }

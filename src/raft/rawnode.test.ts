@@ -153,3 +153,59 @@ describe('RaftNode ready/advance', () => {
     expect(f.applied.map((e) => e.index)).toEqual([1, 2, 3, 4, 5]);
   });
 });
+
+describe('RaftNode with asyncStorageWrites', () => {
+  /** A leader of three whose Readies are handed to storage at once but reported durable only by hand. */
+  function leader() {
+    const s = new Solo({ cfg: { asyncStorageWrites: true } });
+    s.node.campaign();
+    let rd = s.node.ready();
+    s.storage.setHardState(rd.hardState!);
+    s.node.advance(rd);
+    s.node.step({ type: 'voteResp', from: 'b', to: 'a', term: 1 });
+    rd = s.node.ready();
+    s.storage.append(rd.entries);
+    s.node.advance(rd);
+    return s;
+  }
+
+  test('the leader counts itself in the quorum only once it reported its entries persisted', () => {
+    const s = leader();
+    s.node.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, index: 1 });
+    expect(s.node.status().commit).toBe(0); // b alone is not a quorum of three
+    s.node.advance(s.node.ready());
+    s.node.persisted(1, 1);
+    const rd = s.node.ready();
+    expect(rd.committed.map((e) => e.index)).toEqual([1]);
+    expect(s.node.persistedIndex()).toBe(1);
+  });
+
+  test('a proposal is sent to followers before it is durable, and commits with one follower once it is', () => {
+    const s = leader();
+    s.node.persisted(1, 1);
+    s.node.step({ type: 'appendResp', from: 'b', to: 'a', term: 1, index: 1 });
+    s.node.step({ type: 'appendResp', from: 'c', to: 'a', term: 1, index: 1 });
+    s.node.advance(s.node.ready());
+    s.node.proposeMany([enc('x'), enc('y')]);
+    const rd = s.node.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([2, 3]);
+    // One append per follower carries both entries.
+    expect(rd.messages.filter((m) => m.type === 'append').map((m) => [m.to, m.entries!.length])).toEqual([['b', 2], ['c', 2]]);
+    s.storage.append(rd.entries);
+    s.node.advance(rd);
+    s.node.step({ type: 'appendResp', from: 'c', to: 'a', term: 1, index: 3 });
+    expect(s.node.status().commit).toBe(1);
+    s.node.persisted(3, 1);
+    expect(s.node.status().commit).toBe(3);
+  });
+
+  test('a persisted report for entries overwritten since is ignored', () => {
+    const s = new Solo({ cfg: { asyncStorageWrites: true } });
+    s.step('append', 'b', 1, { index: 0, logTerm: 0, entries: [entry(1, 1), entry(2, 1)], commit: 0 });
+    s.step('append', 'c', 2, { index: 1, logTerm: 1, entries: [entry(2, 2)], commit: 0 });
+    s.node.persisted(2, 1); // the fsync of the first write finished after the second overwrote index 2
+    expect(s.node.persistedIndex()).toBe(0);
+    s.node.persisted(2, 2);
+    expect(s.node.persistedIndex()).toBe(2);
+  });
+});

@@ -37,6 +37,27 @@ export class RaftNode {
     this.r.propose([{ term: 0, index: 0, type: 'normal', data }]);
   }
 
+  /** Propose several entries at once: one append per follower carries them all. Throws as propose does. */
+  proposeMany(data: Uint8Array[]): void {
+    if (data.length === 0) return;
+    this.r.propose(data.map((d) => ({ term: 0, index: 0, type: 'normal' as const, data: d })));
+  }
+
+  /**
+   * With asyncStorageWrites: entries up to (index, term) are durable on this node. On the leader
+   * this is its own acknowledgement, counted in the commit quorum like a follower's appendResp.
+   */
+  persisted(index: number, term: number): void {
+    const r = this.r;
+    r.log.persistedTo(index, term);
+    if (r.role === 'leader') r.step({ type: 'appendResp', from: r.id, to: r.id, term: r.term, index: r.log.persisted });
+  }
+
+  /** The highest index reported durable with persisted() (or on disk at start). */
+  persistedIndex(): number {
+    return this.r.log.persisted;
+  }
+
   /** Propose a membership change; throws ProposalDroppedError while a previous one is unapplied. */
   proposeConfChange(cc: ConfChange): void {
     this.r.propose([{ term: 0, index: 0, type: 'conf', data: encodeConfChange(cc) }]);

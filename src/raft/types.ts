@@ -163,6 +163,14 @@ export interface RaftConfig {
   applied?: number;
   /** Max bytes of committed entries handed out in one Ready. */
   maxCommittedSizePerReady?: number;
+  /**
+   * The host persists a Ready's entries after it asked for the next one (fsync in the background)
+   * and reports each fsync with RaftNode.persisted(index, term). The leader then counts itself in
+   * the commit quorum only up to what it reported durable, not up to what it appended, so it may
+   * send its appends before its own fsync finished. Default false: the leader counts its entries
+   * once appended, which is right when every Ready is persisted before its messages leave.
+   */
+  asyncStorageWrites?: boolean;
 }
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';

@@ -53,7 +53,9 @@ export class Unstable {
   truncateAndAppend(ents: Entry[]): void {
     const after = ents[0].index;
     if (after === this.offset + this.entries.length) {
-      this.entries = this.entries.concat(ents);
+      // In place: a leader appends one batch per proposal, and a copy each time made appends O(n²)
+      // in the entries not yet persisted (a third of the CPU with thousands of proposals in flight).
+      for (const e of ents) this.entries.push(e);
     } else if (after <= this.offset) {
       // Replaces everything unstable; the stable log beyond `after` is overwritten on persist.
       this.offset = after;
