@@ -6,12 +6,14 @@
  *   SHOAL_BUILD_VERSION=0.2.0 bun build.ts  another version than package.json's (the upgrade tests build N+1)
  *   bun build.ts --metafile also write <outfile>.meta.json (the bundle's inputs and their sizes;
  *                           `bun scripts/bundle-composition.ts` sums them by package)
+ *   bun build.ts --trace-modules   every module notes when it is evaluated (scripts/trace-modules.ts)
  *   bun build.ts --small    bytecode for module top levels only and minified names: ~10 MB smaller,
  *                           but the daemon starts slower (docs/footprint.md has the figures)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { leaveOut } from './scripts/leave-out.ts';
+import { traceModules } from './scripts/trace-modules.ts';
 
 const arm64 = process.argv.includes('--arm64');
 const small = process.argv.includes('--small');
@@ -41,7 +43,7 @@ const result = await Bun.build({
     SHOAL_COMMIT: JSON.stringify(commit || 'unknown'),
   },
   metafile: process.argv.includes('--metafile'),
-  plugins: [leaveOut],
+  plugins: process.argv.includes('--trace-modules') ? [leaveOut, traceModules] : [leaveOut],
 }).catch((e: unknown) => ({ success: false as const, logs: [e], metafile: undefined }));
 if (!result.success) {
   for (const l of result.logs) console.error(l);
