@@ -40,6 +40,7 @@ import { RoleChanges } from './roles/changes.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
+import { idleShrinker } from './shrink.ts';
 import { workerTlsSource } from './worker-tls.ts';
 import type { ClusterSpec } from '../types/index.ts';
 import { DaemonUpgrade, reexec, reexecArgs, runningExecutable } from './upgrade/index.ts';
@@ -95,6 +96,8 @@ class Daemon implements RunningDaemon {
   private readonly renewal: CertRenewal;
   private readonly changes: RoleChanges;
   private readonly upgrade: DaemonUpgrade;
+  /** Gives back the memory of a start once it is over (shrink.ts). */
+  private readonly shrinker = idleShrinker();
   /** Stopping to run the executable again in this process (an upgrade swapped it): tasks are kept. */
   private reexecing = false;
   private stopping: Promise<void> | null = null;
@@ -117,6 +120,7 @@ class Daemon implements RunningDaemon {
       await this.upgrade.serveOn(net);
       await this.startGossip();
       void this.renewal.start();
+      this.shrinker.settled();
     });
     this.changes = new RoleChanges(ctx, { startRoles: () => this.startRoles(), startNet: () => this.net.start(), restartAs, stop: () => this.stop() });
     const tcp = ctx.opts.tcp ? {
@@ -206,6 +210,7 @@ class Daemon implements RunningDaemon {
     const role = ctx.role === 'worker' ? 'worker' : ctx.role ? 'manager and worker' : 'not in a cluster yet ("shoal cluster init")';
     const raftAt = state.raft ? `; raft log at index ${state.raft.status.applied}` : '';
     log(`shoal ${VERSION} node ${nodeId}: ${role}${raftAt}; API on unix://${d.socketPath} (ready in ${Math.round(performance.now() - t0)} ms)`);
+    d.shrinker.settled();
     return d;
   }
 
@@ -260,6 +265,7 @@ class Daemon implements RunningDaemon {
 
   private async doStop(): Promise<void> {
     const ctx = this.ctx;
+    this.shrinker.stop();
     await this.renewal.stop();
     await this.api.stop();
     await this.fleet?.stop();
