@@ -16,8 +16,8 @@ const root = `${import.meta.dir}/..`;
 export function traceLine(path: string): string {
   return `(globalThis.__shoalTrace ??= (() => { const a = []; const p = globalThis.process.env.SHOAL_TRACE_MODULES;` +
     ` if (p) setTimeout(() => { const j = require('bun:jsc'); Bun.gc(true); const h = j.heapStats(); const t = Object.entries(h.objectTypeCounts).sort((x, y) => y[1] - x[1]).slice(0, 40);` +
-    ` Bun.write(p + '.' + globalThis.process.pid, a.map((e) => e.join('\\t')).join('\\n') + '\\n'); Bun.write(p + '.heap.' + globalThis.process.pid, JSON.stringify({ memoryUsage: globalThis.process.memoryUsage(), heapSize: h.heapSize, heapCapacity: h.heapCapacity, extraMemorySize: h.extraMemorySize, objectCount: h.objectCount, protectedObjectCount: h.protectedObjectCount, memory: j.memoryUsage(), top: t }, null, 1)); },` +
-    ` Number(globalThis.process.env.SHOAL_TRACE_MODULES_MS ?? 10000)).unref(); return a; })())` +
+    ` require('node:fs').writeFileSync(p + '.heap.' + globalThis.process.pid, JSON.stringify({ memoryUsage: globalThis.process.memoryUsage(), heapSize: h.heapSize, heapCapacity: h.heapCapacity, extraMemorySize: h.extraMemorySize, objectCount: h.objectCount, protectedObjectCount: h.protectedObjectCount, memory: j.memoryUsage(), top: t }, null, 1)); if (globalThis.process.env.SHOAL_TRACE_SNAPSHOT) require('node:fs').writeFileSync(p + '.snap.' + globalThis.process.pid, JSON.stringify(Bun.generateHeapSnapshot())); require('node:fs').writeFileSync(p + '.' + globalThis.process.pid, a.map((e) => e.join('\\t')).join('\\n') + '\\n'); },` +
+    ` Number(globalThis.process.env.SHOAL_TRACE_MODULES_MS ?? 10000)).unref(); const sh = globalThis.process.env.SHOAL_TRY_SHRINK_MS; if (sh) setTimeout(() => { Bun.gc(true); Bun.shrink(); }, Number(sh)).unref(); return a; })())` +
     `.push([${JSON.stringify(path)}, globalThis.process.memoryUsage.rss()]);\n`;
 }
 
