@@ -35,7 +35,6 @@ import { LockedDaemon } from './locked.ts';
 import { lockDataDir } from './lock.ts';
 import { loadMembership, rememberAddrs } from './membership.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
-import { prepareRestore, seedRestoredLog, settleRestore } from './restore.ts';
 import { RoleChanges } from './roles/changes.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
@@ -51,7 +50,8 @@ export type { DaemonOptions, RunningDaemon } from './options.ts';
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
   // A bad backup or a data dir it may not go into is refused before anything is written there.
-  if (opts.restore) opts = { ...opts, restored: prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
+  // restore.ts (with the raft log's writer) is imported only for a --restore: most starts, and every worker's, have none.
+  if (opts.restore) opts = { ...opts, restored: (await import('./restore.ts')).prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
   ensurePrivateDir(opts.dataDir);
   const unlock = lockDataDir(opts.dataDir);
   const handle = new DaemonHandle(startLockedOrNot, log, unlock);
@@ -162,7 +162,7 @@ class Daemon implements RunningDaemon {
     if (atRest?.locked) atRest.unlock(opts.unlockKey ?? '');
     if (opts.restored) {
       // A restore goes only into a manager's or an empty data dir (restore.ts): atRest is there.
-      const setAside = seedRestoredLog(opts.dataDir, nodeId, opts.restored, atRest!.dataKey());
+      const setAside = (await import('./restore.ts')).seedRestoredLog(opts.dataDir, nodeId, opts.restored, atRest!.dataKey());
       if (setAside) log(`--restore: the raft log this data dir held is kept in ${setAside}`);
     }
     // A restored log has this node as its only voter already: nothing to force.
@@ -197,7 +197,7 @@ class Daemon implements RunningDaemon {
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
       if (force && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
-      if (opts.restored) log(await settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
+      if (opts.restored) log(await (await import('./restore.ts')).settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
       if (!ctx.role && opts.init) await d.changes.init(opts.externalCaUrl ? { Spec: { CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: opts.externalCaUrl }] } as ClusterSpec['CAConfig'] } } : {});
       else if (ctx.role) await d.startRoles();
       await d.api.start();
