@@ -9,6 +9,8 @@
  *   bun build.ts --trace-modules   every module notes when it is evaluated (scripts/trace-modules.ts)
  *   bun build.ts --small    bytecode for module top levels only and minified names: ~10 MB smaller,
  *                           but the daemon starts slower (docs/footprint.md has the figures)
+ * The bytecode is laid out by scripts/bytecode-order/*.order when they are there (recorded by
+ * scripts/bytecode-order.ts from runs of a worker, a manager and the CLI; docs/footprint.md).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
