@@ -6,12 +6,16 @@
  *   SHOAL_BUILD_VERSION=0.2.0 bun build.ts  another version than package.json's (the upgrade tests build N+1)
  *   bun build.ts --metafile also write <outfile>.meta.json (the bundle's inputs and their sizes;
  *                           `bun scripts/bundle-composition.ts` sums them by package)
+ *   bun build.ts --trace-modules   every module notes when it is evaluated (scripts/trace-modules.ts)
  *   bun build.ts --small    bytecode for module top levels only and minified names: ~10 MB smaller,
  *                           but the daemon starts slower (docs/footprint.md has the figures)
+ * The bytecode is laid out by scripts/bytecode-order/*.order when they are there (recorded by
+ * scripts/bytecode-order.ts from runs of a worker, a manager and the CLI; docs/footprint.md).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { leaveOut } from './scripts/leave-out.ts';
+import { traceModules } from './scripts/trace-modules.ts';
 
 const arm64 = process.argv.includes('--arm64');
 const small = process.argv.includes('--small');
@@ -28,10 +32,14 @@ if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(version)) {
 }
 const commit = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: import.meta.dir }).stdout.toString().trim();
 
+const orderFiles = ['worker', 'manager', 'cli'].map((n) => join(import.meta.dir, 'scripts', 'bytecode-order', `${n}.order`)).filter((f) => existsSync(f));
+
 const started = performance.now();
 const result = await Bun.build({
   entrypoints: [join(import.meta.dir, 'src', 'main.ts')],
-  compile: { target, outfile },
+  // The bytecode a worker, a manager and the CLI use first, laid out together at the front:
+  // a daemon touches fewer pages of it (scripts/bytecode-order.ts records the files).
+  compile: { target, outfile, bytecodeOrder: orderFiles.length ? orderFiles : null },
   bytecode: true,
   ...(small ? { bytecodeDepth: 0 } : {}),
   format: 'esm',
@@ -41,7 +49,7 @@ const result = await Bun.build({
     SHOAL_COMMIT: JSON.stringify(commit || 'unknown'),
   },
   metafile: process.argv.includes('--metafile'),
-  plugins: [leaveOut],
+  plugins: process.argv.includes('--trace-modules') ? [leaveOut, traceModules] : [leaveOut],
 }).catch((e: unknown) => ({ success: false as const, logs: [e], metafile: undefined }));
 if (!result.success) {
   for (const l of result.logs) console.error(l);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { LEFT_OUT, stubSource } from './leave-out.ts';
+import { ABSENT, absentSource, LEFT_OUT, stubSource } from './leave-out.ts';
 
 /** Evaluate a stub as the bundle would a CommonJS module. */
 function load(pkg: string): any {
@@ -20,5 +20,9 @@ describe('leave-out stubs', () => {
       expect(() => new stub.Client()).toThrow(`${pkg} is left out of the shoal executable`);
       expect(() => stub.loadSync('x.proto')).toThrow(pkg);
     }
+  });
+
+  test('an absent optional package throws when required, naming it (msgpackr catches that and uses its JavaScript decoder)', () => {
+    for (const pkg of ABSENT) expect(() => new Function('module', absentSource(pkg))({ exports: {} })).toThrow(`${pkg} is left out`);
   });
 });

@@ -2,46 +2,36 @@
  * The admin API: Docker Engine API paths and swarm-mode shapes, routes only (validate, translate,
  * call the store). `createApp(deps)` has no I/O of its own: tests drive it with `app.request()`.
  */
-import { Hono } from 'hono';
-import { backupRoutes } from './backup.ts';
-import { caRoutes } from './ca.ts';
+import { type Context, Hono } from 'hono';
 import { readOnlyGuard } from './client-auth.ts';
 import type { ApiDeps } from './deps.ts';
 import { metricsRoutes } from './metrics.ts';
-import { eventsRoutes } from './events.ts';
 import { onError, stripVersion, workerRefusal } from './middleware.ts';
-import { networksRoutes } from './networks.ts';
-import { nodesRoutes } from './nodes.ts';
-import { pluginsRoutes } from './plugins.ts';
-import { secretsRoutes } from './secrets.ts';
-import { raftRoutes } from './raft.ts';
-import { servicesRoutes } from './services.ts';
-import { swarmRoutes } from './swarm.ts';
 import { systemRoutes } from './system.ts';
-import { tasksRoutes } from './tasks.ts';
 import { uiRoutes } from './ui.ts';
-import { upgradeRoutes } from './upgrade.ts';
 
 export function createApp(deps: ApiDeps): Hono {
-  const app = new Hono({ getPath: stripVersion });
-  app.onError(onError);
-  app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
+  const app = base();
   app.use('*', readOnlyGuard);
   app.route('/', systemRoutes(deps));
   app.route('/', uiRoutes());
   app.route('/', metricsRoutes(deps));
   app.use('*', workerRefusal(deps, ['/swarm/leave', '/swarm/join']));
-  app.route('/', swarmRoutes(deps));
-  app.route('/', backupRoutes(deps));
-  app.route('/', servicesRoutes(deps));
-  app.route('/', tasksRoutes(deps));
-  app.route('/', nodesRoutes(deps));
-  app.route('/', pluginsRoutes(deps));
-  app.route('/', networksRoutes(deps));
-  app.route('/', caRoutes(deps));
-  app.route('/', secretsRoutes(deps));
-  app.route('/', raftRoutes(deps));
-  app.route('/', eventsRoutes(deps));
-  app.route('/', upgradeRoutes(deps));
+  // The cluster-wide routes (cluster-routes.ts) are built on the first request that gets this far:
+  // a worker refuses nearly all of them above, and evaluating them (zod schemas, manager code)
+  // cost ~5 MiB of its RSS. They answer in an app of their own with the same error and not-found
+  // handlers, given the same request and env, so what a client sees is unchanged.
+  let cluster: Promise<Hono> | undefined;
+  app.all('*', async (c: Context) => {
+    cluster ??= import('./cluster-routes.ts').then((m) => m.clusterRoutes(deps, base()));
+    return (await cluster).fetch(c.req.raw, c.env);
+  });
+  return app;
+}
+
+function base(): Hono {
+  const app = new Hono({ getPath: stripVersion });
+  app.onError(onError);
+  app.notFound((c) => c.json({ message: `page not found: ${c.req.method} ${stripVersion(c.req.raw)}` }, 404));
   return app;
 }

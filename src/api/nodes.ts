@@ -3,6 +3,7 @@ import { ConflictError, UnavailableError } from '../lib/errors.ts';
 import type { Node, NodeSpec } from '../types/index.ts';
 import type { ApiDeps } from './deps.ts';
 import { matchAny, matchLabels, parseFilters } from './filters.ts';
+import { MAX_REMOVED_NODES } from './limits.ts';
 import { findNode } from './lookup.ts';
 import { boolParam, limitBody, readJson, requireCluster, versionParam } from './middleware.ts';
 import { nodeSpecSchema, validate } from './schemas.ts';
@@ -111,5 +112,4 @@ export function nodesRoutes(deps: ApiDeps): Hono {
   return app;
 }
 
-/** Removed node ids kept in the cluster object (certificates live 90 days; a fleet removes far fewer). */
-export const MAX_REMOVED_NODES = 10_000;
+export { MAX_REMOVED_NODES };

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { newId } from '../lib/ids.ts';
 import { ConflictError } from '../lib/errors.ts';
 import { newUnlockKey } from '../lib/unlock-key.ts';
-import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from '../raft-host/host.ts';
+// From host-options.ts, not host.ts: every host evaluates this module, and a worker has no raft host.
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS } from '../raft-host/host-options.ts';
 import type { MemoryStore } from '../store/index.ts';
 import { type Cluster, type ClusterSpec, DEFAULT_TASK_HISTORY, type Node, type NodeDescription, NS_PER_S } from '../types/index.ts';
 

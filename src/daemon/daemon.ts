@@ -35,11 +35,11 @@ import { LockedDaemon } from './locked.ts';
 import { lockDataDir } from './lock.ts';
 import { loadMembership, rememberAddrs } from './membership.ts';
 import type { DaemonOptions, Log, RunningDaemon } from './options.ts';
-import { prepareRestore, seedRestoredLog, settleRestore } from './restore.ts';
 import { RoleChanges } from './roles/changes.ts';
 import { WorkerRole } from './roles/worker.ts';
 import { NetService } from './net-service.ts';
 import { CertRenewal } from './renewal.ts';
+import { idleShrinker } from './shrink.ts';
 import { workerTlsSource } from './worker-tls.ts';
 import type { ClusterSpec } from '../types/index.ts';
 import { DaemonUpgrade, reexec, reexecArgs, runningExecutable } from './upgrade/index.ts';
@@ -50,7 +50,8 @@ export type { DaemonOptions, RunningDaemon } from './options.ts';
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const log = opts.log ?? ((msg: string) => console.error(`${new Date().toISOString()} ${msg}`));
   // A bad backup or a data dir it may not go into is refused before anything is written there.
-  if (opts.restore) opts = { ...opts, restored: prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
+  // restore.ts (with the raft log's writer) is imported only for a --restore: most starts, and every worker's, have none.
+  if (opts.restore) opts = { ...opts, restored: (await import('./restore.ts')).prepareRestore(opts.dataDir, opts.restore, !!opts.forceNewCluster) };
   ensurePrivateDir(opts.dataDir);
   const unlock = lockDataDir(opts.dataDir);
   const handle = new DaemonHandle(startLockedOrNot, log, unlock);
@@ -95,6 +96,8 @@ class Daemon implements RunningDaemon {
   private readonly renewal: CertRenewal;
   private readonly changes: RoleChanges;
   private readonly upgrade: DaemonUpgrade;
+  /** Gives back the memory of a start once it is over (shrink.ts). */
+  private readonly shrinker = idleShrinker();
   /** Stopping to run the executable again in this process (an upgrade swapped it): tasks are kept. */
   private reexecing = false;
   private stopping: Promise<void> | null = null;
@@ -117,6 +120,7 @@ class Daemon implements RunningDaemon {
       await this.upgrade.serveOn(net);
       await this.startGossip();
       void this.renewal.start();
+      this.shrinker.settled();
     });
     this.changes = new RoleChanges(ctx, { startRoles: () => this.startRoles(), startNet: () => this.net.start(), restartAs, stop: () => this.stop() });
     const tcp = ctx.opts.tcp ? {
@@ -158,7 +162,7 @@ class Daemon implements RunningDaemon {
     if (atRest?.locked) atRest.unlock(opts.unlockKey ?? '');
     if (opts.restored) {
       // A restore goes only into a manager's or an empty data dir (restore.ts): atRest is there.
-      const setAside = seedRestoredLog(opts.dataDir, nodeId, opts.restored, atRest!.dataKey());
+      const setAside = (await import('./restore.ts')).seedRestoredLog(opts.dataDir, nodeId, opts.restored, atRest!.dataKey());
       if (setAside) log(`--restore: the raft log this data dir held is kept in ${setAside}`);
     }
     // A restored log has this node as its only voter already: nothing to force.
@@ -193,7 +197,7 @@ class Daemon implements RunningDaemon {
         await (await import('./ca-service.ts')).loadExternalCA(opts.externalCa);
       }
       if (force && state.raft.forced) log(await settleForce(ctx.store, opts.dataDir, nodeId, state.raft.forced, forcedBefore));
-      if (opts.restored) log(await settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
+      if (opts.restored) log(await (await import('./restore.ts')).settleRestore(ctx.store, opts.dataDir, nodeId, ctx.advertised, opts.restored));
       if (!ctx.role && opts.init) await d.changes.init(opts.externalCaUrl ? { Spec: { CAConfig: { ExternalCAs: [{ Protocol: 'cfssl', URL: opts.externalCaUrl }] } as ClusterSpec['CAConfig'] } } : {});
       else if (ctx.role) await d.startRoles();
       await d.api.start();
@@ -206,6 +210,7 @@ class Daemon implements RunningDaemon {
     const role = ctx.role === 'worker' ? 'worker' : ctx.role ? 'manager and worker' : 'not in a cluster yet ("shoal cluster init")';
     const raftAt = state.raft ? `; raft log at index ${state.raft.status.applied}` : '';
     log(`shoal ${VERSION} node ${nodeId}: ${role}${raftAt}; API on unix://${d.socketPath} (ready in ${Math.round(performance.now() - t0)} ms)`);
+    d.shrinker.settled();
     return d;
   }
 
@@ -260,6 +265,7 @@ class Daemon implements RunningDaemon {
 
   private async doStop(): Promise<void> {
     const ctx = this.ctx;
+    this.shrinker.stop();
     await this.renewal.stop();
     await this.api.stop();
     await this.fleet?.stop();

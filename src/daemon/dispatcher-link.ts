@@ -3,7 +3,7 @@
  * an in-process pair), else a libp2p stream to the managers, leader first, in turns.
  */
 import { UnavailableError } from '../lib/errors.ts';
-import { type Conn, memoryConnPair } from '../manager/dispatcher/index.ts';
+import { type Conn, memoryConnPair } from '../manager/dispatcher/conn.ts';
 import type { DaemonContext } from './context.ts';
 
 export function dispatcherLink(ctx: DaemonContext): (signal: AbortSignal) => Promise<Conn> {

@@ -20,7 +20,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_REMOVED_NODES } from '../api/nodes.ts';
+import { MAX_REMOVED_NODES } from '../api/limits.ts';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import type { ForceOutcome } from '../raft-host/recovery.ts';
 import type { MemoryStore } from '../store/index.ts';

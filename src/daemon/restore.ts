@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackupHeader, openBackup } from '../backup/format.ts';
-import { MAX_REMOVED_NODES } from '../api/nodes.ts';
+import { MAX_REMOVED_NODES } from '../api/limits.ts';
 import { InvalidArgumentError, ShoalError } from '../lib/errors.ts';
 import { NodeDisk } from '../raft-host/disk.ts';
 import { Wal } from '../raft-host/wal.ts';

@@ -1,0 +1,35 @@
+/**
+ * The cluster-wide routes: what a manager serves and a worker refuses (app.ts's workerRefusal), in
+ * their order. app.ts imports this module on the first request that reaches them, so a worker,
+ * which refuses them, never evaluates them (nor zod and the manager code they import).
+ */
+import { Hono } from 'hono';
+import { backupRoutes } from './backup.ts';
+import { caRoutes } from './ca.ts';
+import type { ApiDeps } from './deps.ts';
+import { eventsRoutes } from './events.ts';
+import { networksRoutes } from './networks.ts';
+import { nodesRoutes } from './nodes.ts';
+import { pluginsRoutes } from './plugins.ts';
+import { raftRoutes } from './raft.ts';
+import { secretsRoutes } from './secrets.ts';
+import { servicesRoutes } from './services.ts';
+import { swarmRoutes } from './swarm.ts';
+import { tasksRoutes } from './tasks.ts';
+import { upgradeRoutes } from './upgrade.ts';
+
+export function clusterRoutes(deps: ApiDeps, app: Hono): Hono {
+  app.route('/', swarmRoutes(deps));
+  app.route('/', backupRoutes(deps));
+  app.route('/', servicesRoutes(deps));
+  app.route('/', tasksRoutes(deps));
+  app.route('/', nodesRoutes(deps));
+  app.route('/', pluginsRoutes(deps));
+  app.route('/', networksRoutes(deps));
+  app.route('/', caRoutes(deps));
+  app.route('/', secretsRoutes(deps));
+  app.route('/', raftRoutes(deps));
+  app.route('/', eventsRoutes(deps));
+  app.route('/', upgradeRoutes(deps));
+  return app;
+}
