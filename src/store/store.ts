@@ -10,6 +10,19 @@ import { Tx } from './tx.ts';
 
 type Listener = (ev: ChangeEvent) => void;
 
+/**
+ * Most bytes of one batch of several actions. A batch is one raft entry, and an entry travels to the
+ * other managers whole, in one append message of at most 1 MiB (raft's maxSizePerMsg, but at least
+ * one entry) inside a frame of at most 4 MiB (MAX_FRAME_BYTES): a bigger entry would never reach
+ * them. Writers of many objects split their writes to stay under it (writeTasks in the stages).
+ */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** A transaction of several actions that encodes to more than the store's batch bound: split it. */
+export class BatchTooLargeError extends ShoalError {
+  override readonly status = 413;
+}
+
 /** Secondary indexes: key(object) → ids. Only what the stages and the API look up. */
 const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | undefined> } = {
   tasks: {
@@ -37,6 +50,8 @@ export class MemoryStore implements StateMachine {
   private listeners = new Set<Listener>();
   private appliedIndex = 0;
   proposer: Proposer | null = null;
+  /** Bound on a batch of several actions (MAX_BATCH_BYTES; tests lower it). A single action is never refused for size. */
+  maxBatchBytes = MAX_BATCH_BYTES;
 
   constructor() {
     this.reset();
@@ -87,9 +102,13 @@ export class MemoryStore implements StateMachine {
     if (actions.length === 0) return result;
     if (!this.proposer) throw new ShoalError('store has no proposer');
     const batch: Batch = { at: new Date().toISOString(), actions };
+    const entry = encode(batch);
+    if (actions.length > 1 && entry.byteLength > this.maxBatchBytes) {
+      throw new BatchTooLargeError(`a write of ${actions.length} objects encodes to ${entry.byteLength} bytes, over the ${this.maxBatchBytes}-byte bound of one log entry; write them in smaller transactions`);
+    }
     let res: ApplyResult;
     try {
-      res = (await this.proposer.propose(encode(batch), signal)) as ApplyResult;
+      res = (await this.proposer.propose(entry, signal)) as ApplyResult;
     } catch (err) {
       storeWrites.inc({ result: 'unavailable' });
       throw err;

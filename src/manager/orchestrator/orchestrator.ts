@@ -17,7 +17,8 @@
  */
 import { isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
 import { nodeSatisfies } from '../scheduler/constraints.ts';
-import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
+import type { Tx } from '../../store/index.ts';
+import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer, writeAll } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
@@ -122,11 +123,12 @@ export class Orchestrator extends ReconcileStage {
       const mem = this.memoryOf(service.ID);
       const plan = this.plan(service, mem, nodes);
       if (!plan.empty) {
-        await this.store.update((tx) => {
-          if (plan.service) tx.update('services', plan.service);
-          for (const t of plan.updates.values()) tx.update('tasks', t);
-          for (const t of plan.creates) tx.create('tasks', t);
-        }, signal);
+        // One transaction unless it would not fit in one log entry (thousands of replicas).
+        await writeAll(this.store, [
+          ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
+          ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
+          ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
+        ], signal);
       }
       this.remember(mem, plan);
     }
