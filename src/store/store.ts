@@ -6,17 +6,19 @@ import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, 
 import type { Proposer, StateMachine } from './proposer.ts';
 import { checkNetworkActions } from './network-rules.ts';
 import { checkSecretActions, touchesSecrets } from './secret-rules.ts';
+import { shareMembers } from './share.ts';
 import { Tx } from './tx.ts';
 
 type Listener = (ev: ChangeEvent) => void;
 
 /**
- * Most bytes of one batch of several actions. A batch is one raft entry, and an entry travels to the
- * other managers whole, in one append message of at most 1 MiB (raft's maxSizePerMsg, but at least
- * one entry) inside a frame of at most 4 MiB (MAX_FRAME_BYTES): a bigger entry would never reach
- * them. Writers of many objects split their writes to stay under it (writeTasks in the stages).
+ * Most bytes of one batch of several actions. A batch is one raft entry, and an entry reaches the
+ * other managers whole, in one append message (at most 1 MiB, raft's maxSizePerMsg, but always at
+ * least one entry) inside one frame of at most 4 MiB (MAX_FRAME_BYTES, src/lib/frames.ts): a bigger
+ * entry would never reach them. 3 MiB leaves room for the message around it. Writers of many objects
+ * split their writes to stay under it (writeTasks and writeAll in the stages aim at ~1 000 tasks).
  */
-export const MAX_BATCH_BYTES = 1024 * 1024;
+export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
 
 /** A transaction of several actions that encodes to more than the store's batch bound: split it. */
 export class BatchTooLargeError extends ShoalError {
@@ -72,7 +74,9 @@ export class MemoryStore implements StateMachine {
     const ids = this.indexes.get(`${table}.${key}`)?.get(value);
     if (!ids) return [];
     const t = this.tables.get(table)!;
-    return [...ids].map((id) => t.get(id)! as Tables[T]);
+    const out: Tables[T][] = [];
+    for (const id of ids) out.push(t.get(id)! as Tables[T]);
+    return out;
   }
 
   size(table: TableName): number {
@@ -145,7 +149,8 @@ export class MemoryStore implements StateMachine {
     this.appliedIndex = index;
     if (refusal) return refusal;
     const events: ChangeEvent[] = [];
-    for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at));
+    const strings = new Map<string, string>();
+    for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at, strings));
     events.push({ kind: 'commit', index, at: batch.at });
     for (const ev of events) for (const l of this.listeners) l(ev);
     return { ok: true, index };
@@ -186,7 +191,7 @@ export class MemoryStore implements StateMachine {
     return null;
   }
 
-  private applyAction(a: Action, index: number, at: string): ChangeEvent {
+  private applyAction(a: Action, index: number, at: string, strings: Map<string, string>): ChangeEvent {
     const t = this.tables.get(a.table)!;
     if (a.op === 'delete') {
       const old = t.get(a.id)!;
@@ -196,7 +201,7 @@ export class MemoryStore implements StateMachine {
     }
     const old = t.get(a.object.ID);
     const obj: Meta = {
-      ...a.object,
+      ...shareMembers(a.object, old ?? this.sibling(a.table, a.object), strings),
       Version: { Index: index },
       CreatedAt: old?.CreatedAt ?? (a.object.CreatedAt || at),
       UpdatedAt: at,
@@ -205,6 +210,14 @@ export class MemoryStore implements StateMachine {
     t.set(obj.ID, obj);
     this.reindex(a.table, obj);
     return old ? { kind: 'update', table: a.table, object: obj, old, index } : { kind: 'create', table: a.table, object: obj, index };
+  }
+
+  /** For a new task: another task of its service, whose spec it most likely shares. */
+  private sibling(table: TableName, o: Meta): Meta | undefined {
+    if (table !== 'tasks') return undefined;
+    const ids = this.indexes.get('tasks.service')?.get((o as Task).ServiceID);
+    const id = ids?.values().next().value;
+    return id === undefined ? undefined : this.tables.get('tasks')!.get(id);
   }
 
   snapshot(): Uint8Array {
@@ -216,8 +229,10 @@ export class MemoryStore implements StateMachine {
   restore(snapshot: Uint8Array, index: number): void {
     const snap = decode<{ index: number; tables: Record<string, Meta[]> }>(snapshot);
     this.reset();
+    const strings = new Map<string, string>();
     for (const name of TABLES) {
       for (const o of snap.tables[name] ?? []) {
+        shareMembers(o, this.sibling(name, o), strings);
         this.tables.get(name)!.set(o.ID, o);
         this.reindex(name, o);
       }

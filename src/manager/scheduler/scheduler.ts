@@ -42,8 +42,16 @@ export class Scheduler extends ReconcileStage {
     this.batchSize = Math.max(1, opts.batchSize ?? 1000);
   }
 
+  /**
+   * A pass decides from the nodes, the tasks waiting for one, and the load of the others: a task
+   * that moves on from `assigned` to `running` (most writes at scale) changes none of those.
+   */
   protected interested(ev: ObjectEvent): boolean {
-    return ev.table === 'tasks' || ev.table === 'nodes';
+    if (ev.table !== 'tasks') return ev.table === 'nodes';
+    const t = ev.object as Task;
+    if (ev.kind !== 'update') return schedulable(t) || occupiesNode(t);
+    const old = ev.old as Task;
+    return schedulable(t) || schedulable(old) || occupiesNode(t) !== occupiesNode(old) || (occupiesNode(t) && t.NodeID !== old.NodeID);
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
