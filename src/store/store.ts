@@ -41,6 +41,11 @@ const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | un
   configs: { name: (o: Config) => o.Spec.Name },
 };
 
+/** INDEXES as lists, with each index's name in the `indexes` map. */
+const INDEX_DEFS: { [T in TableName]?: { name: string; fn: (o: Meta) => string | undefined }[] } = Object.fromEntries(
+  Object.entries(INDEXES).map(([table, defs]) => [table, Object.entries(defs as Record<string, (o: Meta) => string | undefined>).map(([key, fn]) => ({ name: `${table}.${key}`, fn }))]),
+);
+
 /**
  * In-memory tables of the cluster state. Reads are synchronous and consistent (single-threaded).
  * Writes go through `update()`: the transaction's actions are proposed, and the tables only change
@@ -196,7 +201,7 @@ export class MemoryStore implements StateMachine {
     if (a.op === 'delete') {
       const old = t.get(a.id)!;
       t.delete(a.id);
-      this.unindex(a.table, old);
+      this.reindex(a.table, undefined, old);
       return { kind: 'delete', table: a.table, object: old, index };
     }
     const old = t.get(a.object.ID);
@@ -206,9 +211,8 @@ export class MemoryStore implements StateMachine {
       CreatedAt: old?.CreatedAt ?? (a.object.CreatedAt || at),
       UpdatedAt: at,
     };
-    if (old) this.unindex(a.table, old);
     t.set(obj.ID, obj);
-    this.reindex(a.table, obj);
+    this.reindex(a.table, obj, old);
     return old ? { kind: 'update', table: a.table, object: obj, old, index } : { kind: 'create', table: a.table, object: obj, index };
   }
 
@@ -246,30 +250,26 @@ export class MemoryStore implements StateMachine {
     this.appliedIndex = 0;
   }
 
-  private reindex(table: TableName, o: Meta): void {
-    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
+  /** Index `o` under each key whose value differs from `old`'s (all of them for a new object; none when `o` is undefined: a delete). */
+  private reindex(table: TableName, o: Meta | undefined, old?: Meta): void {
+    const defs = INDEX_DEFS[table];
     if (!defs) return;
-    for (const [key, fn] of Object.entries(defs)) {
-      const v = fn(o);
-      if (v === undefined) continue;
-      const idxName = `${table}.${key}`;
-      let idx = this.indexes.get(idxName);
-      if (!idx) this.indexes.set(idxName, (idx = new Map()));
-      let set = idx.get(v);
-      if (!set) idx.set(v, (set = new Set()));
-      set.add(o.ID);
-    }
-  }
-
-  private unindex(table: TableName, o: Meta): void {
-    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
-    if (!defs) return;
-    for (const [key, fn] of Object.entries(defs)) {
-      const v = fn(o);
-      if (v === undefined) continue;
-      const set = this.indexes.get(`${table}.${key}`)?.get(v);
-      set?.delete(o.ID);
-      if (set?.size === 0) this.indexes.get(`${table}.${key}`)!.delete(v);
+    for (const { name, fn } of defs) {
+      const v = o && fn(o);
+      const was = old && fn(old);
+      if (v === was && o && old) continue;
+      let idx = this.indexes.get(name);
+      if (!idx) this.indexes.set(name, (idx = new Map()));
+      if (old && was !== undefined) {
+        const set = idx.get(was);
+        set?.delete(old.ID);
+        if (set?.size === 0) idx.delete(was);
+      }
+      if (o && v !== undefined) {
+        let set = idx.get(v);
+        if (!set) idx.set(v, (set = new Set()));
+        set.add(o.ID);
+      }
     }
   }
 }
