@@ -22,10 +22,17 @@ const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 export function serviceStatus(store: MemoryStore, svc: Service): { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } {
   const tasks = store.by('tasks', 'service', svc.ID);
   if (isJob(svc)) return jobServiceStatus(svc, tasks);
-  const wanted = tasks.filter((t) => t.DesiredState === 'running');
-  const running = wanted.filter((t) => t.Status.State === 'running').length;
-  const completed = tasks.filter((t) => t.Status.State === 'complete').length;
-  const desired = svc.Spec.Mode?.Global ? wanted.length : (svc.Spec.Mode?.Replicated?.Replicas ?? 1);
+  let wanted = 0;
+  let running = 0;
+  let completed = 0;
+  for (const t of tasks) {
+    if (t.DesiredState === 'running') {
+      wanted++;
+      if (t.Status.State === 'running') running++;
+    }
+    if (t.Status.State === 'complete') completed++;
+  }
+  const desired = svc.Spec.Mode?.Global ? wanted : (svc.Spec.Mode?.Replicated?.Replicas ?? 1);
   return { RunningTasks: running, DesiredTasks: desired, CompletedTasks: completed };
 }
 
