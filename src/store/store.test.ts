@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from 'bun:test';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
-import type { Service } from '../types/index.ts';
+import type { Service, Task } from '../types/index.ts';
 import type { ChangeEvent } from './actions.ts';
 import { encode } from '../lib/codec.ts';
 import { memoryStore } from './memory-log.ts';
@@ -142,6 +142,31 @@ describe('transactions', () => {
     expect(store.index).toBe(index);
     await store.update((tx) => tx.create('services', { ...big('c'), Spec: { ...big('c').Spec, Labels: { pad: 'x'.repeat(5_000) } } }));
     expect(store.get('services', 'c')).toBeDefined();
+  });
+});
+
+describe('task counts', () => {
+  const task = (id: string, svc: string, desired: string, state: string) =>
+    ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Runtime: 'mock' }, ServiceID: svc, Slot: 1, NodeID: '', DesiredState: desired, Status: { Timestamp: '', State: state, Message: '' } }) as unknown as Task;
+  const counts = (s: MemoryStore, svc: string) => Object.fromEntries(s.countTasks(svc));
+
+  test('follow creates, updates, deletes and a restore', async () => {
+    await store.update((tx) => {
+      tx.create('tasks', task('a', 's1', 'running', 'running'));
+      tx.create('tasks', task('b', 's1', 'running', 'new'));
+      tx.create('tasks', task('c', 's2', 'shutdown', 'complete'));
+    });
+    expect(counts(store, 's1')).toEqual({ 'running|running': 1, 'running|new': 1 });
+    await store.update((tx) => tx.update('tasks', { ...tx.get('tasks', 'b')!, Status: { Timestamp: '', State: 'running', Message: '' } }));
+    expect(counts(store, 's1')).toEqual({ 'running|running': 2 });
+    await store.update((tx) => tx.delete('tasks', 'a'));
+    expect(counts(store, 's1')).toEqual({ 'running|running': 1 });
+    const again = new MemoryStore();
+    again.restore(store.snapshot(), store.index);
+    expect(counts(again, 's1')).toEqual({ 'running|running': 1 });
+    expect(counts(again, 's2')).toEqual({ 'shutdown|complete': 1 });
+    await store.update((tx) => tx.delete('tasks', 'c'));
+    expect(counts(store, 's2')).toEqual({});
   });
 });
 

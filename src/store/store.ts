@@ -54,6 +54,8 @@ const INDEX_DEFS: { [T in TableName]?: { name: string; fn: (o: Meta) => string |
 export class MemoryStore implements StateMachine {
   private tables = new Map<TableName, Map<string, Meta>>();
   private indexes = new Map<string, Map<string, Set<string>>>();
+  /** Tasks counted by service, then by `DesiredState|Status.State`: `service ls` without reading every task. */
+  private taskCounts = new Map<string, Map<string, number>>();
   private listeners = new Set<Listener>();
   private appliedIndex = 0;
   proposer: Proposer | null = null;
@@ -82,6 +84,11 @@ export class MemoryStore implements StateMachine {
     const out: Tables[T][] = [];
     for (const id of ids) out.push(t.get(id)! as Tables[T]);
     return out;
+  }
+
+  /** How many tasks of a service are in each `DesiredState|Status.State` (only non-zero counts). */
+  countTasks(serviceId: string): ReadonlyMap<string, number> {
+    return this.taskCounts.get(serviceId) ?? new Map();
   }
 
   size(table: TableName): number {
@@ -202,6 +209,7 @@ export class MemoryStore implements StateMachine {
       const old = t.get(a.id)!;
       t.delete(a.id);
       this.reindex(a.table, undefined, old);
+      if (a.table === 'tasks') this.countTask(old as Task, -1);
       return { kind: 'delete', table: a.table, object: old, index };
     }
     const old = t.get(a.object.ID);
@@ -213,6 +221,10 @@ export class MemoryStore implements StateMachine {
     };
     t.set(obj.ID, obj);
     this.reindex(a.table, obj, old);
+    if (a.table === 'tasks') {
+      if (old) this.countTask(old as Task, -1);
+      this.countTask(obj as Task, 1);
+    }
     return old ? { kind: 'update', table: a.table, object: obj, old, index } : { kind: 'create', table: a.table, object: obj, index };
   }
 
@@ -239,6 +251,7 @@ export class MemoryStore implements StateMachine {
         shareMembers(o, this.sibling(name, o), strings);
         this.tables.get(name)!.set(o.ID, o);
         this.reindex(name, o);
+        if (name === 'tasks') this.countTask(o as Task, 1);
       }
     }
     this.appliedIndex = index;
@@ -247,7 +260,18 @@ export class MemoryStore implements StateMachine {
   private reset(): void {
     for (const name of TABLES) this.tables.set(name, new Map());
     this.indexes.clear();
+    this.taskCounts.clear();
     this.appliedIndex = 0;
+  }
+
+  private countTask(t: Task, delta: 1 | -1): void {
+    let counts = this.taskCounts.get(t.ServiceID);
+    if (!counts) this.taskCounts.set(t.ServiceID, (counts = new Map()));
+    const key = `${t.DesiredState}|${t.Status?.State}`;
+    const n = (counts.get(key) ?? 0) + delta;
+    if (n > 0) counts.set(key, n);
+    else counts.delete(key);
+    if (counts.size === 0) this.taskCounts.delete(t.ServiceID);
   }
 
   /** Index `o` under each key whose value differs from `old`'s (all of them for a new object; none when `o` is undefined: a delete). */
