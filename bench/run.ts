@@ -18,6 +18,7 @@ const all: Record<string, () => Promise<unknown>> = {
   'rolling-update': async () => (await import('./rolling-update.ts')).run(),
   'docker-service-update': async () => (await import('./docker-service-update.ts')).run(),
   'process-footprint': async () => (await import('./process-footprint.ts')).run(),
+  'manager-scale': async () => (await import('./manager-scale.ts')).run(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -20,12 +20,20 @@ const SERVICE_FILTERS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
 /** Docker's `ServiceStatus` (`GET /services?status=true`): what `service ls` shows as 2/3. */
 export function serviceStatus(store: MemoryStore, svc: Service): { RunningTasks: number; DesiredTasks: number; CompletedTasks: number } {
-  const tasks = store.by('tasks', 'service', svc.ID);
-  if (isJob(svc)) return jobServiceStatus(svc, tasks);
-  const wanted = tasks.filter((t) => t.DesiredState === 'running');
-  const running = wanted.filter((t) => t.Status.State === 'running').length;
-  const completed = tasks.filter((t) => t.Status.State === 'complete').length;
-  const desired = svc.Spec.Mode?.Global ? wanted.length : (svc.Spec.Mode?.Replicated?.Replicas ?? 1);
+  if (isJob(svc)) return jobServiceStatus(svc, store.by('tasks', 'service', svc.ID));
+  // From the store's counts: reading each task of 100 000 took ~50 ms per `service ls`.
+  let wanted = 0;
+  let running = 0;
+  let completed = 0;
+  for (const [key, n] of store.countTasks(svc.ID)) {
+    const [desired, state] = key.split('|');
+    if (desired === 'running') {
+      wanted += n;
+      if (state === 'running') running += n;
+    }
+    if (state === 'complete') completed += n;
+  }
+  const desired = svc.Spec.Mode?.Global ? wanted : (svc.Spec.Mode?.Replicated?.Replicas ?? 1);
   return { RunningTasks: running, DesiredTasks: desired, CompletedTasks: completed };
 }
 

@@ -16,6 +16,9 @@ function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
 }
 
+/** localeCompare's order, without making a collator at each of 100 000 × log n comparisons. */
+const collate = new Intl.Collator().compare;
+
 export function tasksRoutes(deps: ApiDeps): Hono {
   const { store } = deps;
   const app = new Hono();
@@ -46,19 +49,23 @@ export function tasksRoutes(deps: ApiDeps): Hono {
       if (key === undefined) currentSpec.set(svc.ID, (key = canonical(svc.Spec.TaskTemplate)));
       return canonical(t.Spec) === key;
     };
-    const candidates = serviceIds ? [...new Set(serviceIds)].flatMap((id) => store.by('tasks', 'service', id)) : store.list('tasks');
+    const nodeSet = nodeIds && new Set(nodeIds);
+    // Through an index where a filter names services or nodes: at 100 000 tasks a scan of all costs ~100 ms.
+    const candidates = serviceIds ? [...new Set(serviceIds)].flatMap((id) => store.by('tasks', 'service', id))
+      : nodeSet && !nodeSet.has('') ? [...nodeSet].flatMap((id) => store.by('tasks', 'node', id)) // '' is no key of the index
+      : store.list('tasks');
     const out = candidates
       .filter((t) =>
         matchAny(f.get('id'), (v) => t.ID.startsWith(v)) &&
         matchAny(f.get('name'), (v) => (t.Name ?? `${svcName(t)}.${t.Slot || t.NodeID}`).startsWith(v)) &&
-        (!nodeIds || nodeIds.includes(t.NodeID)) &&
+        (!nodeSet || nodeSet.has(t.NodeID)) &&
         matchAny(f.get('desired-state'), (v) => t.DesiredState === v) &&
         matchAny(f.get('runtime'), (v) => (t.Spec.Runtime ?? '') === v) &&
         // As swarmkit: a task carries its service's labels (`docker stack ps` lists by them).
         matchLabels(f.get('label'), { ...store.get('services', t.ServiceID)?.Spec.Labels, ...t.Labels }) &&
         matchAny(f.get('_up-to-date'), (v) => upToDate(t) === (v === 'true' || v === '1')),
       )
-      .sort((a, b) => a.ServiceID.localeCompare(b.ServiceID) || a.Slot - b.Slot || b.CreatedAt.localeCompare(a.CreatedAt))
+      .sort((a, b) => collate(a.ServiceID, b.ServiceID) || a.Slot - b.Slot || collate(b.CreatedAt, a.CreatedAt))
       .map((t) => presentTask(c, t));
     return c.json(out);
   });

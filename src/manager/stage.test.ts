@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'bun:test';
 import { ConflictError } from '../lib/errors.ts';
-import { memoryStore } from '../store/index.ts';
-import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions } from './stage.ts';
-import { makeService, settle, turn, waitFor } from './testkit.ts';
+import { encode } from '../lib/codec.ts';
+import { memoryStore, type Tx } from '../store/index.ts';
+import type { Task } from '../types/index.ts';
+import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions, writeAll, writeTasks } from './stage.ts';
+import { makeService, makeTask, settle, turn, waitFor } from './testkit.ts';
 
 class Counting extends ReconcileStage {
   readonly name = 'counting';
@@ -106,5 +108,40 @@ describe('ReconcileStage', () => {
     expect(fired).toBe(false);
     expect(s.passes).toBe(1);
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('batched writes', () => {
+  const tasks = (n: number) => Array.from({ length: n }, (_, i) => makeTask('svc', { Slot: i + 1, state: 'pending' }));
+
+  test('writeTasks writes in batches of batchSize, halving those over the store\'s batch bound', async () => {
+    const store = memoryStore();
+    const ts = tasks(40);
+    await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
+    const sizes: number[] = [];
+    store.watch((ev) => { if (ev.kind === 'commit') sizes.push(0); else if (ev.kind === 'update') sizes[sizes.length] = (sizes.pop() ?? 0) + 1; });
+    const one = encode({ at: new Date().toISOString(), actions: [{ op: 'update', table: 'tasks', object: { ...store.get('tasks', ts[0]!.ID)!, Labels: { l: '1' } } }] }).byteLength;
+    store.maxBatchBytes = one * 12; // about 11 tasks fit
+    const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
+    expect(await writeTasks(store, changes, 30, undefined)).toBe(false);
+    expect(ts.every((t) => store.get('tasks', t.ID)!.Labels?.l === '1')).toBe(true);
+    const batches = sizes.filter((n) => n > 0);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(40);
+    // 30 → 15 → 8 fit: batches of 8.
+    expect(batches.every((n) => n <= 8)).toBe(true);
+    expect(batches.length).toBe(5);
+  });
+
+  test('writeAll writes everything in one transaction when it fits, else in order in as few as fit', async () => {
+    const store = memoryStore();
+    let commits = 0;
+    store.watch((ev) => { if (ev.kind === 'commit') commits++; });
+    const ts = tasks(20);
+    await writeAll(store, ts.slice(0, 10).map((t) => (tx: Tx) => void tx.create('tasks', t)));
+    expect(commits).toBe(1);
+    store.maxBatchBytes = 1_500;
+    await writeAll(store, ts.slice(10).map((t) => (tx: Tx) => void tx.create('tasks', t)));
+    expect(commits).toBeGreaterThan(2);
+    expect(store.size('tasks')).toBe(20);
   });
 });

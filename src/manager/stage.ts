@@ -8,7 +8,7 @@
  * timer instead of spinning.
  */
 import { ConflictError, errorMessage, NotFoundError } from '../lib/errors.ts';
-import type { ChangeEvent, MemoryStore, Tx } from '../store/index.ts';
+import { BatchTooLargeError, type ChangeEvent, type MemoryStore, type Tx } from '../store/index.ts';
 import type { Task } from '../types/index.ts';
 
 // ------------------------------------------------------------------ clock
@@ -236,22 +236,28 @@ export interface TaskChange {
 }
 
 /**
- * Write many task changes in few transactions (`batchSize` each). When a batch conflicts (someone
- * wrote one of its tasks in between), its changes are retried one task at a time, each against a
- * fresh read. Returns whether any single write still conflicted (the caller should run again).
+ * Write many task changes in few transactions (`batchSize` each, fewer when a batch would not fit in
+ * one log entry: see MAX_BATCH_BYTES). When a batch conflicts (someone wrote one of its tasks in
+ * between), its changes are retried one task at a time, each against a fresh read. Returns whether
+ * any single write still conflicted (the caller should run again).
  */
 export async function writeTasks(store: MemoryStore, changes: readonly TaskChange[], batchSize: number, signal?: AbortSignal): Promise<boolean> {
   let conflicted = false;
+  let size = Math.max(1, batchSize);
   const apply = (tx: Tx, c: TaskChange) => {
     const cur = tx.get('tasks', c.id);
     const next = cur && c.change(cur);
     if (next) tx.update('tasks', next);
   };
-  for (let i = 0; i < changes.length && !signal?.aborted; i += batchSize) {
-    const chunk = changes.slice(i, i + batchSize);
+  for (let i = 0; i < changes.length && !signal?.aborted;) {
+    const chunk = changes.slice(i, i + size);
     try {
       await store.update((tx) => chunk.forEach((c) => apply(tx, c)), signal);
     } catch (e) {
+      if (e instanceof BatchTooLargeError && chunk.length > 1) {
+        size = Math.ceil(chunk.length / 2);
+        continue;
+      }
       if (!isRetryable(e)) throw e;
       for (const c of chunk) {
         if (signal?.aborted) break;
@@ -263,6 +269,26 @@ export async function writeTasks(store: MemoryStore, changes: readonly TaskChang
         }
       }
     }
+    i += chunk.length;
   }
   return conflicted;
+}
+
+/**
+ * Run `writes` in one transaction when they fit in one log entry, else in as few as fit, in order
+ * (halving until each fits). A pass that fails halfway runs again from what the store then holds.
+ */
+export async function writeAll(store: MemoryStore, writes: readonly ((tx: Tx) => void)[], signal?: AbortSignal): Promise<void> {
+  let size = Math.max(1, writes.length);
+  for (let i = 0; i < writes.length && !signal?.aborted;) {
+    const chunk = writes.slice(i, i + size);
+    try {
+      await store.update((tx) => { for (const w of chunk) w(tx); }, signal);
+    } catch (e) {
+      if (!(e instanceof BatchTooLargeError) || chunk.length === 1) throw e;
+      size = Math.ceil(chunk.length / 2);
+      continue;
+    }
+    i += chunk.length;
+  }
 }

@@ -1,6 +1,6 @@
 // The WAL's records (docs/raft-storage.md, "Format"): `u32 length | u32 crc32 | u8 type | payload`,
 // parsing that tells a torn or damaged record from a good one, and which records are sealed.
-import { Packr } from 'msgpackr';
+import { Packr } from 'msgpackr/pack';
 import type { Entry } from '../raft/index.ts';
 import { SEALED_FLAG } from './wal-cipher.ts';
 

@@ -1,5 +1,5 @@
 export * from './actions.ts';
 export * from './proposer.ts';
-export { MemoryStore } from './store.ts';
+export { BatchTooLargeError, MAX_BATCH_BYTES, MemoryStore } from './store.ts';
 export { Tx } from './tx.ts';
 export { MemoryLog, memoryStore } from './memory-log.ts';

@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, test } from 'bun:test';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
-import type { Service } from '../types/index.ts';
+import type { Service, Task } from '../types/index.ts';
 import type { ChangeEvent } from './actions.ts';
 import { encode } from '../lib/codec.ts';
 import { memoryStore } from './memory-log.ts';
-import { MemoryStore } from './store.ts';
+import { BatchTooLargeError, MemoryStore } from './store.ts';
 
 function service(id: string, name: string): Service {
   return { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Name: name, TaskTemplate: { Runtime: 'mock' } } };
@@ -106,6 +106,67 @@ describe('MemoryStore', () => {
     expect(again.index).toBe(5);
     expect(again.list('services')).toEqual(store.list('services'));
     expect(again.by('services', 'name', 'n4')[0]!.ID).toBe('s4');
+  });
+});
+
+describe('transactions', () => {
+  test('writes to one object fold: create+update is one create, update+delete one delete, create+delete nothing; order kept', async () => {
+    await store.update((tx) => {
+      tx.create('services', service('a', 'a'));
+      tx.create('services', service('b', 'b'));
+    });
+    let actions: unknown[] = [];
+    await store.update((tx) => {
+      tx.create('services', service('c', 'c'));
+      tx.update('services', { ...tx.get('services', 'a')!, Spec: { ...tx.get('services', 'a')!.Spec, Labels: { x: '1' } } });
+      tx.update('services', { ...tx.get('services', 'c')!, Spec: { ...tx.get('services', 'c')!.Spec, Labels: { y: '2' } } });
+      tx.update('services', { ...tx.get('services', 'a')!, Spec: { ...tx.get('services', 'a')!.Spec, Labels: { x: '2' } } });
+      tx.update('services', { ...tx.get('services', 'b')!, Spec: { ...tx.get('services', 'b')!.Spec, Labels: { z: '3' } } });
+      tx.delete('services', 'b');
+      tx.create('services', service('d', 'd'));
+      tx.delete('services', 'd');
+      actions = tx.actions().map((a) => `${a.op} ${a.op === 'delete' ? a.id : a.object.ID}${a.op !== 'delete' ? ` v${a.object.Version.Index} ${JSON.stringify((a.object as Service).Spec.Labels ?? {})}` : ` v${a.version}`}`);
+    });
+    expect(actions).toEqual(['create c v0 {"y":"2"}', 'update a v1 {"x":"2"}', 'delete b v1']);
+    expect(store.get('services', 'a')!.Spec.Labels).toEqual({ x: '2' });
+    expect(store.get('services', 'b')).toBeUndefined();
+    expect(store.get('services', 'c')!.Spec.Labels).toEqual({ y: '2' });
+    expect(store.get('services', 'd')).toBeUndefined();
+  });
+
+  test('a batch of several objects over maxBatchBytes is refused before it is proposed; one object never is', async () => {
+    store.maxBatchBytes = 2_000;
+    const big = (id: string) => ({ ...service(id, id), Spec: { Name: id, Labels: { pad: 'x'.repeat(1_500) }, TaskTemplate: { Runtime: 'mock' } } });
+    const index = store.index;
+    await expect(store.update((tx) => { tx.create('services', big('a')); tx.create('services', big('b')); })).rejects.toBeInstanceOf(BatchTooLargeError);
+    expect(store.index).toBe(index);
+    await store.update((tx) => tx.create('services', { ...big('c'), Spec: { ...big('c').Spec, Labels: { pad: 'x'.repeat(5_000) } } }));
+    expect(store.get('services', 'c')).toBeDefined();
+  });
+});
+
+describe('task counts', () => {
+  const task = (id: string, svc: string, desired: string, state: string) =>
+    ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Runtime: 'mock' }, ServiceID: svc, Slot: 1, NodeID: '', DesiredState: desired, Status: { Timestamp: '', State: state, Message: '' } }) as unknown as Task;
+  const counts = (s: MemoryStore, svc: string) => Object.fromEntries(s.countTasks(svc));
+
+  test('follow creates, updates, deletes and a restore', async () => {
+    await store.update((tx) => {
+      tx.create('tasks', task('a', 's1', 'running', 'running'));
+      tx.create('tasks', task('b', 's1', 'running', 'new'));
+      tx.create('tasks', task('c', 's2', 'shutdown', 'complete'));
+    });
+    expect(counts(store, 's1')).toEqual({ 'running|running': 1, 'running|new': 1 });
+    await store.update((tx) => tx.update('tasks', { ...tx.get('tasks', 'b')!, Status: { Timestamp: '', State: 'running', Message: '' } }));
+    expect(counts(store, 's1')).toEqual({ 'running|running': 2 });
+    await store.update((tx) => tx.delete('tasks', 'a'));
+    expect(counts(store, 's1')).toEqual({ 'running|running': 1 });
+    const again = new MemoryStore();
+    again.restore(store.snapshot(), store.index);
+    expect(counts(again, 's1')).toEqual({ 'running|running': 1 });
+    expect(counts(again, 's2')).toEqual({ 'shutdown|complete': 1 });
+    await store.update((tx) => tx.delete('tasks', 'c'));
+    expect(counts(store, 's2')).toEqual({});
   });
 });
 

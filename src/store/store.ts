@@ -6,9 +6,24 @@ import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, 
 import type { Proposer, StateMachine } from './proposer.ts';
 import { checkNetworkActions } from './network-rules.ts';
 import { checkSecretActions, touchesSecrets } from './secret-rules.ts';
+import { shareMembers } from './share.ts';
 import { Tx } from './tx.ts';
 
 type Listener = (ev: ChangeEvent) => void;
+
+/**
+ * Most bytes of one batch of several actions. A batch is one raft entry, and an entry reaches the
+ * other managers whole, in one append message (at most 1 MiB, raft's maxSizePerMsg, but always at
+ * least one entry) inside one frame of at most 4 MiB (MAX_FRAME_BYTES, src/lib/frames.ts): a bigger
+ * entry would never reach them. 3 MiB leaves room for the message around it. Writers of many objects
+ * split their writes to stay under it (writeTasks and writeAll in the stages aim at ~1 000 tasks).
+ */
+export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
+
+/** A transaction of several actions that encodes to more than the store's batch bound: split it. */
+export class BatchTooLargeError extends ShoalError {
+  override readonly status = 413;
+}
 
 /** Secondary indexes: key(object) → ids. Only what the stages and the API look up. */
 const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | undefined> } = {
@@ -26,6 +41,11 @@ const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | un
   configs: { name: (o: Config) => o.Spec.Name },
 };
 
+/** INDEXES as lists, with each index's name in the `indexes` map. */
+const INDEX_DEFS: { [T in TableName]?: { name: string; fn: (o: Meta) => string | undefined }[] } = Object.fromEntries(
+  Object.entries(INDEXES).map(([table, defs]) => [table, Object.entries(defs as Record<string, (o: Meta) => string | undefined>).map(([key, fn]) => ({ name: `${table}.${key}`, fn }))]),
+);
+
 /**
  * In-memory tables of the cluster state. Reads are synchronous and consistent (single-threaded).
  * Writes go through `update()`: the transaction's actions are proposed, and the tables only change
@@ -34,9 +54,13 @@ const INDEXES: { [T in TableName]?: Record<string, (o: Tables[T]) => string | un
 export class MemoryStore implements StateMachine {
   private tables = new Map<TableName, Map<string, Meta>>();
   private indexes = new Map<string, Map<string, Set<string>>>();
+  /** Tasks counted by service, then by `DesiredState|Status.State`: `service ls` without reading every task. */
+  private taskCounts = new Map<string, Map<string, number>>();
   private listeners = new Set<Listener>();
   private appliedIndex = 0;
   proposer: Proposer | null = null;
+  /** Bound on a batch of several actions (MAX_BATCH_BYTES; tests lower it). A single action is never refused for size. */
+  maxBatchBytes = MAX_BATCH_BYTES;
 
   constructor() {
     this.reset();
@@ -57,7 +81,14 @@ export class MemoryStore implements StateMachine {
     const ids = this.indexes.get(`${table}.${key}`)?.get(value);
     if (!ids) return [];
     const t = this.tables.get(table)!;
-    return [...ids].map((id) => t.get(id)! as Tables[T]);
+    const out: Tables[T][] = [];
+    for (const id of ids) out.push(t.get(id)! as Tables[T]);
+    return out;
+  }
+
+  /** How many tasks of a service are in each `DesiredState|Status.State` (only non-zero counts). */
+  countTasks(serviceId: string): ReadonlyMap<string, number> {
+    return this.taskCounts.get(serviceId) ?? new Map();
   }
 
   size(table: TableName): number {
@@ -87,9 +118,13 @@ export class MemoryStore implements StateMachine {
     if (actions.length === 0) return result;
     if (!this.proposer) throw new ShoalError('store has no proposer');
     const batch: Batch = { at: new Date().toISOString(), actions };
+    const entry = encode(batch);
+    if (actions.length > 1 && entry.byteLength > this.maxBatchBytes) {
+      throw new BatchTooLargeError(`a write of ${actions.length} objects encodes to ${entry.byteLength} bytes, over the ${this.maxBatchBytes}-byte bound of one log entry; write them in smaller transactions`);
+    }
     let res: ApplyResult;
     try {
-      res = (await this.proposer.propose(encode(batch), signal)) as ApplyResult;
+      res = (await this.proposer.propose(entry, signal)) as ApplyResult;
     } catch (err) {
       storeWrites.inc({ result: 'unavailable' });
       throw err;
@@ -126,7 +161,8 @@ export class MemoryStore implements StateMachine {
     this.appliedIndex = index;
     if (refusal) return refusal;
     const events: ChangeEvent[] = [];
-    for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at));
+    const strings = new Map<string, string>();
+    for (const a of batch.actions) events.push(this.applyAction(a, index, batch.at, strings));
     events.push({ kind: 'commit', index, at: batch.at });
     for (const ev of events) for (const l of this.listeners) l(ev);
     return { ok: true, index };
@@ -167,25 +203,37 @@ export class MemoryStore implements StateMachine {
     return null;
   }
 
-  private applyAction(a: Action, index: number, at: string): ChangeEvent {
+  private applyAction(a: Action, index: number, at: string, strings: Map<string, string>): ChangeEvent {
     const t = this.tables.get(a.table)!;
     if (a.op === 'delete') {
       const old = t.get(a.id)!;
       t.delete(a.id);
-      this.unindex(a.table, old);
+      this.reindex(a.table, undefined, old);
+      if (a.table === 'tasks') this.countTask(old as Task, -1);
       return { kind: 'delete', table: a.table, object: old, index };
     }
     const old = t.get(a.object.ID);
     const obj: Meta = {
-      ...a.object,
+      ...shareMembers(a.object, old ?? this.sibling(a.table, a.object), strings),
       Version: { Index: index },
       CreatedAt: old?.CreatedAt ?? (a.object.CreatedAt || at),
       UpdatedAt: at,
     };
-    if (old) this.unindex(a.table, old);
     t.set(obj.ID, obj);
-    this.reindex(a.table, obj);
+    this.reindex(a.table, obj, old);
+    if (a.table === 'tasks') {
+      if (old) this.countTask(old as Task, -1);
+      this.countTask(obj as Task, 1);
+    }
     return old ? { kind: 'update', table: a.table, object: obj, old, index } : { kind: 'create', table: a.table, object: obj, index };
+  }
+
+  /** For a new task: another task of its service, whose spec it most likely shares. */
+  private sibling(table: TableName, o: Meta): Meta | undefined {
+    if (table !== 'tasks') return undefined;
+    const ids = this.indexes.get('tasks.service')?.get((o as Task).ServiceID);
+    const id = ids?.values().next().value;
+    return id === undefined ? undefined : this.tables.get('tasks')!.get(id);
   }
 
   snapshot(): Uint8Array {
@@ -197,10 +245,13 @@ export class MemoryStore implements StateMachine {
   restore(snapshot: Uint8Array, index: number): void {
     const snap = decode<{ index: number; tables: Record<string, Meta[]> }>(snapshot);
     this.reset();
+    const strings = new Map<string, string>();
     for (const name of TABLES) {
       for (const o of snap.tables[name] ?? []) {
+        shareMembers(o, this.sibling(name, o), strings);
         this.tables.get(name)!.set(o.ID, o);
         this.reindex(name, o);
+        if (name === 'tasks') this.countTask(o as Task, 1);
       }
     }
     this.appliedIndex = index;
@@ -209,33 +260,40 @@ export class MemoryStore implements StateMachine {
   private reset(): void {
     for (const name of TABLES) this.tables.set(name, new Map());
     this.indexes.clear();
+    this.taskCounts.clear();
     this.appliedIndex = 0;
   }
 
-  private reindex(table: TableName, o: Meta): void {
-    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
-    if (!defs) return;
-    for (const [key, fn] of Object.entries(defs)) {
-      const v = fn(o);
-      if (v === undefined) continue;
-      const idxName = `${table}.${key}`;
-      let idx = this.indexes.get(idxName);
-      if (!idx) this.indexes.set(idxName, (idx = new Map()));
-      let set = idx.get(v);
-      if (!set) idx.set(v, (set = new Set()));
-      set.add(o.ID);
-    }
+  private countTask(t: Task, delta: 1 | -1): void {
+    let counts = this.taskCounts.get(t.ServiceID);
+    if (!counts) this.taskCounts.set(t.ServiceID, (counts = new Map()));
+    const key = `${t.DesiredState}|${t.Status?.State}`;
+    const n = (counts.get(key) ?? 0) + delta;
+    if (n > 0) counts.set(key, n);
+    else counts.delete(key);
+    if (counts.size === 0) this.taskCounts.delete(t.ServiceID);
   }
 
-  private unindex(table: TableName, o: Meta): void {
-    const defs = INDEXES[table] as Record<string, (o: Meta) => string | undefined> | undefined;
+  /** Index `o` under each key whose value differs from `old`'s (all of them for a new object; none when `o` is undefined: a delete). */
+  private reindex(table: TableName, o: Meta | undefined, old?: Meta): void {
+    const defs = INDEX_DEFS[table];
     if (!defs) return;
-    for (const [key, fn] of Object.entries(defs)) {
-      const v = fn(o);
-      if (v === undefined) continue;
-      const set = this.indexes.get(`${table}.${key}`)?.get(v);
-      set?.delete(o.ID);
-      if (set?.size === 0) this.indexes.get(`${table}.${key}`)!.delete(v);
+    for (const { name, fn } of defs) {
+      const v = o && fn(o);
+      const was = old && fn(old);
+      if (v === was && o && old) continue;
+      let idx = this.indexes.get(name);
+      if (!idx) this.indexes.set(name, (idx = new Map()));
+      if (old && was !== undefined) {
+        const set = idx.get(was);
+        set?.delete(old.ID);
+        if (set?.size === 0) idx.delete(was);
+      }
+      if (o && v !== undefined) {
+        let set = idx.get(v);
+        if (!set) idx.set(v, (set = new Set()));
+        set.add(o.ID);
+      }
     }
   }
 }

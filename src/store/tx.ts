@@ -18,7 +18,11 @@ export interface TableReader {
  */
 export class Tx {
   private writes = new Map<string, Meta | typeof DELETED>();
-  private log: Action[] = [];
+  /**
+   * The actions, in order, keyed `w:<table>/<id>` (a create or an update) or `d:<table>/<id>`: a
+   * transaction of thousands of writes finds an earlier write of the same object without a scan.
+   */
+  private log = new Map<string, Action>();
 
   constructor(private readonly store: TableReader) {}
 
@@ -30,8 +34,11 @@ export class Tx {
 
   create<T extends TableName>(table: T, object: Tables[T]): Tables[T] {
     const o = { ...object, Version: { Index: 0 } } as Tables[T];
-    this.writes.set(`${table}/${o.ID}`, o);
-    this.log.push({ op: 'create', table, object: o });
+    const key = `${table}/${o.ID}`;
+    this.writes.set(key, o);
+    // A second create of one id is kept as its own action: apply() refuses the batch for it.
+    const w = `w:${key}`;
+    this.log.set(this.log.has(w) ? `${w}#${this.log.size}` : w, { op: 'create', table, object: o });
     return o;
   }
 
@@ -39,14 +46,10 @@ export class Tx {
   update<T extends TableName>(table: T, object: Tables[T]): Tables[T] {
     const key = `${table}/${object.ID}`;
     if (this.writes.get(key) === DELETED || !this.get(table, object.ID)) throw new NotFoundError(`${singular(table)} ${object.ID} not found`);
-    const pending = this.log.findIndex((a) => a.op !== 'delete' && a.table === table && a.object.ID === object.ID);
-    if (pending >= 0) {
-      // A second write to the same object in one transaction folds into the first.
-      const prev = this.log[pending] as Extract<Action, { op: 'create' | 'update' }>;
-      this.log[pending] = { ...prev, object: { ...object, Version: prev.object.Version } };
-    } else {
-      this.log.push({ op: 'update', table, object });
-    }
+    const prev = this.log.get(`w:${key}`) as Extract<Action, { op: 'create' | 'update' }> | undefined;
+    // A second write to the same object in one transaction folds into the first (Map.set keeps its place).
+    if (prev) this.log.set(`w:${key}`, { ...prev, object: { ...object, Version: prev.object.Version } });
+    else this.log.set(`w:${key}`, { op: 'update', table, object });
     this.writes.set(key, object);
     return object;
   }
@@ -55,17 +58,16 @@ export class Tx {
     const cur = this.get(table, id);
     if (!cur) throw new NotFoundError(`${singular(table)} ${id} not found`);
     const key = `${table}/${id}`;
-    const created = this.log.findIndex((a) => a.op === 'create' && a.table === table && a.object.ID === id);
-    if (created >= 0) this.log.splice(created, 1);
-    else {
-      this.log = this.log.filter((a) => !(a.op === 'update' && a.table === table && a.object.ID === id));
+    const prev = this.log.get(`w:${key}`);
+    this.log.delete(`w:${key}`);
+    if (prev?.op !== 'create') {
       const base = this.store.get(table, id)!;
-      this.log.push({ op: 'delete', table, id, version: base.Version.Index });
+      this.log.set(`d:${key}`, { op: 'delete', table, id, version: base.Version.Index });
     }
     this.writes.set(key, DELETED);
   }
 
   actions(): Action[] {
-    return this.log;
+    return [...this.log.values()];
   }
 }

@@ -9,7 +9,7 @@ import { AddressBook, allocateNetwork, allocateTask, allocateVips, holdsAddresse
 import { allocatePorts, portsInUse } from './ports.ts';
 
 export interface AllocatorOptions extends StageOptions {
-  /** Most task writes in one transaction (default 200). */
+  /** Most task writes in one transaction (default 1000; fewer when they would not fit in one log entry). */
   batchSize?: number;
 }
 
@@ -25,7 +25,7 @@ export class Allocator extends ReconcileStage {
 
   constructor(opts: AllocatorOptions) {
     super(opts);
-    this.batchSize = Math.max(1, opts.batchSize ?? 200);
+    this.batchSize = Math.max(1, opts.batchSize ?? 1000);
   }
 
   protected interested(ev: ObjectEvent): boolean {

@@ -4,7 +4,7 @@
  * once their updates are written (or dropped), which the dispatcher turns into `tasks.ack`.
  */
 import { ConflictError, errorMessage, NotFoundError } from '../../lib/errors.ts';
-import type { MemoryStore, Tx } from '../../store/index.ts';
+import { BatchTooLargeError, type MemoryStore, type Tx } from '../../store/index.ts';
 import { stateRank, type TaskStatus } from '../../types/index.ts';
 import type { Clock } from './clock.ts';
 import type { StatusUpdate } from './protocol.ts';
@@ -18,7 +18,7 @@ export interface StatusStats {
 export interface StatusWriterOptions {
   clock: Clock;
   log: (msg: string) => void;
-  /** Updates (and frames) waiting to be written before `enqueue` refuses more. Default 10 000. */
+  /** Updates (and frames) waiting to be written before `enqueue` refuses more. Default 10 000, or the number of tasks in the store when more. */
   maxBacklog?: number;
   /** Attempts per transaction. Default 10. */
   maxConflictRetries?: number;
@@ -38,7 +38,9 @@ export class StatusWriter {
 
   /** Queue updates from `nodeId`'s worker. False (nothing queued) when the backlog is full. */
   enqueue(nodeId: string, updates: StatusUpdate[], onWritten: () => void): boolean {
-    const limit = this.opts.maxBacklog ?? 10_000;
+    // Queued updates are keyed by task: a bound below the cluster's task count would close sessions
+    // when many workers report at once (1 000 nodes each starting 100 tasks).
+    const limit = this.opts.maxBacklog ?? Math.max(10_000, this.store.size('tasks'));
     if (this.#queue.size + updates.length > limit || this.#written.length >= limit) return false;
     for (const u of updates) {
       const prev = this.#queue.get(u.taskId);
@@ -90,6 +92,11 @@ export class StatusWriter {
         return;
       } catch (err) {
         if ((err instanceof ConflictError || err instanceof NotFoundError) && i + 1 < attempts) continue;
+        if (err instanceof BatchTooLargeError && updates.length > 1) {
+          const half = Math.ceil(updates.length / 2);
+          await this.#write(updates.slice(0, half));
+          return this.#write(updates.slice(half));
+        }
         this.opts.log(`dispatcher: writing ${updates.length} task status updates failed: ${errorMessage(err)}`);
         return;
       }

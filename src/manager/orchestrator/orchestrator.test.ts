@@ -341,3 +341,29 @@ describe('Orchestrator, global', () => {
     expect(tasksOf(store, 'web').find((t) => t.NodeID === 'b' && t.DesiredState === 'shutdown')).toBeDefined();
   });
 });
+
+describe('Orchestrator, passes', () => {
+  test('a task change re-plans its own service only; a node change and a restart timer plan the services they concern', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } } });
+    await store.update((tx) => tx.create('services', makeService('api', { Mode: { Replicated: { Replicas: 2 } } }, 'api')));
+    await settle(store);
+    const planned: string[] = [];
+    const o = orch as unknown as { plan: (s: Service, ...rest: unknown[]) => unknown };
+    const plan = o.plan.bind(orch);
+    o.plan = (s, ...rest) => (planned.push(s.ID), plan(s, ...rest));
+    await setState(bySlot(1).ID, 'running');
+    expect(new Set(planned)).toEqual(new Set(['web']));
+    planned.length = 0;
+    await store.update((tx) => tx.create('nodes', makeNode({ id: 'n2' })));
+    await settle(store);
+    expect(new Set(planned)).toEqual(new Set(['web', 'api']));
+    // api's task fails: its restart waits for the delay, then only api is planned again.
+    const failed = liveTasks(store, 'api')[0]!;
+    await setState(failed.ID, 'failed');
+    planned.length = 0;
+    clock.advance(5_000);
+    await settle(store);
+    expect(new Set(planned)).toEqual(new Set(['api']));
+    expect(liveTasks(store, 'api').filter((t) => t.Slot === failed.Slot && t.ID !== failed.ID)).toHaveLength(1);
+  });
+});

@@ -15,81 +15,18 @@
  *  - a deleted service's tasks get DesiredState `remove` (the reaper deletes them once stopped).
  * Delays and batch state are kept in memory: a restarted orchestrator refills slots at once.
  */
-import { isTerminal, stateRank, type Node, type Service, type Task, type TaskState } from '../../types/index.ts';
+import { isTerminal, stateRank, type Node, type Service, type Task } from '../../types/index.ts';
 import { nodeSatisfies } from '../scheduler/constraints.ts';
-import { canonical, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../stage.ts';
+import type { Tx } from '../../store/index.ts';
+import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, writeAll } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
 import { rolloutConfig, UpdateSupervisor } from './update/index.ts';
 import { orchestratorInterested } from './interest.ts';
+import { Plan, type PendingSlot, type ServiceMemory } from './plan.ts';
 
 export type OrchestratorOptions = StageOptions;
-
-/** A slot waiting for its next task. */
-interface PendingSlot {
-  reason: 'restart' | 'update';
-  slot: number;
-  nodeId: string;
-  /** restart: not before this clock time (ms). */
-  notBefore: number;
-  /** restart: RestartAttempts of the successor. */
-  attempts: number;
-  /** update: the task being stopped first. */
-  waitFor: string;
-  timer?: Timer;
-}
-
-interface RollState {
-  supervisor: UpdateSupervisor;
-  /** Another pass is due at this clock time (ms): a batch delay or the end of a monitor period. */
-  wakeAt?: number;
-  timer?: Timer;
-  timerAt?: number;
-}
-
-interface ServiceMemory {
-  pending: Map<string, PendingSlot>;
-  /** Restart times (clock ms) per slot, for a windowed MaxAttempts. */
-  restarts: Map<string, number[]>;
-  roll: RollState;
-}
-
-/** What one pass does to one service: written in one transaction, then remembered. */
-class Plan {
-  readonly updates = new Map<string, Task>();
-  readonly creates: Task[] = [];
-  readonly restarted: string[] = [];
-  /** Ids of the service's tasks meant to run, as the pass saw them. */
-  readonly live = new Set<string>();
-  /** Slot key → the older task kept running until the slot's start-first successor runs. */
-  readonly predecessors = new Map<string, Task>();
-  pending: Map<string, PendingSlot>;
-  roll: RollState;
-  /** The service as it is to be written (UpdateStatus, a rollback's specs); absent: unchanged. */
-  service?: Service;
-
-  constructor(mem: ServiceMemory) {
-    this.pending = new Map(mem.pending);
-    this.roll = { ...mem.roll, supervisor: mem.roll.supervisor.clone() };
-    delete this.roll.wakeAt;
-  }
-
-  desire(t: Task, state: TaskState): void {
-    const cur = this.updates.get(t.ID) ?? t;
-    if (cur.DesiredState !== state) this.updates.set(t.ID, { ...cur, DesiredState: state });
-  }
-
-  /** The policy will not restart this finished task: desired shutdown, and its slot is done. */
-  finish(t: Task): void {
-    const cur = this.updates.get(t.ID) ?? t;
-    this.updates.set(t.ID, { ...cur, DesiredState: 'shutdown', SlotDone: true });
-  }
-
-  get empty(): boolean {
-    return this.updates.size === 0 && this.creates.length === 0 && !this.service;
-  }
-}
 
 const RUNNING = stateRank('running');
 const ASSIGNED = stateRank('assigned');
@@ -106,36 +43,65 @@ export class Orchestrator extends ReconcileStage {
   override async stop(): Promise<void> {
     await super.stop();
     this.memory.clear(); // its timers were the stage's, cancelled by stop()
+    this.dirtyServices = null;
   }
 
+  /**
+   * Services to plan at the next pass: those whose tasks or service changed, or whose timer fired;
+   * null plans every service (at start, after a node changed, after a failed pass). A service's plan
+   * reads only its own tasks, the nodes and its own memory, so the others would plan nothing new.
+   */
+  private dirtyServices: Set<string> | null = null;
+
   protected interested(ev: ObjectEvent): boolean {
-    return orchestratorInterested(ev);
+    if (!orchestratorInterested(ev)) return false;
+    if (ev.table === 'tasks') this.dirtyServices?.add((ev.object as Task).ServiceID);
+    else if (ev.table === 'services') this.dirtyServices?.add(ev.object.ID);
+    else this.dirtyServices = null;
+    return true;
+  }
+
+  private kickService(id: string): void {
+    this.dirtyServices?.add(id);
+    this.kick();
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
-    await this.removeOrphans(signal);
-    const nodes = new Map(this.store.list('nodes').map((n) => [n.ID, n]));
-    for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
-    for (const service of this.store.list('services')) {
-      if (signal.aborted) return;
-      if (isJob(service)) continue; // the jobs stage's (jobs/)
-      const mem = this.memoryOf(service.ID);
-      const plan = this.plan(service, mem, nodes);
-      if (!plan.empty) {
-        await this.store.update((tx) => {
-          if (plan.service) tx.update('services', plan.service);
-          for (const t of plan.updates.values()) tx.update('tasks', t);
-          for (const t of plan.creates) tx.create('tasks', t);
-        }, signal);
+    const todo = this.dirtyServices;
+    this.dirtyServices = new Set();
+    try {
+      await this.removeOrphans(todo, signal);
+      const nodes = new Map(this.store.list('nodes').map((n) => [n.ID, n]));
+      for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
+      for (const service of this.store.list('services')) {
+        if (signal.aborted) return;
+        if (todo && !todo.has(service.ID)) continue;
+        if (isJob(service)) continue; // the jobs stage's (jobs/)
+        const mem = this.memoryOf(service.ID);
+        const plan = this.plan(service, mem, nodes);
+        if (!plan.empty) {
+          // One transaction unless it would not fit in one log entry (thousands of replicas).
+          await writeAll(this.store, [
+            ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
+            ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
+            ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
+          ], signal);
+        }
+        this.remember(service.ID, mem, plan);
       }
-      this.remember(mem, plan);
+      this.specKeys.sweep();
+    } catch (e) {
+      this.dirtyServices = null; // the pass that runs again (or after a back-off) plans everything
+      throw e;
     }
-    this.specKeys.sweep();
   }
 
-  /** Tasks of services that no longer exist: desired `remove`. */
-  private async removeOrphans(signal: AbortSignal): Promise<void> {
-    const orphans = this.store.list('tasks').filter((t) => stateRank(t.DesiredState) < stateRank('remove') && !this.store.get('services', t.ServiceID));
+  /** Tasks of services that no longer exist (of the services in `todo`; null: of all): desired `remove`. */
+  private async removeOrphans(todo: ReadonlySet<string> | null, signal: AbortSignal): Promise<void> {
+    const gone = (t: Task) => stateRank(t.DesiredState) < stateRank('remove') && !this.store.get('services', t.ServiceID);
+    const orphans = todo
+      ? [...todo].filter((id) => !this.store.get('services', id)).flatMap((id) => this.store.by('tasks', 'service', id).filter(gone))
+      : this.store.list('tasks').filter(gone);
     for (let i = 0; i < orphans.length && !signal.aborted; i += 200) {
       const chunk = orphans.slice(i, i + 200);
       await this.store.update((tx) => chunk.forEach((t) => tx.update('tasks', { ...t, DesiredState: 'remove' })), signal);
@@ -157,11 +123,11 @@ export class Orchestrator extends ReconcileStage {
   }
 
   /** After the plan's writes are committed: keep its pending slots and set the timers they need. */
-  private remember(mem: ServiceMemory, plan: Plan): void {
+  private remember(serviceId: string, mem: ServiceMemory, plan: Plan): void {
     const now = this.clock.now();
     for (const [k, p] of mem.pending) if (plan.pending.get(k) !== p) p.timer?.cancel();
     for (const p of plan.pending.values()) {
-      if (p.reason === 'restart' && !p.timer && p.notBefore > now) p.timer = this.later(p.notBefore - now, () => this.kick());
+      if (p.reason === 'restart' && !p.timer && p.notBefore > now) p.timer = this.later(p.notBefore - now, () => this.kickService(serviceId));
     }
     mem.pending = plan.pending;
     for (const k of plan.restarted) {
@@ -173,7 +139,7 @@ export class Orchestrator extends ReconcileStage {
     const roll = plan.roll;
     if (roll.wakeAt !== undefined && roll.wakeAt > now && roll.timerAt !== roll.wakeAt) {
       roll.timer?.cancel();
-      roll.timer = this.later(roll.wakeAt - now, () => this.kick());
+      roll.timer = this.later(roll.wakeAt - now, () => this.kickService(serviceId));
       roll.timerAt = roll.wakeAt;
     }
     mem.roll = roll;
@@ -238,7 +204,7 @@ export class Orchestrator extends ReconcileStage {
         // refills such "dead slots" when the service is updated). Not the object version: the
         // allocator rewrites the service's Endpoint, which must not refill the slot.
         const newest = [...tasks].sort(olderFirst).pop();
-        if (newest?.SlotDone && !isOutdated(newest, service, this.specKeys.of)) finished.add(k);
+        if (newest?.SlotDone && !isOutdated(newest, service, this.specKeys.of, this.specKeys.template)) finished.add(k);
       }
     }
 
@@ -354,7 +320,7 @@ export class Orchestrator extends ReconcileStage {
       service, tasks, current, created, now, nowIso: isoAt(this.clock),
       waitingToStop: [...plan.pending.values()].filter((p) => p.reason === 'update').length,
       slots: new Set([...current.keys(), ...plan.pending.keys()]).size,
-      isOutdated: (t) => isOutdated(t, service, this.specKeys.of),
+      isOutdated: (t) => isOutdated(t, service, this.specKeys.of, this.specKeys.template),
     });
     if (d.wakeAt !== undefined) plan.roll.wakeAt = d.wakeAt;
     if (d.rollback && service.PreviousSpec) {

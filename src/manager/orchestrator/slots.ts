@@ -53,29 +53,34 @@ export function newTask(service: Service, slot: number, nodeId: string, nowIso: 
 }
 
 /** Made from an older spec of the service: a rolling update replaces it. */
-export function isOutdated(t: Task, s: Service, specKey: (t: Task) => string = (t) => canonical(t.Spec)): boolean {
+export function isOutdated(t: Task, s: Service, specKey: (t: Task) => string = (t) => canonical(t.Spec), templateKey: (s: Service) => string = (s) => canonical(s.Spec.TaskTemplate)): boolean {
   if (t.ServiceVersion === s.Version.Index) return false;
-  return specKey(t) !== canonical(s.Spec.TaskTemplate);
+  return specKey(t) !== templateKey(s);
 }
 
 /**
- * Canonical specs of tasks, remembered by task id (a task's spec never changes), so that a pass
- * over many tasks does not serialise each one again. `sweep()` forgets tasks not asked about since
- * the previous sweep.
+ * Canonical specs, remembered by the spec object: store objects are never changed in place, and the
+ * store hands the tasks of one template the same spec object (src/store/share.ts), so a pass over a
+ * service's thousand tasks serialises its spec once, and the memory goes with the objects. Templates
+ * of services are remembered for one pass (until `sweep()`).
  */
 export class SpecKeys {
-  private keys = new Map<string, string>();
-  private seen = new Set<string>();
+  private keys = new WeakMap<object, string>();
+  private templates = new Map<Service, string>();
 
   readonly of = (t: Task): string => {
-    this.seen.add(t.ID);
-    let k = this.keys.get(t.ID);
-    if (k === undefined) this.keys.set(t.ID, (k = canonical(t.Spec)));
+    let k = this.keys.get(t.Spec);
+    if (k === undefined) this.keys.set(t.Spec, (k = canonical(t.Spec)));
+    return k;
+  };
+
+  readonly template = (s: Service): string => {
+    let k = this.templates.get(s);
+    if (k === undefined) this.templates.set(s, (k = canonical(s.Spec.TaskTemplate)));
     return k;
   };
 
   sweep(): void {
-    for (const id of this.keys.keys()) if (!this.seen.has(id)) this.keys.delete(id);
-    this.seen.clear();
+    this.templates.clear();
   }
 }

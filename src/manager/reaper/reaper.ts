@@ -43,8 +43,16 @@ export class TaskReaper extends ReconcileStage {
     this.batchSize = Math.max(1, opts.batchSize ?? 200);
   }
 
+  /**
+   * A pass deletes idle tasks not meant to run (or of a gone service), and history beyond the
+   * limit of a slot: only a new task, or one that became such a task, changes what it deletes.
+   */
   protected interested(ev: ObjectEvent): boolean {
-    if (ev.table === 'tasks') return ev.kind !== 'delete';
+    if (ev.table === 'tasks') {
+      if (ev.kind !== 'update') return ev.kind === 'create';
+      const t = ev.object as Task;
+      return idle(t) && (stateRank(t.DesiredState) > RUNNING || !this.store.get('services', t.ServiceID));
+    }
     if (ev.table === 'services') return ev.kind === 'delete';
     return ev.table === 'clusters';
   }

@@ -24,6 +24,16 @@ export interface FilterContext {
 export interface Filter {
   readonly name: string;
   check(node: Node, task: Task, ctx: FilterContext): boolean;
+  /**
+   * What of the task `check` and `explain` read: tasks of one service with equal keys get the same
+   * answers, so the scheduler checks a node once for all of them. Without it, every task is checked alone.
+   */
+  taskKey?(task: Task): string;
+  /**
+   * `check` reads the node's load (what the pass has placed so far): it is asked again at each
+   * placement. Its verdict for a task may only turn from pass to fail as load grows.
+   */
+  readonly usesLoad?: boolean;
   /** Why `count` nodes failed this filter, e.g. `insufficient memory on 2 nodes`; `failed` are those nodes. */
   explain(count: number, task: Task, failed?: readonly Node[]): string;
 }
@@ -37,6 +47,7 @@ function countBy(failed: readonly Node[], reason: (n: Node) => string): string {
 
 export const readyFilter: Filter = {
   name: 'ready',
+  taskKey: () => '',
   check: (node) => node.Status?.State === 'ready' && node.Spec?.Availability === 'active',
   explain(n, _task, failed = []) {
     if (failed.length !== n) return `${nodes(n)} not available for new tasks`;
@@ -50,6 +61,7 @@ export const readyFilter: Filter = {
 
 export const runtimeFilter: Filter = {
   name: 'runtime',
+  taskKey: (task) => runtimeOf(task.Spec),
   check(node, task) {
     const want = runtimeOf(task.Spec);
     return (node.Description?.Runtimes ?? []).some((r) => r.Name === want && r.Healthy);
@@ -72,6 +84,8 @@ export const runtimeFilter: Filter = {
 
 export const cpuFilter: Filter = {
   name: 'cpu',
+  usesLoad: true,
+  taskKey: (task) => String(task.Spec.Resources?.Reservations?.NanoCPUs ?? 0),
   check(node, task, ctx) {
     const want = task.Spec.Resources?.Reservations?.NanoCPUs ?? 0;
     if (want <= 0) return true;
@@ -82,6 +96,8 @@ export const cpuFilter: Filter = {
 
 export const memoryFilter: Filter = {
   name: 'memory',
+  usesLoad: true,
+  taskKey: (task) => String(task.Spec.Resources?.Reservations?.MemoryBytes ?? 0),
   check(node, task, ctx) {
     const want = task.Spec.Resources?.Reservations?.MemoryBytes ?? 0;
     if (want <= 0) return true;
@@ -92,6 +108,7 @@ export const memoryFilter: Filter = {
 
 export const constraintFilter: Filter = {
   name: 'constraints',
+  taskKey: (task) => JSON.stringify(task.Spec.Placement?.Constraints ?? []),
   check(node, task, ctx) {
     const cs = ctx.constraints(task);
     return cs !== null && matchConstraints(cs, node);
@@ -119,8 +136,12 @@ export class Pipeline {
     const eligible: Node[] = [];
     for (const node of candidates) {
       const f = this.filters.find((f) => !f.check(node, task, ctx));
-      if (f) failed.set(f, [...(failed.get(f) ?? []), node]);
-      else eligible.push(node);
+      if (!f) eligible.push(node);
+      else {
+        const list = failed.get(f);
+        if (list) list.push(node);
+        else failed.set(f, [node]);
+      }
     }
     return { eligible, explanation: explain(this.filters, failed, task, candidates.length) };
   }

@@ -170,3 +170,34 @@ describe('Scheduler', () => {
     expect(get(tasks[0]!.ID).Labels).toEqual({ touched: '1' });
   });
 });
+
+describe('Scheduler passes', () => {
+  class Counted extends Scheduler {
+    passes = 0;
+    protected override async reconcile(signal: AbortSignal): Promise<void> {
+      this.passes++;
+      return super.reconcile(signal);
+    }
+  }
+
+  test('a task moving on from assigned wakes no pass; a new pending task and a freed node do', async () => {
+    store = memoryStore();
+    const t = makeTask('web', { state: 'pending' });
+    await seed([makeNode({ id: 'a' })], [t]);
+    const s = new Counted({ store });
+    sched = s;
+    s.start();
+    await waitFor(() => get(t.ID).Status.State === 'assigned', 'assignment');
+    await settle(store);
+    const after = s.passes;
+    for (const state of ['accepted', 'running'] as const) await store.update((tx) => tx.update('tasks', { ...get(t.ID), Status: { ...get(t.ID).Status, State: state } }));
+    await settle(store);
+    expect(s.passes).toBe(after);
+    await store.update((tx) => tx.update('tasks', { ...get(t.ID), Status: { ...get(t.ID).Status, State: 'complete' } }));
+    await settle(store);
+    expect(s.passes).toBe(after + 1);
+    const next = makeTask('web', { state: 'pending', Slot: 2 });
+    await store.update((tx) => tx.create('tasks', next));
+    await waitFor(() => get(next.ID).Status.State === 'assigned', 'second assignment');
+  });
+});

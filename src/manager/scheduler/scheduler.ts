@@ -8,11 +8,12 @@ import { isActiveOnNode, stateRank, type Node, type Task, type TaskStatus } from
 import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type TaskChange, writeTasks } from '../stage.ts';
 import { schedulerPlacements } from '../../lib/metrics.ts';
 import { constraintCache, DEFAULT_FILTERS, type Filter, type FilterContext, type NodeLoad, Pipeline } from './filters.ts';
+import { addLoad, Placement } from './placement.ts';
 
 export interface SchedulerOptions extends StageOptions {
   /** The filter pipeline, in order (default: ready, runtime, constraints, cpu, memory). */
   filters?: readonly Filter[];
-  /** Most task writes in one transaction (default 200). */
+  /** Most task writes in one transaction (default 1000; fewer when they would not fit in one log entry). */
   batchSize?: number;
 }
 
@@ -31,16 +32,26 @@ function schedulable(t: Task): boolean {
 export class Scheduler extends ReconcileStage {
   readonly name = 'scheduler';
   private readonly pipeline: Pipeline;
+  private readonly filters: readonly Filter[];
   private readonly batchSize: number;
 
   constructor(opts: SchedulerOptions) {
     super(opts);
-    this.pipeline = new Pipeline(opts.filters ?? DEFAULT_FILTERS);
-    this.batchSize = Math.max(1, opts.batchSize ?? 200);
+    this.filters = opts.filters ?? DEFAULT_FILTERS;
+    this.pipeline = new Pipeline(this.filters);
+    this.batchSize = Math.max(1, opts.batchSize ?? 1000);
   }
 
+  /**
+   * A pass decides from the nodes, the tasks waiting for one, and the load of the others: a task
+   * that moves on from `assigned` to `running` (most writes at scale) changes none of those.
+   */
   protected interested(ev: ObjectEvent): boolean {
-    return ev.table === 'tasks' || ev.table === 'nodes';
+    if (ev.table !== 'tasks') return ev.table === 'nodes';
+    const t = ev.object as Task;
+    if (ev.kind !== 'update') return schedulable(t) || occupiesNode(t);
+    const old = ev.old as Task;
+    return schedulable(t) || schedulable(old) || occupiesNode(t) !== occupiesNode(old) || (occupiesNode(t) && t.NodeID !== old.NodeID);
   }
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
@@ -66,22 +77,21 @@ export class Scheduler extends ReconcileStage {
     if (pending.length === 0) return [];
     pending.sort((a, b) => cmp(a.CreatedAt, b.CreatedAt) || a.Slot - b.Slot || cmp(a.ID, b.ID));
     const ctx: FilterContext = { load, constraints: constraintCache() };
+    const placement = new Placement(this.pipeline, this.filters, nodes, byId, ctx, load);
     const now = isoAt(this.clock);
     const writes: TaskChange[] = [];
     for (const task of pending) {
-      const candidates = task.NodeID ? [byId.get(task.NodeID)].filter((n): n is Node => !!n) : nodes;
-      const { eligible, explanation } = this.pipeline.run(task, candidates, ctx);
-      const best = pickNode(eligible, task, load);
-      if (best) {
-        addLoad(load(best.ID), task);
+      const placed = placement.place(task);
+      if (placed.node) {
         schedulerPlacements.inc();
         const status: TaskStatus = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node' };
-        const nodeId = best.ID;
+        const nodeId = placed.node.ID;
         writes.push({
           id: task.ID,
           change: (cur) => (schedulable(cur) && (!cur.NodeID || cur.NodeID === nodeId) ? { ...cur, NodeID: nodeId, Status: status } : null),
         });
-      } else if (task.Status.Err !== explanation || task.Status.Message !== explanation) {
+      } else if (task.Status.Err !== placed.explanation || task.Status.Message !== placed.explanation) {
+        const explanation = placed.explanation;
         writes.push({
           id: task.ID,
           change: (cur) => (schedulable(cur) ? { ...cur, Status: { ...cur.Status, Message: explanation, Err: explanation } } : null),
@@ -92,14 +102,7 @@ export class Scheduler extends ReconcileStage {
   }
 }
 
-function addLoad(l: NodeLoad, t: Task): void {
-  l.total++;
-  l.perService.set(t.ServiceID, (l.perService.get(t.ServiceID) ?? 0) + 1);
-  l.nanoCPUs += t.Spec.Resources?.Reservations?.NanoCPUs ?? 0;
-  l.memoryBytes += t.Spec.Resources?.Reservations?.MemoryBytes ?? 0;
-}
-
-/** Spread: fewest tasks of the same service, then fewest tasks in total, then node id. */
+/** Spread: fewest tasks of the same service, then fewest tasks in total, then node id (Placement keeps this order in a heap). */
 export function pickNode(eligible: readonly Node[], task: Task, load: (id: string) => NodeLoad): Node | undefined {
   let best: Node | undefined;
   let bestKey: [number, number, string] | undefined;

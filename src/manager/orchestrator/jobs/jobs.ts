@@ -3,7 +3,8 @@
  * keeps each job's current iteration going until done (see plan.ts) and holds the restart delays
  * as clock timers.
  */
-import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer } from '../../stage.ts';
+import type { Tx } from '../../../store/index.ts';
+import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, type Timer, writeAll } from '../../stage.ts';
 import { isJob } from './mode.ts';
 import { type JobMemory, newJobMemory, planJob } from './plan.ts';
 import { orchestratorInterested } from '../interest.ts';
@@ -50,10 +51,10 @@ export class JobOrchestrator extends ReconcileStage {
       const now = this.clock.now();
       const plan = planJob({ service, tasks: this.store.by('tasks', 'service', service.ID), nodes, memory: r.memory, nowMs: now, nowIso: isoAt(this.clock) });
       if (plan.updates.size || plan.creates.length) {
-        await this.store.update((tx) => {
-          for (const t of plan.updates.values()) tx.update('tasks', t);
-          for (const t of plan.creates) tx.create('tasks', t);
-        }, signal);
+        await writeAll(this.store, [
+          ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
+          ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
+        ], signal);
       }
       // Remembered only once written: a conflict runs the pass again from what the store holds.
       const iteration = service.JobStatus?.JobIteration?.Index ?? 0;
