@@ -40,7 +40,7 @@ import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
 const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F]
-       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--no-failover] [--out NAME] [--smoke]`;
+       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--decline-net-tables] [--no-failover] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -49,7 +49,8 @@ const { values: opt } = parseArgs({
     replicas: { type: 'string', default: '1000' },
     'first-services': { type: 'string' },
     'agent-procs': { type: 'string', default: '2' },
-    'join-concurrency': { type: 'string', default: '8' },
+    'join-concurrency': { type: 'string', default: '4' },
+    'decline-net-tables': { type: 'boolean', default: false },
     'api-samples': { type: 'string', default: '30' },
     'bound-s': { type: 'string', default: '1800' },
     'heartbeat-s': { type: 'string', default: '5' },
@@ -85,6 +86,7 @@ const P = {
   boundMs: positive('bound-s', opt['bound-s']) * 1000,
   heartbeatS: positive('heartbeat-s', opt['heartbeat-s']),
   failover: !opt['no-failover'],
+  declineNetTables: opt['decline-net-tables'],
   firstServices: 0,
 };
 P.firstServices = opt['first-services'] !== undefined ? positive('first-services', opt['first-services']) : Math.max(1, Math.ceil(P.services / 10));
@@ -162,7 +164,7 @@ async function startAgents(managers: Daemon[], leader: Daemon): Promise<{ joinSe
     if (count <= 0) break;
     const pool = new ChildAgents(`agents-${k}`);
     pools.push(pool);
-    starts.push(pool.start({ managers: addrs, token, count, prefix: `sim-${k}-`, joinConcurrency: P.joinConcurrency }));
+    starts.push(pool.start({ managers: addrs, token, count, prefix: `sim-${k}-`, joinConcurrency: P.joinConcurrency, decline: P.declineNetTables ? ['networks', 'endpoints'] : [] }));
   }
   const progress = setInterval(() => { void counts().then((c) => log(`agents: ${c.joined} joined, ${c.connected} in session${topReasons(c)}`), () => {}); }, 10_000);
   try {
@@ -238,37 +240,87 @@ async function step(leader: Daemon, from: number, to: number): Promise<StepResul
 
 // ------------------------------------------------------------------ leader failover
 
-interface Failover { leaderSeconds: number; writeSeconds: number; reconnectSeconds: number; newTaskSeconds: number; oldLeader: string; newLeader: string }
+interface Failover {
+  /** kill → a survivor reports a term above the old leader's (an election began). */
+  electionSeconds: number;
+  leaderSeconds: number;
+  writeSeconds: number;
+  reconnectSeconds: number;
+  newTaskSeconds: number;
+  /** The slowest GET /raft answer from a survivor while waiting for a leader: how loaded they were. */
+  slowestRaftAnswerMs: number;
+  /** Tasks placed anew after the kill beyond the one added: nodes marked down meanwhile lost theirs. */
+  replaced: number;
+  nodesDown: number;
+  oldLeader: string;
+  newLeader: string;
+}
+
+async function raftOf(m: Daemon): Promise<{ Role: string; Term: number; ms: number } | null> {
+  const t0 = performance.now();
+  try {
+    const r = await m.api('/raft', { signal: AbortSignal.timeout(5_000) });
+    if (!r.ok) return null;
+    const b = await r.json() as { Role: string; Term: number };
+    return { Role: b.Role, Term: b.Term, ms: performance.now() - t0 };
+  } catch {
+    return { Role: 'no answer', Term: -1, ms: performance.now() - t0 };
+  }
+}
 
 async function failover(managers: Daemon[], leader: Daemon): Promise<Failover> {
   const survivors = managers.filter((m) => m !== leader);
   const before = await counts();
+  const oldTerm = (await call(leader, '/raft')).Term as number;
   const svc = svcName(0);
-  log(`failover: kill -9 ${leader.name} (pid ${leader.proc!.pid})`);
+  log(`failover: kill -9 ${leader.name} (pid ${leader.proc!.pid}, term ${oldTerm})`);
   const t0 = performance.now();
   await leader.kill9();
   const since = () => (performance.now() - t0) / 1000;
-  const bound = 120_000;
-  const newLeader = await until('a surviving manager whose GET /raft says leader', () => raftLeader(survivors), bound, 20);
+  const bound = 180_000;
+  let electionSeconds = NaN;
+  let slowest = 0;
+  // Both survivors asked at once, each answer bounded: a busy one does not hide the other.
+  const newLeader = await until('a surviving manager whose GET /raft says leader', async () => {
+    const views = await Promise.all(survivors.map(raftOf));
+    for (const v of views) if (v) slowest = Math.max(slowest, v.ms);
+    if (Number.isNaN(electionSeconds) && views.some((v) => v && v.Term > oldTerm)) {
+      electionSeconds = since();
+      log(`  an election began (term > ${oldTerm}) at ${electionSeconds.toFixed(2)} s`);
+    }
+    const i = views.findIndex((v) => v?.Role === 'leader');
+    return i >= 0 ? survivors[i]! : null;
+  }, bound, 50);
   const leaderSeconds = since();
+  log(`  ${newLeader.name} leads at ${leaderSeconds.toFixed(2)} s (slowest /raft answer ${slowest.toFixed(0)} ms)`);
   // A write through the cluster: the service scaled by one (any survivor forwards to the leader).
-  await until(`service ${svc} scaled to ${P.replicas + 1} through a survivor`, async () => {
+  await until(`service ${svc} scaled to ${P.replicas + 1} through the new leader`, async () => {
     const s = await call(newLeader, `/services/${svc}`);
     const spec = { ...s.Spec, Mode: { Replicated: { Replicas: P.replicas + 1 } } };
     await post(newLeader, `/services/${s.ID}/update?version=${s.Version.Index}`, spec);
     return true;
   }, bound, 20);
   const writeSeconds = since();
+  log(`  write accepted at ${writeSeconds.toFixed(2)} s`);
   await until(`all ${P.nodes} agents registered again`, async () => {
     const c = await counts();
     return c.connected === P.nodes && c.registrations >= before.registrations + P.nodes;
   }, bound, 100);
   const reconnectSeconds = since();
+  log(`  all agents in session again at ${reconnectSeconds.toFixed(2)} s`);
   await until(`the new task of ${svc} running`, async () => {
     const ts = await call<any[]>(newLeader, `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [svc], 'desired-state': ['running'] }))}`);
     return ts.filter((t) => t.Status.State === 'running').length === P.replicas + 1;
   }, bound, 100);
-  return { leaderSeconds, writeSeconds, reconnectSeconds, newTaskSeconds: since(), oldLeader: leader.name, newLeader: newLeader.name };
+  const newTaskSeconds = since();
+  const after = await counts();
+  const nodes = await call<any[]>(newLeader, '/nodes');
+  return {
+    electionSeconds, leaderSeconds, writeSeconds, reconnectSeconds, newTaskSeconds, slowestRaftAnswerMs: slowest,
+    replaced: Math.max(0, after.assigned - before.assigned - 1),
+    nodesDown: nodes.filter((n) => n.Spec.Role === 'worker' && n.Status.State !== 'ready').length,
+    oldLeader: leader.name, newLeader: newLeader.name,
+  };
 }
 
 // ------------------------------------------------------------------ the run
@@ -287,36 +339,41 @@ function stepFigures(s: StepResult): Figure[] {
   ];
 }
 
+// What was measured so far: written even when a later part fails (a run at the edge of what fits).
+const figures: Figure[] = [];
+const raw: { idle?: ManagerFootprint[]; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
+
 async function main(): Promise<void> {
-  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services`);
+  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, heartbeat ${P.heartbeatS} s`);
+  if (P.declineNetTables) console.log('NOTE --decline-net-tables: the agents do not ask for the networks and endpoints tables (a real worker does); their per-join broadcast to every session is left out of these figures');
   const { managers, leader } = await boot();
   log(`managers up, leader ${leader.name}; joining ${P.nodes} agents`);
   const { joinSeconds } = await startAgents(managers, leader);
   log(`${P.nodes} agents joined and in session in ${joinSeconds.toFixed(1)} s`);
   const idle = footprint(managers, leader);
-  const steps: StepResult[] = [await step(leader, 0, P.firstServices)];
-  const figures: Figure[] = [
+  raw.idle = idle;
+  figures.push(
     report({ name: `agents joined + in session (${P.nodes})`, value: joinSeconds, unit: 's', anchor: `${(P.nodes / joinSeconds).toFixed(0)} joins/s` }),
     report({ name: `manager RSS, largest, ${P.nodes} nodes, no tasks`, value: Math.max(...idle.map((m) => m.rssBytes)) / MiB, unit: 'MiB' }),
-    ...stepFigures(steps[0]!),
-  ];
+  );
+  raw.steps.push(await step(leader, 0, P.firstServices));
+  figures.push(...stepFigures(raw.steps[0]!));
   if (P.services > P.firstServices) {
-    steps.push(await step(leader, P.firstServices, P.services));
-    figures.push(...stepFigures(steps[1]!));
+    raw.steps.push(await step(leader, P.firstServices, P.services));
+    figures.push(...stepFigures(raw.steps[1]!));
   }
-  let fo: Failover | null = null;
   if (P.failover) {
-    fo = await failover(managers, leader);
+    const fo = await failover(managers, leader);
+    raw.failover = fo;
     const at = `@${P.services * P.replicas} tasks`;
     figures.push(
-      report({ name: `failover: new leader ${at}`, value: fo.leaderSeconds, unit: 's', anchor: 'election timeout 0.7–1.4 s' }),
+      report({ name: `failover: election began ${at}`, value: fo.electionSeconds, unit: 's', anchor: 'election timeout 0.7–1.4 s' }),
+      report({ name: `failover: new leader ${at}`, value: fo.leaderSeconds, unit: 's', anchor: `slowest survivor /raft answer ${fo.slowestRaftAnswerMs.toFixed(0)} ms` }),
       report({ name: `failover: write accepted ${at}`, value: fo.writeSeconds, unit: 's', anchor: `new leader at ${fo.leaderSeconds.toFixed(2)} s` }),
       report({ name: `failover: all agents back in session`, value: fo.reconnectSeconds, unit: 's', anchor: `heartbeat ${P.heartbeatS} s; node down after 3 missed` }),
-      report({ name: `failover: new task running`, value: fo.newTaskSeconds, unit: 's' }),
+      report({ name: `failover: new task running`, value: fo.newTaskSeconds, unit: 's', anchor: `${fo.replaced} tasks re-placed, ${fo.nodesDown} nodes not ready` }),
     );
   }
-  const file = writeResult(opt.out!, { params: P, figures, raw: { idle, steps, failover: fo } });
-  console.log(`  → ${file}`);
 }
 
 let code = 0;
@@ -326,7 +383,9 @@ try {
   code = 1;
   console.error(`control-plane-scale failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
   for (const d of cluster?.daemons ?? []) console.error(`--- ${d.name} (last lines)\n${d.output.trim().split('\n').slice(-15).join('\n')}`);
+  raw.error = err instanceof Error ? err.message : String(err);
 } finally {
+  console.log(`  → ${writeResult(opt.out!, { params: P, completed: code === 0, figures, raw })}`);
   log('stopping the agents and the managers');
   await Promise.all(pools.map((p) => p.stop().catch(() => p.killNow())));
   await cluster?.[Symbol.asyncDispose]().catch(() => {});
