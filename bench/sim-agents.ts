@@ -148,7 +148,8 @@ class SimAgent {
         return dispatcherConnector(guard, () => order.map((a) => multiaddr(toMultiaddr(a))))(signal).then((c) => declining(c, req.decline));
       },
       description: async () => description(name),
-      backoff: { initialMs: 100, maxMs: 2_000 },
+      // The production back-off (100 ms doubling to 8 s, jittered), so a leader change brings the
+      // same reconnection wave a real fleet would.
       handlers: {
         registered: () => agent.#reportAll(),
         assignments: (full, last, tasks, removed) => agent.#onAssignments(full, last, tasks, removed),
@@ -373,6 +374,12 @@ if (import.meta.main) {
   const agents = new LocalAgents();
   // The bench went away (killed, crashed): take the agents down with it.
   process.on('disconnect', () => process.exit(0));
+  // libp2p aborts what is in flight when its nodes stop: expected then, not worth a stack trace.
+  let stopping = false;
+  process.on('uncaughtException', (err) => {
+    if (stopping && err?.name === 'AbortError') return;
+    console.error(`agent process: ${err instanceof Error ? err.stack : String(err)}`);
+  });
   process.on('message', (m: ToChild) => {
     if (m.cmd === 'start') {
       agents.start(m.req).then(
@@ -382,6 +389,7 @@ if (import.meta.main) {
     } else if (m.cmd === 'counts') {
       process.send!({ ev: 'counts', id: m.id, counts: agents.counts() } satisfies FromChild);
     } else if (m.cmd === 'stop') {
+      stopping = true;
       void agents.stop().finally(() => {
         try { process.send!({ ev: 'stopped' } satisfies FromChild); } catch {}
         process.exit(0);
