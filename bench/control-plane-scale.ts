@@ -16,6 +16,9 @@
  *    dispatcher). They live in --agent-procs child processes (bun) on the same 2-core host.
  *  - Executors: simulated. An agent runs nothing; it reports an assigned task RUNNING at once (and
  *    one told to stop SHUTDOWN). The figures are the control plane's alone.
+ *  - --decline-net-tables (off by default): the agents leave `networks` and `endpoints` out of their
+ *    registration's `accepts` (a real worker asks for them), to measure without the per-join
+ *    network-table broadcast; the run prints a NOTE then.
  *
  * Figures, measured in one run, each printed next to its anchor or goal:
  *  - placements/s: tasks of a step / (last new assignment seen by an agent − first service create
@@ -25,8 +28,11 @@
  *    (the dispatcher acks a status batch once written to the store); checked through GET /tasks.
  *  - each manager's RSS (/proc) and bytes of its raft dir (WAL + snapshots) after each step.
  *  - latency of GET /services and GET /tasks?filters={service, desired-state: running} on the leader.
- *  - failover: kill -9 of the leader → a survivor's GET /raft says leader → a write (a service
- *    scaled by one) accepted → every agent registered again → the new task running.
+ *  - failover: kill -9 of the leader → a survivor's term rises → its GET /raft says leader → a write
+ *    (a service scaled by one) accepted → every agent registered again → the new task running.
+ *  - raft terms gone by in each step (each one a leader lost).
+ *
+ * docs/scale.md has the flags, the figures measured so far and what limits them.
  *
  *   bun bench/control-plane-scale.ts [--nodes 1000] [--services 100] [--replicas 1000] [--agent-procs 2]
  *   bun bench/control-plane-scale.ts --smoke        # 5 nodes, 2 services × 10
