@@ -76,7 +76,9 @@ export async function run(): Promise<{ figures: Figure[] }> {
   figures.push(report({ name: '  of which the Bun runtime', value: (size - ours) / 1e6, unit: 'MB' }));
 
   await using c = Cluster.loopback();
-  const { managers, workers } = await c.boot({ managers: 1, workers: 1 });
+  // Each daemon from its own copy of the executable, as on two hosts: daemons mapping one file share
+  // its pages, and the kernel leaves shared pages alone when a daemon pages its own out (pageout.ts).
+  const { managers, workers } = await c.boot({ managers: 1, workers: 1, ownBinaries: true });
   // Settle: the join's certificate and state exchange are done once both report ready; give the
   // first heartbeats and timers a few seconds more before sampling.
   // FOOTPRINT_SETTLE_MS=120000 measures a worker that has idled for minutes (docs/footprint.md:
