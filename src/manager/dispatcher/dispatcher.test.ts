@@ -92,6 +92,34 @@ describe('Dispatcher', () => {
     expect(batches).toBeLessThanOrEqual(3);
   });
 
+  test('frames arriving together share one write; a task reported several times is written once, at its furthest state', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const tasks = await addTasks(store, Array.from({ length: 10 }, () => makeTask(nodeId)));
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    let batches = 0;
+    let writes = 0;
+    const unwatch = store.watch((ev) => {
+      if (ev.kind === 'commit') batches++;
+      else if (ev.table === 'tasks') writes++;
+    });
+    let seq = 0;
+    // Each task moves through three states, one frame per report, each frame from a callback of its
+    // own: a worker's tasks advance on their own I/O, so their reports arrive in separate callbacks.
+    for (const State of ['accepted', 'preparing', 'running'] as const) {
+      for (const t of tasks) {
+        const b = { sessionId: w.sessionId, seq: ++seq, updates: [{ taskId: t.ID, status: { State, Message: State, Timestamp: '' } }] };
+        setTimeout(() => w.channel.send({ t: 'tasks.status', b }), 0);
+      }
+    }
+    await waitFor(() => w.of('tasks.ack').length === seq, 'every frame acknowledged');
+    unwatch();
+    expect(tasks.every((t) => store.get('tasks', t.ID)!.Status.State === 'running')).toBe(true);
+    expect(batches).toBeLessThanOrEqual(2);
+    expect(writes).toBeLessThanOrEqual(2 * tasks.length);
+  });
+
   test('changes are sent incrementally; the worker\'s own status coming back sends nothing', async () => {
     setup();
     const nodeId = await addNode(store);
