@@ -30,6 +30,12 @@ export interface ShimSpec {
   argv?: string[];
   /** The task's cgroups: the shim kills what is left in them when the program ends. */
   cgroup?: TaskCgroup;
+  /**
+   * cgroup.procs files the program joins before it execs (then `argv` has no cgroup step): the native
+   * shim writes them between fork and exec; the JavaScript shim, which cannot, puts launch.ts's
+   * `sh` step in front.
+   */
+  cgroupProcs?: string[];
   env: Record<string, string>;
   dir?: string;
   uid?: number;
