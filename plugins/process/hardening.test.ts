@@ -103,7 +103,7 @@ test.if(withCgroups)('when the program exits, a daemon it left behind in another
 
 test.if(withCgroups && !!tools.sh)('without cgroup.kill, killing iterates cgroup.procs until empty', async () => {
   // A cgroup without its unified part, as on a pure v1 host: only per-pid SIGKILLs can empty it.
-  const full = createTaskCgroup(support, PARENT, `iterate${Date.now()}`, {});
+  const full = await createTaskCgroup(support, PARENT, `iterate${Date.now()}`, {});
   const cg: TaskCgroup = { ...full, dirs: full.dirs.filter((d) => d !== full.unified) };
   delete cg.unified;
   cleanups.push(async () => { await killCgroup(full); await removeCgroup(full); });

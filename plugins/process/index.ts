@@ -9,6 +9,7 @@
  * (`TaskContext.network.netns`) and sees `network.dns` in its /etc/resolv.conf (see launch.ts).
  */
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import type {
@@ -18,7 +19,7 @@ import { PrepareError, StartError } from '../../src/executor/errors.ts';
 import { pause, pollUntil } from '../../src/executor/logs.ts';
 import type { ProcessSpec, Task } from '../../src/types/index.ts';
 import {
-  isAlive, path, procStat, readJson, writeJsonAtomic, type ExitRecord, type PidRecord, type ShimSpec,
+  isAlive, path, procStat, readJson, writeJsonAtomicAsync, type ExitRecord, type PidRecord, type ShimSpec,
 } from './files.ts';
 import { groupStats, readLogs } from './logs.ts';
 import { killGroup, SHIM_ARG, SHIM_ENV, shimCommand } from './shim.ts';
@@ -225,14 +226,15 @@ class ProcessController implements Controller {
       }
     }
     try {
-      mkdirSync(workDir, { recursive: true });
+      // Off the event loop, as the cgroup and the spec below: a thousand tasks prepare at a time.
+      await mkdir(workDir, { recursive: true });
       if (user && user.uid >= 0) chownSync(workDir, user.uid, user.gid);
       // Only the task's user may enter its files' tmpfs; each file keeps the owner and mode it was given.
       if (this.ctx.files && user && user.uid >= 0) {
         chownSync(this.ctx.files.dir, user.uid, user.gid);
         chmodSync(this.ctx.files.dir, 0o500);
       }
-      rmSync(path(this.#dir, 'launched'), { force: true });
+      await rm(path(this.#dir, 'launched'), { force: true });
       // Readable by the task's user: once mounted, /etc/resolv.conf is this file.
       if (netns && dns.length) writeFileSync(path(this.#dir, 'resolv'), resolvConf(dns), { mode: 0o644 });
     } catch (err) {
@@ -267,7 +269,7 @@ class ProcessController implements Controller {
     let cgroup: TaskCgroup | undefined;
     if (wantCgroup) {
       try {
-        cgroup = createTaskCgroup(cgroups, this.opts.cgroupParent ?? 'shoal', this.task.ID, { memoryBytes: limits.MemoryBytes, nanoCPUs: limits.NanoCPUs });
+        cgroup = await createTaskCgroup(cgroups, this.opts.cgroupParent ?? 'shoal', this.task.ID, { memoryBytes: limits.MemoryBytes, nanoCPUs: limits.NanoCPUs });
       } catch (err) { throw new PrepareError((err as Error).message); }
       plan.cgroupProcs = cgroup.dirs.map((d) => join(d, 'cgroup.procs'));
     }
@@ -285,7 +287,7 @@ class ProcessController implements Controller {
       ...(switching && !viaSetpriv ? { uid: switching.uid, gid: switching.gid } : {}),
       ...(netns ? { netns } : {}),
     };
-    writeJsonAtomic(path(this.#dir, 'spec'), shimSpec);
+    await writeJsonAtomicAsync(path(this.#dir, 'spec'), shimSpec);
   }
 
   async start(signal: AbortSignal): Promise<void> {
