@@ -140,6 +140,7 @@ class ProcessController implements Controller {
   readonly #spec: ProcessSpec;
   readonly #dir: string;
   #shimProc?: Bun.Subprocess;
+  #specRead?: ShimSpec;
   /** What the launcher tells of this task's shim, when it started it. */
   #events?: ShimEvents;
   #stopping?: Promise<void>;
@@ -153,14 +154,21 @@ class ProcessController implements Controller {
     this.#dir = ctx.taskDir;
   }
 
-  #cgroup(): TaskCgroup | undefined { return readJson<ShimSpec>(path(this.#dir, 'spec'))?.cgroup; }
+  /**
+   * spec.json as prepare wrote it (read once: it changes only when prepare writes it again, and it
+   * holds the task's whole environment, too much to parse on every look at a starting task).
+   */
+  #shimSpec(): ShimSpec | undefined {
+    return (this.#specRead ??= readJson<ShimSpec>(path(this.#dir, 'spec')));
+  }
+  #cgroup(): TaskCgroup | undefined { return this.#shimSpec()?.cgroup; }
   #exit(): ExitRecord | undefined { return readJson<ExitRecord>(path(this.#dir, 'exit')); }
   #child(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'child')); }
   #shim(): PidRecord | undefined { return readJson<PidRecord>(path(this.#dir, 'shim')); }
   /** The program runs: spawned, and past the launch steps whose failure is a start error. */
   #launched(): boolean {
     if (!this.#child()) return false;
-    const netns = readJson<ShimSpec>(path(this.#dir, 'spec'))?.netns;
+    const netns = this.#shimSpec()?.netns;
     return !netns || existsSync(path(this.#dir, 'launched'));
   }
   #shimAlive(): boolean {
@@ -288,6 +296,7 @@ class ProcessController implements Controller {
       ...(netns ? { netns } : {}),
     };
     await writeJsonAtomicAsync(path(this.#dir, 'spec'), shimSpec);
+    this.#specRead = shimSpec;
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -344,7 +353,7 @@ class ProcessController implements Controller {
       return undefined;
     }, { intervalMs: POLL_MS, timeoutMs: Math.max(0, timeoutMs - (Date.now() - began)), signal });
     if (seen === undefined) {
-      const netns = readJson<ShimSpec>(path(this.#dir, 'spec'))?.netns;
+      const netns = this.#shimSpec()?.netns;
       const where = netns && this.#child() ? ` in network namespace ${netns}` : '';
       throw new StartError(`task ${this.task.ID}: the process did not start${where} within ${timeoutMs} ms (see ${path(this.#dir, 'shimLog')})`);
     }
