@@ -27,7 +27,7 @@ function fakeHost(mounts: { name: string; type: string; options: string; files?:
   return join(dir, 'mounts');
 }
 
-test.if(asRoot)('pure v2 with memory and cpu: controllers delegated, limits through memory.max and cpu.max', () => {
+test.if(asRoot)('pure v2 with memory and cpu: controllers delegated, limits through memory.max and cpu.max', async () => {
   const mounts = fakeHost([{ name: 'unified', type: 'cgroup2', options: 'rw,nosuid', files: { 'cgroup.controllers': 'cpuset cpu io memory pids\n' } }]);
   const support = detectCgroups('shoal', mounts);
   const root = join(dir, 'unified');
@@ -35,7 +35,7 @@ test.if(asRoot)('pure v2 with memory and cpu: controllers delegated, limits thro
   expect(readFileSync(join(root, 'cgroup.subtree_control'), 'utf8')).toBe('+memory +cpu');
   expect(readFileSync(join(root, 'shoal', 'cgroup.subtree_control'), 'utf8')).toBe('+memory +cpu');
 
-  const cg = createTaskCgroup(support, 'shoal', 'task/1', { memoryBytes: 64 << 20, nanoCPUs: 2.5e8 });
+  const cg = await createTaskCgroup(support, 'shoal', 'task/1', { memoryBytes: 64 << 20, nanoCPUs: 2.5e8 });
   const taskDir = join(root, 'shoal', 'task_1');
   expect(cg).toEqual({ mode: 'v2', dirs: [taskDir], memory: taskDir, cpu: taskDir, unified: taskDir });
   expect(readFileSync(join(taskDir, 'memory.max'), 'utf8')).toBe(String(64 << 20));
@@ -49,7 +49,7 @@ test.if(asRoot)('pure v2 with memory and cpu: controllers delegated, limits thro
   expect(cgroupMemoryBytes(cg)).toBe(4096);
 });
 
-test.if(asRoot)('hybrid: v1 controllers for limits, the controller-less cgroup2 beside them for tracking and kill', () => {
+test.if(asRoot)('hybrid: v1 controllers for limits, the controller-less cgroup2 beside them for tracking and kill', async () => {
   const mounts = fakeHost([
     { name: 'memory', type: 'cgroup', options: 'rw,memory' },
     { name: 'cpu', type: 'cgroup', options: 'rw,cpu,cpuacct' },
@@ -57,21 +57,21 @@ test.if(asRoot)('hybrid: v1 controllers for limits, the controller-less cgroup2 
   ]);
   const support = detectCgroups('shoal', mounts);
   expect(support).toEqual({ mode: 'v1', memoryRoot: join(dir, 'memory'), cpuRoot: join(dir, 'cpu'), unifiedRoot: join(dir, 'unified') });
-  const cg = createTaskCgroup(support, 'shoal', 't1', { memoryBytes: 1 << 20, nanoCPUs: 1e9 });
+  const cg = await createTaskCgroup(support, 'shoal', 't1', { memoryBytes: 1 << 20, nanoCPUs: 1e9 });
   expect(cg.dirs).toHaveLength(3);
   expect(readFileSync(join(dir, 'memory', 'shoal', 't1', 'memory.limit_in_bytes'), 'utf8')).toBe(String(1 << 20));
   expect(readFileSync(join(dir, 'cpu', 'shoal', 't1', 'cpu.cfs_quota_us'), 'utf8')).toBe('100000');
   expect(readFileSync(join(dir, 'cpu', 'shoal', 't1', 'cpu.cfs_period_us'), 'utf8')).toBe('100000');
 });
 
-test.if(asRoot)('a cgroup2 without controllers alone tracks the tree but refuses limits, naming the field', () => {
+test.if(asRoot)('a cgroup2 without controllers alone tracks the tree but refuses limits, naming the field', async () => {
   const mounts = fakeHost([{ name: 'unified', type: 'cgroup2', options: 'rw', files: { 'cgroup.controllers': '\n' } }]);
   const support = detectCgroups('shoal', mounts);
   expect(support.mode).toBe('v2');
   expect(support.memoryRoot).toBeUndefined();
-  expect(() => createTaskCgroup(support, 'shoal', 't', { memoryBytes: 1 << 20 })).toThrow(/^Resources\.Limits\.MemoryBytes: .*no memory\/cpu controllers/);
-  expect(() => createTaskCgroup(support, 'shoal', 't', { nanoCPUs: 1e9 })).toThrow(/^Resources\.Limits\.NanoCPUs: /);
-  expect(createTaskCgroup(support, 'shoal', 't', {}).dirs).toEqual([join(dir, 'unified', 'shoal', 't')]);
+  await expect(createTaskCgroup(support, 'shoal', 't', { memoryBytes: 1 << 20 })).rejects.toThrow(/^Resources\.Limits\.MemoryBytes: .*no memory\/cpu controllers/);
+  await expect(createTaskCgroup(support, 'shoal', 't', { nanoCPUs: 1e9 })).rejects.toThrow(/^Resources\.Limits\.NanoCPUs: /);
+  expect((await createTaskCgroup(support, 'shoal', 't', {})).dirs).toEqual([join(dir, 'unified', 'shoal', 't')]);
 });
 
 test('no mounts at all: mode none, with the reason', () => {

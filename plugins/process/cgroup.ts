@@ -13,6 +13,7 @@
  * record kept in the task's spec.json.
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export type CgroupMode = 'v2' | 'v1' | 'none';
@@ -100,8 +101,12 @@ export function cgroupName(taskId: string): string {
 /**
  * Create the task's cgroups and write its limits. Throws an Error naming the limit field when a
  * limit is asked for but cannot be enforced here.
+ *
+ * Asynchronous, its directories made at once: creating a cgroup costs the kernel a while (a
+ * memory cgroup most), and on the event loop a thousand tasks' worth held every other task up
+ * (issue #18). `<root>/<parent>` exists already (detectCgroups made it), so no parent is made.
  */
-export function createTaskCgroup(support: CgroupSupport, parent: string, taskId: string, limits: CgroupLimits): TaskCgroup {
+export async function createTaskCgroup(support: CgroupSupport, parent: string, taskId: string, limits: CgroupLimits): Promise<TaskCgroup> {
   if (limits.memoryBytes && !support.memoryRoot) {
     throw new Error(`Resources.Limits.MemoryBytes: this node cannot enforce memory limits on processes (${support.note ?? 'no memory cgroup'})`);
   }
@@ -116,24 +121,32 @@ export function createTaskCgroup(support: CgroupSupport, parent: string, taskId:
   if (cpu) cg.cpu = cpu;
   if (unified) cg.unified = unified;
   cg.dirs = [...new Set([memory, cpu, unified].filter((d): d is string => !!d))];
-  for (const d of cg.dirs) mkdirSync(d, { recursive: true });
+  await Promise.all(cg.dirs.map((d) => mkdir(d).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return;
+    // The parent is gone (removed by hand since detection): make it again.
+    if (err.code === 'ENOENT') { await mkdir(d, { recursive: true }); return; }
+    throw err;
+  })));
+  const writes: Promise<void>[] = [];
   if (limits.memoryBytes && cg.memory) {
-    if (cg.mode === 'v2') writeFileSync(join(cg.memory, 'memory.max'), String(limits.memoryBytes));
+    if (cg.mode === 'v2') writes.push(writeFile(join(cg.memory, 'memory.max'), String(limits.memoryBytes)));
     else {
-      writeFileSync(join(cg.memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-      // Without swap accounting the limit could be dodged by swapping; where it exists, close it.
-      const memsw = join(cg.memory, 'memory.memsw.limit_in_bytes');
-      if (existsSync(memsw)) { try { writeFileSync(memsw, String(limits.memoryBytes)); } catch { /* best effort */ } }
+      writes.push(writeFile(join(cg.memory, 'memory.limit_in_bytes'), String(limits.memoryBytes)).then(async () => {
+        // Without swap accounting the limit could be dodged by swapping; where it exists, close it.
+        const memsw = join(cg.memory!, 'memory.memsw.limit_in_bytes');
+        if (existsSync(memsw)) { try { await writeFile(memsw, String(limits.memoryBytes)); } catch { /* best effort */ } }
+      }));
     }
   }
   if (limits.nanoCPUs && cg.cpu) {
     const quotaUs = Math.max(1_000, Math.round((limits.nanoCPUs / 1e9) * CPU_PERIOD_US));
-    if (cg.mode === 'v2') writeFileSync(join(cg.cpu, 'cpu.max'), `${quotaUs} ${CPU_PERIOD_US}`);
+    if (cg.mode === 'v2') writes.push(writeFile(join(cg.cpu, 'cpu.max'), `${quotaUs} ${CPU_PERIOD_US}`));
     else {
-      writeFileSync(join(cg.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-      writeFileSync(join(cg.cpu, 'cpu.cfs_quota_us'), String(quotaUs));
+      // The period first: a quota is checked against the period in place.
+      writes.push(writeFile(join(cg.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US)).then(() => writeFile(join(cg.cpu!, 'cpu.cfs_quota_us'), String(quotaUs))));
     }
   }
+  await Promise.all(writes);
   return cg;
 }
 

@@ -13,6 +13,7 @@
  *   launched     created by the launch once inside the worker's network namespace (ditto)
  */
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExitStatus, LogLine } from '../../src/executor/contract.ts';
 import type { TaskCgroup } from './cgroup.ts';
@@ -30,6 +31,12 @@ export interface ShimSpec {
   argv?: string[];
   /** The task's cgroups: the shim kills what is left in them when the program ends. */
   cgroup?: TaskCgroup;
+  /**
+   * cgroup.procs files the program joins before it execs (then `argv` has no cgroup step): the native
+   * shim writes them between fork and exec; the JavaScript shim, which cannot, puts launch.ts's
+   * `sh` step in front.
+   */
+  cgroupProcs?: string[];
   env: Record<string, string>;
   dir?: string;
   uid?: number;
@@ -66,6 +73,13 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   // spec.json holds the task's environment, secrets included: owner-only.
   writeFileSync(tmp, JSON.stringify(value) + '\n', { mode: 0o600 });
   renameSync(tmp, file);
+}
+
+/** `writeJsonAtomic` off the event loop (the daemon writes a spec for each task it starts). */
+export async function writeJsonAtomicAsync(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp${process.pid}`;
+  await writeFile(tmp, JSON.stringify(value) + '\n', { mode: 0o600 });
+  await rename(tmp, file);
 }
 
 export function readJson<T>(file: string): T | undefined {

@@ -13,10 +13,12 @@ import { cgroupMembers, createTaskCgroup, detectCgroups, killCgroup, removeCgrou
 import { path, procStat, readJson, type ShimSpec } from './files.ts';
 import { createProcessExecutor } from './index.ts';
 import { findTools } from './launch.ts';
-import { testShim } from './testdata/shims.ts';
+import { jsShim, testShim } from './testdata/shims.ts';
 
 const PARENT = 'shoal-test';
 const shim = await testShim();
+/** The native shim is started as the daemon starts it: through its launcher, joining its cgroups itself. */
+const shimLauncher = shim !== jsShim;
 const signal = () => AbortSignal.timeout(15_000);
 const root = process.getuid?.() === 0;
 const support = detectCgroups(PARENT);
@@ -31,7 +33,7 @@ afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c();
 
 function setup(p: ProcessSpec, more: Partial<TaskSpec> = {}, ctx: Partial<TaskContext> = {}) {
   const dir = tempDir();
-  const exec = createProcessExecutor({ shimCommand: shim, cgroupParent: PARENT });
+  const exec = createProcessExecutor({ shimCommand: shim, shimLauncher, cgroupParent: PARENT });
   const ctl = exec.controller(makeTask({ Runtime: 'process', ProcessSpec: p, ...more }), { ...makeContext(join(dir.path, 'task')), ...ctx });
   cleanups.push(() => dir[Symbol.dispose](), () => ctl.remove());
   return { exec, ctl, taskDir: join(dir.path, 'task') };
@@ -70,6 +72,10 @@ test.if(withLimits)('Limits.NanoCPUs becomes a CFS quota; the cgroup goes with r
     : `${readFileSync(join(cg.cpu!, 'cpu.cfs_quota_us'), 'utf8').trim()} ${readFileSync(join(cg.cpu!, 'cpu.cfs_period_us'), 'utf8').trim()}`;
   expect(quota).toBe('50000 100000');
   const pid = (await waitFor(() => (cgroupMembers(cg).length ? cgroupMembers(cg) : undefined), 'the program to join its cgroup'))![0];
+  // The native shim joins them between fork and exec; the JavaScript shim needs the sh step.
+  const spec = readJson<ShimSpec>(path(taskDir, 'spec'))!;
+  if (shimLauncher) expect([spec.argv, spec.cgroupProcs]).toEqual([undefined, cg.dirs.map((d) => join(d, 'cgroup.procs'))]);
+  else expect(spec.argv?.[0]).toEndWith('sh');
   await ctl.remove();
   expect(alive(pid!)).toBe(false);
   for (const d of cg.dirs) expect(existsSync(d)).toBe(false);
@@ -97,7 +103,7 @@ test.if(withCgroups)('when the program exits, a daemon it left behind in another
 
 test.if(withCgroups && !!tools.sh)('without cgroup.kill, killing iterates cgroup.procs until empty', async () => {
   // A cgroup without its unified part, as on a pure v1 host: only per-pid SIGKILLs can empty it.
-  const full = createTaskCgroup(support, PARENT, `iterate${Date.now()}`, {});
+  const full = await createTaskCgroup(support, PARENT, `iterate${Date.now()}`, {});
   const cg: TaskCgroup = { ...full, dirs: full.dirs.filter((d) => d !== full.unified) };
   delete cg.unified;
   cleanups.push(async () => { await killCgroup(full); await removeCgroup(full); });

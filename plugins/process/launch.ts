@@ -104,15 +104,17 @@ export function missingTools(plan: LaunchPlan, tools: HostTools): string | null 
   return null;
 }
 
+/** `argv` behind the step that joins the cgroups of `cgroupProcs` first (nothing when there are none). */
+export function joinCgroupsFirst(argv: string[], cgroupProcs: string[], sh: string): string[] {
+  if (!cgroupProcs.length) return argv;
+  return [sh, '-c', WRAPPER, 'shoal-launch', ...cgroupProcs.flatMap((f) => ['--cgroup', f]), '--', ...argv];
+}
+
 /** The argv that starts `command` under `plan`; `command` itself when no step is needed. */
 export function launchArgv(command: string[], plan: LaunchPlan, tools: HostTools): string[] {
   const iso = plan.isolation ?? {};
   const steps: string[] = [];
-  if (plan.cgroupProcs.length) {
-    steps.push(tools.sh!, '-c', WRAPPER, 'shoal-launch');
-    for (const f of plan.cgroupProcs) steps.push('--cgroup', f);
-    steps.push('--');
-  }
+  if (plan.cgroupProcs.length) steps.push(...joinCgroupsFirst([], plan.cgroupProcs, tools.sh!));
   const ns = plan.netns;
   // The worker's namespace stands in for Isolation.Network's empty one: the task has a network
   // namespace of its own either way.

@@ -15,7 +15,7 @@ import { killCgroup, oomKills } from './cgroup.ts';
 import {
   encodeLogLine, groupMembers, LineSplitter, path, pidRecord, readJson, writeJsonAtomic, type ExitRecord, type ShimSpec,
 } from './files.ts';
-import { LAUNCH_FAILED_EXIT } from './launch.ts';
+import { joinCgroupsFirst, LAUNCH_FAILED_EXIT } from './launch.ts';
 
 export const SHIM_ARG = '__process-shim';
 /** Set in a shim's environment (not its program's), so a shim never starts another shim. */
@@ -64,14 +64,18 @@ class Shim {
   async run(): Promise<number> {
     let child: Bun.Subprocess<'ignore', 'pipe', 'pipe'>;
     const program = this.spec.command[0]!;
+    // A spec for the native shim (a restart may bring this shim instead): Bun cannot join a cgroup
+    // between fork and exec, the launch's sh step does.
+    const cgroupProcs = this.spec.cgroupProcs ?? [];
+    const argv = joinCgroupsFirst(this.spec.argv ?? this.spec.command, cgroupProcs, Bun.which('sh', { PATH: '/usr/bin:/bin' }) ?? '/bin/sh');
     // Behind launch steps a missing program would only show as an exit code: look first.
-    if (this.spec.argv && !Bun.which(program, { PATH: this.spec.env.PATH ?? '', cwd: this.spec.dir ?? '/' })) {
+    if ((this.spec.argv || cgroupProcs.length) && !Bun.which(program, { PATH: this.spec.env.PATH ?? '', cwd: this.spec.dir ?? '/' })) {
       const message = `ProcessSpec.Command: cannot start "${program}": not found or not executable`;
       this.finish({ exitCode: 127, message, startError: message, time: Date.now() });
       return 1;
     }
     try {
-      child = Bun.spawn(this.spec.argv ?? this.spec.command, {
+      child = Bun.spawn(argv, {
         cwd: this.spec.dir, env: this.spec.env, detached: true,
         stdin: 'ignore', stdout: 'pipe', stderr: 'pipe',
         ...(this.spec.uid !== undefined ? { uid: this.spec.uid, gid: this.spec.gid } : {}),
@@ -118,7 +122,7 @@ class Shim {
       return 0;
     }
     let message = sig ? `killed by ${sig}` : `exit code ${exitCode}`;
-    if (exitCode === LAUNCH_FAILED_EXIT && this.spec.argv) message += ' (a launch step failed: see the task log)';
+    if (exitCode === LAUNCH_FAILED_EXIT && (this.spec.argv || this.spec.cgroupProcs?.length)) message += ' (a launch step failed: see the task log)';
     // The OOM killer may have hit the program or one of its children: either way the limit was hit.
     const oomKilled = !!cg && exitCode !== 0 && oomKills(cg) > 0;
     if (oomKilled) message = `out of memory (Resources.Limits.MemoryBytes reached): ${message}`;

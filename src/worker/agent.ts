@@ -16,6 +16,7 @@ import { runtimeOf } from '../types/runtime.ts';
 import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
 import { SecretCache, TaskFileMounts } from './secret-files.ts';
+import { DEFAULT_CONCURRENT_STARTS, StartSlots } from './start-slots.ts';
 
 /** What the agent needs of `ExecutorCatalog`. */
 export interface AgentCatalog {
@@ -43,6 +44,8 @@ export interface AgentOptions {
   fingerprintIntervalMs?: number;
   /** Log streams served to managers at once. Default 32. */
   maxLogStreams?: number;
+  /** Tasks preparing or starting at once (start-slots.ts). Default 32. */
+  maxConcurrentStarts?: number;
   /** The cluster's endpoint table, whole, each time the dispatcher sends it (for the ingress mesh). */
   onEndpoints?: (ports: EndpointPort[]) => void;
   /** The overlay networks' table, whole, each time the dispatcher sends it. */
@@ -82,6 +85,7 @@ export class Agent {
   /** Secrets and configs of this node's tasks, in memory only (see secret-files.ts). */
   readonly secrets = new SecretCache();
   readonly #files: TaskFileMounts;
+  readonly #startSlots: StartSlots;
   #fullParts: Task[] | null = null;
   /** The last endpoint table: plain processes learn the services' addresses from it at start. */
   #endpoints: EndpointPort[] = [];
@@ -97,6 +101,7 @@ export class Agent {
     this.#o = opts;
     this.nodeId = opts.nodeId;
     this.dataDir = opts.dataDir;
+    this.#startSlots = new StartSlots(opts.maxConcurrentStarts ?? DEFAULT_CONCURRENT_STARTS);
     this.#files = new TaskFileMounts({ root: opts.taskFilesDir ?? '/run/shoal/task-files', cache: this.secrets, log: opts.log });
     this.session = new SessionClient({
       nodeId: opts.nodeId,
@@ -250,6 +255,7 @@ export class Agent {
       serviceEnv: () => serviceEnv(this.#endpoints, this.#o.nodeAddr),
       ...(this.#o.network ? { network: this.#o.network } : {}),
       files: this.#files,
+      startSlots: this.#startSlots,
       report: (id, status) => { if (this.#runners.get(id) === r || !this.#runners.has(id)) this.session.report(id, status); },
       log: this.#o.log,
       clock: this.#o.clock,

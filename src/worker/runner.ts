@@ -17,6 +17,7 @@ import {
 } from '../types/index.ts';
 import type { Executor } from '../executor/contract.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
+import type { StartSlots } from './start-slots.ts';
 
 export const LOST_WHILE_DOWN = 'task process lost while the daemon was down';
 
@@ -53,6 +54,8 @@ export interface RunnerDeps {
   log?(msg: string): void;
   /** Time for status timestamps and for the bounds on waiting; default the system clock. */
   clock?: Clock;
+  /** The node's bound on tasks preparing or starting at once (none: unbounded). */
+  startSlots?: StartSlots;
 }
 
 export class TaskRunner {
@@ -211,6 +214,8 @@ export class TaskRunner {
     const env = { ...(network ? {} : this.deps.serviceEnv?.()), ...taskEnv(task, this.deps.nodeAddr, network) };
     const log = (msg: string) => this.deps.log?.(`task ${this.id}: ${msg}`);
     this.#ctl = executor.controller(task, { taskDir: this.taskDir, env, log, ...(network ? { network } : {}), ...(files ? { files } : {}) });
+    // Bounded inside the health gate: a slot is held while the task starts, not while it gets healthy.
+    if (this.deps.startSlots) this.#ctl = this.deps.startSlots.wrap(this.#ctl);
     // Executors without a health check of their own get the worker's (process, vm, plugins).
     const hc = hostHealthcheck(task.Spec);
     if (hc) this.#ctl = new HealthGate(this.#ctl, hc, commandProbe(hc.Test!, { env: { ...env, ...envOf(task.Spec) }, cwd: task.Spec.ProcessSpec?.Dir, netns: network?.netns, timeoutMs: healthTiming(hc).timeoutMs }), log, stopGraceMs(task.Spec));

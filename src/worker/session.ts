@@ -333,8 +333,10 @@ export class SessionClient {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // Everything reported in the same turn goes out in one frame.
-    queueMicrotask(() => {
+    // Everything reported in this turn of the event loop goes out in one frame: a node's tasks
+    // advance in separate turns (each on its own I/O), and the dispatcher writes a frame's updates
+    // together.
+    setImmediate(() => {
       this.#flushScheduled = false;
       this.#flush();
     });

@@ -32,4 +32,5 @@ executorCompliance('process', () => createProcessExecutor({ shimCommand: shim })
 // The native shim (plugins/process/native/shim.c) keeps the same contract.
 const native = await nativeTestShim();
 if (typeof native === 'string') console.warn(`process (native shim): not run: ${native}`);
-else executorCompliance('process', () => createProcessExecutor({ shimCommand: native }), processSpecs, { variant: 'native shim' });
+// Started through its launcher, as the daemon starts it (plugins/process/launcher.ts).
+else executorCompliance('process', () => createProcessExecutor({ shimCommand: native, shimLauncher: true }), processSpecs, { variant: 'native shim' });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { ManualClock } from '../../../plugins/mock/clock.ts';
 import { encode } from '../../lib/codec.ts';
+import { UnavailableError } from '../../lib/errors.ts';
 import { memoryStore, type MemoryStore } from '../../store/index.ts';
 import { FrameChannel, memoryConnPair } from './conn.ts';
 import { SESSION_FRAMES } from './protocol.ts';
@@ -90,6 +91,52 @@ describe('Dispatcher', () => {
     expect(tasks.every((t) => store.get('tasks', t.ID)!.Status.State === 'accepted')).toBe(true);
     expect(store.get('tasks', tasks[0]!.ID)!.Labels).toEqual({ touched: 'yes' });
     expect(batches).toBeLessThanOrEqual(3);
+  });
+
+  test('frames arriving together share one write; a task reported several times is written once, at its furthest state', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const tasks = await addTasks(store, Array.from({ length: 10 }, () => makeTask(nodeId)));
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    let batches = 0;
+    let writes = 0;
+    const unwatch = store.watch((ev) => {
+      if (ev.kind === 'commit') batches++;
+      else if (ev.table === 'tasks') writes++;
+    });
+    let seq = 0;
+    // Each task moves through three states, one frame per report, each frame from a callback of its
+    // own: a worker's tasks advance on their own I/O, so their reports arrive in separate callbacks.
+    for (const State of ['accepted', 'preparing', 'running'] as const) {
+      for (const t of tasks) {
+        const b = { sessionId: w.sessionId, seq: ++seq, updates: [{ taskId: t.ID, status: { State, Message: State, Timestamp: '' } }] };
+        setTimeout(() => w.channel.send({ t: 'tasks.status', b }), 0);
+      }
+    }
+    await waitFor(() => w.of('tasks.ack').length === seq, 'every frame acknowledged');
+    unwatch();
+    expect(tasks.every((t) => store.get('tasks', t.ID)!.Status.State === 'running')).toBe(true);
+    expect(batches).toBeLessThanOrEqual(2);
+    expect(writes).toBeLessThanOrEqual(2 * tasks.length);
+  });
+
+  test('a status write the log refuses is not acknowledged; it is written and acknowledged on a later round', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    const log = store.proposer!;
+    let refusals = 1;
+    store.proposer = {
+      propose: (entry, signal) => (refusals-- > 0 ? Promise.reject(new UnavailableError('no quorum')) : log.propose(entry, signal)),
+      readBarrier: (signal) => log.readBarrier!(signal),
+    };
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: { State: 'running', Message: '', Timestamp: '' } }] } });
+    await waitFor(() => refusals < 0, 'the refused write and the one after it');
+    await waitFor(() => w.of('tasks.ack').length === 1, 'the ack');
+    expect(store.get('tasks', t!.ID)!.Status.State).toBe('running');
   });
 
   test('changes are sent incrementally; the worker\'s own status coming back sends nothing', async () => {
