@@ -15,6 +15,19 @@ export function encode(value: unknown): Uint8Array {
   return packr.pack(value);
 }
 
+/**
+ * The store's own log entries: msgpackr records, where each object shape's keys are written once per
+ * entry and later objects of that shape are their values only. Read by `decode` (each entry carries
+ * its shapes, nothing is shared between entries). A batch of 1 000 tasks encodes to about half the
+ * bytes and packs and unpacks in about half the time, at ~45 % of the manager's CPU in msgpack
+ * (issue #18). Not for frames: another msgpack implementation would read records as integers.
+ */
+const entryPackr = new Packr({ useRecords: true, moreTypes: false, mapsAsObjects: true });
+
+export function encodeEntry(value: unknown): Uint8Array {
+  return entryPackr.pack(value);
+}
+
 export function decode<T = unknown>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }

@@ -41,7 +41,13 @@ export function encodeFrame<M>(schema: FrameSchema<M>, msg: Message<M>, maxFrame
   const bound = Math.min(spec.maxBytes, maxFrameBytes);
   if (body.length > bound) throw new FrameError(`frame "${msg.t}" is ${body.length} bytes, over its bound of ${bound}`);
   const out = new Uint8Array(HEADER_BYTES + body.length);
-  new DataView(out.buffer).setUint32(0, body.length, false);
+  // Byte by byte, not through a DataView: under Bun reading `out.buffer` of a fresh array is costly
+  // (JSC moves its storage out of the GC heap), ~10 % of the CPU at 10k tasks in manager-scale.
+  const n = body.length;
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   out.set(body, HEADER_BYTES);
   return out;
 }
@@ -97,7 +103,7 @@ export class FrameDecoder<M> {
       if (this.#need < 0) {
         if (this.#buffered < HEADER_BYTES) return out;
         const header = this.#take(HEADER_BYTES);
-        const len = new DataView(header.buffer, header.byteOffset, HEADER_BYTES).getUint32(0, false);
+        const len = ((header[0]! << 24) | (header[1]! << 16) | (header[2]! << 8) | header[3]!) >>> 0;
         if (len === 0) throw new FrameError('empty frame');
         // Refuse before buffering (let alone allocating) a body we would never accept.
         if (len > this.maxFrameBytes) throw new FrameError(`frame of ${len} bytes is over the bound of ${this.maxFrameBytes}`);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ConflictError } from '../lib/errors.ts';
-import { encode } from '../lib/codec.ts';
+import { encodeEntry } from '../lib/codec.ts';
 import { memoryStore, type Tx } from '../store/index.ts';
 import type { Task } from '../types/index.ts';
 import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions, writeAll, writeTasks } from './stage.ts';
@@ -120,8 +120,8 @@ describe('batched writes', () => {
     await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
     const sizes: number[] = [];
     store.watch((ev) => { if (ev.kind === 'commit') sizes.push(0); else if (ev.kind === 'update') sizes[sizes.length] = (sizes.pop() ?? 0) + 1; });
-    const one = encode({ at: new Date().toISOString(), actions: [{ op: 'update', table: 'tasks', object: { ...store.get('tasks', ts[0]!.ID)!, Labels: { l: '1' } } }] }).byteLength;
-    store.maxBatchBytes = one * 12; // about 11 tasks fit
+    const actions = ts.slice(0, 11).map((t) => ({ op: 'update', table: 'tasks', object: { ...store.get('tasks', t.ID)!, Labels: { l: '1' } } }));
+    store.maxBatchBytes = encodeEntry({ at: new Date().toISOString(), actions }).byteLength; // 11 tasks fit
     const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
     expect(await writeTasks(store, changes, 30, undefined)).toBe(false);
     expect(ts.every((t) => store.get('tasks', t.ID)!.Labels?.l === '1')).toBe(true);
@@ -139,7 +139,8 @@ describe('batched writes', () => {
     const ts = tasks(20);
     await writeAll(store, ts.slice(0, 10).map((t) => (tx: Tx) => void tx.create('tasks', t)));
     expect(commits).toBe(1);
-    store.maxBatchBytes = 1_500;
+    // About 3 tasks fit.
+    store.maxBatchBytes = encodeEntry({ at: new Date().toISOString(), actions: ts.slice(10, 13).map((object) => ({ op: 'create', table: 'tasks', object })) }).byteLength;
     await writeAll(store, ts.slice(10).map((t) => (tx: Tx) => void tx.create('tasks', t)));
     expect(commits).toBeGreaterThan(2);
     expect(store.size('tasks')).toBe(20);

@@ -1,4 +1,4 @@
-import { decode, encode } from '../lib/codec.ts';
+import { decode, encode, encodeEntry } from '../lib/codec.ts';
 import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
 import { storeWrites } from '../lib/metrics.ts';
 import type { Config, Meta, Network, Secret, Service, Task } from '../types/index.ts';
@@ -118,7 +118,7 @@ export class MemoryStore implements StateMachine {
     if (actions.length === 0) return result;
     if (!this.proposer) throw new ShoalError('store has no proposer');
     const batch: Batch = { at: new Date().toISOString(), actions };
-    const entry = encode(batch);
+    const entry = encodeEntry(batch);
     if (actions.length > 1 && entry.byteLength > this.maxBatchBytes) {
       throw new BatchTooLargeError(`a write of ${actions.length} objects encodes to ${entry.byteLength} bytes, over the ${this.maxBatchBytes}-byte bound of one log entry; write them in smaller transactions`);
     }

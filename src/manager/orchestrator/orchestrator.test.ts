@@ -4,6 +4,7 @@ import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } f
 import { ManualClock } from '../stage.ts';
 import { liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
 import { Orchestrator } from './orchestrator.ts';
+import { newTask } from './slots.ts';
 
 let store: MemoryStore;
 let clock: ManualClock;
@@ -47,19 +48,26 @@ const slotsOf = (ts: Task[]) => ts.map((t) => t.Slot).sort((a, b) => a - b);
 const bySlot = (slot: number) => liveTasks(store, 'web').find((t) => t.Slot === slot)!;
 
 describe('Orchestrator, replicated', () => {
-  test('creates one new task per slot from the template', async () => {
+  test('creates one task per slot from the template, pending when it needs no allocation', async () => {
     const s = await setup({ Mode: { Replicated: { Replicas: 3 } } });
     const ts = tasksOf(store, 'web');
     expect(slotsOf(ts)).toEqual([1, 2, 3]);
     for (const t of ts) {
       expect(t).toMatchObject({ ServiceID: 'web', NodeID: '', DesiredState: 'running', ServiceVersion: s.Version.Index, Name: `web.${t.Slot}`, Spec: s.Spec.TaskTemplate });
-      expect(t.Status.State).toBe('new');
+      expect(t.Status.State).toBe('pending');
     }
     // Converged: another pass writes nothing.
     const idx = store.index;
     await store.update((tx) => tx.create('nodes', makeNode({ id: 'n2' })));
     await settle(store);
     expect(store.index).toBe(idx + 1);
+  });
+
+  test('a task with a network to join or a service with published ports is created new, for the allocator', async () => {
+    const withNet = makeService('db', { TaskTemplate: { Runtime: 'mock', Networks: [{ Target: 'net1' }] } });
+    expect(newTask(withNet, 1, '', '2026-01-01T00:00:00Z').Status.State).toBe('new');
+    await setup({ Mode: { Replicated: { Replicas: 1 } }, EndpointSpec: { Ports: [{ TargetPort: 80, Protocol: 'tcp' }] } });
+    expect(bySlot(1).Status.State).toBe('new');
   });
 
   test('scales up into the lowest free slots and down from the highest, not-running first', async () => {
@@ -73,7 +81,7 @@ describe('Orchestrator, replicated', () => {
     // Slot 1 is not running yet: it goes before the higher, running slots.
     await updateService(replicas(4));
     const s4 = bySlot(4);
-    expect(s4.Status.State).toBe('new');
+    expect(s4.Status.State).toBe('pending');
   });
 
   test('a slot waiting for its restart counts as occupied, and goes first on scale-down', async () => {
@@ -110,7 +118,7 @@ describe('Orchestrator, replicated', () => {
     await settle(store);
     const next = bySlot(1);
     expect(next).toMatchObject({ Slot: 1, RestartAttempts: 1, DesiredState: 'running' });
-    expect(next.Status.State).toBe('new');
+    expect(next.Status.State).toBe('pending');
   });
 
   test('restart "none": the finished task is desired shutdown and its slot is not refilled', async () => {
@@ -200,11 +208,11 @@ describe('Orchestrator, replicated', () => {
     await store.update((tx) => tx.update('nodes', { ...n1b, Spec: { ...n1b.Spec, Availability: 'drain' } }));
     await settle(store);
     expect(bySlot(1)).toMatchObject({ NodeID: '', DesiredState: 'running' });
-    expect(bySlot(1).Status.State).toBe('new');
+    expect(bySlot(1).Status.State).toBe('pending');
     const n2 = store.get('nodes', 'n2')!;
     await store.update((tx) => tx.update('nodes', { ...n2, Status: { State: 'down' } }));
     await settle(store);
-    expect(liveTasks(store, 'web').map((t) => [t.Slot, t.NodeID, t.Status.State])).toEqual(expect.arrayContaining([[1, '', 'new'], [2, '', 'new']]));
+    expect(liveTasks(store, 'web').map((t) => [t.Slot, t.NodeID, t.Status.State])).toEqual(expect.arrayContaining([[1, '', 'pending'], [2, '', 'pending']]));
     expect(tasksOf(store, 'web').filter((t) => t.DesiredState === 'shutdown')).toHaveLength(2);
   });
 

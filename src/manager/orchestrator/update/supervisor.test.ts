@@ -218,6 +218,6 @@ describe('update supervisor', () => {
     await setState(a!.ID, 'running');
     // b is still starting; one slot is free: a third old task is being replaced already.
     expect(store.by('tasks', 'service', 'web').filter((t) => t.Spec.MockSpec?.ExitCode === 1 && t.DesiredState === 'shutdown')).toHaveLength(3);
-    expect(store.get('tasks', b!.ID)!.Status.State).toBe('new');
+    expect(store.get('tasks', b!.ID)!.Status.State).toBe('pending');
   });
 });
