@@ -50,6 +50,8 @@ describe('cluster state on a one-voter raft log', () => {
     const first = await open(dir, 10);
     for (let i = 0; i < 25; i++) await first.store.update((tx) => tx.create('services', service(i)));
     expect(first.raft.status.snapshotIndex).toBeGreaterThan(0);
+    // The snapshot's file is written and synced off the event loop (raft-host/wal.ts).
+    for (const deadline = Date.now() + 10_000; snapshots(dir).length === 0 && Date.now() < deadline; ) await Bun.sleep(5);
     expect(snapshots(dir).length).toBeGreaterThan(0);
     const before = first.store.list('services');
     first.close();
