@@ -235,6 +235,7 @@ class Daemon implements RunningDaemon {
       connect: dispatcherLink(ctx),
       onRole: (role) => {
         if (role === 'manager' && ctx.membership?.Role === 'worker') this.changes.promote();
+        if (role === 'worker' && ctx.role === 'manager') void this.changes.confirmDemotion(true);
       },
       onCA: (epoch) => {
         if (ctx.net?.caEpoch && epoch !== ctx.net.caEpoch) this.renewal.renewSoon(`the cluster's roots changed (${epoch.slice(0, 12)}…): a root rotation`);

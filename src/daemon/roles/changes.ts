@@ -107,7 +107,7 @@ export class RoleChanges {
    * The store says this manager is a worker now. One catching up (after a restart, or promoted
    * again) replays the time it was a worker: act only if a linearizable read still says so.
    */
-  async confirmDemotion(): Promise<void> {
+  async confirmDemotion(leaderSaysWorker = false): Promise<void> {
     const { ctx } = this;
     if (this.#confirming || !ctx.roles.is('manager')) return;
     this.#confirming = true;
@@ -120,7 +120,16 @@ export class RoleChanges {
       if (!(removed !== null && removed === this.#stillAt)) await ctx.store.sync(AbortSignal.timeout(5_000));
       if (ctx.store.get('nodes', ctx.nodeId)?.Spec.Role === 'worker') await this.#demote();
     } catch {
-      // No leader answered. Retried: a removed member receives no further entries to check again on.
+      // No leader answered. A manager removed while it was down restarts with a log from before its
+      // removal, still in its own old configuration: nobody sends it entries and no leader will ever
+      // answer it. The leader's dispatcher (only the leader serves worker sessions) saying "worker"
+      // in a heartbeat ack is then the answer, from what that leader has applied.
+      if (leaderSaysWorker) {
+        this.#confirming = false;
+        ctx.log('no raft leader answers this manager, and the leader\'s dispatcher says this node is a worker: demoting');
+        return this.#demote();
+      }
+      // Retried: a removed member receives no further entries to check again on.
       this.#stillAt = this.#removedFromRaft();
       retry = true;
     } finally {
