@@ -82,10 +82,13 @@ describe('cluster state on a one-voter raft log', () => {
       tx.update('clusters', { ...c, Spec: { ...c.Spec, Raft: { ...c.Spec.Raft, ElectionTick: 80 } } });
     });
     expect(s.raft.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
+    // and the running core, not only the host's record of them
+    expect((s.raft as unknown as { node: { timeouts: unknown } }).node.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
     s.close();
     // A restart reads them back from the log before the host campaigns again.
     const again = await open(dir);
     expect(again.raft.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
+    again.close();
   });
 
   test('a data dir with the old SQLite state and no raft log refuses to start, saying what to do', async () => {
