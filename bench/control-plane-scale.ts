@@ -47,7 +47,7 @@ import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
 const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F]
-       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--decline-net-tables] [--no-failover] [--out NAME] [--smoke]`;
+       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--no-failover] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -61,6 +61,7 @@ const { values: opt } = parseArgs({
     'api-samples': { type: 'string', default: '30' },
     'bound-s': { type: 'string', default: '1800' },
     'heartbeat-s': { type: 'string', default: '5' },
+    'election-tick': { type: 'string' },
     'no-failover': { type: 'boolean', default: false },
     out: { type: 'string', default: 'control-plane-scale' },
     smoke: { type: 'boolean', default: false },
@@ -92,6 +93,8 @@ const P = {
   apiSamples: smoke ? 5 : positive('api-samples', opt['api-samples']),
   boundMs: positive('bound-s', opt['bound-s']) * 1000,
   heartbeatS: positive('heartbeat-s', opt['heartbeat-s']),
+  /** The cluster's Spec.Raft.ElectionTick (ticks of 50 ms); absent: the default (14). */
+  electionTick: opt['election-tick'] !== undefined ? positive('election-tick', opt['election-tick']) : undefined,
   failover: !opt['no-failover'],
   declineNetTables: opt['decline-net-tables'],
   firstServices: 0,
@@ -153,6 +156,7 @@ async function boot(): Promise<{ managers: Daemon[]; leader: Daemon; ids: Map<Da
     ...sw.Spec,
     Managers: { ...sw.Spec.Managers, Desired: -1 },
     Dispatcher: { ...sw.Spec.Dispatcher, HeartbeatPeriod: P.heartbeatS * 1e9 },
+    ...(P.electionTick ? { Raft: { ...sw.Spec.Raft, ElectionTick: P.electionTick } } : {}),
   });
   for (const m of managers) {
     const id = ids.get(m)!;

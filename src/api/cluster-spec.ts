@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../lib/errors.ts';
 import { nodeCertExpiryProblem } from '../manager/ca/expiry.ts';
+import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, raftTicksProblem } from '../raft-host/host-options.ts';
 import type { ClusterSpec, ExternalCA, ManagersSpec } from '../types/index.ts';
 
 /** `Spec.Managers.Desired`: automatic, off, or an odd number of managers up to this. */
@@ -109,6 +110,17 @@ export function checkInitSpec(spec: Record<string, unknown> | undefined): Partia
   checkEncryptionConfig(spec.EncryptionConfig);
   const ca = checkCAConfig(spec.CAConfig);
   const out = { ...spec } as Partial<ClusterSpec> & Record<string, unknown>;
+  if (spec.Raft !== undefined && spec.Raft !== null) {
+    if (!isObject(spec.Raft)) throw bad('Raft', 'expected an object');
+    const raft = { ...spec.Raft };
+    // 0: Docker's "unset"; the default stays.
+    for (const k of ['ElectionTick', 'HeartbeatTick', 'SnapshotInterval']) if (raft[k] === 0 || raft[k] === undefined) delete raft[k];
+    if (raft.ElectionTick !== undefined || raft.HeartbeatTick !== undefined) {
+      const problem = raftTicksProblem(raft.ElectionTick ?? DEFAULT_ELECTION_TICKS, raft.HeartbeatTick ?? DEFAULT_HEARTBEAT_TICKS, 'Spec.Raft.');
+      if (problem) throw new InvalidArgumentError(problem);
+    }
+    out.Raft = raft as ClusterSpec['Raft'];
+  }
   // The signing root of an init is the daemon's to take (it makes the cluster's CA): kept apart.
   if (ca?.SigningCAKey && !ca.SigningCACert) throw bad('CAConfig.SigningCAKey', 'given without CAConfig.SigningCACert');
   const kept = { ...(ca?.NodeCertExpiry !== undefined ? { NodeCertExpiry: ca.NodeCertExpiry } : {}), ...(ca?.ExternalCAs?.length ? { ExternalCAs: ca.ExternalCAs } : {}) };
@@ -125,8 +137,9 @@ function intIn(field: string, v: unknown, min: number, max: number): number {
 /**
  * The spec after an update: `patch` is Docker's ClusterSpec, whole or in part. Changeable:
  * `Labels`, `Orchestration.TaskHistoryRetentionLimit`, `Raft.SnapshotInterval`,
+ * `Raft.ElectionTick` and `Raft.HeartbeatTick` (ticks of 50 ms, checked together),
  * `Dispatcher.HeartbeatPeriod`, `CAConfig.NodeCertExpiry`, `Managers` (field by field). `Name`
- * and the raft timing may be sent only with their current values.
+ * may be sent only with its current value.
  */
 export function mergeClusterSpec(cur: ClusterSpec, patch: unknown): ClusterSpec {
   if (!isObject(patch)) throw new InvalidArgumentError('the body must be a ClusterSpec object');
@@ -144,8 +157,13 @@ export function mergeClusterSpec(cur: ClusterSpec, patch: unknown): ClusterSpec 
   if (isObject(patch.Raft)) {
     const r = patch.Raft;
     if (r.SnapshotInterval !== undefined) next.Raft = { ...cur.Raft, SnapshotInterval: intIn('Raft.SnapshotInterval', r.SnapshotInterval, 1, 1e9) };
-    for (const k of ['ElectionTick', 'HeartbeatTick'] as const) {
-      if (r[k] !== undefined && r[k] !== 0 && r[k] !== cur.Raft[k]) throw bad(`Raft.${k}`, `cannot be changed (it is ${cur.Raft[k]})`);
+    // 0 or absent: unchanged (Docker's CLI sends the whole spec with zeros for what it leaves alone).
+    const election = r.ElectionTick === undefined || r.ElectionTick === 0 ? cur.Raft.ElectionTick : r.ElectionTick;
+    const heartbeat = r.HeartbeatTick === undefined || r.HeartbeatTick === 0 ? cur.Raft.HeartbeatTick : r.HeartbeatTick;
+    if (election !== cur.Raft.ElectionTick || heartbeat !== cur.Raft.HeartbeatTick) {
+      const problem = raftTicksProblem(election, heartbeat, 'Spec.Raft.');
+      if (problem) throw new InvalidArgumentError(problem);
+      next.Raft = { ...(next.Raft ?? cur.Raft), ElectionTick: election as number, HeartbeatTick: heartbeat as number };
     }
   } else if (patch.Raft !== undefined && patch.Raft !== null) throw bad('Raft', 'expected an object');
   if (isObject(patch.Dispatcher) && patch.Dispatcher.HeartbeatPeriod !== undefined && patch.Dispatcher.HeartbeatPeriod !== 0) {

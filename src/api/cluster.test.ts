@@ -102,7 +102,13 @@ describe('before a cluster exists', () => {
     expect(await refused({ CAConfig: { NodeCertExpiry: 60e9 } })).toContain('Spec.CAConfig.NodeCertExpiry: 1m is too short: node certificates must live at least 1h');
     expect(await refused({ CAConfig: { NodeCertExpiry: 'long' } })).toContain('Spec.CAConfig.NodeCertExpiry: expected a duration in nanoseconds');
     expect(await refused({ Name: 'other' })).toContain('Spec.Name');
-    expect(await refused({ Raft: { ElectionTick: 99 } })).toContain('Spec.Raft.ElectionTick');
+    expect(await refused({ Raft: { ElectionTick: 9999 } })).toContain('Spec.Raft.ElectionTick');
+    expect(await refused({ Raft: { ElectionTick: 4, HeartbeatTick: 2 } })).toContain('Spec.Raft.ElectionTick: must be more than twice Spec.Raft.HeartbeatTick');
+    expect(await refused({ Raft: { HeartbeatTick: 1.5 } })).toContain('Spec.Raft.HeartbeatTick');
+    // The raft timing can change: both ticks, checked together; 0 leaves one as it is.
+    const r1 = await api.call('POST', `/swarm/update?version=${(await swarm()).Version.Index}`, { Raft: { ElectionTick: 60, HeartbeatTick: 0 } });
+    expect(r1.status).toBe(200);
+    expect((await swarm()).Spec.Raft).toMatchObject({ ElectionTick: 60 });
     expect((await swarm()).Spec.Managers).toEqual({ Desired: 0, LostGracePeriod: 2e9 });
     // Docker's whole spec, as the docker CLI sends it back with one change: unknown parts ignored.
     const s2 = await swarm();

@@ -149,6 +149,9 @@ describe('the CLI against the API', () => {
     expect(even.code).toBe(1);
     expect(even.err).toContain('Spec.Managers.Desired: 4 managers: must be odd');
     expect((await cli('cluster', 'update', '--cert-expiry', '10m')).err).toContain('Spec.CAConfig.NodeCertExpiry: 10m is too short');
+    expect((await cli('cluster', 'update', '--election-tick', '40', '--heartbeat-tick', '4')).code).toBe(0);
+    expect(api.deps.store.list('clusters')[0]!.Spec.Raft).toMatchObject({ ElectionTick: 40, HeartbeatTick: 4 });
+    expect((await cli('cluster', 'update', '--election-tick', '8')).err).toContain('Spec.Raft.ElectionTick: must be more than twice');
     expect((await cli('cluster', 'update')).err).toContain('nothing to update');
     const v = await cli('version');
     expect(v.out).toContain('Server:');

@@ -67,6 +67,8 @@ const update: Command = {
     { long: 'task-history-limit', kind: 'string', value: 'N', help: 'finished tasks kept per slot (default 5; -1 keeps all)' },
     { long: 'dispatcher-heartbeat', kind: 'string', value: 'DURATION', help: 'how often workers send heartbeats (default 1s)' },
     { long: 'snapshot-interval', kind: 'string', value: 'N', help: 'raft log entries between snapshots (default 10000)' },
+    { long: 'election-tick', kind: 'string', value: 'N', help: 'raft election timeout in ticks of 50 ms, randomized to N..2N (default 14: 0.7-1.4 s); longer lets a busy leader keep its leadership, and failover takes as long' },
+    { long: 'heartbeat-tick', kind: 'string', value: 'N', help: 'raft heartbeat interval in ticks of 50 ms (default 2); election-tick must be more than twice it' },
   ],
   maxArgs: 0,
   async run(ctx) {
@@ -80,6 +82,10 @@ const update: Command = {
     if (hb !== undefined) spec.Dispatcher = { HeartbeatPeriod: parseDuration('dispatcher-heartbeat', hb) };
     const snap = ctx.args.str('snapshot-interval');
     if (snap !== undefined) spec.Raft = { SnapshotInterval: parseCount('snapshot-interval', snap, 1e9) };
+    const election = ctx.args.str('election-tick');
+    if (election !== undefined) spec.Raft = { ...(spec.Raft as object), ElectionTick: parseCount('election-tick', election, 1200) };
+    const heartbeat = ctx.args.str('heartbeat-tick');
+    if (heartbeat !== undefined) spec.Raft = { ...(spec.Raft as object), HeartbeatTick: parseCount('heartbeat-tick', heartbeat, 100) };
     if (!Object.keys(spec).length) throw new UsageError('nothing to update: give at least one option (see "shoal cluster update --help")');
     const c = ctx.client();
     const cluster = await c.cluster();

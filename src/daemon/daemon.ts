@@ -181,6 +181,7 @@ class Daemon implements RunningDaemon {
         forcedBefore: forcedBefore ?? undefined,
         dataKey: atRest!.dataKey(),
         observer: { roleChanged: () => void d?.ctx.manager?.leader.update() },
+        log,
         onFatal: (err) => {
           log(`raft log failed: ${err.message}; the daemon stops (its tasks keep running and are re-attached at the next start)`);
           if (d) d.fail(err);

@@ -73,6 +73,26 @@ describe('cluster state on a one-voter raft log', () => {
     expect(s.raft.status.snapshotIndex).toBeGreaterThan(0);
   });
 
+  test("the cluster's Spec.Raft ticks reach the raft host, at start and when they change", async () => {
+    const dir = tempDir();
+    const s = await open(dir);
+    const description = { Hostname: 'h', Platform: { OS: 'linux', Architecture: 'amd64' }, Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 }, Engine: { EngineVersion: 'test', Plugins: [] } };
+    await initCluster(s.store, 'node-1', description, { Raft: { ElectionTick: 30, HeartbeatTick: 3 } as ClusterSpec['Raft'] });
+    expect(s.raft.timeouts).toEqual({ electionTicks: 30, heartbeatTicks: 3 });
+    await s.store.update((tx) => {
+      const c = tx.get('clusters', s.store.list('clusters')[0]!.ID)!;
+      tx.update('clusters', { ...c, Spec: { ...c.Spec, Raft: { ...c.Spec.Raft, ElectionTick: 80 } } });
+    });
+    expect(s.raft.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
+    // and the running core, not only the host's record of them
+    expect((s.raft as unknown as { node: { timeouts: unknown } }).node.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
+    s.close();
+    // A restart reads them back from the log before the host campaigns again.
+    const again = await open(dir);
+    expect(again.raft.timeouts).toEqual({ electionTicks: 80, heartbeatTicks: 3 });
+    again.close();
+  });
+
   test('a data dir with the old SQLite state and no raft log refuses to start, saying what to do', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'state.db'), '');

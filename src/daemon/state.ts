@@ -14,6 +14,7 @@ import type { ForceRecord } from '../raft-host/recovery.ts';
 import { MemoryStore } from '../store/index.ts';
 import type { Proposer } from '../store/proposer.ts';
 import { currentCluster } from './cluster.ts';
+import { followRaftTiming } from './raft-timing.ts';
 
 export const DEFAULT_SNAPSHOT_INTERVAL = 10_000;
 
@@ -43,6 +44,7 @@ export interface StateOptions {
   /** The last entry of an earlier force (force-new-cluster.ts): a stale flag is not applied again. */
   forcedBefore?: ForceRecord;
   observer?: HostObserver;
+  log?: (msg: string) => void;
   /** This manager's raft data key: the WAL and snapshots are sealed with it (keys-at-rest.ts). */
   dataKey?: Uint8Array;
 }
@@ -82,15 +84,17 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
   });
   raft.start();
   store.proposer = timedProposer(raft);
+  const unfollow = followRaftTiming(store, raft, opts.log);
   try {
     // A lone voter leads from start(); the barrier waits for the committed tail to be applied.
     // With other voters the log waits for the network (attached later) to elect a leader.
     if (raft.status.role === 'leader') await store.sync();
   } catch (e) {
+    unfollow();
     raft.stop();
     throw e;
   }
-  return { store, raft, transport, close: () => raft.stop() };
+  return { store, raft, transport, close: () => { unfollow(); raft.stop(); } };
 }
 
 /** Commit latency as a caller sees it: propose until this replica applied the entry. */

@@ -20,6 +20,19 @@ export const DEFAULT_ELECTION_TICKS = 14;
 /** Heartbeats every 2 ticks: every 100 ms, as before. */
 export const DEFAULT_HEARTBEAT_TICKS = 2;
 
+/** Bounds of Spec.Raft's ticks (50 ms each): heartbeats every 50 ms–5 s, an election after up to 60 s. */
+export const MAX_HEARTBEAT_TICK = 100;
+export const MAX_ELECTION_TICK = 1200;
+
+/** Why these ticks cannot be used, or null. `field` prefixes names in the message (e.g. `Raft.`). */
+export function raftTicksProblem(election: unknown, heartbeat: unknown, field = 'Raft.'): string | null {
+  if (!Number.isInteger(heartbeat) || (heartbeat as number) < 1 || (heartbeat as number) > MAX_HEARTBEAT_TICK) return `${field}HeartbeatTick: expected an integer from 1 to ${MAX_HEARTBEAT_TICK} (ticks of 50 ms)`;
+  if (!Number.isInteger(election) || (election as number) > MAX_ELECTION_TICK) return `${field}ElectionTick: expected an integer up to ${MAX_ELECTION_TICK} (ticks of 50 ms)`;
+  // Followers must hear at least two heartbeats in an election timeout, or a loaded leader loses them.
+  if ((election as number) < 2 * (heartbeat as number) + 1) return `${field}ElectionTick: must be more than twice ${field}HeartbeatTick (${heartbeat}), got ${election}`;
+  return null;
+}
+
 export interface HostTimers {
   /** Calls fn every ms milliseconds until the returned function is called. */
   every(ms: number, fn: () => void): () => void;

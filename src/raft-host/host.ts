@@ -43,8 +43,9 @@ export class RaftHost implements Proposer {
   private readonly disk: Disk;
   private readonly timers: HostTimers;
   private readonly rand: () => number;
-  private readonly electionTicks: number;
-  private readonly requestTimeoutTicks: number;
+  private electionTicks: number;
+  private heartbeatTicks: number;
+  private requestTimeoutTicks: number;
   private node!: RaftNode;
   private storage!: MemoryStorage;
   private wal!: Wal;
@@ -94,7 +95,28 @@ export class RaftHost implements Proposer {
     // 7 × 100 ms: randomized to 0.7–1.4 s, so a crashed leader is replaced in well under 1.5 s
     // (bench/raft.ts; with 10 the slowest of 20 failovers measured 1.5–1.7 s).
     this.electionTicks = opts.electionTicks ?? DEFAULT_ELECTION_TICKS;
+    this.heartbeatTicks = opts.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS;
     this.requestTimeoutTicks = opts.requestTimeoutTicks ?? this.electionTicks * 5;
+  }
+
+  /** The election and heartbeat timeouts in use, in ticks of tickMs. */
+  get timeouts(): { electionTicks: number; heartbeatTicks: number } {
+    return { electionTicks: this.electionTicks, heartbeatTicks: this.heartbeatTicks };
+  }
+
+  /**
+   * Change the election and heartbeat timeouts (a cluster's Spec.Raft.ElectionTick/HeartbeatTick),
+   * now if running, else from start(). A longer election timeout lets a leader stall longer
+   * before followers campaign; requests wait five election timeouts unless requestTimeoutTicks was given.
+   */
+  setTimeouts(electionTicks: number, heartbeatTicks: number): void {
+    if (!Number.isInteger(heartbeatTicks) || heartbeatTicks < 1) throw new Error(`raft host: heartbeat ticks must be a positive integer (got ${heartbeatTicks})`);
+    if (!Number.isInteger(electionTicks) || electionTicks <= heartbeatTicks) throw new Error(`raft host: election ticks (${electionTicks}) must be an integer above the heartbeat ticks (${heartbeatTicks})`);
+    if (electionTicks === this.electionTicks && heartbeatTicks === this.heartbeatTicks) return;
+    this.electionTicks = electionTicks;
+    this.heartbeatTicks = heartbeatTicks;
+    if (this.opts.requestTimeoutTicks === undefined) this.requestTimeoutTicks = electionTicks * 5;
+    if (this.running) this.node.setTimeouts(electionTicks, heartbeatTicks);
   }
 
   start(): void {
@@ -140,7 +162,7 @@ export class RaftHost implements Proposer {
     this.incLo = Math.floor(this.rand() * 0x1_0000_0000) >>> 0;
     this.node = new RaftNode({
       electionTicks: this.electionTicks,
-      heartbeatTicks: opts.heartbeatTicks ?? DEFAULT_HEARTBEAT_TICKS,
+      heartbeatTicks: this.heartbeatTicks,
       ...opts.raft,
       id: this.id,
       storage,

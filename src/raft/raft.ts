@@ -27,8 +27,8 @@ export class Raft implements RaftState {
   msgs: Message[] = [];
   readStates: ReadState[] = [];
 
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
+  electionTicks: number;
+  heartbeatTicks: number;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
   readonly maxSizePerMsg: number;
@@ -101,6 +101,21 @@ export class Raft implements RaftState {
   }
 
   // ---- role changes ----
+
+  /**
+   * New election and heartbeat timeouts (a cluster's Spec.Raft changed). The elapsed counts stay;
+   * a randomized timeout outside the new [e, 2e) is drawn again, so the change takes effect within
+   * this election period, not after the next reset.
+   */
+  setTimeouts(electionTicks: number, heartbeatTicks: number): void {
+    if (!Number.isInteger(heartbeatTicks) || heartbeatTicks <= 0) throw new Error('raft config: heartbeatTicks must be a positive integer');
+    if (!Number.isInteger(electionTicks) || electionTicks <= heartbeatTicks) throw new Error('raft config: electionTicks must exceed heartbeatTicks');
+    this.electionTicks = electionTicks;
+    this.heartbeatTicks = heartbeatTicks;
+    if (this.randomizedElectionTimeout < electionTicks || this.randomizedElectionTimeout >= 2 * electionTicks) {
+      this.randomizedElectionTimeout = electionTicks + Math.floor(this.rand() * electionTicks);
+    }
+  }
 
   private reset(term: number): void {
     if (this.term !== term) {

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { ProposalDroppedError } from './errors.ts';
 import { enc, entry, only, Solo } from './node.test-helper.ts';
 import { RaftNode } from './rawnode.ts';
+import { MemoryStorage } from './storage.ts';
 
 describe('RaftNode ready/advance', () => {
   test('a fresh node has nothing to do', () => {
@@ -208,4 +209,13 @@ describe('RaftNode with asyncStorageWrites', () => {
     s.node.persisted(2, 2);
     expect(s.node.persistedIndex()).toBe(2);
   });
+});
+
+test('setTimeouts changes the election and heartbeat ticks, and refuses an election not above the heartbeat', () => {
+  const n = new RaftNode({ id: 'a', storage: new MemoryStorage(), rand: () => 0.5, electionTicks: 10, heartbeatTicks: 1 } as never);
+  n.setTimeouts(40, 4);
+  expect(n.timeouts).toEqual({ electionTicks: 40, heartbeatTicks: 4 });
+  expect(() => n.setTimeouts(4, 4)).toThrow('electionTicks must exceed heartbeatTicks');
+  expect(() => n.setTimeouts(10, 0)).toThrow('heartbeatTicks');
+  expect(n.timeouts).toEqual({ electionTicks: 40, heartbeatTicks: 4 });
 });

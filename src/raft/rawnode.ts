@@ -23,6 +23,15 @@ export class RaftNode {
     this.r.tick();
   }
 
+  /** Change the election and heartbeat timeouts, in ticks (Raft.setTimeouts). */
+  setTimeouts(electionTicks: number, heartbeatTicks: number): void {
+    this.r.setTimeouts(electionTicks, heartbeatTicks);
+  }
+
+  get timeouts(): { electionTicks: number; heartbeatTicks: number } {
+    return { electionTicks: this.r.electionTicks, heartbeatTicks: this.r.heartbeatTicks };
+  }
+
   /** Feed a message received from a peer. Messages addressed to another node are ignored. */
   step(m: Message): void {
     if (m.to !== this.r.id || m.from === this.r.id) return;

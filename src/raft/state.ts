@@ -38,8 +38,8 @@ export interface RaftState {
   msgs: Message[];
   readStates: ReadState[];
 
-  readonly electionTicks: number;
-  readonly heartbeatTicks: number;
+  electionTicks: number;
+  heartbeatTicks: number;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
   readonly maxSizePerMsg: number;

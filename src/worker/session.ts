@@ -7,6 +7,7 @@ import { AbortedError, errorMessage } from '../lib/errors.ts';
 import { encodedSize, type Message } from '../lib/frames.ts';
 import { type Clock, systemClock } from '../manager/dispatcher/clock.ts';
 import { type Conn, FrameChannel } from '../manager/dispatcher/conn.ts';
+import { NetTableRows } from '../manager/dispatcher/net-delta.ts';
 import {
   type EndpointPort, type NetTable, MAX_STATUS_UPDATES_PER_FRAME, type RevokedClientCert, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
@@ -217,6 +218,8 @@ export class SessionClient {
     }
     this.#channel = channel;
     let registered = false;
+    // The network table as this session's dispatcher last sent it: deltas apply to it.
+    let netRows: NetTableRows | null = null;
     // One timer of each kind at a time: the next heartbeat, the wait for its ack, the registration.
     let cancelHeartbeat = () => {};
     let cancelAckWait = () => {};
@@ -275,7 +278,12 @@ export class SessionClient {
           return this.#o.handlers.endpoints?.(m.b.ports);
         case 'networks':
           if (!registered) return fail('networks before registration');
+          netRows = NetTableRows.from(m.b);
           return this.#o.handlers.networks?.(m.b);
+        case 'networks.delta':
+          if (!netRows) return fail('networks.delta before a networks table');
+          netRows.apply(m.b);
+          return this.#o.handlers.networks?.(netRows.table());
         case 'secrets':
           if (!registered) return fail('secrets before registration');
           return this.#o.handlers.secrets?.(m.b);
@@ -325,7 +333,7 @@ export class SessionClient {
   /** Frame types beyond the first protocol this end handles (the dispatcher sends only those). */
   #accepts(): string[] {
     const h = this.#o.handlers;
-    return ['endpoints', 'networks', ...(h.secrets ? ['secrets'] : []), ...(h.revocations ? ['revocations'] : [])];
+    return ['endpoints', 'networks', 'networks.delta', ...(h.secrets ? ['secrets'] : []), ...(h.revocations ? ['revocations'] : [])];
   }
 
   // ------------------------------------------------------------------ status batches

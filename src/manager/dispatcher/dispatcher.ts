@@ -24,6 +24,7 @@ import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './p
 import { describedAs, refuse, ServerSession, type SessionInfo } from './session.ts';
 import { type StatusStats, StatusWriter } from './status.ts';
 import { SessionTables } from './tables.ts';
+import { NetTableBuilder } from './net-table.ts';
 import { caEpochOf } from '../ca/epoch.ts';
 import { upgradeGraceMs } from './upgrade-grace.ts';
 
@@ -45,6 +46,8 @@ export interface DispatcherOptions {
   /** How long a new connection may take to register. Default 10 s. */
   registerTimeoutMs?: number;
   clock?: Clock;
+  /** How long changes to the network table gather before their delta is sent (default 100; 0: at each commit). */
+  netTableFlushMs?: number;
   /** Source of heartbeat jitter, in [0, 1). */
   random?: () => number;
   /** Manager addresses handed to workers, for reconnecting elsewhere. */
@@ -76,6 +79,8 @@ export class Dispatcher {
   #running = false;
   #nextLogRequest = 1;
   readonly #tables: SessionTables;
+  #nets: NetTableBuilder;
+  #cancelNetFlush: (() => void) | null = null;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -85,6 +90,7 @@ export class Dispatcher {
     this.#random = opts.random ?? Math.random;
     this.#log = opts.log ?? (() => {});
     this.#tables = new SessionTables(opts.store);
+    this.#nets = new NetTableBuilder(opts.store);
     this.#status = new StatusWriter(opts.store, {
       clock: this.#clock, log: this.#log, maxBacklog: opts.maxStatusBacklog, maxConflictRetries: opts.maxConflictRetries,
     });
@@ -117,6 +123,7 @@ export class Dispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#nets = new NetTableBuilder(this.store); // changes while stopped went unwatched: read the store afresh
     this.#unwatch = this.store.watch((ev) => this.#onChange(ev));
     for (const n of this.store.list('nodes')) {
       if (n.Status.State === 'ready' && !this.#sessions.has(n.ID)) this.#armDown(n.ID, 'node did not reconnect to the dispatcher');
@@ -129,6 +136,8 @@ export class Dispatcher {
     this.#running = false;
     this.#unwatch?.();
     this.#unwatch = null;
+    this.#cancelNetFlush?.();
+    this.#cancelNetFlush = null;
     for (const cancel of this.#downTimers.values()) cancel();
     this.#downTimers.clear();
     for (const ch of this.#pendingChannels) ch.close('dispatcher stopped');
@@ -239,6 +248,7 @@ export class Dispatcher {
     const s = new ServerSession(newId(), nodeId, channel, new AssignmentTracker(nodeId, maxFrame), this.#log);
     s.acceptsEndpoints = accepts.includes('endpoints');
     s.acceptsNetworks = accepts.includes('networks');
+    s.acceptsNetDelta = s.acceptsNetworks && accepts.includes('networks.delta');
     s.acceptsRevocations = accepts.includes('revocations');
     if (accepts.includes('secrets')) s.secrets = new SecretTracker(nodeId, maxFrame);
     this.#sessions.set(nodeId, s);
@@ -249,7 +259,8 @@ export class Dispatcher {
     for (const b of s.secrets?.sync(this.store) ?? []) s.send({ t: 'secrets', b });
     for (const b of s.tracker.full(this.store)) s.send({ t: 'assignments', b });
     if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: this.#tables.endpoints() });
-    if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#tables.networks() });
+    // The table as last flushed: a change not flushed yet reaches this session with the next delta.
+    if (s.acceptsNetworks) s.send({ t: 'networks', b: this.#nets.full() });
     const revoked = s.acceptsRevocations ? this.#tables.revocations() : null;
     if (revoked) s.send({ t: 'revocations', b: revoked });
     this.#armExpiry(s);
@@ -374,6 +385,34 @@ export class Dispatcher {
     return !!t && taskFileRefs(t.Spec).length > 0;
   }
 
+  /**
+   * The network table changes with every join (its host) and every task that starts or stops: one
+   * flush per interval sends the rows changed since the last, so a wave of N joins costs N small
+   * deltas per session at most, not N whole tables (O(N²) bytes and CPU on the leader).
+   */
+  #scheduleNetFlush(): void {
+    const ms = this.#opts.netTableFlushMs ?? 100;
+    if (ms <= 0) return this.#flushNets();
+    if (this.#cancelNetFlush) return;
+    this.#cancelNetFlush = this.#clock.setTimer(ms, () => {
+      this.#cancelNetFlush = null;
+      this.#flushNets();
+    });
+  }
+
+  #flushNets(): void {
+    if (!this.#running) return;
+    const delta = this.#nets.flush();
+    if (!delta) return;
+    // Past the bounds the table leaves rows out, and a worker's rows would drift from it: send it whole.
+    const whole = this.#nets.truncated ? this.#nets.full() : null;
+    for (const s of this.#sessions.values()) {
+      if (!s.acceptsNetworks) continue;
+      if (s.acceptsNetDelta && !whole) s.send({ t: 'networks.delta', b: delta });
+      else s.send({ t: 'networks', b: whole ?? this.#nets.full() });
+    }
+  }
+
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
       for (const s of this.#sessions.values()) {
@@ -384,13 +423,14 @@ export class Dispatcher {
         for (const b of files ? s.secrets!.sync(this.store) : []) s.send({ t: 'secrets', b });
         for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
       }
-      const { endpoints, networks, revocations } = this.#tables.changed();
+      const { endpoints, revocations } = this.#tables.changed();
       if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });
-      if (networks) for (const s of this.#sessions.values()) if (s.acceptsNetworks) s.send({ t: 'networks', b: networks });
+      if (this.#nets.dirty) this.#scheduleNetFlush();
       if (revocations) for (const s of this.#sessions.values()) if (s.acceptsRevocations) s.send({ t: 'revocations', b: revocations });
       return;
     }
     this.#tables.note(ev);
+    this.#nets.note(ev);
     if (ev.table === 'tasks') {
       const t = ev.object as Task;
       this.#sessions.get(t.NodeID)?.tracker.markDirty(t.ID);

@@ -4,7 +4,8 @@
  *
  *   worker → manager  session.register, node.describe, heartbeat, tasks.status, logs.line, logs.end
  *   manager → worker  session.registered, session.error, heartbeat.ack, tasks.ack, assignments,
- *                     endpoints, networks, secrets, revocations, logs.request, logs.cancel
+ *                     endpoints, networks, networks.delta, secrets, revocations, logs.request,
+ *                     logs.cancel
  *
  * After `session.registered` the dispatcher sends the worker's full assignment set (possibly split
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
@@ -14,6 +15,7 @@
 import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
 import { type FileKind, isTaskState, MAX_SECRET_BYTES, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
+import type { NetTableDelta } from './net-delta.ts';
 
 export interface StatusUpdate { taskId: string; status: TaskStatus }
 
@@ -120,6 +122,12 @@ export interface SessionMessages {
   /** The overlay networks, and each service's VIPs and running tasks on them; sent when it changes. */
   networks: NetTable;
   /**
+   * The rows of the network table that changed since the last `networks` or `networks.delta`
+   * (net-delta.ts), only to a worker that lists `networks.delta` in `accepts`; others get the
+   * table whole each time.
+   */
+  'networks.delta': NetTableDelta;
+  /**
    * Secrets and configs the worker's tasks use (swarmkit's secret/config assignments): sent before
    * the assignments that need them, only to a worker that lists `secrets` in `accepts`; `removed`
    * when no unfinished task of the node uses them any more. Data travels nowhere else.
@@ -152,6 +160,13 @@ export const MAX_ENDPOINT_BACKENDS = 4096;
 
 const KiB = 1024;
 const id = is.string(256);
+const netNetwork = is.shape({ id, name: is.string(256), subnet: is.string(64), gateway: is.string(64), vni: is.number(), internal: is.optional(is.boolean()) });
+const netService = is.shape({
+  id, name: is.string(256), mode: is.oneOf(['vip', 'dnsrr'] as const),
+  vips: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_NETWORKS),
+  tasks: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_ADDRS),
+});
+const netHost = is.shape({ node: id, peer: is.string(256) });
 
 const taskStatus = is.shape({
   State: (x) => (isTaskState(x) ? null : 'not a task state'),
@@ -212,13 +227,19 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   networks: {
     version: 1, maxBytes: MAX_FRAME_BYTES,
     check: is.shape({
-      networks: is.array(is.shape({ id, name: is.string(256), subnet: is.string(64), gateway: is.string(64), vni: is.number(), internal: is.optional(is.boolean()) }), MAX_NET_NETWORKS),
-      services: is.array(is.shape({
-        id, name: is.string(256), mode: is.oneOf(['vip', 'dnsrr'] as const),
-        vips: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_NETWORKS),
-        tasks: is.array(is.shape({ net: id, addr: is.string(64) }), MAX_NET_ADDRS),
-      }), MAX_NET_SERVICES),
-      hosts: is.optional(is.array(is.shape({ node: id, peer: is.string(256) }), MAX_NET_SERVICES)),
+      networks: is.array(netNetwork, MAX_NET_NETWORKS),
+      services: is.array(netService, MAX_NET_SERVICES),
+      hosts: is.optional(is.array(netHost, MAX_NET_SERVICES)),
+    }),
+  },
+  'networks.delta': {
+    version: 1, maxBytes: MAX_FRAME_BYTES,
+    check: is.shape({
+      networks: is.optional(is.array(netNetwork, MAX_NET_NETWORKS)),
+      services: is.array(netService, MAX_NET_SERVICES),
+      removedServices: is.array(id, MAX_NET_SERVICES),
+      hosts: is.array(netHost, MAX_NET_SERVICES),
+      removedHosts: is.array(id, MAX_NET_SERVICES),
     }),
   },
   secrets: {

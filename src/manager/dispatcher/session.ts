@@ -32,6 +32,8 @@ export class ServerSession {
   acceptsEndpoints = false;
   /** The worker listed `networks` in its registration. */
   acceptsNetworks = false;
+  /** The worker listed `networks.delta`: after the first table, it gets the changed rows only. */
+  acceptsNetDelta = false;
   /** The worker listed `revocations` in its registration. */
   acceptsRevocations = false;
   /** What the worker holds of secrets and configs; null when it did not list `secrets` (it gets none). */

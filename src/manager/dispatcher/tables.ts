@@ -1,18 +1,17 @@
 /**
  * The tables every session that asked for them receives whole: the published ports (`endpoints`,
- * for the ingress), the overlay networks (`networks`, for the NetworkAgent) and the revoked client
- * bundles (`revocations`, for a worker's metrics listener). Each is recomputed only after a change
- * that may have altered it, and sent again only when its content changed.
+ * for the ingress) and the revoked client bundles (`revocations`, for a worker's metrics listener).
+ * Each is recomputed only after a change that may have altered it, and sent again only when its
+ * content changed. The overlay networks' table goes by deltas instead (net-table.ts).
  */
 import type { ChangeEvent, MemoryStore } from '../../store/index.ts';
 import type { Cluster, Node, Task } from '../../types/index.ts';
 import { endpointTable, taskMatters } from './endpoints.ts';
-import { netTable, taskMattersForNet } from './net-table.ts';
 import { MAX_REVOCATIONS, type RevokedClientCert, type SessionMessages } from './protocol.ts';
 
 interface Cached<B> { json: string; body: B }
 
-type Changed = { endpoints?: SessionMessages['endpoints']; networks?: SessionMessages['networks']; revocations?: SessionMessages['revocations'] | null };
+type Changed = { endpoints?: SessionMessages['endpoints']; revocations?: SessionMessages['revocations'] | null };
 
 /**
  * The Cluster object's revoked client bundles, by serial (a stable order, so an unchanged list
@@ -31,8 +30,6 @@ export class SessionTables {
   /** Each table as last computed (JSON to compare), and whether a change since may have altered it. */
   #endpoints: Cached<SessionMessages['endpoints']> | null = null;
   #endpointsDirty = true;
-  #nets: Cached<SessionMessages['networks']> | null = null;
-  #netsDirty = true;
   #revocations: Cached<SessionMessages['revocations'] | null> | null = null;
   #revocationsDirty = true;
 
@@ -44,15 +41,6 @@ export class SessionTables {
     this.#endpointsDirty = false;
     const body = { ports: endpointTable(this.store) };
     this.#endpoints = { json: JSON.stringify(body), body };
-    return body;
-  }
-
-  /** The network table now. */
-  networks(): SessionMessages['networks'] {
-    if (this.#nets && !this.#netsDirty) return this.#nets.body;
-    this.#netsDirty = false;
-    const body = netTable(this.store);
-    this.#nets = { json: JSON.stringify(body), body };
     return body;
   }
 
@@ -73,11 +61,6 @@ export class SessionTables {
       const now = this.endpoints();
       if (this.#endpoints!.json !== before) out.endpoints = now;
     }
-    if (this.#netsDirty) {
-      const before = this.#nets?.json;
-      const now = this.networks();
-      if (this.#nets!.json !== before) out.networks = now;
-    }
     if (this.#revocationsDirty) {
       const before = this.#revocations?.json;
       const now = this.revocations();
@@ -89,9 +72,6 @@ export class SessionTables {
   /** A change to the store (not a commit): which tables it may have altered. */
   note(ev: Exclude<ChangeEvent, { kind: 'commit' }>): void {
     if (ev.table === 'clusters') this.#revocationsDirty = true;
-    if (ev.table === 'services' || ev.table === 'networks') this.#netsDirty = true;
-    else if (ev.table === 'nodes' && (ev.kind !== 'update' || (ev.object as Node).Description.TLSInfo?.PeerID !== (ev.old as Node).Description.TLSInfo?.PeerID)) this.#netsDirty = true;
-    else if (ev.table === 'tasks' && (ev.kind === 'delete' || taskMattersForNet(ev.object as Task, ev.kind === 'update' ? ev.old as Task : undefined))) this.#netsDirty = true;
     if (ev.table === 'services') this.#endpointsDirty = true;
     else if (ev.table === 'nodes') {
       const n = ev.object as Node;
