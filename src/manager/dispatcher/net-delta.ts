@@ -4,16 +4,9 @@
  * then only the rows that changed; both ends assemble the table from the rows with `table()`, so
  * a worker's view after any run of deltas is the table a full rebuild gives (same order, same bounds).
  */
-import { MAX_NET_ADDRS, MAX_NET_SERVICES, type NetTable, type NetTableNetwork, type NetTableService } from './protocol.ts';
+import { MAX_NET_ADDRS, MAX_NET_SERVICES, type NetTable, type NetTableDelta, type NetTableNetwork, type NetTableService } from './protocol.ts';
 
-/** Changed rows only: `networks` whole when it changed (a short list), services and hosts by key. */
-export interface NetTableDelta {
-  networks?: NetTableNetwork[];
-  services: NetTableService[];
-  removedServices: string[];
-  hosts: { node: string; peer: string }[];
-  removedHosts: string[];
-}
+export type { NetTableDelta };
 
 export class NetTableRows {
   networks: NetTableNetwork[] = [];

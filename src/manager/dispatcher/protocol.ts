@@ -15,7 +15,6 @@
 import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
 import { type FileKind, isTaskState, MAX_SECRET_BYTES, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
 import type { LogLine } from '../../executor/contract.ts';
-import type { NetTableDelta } from './net-delta.ts';
 
 export interface StatusUpdate { taskId: string; status: TaskStatus }
 
@@ -286,4 +285,16 @@ export function splitBySize<T>(items: T[], sizeOf: (x: T) => number, maxBytes: n
   }
   if (cur.length > 0) groups.push(cur);
   return groups;
+}
+
+/**
+ * The rows of the networks table that changed since the last table or delta (net-delta.ts applies it):
+ * `networks` whole when it changed (a short list), services and hosts by key.
+ */
+export interface NetTableDelta {
+  networks?: NetTableNetwork[];
+  services: NetTableService[];
+  removedServices: string[];
+  hosts: { node: string; peer: string }[];
+  removedHosts: string[];
 }
