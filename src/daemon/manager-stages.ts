@@ -19,6 +19,8 @@ export interface ManagerExtras {
   clock?: Clock;
   /** The dispatcher's heartbeat jitter source (default Math.random). */
   random?: () => number;
+  /** Least real ms between two task status writes (default 50; the simulation passes 0). */
+  statusMinGapMs?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export class Manager {
     const { clock, random } = extra;
     // The dispatcher reads the cluster's Spec.Dispatcher.HeartbeatPeriod itself, on every heartbeat.
     this.dispatcher = new Dispatcher({
-      store, log, managers: extra.managers, random,
+      store, log, managers: extra.managers, random, statusMinGapMs: extra.statusMinGapMs,
       clock: clock && { now: () => clock.now(), setTimer: (ms, fn) => { const t = clock.setTimer(ms, fn); return () => t.cancel(); } },
     });
     const onError = (stage: string, err: unknown) => log(`${stage}: ${err instanceof Error ? err.message : String(err)}`);

@@ -54,6 +54,8 @@ export interface DispatcherOptions {
   managers?: () => string[];
   /** Status updates waiting to be written, over all sessions; a session that overflows it is closed. */
   maxStatusBacklog?: number;
+  /** Least real ms between two status writes (StatusWriterOptions.minGapMs). */
+  statusMinGapMs?: number;
   /** Attempts per status transaction when other writers conflict with it. */
   maxConflictRetries?: number;
   maxFrameBytes?: number;
@@ -92,7 +94,7 @@ export class Dispatcher {
     this.#tables = new SessionTables(opts.store);
     this.#nets = new NetTableBuilder(opts.store);
     this.#status = new StatusWriter(opts.store, {
-      clock: this.#clock, log: this.#log, maxBacklog: opts.maxStatusBacklog, maxConflictRetries: opts.maxConflictRetries,
+      clock: this.#clock, log: this.#log, maxBacklog: opts.maxStatusBacklog, maxConflictRetries: opts.maxConflictRetries, minGapMs: opts.statusMinGapMs,
     });
   }
 

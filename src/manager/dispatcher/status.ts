@@ -27,6 +27,12 @@ export interface StatusWriterOptions {
   log: (msg: string) => void;
   /** Updates (and frames) waiting to be written before `enqueue` refuses more. Default 10 000, or the number of tasks in the store when more. */
   maxBacklog?: number;
+  /**
+   * Least time between two writes' starts, in real ms (default 50). The control-plane simulator
+   * passes 0: a real timer fires after however many simulated steps the host's load allows, and a
+   * seed would no longer replay the same run.
+   */
+  minGapMs?: number;
   /** Attempts per transaction. Default 10. */
   maxConflictRetries?: number;
 }
@@ -78,7 +84,7 @@ export class StatusWriter {
       this.#scheduled = false;
       void this.#round();
     };
-    const wait = this.#lastRoundAt + MIN_GAP_MS - performance.now();
+    const wait = this.#lastRoundAt + (this.opts.minGapMs ?? MIN_GAP_MS) - performance.now();
     // A real timer, not the injected clock's: a gap this short is a pace, never a deadline to test.
     if (wait > 0) setTimeout(go, wait);
     else setImmediate(go);

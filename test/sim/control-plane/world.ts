@@ -99,7 +99,7 @@ export class World {
       this.log(`leader: none (was ${old ? 'up' : 'none'}), ${next} in ${gapMs} ms`);
       this.sim.after(gapMs, () => {
         this.#transition = this.#transition.then(async () => {
-          const m = new Manager(this.store, () => {}, { clock: stageClock(this.sim), random: () => this.rng.next(), managers: () => this.managerIds });
+          const m = new Manager(this.store, () => {}, { clock: stageClock(this.sim), random: () => this.rng.next(), managers: () => this.managerIds, statusMinGapMs: 0 });
           this.leader = m;
           this.leaderId = next;
           await m.start();
