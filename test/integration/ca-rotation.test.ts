@@ -19,10 +19,19 @@ const tlsOf = (n: any) => n.Description.TLSInfo ?? {};
 test('shoal cluster ca --rotate: no task restarts, raft keeps committing, every node moves to the new root; old tokens refused, new ones work', logsOnFailure(async () => {
   await using cluster = Cluster.loopback();
   const { managers: [m1, m2, m3], ids } = await cluster.boot({ managers: 3, workers: 0 });
+  // Nodes hear of a rotation with their heartbeat acks and renew at once. Below, m3 is paused
+  // (SIGSTOP) while the rotation starts, so the rotation cannot end before m3 renews: it is seen
+  // under way while the cluster commits. A paused node must not be marked down meanwhile (a down
+  // node would not hold the rotation back): with a 5 s heartbeat it has 15 s, counted from its
+  // last heartbeat under that period. m3 is restarted so that its session starts under it.
+  await m1.ok('cluster', 'update', '--dispatcher-heartbeat', '5s');
+  await m3.restart();
+  await cluster.waitReady(3, 3, 30_000, m1);
   await m1.ok('service', 'create', '--detach', '--name', 'steady', '--replicas', '3', '--', '/bin/sleep', '3600');
-  const before = await waitFor('3 tasks of steady running', async () => {
+  // One task per node: m3's running proves its new session is registered.
+  const before = await waitFor('3 tasks of steady running, one on m3', async () => {
     const r = await m1.running('steady');
-    return r.length === 3 ? r.map((t) => t.ID).sort() : null;
+    return r.length === 3 && r.some((t) => t.NodeID === ids.get(m3)) ? r.map((t) => t.ID).sort() : null;
   }, 30_000);
   const swarm0 = await m1.json('/swarm');
   const oldRoot = swarm0.TLSInfo.TrustRoot as string;
@@ -31,15 +40,18 @@ test('shoal cluster ca --rotate: no task restarts, raft keeps committing, every 
   // The docker CLI's fields: the issuer as base64 DER, the same as the nodes' certificates show.
   for (const n of await m1.json<any[]>('/nodes')) expect(tlsOf(n).CertIssuerPublicKey).toBe(swarm0.TLSInfo.CertIssuerPublicKey);
 
-  // Nodes hear of a rotation with their heartbeat acks: slow ones keep it running long enough
-  // (each node renews at its next ack, 0-20 s away) for the cluster to be seen committing meanwhile.
-  await m1.ok('cluster', 'update', '--dispatcher-heartbeat', '20s');
-  const rotation = m2.cli('cluster', 'ca', '--rotate', '--timeout', '150s');
-  await waitFor('the rotation under way', async () => (await m1.json('/swarm')).RootRotationInProgress === true, 20_000, 20);
-  // While it runs: the cluster commits (a scale up goes through raft, scheduler, dispatcher).
-  await m3.ok('service', 'scale', '--detach', 'steady=4');
-  expect((await m3.json('/swarm')).RootRotationInProgress).toBe(true);
-  const done = await rotation;
+  m3.signal('SIGSTOP');
+  let rotation: ReturnType<typeof m2.cli>;
+  try {
+    rotation = m2.cli('cluster', 'ca', '--rotate', '--timeout', '150s');
+    await waitFor('the rotation under way', async () => (await m1.json('/swarm')).RootRotationInProgress === true, 20_000, 20);
+    // While it runs: the cluster commits (a scale up goes through raft, scheduler, dispatcher).
+    await m1.ok('service', 'scale', '--detach', 'steady=4');
+    expect((await m1.json('/swarm')).RootRotationInProgress).toBe(true);
+  } finally {
+    m3.signal('SIGCONT');
+  }
+  const done = await rotation!;
   expect(done.code).toBe(0);
   expect(done.stdout).toContain('rotated TLS certificates: 3/3 nodes; rotated CA certificates: 3/3 nodes');
 
@@ -76,7 +88,6 @@ test('shoal cluster ca --rotate: no task restarts, raft keeps committing, every 
   expect(tlsOf(await m1.json(`/nodes/${w1Id}`)).CertIssuerPublicKey).toBe(swarm1.TLSInfo.CertIssuerPublicKey);
   await m1.ok('service', 'create', '--detach', '--name', 'on-new', '--constraint', `node.id==${w1Id}`, '--', '/bin/sleep', '3600');
   await waitFor('a task on the node that joined after the rotation', async () => (await m1.running('on-new')).length === 1, 30_000);
-  void ids;
 }), 300_000);
 
 test('bad rotation input: key of another certificate, expired root, key without certificate, unreachable external CA; the cluster is untouched', logsOnFailure(async () => {
