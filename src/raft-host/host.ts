@@ -539,14 +539,8 @@ export class RaftHost implements Proposer {
       obs?.restored?.(this.id, rd.snapshot.meta.index, rd.snapshot.meta.term);
       this.conf = { voters: [...rd.snapshot.meta.conf.voters], learners: [...rd.snapshot.meta.conf.learners] };
     }
-    for (const e of rd.committed) {
-      if (e.index > this.applied) this.applyEntry(e);
-      if (!this.running) return false; // a callback stopped us (e.g. after our own removal)
-    }
     // 4. reads.
-    this.noteReadStates(rd);
-    this.settleReads();
-    return true;
+    return this.applyAndRead(rd);
   }
 
   /**
@@ -586,6 +580,11 @@ export class RaftHost implements Proposer {
         if (late.length && this.running) this.opts.transport.send(late);
       });
     }
+    return this.applyAndRead(rd);
+  }
+
+  /** Apply what the ready committed, then settle the reads it answers. False when stopped meanwhile. */
+  private applyAndRead(rd: Ready): boolean {
     for (const e of rd.committed) {
       if (e.index > this.applied) this.applyEntry(e);
       if (!this.running) return false; // a callback stopped us (e.g. after our own removal)

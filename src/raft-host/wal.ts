@@ -363,12 +363,8 @@ export class Wal {
    */
   saveSnapshotAsync(snap: Snapshot, done: (err: Error | null) => void): void {
     if (this.closed) return done(new Error('WAL closed'));
-    const { index, term, conf } = snap.meta;
-    const body = this.record(SNAPSHOT_RECORD, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
-    const name = `${hex16(index)}.snap`;
-    const tmp = pathJoin(this.dir, name + '.tmp');
-    const f = this.disk.open(tmp);
-    f.append(body);
+    const { index, term } = snap.meta;
+    const { name, tmp, f } = this.openSnapshotTemp(snap);
     f.fsyncAsync!((err) => {
       f.close();
       if (err || this.closed) return done(err ?? new Error('WAL closed'));
@@ -400,14 +396,20 @@ export class Wal {
     for (const n of snaps.slice(0, Math.max(0, snaps.length - this.keepSnapshots))) this.disk.unlink(pathJoin(this.dir, n));
   }
 
-  /** `<index>.snap`, durably: temp name, fsync, rename, dir fsync. */
-  private writeSnapshotFile(snap: Snapshot): string {
+  /** The snapshot's record written to `<index>.snap.tmp`, not yet synced. */
+  private openSnapshotTemp(snap: Snapshot): { name: string; tmp: string; f: DiskFile } {
     const { index, term, conf } = snap.meta;
     const body = this.record(SNAPSHOT_RECORD, packr.pack([index, term, conf.voters, conf.learners, snap.data]));
     const name = `${hex16(index)}.snap`;
     const tmp = pathJoin(this.dir, name + '.tmp');
     const f = this.disk.open(tmp);
     f.append(body);
+    return { name, tmp, f };
+  }
+
+  /** `<index>.snap`, durably: temp name, fsync, rename, dir fsync. */
+  private writeSnapshotFile(snap: Snapshot): string {
+    const { name, tmp, f } = this.openSnapshotTemp(snap);
     f.fsync();
     f.close();
     this.disk.rename(tmp, pathJoin(this.dir, name));
