@@ -12,6 +12,7 @@
  * order, as checking every node (Pipeline.run) and taking the best of them (pickNode).
  */
 import type { Node, Task } from '../../types/index.ts';
+import { MinHeap } from '../../lib/heap.ts';
 import type { Filter, FilterContext, NodeLoad, Pipeline } from './filters.ts';
 
 interface Entry {
@@ -27,51 +28,10 @@ function before(a: Entry, b: Entry): boolean {
   return a.node.ID < b.node.ID;
 }
 
-/** A binary min-heap of entries in spread order. */
-class NodeHeap {
-  private readonly a: Entry[] = [];
-
-  get size(): number { return this.a.length; }
-  peek(): Entry | undefined { return this.a[0]; }
-
-  push(e: Entry): void {
-    const a = this.a;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-
-  pop(): Entry | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 interface Group {
   serviceId: string;
   candidates: readonly Node[];
-  heap: NodeHeap;
+  heap: MinHeap<Entry>;
   /** The explanation for a task of this group that no node takes, and the placement count it holds for. */
   explained?: { at: number; text: string };
 }
@@ -127,7 +87,7 @@ export class Placement {
     let g = this.groups.get(key);
     if (g) return g;
     const candidates = task.NodeID ? [this.byId.get(task.NodeID)].filter((n): n is Node => !!n) : this.nodes;
-    const heap = new NodeHeap();
+    const heap = new MinHeap<Entry>(before);
     for (const node of candidates) {
       if (!this.staticFilters.every((f) => f.check(node, task, this.ctx))) continue;
       const l = this.load(node.ID);
