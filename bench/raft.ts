@@ -16,24 +16,10 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS, RaftHost, type RaftHostOptions } from '../src/raft-host/host.ts';
-import { type DiskFile, NodeDisk } from '../src/raft-host/disk.ts';
 import { InMemoryTransport } from '../src/raft-host/memory-transport.ts';
-import { NotLeaderError, type StateMachine } from '../src/raft-host/proposer.ts';
+import { CountingMachine, FsyncHookDisk } from '../src/raft-host/testkit.ts';
+import { NotLeaderError } from '../src/raft-host/proposer.ts';
 import { type Figure, fsyncRate, report, stats } from './lib.ts';
-
-class CountingMachine implements StateMachine {
-  count = 0;
-  apply(): unknown {
-    return ++this.count;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(String(this.count));
-  }
-  restore(s: Uint8Array): void {
-    this.count = Number(new TextDecoder().decode(s));
-  }
-}
-
 
 async function waitFor<T>(get: () => T | undefined | null | false, what: string, boundMs: number): Promise<T> {
   const deadline = performance.now() + boundMs;
@@ -52,23 +38,14 @@ interface Node {
 }
 
 /** The real disk, timing each background fdatasync: the tail of commit latency next to the disk's own. */
-class TimedDisk extends NodeDisk {
+class TimedDisk extends FsyncHookDisk {
   fsyncMs: number[] = [];
-  override open(path: string): DiskFile {
-    const f = super.open(path);
-    return {
-      path: f.path,
-      append: (d) => f.append(d),
-      fsync: () => f.fsync(),
-      close: () => f.close(),
-      fsyncAsync: (done) => {
-        const t0 = performance.now();
-        f.fsyncAsync!((err) => {
-          this.fsyncMs.push(performance.now() - t0);
-          done(err);
-        });
-      },
-    };
+  protected override aroundFsync(sync: (done: (err: Error | null) => void) => void, done: (err: Error | null) => void): void {
+    const t0 = performance.now();
+    sync((err) => {
+      this.fsyncMs.push(performance.now() - t0);
+      done(err);
+    });
   }
 }
 

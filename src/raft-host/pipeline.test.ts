@@ -2,32 +2,22 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type DiskFile, NodeDisk } from './disk.ts';
+import { CountingMachine, FsyncHookDisk } from './testkit.ts';
 import { RaftHost } from './host.ts';
 import { InMemoryTransport } from './memory-transport.ts';
-import type { StateMachine } from './proposer.ts';
 
 // The pipelined persist step (group commit, fsync off the loop, a leader's appends before its own
 // fsync) must never acknowledge a write that a quorum has not on disk. A disk whose background
 // fsyncs the test holds back shows what waits for them.
 
-/** The real disk, but fsyncAsync completes only while not held. */
-class HeldDisk extends NodeDisk {
+/** The real disk, but a background fsync starts only while not held. */
+class HeldDisk extends FsyncHookDisk {
   private held = false;
   private waiting: (() => void)[] = [];
-  override open(path: string): DiskFile {
-    const f = super.open(path);
-    return {
-      path: f.path,
-      append: (d) => f.append(d),
-      fsync: () => f.fsync(),
-      close: () => f.close(),
-      fsyncAsync: (done) => {
-        const go = () => f.fsyncAsync!(done);
-        if (this.held) this.waiting.push(go);
-        else go();
-      },
-    };
+  protected override aroundFsync(sync: (done: (err: Error | null) => void) => void, done: (err: Error | null) => void): void {
+    const go = () => sync(done);
+    if (this.held) this.waiting.push(go);
+    else go();
   }
   hold(): void {
     this.held = true;
@@ -35,19 +25,6 @@ class HeldDisk extends NodeDisk {
   release(): void {
     this.held = false;
     for (const go of this.waiting.splice(0)) go();
-  }
-}
-
-class Counter implements StateMachine {
-  n = 0;
-  apply(): unknown {
-    return ++this.n;
-  }
-  snapshot(): Uint8Array {
-    return new TextEncoder().encode(String(this.n));
-  }
-  restore(s: Uint8Array): void {
-    this.n = Number(new TextDecoder().decode(s));
   }
 }
 
@@ -71,7 +48,7 @@ async function threeVoters() {
   const ids = ['a', 'b', 'c'];
   const nodes = ids.map((id) => {
     const disk = new HeldDisk();
-    const host = new RaftHost({ id, dir: join(root, id), disk, transport: hub.connect(id), stateMachine: new Counter(), bootstrap: { voters: ids, learners: [] }, tickMs: 20 });
+    const host = new RaftHost({ id, dir: join(root, id), disk, transport: hub.connect(id), stateMachine: new CountingMachine(), bootstrap: { voters: ids, learners: [] }, tickMs: 20 });
     host.start();
     cleanup.push(() => host.stop());
     return { id, disk, host };
