@@ -19,17 +19,7 @@ import { tasksRoutes } from './tasks.ts';
 import { upgradeRoutes } from './upgrade.ts';
 
 export function clusterRoutes(deps: ApiDeps, app: Hono): Hono {
-  app.route('/', swarmRoutes(deps));
-  app.route('/', backupRoutes(deps));
-  app.route('/', servicesRoutes(deps));
-  app.route('/', tasksRoutes(deps));
-  app.route('/', nodesRoutes(deps));
-  app.route('/', pluginsRoutes(deps));
-  app.route('/', networksRoutes(deps));
-  app.route('/', caRoutes(deps));
-  app.route('/', secretsRoutes(deps));
-  app.route('/', raftRoutes(deps));
-  app.route('/', eventsRoutes(deps));
-  app.route('/', upgradeRoutes(deps));
+  const routes = [swarmRoutes, backupRoutes, servicesRoutes, tasksRoutes, nodesRoutes, pluginsRoutes, networksRoutes, caRoutes, secretsRoutes, raftRoutes, eventsRoutes, upgradeRoutes];
+  for (const r of routes) app.route('/', r(deps));
   return app;
 }
