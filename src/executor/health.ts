@@ -15,7 +15,8 @@
  */
 import { spawn } from 'node:child_process';
 import { NS_PER_MS, type HealthConfig, type TaskSpec } from '../types/index.ts';
-import type { Controller, ExitStatus, LogLine, LogOptions, TaskStats } from './contract.ts';
+import type { Controller, ExitStatus } from './contract.ts';
+import { DelegatingController } from './delegate.ts';
 import { ExecutorError } from './errors.ts';
 
 /** Raised when the task's health check reports it unhealthy: the task fails. */
@@ -97,24 +98,19 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** `ctl` with the health check's rules added to start and wait. */
-export class HealthGate implements Controller {
+export class HealthGate extends DelegatingController {
   readonly #t: Timing;
   #startedAt = 0;
 
-  constructor(private readonly inner: Controller, hc: HealthConfig, private readonly probe: Probe, private readonly log: (msg: string) => void, private readonly graceMs: number) {
+  constructor(inner: Controller, hc: HealthConfig, private readonly probe: Probe, private readonly log: (msg: string) => void, private readonly graceMs: number) {
+    super(inner);
     this.#t = healthTiming(hc);
   }
 
-  prepare(signal: AbortSignal): Promise<void> { return this.inner.prepare(signal); }
-  stop(graceMs: number): Promise<void> { return this.inner.stop(graceMs); }
-  remove(): Promise<void> { return this.inner.remove(); }
-  recover(): Promise<boolean> { return this.inner.recover(); }
-  logs(opts?: LogOptions): AsyncIterable<LogLine> { return this.inner.logs(opts); }
-  stats(): Promise<TaskStats> { return this.inner.stats(); }
   pid(): Promise<number | undefined> { return this.inner.pid ? this.inner.pid() : this.inner.stats().then((s) => s.pid); }
 
   /** Started, then healthy: the first probe that succeeds; a task that exits first returns at once (wait reports it). */
-  async start(signal: AbortSignal): Promise<void> {
+  override async start(signal: AbortSignal): Promise<void> {
     await this.inner.start(signal);
     this.#startedAt = Date.now();
     const stop = new AbortController();
@@ -128,7 +124,7 @@ export class HealthGate implements Controller {
   }
 
   /** Until the task ends, or turns unhealthy (then it is stopped and fails). */
-  async wait(signal: AbortSignal): Promise<ExitStatus> {
+  override async wait(signal: AbortSignal): Promise<ExitStatus> {
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
     try {

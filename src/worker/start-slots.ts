@@ -9,7 +9,8 @@
  * stuck task cannot keep others from being stopped.
  */
 import PQueue from 'p-queue';
-import type { Controller, ExitStatus, LogLine, LogOptions, TaskStats } from '../executor/contract.ts';
+import type { Controller } from '../executor/contract.ts';
+import { DelegatingController } from '../executor/delegate.ts';
 
 /** Tasks preparing or starting at once on a node, by default. */
 export const DEFAULT_CONCURRENT_STARTS = 32;
@@ -40,8 +41,9 @@ export class StartSlots {
   }
 }
 
-class BoundedController implements Controller {
-  constructor(private readonly inner: Controller, private readonly slots: StartSlots) {
+class BoundedController extends DelegatingController {
+  constructor(inner: Controller, private readonly slots: StartSlots) {
+    super(inner);
     if (inner.pid) this.pid = () => inner.pid!();
     if (inner.address) this.address = () => inner.address!();
   }
@@ -49,12 +51,6 @@ class BoundedController implements Controller {
   pid?: () => Promise<number | undefined>;
   address?: () => Promise<string | undefined>;
 
-  prepare(signal: AbortSignal): Promise<void> { return this.slots.run(() => this.inner.prepare(signal), signal); }
-  start(signal: AbortSignal): Promise<void> { return this.slots.run(() => this.inner.start(signal), signal); }
-  wait(signal: AbortSignal): Promise<ExitStatus> { return this.inner.wait(signal); }
-  stop(graceMs: number): Promise<void> { return this.inner.stop(graceMs); }
-  remove(): Promise<void> { return this.inner.remove(); }
-  recover(): Promise<boolean> { return this.inner.recover(); }
-  logs(opts?: LogOptions): AsyncIterable<LogLine> { return this.inner.logs(opts); }
-  stats(): Promise<TaskStats> { return this.inner.stats(); }
+  override prepare(signal: AbortSignal): Promise<void> { return this.slots.run(() => this.inner.prepare(signal), signal); }
+  override start(signal: AbortSignal): Promise<void> { return this.slots.run(() => this.inner.start(signal), signal); }
 }
