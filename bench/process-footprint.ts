@@ -1,10 +1,11 @@
 /**
  * Process tasks at scale (issue #18), as a user runs them (dist/shoal, one host): the time from
  * `POST /services/create` with N process replicas to all N running (counted from the task events
- * of GET /events, opened before the create), and what supervising them costs: each task's
- * supervisor (shim) process, VmRSS from /proc/<pid>/status and Pss from /proc/<pid>/smaps_rollup
- * (Pss shares the pages the shims have in common fairly among them: their sum is what N shims
- * really take), and the daemon's RSS growth.
+ * of GET /events, opened before the create), and what supervising them costs: the supervisor
+ * processes (native: one per up to 128 tasks; JavaScript shim: one per task), VmRSS from
+ * /proc/<pid>/status and Pss from /proc/<pid>/smaps_rollup summed over them and shared out per
+ * task (Pss shares the pages they have in common fairly among them), their CPU and the programs',
+ * and the daemon's RSS growth.
  *
  * Goals: per-task supervision ≤ 2 MiB; 1 000 replicas running < 5 s after create.
  *   bun bench/process-footprint.ts              1 000 replicas (the full bench's default)
@@ -36,7 +37,11 @@ function kib(file: string, field: string): number {
   } catch { return NaN; }
 }
 
-/** The pids the task files `file` (shim.json: the supervisors; child.json: the programs) name under `dataDir`. */
+/**
+ * The pids the task files `file` (shim.json: the supervisors; child.json: the programs) name under
+ * `dataDir`, each once: a native supervisor serves many tasks (plugins/process/launcher.ts), a
+ * JavaScript shim one.
+ */
 function taskPids(dataDir: string, file = 'shim.json'): number[] {
   const tasks = join(dataDir, 'tasks');
   if (!existsSync(tasks)) return [];
@@ -44,24 +49,12 @@ function taskPids(dataDir: string, file = 'shim.json'): number[] {
   for (const id of readdirSync(tasks)) {
     try { pids.push((JSON.parse(readFileSync(join(tasks, id, file), 'utf8')) as { pid: number }).pid); } catch { /* not a process task, or not started */ }
   }
-  return pids;
+  return [...new Set(pids)];
 }
 
 /** CPU time a single-threaded process has run, in ms (/proc/<pid>/schedstat, ns: exact, where stat's ticks of 10 ms round a shim's few ms to 0). */
 function schedMs(pid: number): number {
   try { return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6; } catch { return 0; }
-}
-
-/** The shim launcher of the daemon on `dataDir` (its shim binary lives under the data dir). */
-function launcherPid(dataDir: string): number | undefined {
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv[1] === '--launcher' && argv[0]!.startsWith(dataDir)) return Number(p);
-    } catch { /* gone */ }
-  }
-  return undefined;
 }
 
 /** Busy CPU time of the whole host so far (all cores, user + nice + system + irq + softirq), in ms. */
@@ -192,7 +185,7 @@ async function stagesOf(d: Daemon, name: string, n: number, t0Nano: bigint): Pro
   return out;
 }
 
-interface Measured { kind: string; n: number; createToRunningMs: number; daemonCpuMs: number; shimCpuMs: number; programCpuMs: number; launcherCpuMs: number; hostBusyMs: number; rssPerShim: number; pssPerShim: number; shims: number; daemonGrowth: number; daemonRss: number; stages: Stages }
+interface Measured { kind: string; n: number; createToRunningMs: number; daemonCpuMs: number; shimCpuMs: number; programCpuMs: number; hostBusyMs: number; rssPerShim: number; pssPerShim: number; shims: number; daemonGrowth: number; daemonRss: number; stages: Stages }
 
 async function measure(n: number, env: Record<string, string>): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-pf-'));
@@ -211,8 +204,6 @@ async function measure(n: number, env: Record<string, string>): Promise<Measured
     await ev.opened;
     const cpu0 = cpuMs(d.proc!.pid);
     const busy0 = hostBusyMs();
-    const launcher0 = launcherPid(d.dataDir); // none yet unless an earlier task started one
-    const launcherCpu0 = launcher0 ? schedMs(launcher0) : 0;
     const t0 = performance.now();
     const t0Nano = BigInt(Date.now()) * 1_000_000n;
     const res = await d.api('/services/create', {
@@ -235,21 +226,20 @@ async function measure(n: number, env: Record<string, string>): Promise<Measured
     const daemonCpuMs = cpuMs(d.proc!.pid) - cpu0;
     const hostBusy = hostBusyMs() - busy0;
     // Where the host's CPU went meanwhile: the supervisors, the programs (their share between fork
-    // and exec, with the cgroup joins, counts here: same pid), the launcher. All of it since their
-    // start, which was within the measured span.
+    // and exec, with the cgroup joins, counts here: same pid). All of it since their start, which
+    // was within the measured span.
     const sum = (pids: number[]) => pids.reduce((a, p) => a + schedMs(p), 0);
     const shimCpuMs = sum(taskPids(d.dataDir, 'shim.json'));
     const programCpuMs = sum(taskPids(d.dataDir, 'child.json'));
-    const launcher = launcherPid(d.dataDir);
-    const launcherCpuMs = launcher ? schedMs(launcher) - (launcher === launcher0 ? launcherCpu0 : 0) : 0;
     const stages = await stagesOf(d, name, n, t0Nano).catch((err) => { console.log(`  (no stage times: ${err})`); return {}; });
     const daemonRss = await steadyRss(d.proc!.pid);
     const pids = taskPids(d.dataDir);
     const rss = pids.map((p) => kib(`/proc/${p}/status`, 'VmRSS')).filter((x) => !Number.isNaN(x));
     const pss = pids.map((p) => kib(`/proc/${p}/smaps_rollup`, 'Pss')).filter((x) => !Number.isNaN(x));
-    const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+    // Per task: what all the supervisors take, shared out among the tasks they serve.
+    const perTask = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / n : NaN);
     return {
-      kind: shimKind(d), n, createToRunningMs, daemonCpuMs, shimCpuMs, programCpuMs, launcherCpuMs, hostBusyMs: hostBusy, rssPerShim: avg(rss), pssPerShim: avg(pss), shims: rss.length,
+      kind: shimKind(d), n, createToRunningMs, daemonCpuMs, shimCpuMs, programCpuMs, hostBusyMs: hostBusy, rssPerShim: perTask(rss), pssPerShim: perTask(pss), shims: rss.length,
       daemonGrowth: daemonRss - before, daemonRss, stages,
     };
   } finally {
@@ -278,13 +268,12 @@ function figures(m: Measured, label: string, goals: boolean): Figure[] {
   const cores = navigator.hardwareConcurrency;
   out.push(report({ name: `${label}: host CPU busy (create → running, all cores)`, value: m.hostBusyMs, unit: 'ms',
     anchor: `${cores} cores × the wall time = ${(cores * m.createToRunningMs).toFixed(0)} ms available; < ${GOAL_1000_MS} ms wall needs < ${cores * GOAL_1000_MS} ms for 1000` }));
-  out.push(report({ name: `${label}: shim CPU per task (its start and its fork)`, value: m.shimCpuMs / m.n, unit: 'ms/task' }));
+  out.push(report({ name: `${label}: supervisor CPU per task (starting the program, its output)`, value: m.shimCpuMs / m.n, unit: 'ms/task' }));
   out.push(report({ name: `${label}: program CPU per task (fork → exec, cgroup joins, exec)`, value: m.programCpuMs / m.n, unit: 'ms/task',
     anchor: 'the program is /bin/sleep: a fork and exec of /bin/true alone costs ~2.6 ms of CPU on the bench host' }));
-  out.push(report({ name: `${label}: launcher CPU per task`, value: m.launcherCpuMs / m.n, unit: 'ms/task' }));
-  out.push(report({ name: `${label}: shim VmRSS per task (${m.shims} shims)`, value: m.rssPerShim / MiB, unit: 'MiB/task',
+  out.push(report({ name: `${label}: supervisor VmRSS per task (${m.shims} supervisor processes for ${m.n} tasks)`, value: m.rssPerShim / MiB, unit: 'MiB/task',
     ...g(m.rssPerShim <= GOAL_PER_TASK_MIB * MiB, `≤ ${GOAL_PER_TASK_MIB} MiB`) }));
-  out.push(report({ name: `${label}: shim Pss per task`, value: m.pssPerShim / MiB, unit: 'MiB/task',
+  out.push(report({ name: `${label}: supervisor Pss per task`, value: m.pssPerShim / MiB, unit: 'MiB/task',
     ...g(m.pssPerShim <= GOAL_PER_TASK_MIB * MiB, `≤ ${GOAL_PER_TASK_MIB} MiB`) }));
   out.push(report({ name: `${label}: daemon RSS growth per task`, value: m.daemonGrowth / m.n / 1024, unit: 'KiB/task' }));
   out.push(report({ name: `${label}: daemon RSS with ${m.n} tasks`, value: m.daemonRss / MiB, unit: 'MiB' }));

@@ -3,7 +3,8 @@
  * controller) knows everything an earlier one did:
  *
  *   spec.json    what to run: resolved command, env, dir, uid/gid (written by prepare)
- *   shim.json    the shim's pid and /proc start time (written by the shim)
+ *   shim.json    the shim's pid and /proc start time (written by the shim); `shared` when it is a
+ *                supervisor of many tasks (launcher.ts), which is never killed for one task's sake
  *   child.json   the task process's pid (= its process group) and start time (written by the shim)
  *   exit.json    how the task ended, or why it could not start (written by the shim, atomically)
  *   output.log   the task's stdout/stderr, one JSON object per line: {"t":ms,"s":"o"|"e","l":text}
@@ -50,7 +51,7 @@ export interface ShimSpec {
   netns?: string;
 }
 
-export interface PidRecord { pid: number; startTime: string }
+export interface PidRecord { pid: number; startTime: string; shared?: boolean }
 
 export interface ExitRecord extends ExitStatus {
   time: number;

@@ -175,7 +175,11 @@ class ProcessController implements Controller {
     const ev = this.#events;
     if (ev && !ev.lost) return !ev.hasExited;
     const proc = this.#shimProc;
-    if (!proc) return isAlive(this.#shim());
+    if (!proc) {
+      // A supervisor of many tasks outlives this one: its supervision of it is over once exit.json is written (its last write for the task).
+      const shim = this.#shim();
+      return isAlive(shim) && !(shim?.shared && this.#exit());
+    }
     if (proc.exitCode !== null || proc.signalCode !== null) return false;
     // Bun may not have reaped an unref'd child yet: a zombie counts as gone.
     const st = procStat(proc.pid);
@@ -427,6 +431,12 @@ class ProcessController implements Controller {
 
   #killShim(): void {
     const shim = this.#shim();
+    // A supervisor of many tasks is never killed for one task's sake: the task's group and cgroup
+    // were killed already, and the others' supervision would go with it.
+    if (shim?.shared) {
+      if (isAlive(shim)) this.ctx.log(`task ${this.task.ID}: its supervisor (pid ${shim.pid}) did not record the task's end; left running for its other tasks`);
+      return;
+    }
     if (shim && isAlive(shim)) { try { process.kill(shim.pid, 'SIGKILL'); } catch { /* gone */ } }
     this.#shimProc?.kill('SIGKILL');
   }
