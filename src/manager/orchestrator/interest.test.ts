@@ -5,8 +5,8 @@ import { orchestratorInterested } from './interest.ts';
 
 const task = (state: TaskState, over: Partial<Task> = {}): Task =>
   ({ ID: 't1', ServiceID: 's1', Slot: 1, NodeID: 'n1', DesiredState: 'running', Status: { State: state, Timestamp: '' }, ...over }) as unknown as Task;
-const moved = (from: TaskState, to: TaskState, over: Partial<Task> = {}) =>
-  orchestratorInterested({ table: 'tasks', kind: 'update', old: task(from), object: task(to, over) } as unknown as ObjectEvent);
+const moved = (from: TaskState, to: TaskState, over: Partial<Task> = {}, rolling?: (id: string) => boolean) =>
+  orchestratorInterested({ table: 'tasks', kind: 'update', old: task(from), object: task(to, over) } as unknown as ObjectEvent, rolling);
 
 describe('orchestratorInterested', () => {
   test('a step within "on its way to run" plans nothing; crossing a boundary does', () => {
@@ -32,5 +32,18 @@ describe('orchestratorInterested', () => {
     expect(orchestratorInterested({ table: 'tasks', kind: 'delete', object: task('running') } as unknown as ObjectEvent)).toBe(true);
     expect(orchestratorInterested({ table: 'nodes', kind: 'update', object: {} } as unknown as ObjectEvent)).toBe(true);
     expect(orchestratorInterested({ table: 'services', kind: 'update', object: {} } as unknown as ObjectEvent)).toBe(true);
+  });
+
+  test('outside a rolling update only a task\'s end counts; during one, every boundary does', () => {
+    const idle = () => false;
+    const rollingS1 = (id: string) => id === 's1';
+    expect(moved('pending', 'assigned', {}, idle)).toBe(false);
+    expect(moved('starting', 'running', {}, idle)).toBe(false);
+    expect(moved('running', 'failed', {}, idle)).toBe(true);
+    expect(moved('assigned', 'shutdown', {}, idle)).toBe(true);
+    expect(moved('running', 'running', { DesiredState: 'shutdown' }, idle)).toBe(true);
+    expect(moved('pending', 'assigned', {}, rollingS1)).toBe(true);
+    expect(moved('starting', 'running', {}, rollingS1)).toBe(true);
+    expect(moved('accepted', 'preparing', {}, rollingS1)).toBe(false);
   });
 });

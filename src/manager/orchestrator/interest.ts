@@ -1,5 +1,5 @@
 import type { ObjectEvent } from '../stage.ts';
-import { stateRank, type Task, type TaskState } from '../../types/index.ts';
+import { isTerminal, stateRank, type Task, type TaskState } from '../../types/index.ts';
 
 const ASSIGNED = stateRank('assigned');
 const RUNNING = stateRank('running');
@@ -22,13 +22,22 @@ function stateClass(s: TaskState): string {
  * What makes an orchestrator (replicated, global or jobs) look again: any service or node change,
  * a task created or removed, or a task whose state class (above), desired state or node moved. A
  * task's other updates (its status message, a container id, a step within its class) change
- * nothing it decides. With 1,000 replicas starting, each task's five steps from assigned to
- * running would otherwise each plan the whole service again.
+ * nothing it decides.
+ *
+ * `rolling` narrows it further for the replicated and global orchestrator: only a rolling update
+ * (or rollback) under way watches its tasks get placed and run (its Parallelism, its Monitor, a
+ * start-first predecessor waiting for its successor). Outside one, only a task's end matters, so a
+ * task reaching `assigned` or `running` plans nothing. With 1,000 replicas starting, each of
+ * those steps would otherwise plan the whole service again (issue #18).
  */
-export function orchestratorInterested(ev: ObjectEvent): boolean {
+export function orchestratorInterested(ev: ObjectEvent, rolling?: (serviceId: string) => boolean): boolean {
   if (ev.table !== 'tasks') return ev.table === 'services' || ev.table === 'nodes';
   if (ev.kind !== 'update') return true;
   const t = ev.object as Task;
   const old = ev.old as Task;
-  return stateClass(t.Status.State) !== stateClass(old.Status.State) || t.DesiredState !== old.DesiredState || t.NodeID !== old.NodeID;
+  if (t.DesiredState !== old.DesiredState || t.NodeID !== old.NodeID) return true;
+  const from = stateClass(old.Status.State), to = stateClass(t.Status.State);
+  if (from === to) return false;
+  if (!rolling || isTerminal(t.Status.State) || isTerminal(old.Status.State)) return true;
+  return rolling(t.ServiceID);
 }

@@ -22,7 +22,7 @@ import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, writeAll } 
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
-import { rolloutConfig, UpdateSupervisor } from './update/index.ts';
+import { isRolling, rolloutConfig, UpdateSupervisor } from './update/index.ts';
 import { orchestratorInterested } from './interest.ts';
 import { Plan, type PendingSlot, type ServiceMemory } from './plan.ts';
 
@@ -54,12 +54,15 @@ export class Orchestrator extends ReconcileStage {
   private dirtyServices: Set<string> | null = null;
 
   protected interested(ev: ObjectEvent): boolean {
-    if (!orchestratorInterested(ev)) return false;
+    if (!orchestratorInterested(ev, this.rolling)) return false;
     if (ev.table === 'tasks') this.dirtyServices?.add((ev.object as Task).ServiceID);
     else if (ev.table === 'services') this.dirtyServices?.add(ev.object.ID);
     else this.dirtyServices = null;
     return true;
   }
+
+  /** A rolling update or rollback of the service is under way: it watches its tasks' every step. */
+  private readonly rolling = (serviceId: string): boolean => isRolling(this.store.get('services', serviceId)?.UpdateStatus?.State);
 
   private kickService(id: string): void {
     this.dirtyServices?.add(id);
