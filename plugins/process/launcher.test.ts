@@ -140,3 +140,23 @@ test.skipIf(typeof native === 'string')('an unreadable spec ends that task at on
   await bounded(g.exited, 'the good task to end');
   expect(readJson<ExitRecord>(path(good, 'exit'))?.exitCode).toBe(3);
 });
+
+test.skipIf(typeof native === 'string')('every task gets its shim.json, also once the task whose file the supervisor linked from is gone', async () => {
+  const launcher = new ShimLauncher((native as string[])[0]!, { ...process.env }, () => {});
+  cleanups.push(() => launcher.close());
+  const started: string[] = [];
+  const start = async (d: string) => { await bounded(launcher.spawn(d).started, `${d} to start`); started.push(d); cleanups.push(() => { const c = readJson<PidRecord>(path(d, 'child')); if (c) kill(c.pid); }); };
+  const a = taskDir(['/bin/sleep', '1000']);
+  await start(a);
+  const b = taskDir(['/bin/sleep', '1000']);
+  await start(b);
+  const c = readJson<PidRecord>(path(a, 'child'))!.pid;
+  kill(c);
+  await waitFor('task a to end', () => !!readJson<ExitRecord>(path(a, 'exit')), 10_000, 10);
+  rmSync(a, { recursive: true, force: true });
+  const d = taskDir(['/bin/sleep', '1000']);
+  await start(d);
+  const recs = [b, d].map((x) => readJson<PidRecord>(path(x, 'shim')));
+  expect(recs.map((r) => r?.shared)).toEqual([true, true]);
+  expect(recs[0]?.pid).toBe(recs[1]!.pid);
+});

@@ -406,6 +406,22 @@ static char *pid_record(pid_t pid, int shared) {
   return text;
 }
 
+/*
+ * shim.json: the same text for every task of this process. A supervisor links the file it wrote
+ * for an earlier task into the next task's directory (a link appears whole, as a rename does) instead
+ * of writing a new one: creating a file is the costly part, and on a file system without a journal
+ * more so the more files were deleted lately (docs/design.md).
+ */
+static char *record_file;
+
+static void write_record(Task *t) {
+  char *file = task_file(t, "shim.json");
+  if (record_file && link(record_file, file) == 0) { free(file); return; }
+  write_atomic(t, "shim.json", own_record);
+  if (supervisor) { free(record_file); record_file = file; }
+  else free(file);
+}
+
 /* ------------------------------------------------------------------ reports to the daemon */
 
 /*
@@ -860,7 +876,7 @@ static int start_task(char *dir) {
   int gid = gid_j && gid_j->type == J_NUM ? (int)gid_j->num : -1;
   char **freed[] = {envp, cgroup_procs, argv_j ? run : NULL, command};
 
-  write_atomic(t, "shim.json", own_record);
+  write_record(t);
   char *log = task_file(t, "output.log");
   t->log_fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   struct stat st;
