@@ -293,7 +293,7 @@ export async function run(): Promise<{ figures: Figure[]; runs: Measured[]; note
   const notes: string[] = [];
   const m = await measure(n, {});
   runs.push(m);
-  out.push(...figures(m, `${m.kind} shim`, true));
+  out.push(...figures(m, m.kind === 'native' ? 'native supervisors' : 'JavaScript shim', true));
   if (process.argv.includes('--js')) {
     // ~50 MiB of VmRSS each (much of it shared): keep to a quarter of what this host has free.
     const avail = kib('/proc/meminfo', 'MemAvailable');
