@@ -14,6 +14,9 @@ interface Waiter {
 /** Waiters keyed by a sequence number; insertion order is sequence order. */
 export class Waiters {
   private readonly map = new Map<number, Waiter>();
+  /** The seqs in the order they were added (ascending), from `head` on; settled ones are skipped lazily. */
+  private order: number[] = [];
+  private head = 0;
 
   get size(): number {
     return this.map.size;
@@ -27,6 +30,12 @@ export class Waiters {
       w.detach = () => signal.removeEventListener('abort', onAbort);
     }
     this.map.set(seq, w);
+    this.order.push(seq);
+    // Bounded however the waiters are settled (reads and conf changes never call settleBelow).
+    if (this.order.length - this.head > 2 * this.map.size + 1024) {
+      this.order = this.order.slice(this.head).filter((k) => this.map.has(k));
+      this.head = 0;
+    }
   }
 
   has(seq: number): boolean {
@@ -46,11 +55,26 @@ export class Waiters {
     return true;
   }
 
-  /** Settles every waiter with a sequence number below `seq`. */
+  /**
+   * Settles every waiter with a sequence number below `seq`. Called for every entry applied: the
+   * oldest waiter is found through `order` (seqs as added, settled ones skipped once) rather than an
+   * iterator over the map each time.
+   */
   settleBelow(seq: number, err: () => Error): void {
-    for (const k of this.map.keys()) {
+    for (;;) {
+      while (this.head < this.order.length && !this.map.has(this.order[this.head]!)) this.head++;
+      if (this.head >= this.order.length) {
+        this.order.length = 0;
+        this.head = 0;
+        return;
+      }
+      const k = this.order[this.head]!;
       if (k >= seq) break;
       this.settle(k, err());
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 
