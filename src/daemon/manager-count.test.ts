@@ -117,6 +117,22 @@ describe('ManagerCount', () => {
     expect(logs.some((l) => l.includes('demoting m3') && l.includes('lost'))).toBe(true);
   });
 
+  test('a replaced manager that comes back is the one demoted, not a manager that stayed up', async () => {
+    const { store, clock, logs } = await setup(
+      [node(LEADER, { role: 'manager' }), node('m2', { role: 'manager' }), node('m3', { role: 'manager' }), node('w1')],
+      { Desired: 3, LostGracePeriod: 10 * NS_PER_S },
+    );
+    await setNode(store, 'm3', (n) => ({ ...n, Status: { State: 'down' }, ManagerStatus: { ...n.ManagerStatus!, Reachability: 'unreachable' } }));
+    clock.advance(10_000);
+    await settle(store);
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'm3', 'w1']);
+    // m3 is back before its replacement has joined raft.
+    await setNode(store, 'm3', (n) => ({ ...n, Status: { State: 'ready' }, ManagerStatus: { ...n.ManagerStatus!, Reachability: 'reachable' } }));
+    await becomeVoter(store, 'w1');
+    expect(managerIds(store)).toEqual(['leader', 'm2', 'w1']);
+    expect(logs.some((l) => l.includes('demoting m3'))).toBe(true);
+  });
+
   test('a manager back within the grace period is kept', async () => {
     const { store, clock } = await setup(
       [node(LEADER, { role: 'manager' }), node('m2', { role: 'manager' }), node('m3', { role: 'manager' }), node('w1')],

@@ -13,7 +13,8 @@
  *  - Fewer managers than desired, not counting the lost: promote one ready, active worker, one that
  *    shares no failure domain (node label `Spec.Managers.FailureDomainLabel`, default
  *    `failure-domain`) with the managers first.
- *  - More managers than desired: demote one, lost ones first; never this leader, and never one
+ *  - More managers than desired: demote one, lost ones first, then one a worker was promoted to
+ *    replace (even if it is back: the managers that stayed up are not churned); never this leader, and never one
  *    whose removal would leave the reachable voters without a majority. In the automatic mode only
  *    lost managers are demoted (managers joined with the manager token are kept).
  *  - `Desired` < 0: off. A `node promote|demote` by hand in the automatic mode sets it (the user
@@ -55,6 +56,8 @@ export class ManagerCount extends ReconcileStage {
   readonly #log: (msg: string) => void;
   /** When this leader first saw each manager down or unreachable. */
   readonly #lostSince = new Map<string, number>();
+  /** Managers a worker was promoted to replace (they were lost then), even if back since. */
+  readonly #replaced = new Set<string>();
   #timer: Timer | null = null;
   #lastSaid = '';
 
@@ -90,6 +93,7 @@ export class ManagerCount extends ReconcileStage {
     const missing = (n: Node) => n.ID !== this.#selfId && (n.Status.State === 'down' || n.ManagerStatus?.Reachability !== 'reachable');
     const ids = new Set(managers.map((m) => m.ID));
     for (const id of this.#lostSince.keys()) if (!ids.has(id)) this.#lostSince.delete(id);
+    for (const id of this.#replaced) if (!ids.has(id)) this.#replaced.delete(id);
     let nextDue = Infinity;
     for (const m of managers) {
       if (!missing(m)) {
@@ -125,11 +129,14 @@ export class ManagerCount extends ReconcileStage {
       const pick = candidates[0];
       if (!pick) return this.#say(`${kept.length} of ${desired} desired managers and no ready, active worker to promote`);
       this.#say(`${kept.length} of ${desired} desired managers${managers.length > kept.length ? ` (${managers.length - kept.length} lost)` : ''}: promoting ${pick.ID} (${hostname(pick)}${domain(pick) ? `, ${label}=${domain(pick)}` : ''})`);
+      for (const m of managers) if (lost(m)) this.#replaced.add(m.ID);
       await this.#setRole(pick, 'manager');
       return;
     }
     if (managers.length > desired) {
-      const order = (n: Node) => (lost(n) ? 0 : missing(n) ? 1 : 2);
+      // A manager that was replaced goes before one that never left, even when it is back by now:
+      // the replacement stays, and the managers that stayed up are not churned.
+      const order = (n: Node) => (lost(n) ? 0 : missing(n) ? 1 : this.#replaced.has(n.ID) ? 2 : 3);
       const candidates = managers
         .filter((n) => n.ID !== this.#selfId && (!auto || lost(n)))
         // After the demotion, the reachable voters left must still be a majority of the voters left.
