@@ -183,9 +183,9 @@ export class Cluster implements AsyncDisposable {
    * automatic manager count may have promoted more), as `via` (default: the first live daemon) sees it.
    */
   async waitReady(nodes: number, managers: number, timeoutMs = 30_000, via?: Daemon): Promise<void> {
-    const asker = via ?? this.daemons.find((d) => d.isRunning)!;
     await waitFor(`${nodes} ready nodes, ${managers} reachable managers`, async () => {
-      const ns = await nodesOf(asker);
+      // Without `via`, the first running daemon that answers: a manager may have become a worker.
+      const ns = await this.firstAnswer(via ? [via] : this.daemons.filter((d) => d.isRunning), nodesOf);
       const mgrs = ns.filter((n) => n.Spec.Role === 'manager');
       const ok = ns.length === nodes && ns.every((n) => n.Status.State === 'ready') &&
         mgrs.length >= managers && mgrs.every((n) => n.ManagerStatus?.Reachability === 'reachable');
@@ -193,6 +193,14 @@ export class Cluster implements AsyncDisposable {
       if (!ok) throw new Error(`${ns.length} nodes: ${ns.map((n) => `${String(n.ID).slice(0, 6)} ${n.Status.State}${n.ManagerStatus ? `/${n.ManagerStatus.Reachability}` : ''}`).join(', ')}`);
       return true;
     }, timeoutMs);
+  }
+
+  private async firstAnswer<T>(askers: Daemon[], ask: (d: Daemon) => Promise<T>): Promise<T> {
+    let last: unknown = new Error('no daemon is running');
+    for (const d of askers) {
+      try { return await ask(d); } catch (e) { last = e; }
+    }
+    throw last;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
