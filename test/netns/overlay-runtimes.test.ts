@@ -303,7 +303,9 @@ describe.skipIf(unavailable !== null)(`containers and VMs on an overlay network$
     await waitFor('hcweb running', async () => { await remember(); return (await d.running('hcweb')).length === 1; }, 60_000);
     await d.ok('service', 'create', '--detach', '--name', 'hcc', '--runtime', 'container', '--init', '--network', 'app', '--stop-grace-period', '1s',
       '--health-cmd', 'printf \'GET / HTTP/1.0\\r\\n\\r\\n\' | nc -w 2 hcweb 8000 | grep -q "hcweb says"',
-      '--health-interval', '300ms', '--health-timeout', '3s', '--health-retries', '2', TEST_IMAGE, 'sleep', '100000');
+      // The start period: hcweb's python may still be starting on a loaded host (its task is running
+      // once exec'd, not once it listens); a check that never passes still fails the task after it.
+      '--health-interval', '300ms', '--health-timeout', '3s', '--health-retries', '2', '--health-start-period', '20s', TEST_IMAGE, 'sleep', '100000');
     await waitFor('hcc running (healthy)', async () => {
       await remember();
       const ts = await d.tasks({ service: ['hcc'] });
