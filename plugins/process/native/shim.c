@@ -836,6 +836,9 @@ static int start_task(char *dir) {
     note(dir, m);
     free(m);
     free(spec_file);
+    free(command);
+    free(cgroup_procs);
+    if (argv_j) free(run);
     j_free(spec);
     if (supervisor) say("X", dir);
     free(dir);
@@ -890,6 +893,7 @@ static int start_task(char *dir) {
     failure = fmt("ProcessSpec.Command: cannot start \"%s\": not found or not executable", command[0]);
   } else if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
     failure = fmt("ProcessSpec.Command: cannot start \"%s\": %s", command[0], strerror(errno));
+    for (int i = 0; i < 2; i++) { if (out[i] >= 0) close(out[i]); if (err[i] >= 0) close(err[i]); }
   } else {
     /*
      * vfork: the child borrows this process's memory until it execs, so no page tables are copied
