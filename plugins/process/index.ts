@@ -1,7 +1,9 @@
 /**
  * The process executor: runs `ProcessSpec.Command` as a plain host process in its own process
- * group, through a shim (see shim.ts) so the process survives a daemon crash and a restarted
- * daemon can `recover()` it. Everything a controller knows lives in the task directory (files.ts).
+ * group, through a supervisor so the process survives a daemon crash and a restarted daemon can
+ * `recover()` it: a native supervisor of up to 128 tasks (native/shim.c, launcher.ts), or where no
+ * C compiler is found a JavaScript shim per task (shim.ts). Everything a controller knows lives in
+ * the task directory (files.ts).
  * Without `ProcessSpec.Dir` the program runs in `<taskDir>/work`, a scratch directory owned by the
  * task's user and removed with the task.
  *
@@ -41,8 +43,8 @@ export interface ProcessExecutorOptions {
    */
   shimCommand?: string[];
   /**
-   * `shimCommand` is the native shim: start shims through its launcher (launcher.ts), and let them
-   * join their cgroups themselves. The native shim this executor builds itself always is.
+   * `shimCommand` is the native shim: start tasks through its supervisors (launcher.ts), which
+   * join them to their cgroups themselves. The native shim this executor builds itself always is.
    */
   shimLauncher?: boolean;
   /** Where the native shim is compiled and kept (the daemon: `<data-dir>/bin`). None: the JavaScript shim. */
