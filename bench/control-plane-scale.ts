@@ -42,7 +42,7 @@
 import { parseArgs } from 'node:util';
 import { Cluster, type Daemon, leaderOf, requireBinary } from '../test/harness/index.ts';
 import { type Failover, failover } from './cp-failover.ts';
-import { call, footprint, latency, type ManagerFootprint, post, raftLeader, until } from './cp-probes.ts';
+import { call, costBetween, costReading, footprint, latency, type ManagerFootprint, post, raftLeader, type StepCost, until } from './cp-probes.ts';
 import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
@@ -210,10 +210,14 @@ interface StepResult {
   leaderChanges: number;
   /** The manager that led when latency was measured. */
   leader: string;
+  /** From the first create call until converged: CPU seconds per process and the leader's raft entries. */
+  cost: StepCost;
   api: { services: Awaited<ReturnType<typeof latency>>; tasksFiltered: Awaited<ReturnType<typeof latency>> };
 }
 
 const svcName = (i: number) => `cp-${i}`;
+/** How long the idle cost (no task moving) is measured before the first step. */
+const IDLE_WINDOW_MS = 5_000;
 
 /** The current raft term as the first manager that answers sees it. */
 async function term(managers: Daemon[]): Promise<number> {
@@ -254,6 +258,8 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
   const before = await counts();
   const termBefore = await term(all);
   log(`step: services ${from}..${to - 1} (${tasks} tasks; ${totalTasks} in all)`);
+  const agentProcs = () => pools.map((p) => ({ name: p.name, pid: p.proc.pid }));
+  const costBefore = await costReading(all, via, agentProcs());
   const t0 = Date.now();
   for (let i = from; i < to; i++) await createService(via, svcName(i));
   const createSeconds = (Date.now() - t0) / 1000;
@@ -268,8 +274,10 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
     return c.assigned - before.assigned >= tasks && c.runningAcked >= totalTasks && c.unacked === 0 ? c : null;
   }, P.boundMs, 200);
   const convergeSeconds = (Date.now() - t0) / 1000;
+  const cost = costBetween(costBefore, await costReading(all, via, agentProcs()));
   const placeSeconds = (done.lastAssignAt - t0) / 1000;
   log(`  converged in ${convergeSeconds.toFixed(1)} s (last placement seen at ${placeSeconds.toFixed(1)} s); checking through the API`);
+  log(`  cost: CPU s ${JSON.stringify(cost.cpuSeconds)}; leader raft entries ${cost.raftEntries} (${(cost.raftEntries / tasks * 1000).toFixed(1)} per 1k tasks)`);
   const leaderChanges = (await term(all)) - termBefore;
   if (leaderChanges > 0) log(`  the leader changed ${leaderChanges} times during the step`);
   const leader = await until('a manager that leads', () => raftLeader(all), 60_000);
@@ -285,7 +293,7 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
     services: await latency(leader, () => '/services', P.apiSamples),
     tasksFiltered: await latency(leader, () => `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [svcName(pick++ % to)], 'desired-state': ['running'] }))}`, P.apiSamples),
   };
-  return { tasks, totalTasks, createSeconds, placementsPerS: tasks / placeSeconds, placeSeconds, convergeSeconds, managers, assignmentsSeen: done.assigned - before.assigned, leaderChanges, leader: leader.name, api };
+  return { tasks, totalTasks, createSeconds, placementsPerS: tasks / placeSeconds, placeSeconds, convergeSeconds, managers, assignmentsSeen: done.assigned - before.assigned, leaderChanges, leader: leader.name, api, cost };
 }
 
 // ------------------------------------------------------------------ the run
@@ -308,7 +316,7 @@ function stepFigures(s: StepResult): Figure[] {
 
 // What was measured so far: written even when a later part fails (a run at the edge of what fits).
 const figures: Figure[] = [];
-const raw: { idle?: ManagerFootprint[]; joinLeaderChanges?: number; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
+const raw: { idle?: ManagerFootprint[]; idleCost?: StepCost; joinLeaderChanges?: number; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
 
 async function main(): Promise<void> {
   console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, heartbeat ${P.heartbeatS} s`);
@@ -327,6 +335,12 @@ async function main(): Promise<void> {
     report({ name: 'leader changes while joining', value: joinLeaderChanges, unit: 'terms', target: '0', met: joinLeaderChanges === 0 }),
     report({ name: `manager RSS, largest, ${P.nodes} nodes, no tasks`, value: Math.max(...idle.map((m) => m.rssBytes)) / MiB, unit: 'MiB' }),
   );
+  // The background the steps run on: heartbeats, gossip and the sessions' keep-alive, with no task moving.
+  const agentProcs = pools.map((p) => ({ name: p.name, pid: p.proc.pid }));
+  const idleFrom = await costReading(managers, leader, agentProcs);
+  await Bun.sleep(IDLE_WINDOW_MS);
+  raw.idleCost = costBetween(idleFrom, await costReading(managers, leader, agentProcs));
+  log(`  idle for ${IDLE_WINDOW_MS / 1000} s: CPU s ${JSON.stringify(raw.idleCost.cpuSeconds)}; leader raft entries ${raw.idleCost.raftEntries}`);
   raw.steps.push(await step(managers, leader, 0, P.firstServices));
   figures.push(...stepFigures(raw.steps[0]!));
   if (P.services > P.firstServices) {

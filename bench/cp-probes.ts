@@ -93,3 +93,44 @@ export async function raftLeader(candidates: Daemon[]): Promise<Daemon | null> {
   }
   return null;
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; NaN when gone. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string;
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** The raft commit index a manager reports (GET /raft); NaN when it does not answer. */
+async function commitIndex(d: Daemon): Promise<number> {
+  const r = await d.api('/raft', { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+  return r?.ok ? (await r.json() as { CommitIndex: number }).CommitIndex : NaN;
+}
+
+/**
+ * What a step cost: CPU seconds of each process and the leader's raft entries, between two
+ * readings. Tells where the time of the placement steps goes (docs/scale.md, stop 25).
+ */
+export interface StepCost {
+  cpuSeconds: Record<string, number>;
+  raftEntries: number;
+}
+
+export async function costReading(managers: Daemon[], leader: Daemon, others: { name: string; pid: number }[]): Promise<StepCost> {
+  const cpuSeconds: Record<string, number> = {};
+  for (const m of managers) if (m.isRunning) cpuSeconds[m === leader ? `${m.name} (leader)` : m.name] = cpuSecondsOf(m.proc!.pid);
+  for (const o of others) cpuSeconds[o.name] = cpuSecondsOf(o.pid);
+  // Not GET /metrics: its process metrics walk the heap, a cost that would land in the step measured.
+  return { cpuSeconds, raftEntries: await commitIndex(leader) };
+}
+
+export function costBetween(a: StepCost, b: StepCost): StepCost {
+  const cpuSeconds: Record<string, number> = {};
+  for (const k of Object.keys(b.cpuSeconds)) cpuSeconds[k] = Math.round(((b.cpuSeconds[k] ?? NaN) - (a.cpuSeconds[k] ?? NaN)) * 100) / 100;
+  return { cpuSeconds, raftEntries: b.raftEntries - a.raftEntries };
+}

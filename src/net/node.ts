@@ -11,6 +11,7 @@ import { yamux } from '@libp2p/yamux';
 import { identify, type Identify } from '@libp2p/identify';
 import { gossipsub } from '@libp2p/gossipsub';
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
+import { windowUpdatesAtHalf } from './yamux-window.ts';
 
 export interface ConnectionLimits {
   /** Open connections before libp2p starts pruning (libp2p's default, 300, is below a fleet's size). */
@@ -64,6 +65,7 @@ export type NetNode = Libp2p<{ identify: Identify; pubsub: Gossip }>;
 const UNTRUSTED_SCORE = -1e6;
 
 export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
+  windowUpdatesAtHalf(); // a window update per half window read, not per frame (yamux-window.ts)
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const deny = opts.denyList ?? new PeerDenyList();
   const denied = (peer: PeerId) => deny.has(peer.toString());
