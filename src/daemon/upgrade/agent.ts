@@ -21,6 +21,8 @@ const RESTART_AFTER_MS = 300;
 
 export class UpgradeAgent implements UpgradeReceiver {
   #restarting = false;
+  /** The version a rollback swapped back in, until the restart onto it. */
+  #rolledBackTo: string | null = null;
 
   constructor(private readonly o: UpgradeAgentOptions) {}
 
@@ -70,11 +72,16 @@ export class UpgradeAgent implements UpgradeReceiver {
   }
 
   async rollback(version: string): Promise<void> {
+    // Asked again for a rollback already made (a new leader re-drives a rollback from the node
+    // versions it has on record, which lag a node's restart): nothing to do.
+    if (version === VERSION) return;
+    if (this.#restarting && this.#rolledBackTo === version) return; // asked again while restarting onto it
     const exe = runningExecutable();
     const prev = previousOf(exe);
     if (!existsSync(prev)) throw new UpgradeError(`there is no previous executable at ${prev} to roll back to`);
     await expectVersion(prev, version);
     swapBack(exe);
+    this.#rolledBackTo = version;
     this.o.log(`upgrade: rolled ${exe} back to shoal ${version}; restarting on it, tasks kept`);
     this.#restartSoon();
   }
