@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type Daemon, leaderOf, waitFor } from '../harness/index.ts';
+import { Cluster, type Daemon, waitFor } from '../harness/index.ts';
 import { DiskFull, type FaultRecord, Injector } from './inject.ts';
 import { type CasOp, casPending, casRegister, checkHistory, formatCasOp, narrowViolation, sawVersionBumps, type Verdict } from './linearizability.ts';
 import { faultSchedule } from './schedule.ts';
@@ -116,7 +116,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     report.faults = injector.records;
     const okWritesBefore = workload.ops.filter((o) => o.input.f === 'cas' && o.output === 'ok').length;
     try {
-      await leaderOf(managers, ids, left(60_000));
+      await agreedLeader([...managers, ...workers], left(60_000));
       await cluster.waitReady(8, 5, left(90_000));
       await waitFor('a write acknowledged after the heal (the cluster is not stuck)', () => workload!.ops.filter((o) => o.input.f === 'cas' && o.output === 'ok').length > okWritesBefore, left(60_000));
     } catch (e) {
@@ -127,7 +127,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     // Final reads on every manager: part of the history (a lost write shows there), and the last word.
     // A node the manager count demoted meanwhile (a manager lost past its grace period is replaced,
     // and the surplus demoted once it is back: src/daemon/manager-count.ts) is a worker now.
-    const finalManagers = await stillManagers(managers, report);
+    const finalManagers = await stillManagers(managers, workers, report);
     const finals = new Map<string, Set<string>>();
     for (const k of keys) {
       finals.set(k.name, new Set());
@@ -181,18 +181,39 @@ function checkNoLostWrites(report: ChaosReport, ops: CasOp[], finals: Map<string
   }
 }
 
-/** The daemons that are managers now; one that says it is a worker is left out, and noted. One that does not answer stays in. */
-async function stillManagers(managers: Daemon[], report: ChaosReport): Promise<Daemon[]> {
-  const roles = await Promise.all(managers.map(async (m) => {
-    if (!m.isRunning) return true;
-    try {
-      const info = await m.json<{ Swarm?: { ControlAvailable?: boolean; LocalNodeState?: string } }>('/info');
-      return !(info.Swarm?.LocalNodeState === 'active' && info.Swarm.ControlAvailable === false);
-    } catch { return true; }
-  }));
-  const demoted = managers.filter((_, i) => !roles[i]);
+/** Whether a daemon is a manager now (by its own /info); one that does not answer counts as what it was booted as. */
+async function isManager(d: Daemon, bootedAs: boolean): Promise<boolean> {
+  if (!d.isRunning) return bootedAs;
+  try {
+    const info = await d.json<{ Swarm?: { ControlAvailable?: boolean; LocalNodeState?: string } }>('/info');
+    return info.Swarm?.LocalNodeState === 'active' ? info.Swarm.ControlAvailable === true : bootedAs;
+  } catch { return bootedAs; }
+}
+
+/**
+ * The daemons that are managers now. The manager count may have replaced a manager lost past its
+ * grace period and demoted the surplus (src/daemon/manager-count.ts): a booted manager that is a
+ * worker now is left out and noted, a promoted worker is in.
+ */
+async function stillManagers(managers: Daemon[], workers: Daemon[], report: ChaosReport): Promise<Daemon[]> {
+  const was = await Promise.all(managers.map((m) => isManager(m, true)));
+  const now = await Promise.all(workers.map((w) => isManager(w, false)));
+  const demoted = managers.filter((_, i) => !was[i]);
+  const promoted = workers.filter((_, i) => now[i]);
   if (demoted.length) report.notes.push(`demoted by the manager count during the run (now workers, not read at the end): ${demoted.map((m) => m.name).join(', ')}`);
-  return managers.filter((_, i) => roles[i]);
+  if (promoted.length) report.notes.push(`promoted by the manager count during the run (read at the end): ${promoted.map((m) => m.name).join(', ')}`);
+  return [...managers.filter((_, i) => was[i]), ...promoted];
+}
+
+/** One leader that every running manager (as they are now, among `daemons`) names. */
+async function agreedLeader(daemons: Daemon[], boundMs: number): Promise<void> {
+  await waitFor('one leader every manager shows', async () => {
+    const current: Daemon[] = [];
+    for (const d of daemons) if (d.isRunning && (await isManager(d, false))) current.push(d);
+    if (current.length === 0) return false;
+    const views = await Promise.all(current.map(async (m) => (await m.json<any[]>('/nodes')).find((n) => n.ManagerStatus?.Leader)?.ID as string | undefined));
+    return !!views[0] && views.every((v) => v === views[0]);
+  }, boundMs);
 }
 
 async function checkReplicas(report: ChaosReport, managers: Daemon[], replicas: number, boundMs: number): Promise<void> {
