@@ -77,9 +77,6 @@ export class ShimLauncher {
   /** Tasks started and not yet seen to end. */
   get running(): number { return this.#tasks.size; }
 
-  /** Supervisor processes this launcher reads from now (retired ones included until they end). */
-  get supervisors(): number[] { return [...this.#supervisors].map((s) => s.proc.pid); }
-
   /** Start `taskDir`'s program under a supervisor; throws when no supervisor can be started. */
   spawn(taskDir: string): ShimEvents {
     if (this.#closed) throw new Error('the process executor is closed');
