@@ -126,10 +126,60 @@ describe('batched writes', () => {
     expect(await writeTasks(store, changes, 30, undefined)).toBe(false);
     expect(ts.every((t) => store.get('tasks', t.ID)!.Labels?.l === '1')).toBe(true);
     const batches = sizes.filter((n) => n > 0);
-    expect(batches.reduce((a, b) => a + b, 0)).toBe(40);
-    // 30 → 15 → 8 fit: batches of 8.
-    expect(batches.every((n) => n <= 8)).toBe(true);
-    expect(batches.length).toBe(5);
+    // The batches of 30 and 10 go together; 30 does not fit (30 → 15 → 8), 10 does.
+    expect(batches.sort((a, b) => a - b)).toEqual([6, 8, 8, 8, 10]);
+  });
+
+  test('writeTasks proposes its batches together, not each after the last commit', async () => {
+    const store = memoryStore();
+    const ts = tasks(100);
+    await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
+    const proposer = store.proposer!;
+    let inFlight = 0;
+    let most = 0;
+    const held: (() => void)[] = [];
+    store.proposer = {
+      ...proposer,
+      propose: async (entry, signal) => {
+        most = Math.max(most, ++inFlight);
+        // Nothing commits until every batch that is coming has been proposed.
+        await new Promise<void>((resolve) => held.push(resolve));
+        try { return await proposer.propose(entry, signal); } finally { inFlight--; }
+      },
+    };
+    const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
+    const writing = writeTasks(store, changes, 10, undefined);
+    await waitFor(() => held.length === 10);
+    for (const go of held.splice(0)) go();
+    expect(await writing).toBe(false);
+    expect(most).toBe(10);
+    expect(ts.every((t) => store.get('tasks', t.ID)!.Labels?.l === '1')).toBe(true);
+  });
+
+  test('writeTasks keeps at most 16 batches in the log at once, and throws the first failure', async () => {
+    const store = memoryStore();
+    const ts = tasks(40);
+    await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
+    const proposer = store.proposer!;
+    let inFlight = 0;
+    let most = 0;
+    let calls = 0;
+    store.proposer = {
+      ...proposer,
+      propose: async (entry, signal) => {
+        most = Math.max(most, ++inFlight);
+        await turn();
+        try {
+          if (++calls === 3) throw new Error('no quorum');
+          return await proposer.propose(entry, signal);
+        } finally { inFlight--; }
+      },
+    };
+    const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
+    await expect(writeTasks(store, changes, 1, undefined)).rejects.toThrow('no quorum');
+    expect(most).toBe(16);
+    // No batch is started after the failure: the 16 in flight end, and nothing more.
+    expect(calls).toBe(16);
   });
 
   test('writeAll writes everything in one transaction when it fits, else in order in as few as fit', async () => {

@@ -235,24 +235,55 @@ export interface TaskChange {
   change(cur: Task): Task | null;
 }
 
+/** Batches of one `writeTasks` call in the log at once. */
+const TASK_BATCHES_IN_FLIGHT = 16;
+
 /**
  * Write many task changes in few transactions (`batchSize` each, fewer when a batch would not fit in
- * one log entry: see MAX_BATCH_BYTES). When a batch conflicts (someone wrote one of its tasks in
- * between), its changes are retried one task at a time, each against a fresh read. Returns whether
- * any single write still conflicted (the caller should run again).
+ * one log entry: see MAX_BATCH_BYTES). The batches are proposed together, up to
+ * TASK_BATCHES_IN_FLIGHT at once, not one after another's commit: they hold disjoint tasks, so they
+ * cannot conflict with each other, and they commit in one stretch of the log, which the dispatcher
+ * turns into one frame per node rather than one per batch (issue #18). When a batch conflicts
+ * (someone wrote one of its tasks in between), its changes are retried one task at a time, each
+ * against a fresh read. Returns whether any single write still conflicted (the caller should run
+ * again).
  */
 export async function writeTasks(store: MemoryStore, changes: readonly TaskChange[], batchSize: number, signal?: AbortSignal): Promise<boolean> {
+  const size = Math.max(1, batchSize);
+  const chunks: TaskChange[][] = [];
+  for (let i = 0; i < changes.length; i += size) chunks.push(changes.slice(i, i + size));
+  let conflicted = false;
+  let failure: { err: unknown } | null = null;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < chunks.length && !signal?.aborted && !failure) {
+      const chunk = chunks[next++]!;
+      try {
+        if (await writeChunk(store, chunk, size, signal)) conflicted = true;
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(TASK_BATCHES_IN_FLIGHT, chunks.length) }, lane));
+  if (failure) throw (failure as { err: unknown }).err;
+  return conflicted;
+}
+
+function applyChange(tx: Tx, c: TaskChange): void {
+  const cur = tx.get('tasks', c.id);
+  const next = cur && c.change(cur);
+  if (next) tx.update('tasks', next);
+}
+
+/** One batch: halved while it does not fit in a log entry, one task at a time when it conflicts. */
+async function writeChunk(store: MemoryStore, changes: readonly TaskChange[], batchSize: number, signal?: AbortSignal): Promise<boolean> {
   let conflicted = false;
   let size = Math.max(1, batchSize);
-  const apply = (tx: Tx, c: TaskChange) => {
-    const cur = tx.get('tasks', c.id);
-    const next = cur && c.change(cur);
-    if (next) tx.update('tasks', next);
-  };
   for (let i = 0; i < changes.length && !signal?.aborted;) {
     const chunk = changes.slice(i, i + size);
     try {
-      await store.update((tx) => chunk.forEach((c) => apply(tx, c)), signal);
+      await store.update((tx) => chunk.forEach((c) => applyChange(tx, c)), signal);
     } catch (e) {
       if (e instanceof BatchTooLargeError && chunk.length > 1) {
         size = Math.ceil(chunk.length / 2);
@@ -262,7 +293,7 @@ export async function writeTasks(store: MemoryStore, changes: readonly TaskChang
       for (const c of chunk) {
         if (signal?.aborted) break;
         try {
-          await store.update((tx) => apply(tx, c), signal);
+          await store.update((tx) => applyChange(tx, c), signal);
         } catch (e2) {
           if (!isRetryable(e2)) throw e2;
           conflicted = true;

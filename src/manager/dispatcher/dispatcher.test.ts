@@ -168,6 +168,30 @@ describe('Dispatcher', () => {
     expect(dispatcher.session(nodeId)).toMatchObject({ tasksSent: 5, assigned: 3 });
   });
 
+  test('the changes of commits applied in one turn reach a node in one frame', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const other = await addNode(store);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    await waitFor(() => w.of('assignments').length === 1, 'full set');
+    // Three transactions proposed together (as writeTasks does) are applied in one turn.
+    await Promise.all([
+      addTasks(store, [makeTask(nodeId), makeTask(other)]),
+      addTasks(store, [makeTask(nodeId)]),
+      addTasks(store, [makeTask(nodeId), makeTask(nodeId)]),
+    ]);
+    await waitFor(() => w.of('assignments').length === 2, 'one frame');
+    expect(w.of('assignments')[1]!.tasks).toHaveLength(4);
+    // Nothing else follows once the store is still.
+    await addTasks(store, [makeTask(other)]);
+    expect(w.of('assignments')).toHaveLength(2);
+    // A commit in a later turn is a frame of its own.
+    await addTasks(store, [makeTask(nodeId)]);
+    await waitFor(() => w.of('assignments').length === 3, 'the next frame');
+    expect(w.of('assignments')[2]!.tasks).toHaveLength(1);
+  });
+
   test('a node that misses its heartbeats is marked down; heartbeats keep it up', async () => {
     setup();
     const nodeId = await addNode(store);

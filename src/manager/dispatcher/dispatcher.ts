@@ -83,6 +83,8 @@ export class Dispatcher {
   readonly #tables: SessionTables;
   #nets: NetTableBuilder;
   #cancelNetFlush: (() => void) | null = null;
+  /** The changes of this turn's commits are to be sent at its end (#onCommit). */
+  #commitQueued = false;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -415,20 +417,40 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * What the commits applied in this turn changed goes out once, at its end: the log applies every
+   * entry committed together in one turn, and a stage's batches commit together (writeTasks), so a
+   * node given a task in each of ten batches gets one frame of ten tasks, and answers with one status
+   * frame, not ten (swarmkit's dispatcher batches its assignments the same way, by time). A microtask,
+   * not a timer: nothing waits longer than the turn, and a simulated clock need not move.
+   */
+  #onCommit(): void {
+    if (this.#commitQueued) return;
+    this.#commitQueued = true;
+    queueMicrotask(() => {
+      this.#commitQueued = false;
+      if (this.#running) this.#sendChanges();
+    });
+  }
+
+  #sendChanges(): void {
+    for (const s of this.#sessions.values()) {
+      if (!s.tracker.hasDirty) continue;
+      // sync() scans every task of the node: only when the worker holds files or a changed task
+      // names some (else each commit costs O(tasks on the node): O(N²) to start N tasks).
+      const files = s.secrets && (s.secrets.size > 0 || s.tracker.someDirty((id) => this.#needsFiles(id)));
+      for (const b of files ? s.secrets!.sync(this.store) : []) s.send({ t: 'secrets', b });
+      for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
+    }
+    const { endpoints, revocations } = this.#tables.changed();
+    if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });
+    if (this.#nets.dirty) this.#scheduleNetFlush();
+    if (revocations) for (const s of this.#sessions.values()) if (s.acceptsRevocations) s.send({ t: 'revocations', b: revocations });
+  }
+
   #onChange(ev: ChangeEvent): void {
     if (ev.kind === 'commit') {
-      for (const s of this.#sessions.values()) {
-        if (!s.tracker.hasDirty) continue;
-        // sync() scans every task of the node: only when the worker holds files or a changed task
-        // names some (else each commit costs O(tasks on the node): O(N²) to start N tasks).
-        const files = s.secrets && (s.secrets.size > 0 || s.tracker.someDirty((id) => this.#needsFiles(id)));
-        for (const b of files ? s.secrets!.sync(this.store) : []) s.send({ t: 'secrets', b });
-        for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
-      }
-      const { endpoints, revocations } = this.#tables.changed();
-      if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });
-      if (this.#nets.dirty) this.#scheduleNetFlush();
-      if (revocations) for (const s of this.#sessions.values()) if (s.acceptsRevocations) s.send({ t: 'revocations', b: revocations });
+      this.#onCommit();
       return;
     }
     this.#tables.note(ev);
