@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { TopicValidatorResult } from '@libp2p/gossipsub';
+import { ManualClock } from '../../plugins/mock/clock.ts';
 import { guardTopic, SubscriptionRepair } from './gossip.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { type TestNode, testCluster, testNode, waitFor } from './testkit.ts';
@@ -76,5 +77,75 @@ describe('gossip closed to the cluster', () => {
     expect(rejected.map((r) => r.reason)).toEqual([
       'relayed by a peer that has not authenticated', 'unsigned message', 'signed by a peer that is not a member of the cluster',
     ]);
+  });
+});
+
+describe('SubscriptionRepair', () => {
+  /** A node with gossipsub's few members the repair uses; peers are plain strings. */
+  function fakeNode() {
+    const events = new EventTarget();
+    const peers: string[] = [];
+    const sent: string[] = [];
+    let walks = 0;
+    const node = {
+      services: {
+        pubsub: {
+          getPeers: () => { walks++; return peers.map((p) => ({ toString: () => p })); },
+          getTopics: () => [TOPIC],
+          sendSubscriptions: (peer: string) => void sent.push(peer),
+        },
+      },
+      getConnections: (p: { toString(): string }) => [{ id: `conn-${p.toString()}` }],
+      addEventListener: events.addEventListener.bind(events),
+      removeEventListener: events.removeEventListener.bind(events),
+    };
+    return { node: node as unknown as ConstructorParameters<typeof SubscriptionRepair>[0], events, peers, sent, walks: () => walks };
+  }
+
+  test('resends once per peer after the delay, then stops walking the peers until a connection opens', () => {
+    const clock = new ManualClock(1_000);
+    const f = fakeNode();
+    f.peers.push('a', 'b');
+    const repair = new SubscriptionRepair(f.node, { topics: () => [TOPIC], clock, afterMs: 1_500, checkEveryMs: 500 });
+    repair.start();
+    clock.advance(500);
+    expect(f.sent).toEqual([]);
+    clock.advance(1_500);
+    expect(f.sent.sort()).toEqual(['a', 'b']);
+    // Nothing is waiting and no connection opened: the passes stop walking.
+    clock.advance(5_000);
+    const walks = f.walks();
+    clock.advance(60_000);
+    expect(f.walks()).toBe(walks);
+    expect(f.sent).toHaveLength(2);
+
+    // A new peer connects: the passes walk again until it has had its resend.
+    f.peers.push('c');
+    f.events.dispatchEvent(new Event('connection:open'));
+    clock.advance(2_500);
+    expect(f.sent.sort()).toEqual(['a', 'b', 'c']);
+    const after = f.walks();
+    expect(after).toBeGreaterThan(walks);
+    clock.advance(60_000);
+    expect(f.walks()).toBe(after);
+    expect(repair.resent).toBe(3);
+    repair.stop();
+  });
+
+  test('a peer not yet authenticated keeps the passes going until it is, then gets its resend', () => {
+    const clock = new ManualClock(1_000);
+    const f = fakeNode();
+    f.peers.push('a');
+    let trusted = false;
+    const repair = new SubscriptionRepair(f.node, { topics: () => [TOPIC], clock, afterMs: 1_500, checkEveryMs: 500, isAuthenticated: () => trusted });
+    repair.start();
+    clock.advance(30_000); // long past the window a new connection opens
+    expect(f.sent).toEqual([]);
+    trusted = true;
+    clock.advance(1_000);
+    expect(f.sent).toEqual([]); // authenticated for less than afterMs
+    clock.advance(1_000);
+    expect(f.sent).toEqual(['a']);
+    repair.stop();
   });
 });
