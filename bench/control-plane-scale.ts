@@ -46,7 +46,7 @@ import { call, costBetween, costReading, footprint, latency, type ManagerFootpri
 import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
-const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F]
+const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F] [--create-concurrency K] [--settle-s S]
        [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--no-failover] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
@@ -55,6 +55,8 @@ const { values: opt } = parseArgs({
     services: { type: 'string', default: '100' },
     replicas: { type: 'string', default: '1000' },
     'first-services': { type: 'string' },
+    'create-concurrency': { type: 'string', default: '1' },
+    'settle-s': { type: 'string', default: '15' },
     'agent-procs': { type: 'string', default: '2' },
     'join-concurrency': { type: 'string', default: '4' },
     'decline-net-tables': { type: 'boolean', default: false },
@@ -98,6 +100,10 @@ const P = {
   failover: !opt['no-failover'],
   declineNetTables: opt['decline-net-tables'],
   firstServices: 0,
+  /** Service create calls in flight at once in a step (1: each after the last answered). */
+  createConcurrency: positive('create-concurrency', opt['create-concurrency']),
+  /** Seconds between the last session and the idle window: what the joins left to do settles. */
+  settleS: smoke ? 0 : positive('settle-s', opt['settle-s'], 0),
 };
 P.firstServices = opt['first-services'] !== undefined ? positive('first-services', opt['first-services']) : Math.max(1, Math.ceil(P.services / 10));
 if (P.firstServices > P.services) {
@@ -201,6 +207,8 @@ interface StepResult {
   totalTasks: number;
   createSeconds: number;
   placementsPerS: number;
+  /** Frames the agents received with assignment changes, and status frames they sent, in the step. */
+  frames: { assignments: number; status: number };
   placeSeconds: number;
   convergeSeconds: number;
   managers: ManagerFootprint[];
@@ -261,7 +269,10 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
   const agentProcs = () => pools.map((p) => ({ name: p.name, pid: p.proc.pid }));
   const costBefore = await costReading(all, via, agentProcs());
   const t0 = Date.now();
-  for (let i = from; i < to; i++) await createService(via, svcName(i));
+  let nextService = from;
+  await Promise.all(Array.from({ length: Math.min(P.createConcurrency, to - from) }, async () => {
+    while (nextService < to) await createService(via, svcName(nextService++));
+  }));
   const createSeconds = (Date.now() - t0) / 1000;
   let lastLog = 0;
   const done = await until(`${tasks} tasks assigned and RUNNING (acknowledged)`, async () => {
@@ -278,6 +289,8 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
   const placeSeconds = (done.lastAssignAt - t0) / 1000;
   log(`  converged in ${convergeSeconds.toFixed(1)} s (last placement seen at ${placeSeconds.toFixed(1)} s); checking through the API`);
   log(`  cost: CPU s ${JSON.stringify(cost.cpuSeconds)}; leader raft entries ${cost.raftEntries} (${(cost.raftEntries / tasks * 1000).toFixed(1)} per 1k tasks)`);
+  const frames = { assignments: done.assignmentFrames - before.assignmentFrames, status: done.statusFrames - before.statusFrames };
+  log(`  frames: ${frames.assignments} assignment frames (${(frames.assignments / tasks).toFixed(2)} per task), ${frames.status} status frames (${(frames.status / tasks).toFixed(2)} per task)`);
   const leaderChanges = (await term(all)) - termBefore;
   if (leaderChanges > 0) log(`  the leader changed ${leaderChanges} times during the step`);
   const leader = await until('a manager that leads', () => raftLeader(all), 60_000);
@@ -293,7 +306,7 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
     services: await latency(leader, () => '/services', P.apiSamples),
     tasksFiltered: await latency(leader, () => `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [svcName(pick++ % to)], 'desired-state': ['running'] }))}`, P.apiSamples),
   };
-  return { tasks, totalTasks, createSeconds, placementsPerS: tasks / placeSeconds, placeSeconds, convergeSeconds, managers, assignmentsSeen: done.assigned - before.assigned, leaderChanges, leader: leader.name, api, cost };
+  return { tasks, totalTasks, createSeconds, placementsPerS: tasks / placeSeconds, placeSeconds, convergeSeconds, managers, assignmentsSeen: done.assigned - before.assigned, leaderChanges, leader: leader.name, api, cost, frames };
 }
 
 // ------------------------------------------------------------------ the run
@@ -316,10 +329,10 @@ function stepFigures(s: StepResult): Figure[] {
 
 // What was measured so far: written even when a later part fails (a run at the edge of what fits).
 const figures: Figure[] = [];
-const raw: { idle?: ManagerFootprint[]; idleCost?: StepCost; joinLeaderChanges?: number; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
+const raw: { idle?: ManagerFootprint[]; settleCost?: StepCost; idleCost?: StepCost; joinLeaderChanges?: number; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
 
 async function main(): Promise<void> {
-  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, heartbeat ${P.heartbeatS} s`);
+  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, created ${P.createConcurrency} at a time, ${P.settleS} s to settle after the joins, heartbeat ${P.heartbeatS} s`);
   if (P.declineNetTables) console.log('NOTE --decline-net-tables: the agents do not ask for the networks and endpoints tables (a real worker does); their per-join broadcast to every session is left out of these figures');
   const { managers, leader } = await boot();
   log(`managers up, leader ${leader.name}; joining ${P.nodes} agents`);
@@ -337,6 +350,14 @@ async function main(): Promise<void> {
   );
   // The background the steps run on: heartbeats, gossip and the sessions' keep-alive, with no task moving.
   const agentProcs = pools.map((p) => ({ name: p.name, pid: p.proc.pid }));
+  if (P.settleS > 0) {
+    // The joins leave work behind (gossip streams opened one peer at a time, identify, peer store):
+    // measured apart, so that neither the idle window nor the first step carries it.
+    const settleFrom = await costReading(managers, leader, agentProcs);
+    await Bun.sleep(P.settleS * 1000);
+    raw.settleCost = costBetween(settleFrom, await costReading(managers, leader, agentProcs));
+    log(`  the ${P.settleS} s after the joins: CPU s ${JSON.stringify(raw.settleCost.cpuSeconds)}`);
+  }
   const idleFrom = await costReading(managers, leader, agentProcs);
   await Bun.sleep(IDLE_WINDOW_MS);
   raw.idleCost = costBetween(idleFrom, await costReading(managers, leader, agentProcs));

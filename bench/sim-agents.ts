@@ -47,6 +47,9 @@ export interface AgentCounts {
   runningAcked: number;
   /** Status updates not yet acknowledged, over all agents. */
   unacked: number;
+  /** `assignments` frames with changes (not a full set) received, and `tasks.status` frames sent. */
+  assignmentFrames: number;
+  statusFrames: number;
   /** Wall clock (ms) of the first and the last new assignment seen. */
   firstAssignAt: number;
   lastAssignAt: number;
@@ -96,6 +99,7 @@ class SimAgent {
   session: SessionClient | null = null;
   assignedEver = 0;
   reported = 0;
+  assignmentFrames = 0;
   lastNew = 0;
   firstNew = 0;
 
@@ -190,6 +194,7 @@ class SimAgent {
 
   #onAssignments(full: boolean, last: boolean, tasks: Task[], removed: string[]): void {
     if (!full) {
+      this.assignmentFrames++;
       for (const t of tasks) this.#apply(t);
       for (const id of removed) this.#tasks.delete(id);
       return;
@@ -274,12 +279,14 @@ export class LocalAgents {
   }
 
   counts(): AgentCounts {
-    const c: AgentCounts = { joined: this.agents.length, connected: 0, registrations: 0, assigned: 0, runningAcked: 0, unacked: 0, firstAssignAt: 0, lastAssignAt: 0, errors: this.errors.slice(-5), reasons: { ...this.reasons } };
+    const c: AgentCounts = { joined: this.agents.length, connected: 0, registrations: 0, assigned: 0, runningAcked: 0, unacked: 0, assignmentFrames: 0, statusFrames: 0, firstAssignAt: 0, lastAssignAt: 0, errors: this.errors.slice(-5), reasons: { ...this.reasons } };
     for (const a of this.agents) {
       const s = a.session;
       if (s?.connected) c.connected++;
       c.registrations += s?.registrations ?? 0;
       c.assigned += a.assignedEver;
+      c.assignmentFrames += a.assignmentFrames;
+      c.statusFrames += s?.statusFrames ?? 0;
       c.runningAcked += a.runningAcked;
       c.unacked += s?.unsentStatus ?? 0;
       if (a.firstNew && (!c.firstAssignAt || a.firstNew < c.firstAssignAt)) c.firstAssignAt = a.firstNew;
@@ -358,11 +365,12 @@ export class ChildAgents {
 
 /** Sum the counts of several agent sets. */
 export function sumCounts(cs: AgentCounts[]): AgentCounts {
-  const out: AgentCounts = { joined: 0, connected: 0, registrations: 0, assigned: 0, runningAcked: 0, unacked: 0, firstAssignAt: 0, lastAssignAt: 0, errors: [], reasons: {} };
+  const out: AgentCounts = { joined: 0, connected: 0, registrations: 0, assigned: 0, runningAcked: 0, unacked: 0, assignmentFrames: 0, statusFrames: 0, firstAssignAt: 0, lastAssignAt: 0, errors: [], reasons: {} };
   for (const c of cs) {
     for (const [k, n] of Object.entries(c.reasons)) out.reasons[k] = (out.reasons[k] ?? 0) + n;
     out.joined += c.joined; out.connected += c.connected; out.registrations += c.registrations;
     out.assigned += c.assigned; out.runningAcked += c.runningAcked; out.unacked += c.unacked;
+    out.assignmentFrames += c.assignmentFrames; out.statusFrames += c.statusFrames;
     if (c.firstAssignAt && (!out.firstAssignAt || c.firstAssignAt < out.firstAssignAt)) out.firstAssignAt = c.firstAssignAt;
     out.lastAssignAt = Math.max(out.lastAssignAt, c.lastAssignAt);
     out.errors.push(...c.errors);

@@ -101,6 +101,8 @@ export class SessionClient {
   get connected(): boolean { return this.#sessionId !== null && !!this.#channel && !this.#channel.closed; }
   /** How many sessions were registered so far (1 + reconnects). */
   get registrations(): number { return this.#registrations; }
+  /** `tasks.status` frames sent so far, over every session. */
+  get statusFrames(): number { return this.#seq; }
   /** Status updates not yet acknowledged by the dispatcher. */
   get unsentStatus(): number { return this.#pending.size + [...this.#unacked.values()].reduce((a, b) => a + b, 0); }
 
