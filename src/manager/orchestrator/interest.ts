@@ -25,8 +25,9 @@ function stateClass(s: TaskState): string {
  * nothing it decides.
  *
  * `rolling` narrows it further for the replicated and global orchestrator: only a rolling update
- * (or rollback) under way watches its tasks get placed and run (its Parallelism, its Monitor, a
- * start-first predecessor waiting for its successor). Outside one, only a task's end matters, so a
+ * (or rollback) under way or paused watches its tasks get placed and run (its Parallelism, its
+ * Monitor, a start-first predecessor waiting for its successor, which a pause leaves waiting).
+ * Outside one, only a task's end matters, so a
  * task reaching `assigned` or `running` plans nothing. With 1,000 replicas starting, each of
  * those steps would otherwise plan the whole service again (issue #18).
  */

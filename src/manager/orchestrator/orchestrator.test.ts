@@ -279,6 +279,24 @@ describe('Orchestrator, start-first', () => {
     expect(store.get('tasks', first.ID)!.DesiredState).toBe('shutdown');
   });
 
+  test('a successor that runs after its update paused still ends its predecessor', async () => {
+    await setup({ Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } });
+    await runAll();
+    const old1 = bySlot(1);
+    await updateService((s) => ({ ...s, Spec: { ...s.Spec, TaskTemplate: { Runtime: 'mock', ForceUpdate: 1 } } }));
+    const next1 = liveTasks(store, 'web').find((t) => t.Slot === 1 && t.ID !== old1.ID)!;
+    await setState(next1.ID, 'assigned');
+    // The rollout pauses (another slot's failure, say) while slot 1's successor is on its way.
+    await updateService((s) => ({ ...s, UpdateStatus: { ...s.UpdateStatus!, State: 'paused', Message: 'update paused due to a test' } }));
+    expect(store.get('tasks', old1.ID)!.DesiredState).toBe('running');
+    // Found by the control-plane simulation (seed 9126): once paused, a task reaching running woke no
+    // pass, so the slot kept both tasks for good.
+    await setState(next1.ID, 'running');
+    expect(store.get('tasks', old1.ID)!.DesiredState).toBe('shutdown');
+    expect(liveTasks(store, 'web').filter((t) => t.Slot === 1).map((t) => t.ID)).toEqual([next1.ID]);
+    expect(store.get('services', 'web')!.UpdateStatus?.State).toBe('paused');
+  });
+
   test('scaling down a slot whose successor is starting shuts its predecessor down too, and settles', async () => {
     await setup({ Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { Parallelism: 1, Order: 'start-first' } });
     await runAll();

@@ -22,7 +22,7 @@ import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, writeAll } 
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
-import { isRolling, rolloutConfig, UpdateSupervisor } from './update/index.ts';
+import { isPaused, isRolling, rolloutConfig, UpdateSupervisor } from './update/index.ts';
 import { orchestratorInterested } from './interest.ts';
 import { Plan, type PendingSlot, type ServiceMemory } from './plan.ts';
 
@@ -61,8 +61,14 @@ export class Orchestrator extends ReconcileStage {
     return true;
   }
 
-  /** A rolling update or rollback of the service is under way: it watches its tasks' every step. */
-  private readonly rolling = (serviceId: string): boolean => isRolling(this.store.get('services', serviceId)?.UpdateStatus?.State);
+  /**
+   * A rolling update or rollback of the service is under way, or paused: it watches its tasks' every
+   * step. A paused one still has start-first predecessors waiting for their successors to run.
+   */
+  private readonly rolling = (serviceId: string): boolean => {
+    const state = this.store.get('services', serviceId)?.UpdateStatus?.State;
+    return isRolling(state) || isPaused(state);
+  };
 
   private kickService(id: string): void {
     this.dirtyServices?.add(id);
