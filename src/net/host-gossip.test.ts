@@ -28,7 +28,8 @@ function fakeNode() {
       return { recipients: [] };
     },
   };
-  return { node: { services: { pubsub } } as unknown as NetNode, pubsub, published, subscribed };
+  const node = { services: { pubsub }, addEventListener: () => {}, removeEventListener: () => {} };
+  return { node: node as unknown as NetNode, pubsub, published, subscribed };
 }
 
 async function peer() {
