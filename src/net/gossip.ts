@@ -72,7 +72,6 @@ export class SubscriptionRepair {
   #scanUntil = 0;
   /** The last pass left a peer to come back to. */
   #waiting = true;
-  #passes = 0;
   readonly #onPeerEvent = (): void => {
     this.#scanUntil = Math.max(this.#scanUntil, this.#clock.now() + this.#afterMs + 2 * this.#everyMs);
   };
@@ -85,8 +84,6 @@ export class SubscriptionRepair {
 
   /** Subscriptions resent so far. */
   get resent(): number { return this.#resent; }
-  /** Passes that walked the peers so far. */
-  get passes(): number { return this.#passes; }
 
   start(): void {
     if (this.#cancel) return;
@@ -116,7 +113,6 @@ export class SubscriptionRepair {
     if (typeof send !== 'function') return; // a gossipsub without it: nothing to repair with
     const now = this.#clock.now();
     if (!this.#waiting && now > this.#scanUntil) return;
-    this.#passes++;
     let waiting = false;
     const seen = new Set<string>();
     for (const peer of pubsub.getPeers()) {
