@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Daemon } from '../test/harness/index.ts';
-import { rssOf, stats } from './lib.ts';
+import { cpuTimesOf, rssOf, stats } from './lib.ts';
 
 /** A JSON call that must succeed; the error names the call and the answer. */
 export async function call<T = any>(d: Daemon, path: string, init?: RequestInit): Promise<T> {
@@ -97,10 +97,8 @@ export async function raftLeader(candidates: Daemon[]): Promise<Daemon | null> {
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; NaN when gone. */
 export function cpuSecondsOf(pid: number): number {
   try {
-    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string;
-    // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+    const c = cpuTimesOf(pid);
+    return c.user + c.system;
   } catch {
     return NaN;
   }

@@ -47,6 +47,17 @@ export function writeResult(name: string, data: unknown): string {
   return file;
 }
 
+/**
+ * CPU time a process has used so far, in seconds, from /proc/PID/stat (Linux; USER_HZ is 100).
+ * Throws when the process is gone.
+ */
+export function cpuTimesOf(pid: number): { user: number; system: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces) start at the state; utime and stime are the 14th and 15th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+}
+
 export function rssOf(pid: number): number {
   const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
   const m = /VmRSS:\s+(\d+) kB/.exec(status);

@@ -38,7 +38,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
-import { type Figure, report } from './lib.ts';
+import { cpuTimesOf, type Figure, report } from './lib.ts';
 import { relayThreads } from '../src/mesh/native-relay.ts';
 import { run as runBalance } from './mesh-balance.ts';
 
@@ -138,13 +138,12 @@ function cpuUs(pids: number[]): { user: number; sys: number } {
   let sys = 0;
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      user += Number(f[11]);
-      sys += Number(f[12]);
+      const c = cpuTimesOf(pid);
+      user += c.user;
+      sys += c.system;
     } catch {}
   }
-  return { user: user * 10_000, sys: sys * 10_000 }; // USER_HZ is 100 on Linux
+  return { user: user * 1e6, sys: sys * 1e6 };
 }
 
 function childrenOf(pid: number): number[] {

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/harness/index.ts';
-import { type Figure, report, rssOf, stats } from './lib.ts';
+import { cpuTimesOf, type Figure, report, rssOf, stats } from './lib.ts';
 
 const GOAL_PER_TASK_MIB = 2;
 const GOAL_1000_MS = 5_000;
@@ -135,9 +135,8 @@ async function nodeReady(d: Daemon): Promise<void> {
 /** CPU time (user + system) a process used so far, in ms, from /proc/<pid>/stat. */
 function cpuMs(pid: number): number {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // fields 14 and 15, in clock ticks (USER_HZ 100)
+    const c = cpuTimesOf(pid);
+    return (c.user + c.system) * 1000;
   } catch { return NaN; }
 }
 

@@ -116,7 +116,6 @@ async function measureFailover(root: string, electionTicks: number, rounds: numb
 
 const PAYLOAD = new Uint8Array(100).fill(7);
 
-/** `concurrency` proposers, each proposing again as soon as its last one committed (closed loop). */
 /**
  * `total` proposals, `concurrency` in flight: each proposer issues its next as its last commits.
  * `latencyMs` counts the proposals issued after the opening burst (the first `concurrency`, all
