@@ -1,8 +1,9 @@
 /**
- * The @libp2p/tls patches applied by scripts/patch-libp2p-tls.mjs (docs/net.md): the server accepts
- * a connection under Bun (bun-alpn, every test here), a node makes one TLS certificate for all its
+ * The libp2p patches applied by scripts/patch-libp2p.mjs (docs/net.md): the server accepts a
+ * connection under Bun (bun-alpn, every test here), a node makes one TLS certificate for all its
  * connections, a peer certificate remembered from an earlier connection still has to belong to the
- * peer dialled (reuse-cert), and a muxer frame leaves as one TLS record (one-record).
+ * peer dialled (reuse-cert), a muxer frame leaves as one TLS record (one-record), and the list of
+ * every connection is still every connection (flat-connections).
  */
 import { afterAll, beforeAll, describe, expect, mock, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ const { testCluster, testNode, waitFor } = await import('./testkit.ts');
 const { PROTOCOLS } = await import('./protocols.ts');
 type Node = Awaited<ReturnType<typeof testNode>>;
 
-describe('@libp2p/tls as patched', () => {
+describe('libp2p as patched', () => {
   let a: Node, b: Node, c: Node;
   beforeAll(async () => {
     const cluster = await testCluster();
@@ -36,7 +37,9 @@ describe('@libp2p/tls as patched', () => {
   });
   afterAll(async () => { await Promise.all([a?.stop(), b?.stop(), c?.stop()]); });
 
-  test('the installed files carry the three patches', () => {
+  test('the installed files carry the four patches', () => {
+    const libp2pDir = dirname(fileURLToPath(import.meta.resolve('libp2p')));
+    expect(readFileSync(join(libp2pDir, 'connection-manager', 'index.js'), 'utf8').includes('// shoal-patch: flat-connections')).toBe(true);
     const text = readFileSync(join(tlsDir, 'tls.js'), 'utf8');
     expect(text.includes('// shoal-patch: bun-alpn')).toBe(true);
     expect(text.includes('// shoal-patch: reuse-cert')).toBe(true);
@@ -94,5 +97,15 @@ describe('@libp2p/tls as patched', () => {
     // and the right one still connects
     const conn = await b.node.dial(a.addr);
     expect(conn.remotePeer.toString()).toBe(a.node.peerId.toString());
+  });
+
+  test('getConnections() lists every connection to every peer, once', async () => {
+    await Promise.all([b.node.dial(a.addr), c.node.dial(a.addr)]);
+    await waitFor(() => a.node.getConnections().length >= 2, 'two inbound connections');
+    const all = a.node.getConnections();
+    const byPeer = [b, c].flatMap((n) => a.node.getConnections(n.node.peerId));
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.length).toBe(byPeer.length);
+    for (const conn of byPeer) expect(all).toContain(conn);
   });
 });

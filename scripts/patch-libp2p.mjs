@@ -1,23 +1,29 @@
 #!/usr/bin/env node
 /**
- * Run by npm as `postinstall`. Patches @libp2p/tls's `dist/src/tls.js` in two places (docs/net.md,
- * "The @libp2p/tls patches"):
+ * Run by npm as `postinstall`. Patches two libp2p packages in place (docs/net.md, "The libp2p
+ * patches"):
  *
- * 1. bun-alpn: Bun's TLSSocket throws ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS when the server side is
- *    given both `ALPNProtocols` and `ALPNCallback` (Node accepts both), so the first inbound TLS
- *    connection would crash a listening node. The server only needs the callback; the client keeps
- *    `ALPNProtocols`.
- * 2. reuse-cert: the library made a new ECDSA key and self-signed X.509 certificate (in JavaScript
- *    ASN.1) for every connection, and parsed and verified every peer certificate afresh: most of a
- *    manager's CPU while a thousand nodes reconnect (docs/scale.md). The libp2p TLS spec lets an
- *    endpoint reuse its key and certificate across connections. The patch keeps one per identity key
- *    for an hour, and remembers a peer certificate that verified, by its exact bytes, for ten minutes
- *    (the binding it checks, libp2p key ↔ certificate key, is a property of those bytes; the TLS
- *    handshake still proves possession of the certificate's key on every connection).
+ * 1. bun-alpn (@libp2p/tls, tls.js): Bun's TLSSocket throws ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS
+ *    when the server side is given both `ALPNProtocols` and `ALPNCallback` (Node accepts both), so
+ *    the first inbound TLS connection would crash a listening node. The server only needs the
+ *    callback; the client keeps `ALPNProtocols`.
+ * 2. reuse-cert (@libp2p/tls, tls.js): the library made a new ECDSA key and self-signed X.509
+ *    certificate (in JavaScript ASN.1) for every connection, and parsed and verified every peer
+ *    certificate afresh: most of a manager's CPU while a thousand nodes reconnect (docs/scale.md).
+ *    The libp2p TLS spec lets an endpoint reuse its key and certificate across connections. The
+ *    patch keeps one per identity key for an hour, and remembers a peer certificate that verified, by
+ *    its exact bytes, for ten minutes (the binding it checks, libp2p key ↔ certificate key, is a
+ *    property of those bytes; the TLS handshake still proves possession of the certificate's key on
+ *    every connection).
+ * 3. one-record (@libp2p/tls, utils.js): a muxer frame's parts were written one `TLSSocket.write`
+ *    each: two TLS records and two socket writes per yamux frame. The patch writes them as one.
+ * 4. flat-connections (libp2p, connection-manager/index.js): `getConnections()` built its list with
+ *    `concat` in a loop, O(N²) at N connections, and it runs for every inbound connection and every
+ *    pruning check: 8.5% of a manager's CPU while 1,000 nodes joined. The patch pushes instead.
  *
- * Idempotent: a patched file is left alone. If the file matches neither the original nor the
- * patched text (a new @libp2p/tls version), this fails the install loudly rather than ship a node
- * that a stranger can crash: re-check the patches against the new version and update them here.
+ * Idempotent: a patched file is left alone. If a file matches neither the original nor the patched
+ * text (a new version), this fails the install loudly rather than ship a node that a stranger can
+ * crash: re-check the patches against the new version and update them here.
  * Plain JavaScript, no dependencies: npm runs it with whatever Node it has.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,16 +31,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dir = join(root, 'node_modules', '@libp2p', 'tls');
-const pkgFile = join(dir, 'package.json');
+const TLS = join(root, 'node_modules', '@libp2p', 'tls');
+const LIBP2P = join(root, 'node_modules', 'libp2p');
 
 const ALPN = '// shoal-patch: bun-alpn';
 const REUSE = '// shoal-patch: reuse-cert';
 const RECORD = '// shoal-patch: one-record';
+const FLAT = '// shoal-patch: flat-connections';
 
-/** Each patch: the file, its mark, and pairs of [original, patched] text, each original found exactly once. */
+/** Each patch: its package and file, its mark, and pairs of [original, patched] text, each original found exactly once. */
 const PATCHES = [
   {
+    pkg: TLS,
     file: 'dist/src/tls.js',
     mark: ALPN,
     edits: [[
@@ -51,6 +59,7 @@ const PATCHES = [
     ]],
   },
   {
+    pkg: TLS,
     file: 'dist/src/tls.js',
     mark: REUSE,
     edits: [
@@ -103,6 +112,7 @@ async function shoalVerifyPeerCertificate(raw, expectedPeerId, log) {
     ],
   },
   {
+    pkg: TLS,
     file: 'dist/src/utils.js',
     mark: RECORD,
     edits: [[
@@ -126,43 +136,69 @@ async function shoalVerifyPeerCertificate(raw, expectedPeerId, log) {
 `,
     ]],
   },
+  {
+    pkg: LIBP2P,
+    file: 'dist/src/connection-manager/index.js',
+    mark: FLAT,
+    edits: [[
+      `        let conns = [];
+        for (const c of this.connections.values()) {
+            conns = conns.concat(c);
+        }
+        return conns;
+`,
+      `        ${FLAT}: concat in a loop copied the list once per peer (O(N²) at N connections)
+        const conns = [];
+        for (const c of this.connections.values()) {
+            for (const conn of c) {
+                conns.push(conn);
+            }
+        }
+        return conns;
+`,
+    ]],
+  },
 ];
 
 function fail(file, why) {
   console.error(`shoal postinstall: cannot patch ${file}: ${why}`);
-  console.error('The @libp2p/tls patches (docs/net.md) must be re-checked against this @libp2p/tls version and');
-  console.error('scripts/patch-libp2p-tls.mjs updated; installing without them would leave nodes that crash on the first inbound connection.');
+  console.error('The libp2p patches (docs/net.md) must be re-checked against this version and scripts/patch-libp2p.mjs');
+  console.error('updated; installing without them would leave nodes that crash on the first inbound connection.');
   process.exit(1);
 }
 
 const count = (text, part) => text.split(part).length - 1;
+const versionOf = (pkg) => {
+  const pkgFile = join(pkg, 'package.json');
+  if (!existsSync(pkgFile)) fail(pkg, 'the package is missing (is it installed?)');
+  return JSON.parse(readFileSync(pkgFile, 'utf8')).version;
+};
 
-if (!existsSync(pkgFile)) fail(dir, 'the package is missing (is @libp2p/tls installed?)');
-const version = JSON.parse(readFileSync(pkgFile, 'utf8')).version;
 const texts = new Map();
 const applied = [];
-for (const { file, mark, edits } of PATCHES) {
-  const path = join(dir, file);
+for (const { pkg, file, mark, edits } of PATCHES) {
+  const path = join(pkg, file);
+  const what = `${pkg.split('node_modules/')[1]} ${versionOf(pkg)}`;
   if (!texts.has(path)) {
     if (!existsSync(path)) fail(path, 'the file is missing');
     texts.set(path, readFileSync(path, 'utf8'));
   }
   let text = texts.get(path);
   if (text.includes(mark)) {
-    if (edits.some(([original, patched]) => count(text, patched) !== 1 || (!patched.includes(original) && count(text, original) !== 0))) fail(path, `@libp2p/tls ${version} is only partly patched (${mark})`);
+    if (edits.some(([original, patched]) => count(text, patched) !== 1 || (!patched.includes(original) && count(text, original) !== 0))) fail(path, `${what} is only partly patched (${mark})`);
     continue;
   }
   for (const [original] of edits) {
     const n = count(text, original);
-    if (n !== 1) fail(path, `@libp2p/tls ${version} does not contain the expected code exactly once for ${mark} (found ${n}): ${original.trim().split('\n')[0]}`);
+    if (n !== 1) fail(path, `${what} does not contain the expected code exactly once for ${mark} (found ${n}): ${original.trim().split('\n')[0]}`);
   }
   for (const [original, patched] of edits) text = text.replace(original, patched);
   texts.set(path, text);
-  applied.push({ path, name: mark.replace('// shoal-patch: ', '') });
+  applied.push({ path, name: `${mark.replace('// shoal-patch: ', '')} (${what})` });
 }
 if (applied.length === 0) {
-  console.log(`shoal postinstall: @libp2p/tls ${version} already patched`);
+  console.log('shoal postinstall: libp2p already patched');
 } else {
   for (const path of new Set(applied.map((a) => a.path))) writeFileSync(path, texts.get(path));
-  console.log(`shoal postinstall: patched @libp2p/tls ${version} for Bun (${applied.map((a) => a.name).join(', ')})`);
+  console.log(`shoal postinstall: patched ${applied.map((a) => a.name).join(', ')}`);
 }
