@@ -11,6 +11,7 @@ import { yamux } from '@libp2p/yamux';
 import { identify, type Identify } from '@libp2p/identify';
 import { gossipsub } from '@libp2p/gossipsub';
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
+import { liveness, type LivenessMonitor, type LivenessOptions } from './liveness.ts';
 import { windowUpdatesAtHalf } from './yamux-window.ts';
 
 export interface ConnectionLimits {
@@ -54,12 +55,14 @@ export interface NetNodeOptions {
   gossipTrust?: (peerId: string) => boolean;
   /** gossipsub options over the defaults below (tests and measurements). */
   gossip?: Partial<GossipsubOptions>;
+  /** How dead connections are found (liveness.ts); its defaults otherwise. */
+  liveness?: LivenessOptions;
 }
 
 export type GossipsubOptions = NonNullable<Parameters<typeof gossipsub>[0]>;
 
 export type Gossip = ReturnType<ReturnType<typeof gossipsub>>;
-export type NetNode = Libp2p<{ identify: Identify; pubsub: Gossip }>;
+export type NetNode = Libp2p<{ identify: Identify; pubsub: Gossip; liveness: LivenessMonitor }>;
 
 /** appSpecificScore of a peer that has not authenticated (weight 10 makes it -1e7 in total). */
 const UNTRUSTED_SCORE = -1e6;
@@ -74,12 +77,16 @@ export async function createNetNode(opts: NetNodeOptions): Promise<NetNode> {
     addresses: { listen: opts.listen, announce: opts.announce ?? [] },
     transports: [tcp()],
     connectionEncrypters: [tls()],
-    streamMuxers: [yamux()],
+    // A yamux ping per connection finds dead peers (liveness.ts), in place of libp2p's connection
+    // monitor (a new stream per ping) and yamux's keep-alive (which only logs a failed ping).
+    streamMuxers: [yamux({ enableKeepAlive: false })],
+    connectionMonitor: { enabled: false },
     // identify answers only what a TLS handshake already shows (key, addresses, protocol names);
     // gossipsub needs it to learn which peers speak its protocol. gossipsub registers its own
     // handlers, which the AuthGuard cannot wrap: `gossipTrust` and `guardTopic` keep it closed.
     services: {
       identify: identify(),
+      liveness: liveness(opts.liveness),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         scoreParams: { appSpecificScore: (p: string) => (opts.gossipTrust?.(p) ? 0 : UNTRUSTED_SCORE) },

@@ -35,6 +35,7 @@ export async function testNode(
   extra: Partial<AuthGuardOptions> & {
     trustCluster?: TestCluster;
     gossip?: NetNodeOptions['gossip'];
+    liveness?: NetNodeOptions['liveness'];
     /** Overrides gossip trust; `authenticated` is what the guard says (to make trust come late). */
     gossipTrust?: (peerId: string, authenticated: boolean) => boolean;
   } = {},
@@ -51,6 +52,7 @@ export async function testNode(
       return extra.gossipTrust ? extra.gossipTrust(p, authenticated) : authenticated;
     },
     gossip: extra.gossip,
+    liveness: extra.liveness,
   });
   const refusals: TestNode['refusals'] = [];
   const guard = new AuthGuard(node, {
