@@ -50,11 +50,17 @@ export interface ManagerServices {
   dispatcher: () => { accept(conn: Conn, opts: { nodeId?: string }): void } | null;
   /** Who leads, for a follower's refusal. */
   leaderAddr: () => string | null;
+  /** The raft voters now (this host among them): each keeps a link to every other (keepLinks). */
+  raftVoters: () => NodeId[];
 }
+
+/** How often a manager checks that it has a raft link to every other voter. */
+const KEEP_LINKS_MS = 1_000;
 
 export class ClusterNet {
   #creds: LocalCredentials | null = null;
   #raft: Libp2pRaftTransport | null = null;
+  #keepLinks: ReturnType<typeof setInterval> | null = null;
   #stopped = false;
   /** Whether a node was removed from the cluster; the daemon sets it once it has a store to ask. */
   isRemoved: (nodeId: string) => boolean;
@@ -138,6 +144,8 @@ export class ClusterNet {
     await raft.start();
     this.#raft = raft;
     s.transport.attach(raft);
+    raft.keepLinks(s.raftVoters());
+    this.#keepLinks = setInterval(() => raft.keepLinks(s.raftVoters()), KEEP_LINKS_MS);
     await serveJoin(this.node, {
       answer: s.admit,
       onRefused: (e) => this.opts.log(`net: refused to admit peer ${e.peerId}: ${e.reason}`),
@@ -159,6 +167,8 @@ export class ClusterNet {
 
   /** This host was demoted: stop serving what only managers serve. */
   async stopManager(): Promise<void> {
+    if (this.#keepLinks) clearInterval(this.#keepLinks);
+    this.#keepLinks = null;
     await this.#raft?.stop();
     this.#raft = null;
     await this.node.unhandle([PROTOCOLS.join.id, PROTOCOLS.raft.id, PROTOCOLS.renew.id, PROTOCOLS.serverCert.id, PROTOCOLS.dispatcher.id]).catch(() => {});
@@ -210,6 +220,8 @@ export class ClusterNet {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#keepLinks) clearInterval(this.#keepLinks);
+    this.#keepLinks = null;
     await this.#raft?.stop().catch(() => {});
     await this.guard.stop().catch(() => {});
     try {

@@ -115,6 +115,31 @@ export class Libp2pRaftTransport implements Transport {
     }
   }
 
+  /**
+   * Open (or reopen) the stream to each of `nodeIds` that has none, without a message to send. The
+   * daemon calls it every second with the other raft members: followers never write to each other
+   * while a leader lives, so without it their first link is dialled when the leader has died, in the
+   * middle of the fleet's reconnection storm, when a survivor may refuse or time out new connections
+   * (a failover at 1,000 nodes found no leader in 180 s, docs/scale.md, stop 27).
+   */
+  keepLinks(nodeIds: Iterable<NodeId>): void {
+    if (this.#stopped) return;
+    for (const id of nodeIds) {
+      if (id === this.opts.selfId) continue;
+      const link = this.#link(id);
+      if (link.channel && !link.channel.closed) continue;
+      link.channel = null;
+      if (link.dialing || this.#now() - link.failedAt < this.#redialMs) continue;
+      void this.#dial(id, link);
+    }
+  }
+
+  /** Whether an outbound stream to `nodeId` is open now. */
+  linked(nodeId: NodeId): boolean {
+    const ch = this.#links.get(nodeId)?.channel;
+    return !!ch && !ch.closed;
+  }
+
   #link(nodeId: NodeId): Link {
     let l = this.#links.get(nodeId);
     if (!l) {

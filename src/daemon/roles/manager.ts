@@ -76,6 +76,7 @@ export class ManagerRole implements Service {
         const id = raft.status.leader;
         return id ? store.get('nodes', id)?.ManagerStatus?.Addr ?? null : null;
       },
+      raftVoters: () => raft.status.conf.voters,
     });
     this.#watchMembership(net);
   }
