@@ -46,7 +46,10 @@ export interface DispatcherOptions {
   /** How long a new connection may take to register. Default 10 s. */
   registerTimeoutMs?: number;
   clock?: Clock;
-  /** How long changes to the network table gather before their delta is sent (default 100; 0: at each commit). */
+  /**
+   * How long changes to the network table gather before their delta is sent (0: at each commit).
+   * Default: 1 ms per session, at least 100 and at most 1 000 (netTableFlushInterval).
+   */
   netTableFlushMs?: number;
   /** Source of heartbeat jitter, in [0, 1). */
   random?: () => number;
@@ -64,6 +67,17 @@ export interface DispatcherOptions {
   /** Log streams open at once towards one node. Default 64. */
   maxLogStreamsPerNode?: number;
   log?: (msg: string) => void;
+}
+
+/**
+ * The default wait between network-table flushes with `sessions` sessions: 1 ms each, within
+ * [100, 1 000] ms. Each flush costs the leader a frame per session: with a fixed 100 ms, the deltas
+ * took 17% of the leader's CPU samples while 1,000 nodes joined (docs/scale.md, stop 27). Growing
+ * with the sessions bounds that share whatever the cluster's size, and a row still reaches every
+ * worker within a second.
+ */
+export function netTableFlushInterval(sessions: number): number {
+  return Math.min(1_000, Math.max(100, sessions));
 }
 
 export class Dispatcher {
@@ -392,10 +406,11 @@ export class Dispatcher {
   /**
    * The network table changes with every join (its host) and every task that starts or stops: one
    * flush per interval sends the rows changed since the last, so a wave of N joins costs N small
-   * deltas per session at most, not N whole tables (O(N²) bytes and CPU on the leader).
+   * deltas per session at most, not N whole tables (O(N²) bytes and CPU on the leader). A flush is
+   * a frame to every session, so the interval grows with them (netTableFlushInterval).
    */
   #scheduleNetFlush(): void {
-    const ms = this.#opts.netTableFlushMs ?? 100;
+    const ms = this.#opts.netTableFlushMs ?? netTableFlushInterval(this.#sessions.size);
     if (ms <= 0) return this.#flushNets();
     if (this.#cancelNetFlush) return;
     this.#cancelNetFlush = this.#clock.setTimer(ms, () => {

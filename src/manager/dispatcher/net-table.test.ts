@@ -1,7 +1,8 @@
 import { afterEach, expect, test } from 'bun:test';
+import { ManualClock } from '../../../plugins/mock/clock.ts';
 import { memoryStore, type MemoryStore } from '../../store/index.ts';
 import type { Network, Service, Task } from '../../types/index.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Dispatcher, netTableFlushInterval } from './dispatcher.ts';
 import { NetTableRows } from './net-delta.ts';
 import { NetTableBuilder, netTable } from './net-table.ts';
 import { addNode, makeTask, RawWorker, waitFor } from './testkit.ts';
@@ -148,4 +149,36 @@ test('a worker that does not accept networks.delta gets the whole table each tim
   await waitFor(() => w.of('networks').length === 2, 'the table again');
   expect(w.of('networks')[1]).toEqual(netTable(store));
   expect(w.of('networks.delta')).toHaveLength(0);
+});
+
+test('the wait between network-table flushes grows with the sessions: 1 ms each, within [100, 1000] ms', async () => {
+  expect([0, 1, 100, 250, 1000, 5000].map(netTableFlushInterval)).toEqual([100, 100, 100, 250, 1000, 1000]);
+  const store = memoryStore();
+  const clock = new ManualClock(1_000_000);
+  dispatcher = new Dispatcher({ store, clock, random: () => 0 });
+  dispatcher.start();
+  const workers: RawWorker[] = [];
+  for (let i = 0; i < 250; i++) {
+    const w = new RawWorker(dispatcher);
+    await w.register(await addNode(store), ['networks', 'networks.delta']);
+    workers.push(w);
+  }
+  const first = workers[0]!;
+  const last = workers[249]!;
+  await waitFor(() => last.of('networks').length === 1, 'the last worker\'s table');
+  clock.advance(1_000); // the joins' own flushes
+  await waitFor(() => true);
+  const before = first.of('networks.delta').length;
+  // One more host: its row waits 250 ms with 250 sessions (it waited 100 before).
+  const id = await addNode(store);
+  await store.update((tx) => {
+    const n = tx.get('nodes', id)!;
+    tx.update('nodes', { ...n, Description: { ...n.Description, TLSInfo: { PeerID: 'peer-late' } as never } });
+  });
+  clock.advance(249);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(first.of('networks.delta').length).toBe(before);
+  clock.advance(1);
+  await waitFor(() => first.of('networks.delta').length === before + 1 && last.of('networks.delta').length >= 1, 'the delta after 250 ms');
+  expect(first.of('networks.delta').at(-1)!.hosts).toContainEqual({ node: id, peer: 'peer-late' });
 });
