@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { type FrameSchema, is } from '../lib/frames.ts';
 import { FrameChannel } from '../manager/dispatcher/conn.ts';
-import type { NodeIdentity } from '../manager/ca/index.ts';
+import { type NodeIdentity, verifyNodeCert } from '../manager/ca/index.ts';
 import { AuthError, AuthRefusedError } from './auth.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { StreamConn } from './stream-conn.ts';
@@ -156,6 +156,41 @@ describe('refusals', () => {
     const connection = await bare.node.dial(m1.addr);
     await waitFor(() => connection.status !== 'open', 'the silent connection closed');
     expect(m1.refusals.some((r) => /did not authenticate within 200 ms/.test(r.reason))).toBe(true);
+  });
+
+  test('a certificate is verified once per peer, while its dates and the node\'s removal are checked on every connection', async () => {
+    const cluster = await testCluster();
+    let now = Date.now();
+    let verified = 0;
+    const removed = new Set<string>();
+    const m1 = await node(cluster, 'm1', 'manager', {
+      now: () => now,
+      isRemoved: (id) => removed.has(id),
+      verify: (...args) => { verified++; return verifyNodeCert(...args); },
+    });
+    const callers = await serveEcho(m1, PROTOCOLS.dispatcher);
+    const w1 = await node(cluster, 'w1', 'worker');
+    for (let i = 1; i <= 3; i++) {
+      await w1.guard.open(m1.addr, PROTOCOLS.dispatcher);
+      await waitFor(() => callers.length === i, `stream ${i} served`);
+      await w1.node.hangUp(m1.node.peerId);
+    }
+    expect(verified).toBe(1);
+    // Another node presenting w1's certificate is refused: it is not w1's key.
+    const w2 = await node(cluster, 'w2', 'worker');
+    w2.identity.certPem = w1.identity.certPem;
+    await expect(w2.guard.open(m1.addr, PROTOCOLS.dispatcher)).rejects.toThrow();
+    expect(m1.refusals.some((r) => /belongs to peer/.test(r.reason))).toBe(true);
+    // Removed, then expired: refused though the certificate was verified before.
+    removed.add('w1');
+    await expect(w1.guard.open(m1.addr, PROTOCOLS.dispatcher)).rejects.toThrow();
+    expect(m1.refusals.some((r) => /w1 was removed/.test(r.reason))).toBe(true);
+    removed.clear();
+    await w1.node.hangUp(m1.node.peerId);
+    now = w1.identity.notAfter + 1;
+    await expect(w1.guard.open(m1.addr, PROTOCOLS.dispatcher)).rejects.toThrow();
+    expect(m1.refusals.some((r) => /expired/.test(r.reason))).toBe(true);
+    expect(callers.length).toBe(3);
   });
 
   test('a certificate that expires while connected is refused on the next stream', async () => {

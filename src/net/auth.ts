@@ -56,7 +56,18 @@ export interface AuthGuardOptions {
   now?: () => number;
   /** Told about every refusal on this end (logs, metrics, tests). */
   onRefused?: (e: { peerId: string; protocol: string; reason: string }) => void;
+  /** The certificate check (tests count its calls); verifyNodeCert otherwise. */
+  verify?: typeof verifyNodeCert;
 }
+
+/**
+ * Certificates that verified, remembered by their text and the roots they verified under: a worker
+ * that reconnects presents the same one each time, and parsing and checking it (JavaScript ASN.1 and
+ * a signature) was 13% of a surviving manager's CPU while 1,000 workers reconnected after a leader
+ * died (docs/scale.md, stop 27). What depends on the moment is checked again on every use: the
+ * dates, the key of the peer presenting it, and whether the node was removed.
+ */
+const VERIFIED_MAX = 8192;
 
 export interface GuardedStream {
   stream: Stream;
@@ -84,6 +95,7 @@ export class AuthGuard {
   readonly #graceTimers = new Set<ReturnType<typeof setTimeout>>();
   readonly #timeoutMs: number;
   readonly #now: () => number;
+  readonly #verified = new Map<string, NodeIdentity>();
   #started = false;
 
   constructor(readonly node: NetNode, private readonly opts: AuthGuardOptions) {
@@ -276,10 +288,20 @@ export class AuthGuard {
     const creds = this.opts.credentials();
     const key = connection.remotePeer.publicKey;
     if (!key || key.type !== 'Ed25519') throw new AuthError(`peer ${connection.remotePeer} has no Ed25519 key; shoal nodes use Ed25519 identities`);
-    const id = await verifyNodeCert(certPem, {
-      trust: creds.trust, clusterId: creds.clusterId, peerPublicKey: key.raw, now: this.#now(),
-      what: `the certificate of peer ${connection.remotePeer}`,
-    });
+    const now = this.#now();
+    const cacheKey = `${creds.clusterId}\n${creds.trust.digests.join(',')}\n${certPem}`;
+    let id = this.#verified.get(cacheKey);
+    if (id && (now < id.notBefore || now > id.notAfter || id.peerId !== connection.remotePeer.toString())) id = undefined; // checked afresh: it says why
+    if (id) id = { ...id };
+    else {
+      id = await (this.opts.verify ?? verifyNodeCert)(certPem, {
+        trust: creds.trust, clusterId: creds.clusterId, peerPublicKey: key.raw, now,
+        what: `the certificate of peer ${connection.remotePeer}`,
+      });
+      this.#verified.delete(cacheKey);
+      if (this.#verified.size >= VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(cacheKey, { ...id });
+    }
     if (this.opts.isRemoved?.(id.nodeId)) throw new AuthError(`node ${id.nodeId} was removed from the cluster: join it again with a token, as a new node`);
     return id;
   }
