@@ -43,6 +43,7 @@ import { parseArgs } from 'node:util';
 import { Cluster, type Daemon, leaderOf, requireBinary } from '../test/harness/index.ts';
 import { type Failover, failover } from './cp-failover.ts';
 import { call, costBetween, costReading, footprint, latency, type ManagerFootprint, post, raftLeader, type StepCost, until } from './cp-probes.ts';
+import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS } from '../src/raft-host/host-options.ts';
 import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
@@ -323,6 +324,12 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
 
 // ------------------------------------------------------------------ the run
 
+/** The election timeout the run's managers use: [n, 2n) ticks (--election-tick, or shoal's default). */
+function electionTimeout(): string {
+  const n = P.electionTick ?? DEFAULT_ELECTION_TICKS;
+  return `${((n * DEFAULT_TICK_MS) / 1000).toFixed(1)}–${((2 * n * DEFAULT_TICK_MS) / 1000).toFixed(1)} s`;
+}
+
 function leaderCpu(cost: StepCost): number {
   return Object.entries(cost.cpuSeconds).find(([name]) => name.endsWith('(leader)'))?.[1] ?? Number.NaN;
 }
@@ -393,7 +400,7 @@ async function main(): Promise<void> {
     raw.failover = fo;
     const at = `@${P.services * P.replicas} tasks`;
     figures.push(
-      report({ name: `failover: election began ${at}`, value: fo.electionSeconds, unit: 's', anchor: 'election timeout 0.7–1.4 s' }),
+      report({ name: `failover: election began ${at}`, value: fo.electionSeconds, unit: 's', anchor: `election timeout ${electionTimeout()}` }),
       report({ name: `failover: new leader ${at}`, value: fo.leaderSeconds, unit: 's', anchor: `slowest survivor /raft answer ${fo.slowestRaftAnswerMs.toFixed(0)} ms` }),
       report({ name: `failover: write accepted ${at}`, value: fo.writeSeconds, unit: 's', anchor: `new leader at ${fo.leaderSeconds.toFixed(2)} s` }),
       report({ name: `failover: all agents back in session`, value: fo.reconnectSeconds, unit: 's', anchor: `heartbeat ${P.heartbeatS} s; node down after 3 missed` }),
