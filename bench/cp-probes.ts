@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Daemon } from '../test/harness/index.ts';
-import { cpuTimesOf, rssOf, stats } from './lib.ts';
+import { cpuSecondsOf, rssOf, stats } from './lib.ts';
 
 /** A JSON call that must succeed; the error names the call and the answer. */
 export async function call<T = any>(d: Daemon, path: string, init?: RequestInit): Promise<T> {
@@ -92,16 +92,6 @@ export async function raftLeader(candidates: Daemon[]): Promise<Daemon | null> {
     } catch {}
   }
   return null;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; NaN when gone. */
-export function cpuSecondsOf(pid: number): number {
-  try {
-    const c = cpuTimesOf(pid);
-    return c.user + c.system;
-  } catch {
-    return NaN;
-  }
 }
 
 /** The raft commit index a manager reports (GET /raft); NaN when it does not answer. */

@@ -58,6 +58,16 @@ export function cpuTimesOf(pid: number): { user: number; system: number } {
   return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
 }
 
+/** CPU seconds (user + system) a process has used so far; NaN when it is gone. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const c = cpuTimesOf(pid);
+    return c.user + c.system;
+  } catch {
+    return NaN;
+  }
+}
+
 export function rssOf(pid: number): number {
   const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
   const m = /VmRSS:\s+(\d+) kB/.exec(status);

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon, killTaskProcesses, requireBinary, waitFor } from '../test/harness/index.ts';
-import { cpuTimesOf, type Figure, report, rssOf, stats } from './lib.ts';
+import { cpuSecondsOf, type Figure, report, rssOf, stats } from './lib.ts';
 
 const GOAL_PER_TASK_MIB = 2;
 const GOAL_1000_MS = 5_000;
@@ -132,14 +132,6 @@ async function nodeReady(d: Daemon): Promise<void> {
   }, 60_000);
 }
 
-/** CPU time (user + system) a process used so far, in ms, from /proc/<pid>/stat. */
-function cpuMs(pid: number): number {
-  try {
-    const c = cpuTimesOf(pid);
-    return (c.user + c.system) * 1000;
-  } catch { return NaN; }
-}
-
 /** Median of 5 samples 150 ms apart: one sample is at the mercy of the daemon's GC. */
 async function steadyRss(pid: number): Promise<number> {
   const s: number[] = [];
@@ -201,7 +193,7 @@ async function measure(n: number, env: Record<string, string>): Promise<Measured
     const abort = new AbortController();
     const ev = runningEvents(d, name, n, abort.signal);
     await ev.opened;
-    const cpu0 = cpuMs(d.proc!.pid);
+    const cpu0 = cpuSecondsOf(d.proc!.pid) * 1000;
     const busy0 = hostBusyMs();
     const t0 = performance.now();
     const t0Nano = BigInt(Date.now()) * 1_000_000n;
@@ -222,7 +214,7 @@ async function measure(n: number, env: Record<string, string>): Promise<Measured
     });
     try { await Promise.race([ev.done, watchdog]); } finally { clearTimeout(timer); abort.abort(); }
     const createToRunningMs = performance.now() - t0;
-    const daemonCpuMs = cpuMs(d.proc!.pid) - cpu0;
+    const daemonCpuMs = cpuSecondsOf(d.proc!.pid) * 1000 - cpu0;
     const hostBusy = hostBusyMs() - busy0;
     // Where the host's CPU went meanwhile: the supervisors, the programs (their share between fork
     // and exec, with the cgroup joins, counts here: same pid). All of it since their start, which

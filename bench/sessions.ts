@@ -10,15 +10,10 @@ import { resolve } from 'node:path';
 import { FrameChannel, SESSION_FRAMES, type SessionMessages } from '../src/manager/dispatcher/index.ts';
 import { description } from '../src/manager/dispatcher/testkit.ts';
 import { Cluster, requireBinary } from '../test/harness/index.ts';
-import { cpuTimesOf, type Figure, report, rssOf } from './lib.ts';
+import { cpuSecondsOf, type Figure, report, rssOf } from './lib.ts';
 import { SocketConn } from './sessions-manager.ts';
 
 const WINDOW_MS = 10_000;
-
-function cpuSeconds(pid: number): number {
-  const c = cpuTimesOf(pid);
-  return c.user + c.system;
-}
 
 async function until<T>(what: string, check: () => T | null | false, boundMs: number): Promise<T> {
   const deadline = performance.now() + boundMs;
@@ -87,7 +82,7 @@ async function measure(n: number): Promise<{ cpuPct: number; rss: number; heartb
     // Every session through one heartbeat round before the window opens.
     await until('a heartbeat on every session', () => clients.every((c) => c.heartbeats > 0), 30_000);
     const t0 = performance.now();
-    const c0 = cpuSeconds(child.pid);
+    const c0 = cpuSecondsOf(child.pid);
     const h0 = clients.reduce((s, c) => s + c.heartbeats, 0);
     let rss = 0;
     while (performance.now() - t0 < WINDOW_MS) {
@@ -95,7 +90,7 @@ async function measure(n: number): Promise<{ cpuPct: number; rss: number; heartb
       await Bun.sleep(500);
     }
     const secs = (performance.now() - t0) / 1000;
-    const cpuPct = ((cpuSeconds(child.pid) - c0) / secs) * 100;
+    const cpuPct = ((cpuSecondsOf(child.pid) - c0) / secs) * 100;
     const heartbeatsPerS = (clients.reduce((s, c) => s + c.heartbeats, 0) - h0) / secs;
     for (const c of clients) { clearTimeout(c.timer); c.channel.close(); c.channel.conn.close(); }
     return { cpuPct, rss, heartbeatsPerS };
