@@ -253,20 +253,20 @@ export async function writeTasks(store: MemoryStore, changes: readonly TaskChang
   const chunks: TaskChange[][] = [];
   for (let i = 0; i < changes.length; i += size) chunks.push(changes.slice(i, i + size));
   let conflicted = false;
-  let failure: { err: unknown } | null = null;
+  const failures: unknown[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < chunks.length && !signal?.aborted && !failure) {
+    while (next < chunks.length && !signal?.aborted && failures.length === 0) {
       const chunk = chunks[next++]!;
       try {
         if (await writeChunk(store, chunk, size, signal)) conflicted = true;
       } catch (err) {
-        failure ??= { err };
+        failures.push(err);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(TASK_BATCHES_IN_FLIGHT, chunks.length) }, lane));
-  if (failure) throw (failure as { err: unknown }).err;
+  if (failures.length > 0) throw failures[0];
   return conflicted;
 }
 
