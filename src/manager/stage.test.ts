@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { ConflictError } from '../lib/errors.ts';
 import { encodeEntry } from '../lib/codec.ts';
-import { memoryStore, type Tx } from '../store/index.ts';
+import { type MemoryStore, memoryStore, type Tx } from '../store/index.ts';
 import type { Task } from '../types/index.ts';
 import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions, writeAll, writeTasks } from './stage.ts';
 import { makeService, makeTask, settle, turn, waitFor } from './testkit.ts';
@@ -111,6 +111,27 @@ describe('ReconcileStage', () => {
   });
 });
 
+/**
+ * Routes the store's proposals through `gate` (given the proposal's number, from 1), before each is
+ * proposed; counts the proposals and the most in flight at once.
+ */
+function gateProposals(store: MemoryStore, gate: (call: number) => Promise<void>): { most: number; calls: number } {
+  const proposer = store.proposer!;
+  const seen = { most: 0, calls: 0 };
+  let inFlight = 0;
+  store.proposer = {
+    ...proposer,
+    propose: async (entry, signal) => {
+      seen.most = Math.max(seen.most, ++inFlight);
+      try {
+        await gate(++seen.calls);
+        return await proposer.propose(entry, signal);
+      } finally { inFlight--; }
+    },
+  };
+  return seen;
+}
+
 describe('batched writes', () => {
   const tasks = (n: number) => Array.from({ length: n }, (_, i) => makeTask('svc', { Slot: i + 1, state: 'pending' }));
 
@@ -134,25 +155,15 @@ describe('batched writes', () => {
     const store = memoryStore();
     const ts = tasks(100);
     await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
-    const proposer = store.proposer!;
-    let inFlight = 0;
-    let most = 0;
     const held: (() => void)[] = [];
-    store.proposer = {
-      ...proposer,
-      propose: async (entry, signal) => {
-        most = Math.max(most, ++inFlight);
-        // Nothing commits until every batch that is coming has been proposed.
-        await new Promise<void>((resolve) => held.push(resolve));
-        try { return await proposer.propose(entry, signal); } finally { inFlight--; }
-      },
-    };
+    // Nothing commits until every batch that is coming has been proposed.
+    const seen = gateProposals(store, () => new Promise<void>((resolve) => held.push(resolve)));
     const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
     const writing = writeTasks(store, changes, 10, undefined);
     await waitFor(() => held.length === 10);
     for (const go of held.splice(0)) go();
     expect(await writing).toBe(false);
-    expect(most).toBe(10);
+    expect(seen.most).toBe(10);
     expect(ts.every((t) => store.get('tasks', t.ID)!.Labels?.l === '1')).toBe(true);
   });
 
@@ -160,26 +171,15 @@ describe('batched writes', () => {
     const store = memoryStore();
     const ts = tasks(40);
     await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
-    const proposer = store.proposer!;
-    let inFlight = 0;
-    let most = 0;
-    let calls = 0;
-    store.proposer = {
-      ...proposer,
-      propose: async (entry, signal) => {
-        most = Math.max(most, ++inFlight);
-        await turn();
-        try {
-          if (++calls === 3) throw new Error('no quorum');
-          return await proposer.propose(entry, signal);
-        } finally { inFlight--; }
-      },
-    };
+    const seen = gateProposals(store, async (call) => {
+      await turn();
+      if (call === 3) throw new Error('no quorum');
+    });
     const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
     await expect(writeTasks(store, changes, 1, undefined)).rejects.toThrow('no quorum');
-    expect(most).toBe(16);
+    expect(seen.most).toBe(16);
     // No batch is started after the failure: the 16 in flight end, and nothing more.
-    expect(calls).toBe(16);
+    expect(seen.calls).toBe(16);
   });
 
   test('writeAll writes everything in one transaction when it fits, else in order in as few as fit', async () => {
