@@ -1,4 +1,5 @@
 import { arch, cpus, hostname, platform, totalmem } from 'node:os';
+import { TASK_PATCH_FEATURE } from '../store/patch.ts';
 import { VERSION } from '../lib/version.ts';
 import type { NodeDescription } from '../types/index.ts';
 
@@ -12,6 +13,7 @@ export function describeHost(runtimes: RuntimeHealth[]): NodeDescription {
     Resources: { NanoCPUs: cpus().length * 1e9, MemoryBytes: totalmem() },
     Engine: { EngineVersion: VERSION, Plugins: runtimes.map((r) => ({ Type: 'Runtime', Name: r.Name })) },
     Runtimes: runtimes,
+    Features: [TASK_PATCH_FEATURE],
   };
 }
 

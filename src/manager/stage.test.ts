@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { ConflictError } from '../lib/errors.ts';
 import { encodeEntry } from '../lib/codec.ts';
 import { type MemoryStore, memoryStore, type Tx } from '../store/index.ts';
+import { taskPatch } from '../store/patch.ts';
 import type { Task } from '../types/index.ts';
 import { ManualClock, type ObjectEvent, ReconcileStage, type StageOptions, writeAll, writeTasks } from './stage.ts';
 import { makeService, makeTask, settle, turn, waitFor } from './testkit.ts';
@@ -141,7 +142,7 @@ describe('batched writes', () => {
     await store.update((tx) => { for (const t of ts) tx.create('tasks', t); });
     const sizes: number[] = [];
     store.watch((ev) => { if (ev.kind === 'commit') sizes.push(0); else if (ev.kind === 'update') sizes[sizes.length] = (sizes.pop() ?? 0) + 1; });
-    const actions = ts.slice(0, 11).map((t) => ({ op: 'update', table: 'tasks', object: { ...store.get('tasks', t.ID)!, Labels: { l: '1' } } }));
+    const actions = ts.slice(0, 11).map((t) => taskPatch(store.get('tasks', t.ID)!, { ...store.get('tasks', t.ID)!, Labels: { l: '1' } }));
     store.maxBatchBytes = encodeEntry({ at: new Date().toISOString(), actions }).byteLength; // 11 tasks fit
     const changes = ts.map((t) => ({ id: t.ID, change: (cur: Task) => ({ ...cur, Labels: { l: '1' } }) }));
     expect(await writeTasks(store, changes, 30, undefined)).toBe(false);

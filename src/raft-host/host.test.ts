@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { RaftHost, type RaftHostOptions } from './host.ts';
 import { InMemoryTransport } from './memory-transport.ts';
 import { noPeers as noPeersForTest } from './no-peers.ts';
-import { NotLeaderError, OutcomeUnknownError, type StateMachine } from './proposer.ts';
+import { NotLeaderError, OutcomeUnknownError, type StateMachine, UnreadableEntryError } from './proposer.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -120,6 +120,30 @@ describe('RaftHost', () => {
     expect(await second.host.propose(enc.encode('b'))).toBe(2);
     await second.host.readBarrier();
     expect(second.sm.items).toEqual(['a', 'b']);
+  });
+
+  test('an entry the state machine cannot read halts the host; one it refuses does not', async () => {
+    const sm = new (class extends ListMachine {
+      override apply(index: number, entry: Uint8Array): unknown {
+        const s = dec.decode(entry);
+        if (s === 'unreadable') throw new UnreadableEntryError('cannot read it');
+        if (s === 'refused') throw new Error('refused');
+        return super.apply(index, entry);
+      }
+    })();
+    const fatal: Error[] = [];
+    const host = new RaftHost({ id: 'solo', dir: join(tempDir(), 'solo'), transport: noPeersForTest, stateMachine: sm, bootstrap: { voters: ['solo'], learners: [] }, onFatal: (e) => fatal.push(e) });
+    host.start();
+    cleanup.push(() => host.stop());
+    expect(await host.propose(enc.encode('a'))).toBe(1);
+    await expect(host.propose(enc.encode('refused'))).rejects.toThrow('refused');
+    expect(await host.propose(enc.encode('b'))).toBe(2);
+    const lost = host.propose(enc.encode('unreadable')).then(() => null, (e: unknown) => e);
+    await until(() => fatal.length > 0, 'the host to halt');
+    expect(fatal[0]).toBeInstanceOf(UnreadableEntryError);
+    expect(await lost).toBeInstanceOf(Error);
+    await expect(host.propose(enc.encode('c'))).rejects.toThrow();
+    expect(sm.items).toEqual(['a', 'b']);
   });
 
   test('the snapshot interval may be a function, asked each time', async () => {

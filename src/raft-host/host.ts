@@ -21,7 +21,7 @@ import {
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type HostStatus, type HostTimers, type RaftHostOptions, realTimers } from './host-options.ts';
-import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer } from './proposer.ts';
+import { HostStoppedError, NotLeaderError, OutcomeUnknownError, ProposalLostError, type Proposer, UnreadableEntryError } from './proposer.ts';
 import { type Callback, Waiters } from './requests.ts';
 import { type ForceOutcome, recover } from './recovery.ts';
 import { GroupSync } from './group-sync.ts';
@@ -636,6 +636,8 @@ export class RaftHost implements Proposer {
     try {
       result = this.opts.stateMachine.apply(e.index, env ? env.payload : e.data);
     } catch (err) {
+      // An entry this build cannot read halts the host (drain's catch): never skipped past.
+      if (err instanceof UnreadableEntryError) throw err;
       failure = err as Error;
     }
     if (this.mine(env)) {

@@ -4,7 +4,7 @@
 import { UnavailableError } from '../lib/errors.ts';
 import type { NodeId } from '../raft/index.ts';
 
-export type { Proposer, StateMachine } from '../store/proposer.ts';
+export { type Proposer, type StateMachine, UnreadableEntryError } from '../store/proposer.ts';
 
 /** This node is not the leader; send the request to `leader` (null when unknown: retry later). */
 export class NotLeaderError extends UnavailableError {

@@ -20,7 +20,16 @@ export const TABLES: TableName[] = ['clusters', 'nodes', 'services', 'tasks', 'n
 export type Action =
   | { op: 'create'; table: TableName; object: Meta }
   | { op: 'update'; table: TableName; object: Meta }
-  | { op: 'delete'; table: TableName; id: string; version: number };
+  | { op: 'delete'; table: TableName; id: string; version: number }
+  /**
+   * An update of a task as what changed: the top-level members `set` (whole) and those `unset`, on
+   * top of the version the writer read (the same object on every replica, or the batch is refused).
+   * The store writes it instead of an `update` when every manager can apply it (src/store/patch.ts).
+   */
+  | { op: 'patch'; table: TableName; id: string; version: number; set: Record<string, unknown>; unset?: string[] };
+
+/** What a transaction records: patches are made from updates only as the store writes them. */
+export type TxAction = Exclude<Action, { op: 'patch' }>;
 
 /** What goes into the log: a batch of actions and the proposer's clock reading. */
 export interface Batch {

@@ -18,9 +18,13 @@ export class MemoryLog implements Proposer {
 
 import { MemoryStore } from './store.ts';
 
-/** A store backed by a MemoryLog: `const store = memoryStore()` in a test. */
+/**
+ * A store backed by a MemoryLog: `const store = memoryStore()` in a test. Its task updates are
+ * written as patches, as a daemon's are once every manager can apply them (src/store/patch.ts).
+ */
 export function memoryStore(): MemoryStore {
   const store = new MemoryStore();
+  store.taskPatches = true;
   store.proposer = new MemoryLog(store);
   return store;
 }

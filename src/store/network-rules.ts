@@ -26,7 +26,7 @@ export function checkNetworkActions(actions: readonly Action[], current: readonl
   for (const a of actions) {
     if (a.table !== 'networks') continue;
     if (a.op === 'delete') after.delete(a.id);
-    else {
+    else if (a.op !== 'patch') {
       after.set(a.object.ID, a.object as Network);
       written.push(a.object as Network);
     }
@@ -39,6 +39,7 @@ export function checkNetworkActions(actions: readonly Action[], current: readonl
       svcAfter.delete(a.id);
       continue;
     }
+    if (a.op === 'patch') continue; // tasks only (apply() refuses any other)
     // Only networks the service newly names must exist: an older service is never stuck by this.
     const before = targets(svcNow.get(a.object.ID));
     for (const t of targets(a.object as Service)) {

@@ -15,6 +15,15 @@ export interface Proposer {
   readBarrier?(signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Thrown by apply() for an entry this build cannot read (an action an older build does not know).
+ * The other replicas applied it, so skipping it would part this one from them: the proposer stops
+ * this replica instead (the raft host halts), until it runs a build that reads the log.
+ */
+export class UnreadableEntryError extends Error {
+  override readonly name = 'UnreadableEntryError';
+}
+
 /** What a proposer drives: the store. apply() must be deterministic: same entries, same state. */
 export interface StateMachine {
   /** Called once per committed entry, in index order. The returned value resolves the proposer's promise. */

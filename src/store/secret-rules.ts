@@ -16,7 +16,7 @@ export interface SecretRulesView {
 
 export function touchesSecrets(a: Action): boolean {
   if (a.table === 'secrets' || a.table === 'configs') return true;
-  return a.table === 'services' && a.op !== 'delete' && taskFileRefs((a.object as Service).Spec.TaskTemplate).length > 0;
+  return a.table === 'services' && (a.op === 'create' || a.op === 'update') && taskFileRefs((a.object as Service).Spec.TaskTemplate).length > 0;
 }
 
 export function checkSecretActions(actions: readonly Action[], view: SecretRulesView): ApplyResult | null {
@@ -42,7 +42,7 @@ export function checkSecretActions(actions: readonly Action[], view: SecretRules
   for (const a of actions) {
     if (a.table !== 'services') continue;
     if (a.op === 'delete') services.delete(a.id);
-    else {
+    else if (a.op !== 'patch') {
       const s = a.object as Service;
       services.set(s.ID, s);
       for (const r of taskFileRefs(s.Spec.TaskTemplate)) {

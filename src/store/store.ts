@@ -1,11 +1,12 @@
 import { decode, encode, encodeEntry } from '../lib/codec.ts';
 import { ConflictError, NotFoundError, ShoalError } from '../lib/errors.ts';
 import { storeWrites } from '../lib/metrics.ts';
-import type { Config, Meta, Network, Secret, Service, Task } from '../types/index.ts';
+import type { Config, Meta, Network, Node, Secret, Service, Task } from '../types/index.ts';
 import { type Action, type ApplyResult, type Batch, type ChangeEvent, singular, TABLES, type TableName, type Tables } from './actions.ts';
-import type { Proposer, StateMachine } from './proposer.ts';
+import { type Proposer, type StateMachine, UnreadableEntryError } from './proposer.ts';
 import { checkNetworkActions } from './network-rules.ts';
 import { checkSecretActions, touchesSecrets } from './secret-rules.ts';
+import { managersApplyPatches, patched, taskPatch } from './patch.ts';
 import { shareMembers } from './share.ts';
 import { Tx } from './tx.ts';
 
@@ -61,6 +62,13 @@ export class MemoryStore implements StateMachine {
   proposer: Proposer | null = null;
   /** Bound on a batch of several actions (MAX_BATCH_BYTES; tests lower it). A single action is never refused for size. */
   maxBatchBytes = MAX_BATCH_BYTES;
+  /**
+   * Whether task updates are written as patches (src/store/patch.ts): 'auto' while every manager's
+   * description lists the feature (what the daemons use); tests pin it.
+   */
+  taskPatches: 'auto' | boolean = 'auto';
+  /** managersApplyPatches over the nodes table, recomputed after a write to it (null: not known). */
+  private patchGate: boolean | null = null;
 
   constructor() {
     this.reset();
@@ -114,8 +122,9 @@ export class MemoryStore implements StateMachine {
   async update<R>(fn: (tx: Tx) => R, signal?: AbortSignal): Promise<R> {
     const tx = new Tx(this);
     const result = fn(tx);
-    const actions = tx.actions();
+    let actions: Action[] = tx.actions();
     if (actions.length === 0) return result;
+    if (this.writesPatches()) actions = actions.map((a) => this.asPatch(a));
     if (!this.proposer) throw new ShoalError('store has no proposer');
     const batch: Batch = { at: new Date().toISOString(), actions };
     const entry = encodeEntry(batch);
@@ -132,6 +141,19 @@ export class MemoryStore implements StateMachine {
     storeWrites.inc({ result: res.ok ? 'ok' : res.status === 404 ? 'not_found' : 'conflict' });
     if (!res.ok) throw res.status === 404 ? new NotFoundError(res.message) : new ConflictError(res.message);
     return result;
+  }
+
+  private writesPatches(): boolean {
+    if (this.taskPatches !== 'auto') return this.taskPatches;
+    return (this.patchGate ??= managersApplyPatches(this.tables.get('nodes')!.values() as Iterable<Node>));
+  }
+
+  /** A task update as a patch of the committed version it was read at (else as it is: apply() refuses it). */
+  private asPatch(a: Action): Action {
+    if (a.op !== 'update' || a.table !== 'tasks') return a;
+    const base = this.get('tasks', a.object.ID);
+    if (!base || base.Version.Index !== a.object.Version.Index) return a;
+    return taskPatch(base, a.object as Task);
   }
 
   // ------------------------------------------------------------------ watch
@@ -178,15 +200,20 @@ export class MemoryStore implements StateMachine {
         const key = `${a.table}/${a.object.ID}`;
         if (t.has(a.object.ID) || created.has(key)) return { ok: false, status: 409, message: `${a.table} ${a.object.ID} already exists` };
         created.add(key);
-      } else {
-        const id = a.op === 'delete' ? a.id : a.object.ID;
+      } else if (a.op === 'update' || a.op === 'delete' || a.op === 'patch') {
+        if (a.op === 'patch' && a.table !== 'tasks') return { ok: false, status: 409, message: `a patch of ${a.table}: only tasks are written as patches` };
+        const id = a.op === 'update' ? a.object.ID : a.id;
         const cur = t.get(id);
         if (!cur) return { ok: false, status: 404, message: `${singular(a.table)} ${id} not found` };
-        const want = a.op === 'delete' ? a.version : a.object.Version.Index;
+        const want = a.op === 'update' ? a.object.Version.Index : a.version;
         if (cur.Version.Index !== want)
           return { ok: false, status: 409, message: `update out of sequence: ${singular(a.table)} ${id} is at version ${cur.Version.Index}, not ${want}` };
+      } else {
+        // Every replica must agree on every entry: one this build cannot read stops it, loudly,
+        // rather than being skipped here and applied by the others.
+        throw new UnreadableEntryError(`a log entry holds a "${(a as { op: unknown }).op}" action, which this build of shoal cannot apply: run the build the other managers run`);
       }
-      if (a.table === 'services' && a.op !== 'delete') {
+      if (a.table === 'services' && (a.op === 'create' || a.op === 'update')) {
         const s = a.object as Service;
         const name = s.Spec.Name;
         const holder = this.by('services', 'name', name).find((o) => o.ID !== s.ID);
@@ -198,13 +225,14 @@ export class MemoryStore implements StateMachine {
     }
     const secretRefusal = actions.some(touchesSecrets) ? checkSecretActions(actions, this) : null;
     if (secretRefusal) return secretRefusal;
-    const touchesNetworks = (a: Action) => a.table === 'networks' || (a.table === 'services' && a.op !== 'delete' && !!(a.object as Service).Spec.TaskTemplate.Networks?.length);
+    const touchesNetworks = (a: Action) => a.table === 'networks' || (a.table === 'services' && (a.op === 'create' || a.op === 'update') && !!(a.object as Service).Spec.TaskTemplate.Networks?.length);
     if (actions.some(touchesNetworks)) return checkNetworkActions(actions, this.list('networks'), this.list('services'));
     return null;
   }
 
   private applyAction(a: Action, index: number, at: string, strings: Map<string, string>): ChangeEvent {
     const t = this.tables.get(a.table)!;
+    if (a.table === 'nodes') this.patchGate = null;
     if (a.op === 'delete') {
       const old = t.get(a.id)!;
       t.delete(a.id);
@@ -212,11 +240,13 @@ export class MemoryStore implements StateMachine {
       if (a.table === 'tasks') this.countTask(old as Task, -1);
       return { kind: 'delete', table: a.table, object: old, index };
     }
-    const old = t.get(a.object.ID);
+    const old = t.get(a.op === 'patch' ? a.id : a.object.ID);
+    // A patch's members are shared with the version it patches; the rest are that version's own.
+    const next = a.op === 'patch' ? patched(old!, shareMembers(a.set, old, strings), a.unset) : shareMembers(a.object, old ?? this.sibling(a.table, a.object), strings);
     const obj: Meta = {
-      ...shareMembers(a.object, old ?? this.sibling(a.table, a.object), strings),
+      ...next,
       Version: { Index: index },
-      CreatedAt: old?.CreatedAt ?? (a.object.CreatedAt || at),
+      CreatedAt: old?.CreatedAt ?? (next.CreatedAt || at),
       UpdatedAt: at,
     };
     t.set(obj.ID, obj);
@@ -245,6 +275,7 @@ export class MemoryStore implements StateMachine {
   restore(snapshot: Uint8Array, index: number): void {
     const snap = decode<{ index: number; tables: Record<string, Meta[]> }>(snapshot);
     this.reset();
+    this.patchGate = null;
     const strings = new Map<string, string>();
     for (const name of TABLES) {
       for (const o of snap.tables[name] ?? []) {

@@ -1,6 +1,6 @@
 import { NotFoundError } from '../lib/errors.ts';
 import type { Meta } from '../types/index.ts';
-import { type Action, singular, type TableName, type Tables } from './actions.ts';
+import { singular, type TableName, type Tables, type TxAction } from './actions.ts';
 
 const DELETED = Symbol('deleted');
 
@@ -22,7 +22,7 @@ export class Tx {
    * The actions, in order, keyed `w:<table>/<id>` (a create or an update) or `d:<table>/<id>`: a
    * transaction of thousands of writes finds an earlier write of the same object without a scan.
    */
-  private log = new Map<string, Action>();
+  private log = new Map<string, TxAction>();
 
   constructor(private readonly store: TableReader) {}
 
@@ -46,7 +46,7 @@ export class Tx {
   update<T extends TableName>(table: T, object: Tables[T]): Tables[T] {
     const key = `${table}/${object.ID}`;
     if (this.writes.get(key) === DELETED || !this.get(table, object.ID)) throw new NotFoundError(`${singular(table)} ${object.ID} not found`);
-    const prev = this.log.get(`w:${key}`) as Extract<Action, { op: 'create' | 'update' }> | undefined;
+    const prev = this.log.get(`w:${key}`) as Extract<TxAction, { op: 'create' | 'update' }> | undefined;
     // A second write to the same object in one transaction folds into the first (Map.set keeps its place).
     if (prev) this.log.set(`w:${key}`, { ...prev, object: { ...object, Version: prev.object.Version } });
     else this.log.set(`w:${key}`, { op: 'update', table, object });
@@ -67,7 +67,7 @@ export class Tx {
     this.writes.set(key, DELETED);
   }
 
-  actions(): Action[] {
+  actions(): TxAction[] {
     return [...this.log.values()];
   }
 }

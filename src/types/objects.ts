@@ -318,6 +318,11 @@ export interface NodeDescription {
   /** Where other hosts reach this host's published ports and host-network tasks (our addition: its `--mesh-addr` or advertised IP). */
   Addr?: string;
   /**
+   * What this node's build can do that an older one could not (our addition), such as
+   * "task-patch": its store applies task updates written as what changed (src/store/patch.ts).
+   */
+  Features?: string[];
+  /**
    * The node's current certificate, written by the manager that issued it: Docker's `TrustRoot`
    * and `CertIssuerSubject`, `CertIssuerPublicKey` (DER, base64); ours: `CertSerial` (hex), `CertNotBefore`, `CertNotAfter` (RFC 3339).
    */

@@ -75,6 +75,10 @@ export function describedAs(stored: NodeDescription, d: NodeDescription): NodeDe
   }
   if (d.Engine && typeof d.Engine === 'object') out.Engine = d.Engine;
   if (typeof d.Addr === 'string' && d.Addr.length <= 64) out.Addr = d.Addr;
+  // What the build can do is the build's word alone: a node that came back on a build without a
+  // feature no longer has it (src/store/patch.ts gates on it).
+  if (Array.isArray(d.Features)) out.Features = d.Features.filter((f) => typeof f === 'string' && f.length <= 64).slice(0, 32);
+  else delete out.Features;
   if (Array.isArray(d.Runtimes)) {
     out.Runtimes = d.Runtimes.filter((r) => r && typeof r.Name === 'string').slice(0, 64)
       .map((r) => ({ Name: r.Name, Healthy: r.Healthy === true, ...(typeof r.Message === 'string' ? { Message: r.Message } : {}) }));
