@@ -21,6 +21,8 @@ test('one token boots 3 managers; a lost manager is replaced by a worker after t
     (await nodesOf(via)).filter((n) => n.Spec.Role === 'manager' && n.ManagerStatus?.Reachability === 'reachable' && n.Status.State === 'ready').map((n) => n.ID).sort();
   await waitFor('3 reachable managers out of 1 manager and 2 workers', async () => (await reachableManagers(m1)).length === 3, 60_000);
   expect(await reachableManagers(m1)).toEqual([...ids.values()].sort());
+  // Each build says it applies task patches: the store writes task updates as patches from here on.
+  expect((await nodesOf(m1)).map((n) => n.Description?.Features)).toEqual([['task-patch'], ['task-patch'], ['task-patch']]);
   // The promoted hosts serve the cluster state.
   await waitFor('w1 answering as a manager', async () => (await w1.cli('node', 'ls')).code === 0, 20_000);
 
