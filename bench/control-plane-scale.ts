@@ -16,6 +16,8 @@
  *    dispatcher). They live in --agent-procs child processes (bun) on the same 2-core host.
  *  - Executors: simulated. An agent runs nothing; it reports an assigned task RUNNING at once (and
  *    one told to stop SHUTDOWN). The figures are the control plane's alone.
+ *  - --decline-held-acks (off by default): the agents leave `acks.held` out of theirs, so every
+ *    status frame gets an ack frame of its own, as before stop 28 (for A/B runs of one build).
  *  - --decline-net-tables (off by default): the agents leave `networks` and `endpoints` out of their
  *    registration's `accepts` (a real worker asks for them), to measure without the per-join
  *    network-table broadcast; the run prints a NOTE then.
@@ -48,7 +50,7 @@ import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
 const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F] [--create-concurrency K] [--settle-s S]
-       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--no-failover] [--out NAME] [--smoke]`;
+       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--decline-held-acks] [--no-failover] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -61,6 +63,7 @@ const { values: opt } = parseArgs({
     'agent-procs': { type: 'string', default: '2' },
     'join-concurrency': { type: 'string', default: '4' },
     'decline-net-tables': { type: 'boolean', default: false },
+    'decline-held-acks': { type: 'boolean', default: false },
     'api-samples': { type: 'string', default: '30' },
     'bound-s': { type: 'string', default: '1800' },
     'heartbeat-s': { type: 'string', default: '5' },
@@ -100,6 +103,7 @@ const P = {
   electionTick: opt['election-tick'] !== undefined ? positive('election-tick', opt['election-tick']) : undefined,
   failover: !opt['no-failover'],
   declineNetTables: opt['decline-net-tables'],
+  declineHeldAcks: opt['decline-held-acks'],
   firstServices: 0,
   /** Service create calls in flight at once in a step (1: each after the last answered). */
   createConcurrency: positive('create-concurrency', opt['create-concurrency']),
@@ -184,7 +188,7 @@ async function startAgents(managers: Daemon[], leader: Daemon): Promise<{ joinSe
     if (count <= 0) break;
     const pool = new ChildAgents(`agents-${k}`);
     pools.push(pool);
-    starts.push(pool.start({ managers: addrs, token, count, prefix: `sim-${k}-`, joinConcurrency: P.joinConcurrency, decline: P.declineNetTables ? ['networks', 'endpoints'] : [] }));
+    starts.push(pool.start({ managers: addrs, token, count, prefix: `sim-${k}-`, joinConcurrency: P.joinConcurrency, decline: [...(P.declineNetTables ? ['networks', 'endpoints'] : []), ...(P.declineHeldAcks ? ['acks.held'] : [])] }));
   }
   const progress = setInterval(() => { void counts().then((c) => log(`agents: ${c.joined} joined, ${c.connected} in session${topReasons(c)}`), () => {}); }, 10_000);
   try {
@@ -359,6 +363,7 @@ const raw: { idle?: ManagerFootprint[]; settleCost?: StepCost; idleCost?: StepCo
 
 async function main(): Promise<void> {
   console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, created ${P.createConcurrency} at a time, ${P.settleS} s to settle after the joins, heartbeat ${P.heartbeatS} s`);
+  if (P.declineHeldAcks) console.log('NOTE --decline-held-acks: the agents do not let the dispatcher hold their acks; each status frame is answered by an ack frame of its own');
   if (P.declineNetTables) console.log('NOTE --decline-net-tables: the agents do not ask for the networks and endpoints tables (a real worker does); their per-join broadcast to every session is left out of these figures');
   const { managers, leader } = await boot();
   log(`managers up, leader ${leader.name}; joining ${P.nodes} agents`);

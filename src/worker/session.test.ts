@@ -14,6 +14,9 @@ class ScriptedManager {
   readonly channels: FrameChannel<SessionMessages>[] = [];
   readonly received: Msg[] = [];
   ackHeartbeats = true;
+  /** Hold status acks (as a dispatcher does for a worker that lists `acks.held`) instead of sending each. */
+  holdAcks = false;
+  held: number[] = [];
 
   connect = async (): Promise<Conn> => {
     const [worker, manager] = memoryConnPair();
@@ -26,7 +29,8 @@ class ScriptedManager {
       } else if (m.t === 'heartbeat' && this.ackHeartbeats) {
         ch.send({ t: 'heartbeat.ack', b: { heartbeatPeriodMs: 1000 } });
       } else if (m.t === 'tasks.status') {
-        ch.send({ t: 'tasks.ack', b: { seq: m.b.seq } });
+        if (this.holdAcks && !m.b.flush) this.held.push(m.b.seq);
+        else ch.send({ t: 'tasks.ack', b: { seq: m.b.seq } });
       }
     });
     return worker;
@@ -81,6 +85,41 @@ describe('SessionClient', () => {
     await waitFor(() => m.of('tasks.status').length === 1, 'status frame');
     expect(m.of('tasks.status')[0]!.updates).toEqual([{ taskId: 't1', status: st('running') }, { taskId: 't2', status: st('accepted') }]);
     expect(await s.flushed(1000)).toBe(true);
+    await s.stop();
+  });
+
+  test('held acks: taken from assignments and from one tasks.ack for several; flushed() asks with a flush frame', async () => {
+    const m = new ScriptedManager();
+    m.holdAcks = true;
+    const clock = new ManualClock(0);
+    const s = client(m.connect, clock);
+    s.start();
+    await s.registered(1000);
+    expect(m.of('session.register')[0]!.accepts).toContain('acks.held');
+    const st = { State: 'running' as const, Message: '', Timestamp: '' };
+    for (const id of ['t1', 't2', 't3']) {
+      s.report(id, st);
+      await waitFor(() => m.of('tasks.status').length === Number(id.slice(1)), `report ${id}`);
+    }
+    expect(s.unsentStatus).toBe(3);
+    const ch = m.channels[0]!;
+    ch.send({ t: 'assignments', b: { full: false, last: true, tasks: [], removed: [], acks: [1] } });
+    await waitFor(() => s.unsentStatus === 2, 'the ack in assignments');
+    ch.send({ t: 'tasks.ack', b: { seq: 2, more: [3] } });
+    await waitFor(() => s.unsentStatus === 0, 'two acks in one frame');
+
+    // flushed() with a report still held: an empty frame marked flush, and the manager's acks.
+    s.report('t4', st);
+    await waitFor(() => m.of('tasks.status').length === 4, 'report t4');
+    const flushed = s.flushed(2000);
+    await waitFor(() => m.of('tasks.status').length === 5, 'the flush frame');
+    expect(m.of('tasks.status')[4]).toMatchObject({ seq: 5, updates: [], flush: true });
+    ch.send({ t: 'tasks.ack', b: { seq: 4, more: [5] } });
+    expect(await flushed).toBe(true);
+    // While flushed() waits, a report leaves marked flush (no empty frame then).
+    s.report('t5', st);
+    expect(await s.flushed(2000)).toBe(true);
+    expect(m.of('tasks.status').slice(5)).toEqual([expect.objectContaining({ seq: 6, flush: true })]);
     await s.stop();
   });
 

@@ -89,6 +89,8 @@ export class SessionClient {
   #unacked = new Map<number, number>(); // seq → update count
   #seq = 0;
   #flushScheduled = false;
+  /** Callers of flushed() waiting: status frames sent meanwhile are marked `flush`. */
+  #flushing = 0;
 
   constructor(opts: SessionClientOptions) {
     this.#o = opts;
@@ -144,7 +146,15 @@ export class SessionClient {
    * (no session, a slow manager). Used before closing on shutdown.
    */
   async flushed(timeoutMs: number): Promise<boolean> {
-    return this.#until(() => this.unsentStatus === 0, timeoutMs);
+    // A dispatcher holding acks (`acks.held`) sends them, and acks at once, on a frame marked
+    // `flush`: meanwhile every frame is, and an empty one asks for the acks of those sent before.
+    this.#flushing++;
+    try {
+      if (this.#unacked.size > 0 && this.#pending.size === 0) this.#askForAcks();
+      return await this.#until(() => this.unsentStatus === 0, timeoutMs);
+    } finally {
+      this.#flushing--;
+    }
   }
 
   /** Resolves true once registered (at least `count` sessions so far), false after `timeoutMs`. */
@@ -269,11 +279,11 @@ export class SessionClient {
           scheduleHeartbeat(heartbeatPeriodMs);
           return;
         case 'tasks.ack':
-          this.#unacked.delete(m.b.seq);
-          this.#notify();
+          this.#acked(m.b.seq, m.b.more);
           return;
         case 'assignments':
           if (!registered) return fail('assignments before registration');
+          if (m.b.acks) this.#acked(undefined, m.b.acks);
           return this.#o.handlers.assignments(m.b.full, m.b.last, m.b.tasks, m.b.removed);
         case 'endpoints':
           if (!registered) return fail('endpoints before registration');
@@ -335,10 +345,16 @@ export class SessionClient {
   /** Frame types beyond the first protocol this end handles (the dispatcher sends only those). */
   #accepts(): string[] {
     const h = this.#o.handlers;
-    return ['endpoints', 'networks', 'networks.delta', ...(h.secrets ? ['secrets'] : []), ...(h.revocations ? ['revocations'] : [])];
+    return ['endpoints', 'networks', 'networks.delta', 'acks.held', ...(h.secrets ? ['secrets'] : []), ...(h.revocations ? ['revocations'] : [])];
   }
 
   // ------------------------------------------------------------------ status batches
+
+  #acked(seq: number | undefined, more: number[] | undefined): void {
+    if (seq !== undefined) this.#unacked.delete(seq);
+    for (const s of more ?? []) this.#unacked.delete(s);
+    this.#notify();
+  }
 
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
@@ -352,6 +368,19 @@ export class SessionClient {
     });
   }
 
+  /** An empty status frame marked `flush`: once it is written, the dispatcher sends every held ack. */
+  #askForAcks(): void {
+    const channel = this.#channel;
+    const sessionId = this.#sessionId;
+    if (!channel || !sessionId || channel.closed) return;
+    const seq = ++this.#seq;
+    try {
+      if (channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: [], flush: true } })) this.#unacked.set(seq, 0);
+    } catch (err) {
+      this.#o.log?.(`session: status frame refused: ${errorMessage(err)}`);
+    }
+  }
+
   #flush(): void {
     const channel = this.#channel;
     const sessionId = this.#sessionId;
@@ -363,7 +392,7 @@ export class SessionClient {
       const seq = ++this.#seq;
       let sent = false;
       try {
-        sent = channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk } });
+        sent = channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk, ...(this.#flushing > 0 ? { flush: true } : {}) } });
       } catch (err) {
         this.#o.log?.(`session: status frame refused: ${errorMessage(err)}`);
       }
@@ -374,6 +403,7 @@ export class SessionClient {
       }
       this.#unacked.set(seq, chunk.length);
     }
+
     if (this.#unacked.size > MAX_UNACKED_FRAMES) {
       // The manager accepts frames but does not write them (no quorum?): start over elsewhere.
       channel.close(`more than ${MAX_UNACKED_FRAMES} status frames unacknowledged`);

@@ -74,6 +74,57 @@ describe('Dispatcher', () => {
     expect(dispatcher.stats).toEqual({ statusApplied: 1, statusDropped: 2 });
   });
 
+  test('a worker that lists acks.held gets its acks in the next assignments, after the hold, or at once on a flush frame', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t1, t2, t3] = await addTasks(store, [makeTask(nodeId), makeTask(nodeId), makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId, ['acks.held']);
+    await waitFor(() => w.of('assignments').length === 1, 'the full set');
+    const running = { State: 'running' as const, Message: 'running', Timestamp: new Date().toISOString() };
+    const report = (seq: number, taskId: string, flush?: boolean) =>
+      w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq, updates: [{ taskId, status: running }], ...(flush ? { flush } : {}) } });
+
+    // Held: written, not acknowledged; then it rides in the next assignments frame.
+    report(1, t1!.ID);
+    await waitFor(() => store.get('tasks', t1!.ID)!.Status.State === 'running', 'status 1 written');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(w.of('tasks.ack')).toEqual([]);
+    await addTasks(store, [makeTask(nodeId)]);
+    await waitFor(() => w.of('assignments').length === 2, 'the new task');
+    expect(w.of('assignments')[1]!.acks).toEqual([1]);
+
+    // No frame to ride in: one tasks.ack for all held once the hold is over.
+    report(2, t2!.ID);
+    await waitFor(() => store.get('tasks', t2!.ID)!.Status.State === 'running', 'status 2 written');
+    report(3, t3!.ID);
+    await waitFor(() => store.get('tasks', t3!.ID)!.Status.State === 'running', 'status 3 written');
+    expect(w.of('tasks.ack')).toEqual([]);
+    clock.advance(999);
+    expect(w.of('tasks.ack')).toEqual([]);
+    clock.advance(1);
+    await waitFor(() => w.of('tasks.ack').length === 1, 'the held acks');
+    expect(w.of('tasks.ack')[0]).toEqual({ seq: 2, more: [3] });
+
+    // A frame marked flush: it and everything held are acknowledged as soon as it is written.
+    report(4, t1!.ID);
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 5, updates: [], flush: true } });
+    await waitFor(() => w.of('tasks.ack').length === 2, 'the flushed acks');
+    expect(w.of('tasks.ack')[1]).toEqual({ seq: 4, more: [5] });
+    expect(w.of('assignments').every((a) => a.acks === undefined || a.acks.length > 0)).toBe(true);
+  });
+
+  test('a worker that does not list acks.held gets each ack at once', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const [t] = await addTasks(store, [makeTask(nodeId)]);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    w.channel.send({ t: 'tasks.status', b: { sessionId: w.sessionId, seq: 1, updates: [{ taskId: t!.ID, status: { State: 'running', Message: '', Timestamp: new Date().toISOString() } }] } });
+    await waitFor(() => w.of('tasks.ack').length === 1, 'the ack');
+    expect(w.of('tasks.ack')[0]).toEqual({ seq: 1 });
+  });
+
   test('many updates are written in few transactions, retrying when another writer conflicts', async () => {
     setup();
     const nodeId = await addNode(store);

@@ -20,7 +20,7 @@ import { SecretTracker } from './secrets.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Conn, FrameChannel } from './conn.ts';
 import { LogStream, type RemoteLogOptions } from './logs.ts';
-import { SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './protocol.ts';
+import { ACK_HOLD_MS, MAX_HELD_ACKS, SESSION_FRAMES, type SessionErrorCode, type SessionMessages } from './protocol.ts';
 import { describedAs, refuse, ServerSession, type SessionInfo } from './session.ts';
 import { type StatusStats, StatusWriter } from './status.ts';
 import { SessionTables } from './tables.ts';
@@ -64,6 +64,8 @@ export interface DispatcherOptions {
   maxFrameBytes?: number;
   /** Lines a remote log reader may fall behind before its stream ends. */
   maxLogBacklogLines?: number;
+  /** How long a written status frame's ack may wait for a frame to ride in (workers that list `acks.held`). Default ACK_HOLD_MS. */
+  ackHoldMs?: number;
   /** Log streams open at once towards one node. Default 64. */
   maxLogStreamsPerNode?: number;
   log?: (msg: string) => void;
@@ -268,6 +270,7 @@ export class Dispatcher {
     s.acceptsNetworks = accepts.includes('networks');
     s.acceptsNetDelta = s.acceptsNetworks && accepts.includes('networks.delta');
     s.acceptsRevocations = accepts.includes('revocations');
+    s.holdsAcks = accepts.includes('acks.held');
     if (accepts.includes('secrets')) s.secrets = new SecretTracker(nodeId, maxFrame);
     this.#sessions.set(nodeId, s);
     channel.onMessage((m) => this.#onMessage(s, m));
@@ -303,7 +306,7 @@ export class Dispatcher {
         return;
       case 'tasks.status':
         if (m.b.sessionId !== s.sessionId) return this.#closeSession(s, 'bad-request', 'status for another session');
-        if (!this.#status.enqueue(s.nodeId, m.b.updates, () => s.send({ t: 'tasks.ack', b: { seq: m.b.seq } }))) {
+        if (!this.#status.enqueue(s.nodeId, m.b.updates, () => this.#ack(s, m.b.seq, m.b.flush === true))) {
           this.#closeSession(s, 'overloaded', 'too many task status updates waiting to be written; reconnect later');
         }
         return;
@@ -319,9 +322,27 @@ export class Dispatcher {
     }
   }
 
+  /** A status frame of `s` written: acknowledged now, or held for the next frame to it (at most ackHoldMs). */
+  #ack(s: ServerSession, seq: number, flush: boolean): void {
+    if (!s.holdsAcks) {
+      s.send({ t: 'tasks.ack', b: { seq } });
+      return;
+    }
+    if (this.#sessions.get(s.nodeId) !== s) return; // closed: the worker re-reports on its next session
+    s.heldAcks.push(seq);
+    if (flush || s.heldAcks.length >= MAX_HELD_ACKS) return s.flushAcks();
+    s.cancelAckHold ??= this.#clock.setTimer(this.#opts.ackHoldMs ?? ACK_HOLD_MS, () => {
+      s.cancelAckHold = null;
+      s.flushAcks();
+    });
+  }
+
   #closeSession(s: ServerSession, code: SessionErrorCode, message: string, armDown = true): void {
     if (this.#sessions.get(s.nodeId) === s) this.#sessions.delete(s.nodeId);
     s.cancelExpiry();
+    // What was written is acknowledged before the channel closes (else dropped: the worker re-reports).
+    if (s.channel.closed) s.takeAcks();
+    else s.flushAcks();
     for (const stream of s.logStreams.values()) stream.end(`session with node ${s.nodeId} closed: ${message}`);
     s.logStreams.clear();
     if (!s.channel.closed) refuse(s.channel, code, message);
@@ -455,7 +476,10 @@ export class Dispatcher {
       // names some (else each commit costs O(tasks on the node): O(N²) to start N tasks).
       const files = s.secrets && (s.secrets.size > 0 || s.tracker.someDirty((id) => this.#needsFiles(id)));
       for (const b of files ? s.secrets!.sync(this.store) : []) s.send({ t: 'secrets', b });
-      for (const b of s.tracker.changes(this.store)) s.send({ t: 'assignments', b });
+      const frames = s.tracker.changes(this.store);
+      const acks = frames.length ? s.takeAcks() : undefined;
+      if (acks) frames.at(-1)!.acks = acks;
+      for (const b of frames) s.send({ t: 'assignments', b });
     }
     const { endpoints, revocations } = this.#tables.changed();
     if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });

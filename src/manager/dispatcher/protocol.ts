@@ -11,6 +11,12 @@
  * over several `assignments` frames with `full: true`, the last one `last: true`), then only changes.
  * It also sends the cluster's endpoint table (`endpoints`, whole, once after registration and again
  * whenever it changes): what every host's ingress mesh needs to route published ports.
+ *
+ * A worker that lists `acks.held` in `accepts` lets the dispatcher hold its acks (issue #18): a
+ * status frame written is acknowledged in the next `assignments` frame to that worker, or after
+ * ACK_HOLD_MS in one `tasks.ack` for all held, or at once once a status frame marked `flush` is
+ * written (what a worker about to stop sends, to learn that its last reports were written). With a
+ * task a node per service, an ack of its own was a third of the frames of a placement.
  */
 import { type FrameSchema, is, MAX_FRAME_BYTES } from '../../lib/frames.ts';
 import { type FileKind, isTaskState, MAX_SECRET_BYTES, type NodeDescription, type Task, type TaskStatus } from '../../types/index.ts';
@@ -108,14 +114,19 @@ export interface SessionMessages {
   /** `role`: the node's Spec.Role now, so a worker learns it was promoted (optional: older managers omit it). */
   /** `ca`: the roots nodes are to trust (src/manager/ca/epoch.ts); a node trusting others renews at once (a root rotation). */
   'heartbeat.ack': { heartbeatPeriodMs: number; role?: 'manager' | 'worker'; ca?: string };
-  /** Batched task status changes; `seq` is echoed by `tasks.ack` once they are written. */
-  'tasks.status': { sessionId: string; seq: number; updates: StatusUpdate[] };
-  'tasks.ack': { seq: number };
+  /**
+   * Batched task status changes; `seq` is echoed by `tasks.ack` once they are written. `flush`: ack
+   * this one and every held ack as soon as it is written (a worker waiting for its acks, to stop).
+   */
+  'tasks.status': { sessionId: string; seq: number; updates: StatusUpdate[]; flush?: boolean };
+  /** `more`: other frames written (held acks, only to a worker that lists `acks.held`). */
+  'tasks.ack': { seq: number; more?: number[] };
   /**
    * `full: true`: these tasks are the whole set (when split, gather until `last`). `full: false`:
-   * upserts in `tasks`, ids that left the set in `removed`.
+   * upserts in `tasks`, ids that left the set in `removed`. `acks`: status frames written since the
+   * last ack, riding here instead of in frames of their own (only to a worker that lists `acks.held`).
    */
-  assignments: { full: boolean; last: boolean; tasks: Task[]; removed: string[] };
+  assignments: { full: boolean; last: boolean; tasks: Task[]; removed: string[]; acks?: number[] };
   /** The whole endpoint table (published ports and their running tasks), sent when it changes. */
   endpoints: { ports: EndpointPort[] };
   /** The overlay networks, and each service's VIPs and running tasks on them; sent when it changes. */
@@ -151,6 +162,13 @@ export interface FilePayload extends FilePayloadKey { name: string; data: Uint8A
 export type SessionErrorCode = 'unknown-node' | 'bad-request' | 'overloaded' | 'shutting-down';
 
 export const MAX_STATUS_UPDATES_PER_FRAME = 1000;
+/** Acks one frame carries at most (a worker has at most 1 000 status frames unacknowledged). */
+export const MAX_HELD_ACKS = 1000;
+/**
+ * Longest a written status frame's ack waits for an `assignments` frame to ride in. About the gap
+ * between a service's tasks and the next one's when services are created one after another.
+ */
+export const ACK_HOLD_MS = 1000;
 export const MAX_TASKS_PER_FRAME = 10_000;
 export const MAX_LOG_LINES_PER_FRAME = 500;
 /** Published ports in one endpoint table, and tasks behind one port (the ingress proxy's own bound). */
@@ -206,12 +224,12 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number(), role: is.optional(is.oneOf(['manager', 'worker'] as const)), ca: is.optional(is.string(128)) }) },
   'tasks.status': {
     version: 1, maxBytes: 2 * 1024 * KiB,
-    check: is.shape({ sessionId: id, seq: is.number(), updates: is.array(is.shape({ taskId: id, status: taskStatus }), MAX_STATUS_UPDATES_PER_FRAME) }),
+    check: is.shape({ sessionId: id, seq: is.number(), updates: is.array(is.shape({ taskId: id, status: taskStatus }), MAX_STATUS_UPDATES_PER_FRAME), flush: is.optional(is.boolean()) }),
   },
-  'tasks.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ seq: is.number() }) },
+  'tasks.ack': { version: 1, maxBytes: 16 * KiB, check: is.shape({ seq: is.number(), more: is.optional(is.array(is.number(), MAX_HELD_ACKS)) }) },
   assignments: {
     version: 1, maxBytes: MAX_FRAME_BYTES,
-    check: is.shape({ full: is.boolean(), last: is.boolean(), tasks: is.array(task, MAX_TASKS_PER_FRAME), removed: is.array(id, MAX_TASKS_PER_FRAME) }),
+    check: is.shape({ full: is.boolean(), last: is.boolean(), tasks: is.array(task, MAX_TASKS_PER_FRAME), removed: is.array(id, MAX_TASKS_PER_FRAME), acks: is.optional(is.array(is.number(), MAX_HELD_ACKS)) }),
   },
   endpoints: {
     version: 1, maxBytes: MAX_FRAME_BYTES,

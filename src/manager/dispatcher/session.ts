@@ -38,6 +38,11 @@ export class ServerSession {
   acceptsRevocations = false;
   /** What the worker holds of secrets and configs; null when it did not list `secrets` (it gets none). */
   secrets: SecretTracker | null = null;
+  /** The worker listed `acks.held`: its acks may wait for the next frame to it (protocol.ts). */
+  holdsAcks = false;
+  /** Status frames written and not acknowledged yet (holdsAcks), and the timer that sends them. */
+  heldAcks: number[] = [];
+  cancelAckHold: (() => void) | null = null;
   cancelExpiry: () => void = () => {};
   readonly logStreams = new Map<number, LogStream>();
 
@@ -48,6 +53,22 @@ export class ServerSession {
     readonly tracker: AssignmentTracker,
     private readonly log: (msg: string) => void,
   ) {}
+
+  /** The held acks, taken: they ride in the frame about to be sent (the timer is cancelled). */
+  takeAcks(): number[] | undefined {
+    this.cancelAckHold?.();
+    this.cancelAckHold = null;
+    if (this.heldAcks.length === 0) return undefined;
+    const acks = this.heldAcks;
+    this.heldAcks = [];
+    return acks;
+  }
+
+  /** The held acks in one `tasks.ack`, now. */
+  flushAcks(): void {
+    const acks = this.takeAcks();
+    if (acks) this.send({ t: 'tasks.ack', b: { seq: acks[0]!, ...(acks.length > 1 ? { more: acks.slice(1) } : {}) } });
+  }
 
   /** False when closed. A frame over its bound is a bug on this side: logged and skipped, never thrown. */
   send(msg: Msg): boolean {
