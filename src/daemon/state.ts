@@ -74,11 +74,11 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
     forceNewCluster: opts.forceNewCluster,
     forcedBefore: opts.forcedBefore,
     dataKey: opts.dataKey,
-    observer: countLeaderChanges(opts.observer),
+    observer: countLeaderChanges(opts.observer, opts.log),
     // Drain on a microtask, not a later turn: one voter waits for nobody, so a write is durable and
     // applied before the event loop moves on (the stages' passes and a clean stop count on that);
     // proposals made in the same stretch of code still share one fsync.
-    timers: { every: realTimers.every, defer: queueMicrotask },
+    timers: { every: realTimers.every, defer: queueMicrotask, now: realTimers.now },
     snapshotInterval: () => opts.snapshotInterval ?? snapshotSetting(store),
     onFatal: opts.onFatal,
   });
@@ -110,11 +110,12 @@ function timedProposer(raft: RaftHost): Proposer {
   };
 }
 
-function countLeaderChanges(observer: HostObserver | undefined): HostObserver {
+function countLeaderChanges(observer: HostObserver | undefined, log?: (msg: string) => void): HostObserver {
   let known: string | null = null;
   return {
     ...observer,
     roleChanged(id, role, leader) {
+      log?.(`raft: ${role}${leader ? `, leader ${leader}` : ', no leader known'}`);
       if (leader !== known) raftLeaderChanges.inc();
       known = leader;
       observer?.roleChanged?.(id, role, leader);

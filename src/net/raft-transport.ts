@@ -140,6 +140,14 @@ export class Libp2pRaftTransport implements Transport {
     return !!ch && !ch.closed;
   }
 
+  /**
+   * For the host's ticks: the outbound stream, which keepLinks holds open to every other member, so
+   * false means it closed (a peer that died resets it) or cannot be reopened.
+   */
+  reachable(nodeId: NodeId): boolean {
+    return this.linked(nodeId);
+  }
+
   #link(nodeId: NodeId): Link {
     let l = this.#links.get(nodeId);
     if (!l) {

@@ -38,6 +38,8 @@ export interface HostTimers {
   every(ms: number, fn: () => void): () => void;
   /** Runs fn soon, on a later turn (batches everything that arrives meanwhile). */
   defer(fn: () => void): void;
+  /** Milliseconds of a monotonic clock. Optional: without it every timer call is one tick. */
+  now?(): number;
 }
 
 export const realTimers: HostTimers = {
@@ -48,6 +50,7 @@ export const realTimers: HostTimers = {
   defer(fn) {
     setImmediate(fn);
   },
+  now: () => performance.now(),
 };
 
 export interface RaftHostOptions {

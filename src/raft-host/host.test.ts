@@ -6,6 +6,7 @@ import { RaftHost, type RaftHostOptions } from './host.ts';
 import { InMemoryTransport } from './memory-transport.ts';
 import { noPeers as noPeersForTest } from './no-peers.ts';
 import { NotLeaderError, OutcomeUnknownError, type StateMachine, UnreadableEntryError } from './proposer.ts';
+import type { Message } from '../raft/index.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -144,6 +145,37 @@ describe('RaftHost', () => {
     expect(await lost).toBeInstanceOf(Error);
     await expect(host.propose(enc.encode('c'))).rejects.toThrow();
     expect(sm.items).toEqual(['a', 'b']);
+  });
+
+  test('a follower counts the time that passed, not the timer calls, only while its leader is unreachable', () => {
+    // 'a' hears from leader 'b', then its tick timer is called twice, 10 s apart: a busy loop.
+    const run = (reachable: ((id: string) => boolean) | null) => {
+      let fire = () => {};
+      let now = 0;
+      let deliver: (m: Message) => void = () => {};
+      const sent: Message[] = [];
+      const transport = {
+        send: (msgs: Message[]) => void sent.push(...msgs),
+        onMessage: (h: (m: Message) => void) => { deliver = h; return () => {}; },
+        ...(reachable ? { reachable } : {}),
+      };
+      const timers = { every: (_ms: number, fn: () => void) => { fire = fn; return () => {}; }, defer: () => {}, now: () => now };
+      const host = new RaftHost({ id: 'a', dir: join(tempDir(), 'a'), transport, stateMachine: new ListMachine(), bootstrap: { voters: ['a', 'b', 'c'], learners: [] }, timers, electionTicks: 10 });
+      host.start();
+      cleanup.push(() => host.stop());
+      deliver({ type: 'heartbeat', from: 'b', to: 'a', term: 1, commit: 0 });
+      host.drain();
+      expect(host.status.leader).toBe('b');
+      for (let i = 0; i < 2; i++) {
+        now += 10_000;
+        fire();
+        host.drain();
+      }
+      return [...new Set(sent.filter((m) => m.type === 'preVote').map((m) => m.to))].sort();
+    };
+    expect(run(null)).toEqual([]); // a transport that cannot tell: one tick a call
+    expect(run(() => true)).toEqual([]); // the leader's link is up: one tick a call
+    expect(run((id) => id !== 'b')).toEqual(['b', 'c']); // its link is down: 20 s counted, a pre-vote
   });
 
   test('the snapshot interval may be a function, asked each time', async () => {

@@ -55,6 +55,11 @@ export class RaftHost implements Proposer {
   private stopTimer: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private ticks = 0;
+  private get tickMs(): number {
+    return this.opts.tickMs ?? DEFAULT_TICK_MS;
+  }
+  /** When the tick timer last counted, on the timers' clock (null: not yet). */
+  private lastTickAt: number | null = null;
   private applied = 0;
   private conf: ConfState = { voters: [], learners: [] };
   private role: Role = 'follower';
@@ -183,7 +188,8 @@ export class RaftHost implements Proposer {
       }
       this.kick();
     });
-    this.stopTimer = this.timers.every(opts.tickMs ?? DEFAULT_TICK_MS, () => this.tick());
+    this.lastTickAt = this.timers.now?.() ?? null;
+    this.stopTimer = this.timers.every(this.tickMs, () => this.tick());
     // A lone voter need not wait an election timeout to lead, on its first start or any later one.
     // It applies what its log already committed first: a committed, unapplied conf change blocks a campaign.
     // A forced configuration is in committed entries not applied yet: applying them makes it alone.
@@ -426,10 +432,33 @@ export class RaftHost implements Proposer {
 
   // ---- the loop ----
 
+  /**
+   * Ticks to count at this call of the tick timer: one, as a rule. A busy event loop calls the
+   * timer late (with 1,000 agents reconnecting, a few times a second instead of twenty), and a
+   * follower whose leader had died waited 18-38 s, not its 3-6 s, to campaign (docs/scale.md, stop
+   * 28). So while the transport says the leader's link is down, or no leader is known, a follower or
+   * candidate counts the time that passed instead, at most an election timeout per call. A leader
+   * that is only slow keeps its link, and its followers keep counting turns: they do not depose it
+   * for a stall of their own loop. Pre-vote keeps a follower that misjudged from raising the term.
+   */
+  private ticksDue(): number {
+    const now = this.timers.now?.();
+    const reachable = this.opts.transport.reachable;
+    if (now === undefined || !reachable) return 1;
+    const last = this.lastTickAt ?? now;
+    this.lastTickAt = now;
+    if (this.role === 'leader') return 1;
+    if (this.leader !== null && reachable.call(this.opts.transport, this.leader)) return 1;
+    return Math.max(1, Math.min(this.electionTicks, Math.floor((now - last) / this.tickMs)));
+  }
+
   private tick(): void {
     if (!this.running) return;
-    this.ticks++;
-    this.node.tick();
+    for (let n = this.ticksDue(); n > 0 && this.running; n--) {
+      this.ticks++;
+      this.node.tick();
+    }
+    if (!this.running) return;
     this.proposals.expire(this.ticks);
     this.confChanges.expire(this.ticks);
     this.reads.expire(this.ticks);

@@ -1,4 +1,4 @@
-import type { Message } from '../raft/index.ts';
+import type { Message, NodeId } from '../raft/index.ts';
 import type { Transport } from './transport.ts';
 
 /**
@@ -25,6 +25,12 @@ export class LateTransport implements Transport {
 
   send(msgs: Message[]): void {
     this.#inner?.send(msgs);
+  }
+
+  /** No network yet: nobody is reachable. A network that cannot tell: as if everyone were. */
+  reachable(nodeId: NodeId): boolean {
+    if (!this.#inner) return false;
+    return this.#inner.reachable ? this.#inner.reachable(nodeId) : true;
   }
 
   onMessage(handler: (m: Message) => void): () => void {
