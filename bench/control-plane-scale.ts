@@ -34,6 +34,8 @@
  *    (a service scaled by one) accepted → every agent registered again → the new task running.
  *  - raft terms gone by in each step (each one a leader lost).
  *
+ * --keep-logs DIR writes each manager's output (stdout and stderr) to DIR/<name>.log at the end.
+ *
  * docs/scale.md has the flags, the figures measured so far and what limits them.
  *
  *   bun bench/control-plane-scale.ts [--nodes 1000] [--services 100] [--replicas 1000] [--agent-procs 2]
@@ -41,6 +43,8 @@
  *
  * Writes bench/results/control-plane-scale.json (or --out NAME). Not part of the test suite.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cluster, type Daemon, leaderOf, requireBinary } from '../test/harness/index.ts';
 import { type Failover, failover } from './cp-failover.ts';
@@ -50,7 +54,7 @@ import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
 const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F] [--create-concurrency K] [--settle-s S]
-       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--decline-held-acks] [--no-failover] [--out NAME] [--smoke]`;
+       [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--decline-held-acks] [--no-failover] [--keep-logs DIR] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -69,6 +73,7 @@ const { values: opt } = parseArgs({
     'heartbeat-s': { type: 'string', default: '5' },
     'election-tick': { type: 'string' },
     'no-failover': { type: 'boolean', default: false },
+    'keep-logs': { type: 'string' },
     out: { type: 'string', default: 'control-plane-scale' },
     smoke: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -424,6 +429,11 @@ try {
   raw.error = err instanceof Error ? err.message : String(err);
 } finally {
   console.log(`  → ${writeResult(opt.out!, { params: P, completed: code === 0, figures, raw })}`);
+  if (opt['keep-logs']) {
+    mkdirSync(opt['keep-logs'], { recursive: true });
+    for (const d of cluster?.daemons ?? []) writeFileSync(join(opt['keep-logs'], `${d.name}.log`), d.output);
+    log(`the managers' output is in ${opt['keep-logs']}`);
+  }
   log('stopping the agents and the managers');
   await Promise.all(pools.map((p) => p.stop().catch(() => p.killNow())));
   await cluster?.[Symbol.asyncDispose]().catch(() => {});
