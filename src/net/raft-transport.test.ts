@@ -52,17 +52,17 @@ describe('raft transport over libp2p', () => {
     const a = await host(book.get('m2')!, book);
     const b = await host(book.get('m3')!, book);
     await host(book.get('m1')!, book);
-    expect(a.t.linked('m3')).toBe(false);
+    expect(a.t.reachable('m3')).toBe(false);
     a.t.keepLinks(['m1', 'm2', 'm3']); // itself is skipped
-    await waitFor(() => a.t.linked('m1') && a.t.linked('m3'), 'm2 linked to m1 and m3');
-    expect(a.t.linked('m2')).toBe(false);
+    await waitFor(() => a.t.reachable('m1') && a.t.reachable('m3'), 'm2 linked to m1 and m3');
+    expect(a.t.reachable('m2')).toBe(false);
     // The link carries messages at once, with no dial in between.
     a.t.send([{ type: 'preVote', from: 'm2', to: 'm3', term: 5, index: 1, logTerm: 1 }]);
     await waitFor(() => b.got.length === 1, 'm3 receives the pre-vote');
     // m3's end closes the stream: the next keepLinks opens another.
     await book.get('m2')!.node.hangUp(book.get('m3')!.node.peerId);
-    await waitFor(() => !a.t.linked('m3'), 'the link to m3 closed');
-    await waitFor(() => { a.t.keepLinks(['m3']); return a.t.linked('m3'); }, 'm2 linked to m3 again');
+    await waitFor(() => !a.t.reachable('m3'), 'the link to m3 closed');
+    await waitFor(() => { a.t.keepLinks(['m3']); return a.t.reachable('m3'); }, 'm2 linked to m3 again');
   });
 
   test('a message whose sender is not the authenticated node closes the stream and is dropped', async () => {

@@ -134,18 +134,14 @@ export class Libp2pRaftTransport implements Transport {
     }
   }
 
-  /** Whether an outbound stream to `nodeId` is open now. */
-  linked(nodeId: NodeId): boolean {
-    const ch = this.#links.get(nodeId)?.channel;
-    return !!ch && !ch.closed;
-  }
-
   /**
-   * For the host's ticks: the outbound stream, which keepLinks holds open to every other member, so
-   * false means it closed (a peer that died resets it) or cannot be reopened.
+   * Whether an outbound stream to `nodeId` is open now. keepLinks holds one open to every other
+   * member, so for the host's ticks false means it closed (a peer that died resets it) or cannot be
+   * reopened.
    */
   reachable(nodeId: NodeId): boolean {
-    return this.linked(nodeId);
+    const ch = this.#links.get(nodeId)?.channel;
+    return !!ch && !ch.closed;
   }
 
   #link(nodeId: NodeId): Link {

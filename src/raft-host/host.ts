@@ -438,17 +438,17 @@ export class RaftHost implements Proposer {
    * follower whose leader had died waited 18-38 s, not its 3-6 s, to campaign (docs/scale.md, stop
    * 28). So while the transport says the leader's link is down, or no leader is known, a follower or
    * candidate counts the time that passed instead, at most an election timeout per call. A leader
-   * that is only slow keeps its link, and its followers keep counting turns: they do not depose it
+   * that is only slow keeps its link, and its followers keep counting calls: they do not depose it
    * for a stall of their own loop. Pre-vote keeps a follower that misjudged from raising the term.
    */
   private ticksDue(): number {
     const now = this.timers.now?.();
-    const reachable = this.opts.transport.reachable;
-    if (now === undefined || !reachable) return 1;
+    const transport = this.opts.transport;
+    if (now === undefined || !transport.reachable) return 1;
     const last = this.lastTickAt ?? now;
     this.lastTickAt = now;
     if (this.role === 'leader') return 1;
-    if (this.leader !== null && reachable.call(this.opts.transport, this.leader)) return 1;
+    if (this.leader !== null && transport.reachable(this.leader)) return 1;
     return Math.max(1, Math.min(this.electionTicks, Math.floor((now - last) / this.tickMs)));
   }
 

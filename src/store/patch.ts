@@ -29,7 +29,7 @@ export function taskPatch(base: Task, next: Task): Extract<Action, { op: 'patch'
   for (const k in n) if (!STAMPED.has(k) && n[k] !== b[k]) set[k] = n[k];
   const unset: string[] = [];
   for (const k in b) if (!STAMPED.has(k) && !(k in n)) unset.push(k);
-  return unset.length ? { op: 'patch', table: 'tasks', id: next.ID, version: next.Version.Index, set, unset } : { op: 'patch', table: 'tasks', id: next.ID, version: next.Version.Index, set };
+  return { op: 'patch', table: 'tasks', id: next.ID, version: next.Version.Index, set, ...(unset.length ? { unset } : {}) };
 }
 
 /** `base` with a patch's members set and unset: a new object (the store's are never changed in place). */

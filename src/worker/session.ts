@@ -372,13 +372,20 @@ export class SessionClient {
   #askForAcks(): void {
     const channel = this.#channel;
     const sessionId = this.#sessionId;
-    if (!channel || !sessionId || channel.closed) return;
+    if (channel && sessionId && !channel.closed) this.#sendStatus(channel, sessionId, [], true);
+  }
+
+  /** One `tasks.status` frame; false when it could not be sent (it is then not awaiting an ack). */
+  #sendStatus(channel: Channel, sessionId: string, updates: StatusUpdate[], flush: boolean): boolean {
     const seq = ++this.#seq;
+    let sent = false;
     try {
-      if (channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: [], flush: true } })) this.#unacked.set(seq, 0);
+      sent = channel.send({ t: 'tasks.status', b: { sessionId, seq, updates, ...(flush ? { flush } : {}) } });
     } catch (err) {
       this.#o.log?.(`session: status frame refused: ${errorMessage(err)}`);
     }
+    if (sent) this.#unacked.set(seq, updates.length);
+    return sent;
   }
 
   #flush(): void {
@@ -389,19 +396,11 @@ export class SessionClient {
     this.#pending.clear();
     const groups = splitBySize(updates, encodedSize, STATUS_FRAME_BYTES, MAX_STATUS_UPDATES_PER_FRAME);
     for (const [i, chunk] of groups.entries()) {
-      const seq = ++this.#seq;
-      let sent = false;
-      try {
-        sent = channel.send({ t: 'tasks.status', b: { sessionId, seq, updates: chunk, ...(this.#flushing > 0 ? { flush: true } : {}) } });
-      } catch (err) {
-        this.#o.log?.(`session: status frame refused: ${errorMessage(err)}`);
-      }
-      if (!sent) {
+      if (!this.#sendStatus(channel, sessionId, chunk, this.#flushing > 0)) {
         // Lost with the session; `registered` on the next one makes the agent report again.
         for (const u of groups.slice(i).flat()) if (!this.#pending.has(u.taskId)) this.#pending.set(u.taskId, u.status);
         return;
       }
-      this.#unacked.set(seq, chunk.length);
     }
 
     if (this.#unacked.size > MAX_UNACKED_FRAMES) {

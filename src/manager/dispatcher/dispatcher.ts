@@ -64,8 +64,6 @@ export interface DispatcherOptions {
   maxFrameBytes?: number;
   /** Lines a remote log reader may fall behind before its stream ends. */
   maxLogBacklogLines?: number;
-  /** How long a written status frame's ack may wait for a frame to ride in (workers that list `acks.held`). Default ACK_HOLD_MS. */
-  ackHoldMs?: number;
   /** Log streams open at once towards one node. Default 64. */
   maxLogStreamsPerNode?: number;
   log?: (msg: string) => void;
@@ -322,7 +320,7 @@ export class Dispatcher {
     }
   }
 
-  /** A status frame of `s` written: acknowledged now, or held for the next frame to it (at most ackHoldMs). */
+  /** A status frame of `s` written: acknowledged now, or held for the next frame to it (at most ACK_HOLD_MS). */
   #ack(s: ServerSession, seq: number, flush: boolean): void {
     if (!s.holdsAcks) {
       s.send({ t: 'tasks.ack', b: { seq } });
@@ -331,7 +329,7 @@ export class Dispatcher {
     if (this.#sessions.get(s.nodeId) !== s) return; // closed: the worker re-reports on its next session
     s.heldAcks.push(seq);
     if (flush || s.heldAcks.length >= MAX_HELD_ACKS) return s.flushAcks();
-    s.cancelAckHold ??= this.#clock.setTimer(this.#opts.ackHoldMs ?? ACK_HOLD_MS, () => {
+    s.cancelAckHold ??= this.#clock.setTimer(ACK_HOLD_MS, () => {
       s.cancelAckHold = null;
       s.flushAcks();
     });
