@@ -253,21 +253,31 @@ export async function writeTasks(store: MemoryStore, changes: readonly TaskChang
   const chunks: TaskChange[][] = [];
   for (let i = 0; i < changes.length; i += size) chunks.push(changes.slice(i, i + size));
   let conflicted = false;
-  const failures: unknown[] = [];
+  await inLanes(chunks, TASK_BATCHES_IN_FLIGHT, async (chunk) => {
+    if (await writeChunk(store, chunk, size, signal)) conflicted = true;
+  }, signal);
+  return conflicted;
+}
+
+/**
+ * `fn` over `items`, at most `lanes` at once, started in order. After a failure (or an abort) no
+ * more are started; once those started have settled, the first failure is thrown.
+ */
+export async function inLanes<T>(items: readonly T[], lanes: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
+  let failure: { err: unknown } | undefined;
   const lane = async (): Promise<void> => {
-    while (next < chunks.length && !signal?.aborted && failures.length === 0) {
-      const chunk = chunks[next++]!;
+    while (next < items.length && !signal?.aborted && !failure) {
+      const item = items[next++]!;
       try {
-        if (await writeChunk(store, chunk, size, signal)) conflicted = true;
+        await fn(item);
       } catch (err) {
-        failures.push(err);
+        failure ??= { err };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(TASK_BATCHES_IN_FLIGHT, chunks.length) }, lane));
-  if (failures.length > 0) throw failures[0];
-  return conflicted;
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
+  if (failure) throw failure.err;
 }
 
 function applyChange(tx: Tx, c: TaskChange): void {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test';
-import { type MemoryStore, memoryStore } from '../../store/index.ts';
+import { type MemoryStore, MemoryStore as Store, memoryStore } from '../../store/index.ts';
+import { waitFor } from '../../../test/harness/wait.ts';
 import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } from '../../types/index.ts';
 import { ManualClock } from '../stage.ts';
 import { liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
@@ -48,6 +49,32 @@ const slotsOf = (ts: Task[]) => ts.map((t) => t.Slot).sort((a, b) => a - b);
 const bySlot = (slot: number) => liveTasks(store, 'web').find((t) => t.Slot === slot)!;
 
 describe('Orchestrator, replicated', () => {
+  test('services created together are written together: each one\'s tasks are in the log before any commits', async () => {
+    // A log that holds every proposal until released: the writes of one pass, as a busy raft log would.
+    store = new Store();
+    store.taskPatches = true;
+    const held: (() => void)[] = [];
+    let index = 0;
+    store.proposer = {
+      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
+      readBarrier: async () => {},
+    };
+    const release = () => held.splice(0).forEach((go) => go());
+    const services = ['a', 'b', 'c'].map((n) => makeService(n, { Mode: { Replicated: { Replicas: 2 } } }, n));
+    const created = store.update((tx) => {
+      tx.create('nodes', makeNode({ id: 'n1' }));
+      for (const s of services) tx.create('services', s);
+    });
+    release();
+    await created;
+    orch = new Orchestrator({ store, clock: new ManualClock() });
+    orch.start();
+    // One pass: the three services' writes are proposed together, not each after the last one's commit.
+    await waitFor('the three services\' writes held in the log at once', () => held.length === 3, 5_000);
+    release();
+    await waitFor('the tasks applied', () => ['a', 'b', 'c'].every((id) => tasksOf(store, id).length === 2), 5_000);
+  });
+
   test('creates one task per slot from the template, pending when it needs no allocation', async () => {
     const s = await setup({ Mode: { Replicated: { Replicas: 3 } } });
     const ts = tasksOf(store, 'web');

@@ -18,7 +18,7 @@
 import { isTerminal, stateRank, type Node, type Service, type Task } from '../../types/index.ts';
 import { nodeSatisfies } from '../scheduler/constraints.ts';
 import type { Tx } from '../../store/index.ts';
-import { isoAt, type ObjectEvent, ReconcileStage, type StageOptions, writeAll } from '../stage.ts';
+import { inLanes, isoAt, type ObjectEvent, ReconcileStage, type StageOptions, writeAll } from '../stage.ts';
 import { restartPolicy, shouldRestart } from './restart.ts';
 import { isJob } from './jobs/mode.ts';
 import { isGlobal, isOutdated, meantToRun, newTask, olderFirst, replicasOf, slotKey, SpecKeys } from './slots.ts';
@@ -30,6 +30,8 @@ export type OrchestratorOptions = StageOptions;
 
 const RUNNING = stateRank('running');
 const ASSIGNED = stateRank('assigned');
+/** Services whose plans are being written at once in a pass. */
+const SERVICE_WRITES_IN_FLIGHT = 16;
 
 export class Orchestrator extends ReconcileStage {
   readonly name = 'orchestrator';
@@ -82,22 +84,29 @@ export class Orchestrator extends ReconcileStage {
       await this.removeOrphans(todo, signal);
       const nodes = new Map(this.store.list('nodes').map((n) => [n.ID, n]));
       for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
+      // Every service is planned first, then the plans are written together (disjoint writes, in
+      // lanes): services created together commit in one stretch of the log, and the scheduler
+      // places them in one pass, so a node given a task of each gets them in one frame (issue #18).
+      const writes: { service: Service; mem: ServiceMemory; plan: Plan }[] = [];
       for (const service of this.store.list('services')) {
         if (signal.aborted) return;
         if (todo && !todo.has(service.ID)) continue;
         if (isJob(service)) continue; // the jobs stage's (jobs/)
         const mem = this.memoryOf(service.ID);
         const plan = this.plan(service, mem, nodes);
-        if (!plan.empty) {
-          // One transaction unless it would not fit in one log entry (thousands of replicas).
-          await writeAll(this.store, [
-            ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
-            ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
-            ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
-          ], signal);
-        }
-        this.remember(service.ID, mem, plan);
+        if (plan.empty) this.remember(service.ID, mem, plan);
+        else writes.push({ service, mem, plan });
       }
+      await inLanes(writes, SERVICE_WRITES_IN_FLIGHT, async ({ service, mem, plan }) => {
+        // One transaction unless it would not fit in one log entry (thousands of replicas).
+        await writeAll(this.store, [
+          ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
+          ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
+          ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
+        ], signal);
+        this.remember(service.ID, mem, plan);
+      }, signal);
+      if (signal.aborted) return;
       this.specKeys.sweep();
     } catch (e) {
       this.dirtyServices = null; // the pass that runs again (or after a back-off) plans everything
