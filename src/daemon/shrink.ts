@@ -18,14 +18,35 @@ export const SETTLE_MS = 2_000;
  */
 export const LATER_MS = 60_000;
 
+/**
+ * A shrink is put off while the daemon is busy: more than BUSY_SHARE of a core in the PROBE_MS
+ * before it. A leader placing tasks a minute after its start lost all its compiled code to the
+ * later shrink in the middle of the work: a tenth of its CPU samples were that collection, and its
+ * hot paths ran in the interpreter again (docs/scale.md, stop 29). A shrink put off is tried again
+ * after the same delay.
+ */
+export const BUSY_SHARE = 0.25;
+export const PROBE_MS = 1_000;
+
 export interface Shrinker {
   /** Shrink `settleMs` after the last call (each call moves it later), and once more `laterMs` after that. */
   settled(): void;
   stop(): void;
 }
 
-/** `shrink` defaults to Bun's (absent in a runtime that dropped it: then nothing is done). */
-export function idleShrinker(settleMs = SETTLE_MS, shrink = bunShrink(), laterMs = LATER_MS): Shrinker {
+export interface ShrinkerOptions {
+  settleMs?: number;
+  laterMs?: number;
+  /** Default: Bun's (absent in a runtime that dropped it: then nothing is done). */
+  shrink?: (() => void) | undefined;
+  /** CPU time this process has used so far, in ms (default process.cpuUsage()). */
+  cpuMs?: () => number;
+  probeMs?: number;
+}
+
+export function idleShrinker(opts: ShrinkerOptions = {}): Shrinker {
+  const { settleMs = SETTLE_MS, laterMs = LATER_MS, probeMs = PROBE_MS, cpuMs = processCpuMs } = opts;
+  const shrink = 'shrink' in opts ? opts.shrink : bunShrink();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const after = (ms: number, then: () => void) => {
     clearTimeout(timer);
@@ -36,19 +57,35 @@ export function idleShrinker(settleMs = SETTLE_MS, shrink = bunShrink(), laterMs
     // Never what keeps a stopping daemon alive.
     timer.unref();
   };
+  /** Shrink `ms` from now unless busy in the probe before it (then try again `ms` later); then `next`. */
+  const shrinkIn = (ms: number, next?: () => void) => {
+    const probe = Math.min(probeMs, ms);
+    after(ms - probe, () => {
+      const used = cpuMs();
+      const t0 = performance.now();
+      after(probe, () => {
+        const busy = cpuMs() - used > BUSY_SHARE * Math.max(1, performance.now() - t0);
+        if (busy) return shrinkIn(ms, next);
+        shrink!();
+        next?.();
+      });
+    });
+  };
   return {
     settled() {
       if (!shrink) return;
-      after(settleMs, () => {
-        shrink();
-        after(laterMs, shrink);
-      });
+      shrinkIn(settleMs, () => shrinkIn(laterMs));
     },
     stop() {
       clearTimeout(timer);
       timer = undefined;
     },
   };
+}
+
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 function bunShrink(): (() => void) | undefined {
