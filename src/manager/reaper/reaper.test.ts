@@ -33,6 +33,44 @@ function cluster(limit: number): Cluster {
 }
 
 describe('TaskReaper', () => {
+  test("after its first pass it reads only the tasks of services with news: a new task's history, a deleted service's tasks", async () => {
+    store = memoryStore();
+    const services = ['a', 'b', 'c'].map((id) => makeService(id, {}, id));
+    const live = (id: string, n: number) => makeTask(id, { state: 'running', CreatedAt: at(n), NodeID: 'n1', Slot: n });
+    await store.update((tx) => {
+      for (const s of services) tx.create('services', s);
+      for (const s of services) for (const n of [1, 2]) tx.create('tasks', live(s.ID, n));
+    });
+    reaper = new TaskReaper({ store });
+    reaper.start();
+    await settle(store);
+    const read: string[] = [];
+    const list = store.list.bind(store);
+    const by = store.by.bind(store);
+    store.list = ((table: never) => (table === 'tasks' && read.push('all'), list(table))) as typeof store.list;
+    store.by = ((table: never, index: never, key: string) => (table === 'tasks' && read.push(key), by(table, index, key))) as typeof store.by;
+    // Slot 1 of b gets a sixth task: five of history is the limit, the oldest finished one goes.
+    const history = [1, 2, 3, 4, 5].map((n) => old('b', n));
+    await store.update((tx) => history.forEach((t) => tx.create('tasks', t)));
+    await settle(store);
+    expect(read).toEqual(['b']);
+    expect(history.filter((t) => store.get('tasks', t.ID)).map((t) => t.CreatedAt)).toEqual([at(2), at(3), at(4), at(5)]);
+    // A deleted service's finished tasks go; its running ones wait for their end.
+    read.length = 0;
+    const finished = old('c', 9);
+    await store.update((tx) => tx.create('tasks', finished));
+    await store.update((tx) => tx.delete('services', 'c'));
+    await settle(store);
+    expect(read.every((k) => k === 'c')).toBe(true);
+    expect(store.get('tasks', finished.ID)).toBeUndefined();
+    expect(store.by('tasks', 'service', 'c')).toHaveLength(2);
+    // The cluster's limit: every task is read again.
+    read.length = 0;
+    await store.update((tx) => tx.create('clusters', cluster(1)));
+    await settle(store);
+    expect(read).toContain('all');
+  });
+
   test('keeps at most the history limit per slot, deleting the oldest finished tasks', async () => {
     store = memoryStore();
     const s = makeService('web', {}, 's');
