@@ -100,9 +100,9 @@ export async function openClusterState(opts: StateOptions): Promise<ClusterState
 /** Commit latency as a caller sees it: propose until this replica applied the entry. */
 function timedProposer(raft: RaftHost): Proposer {
   return {
-    async propose(entry, signal) {
+    async propose(entry, signal, local) {
       const end = raftCommitLatency.startTimer();
-      const result = await raft.propose(entry, signal);
+      const result = await raft.propose(entry, signal, local);
       end();
       return result;
     },

@@ -13,7 +13,10 @@ const dec = new TextDecoder();
 
 class ListMachine implements StateMachine {
   items: string[] = [];
-  apply(_index: number, entry: Uint8Array): unknown {
+  /** The `local` each apply was handed, in order (undefined where none). */
+  locals: unknown[] = [];
+  apply(_index: number, entry: Uint8Array, local?: unknown): unknown {
+    this.locals.push(local);
     this.items.push(dec.decode(entry));
     return this.items.length;
   }
@@ -254,6 +257,23 @@ describe('RaftHost', () => {
     const ac = new AbortController();
     ac.abort(new Error('client went away'));
     await expect(host.propose(enc.encode('x'), ac.signal)).rejects.toThrow('client went away');
+  });
+
+  test("a proposal's local value reaches its own replica's apply, never another's", async () => {
+    const c = cluster(['a', 'b', 'c'], { forwardProposals: true });
+    await until(() => !!c.leader() && [...c.hosts.values()].every((h) => h.host.status.leader === c.leader()!.id), 'a known leader');
+    const leader = c.hosts.get(c.leader()!.id)!;
+    const follower = [...c.hosts.values()].find((h) => h !== leader)!;
+    const mine = { built: 'by the leader' };
+    await leader.host.propose(enc.encode('x'), undefined, mine);
+    await follower.host.propose(enc.encode('y'), undefined, 'by the follower');
+    await leader.host.propose(enc.encode('z'));
+    for (const { sm } of c.hosts.values()) await until(() => sm.items.length === 3, 'replication');
+    expect(leader.sm.locals[0]).toBe(mine);
+    expect(leader.sm.locals.slice(1)).toEqual([undefined, undefined]);
+    expect(follower.sm.locals).toEqual([undefined, 'by the follower', undefined]);
+    const third = [...c.hosts.values()].find((h) => h !== leader && h !== follower)!;
+    expect(third.sm.locals).toEqual([undefined, undefined, undefined]);
   });
 
   test('with forwardProposals a follower sends its proposal to the leader and resolves once it applied it', async () => {

@@ -70,6 +70,8 @@ export class RaftHost implements Proposer {
   private readonly proposals = new Waiters();
   /** Proposals forwarded to a leader, by seq: answered as unknown at once when that leader is replaced. */
   private forwarded = new Map<number, NodeId>();
+  /** What our proposals in flight encode, by seq: applied as they are, not decoded again (Proposer.propose). */
+  private readonly locals = new Map<number, unknown>();
   private readonly confChanges = new Waiters();
   private readonly reads = new Waiters();
   /** Reads whose read index is known, waiting for apply to reach it. */
@@ -256,14 +258,16 @@ export class RaftHost implements Proposer {
 
   // ---- requests (callback forms are what the simulator drives; promise forms are the API) ----
 
-  submit(entry: Uint8Array, cb: Callback, signal?: AbortSignal): void {
+  submit(entry: Uint8Array, cb: Callback, signal?: AbortSignal, local?: unknown): void {
     if (!this.running) return cb(new HostStoppedError());
     if (signal?.aborted) return cb(signal.reason instanceof Error ? signal.reason : new Error('propose aborted'));
     // No role check here: the core refuses when it is not the leader (our softState may lag a ready).
     const seq = ++this.seq;
     const data = wrap(this.incHi, this.incLo, seq, entry);
+    if (local !== undefined) this.locals.set(seq, local);
     const settle: Callback = (err, v) => {
       this.forwarded.delete(seq);
+      this.locals.delete(seq);
       cb(err, v);
     };
     if (this.pipelined) {
@@ -323,8 +327,8 @@ export class RaftHost implements Proposer {
     }
   }
 
-  propose(entry: Uint8Array, signal?: AbortSignal): Promise<unknown> {
-    return new Promise((resolve, reject) => this.submit(entry, (err, v) => (err ? reject(err) : resolve(v)), signal));
+  propose(entry: Uint8Array, signal?: AbortSignal, local?: unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => this.submit(entry, (err, v) => (err ? reject(err) : resolve(v)), signal, local));
   }
 
   /** Resolves with the read index once this node has applied it: reads of local state are then linearizable. */
@@ -663,7 +667,8 @@ export class RaftHost implements Proposer {
     let result: unknown;
     let failure: Error | null = null;
     try {
-      result = this.opts.stateMachine.apply(e.index, env ? env.payload : e.data);
+      const local = this.mine(env) ? this.locals.get(env!.seq) : undefined;
+      result = this.opts.stateMachine.apply(e.index, env ? env.payload : e.data, local);
     } catch (err) {
       // An entry this build cannot read halts the host (drain's catch): never skipped past.
       if (err instanceof UnreadableEntryError) throw err;

@@ -10,7 +10,8 @@ import { MemoryStore } from './store.ts';
 
 /**
  * A leader's store and a follower's, on one log: every entry the leader proposes is applied by both,
- * in order, from the same bytes (as raft hands a committed entry to every replica).
+ * in order, from the same bytes (as raft hands a committed entry to every replica); the leader, as
+ * the raft host does, with the batch it built (`local`) rather than a decode of them.
  */
 function replicas(patches: MemoryStore['taskPatches']) {
   const leader = new MemoryStore();
@@ -19,12 +20,12 @@ function replicas(patches: MemoryStore['taskPatches']) {
   const entries: Batch[] = [];
   let index = 0;
   leader.proposer = {
-    async propose(entry: Uint8Array) {
+    async propose(entry: Uint8Array, _signal?: AbortSignal, local?: unknown) {
       await Promise.resolve();
       entries.push(decode<Batch>(entry));
       const i = ++index;
       follower.apply(i, entry);
-      return leader.apply(i, entry);
+      return leader.apply(i, entry, local);
     },
     async readBarrier() {},
   };
@@ -50,6 +51,16 @@ async function seedTask(store: MemoryStore): Promise<Task> {
 }
 
 describe('task updates as patches', () => {
+  test('the replica that proposed keeps the objects it wrote, not a decode of them; the tables are the same', async () => {
+    const { leader, follower } = replicas(true);
+    const labels = { keep: 'me' };
+    const t = makeTask('svc', { state: 'pending', Labels: labels } as Partial<Task>);
+    await leader.update((tx) => tx.create('tasks', t));
+    expect((leader.get('tasks', t.ID) as Task & { Labels: unknown }).Labels).toBe(labels);
+    expect((follower.get('tasks', t.ID) as Task & { Labels: unknown }).Labels).not.toBe(labels);
+    expect(follower.snapshot()).toEqual(leader.snapshot());
+  });
+
   test('a task update is written as what changed, and every replica ends with the same task', async () => {
     const { leader, follower, entries } = replicas(true);
     const t = await seedTask(leader);
