@@ -77,8 +77,9 @@ export class AssignmentTracker {
     }
     this.#dirty.clear();
     if (upserts.length === 0 && removed.length === 0) return [];
-    const groups = splitBySize(upserts, encodedSize, this.maxFrameBytes - removed.length * 64, MAX_TASKS_PER_FRAME);
-    const out: AssignmentsBody[] = groups.map((g) => ({ full: false, last: true, tasks: g, removed: [] }));
+    // By count only: ServerSession.sendAssignments halves a frame over its bound.
+    const out: AssignmentsBody[] = [];
+    for (let i = 0; i < upserts.length; i += MAX_TASKS_PER_FRAME) out.push({ full: false, last: true, tasks: upserts.slice(i, i + MAX_TASKS_PER_FRAME), removed: [] });
     // Removed ids are small; they ride in the last frame (a new one if there were no upserts).
     for (const chunk of splitBySize(removed, () => 40, this.maxFrameBytes, MAX_TASKS_PER_FRAME)) {
       const last = out.at(-1);

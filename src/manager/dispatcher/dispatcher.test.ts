@@ -330,6 +330,20 @@ describe('Dispatcher', () => {
     expect(parts.flatMap((p) => p.tasks.map((t) => t.ID)).sort()).toEqual(tasks.map((t) => t.ID).sort());
   });
 
+  test('changes larger than one frame are halved until each part fits; every task arrives once, in order', async () => {
+    setup({ maxFrameBytes: 8 * 1024 });
+    const nodeId = await addNode(store);
+    const w = new RawWorker(dispatcher);
+    await w.register(nodeId);
+    await waitFor(() => w.of('assignments').length === 1, 'the empty full set');
+    const tasks = await addTasks(store, Array.from({ length: 40 }, () => makeTask(nodeId)));
+    await waitFor(() => w.of('assignments').slice(1).flatMap((p) => p.tasks).length >= 40, 'every task');
+    const parts = w.of('assignments').slice(1);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.every((p) => !p.full && p.last)).toBe(true);
+    expect(parts.flatMap((p) => p.tasks.map((t) => t.ID))).toEqual(tasks.map((t) => t.ID));
+  });
+
   test('only the status fields a worker may set reach the store', async () => {
     setup();
     const nodeId = await addNode(store);

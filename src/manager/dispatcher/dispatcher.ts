@@ -477,7 +477,7 @@ export class Dispatcher {
       const frames = s.tracker.changes(this.store);
       const acks = frames.length ? s.takeAcks() : undefined;
       if (acks) frames.at(-1)!.acks = acks;
-      for (const b of frames) s.send({ t: 'assignments', b });
+      for (const b of frames) s.sendAssignments(b);
     }
     const { endpoints, revocations } = this.#tables.changed();
     if (endpoints) for (const s of this.#sessions.values()) if (s.acceptsEndpoints) s.send({ t: 'endpoints', b: endpoints });

@@ -4,7 +4,7 @@
  * the store. The Dispatcher (dispatcher.ts) keeps the sessions and drives them.
  */
 import { errorMessage } from '../../lib/errors.ts';
-import type { Message } from '../../lib/frames.ts';
+import { FrameError, type Message } from '../../lib/frames.ts';
 import type { NodeDescription } from '../../types/index.ts';
 import type { AssignmentTracker } from './assignments.ts';
 import type { FrameChannel } from './conn.ts';
@@ -70,15 +70,40 @@ export class ServerSession {
     if (acks) this.send({ t: 'tasks.ack', b: { seq: acks[0]!, ...(acks.length > 1 ? { more: acks.slice(1) } : {}) } });
   }
 
+  /**
+   * An `assignments` frame of changes, halved until each part fits its bound: the tracker splits
+   * them by count only, since measuring each task took an encode of its own, a third of the cost of
+   * working out a node's changes (docs/scale.md, stop 29). A part keeps the order; the acks and the
+   * removed ids ride in the last.
+   */
+  sendAssignments(b: SessionMessages['assignments']): boolean {
+    try {
+      return this.#counted({ t: 'assignments', b }, this.channel.send({ t: 'assignments', b }));
+    } catch (err) {
+      if (!(err instanceof FrameError) || b.tasks.length + b.removed.length < 2) return this.#refused('assignments', err);
+      const { acks, ...rest } = b;
+      const [first, second] = b.tasks.length > 1
+        ? [{ ...rest, tasks: b.tasks.slice(0, b.tasks.length >> 1), removed: [] }, { ...rest, tasks: b.tasks.slice(b.tasks.length >> 1) }]
+        : [{ ...rest, removed: b.removed.slice(0, b.removed.length >> 1) }, { ...rest, tasks: [], removed: b.removed.slice(b.removed.length >> 1) }];
+      return this.sendAssignments(first) && this.sendAssignments(acks ? { ...second, acks } : second);
+    }
+  }
+
   /** False when closed. A frame over its bound is a bug on this side: logged and skipped, never thrown. */
   send(msg: Msg): boolean {
-    let ok = false;
     try {
-      ok = this.channel.send(msg);
+      return this.#counted(msg, this.channel.send(msg));
     } catch (err) {
-      this.log(`dispatcher: cannot send ${msg.t} to node ${this.nodeId}: ${errorMessage(err)}`);
-      return false;
+      return this.#refused(msg.t, err);
     }
+  }
+
+  #refused(t: string, err: unknown): false {
+    this.log(`dispatcher: cannot send ${t} to node ${this.nodeId}: ${errorMessage(err)}`);
+    return false;
+  }
+
+  #counted(msg: Msg, ok: boolean): boolean {
     if (ok) {
       this.sent[msg.t] = (this.sent[msg.t] ?? 0) + 1;
       if (msg.t === 'assignments') this.tasksSent += msg.b.tasks.length;
