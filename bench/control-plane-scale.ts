@@ -24,8 +24,11 @@
  *
  * Figures, measured in one run, each printed next to its anchor or goal:
  *  - placements/s: tasks of a step / (last new assignment seen by an agent − first service create
- *    call). An agent sees a task only once the scheduler's write is committed (the dispatcher
- *    watches the applied store), so these are committed placements.
+ *    call). By default every service of a step is created at once (`--create-concurrency all`), as
+ *    C1M (the anchor) submitted its jobs; `--create-concurrency 1` gives the rate of one client
+ *    creating them one after another, paced by each create's commit. An agent sees a task only
+ *    once the scheduler's write is committed (the dispatcher watches the applied store), so these
+ *    are committed placements.
  *  - convergence: first create call → every task of the step reported RUNNING and acknowledged
  *    (the dispatcher acks a status batch once written to the store); checked through GET /tasks.
  *  - each manager's RSS (/proc) and bytes of its raft dir (WAL + snapshots) after each step.
@@ -53,7 +56,7 @@ import { DEFAULT_ELECTION_TICKS, DEFAULT_TICK_MS } from '../src/raft-host/host-o
 import { type Figure, report, writeResult } from './lib.ts';
 import { type AgentCounts, ChildAgents, SIM_RUNTIME, sumCounts } from './sim-agents.ts';
 
-const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F] [--create-concurrency K] [--settle-s S]
+const USAGE = `usage: bun bench/control-plane-scale.ts [--nodes N] [--services S] [--replicas R] [--first-services F] [--create-concurrency K|all] [--settle-s S]
        [--agent-procs P] [--join-concurrency C] [--api-samples K] [--bound-s SECONDS] [--heartbeat-s 5] [--election-tick T] [--decline-net-tables] [--decline-held-acks] [--no-failover] [--keep-logs DIR] [--out NAME] [--smoke]`;
 
 const { values: opt } = parseArgs({
@@ -62,7 +65,7 @@ const { values: opt } = parseArgs({
     services: { type: 'string', default: '100' },
     replicas: { type: 'string', default: '1000' },
     'first-services': { type: 'string' },
-    'create-concurrency': { type: 'string', default: '1' },
+    'create-concurrency': { type: 'string', default: 'all' },
     'settle-s': { type: 'string', default: '15' },
     'agent-procs': { type: 'string', default: '2' },
     'join-concurrency': { type: 'string', default: '4' },
@@ -110,8 +113,12 @@ const P = {
   declineNetTables: opt['decline-net-tables'],
   declineHeldAcks: opt['decline-held-acks'],
   firstServices: 0,
-  /** Service create calls in flight at once in a step (1: each after the last answered). */
-  createConcurrency: positive('create-concurrency', opt['create-concurrency']),
+  /**
+   * Service create calls in flight at once in a step (1: each after the last answered; `all`, the
+   * default: every service of the step at once, as C1M submitted its jobs: the placements a second
+   * of a backlog, not of one client's round trips).
+   */
+  createConcurrency: opt['create-concurrency'] === 'all' ? 'all' as const : positive('create-concurrency', opt['create-concurrency']),
   /** Seconds between the last session and the idle window: what the joins left to do settles. */
   settleS: smoke ? 0 : positive('settle-s', opt['settle-s'], 0),
 };
@@ -283,7 +290,7 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
   const t0 = Date.now();
   let nextService = from;
   const createMs: number[] = [];
-  await Promise.all(Array.from({ length: Math.min(P.createConcurrency, to - from) }, async () => {
+  await Promise.all(Array.from({ length: P.createConcurrency === 'all' ? to - from : Math.min(P.createConcurrency, to - from) }, async () => {
     while (nextService < to) {
       const c0 = performance.now();
       await createService(via, svcName(nextService++));
@@ -291,8 +298,8 @@ async function step(all: Daemon[], via: Daemon, from: number, to: number): Promi
     }
   }));
   const createSeconds = (Date.now() - t0) / 1000;
-  // One at a time, each create waits for its commit behind the tasks of the services before it:
-  // with --create-concurrency 1 these calls set the pace of the step.
+  // One at a time (--create-concurrency 1), each create waits for its commit behind the tasks of
+  // the services before it: these calls then set the pace of the step.
   createMs.sort((x, y) => x - y);
   const creates = { n: createMs.length, p50Ms: createMs[Math.floor(createMs.length / 2)] ?? 0, maxMs: createMs.at(-1) ?? 0, seconds: createSeconds };
   log(`  ${creates.n} create calls in ${createSeconds.toFixed(1)} s: p50 ${creates.p50Ms.toFixed(0)} ms, slowest ${creates.maxMs.toFixed(0)} ms`);
@@ -367,7 +374,7 @@ const figures: Figure[] = [];
 const raw: { idle?: ManagerFootprint[]; settleCost?: StepCost; idleCost?: StepCost; joinLeaderChanges?: number; steps: StepResult[]; failover?: Failover; error?: string } = { steps: [] };
 
 async function main(): Promise<void> {
-  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, created ${P.createConcurrency} at a time, ${P.settleS} s to settle after the joins, heartbeat ${P.heartbeatS} s`);
+  console.log(`control-plane scale: 3 managers (dist/shoal), ${P.nodes} real agents in ${P.agentProcs} processes (executors simulated), ${P.services} services × ${P.replicas} (${P.services * P.replicas} tasks), first step ${P.firstServices} services, created ${P.createConcurrency === 'all' ? 'all of a step at once' : `${P.createConcurrency} at a time`}, ${P.settleS} s to settle after the joins, heartbeat ${P.heartbeatS} s`);
   if (P.declineHeldAcks) console.log('NOTE --decline-held-acks: the agents do not let the dispatcher hold their acks; each status frame is answered by an ack frame of its own');
   if (P.declineNetTables) console.log('NOTE --decline-net-tables: the agents do not ask for the networks and endpoints tables (a real worker does); their per-join broadcast to every session is left out of these figures');
   const { managers, leader } = await boot();
