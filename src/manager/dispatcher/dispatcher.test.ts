@@ -263,6 +263,25 @@ describe('Dispatcher', () => {
     await waitFor(() => w.closedReason !== null, 'session closed');
   });
 
+  test('a node ready in the store with no session here when the dispatcher starts (a new leader) gets twice the grace', async () => {
+    store = memoryStore();
+    clock = new ManualClock(1_000_000);
+    const back = await addNode(store);
+    const gone = await addNode(store);
+    await store.update((tx) => { for (const id of [back, gone]) { const n = tx.get('nodes', id)!; tx.update('nodes', { ...n, Status: { ...n.Status, State: 'ready' } }); } });
+    dispatcher = new Dispatcher({ store, clock, random: () => 0, heartbeatPeriodMs: 1000 });
+    dispatcher.start();
+    clock.advance(5_999); // past one grace (3 × 1 s), short of two
+    await Promise.resolve();
+    expect(store.get('nodes', gone)!.Status.State).toBe('ready');
+    const w = new RawWorker(dispatcher);
+    await w.register(back);
+    clock.advance(1);
+    await waitFor(() => store.get('nodes', gone)!.Status.State === 'down', 'the node that did not come back down');
+    expect(store.get('nodes', gone)!.Status.Message).toBe('node did not reconnect to the dispatcher');
+    expect(store.get('nodes', back)!.Status.State).toBe('ready');
+  });
+
   test('a closed session marks the node down after the grace period, unless it comes back', async () => {
     setup();
     const nodeId = await addNode(store);
