@@ -1,5 +1,6 @@
 /**
- * Structural sharing between the objects the store holds. Every applied batch is decoded afresh, so
+ * Structural sharing between the objects the store holds. A replica applies every batch decoded
+ * afresh (all but the one that proposed it, which applies the objects its writer built), so
  * without it each version of a task carries its own copy of a spec that never changes, and each of
  * 1 000 replicas its own copy of the same template: at 100 000 tasks most of the store's memory.
  * Store objects are never changed in place (writers build new ones), which is what makes sharing
@@ -8,8 +9,10 @@
 
 /**
  * `next` with each part that equals the same part of `base` (deeply) replaced by base's own value;
- * returns `base` itself when the two are equal throughout. `next` is changed in place: pass only
- * objects nobody else holds yet (just decoded from a log entry).
+ * returns `base` itself when the two are equal throughout. `next` is changed in place, each part
+ * replaced only by one equal to it: pass objects just decoded from a log entry, or written by a
+ * transaction (their parts may be other store objects' parts; an equal value leaves those as they
+ * read).
  */
 export function share<T>(next: T, base: unknown, strings?: Map<string, string>): T {
   if (next === base) return next;
