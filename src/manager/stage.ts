@@ -5,7 +5,8 @@
  * any batch it cares about) and writes through store transactions. Passes are debounced: any number of
  * events while a pass runs cause exactly one more pass. A ConflictError (someone wrote what we read)
  * simply means "run again"; a bounded number of those in a row, or any other error, backs off on a
- * timer instead of spinning.
+ * timer instead of spinning. A pass may leave its writes in flight (`inBackground`) when the stage
+ * keeps in mind what they will change, so that the next pass need not wait for their commit.
  */
 import { ConflictError, errorMessage, NotFoundError } from '../lib/errors.ts';
 import { BatchTooLargeError, type ChangeEvent, type MemoryStore, type Tx } from '../store/index.ts';
@@ -96,7 +97,8 @@ export function isRetryable(e: unknown): boolean {
 
 /**
  * Base class of the stages: `start()` runs a pass over the snapshot and subscribes to the watch
- * stream; `stop()` unsubscribes, aborts, cancels timers and awaits the pass in flight.
+ * stream; `stop()` unsubscribes, aborts, cancels timers and awaits the pass in flight and the writes
+ * passes left in flight.
  */
 export abstract class ReconcileStage {
   abstract readonly name: string;
@@ -109,6 +111,8 @@ export abstract class ReconcileStage {
   private running: Promise<void> | null = null;
   private timers = new Set<Timer>();
   private started = false;
+  /** Writes passes left in flight (`inBackground`). */
+  private readonly writesInFlight = new Set<Promise<void>>();
 
   constructor(opts: StageOptions) {
     this.store = opts.store;
@@ -141,6 +145,7 @@ export abstract class ReconcileStage {
     for (const t of this.timers) t.cancel();
     this.timers.clear();
     await this.running;
+    await Promise.all([...this.writesInFlight]);
   }
 
   get isRunning(): boolean {
@@ -162,6 +167,25 @@ export abstract class ReconcileStage {
       // An event that arrived after the loop's last check must not be lost.
       if (this.dirty && this.started) this.kick();
     }
+  }
+
+  /**
+   * Writes a pass leaves in flight when it returns, so that the next pass can run while they commit
+   * (the stage itself keeps in mind what they will change). Their failure is a failed pass's: a
+   * conflict runs again at once, anything else is reported and tried again after a back-off.
+   * stop() aborts them and waits for them.
+   */
+  protected inBackground(write: Promise<void>): void {
+    const signal = this.abort.signal;
+    const p: Promise<void> = write
+      .catch((e) => {
+        if (signal.aborted || !this.started) return;
+        if (isRetryable(e)) return this.kick();
+        this.onError(this.name, e);
+        this.later(BACKOFF_MS, () => this.kick());
+      })
+      .finally(() => this.writesInFlight.delete(p));
+    this.writesInFlight.add(p);
   }
 
   /** A timer owned by the stage: cancelled by stop(); `fn` runs only while the stage is started. */

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import { type MemoryStore, memoryStore } from '../../store/index.ts';
 import type { Node, Task } from '../../types/index.ts';
+import { ManualClock } from '../stage.ts';
 import { makeNode, makeTask, settle, waitFor } from '../testkit.ts';
 import { constraintCache, cpuFilter, constraintFilter, type FilterContext, memoryFilter, type NodeLoad, Pipeline, readyFilter, runtimeFilter } from './filters.ts';
 import { Scheduler } from './scheduler.ts';
@@ -168,6 +169,65 @@ describe('Scheduler', () => {
     await store.update((tx) => tx.update('tasks', { ...t0, Labels: { touched: '1' } }));
     await waitFor(() => tasks.every((t) => get(t.ID).Status.State === 'assigned'), 'all assigned');
     expect(get(tasks[0]!.ID).Labels).toEqual({ touched: '1' });
+  });
+});
+
+describe('Scheduler writes in flight', () => {
+  test('a pass runs while an earlier pass\'s placements are in the log: it leaves those tasks alone and counts their load', async () => {
+    // A log that holds proposals until released, as a busy raft log would.
+    store = memoryStore();
+    const held: (() => void)[] = [];
+    let index = 0;
+    store.proposer = {
+      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
+      readBarrier: async () => {},
+    };
+    const release = (i = 0) => held.splice(i, 1)[0]!();
+    const spec = { Runtime: 'mock', Resources: { Reservations: { NanoCPUs: 1e9 } } };
+    const a = [1, 2].map((slot) => makeTask('a', { state: 'pending', Slot: slot, Spec: spec }));
+    const seeded = seed([makeNode({ id: 'n1', nanoCPUs: 1e9 }), makeNode({ id: 'n2', nanoCPUs: 1e9 })], a);
+    release();
+    await seeded;
+    sched = new Scheduler({ store });
+    sched.start();
+    await waitFor(() => held.length === 1, 'the first pass\'s placements proposed');
+    // More tasks arrive while those placements are not yet applied; each node has room for one task.
+    const b = [1, 2].map((slot) => makeTask('b', { state: 'pending', Slot: slot, Spec: spec }));
+    const created = store.update((tx) => b.forEach((t) => tx.create('tasks', t)));
+    release(1);
+    await created;
+    // A second pass writes before the first pass's write is applied, and does not place a's tasks
+    // again or put b's on the nodes a's took: it explains why b's wait.
+    await waitFor(() => held.length === 2, 'the second pass\'s write proposed before the first is applied');
+    while (held.length) release();
+    await waitFor(() => a.every((t) => get(t.ID).Status.State === 'assigned'), 'a placed');
+    await settle(store);
+    expect(a.map((t) => get(t.ID).NodeID).sort()).toEqual(['n1', 'n2']);
+    for (const t of b) {
+      expect(get(t.ID).Status.State).toBe('pending');
+      expect(get(t.ID).Status.Err).toBe('no suitable node (insufficient CPU on 2 nodes)');
+    }
+  });
+
+  test('a placement write that is not applied leaves its tasks to the next pass', async () => {
+    store = memoryStore();
+    const t = makeTask('web', { state: 'pending' });
+    await seed([makeNode({ id: 'a' })], [t]);
+    const real = store.proposer!;
+    let refuse = true;
+    store.proposer = {
+      propose: (entry, signal, local) => (refuse ? ((refuse = false), Promise.reject(new Error('not the leader'))) : real.propose(entry, signal, local)),
+      readBarrier: async () => {},
+    };
+    const errors: string[] = [];
+    const clock = new ManualClock();
+    sched = new Scheduler({ store, clock, onError: (_stage, err) => errors.push(String(err)) });
+    sched.start();
+    await waitFor(() => errors.length === 1, 'the refusal reported');
+    expect(errors).toEqual(['Error: not the leader']);
+    expect(get(t.ID).Status.State).toBe('pending');
+    clock.advance(100); // the back-off
+    await waitFor(() => get(t.ID).Status.State === 'assigned', 'placed after the refused write');
   });
 });
 

@@ -34,6 +34,13 @@ export class Scheduler extends ReconcileStage {
   private readonly pipeline: Pipeline;
   private readonly filters: readonly Filter[];
   private readonly batchSize: number;
+  /**
+   * Tasks whose write an earlier pass left in flight, not applied yet: task id → the node it was
+   * placed on ('' for a message that no node can take it). A pass meanwhile leaves them alone and
+   * counts the placements' load, as Nomad's plan applier evaluates the next plan over the one
+   * being committed: a burst of services is placed as their tasks arrive, not one commit at a time.
+   */
+  private readonly writing = new Map<string, string>();
 
   constructor(opts: SchedulerOptions) {
     super(opts);
@@ -56,11 +63,24 @@ export class Scheduler extends ReconcileStage {
 
   protected async reconcile(signal: AbortSignal): Promise<void> {
     const changes = this.plan();
-    if (await writeTasks(this.store, changes, this.batchSize, signal)) this.kick();
+    if (changes.length === 0) return;
+    for (const c of changes) this.writing.set(c.id, c.nodeId);
+    this.inBackground(this.write(changes, signal));
+  }
+
+  private async write(changes: readonly (TaskChange & { nodeId: string })[], signal: AbortSignal): Promise<void> {
+    let conflicted: boolean;
+    try {
+      conflicted = await writeTasks(this.store, changes, this.batchSize, signal);
+    } finally {
+      // Applied (the store now says where each went), or not written: a pass decides them again.
+      for (const c of changes) this.writing.delete(c.id);
+    }
+    if (conflicted) this.kick();
   }
 
   /** Decide every assignment and message change of one pass, against the current store. */
-  private plan(): TaskChange[] {
+  private plan(): (TaskChange & { nodeId: string })[] {
     const nodes = this.store.list('nodes').sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
     const byId = new Map(nodes.map((n) => [n.ID, n]));
     const loads = new Map<string, NodeLoad>();
@@ -72,14 +92,18 @@ export class Scheduler extends ReconcileStage {
     const pending: Task[] = [];
     for (const t of this.store.list('tasks')) {
       if (occupiesNode(t)) addLoad(load(t.NodeID), t);
-      else if (schedulable(t)) pending.push(t);
+      else if (schedulable(t)) {
+        const writing = this.writing.get(t.ID);
+        if (writing === undefined) pending.push(t);
+        else if (writing) addLoad(load(writing), t);
+      }
     }
     if (pending.length === 0) return [];
     pending.sort((a, b) => cmp(a.CreatedAt, b.CreatedAt) || a.Slot - b.Slot || cmp(a.ID, b.ID));
     const ctx: FilterContext = { load, constraints: constraintCache() };
     const placement = new Placement(this.pipeline, this.filters, nodes, byId, ctx, load);
     const now = isoAt(this.clock);
-    const writes: TaskChange[] = [];
+    const writes: (TaskChange & { nodeId: string })[] = [];
     for (const task of pending) {
       const placed = placement.place(task);
       if (placed.node) {
@@ -88,12 +112,14 @@ export class Scheduler extends ReconcileStage {
         const nodeId = placed.node.ID;
         writes.push({
           id: task.ID,
+          nodeId,
           change: (cur) => (schedulable(cur) && (!cur.NodeID || cur.NodeID === nodeId) ? { ...cur, NodeID: nodeId, Status: status } : null),
         });
       } else if (task.Status.Err !== placed.explanation || task.Status.Message !== placed.explanation) {
         const explanation = placed.explanation;
         writes.push({
           id: task.ID,
+          nodeId: '',
           change: (cur) => (schedulable(cur) ? { ...cur, Status: { ...cur.Status, Message: explanation, Err: explanation } } : null),
         });
       }
