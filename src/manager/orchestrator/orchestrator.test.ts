@@ -75,6 +75,45 @@ describe('Orchestrator, replicated', () => {
     await waitFor('the tasks applied', () => ['a', 'b', 'c'].every((id) => tasksOf(store, id).length === 2), 5_000);
   });
 
+  test('a pass runs while an earlier pass\'s writes are in the log: it plans the services created meanwhile, not those being written', async () => {
+    store = new Store();
+    store.taskPatches = true;
+    const held: (() => void)[] = [];
+    let index = 0;
+    store.proposer = {
+      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
+      readBarrier: async () => {},
+    };
+    const release = (i = 0) => held.splice(i, 1)[0]!();
+    const a = makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a');
+    const seeded = store.update((tx) => {
+      tx.create('nodes', makeNode({ id: 'n1' }));
+      tx.create('services', a);
+    });
+    release();
+    await seeded;
+    orch = new Orchestrator({ store, clock: new ManualClock() });
+    orch.start();
+    await waitFor('a\'s tasks proposed', () => held.length === 1, 5_000);
+    // While a's tasks are in the log: b is created, and a scaled to 3.
+    const b = makeService('b', { Mode: { Replicated: { Replicas: 2 } } }, 'b');
+    const changed = store.update((tx) => {
+      tx.create('services', b);
+      tx.update('services', replicas(3)(store.get('services', 'a')!));
+    });
+    release(1);
+    await changed;
+    await waitFor('b\'s tasks proposed before a\'s are applied', () => held.length === 2, 5_000);
+    release(); // a's first write; b's stays in the log
+    await waitFor('a planned again once its tasks were applied', () => held.length === 2, 5_000);
+    while (held.length) release();
+    await waitFor('every task applied', () => liveTasks(store, 'a').length === 3 && liveTasks(store, 'b').length === 2, 5_000);
+    await settle(store);
+    expect(slotsOf(liveTasks(store, 'a'))).toEqual([1, 2, 3]);
+    expect(tasksOf(store, 'a')).toHaveLength(3);
+    expect(slotsOf(tasksOf(store, 'b'))).toEqual([1, 2]);
+  });
+
   test('creates one task per slot from the template, pending when it needs no allocation', async () => {
     const s = await setup({ Mode: { Replicated: { Replicas: 3 } } });
     const ts = tasksOf(store, 'web');

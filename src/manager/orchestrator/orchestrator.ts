@@ -46,6 +46,7 @@ export class Orchestrator extends ReconcileStage {
     await super.stop();
     this.memory.clear(); // its timers were the stage's, cancelled by stop()
     this.dirtyServices = null;
+    this.skipped.clear();
   }
 
   /**
@@ -54,6 +55,16 @@ export class Orchestrator extends ReconcileStage {
    * reads only its own tasks, the nodes and its own memory, so the others would plan nothing new.
    */
   private dirtyServices: Set<string> | null = null;
+
+  /**
+   * Services whose plan a pass left in the log, not yet applied: a pass meanwhile does not plan them
+   * (it would plan the same tasks again), and they are planned again once applied. The pass does not
+   * wait for its writes, so services created while they commit are planned at once rather than a
+   * commit later, and a burst of creates reaches the scheduler together (issue #18).
+   */
+  private readonly writing = new Set<string>();
+  /** Services a pass skipped while they were being written: planned again once settled. */
+  private readonly skipped = new Set<string>();
 
   protected interested(ev: ObjectEvent): boolean {
     if (!orchestratorInterested(ev, this.rolling)) return false;
@@ -83,7 +94,7 @@ export class Orchestrator extends ReconcileStage {
     try {
       await this.removeOrphans(todo, signal);
       const nodes = new Map(this.store.list('nodes').map((n) => [n.ID, n]));
-      for (const id of this.memory.keys()) if (!this.store.get('services', id)) this.forget(id);
+      for (const id of this.memory.keys()) if (!this.store.get('services', id) && !this.writing.has(id)) this.forget(id);
       // Every service is planned first, then the plans are written together (disjoint writes, in
       // lanes): services created together commit in one stretch of the log, and the scheduler
       // places them in one pass, so a node given a task of each gets them in one frame (issue #18).
@@ -92,25 +103,51 @@ export class Orchestrator extends ReconcileStage {
         if (signal.aborted) return;
         if (todo && !todo.has(service.ID)) continue;
         if (isJob(service)) continue; // the jobs stage's (jobs/)
+        if (this.writing.has(service.ID)) {
+          this.skipped.add(service.ID);
+          continue;
+        }
         const mem = this.memoryOf(service.ID);
         const plan = this.plan(service, mem, nodes);
         if (plan.empty) this.remember(service.ID, mem, plan);
         else writes.push({ service, mem, plan });
       }
-      await inLanes(writes, SERVICE_WRITES_IN_FLIGHT, async ({ service, mem, plan }) => {
-        // One transaction unless it would not fit in one log entry (thousands of replicas).
-        await writeAll(this.store, [
-          ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
-          ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
-          ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
-        ], signal);
-        this.remember(service.ID, mem, plan);
-      }, signal);
-      if (signal.aborted) return;
       this.specKeys.sweep();
+      if (writes.length === 0) return;
+      for (const w of writes) this.writing.add(w.service.ID);
+      this.inBackground(this.write(writes, signal));
     } catch (e) {
       this.dirtyServices = null; // the pass that runs again (or after a back-off) plans everything
       throw e;
+    }
+  }
+
+  /** A pass's plans, in lanes; each remembered once applied. A failure plans every service again. */
+  private async write(writes: readonly { service: Service; mem: ServiceMemory; plan: Plan }[], signal: AbortSignal): Promise<void> {
+    try {
+      await inLanes(writes, SERVICE_WRITES_IN_FLIGHT, async ({ service, mem, plan }) => {
+        try {
+          // One transaction unless it would not fit in one log entry (thousands of replicas).
+          await writeAll(this.store, [
+            ...(plan.service ? [(tx: Tx) => void tx.update('services', plan.service!)] : []),
+            ...[...plan.updates.values()].map((t) => (tx: Tx) => void tx.update('tasks', t)),
+            ...plan.creates.map((t) => (tx: Tx) => void tx.create('tasks', t)),
+          ], signal);
+          if (!signal.aborted) this.remember(service.ID, mem, plan);
+        } finally {
+          this.writing.delete(service.ID);
+          if (this.skipped.delete(service.ID)) this.kickService(service.ID);
+        }
+      }, signal);
+    } catch (e) {
+      this.dirtyServices = null;
+      throw e;
+    } finally {
+      // A plan never started (a lane failed first, or the stage stopped) is not being written.
+      for (const w of writes) {
+        this.writing.delete(w.service.ID);
+        if (this.skipped.delete(w.service.ID)) this.kickService(w.service.ID);
+      }
     }
   }
 
