@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import type { Message } from '../raft/index.ts';
-import { Libp2pRaftTransport } from './raft-transport.ts';
+import { PROTOCOLS } from './protocols.ts';
+import { Libp2pRaftTransport, RAFT_RECEIVE_WINDOW } from './raft-transport.ts';
 import { type TestNode, testCluster, testNode, waitFor } from './testkit.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -43,6 +44,25 @@ describe('raft transport over libp2p', () => {
     b.t.send([{ type: 'appendResp', from: 'm2', to: 'm1', term: 3, index: 8 }]);
     await waitFor(() => a.got.length === 1, 'm1 receives the response');
     expect(a.got[0]).toMatchObject({ type: 'appendResp', from: 'm2', index: 8 });
+  });
+
+  test('a manager offers a window of a whole frame on each raft stream to it: a large append leaves at once', async () => {
+    const cluster = await testCluster();
+    const book = new Map<string, TestNode>();
+    for (const id of ['m1', 'm2']) book.set(id, await testNode(cluster, id, 'manager'));
+    const a = await host(book.get('m1')!, book);
+    const b = await host(book.get('m2')!, book);
+    a.t.send([{ type: 'heartbeat', from: 'm1', to: 'm2', term: 1, commit: 0 }]);
+    await waitFor(() => b.got.length === 1, 'm2 hears m1');
+    const raftStream = () => book.get('m1')!.node.getConnections().flatMap((c) => c.streams).find((st) => st.protocol === PROTOCOLS.raft.id && st.direction === 'outbound');
+    const credit = () => (raftStream() as unknown as { sendWindowCapacity?: number } | undefined)?.sendWindowCapacity ?? 0;
+    await waitFor(() => credit() > RAFT_RECEIVE_WINDOW - 1024, 'm2\'s window update');
+    // A 3 MiB append: the sender's credit covers it whole, so it is on its way at once.
+    const data = new Uint8Array(3 * 1024 * 1024);
+    a.t.send([{ type: 'append', from: 'm1', to: 'm2', term: 1, index: 0, logTerm: 0, commit: 0, entries: [{ term: 1, index: 1, type: 'normal', data }] }]);
+    expect(credit()).toBeLessThan(RAFT_RECEIVE_WINDOW - data.byteLength);
+    await waitFor(() => b.got.length === 2, 'm2 receives the append', 30_000);
+    expect(b.got[1]!.entries![0]!.data.byteLength).toBe(data.byteLength);
   });
 
   test('keepLinks opens a stream to each member that has none, before any message, and again once it closed', async () => {

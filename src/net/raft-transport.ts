@@ -14,11 +14,15 @@ import type { Transport } from '../raft-host/transport.ts';
 import type { AuthGuard } from './auth.ts';
 import { PROTOCOLS } from './protocols.ts';
 import { StreamConn } from './stream-conn.ts';
+import { growReceiveWindow } from './yamux-window.ts';
 
 const MESSAGE_TYPES: readonly MessageType[] = [
   'preVote', 'preVoteResp', 'vote', 'voteResp', 'append', 'appendResp', 'heartbeat', 'heartbeatResp',
   'snapshot', 'snapshotResp', 'timeoutNow', 'readIndex', 'readIndexResp', 'propose',
 ];
+
+/** The receive window a manager offers on each raft stream to it: one frame at its bound. */
+export const RAFT_RECEIVE_WINDOW = MAX_FRAME_BYTES;
 
 interface RaftFrames {
   msg: Message;
@@ -70,6 +74,8 @@ export class Libp2pRaftTransport implements Transport {
 
   async start(): Promise<void> {
     await this.guard.handle(PROTOCOLS.raft, ({ stream, connection, peer }) => {
+      // Room for a whole append at once (the frame bound), not yamux's 256 KiB.
+      growReceiveWindow(stream, RAFT_RECEIVE_WINDOW);
       const ch = new FrameChannel(new StreamConn(stream, connection), RAFT_FRAMES);
       this.#heardFrom.set(peer.nodeId, connection.remotePeer);
       this.#inbound.add(ch);

@@ -44,3 +44,23 @@ export function windowUpdatesAtHalf(): boolean {
   installed = true;
   return true;
 }
+
+/**
+ * Offer the sender on `stream` (a yamux stream this side reads) a receive window of `bytes`.
+ *
+ * The spec lets a receiver grow its window at any time with a window update, which the sender adds
+ * to its credit; a sender of any version honours it, and nothing is assumed of the other side. The
+ * raft streams carry appends of up to a few MiB (maxSizePerMsg): with yamux's 256 KiB a 1.2 MB
+ * append waited for several window updates, each needing the busy leader's event loop to take the
+ * next part, and spent 100-650 ms between two managers on one host (docs/scale.md, stop 30).
+ * False when the stream is not a yamux stream as this expects (it is then left as it is).
+ */
+export function growReceiveWindow(stream: unknown, bytes: number): boolean {
+  const s = stream as Partial<WindowFields & { maxStreamWindowSize: number }>;
+  if (typeof s.recvWindow !== 'number' || typeof s.recvWindowCapacity !== 'number' || typeof s.sendWindowUpdate !== 'function' || typeof s.maxStreamWindowSize !== 'number') return false;
+  if (s.recvWindow >= bytes) return true;
+  s.maxStreamWindowSize = Math.max(s.maxStreamWindowSize, bytes);
+  s.recvWindow = bytes;
+  s.sendWindowUpdate();
+  return true;
+}
