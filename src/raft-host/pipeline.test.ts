@@ -96,3 +96,46 @@ describe('pipelined persist', () => {
     leader.disk.release();
   });
 });
+
+describe('a follower with much to apply', () => {
+  test('acknowledges what it was sent before it applies large committed entries, its fsync done on the loop', async () => {
+    const root = fs.mkdtempSync(join(tmpdir(), 'shoal-pipeline-'));
+    cleanup.push(() => fs.rmSync(root, { recursive: true, force: true }));
+    const hub = new InMemoryTransport();
+    const ids = ['a', 'b', 'c'];
+    // What each node sent as appendResp, and at each large apply whether it had acknowledged that entry.
+    const acked = new Map<string, number>(ids.map((id) => [id, 0]));
+    const ackedAtApply = new Map<string, boolean[]>(ids.map((id) => [id, []]));
+    const nodes = ids.map((id) => {
+      const disk = new HeldDisk();
+      const inner = hub.connect(id);
+      const transport = {
+        ...inner,
+        send: (msgs: Parameters<typeof inner.send>[0]) => {
+          for (const m of msgs) if (m.type === 'appendResp' && !m.reject) acked.set(id, Math.max(acked.get(id)!, m.index ?? 0));
+          inner.send(msgs);
+        },
+      };
+      const machine = new CountingMachine();
+      const apply = machine.apply.bind(machine);
+      machine.apply = ((index: number, entry: Uint8Array) => {
+        if (entry.length > 50_000) ackedAtApply.get(id)!.push(acked.get(id)! >= index);
+        return apply();
+      }) as typeof machine.apply;
+      const host = new RaftHost({ id, dir: join(root, id), disk, transport, stateMachine: machine, bootstrap: { voters: ids, learners: [] }, tickMs: 20 });
+      host.start();
+      cleanup.push(() => host.stop());
+      return { id, disk, host };
+    });
+    await until(() => nodes.some((n) => n.host.status.role === 'leader'), 'a leader');
+    const leader = nodes.find((n) => n.host.status.role === 'leader')!;
+    const [f1] = nodes.filter((n) => n !== leader);
+    await leader.host.propose(new Uint8Array([1]));
+    // f1's background fsyncs are held: its acknowledgement of the large entry can leave only if it syncs on the loop.
+    f1!.disk.hold();
+    await leader.host.propose(new Uint8Array(100_000));
+    await until(() => ackedAtApply.get(f1!.id)!.length === 1, 'f1 to apply the large entry');
+    expect(ackedAtApply.get(f1!.id)).toEqual([true]);
+    f1!.disk.release();
+  });
+});
