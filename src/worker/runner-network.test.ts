@@ -40,7 +40,7 @@ test('a task on a network recovered running: the network agent hears its pid (st
   const runner = new TaskRunner(task, { catalog: { get: () => fakeExecutor(4242) }, dataDir: dir, report: () => {}, network });
   try {
     runner.start();
-    await waitFor(() => calls.length > 0, 'started() after recovery');
+    await waitFor(() => calls.length > 0, 'started() after recovery', 200_000); // the runner reads its state from disk first
     expect(calls).toEqual([[task.ID, 4242]]);
   } finally {
     await runner.detach();
