@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Daemon } from '../test/harness/index.ts';
-import { cpuSecondsOf, rssOf, stats } from './lib.ts';
+import { cpuSecondsOf, peakRssOf, rssOf, stats } from './lib.ts';
 
 /** A JSON call that must succeed; the error names the call and the answer. */
 export async function call<T = any>(d: Daemon, path: string, init?: RequestInit): Promise<T> {
@@ -70,13 +70,15 @@ export function dirBytes(dir: string): number {
   return total;
 }
 
-export interface ManagerFootprint { name: string; pid: number; rssBytes: number; raftBytes: number; leader: boolean }
+/** `rssBytes` when read; `peakRssBytes` the most since the process started (VmHWM). */
+export interface ManagerFootprint { name: string; pid: number; rssBytes: number; peakRssBytes: number; raftBytes: number; leader: boolean }
 
 export function footprint(managers: Daemon[], leader: Daemon): ManagerFootprint[] {
   return managers.filter((m) => m.isRunning).map((m) => ({
     name: m.name,
     pid: m.proc!.pid,
     rssBytes: rssOf(m.proc!.pid),
+    peakRssBytes: peakRssOf(m.proc!.pid),
     raftBytes: dirBytes(join(m.dataDir, 'raft')),
     leader: m === leader,
   }));

@@ -74,6 +74,13 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** The most RSS the process ever had (VmHWM): a reading of VmRSS misses what the collector freed before it. */
+export function peakRssOf(pid: number): number {
+  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
 /** Small appends + fdatasync in `dir` for `ms`: what one fsync-per-commit design could reach. */
 export function fsyncRate(dir: string, ms: number): number {
   const path = join(dir, 'fsync-probe');
