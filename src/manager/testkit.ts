@@ -67,6 +67,21 @@ export function makeTask(serviceId: string, o: Partial<Task> & { state?: TaskSta
   };
 }
 
+/**
+ * A log that holds every proposal of `store` until released, as a busy raft log would: `held` are
+ * the proposals waiting, in order; `release(i)` applies the i-th of them (the next index of the
+ * log), `releaseAll()` all of them in order.
+ */
+export function holdProposals(store: MemoryStore): { held: (() => void)[]; release(i?: number): void; releaseAll(): void } {
+  const held: (() => void)[] = [];
+  let index = store.index;
+  store.proposer = {
+    propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
+    readBarrier: async () => {},
+  };
+  return { held, release: (i = 0) => held.splice(i, 1)[0]!(), releaseAll: () => held.splice(0).forEach((go) => go()) };
+}
+
 /** Lets queued microtasks and macrotasks run (store proposals, stage passes); no time passes. */
 export function turn(): Promise<void> {
   return new Promise((r) => setImmediate(r));

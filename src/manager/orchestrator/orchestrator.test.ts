@@ -3,7 +3,7 @@ import { type MemoryStore, MemoryStore as Store, memoryStore } from '../../store
 import { waitFor } from '../../../test/harness/wait.ts';
 import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } from '../../types/index.ts';
 import { ManualClock } from '../stage.ts';
-import { liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
+import { holdProposals, liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
 import { Orchestrator } from './orchestrator.ts';
 import { newTask } from './slots.ts';
 
@@ -53,13 +53,7 @@ describe('Orchestrator, replicated', () => {
     // A log that holds every proposal until released: the writes of one pass, as a busy raft log would.
     store = new Store();
     store.taskPatches = true;
-    const held: (() => void)[] = [];
-    let index = 0;
-    store.proposer = {
-      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
-      readBarrier: async () => {},
-    };
-    const release = () => held.splice(0).forEach((go) => go());
+    const { held, releaseAll: release } = holdProposals(store);
     const services = ['a', 'b', 'c'].map((n) => makeService(n, { Mode: { Replicated: { Replicas: 2 } } }, n));
     const created = store.update((tx) => {
       tx.create('nodes', makeNode({ id: 'n1' }));
@@ -78,13 +72,7 @@ describe('Orchestrator, replicated', () => {
   test('a pass runs while an earlier pass\'s writes are in the log: it plans the services created meanwhile, not those being written', async () => {
     store = new Store();
     store.taskPatches = true;
-    const held: (() => void)[] = [];
-    let index = 0;
-    store.proposer = {
-      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
-      readBarrier: async () => {},
-    };
-    const release = (i = 0) => held.splice(i, 1)[0]!();
+    const { held, release } = holdProposals(store);
     const a = makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a');
     const seeded = store.update((tx) => {
       tx.create('nodes', makeNode({ id: 'n1' }));

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { type MemoryStore, memoryStore } from '../../store/index.ts';
 import type { Node, Task } from '../../types/index.ts';
 import { ManualClock } from '../stage.ts';
-import { makeNode, makeTask, settle, waitFor } from '../testkit.ts';
+import { holdProposals, makeNode, makeTask, settle, waitFor } from '../testkit.ts';
 import { constraintCache, cpuFilter, constraintFilter, type FilterContext, memoryFilter, type NodeLoad, Pipeline, readyFilter, runtimeFilter } from './filters.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -176,13 +176,7 @@ describe('Scheduler writes in flight', () => {
   test('a pass runs while an earlier pass\'s placements are in the log: it leaves those tasks alone and counts their load', async () => {
     // A log that holds proposals until released, as a busy raft log would.
     store = memoryStore();
-    const held: (() => void)[] = [];
-    let index = 0;
-    store.proposer = {
-      propose: (entry) => new Promise((resolve) => held.push(() => resolve(store.apply(++index, entry)))),
-      readBarrier: async () => {},
-    };
-    const release = (i = 0) => held.splice(i, 1)[0]!();
+    const { held, release } = holdProposals(store);
     const spec = { Runtime: 'mock', Resources: { Reservations: { NanoCPUs: 1e9 } } };
     const a = [1, 2].map((slot) => makeTask('a', { state: 'pending', Slot: slot, Spec: spec }));
     const seeded = seed([makeNode({ id: 'n1', nanoCPUs: 1e9 }), makeNode({ id: 'n2', nanoCPUs: 1e9 })], a);
