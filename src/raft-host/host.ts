@@ -18,6 +18,7 @@ import {
   RaftNode,
   decodeConfChange,
 } from '../raft/index.ts';
+import { sizeOf } from '../raft/util.ts';
 import { type Disk, NodeDisk } from './disk.ts';
 import { unwrap, wrap } from './envelope.ts';
 import { DEFAULT_ELECTION_TICKS, DEFAULT_HEARTBEAT_TICKS, DEFAULT_TICK_MS, type HostStatus, type HostTimers, type RaftHostOptions, realTimers } from './host-options.ts';
@@ -41,12 +42,6 @@ const FORWARD_BATCH_BYTES = 1024 * 1024;
  * loop first, so that its acknowledgement leaves before the apply (readyPipelined).
  */
 const SYNC_BEFORE_APPLY_BYTES = 64 * 1024;
-
-function committedBytes(rd: Ready): number {
-  let n = 0;
-  for (const e of rd.committed) n += e.data.length;
-  return n;
-}
 
 export class RaftHost implements Proposer {
   readonly id: NodeId;
@@ -629,7 +624,7 @@ export class RaftHost implements Proposer {
     // would hear only after the apply, and its next commit wait that long (docs/scale.md, stop 30).
     // So the follower syncs on the loop first (a millisecond or so) and its acknowledgement leaves
     // before it applies.
-    if (late.length && !early && committedBytes(rd) > SYNC_BEFORE_APPLY_BYTES) {
+    if (late.length && !early && sizeOf(rd.committed) > SYNC_BEFORE_APPLY_BYTES) {
       sync.flushNow();
       if (!this.running) return false;
     }
