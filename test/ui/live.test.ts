@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Server } from 'bun';
 import { proc, type TestApi, testApi } from '../../src/api/test-helper.ts';
 import { waitFor } from '../harness/index.ts';
-import { Browsers, hasBrowser, skipReason } from './browser.ts';
+import { againIfBrowserClosed, Browsers, hasBrowser, skipReason } from './browser.ts';
 
 skipReason('test/ui/live.test.ts');
 
@@ -19,7 +19,13 @@ const browsers = new Browsers();
 
 function emit(e: object): void {
   const line = new TextEncoder().encode(`${JSON.stringify(e)}\n`);
-  for (const c of streams) c.enqueue(line);
+  for (const c of streams) {
+    try {
+      c.enqueue(line);
+    } catch {
+      streams.delete(c); // the page that read it is gone
+    }
+  }
 }
 
 beforeAll(async () => {
@@ -48,16 +54,21 @@ afterAll(async () => {
 describe.skipIf(!hasBrowser)('live updates', () => {
   test('from the events stream: an event line makes the page fetch the cluster again', async () => {
     events = 'stream';
-    const page = await browsers.open(`${server.url}ui/`);
-    await waitFor('the page asking for /events', () => streams.size > 0, 10_000);
-    // Bun.serve sends a streamed response's headers with its first chunk: the page polls until then.
-    emit({ Type: 'node', Action: 'update', Actor: { ID: 'x', Attributes: {} }, time: 1, timeNano: 1e9 });
-    await waitFor('the page on the events stream', async () => (await page.locator('#live').getAttribute('data-mode')) === 'events', 10_000);
-    const created = await api.call('POST', '/services/create', proc('from-event'));
-    expect(created.status).toBe(201);
-    emit({ Type: 'service', Action: 'create', Actor: { ID: created.json.ID, Attributes: { name: 'from-event' } }, time: 1, timeNano: 1e9 });
-    await page.locator('tr[data-service-name="from-event"]').waitFor({ timeout: 2_000 });
-  }, 30_000);
+    let n = 0;
+    await againIfBrowserClosed(async () => {
+      const name = `from-event-${++n}`;
+      streams.clear(); // a stream of a page that went away
+      const page = await browsers.open(`${server.url}ui/`);
+      await waitFor('the page asking for /events', () => streams.size > 0, 10_000);
+      // Bun.serve sends a streamed response's headers with its first chunk: the page polls until then.
+      emit({ Type: 'node', Action: 'update', Actor: { ID: 'x', Attributes: {} }, time: 1, timeNano: 1e9 });
+      await waitFor('the page on the events stream', async () => (await page.locator('#live').getAttribute('data-mode')) === 'events', 10_000);
+      const created = await api.call('POST', '/services/create', proc(name));
+      expect(created.status).toBe(201);
+      emit({ Type: 'service', Action: 'create', Actor: { ID: created.json.ID, Attributes: { name } }, time: 1, timeNano: 1e9 });
+      await page.locator(`tr[data-service-name="${name}"]`).waitFor({ timeout: 2_000 });
+    });
+  }, 60_000);
 
   test('without GET /events (a 404): polling, and the page says so', async () => {
     events = 'missing';
