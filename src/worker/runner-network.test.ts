@@ -10,12 +10,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Controller, Executor, TaskContext, TaskNetwork } from '../executor/contract.ts';
-import { makeTask, waitFor } from '../manager/testkit.ts';
+import { waitFor as until } from '../../test/harness/wait.ts';
+import { makeTask } from '../manager/testkit.ts';
 import type { Task, TaskStatus } from '../types/index.ts';
 import { type TaskNetworking, TaskRunner } from './runner.ts';
 
-/** A bound in event-loop turns that covers the runner's disk reads and writes on a loaded host (2,000 timed out in full runs). */
-const TURNS = 200_000;
 
 function fakeExecutor(pid: number): Executor {
   const ctl = {
@@ -43,7 +42,7 @@ test('a task on a network recovered running: the network agent hears its pid (st
   const runner = new TaskRunner(task, { catalog: { get: () => fakeExecutor(4242) }, dataDir: dir, report: () => {}, network });
   try {
     runner.start();
-    await waitFor(() => calls.length > 0, 'started() after recovery', TURNS);
+    await until('started() after recovery', () => calls.length > 0);
     expect(calls).toEqual([[task.ID, 4242]]);
   } finally {
     await runner.detach();
@@ -91,16 +90,16 @@ test('an isolated task waiting for its health check: the network agent hears its
   const runner = new TaskRunner(task, { catalog: { get: () => exec }, dataDir: dir, report: (_id, st) => reports.push(st), network });
   try {
     runner.start();
-    await waitFor(() => calls.length > 0, 'started() during the start', TURNS);
+    await until('started() during the start', () => calls.length > 0);
     // Called from inside start(), which has not returned: the task is "starting", not "running".
     expect(calls[0]).toMatchObject({ id: task.ID, pid: 4343 });
     expect(calls[0]!.reported).toContain('starting');
     expect(calls[0]!.reported).not.toContain('running');
     expect(seen.ctx?.network?.dns).toEqual(['10.0.1.1']); // the agent's answer, with the callback added
     healthy();
-    await waitFor(() => states().includes('running'), 'running once healthy', TURNS);
+    await until('running once healthy', () => states().includes('running'));
     // And again on "running" (the agent's started is idempotent), for executors that never call it.
-    await waitFor(() => calls.length === 2, 'started() on running', TURNS);
+    await until('started() on running', () => calls.length === 2);
     expect(calls[1]).toMatchObject({ id: task.ID, pid: 4343 });
   } finally {
     healthy();
@@ -123,8 +122,8 @@ test('TaskNetwork.started never rejects: a failing network agent is logged, the 
   const runner = new TaskRunner(task, { catalog: { get: () => exec }, dataDir: dir, report: (_id, st) => reports.push(st), network, log: (m) => logs.push(m) });
   try {
     runner.start();
-    await waitFor(() => reports.some((r) => r.State === 'running'), 'running despite the failing agent', TURNS);
-    await waitFor(() => logs.filter((l) => l.includes('iptables-restore: boom')).length === 2, 'both failures logged', TURNS);
+    await until('running despite the failing agent', () => reports.some((r) => r.State === 'running'));
+    await until('both failures logged', () => logs.filter((l) => l.includes('iptables-restore: boom')).length === 2);
     expect(reports.map((r) => r.State)).not.toContain('failed');
   } finally {
     await runner.detach();
