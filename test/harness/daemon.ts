@@ -241,9 +241,18 @@ export async function tlsDaemon(bundleDir: string): Promise<{ d: Daemon; tcp: nu
   return { d, tcp };
 }
 
+/** Ports freePort returned in this process: never handed out twice, on any address. */
+const handedOut = new Set<number>();
+
 export function freePort(host = '127.0.0.1'): number {
-  const s = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
+  // Two free ports drawn on two addresses (or one after the other) can be the same number; a test
+  // that publishes one as the other's target is then refused by the API (mesh.test.ts, once in CI).
+  for (;;) {
+    const s = Bun.listen({ hostname: host, port: 0, socket: { data() {} } });
+    const port = s.port;
+    s.stop(true);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }

@@ -64,7 +64,9 @@ test('a port published on one host reaches tasks on others, through kills and a 
     await using cluster = Cluster.loopback();
     const a = await managerWithWorkers(cluster, 2);
 
-    const [published, target, hostPort] = distinctPorts(['127.0.0.1', '127.0.0.2', '127.0.0.2']);
+    const published = freePort('127.0.0.1');
+    const target = freePort('127.0.0.2');
+    const hostPort = freePort('127.0.0.2');
     await a.ok('service', 'create', '--detach', '--name', 'web', '--constraint', 'node.role==worker',
       '--publish', `published=${published},target=${target}`, '--publish', `published=${hostPort},target=${target},mode=host`,
       '--', python, script, String(target));
@@ -117,20 +119,6 @@ test('a port published on one host reaches tasks on others, through kills and a 
   }
 }), 90_000);
 
-/**
- * A free port on each address, all different: a published port equal to a process task's target
- * port is refused (the task listens on it itself), and free ports on two addresses can coincide.
- */
-function distinctPorts(addrs: string[]): number[] {
-  const ports: number[] = [];
-  for (const addr of addrs) {
-    let p = freePort(addr);
-    while (ports.includes(p)) p = freePort(addr);
-    ports.push(p);
-  }
-  return ports;
-}
-
 /** A UDP server that answers each datagram with its task id and the datagram. */
 const UDP_SERVER = `
 import os, socket, sys
@@ -149,7 +137,8 @@ test('a UDP port published on one host reaches the task on another, through a ki
   try {
     await using cluster = Cluster.loopback();
     const a = await managerWithWorkers(cluster, 1);
-    const [published, target] = distinctPorts(['127.0.0.1', '127.0.0.2']);
+    const published = freePort('127.0.0.1');
+    const target = freePort('127.0.0.2');
     await a.ok('service', 'create', '--detach', '--name', 'echo', '--constraint', 'node.role==worker',
       '--publish', `${published}:${target}/udp`, '--', python, script, String(target));
     const [first] = await waitFor('the task running on the worker', async () => {
