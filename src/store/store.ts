@@ -14,10 +14,11 @@ type Listener = (ev: ChangeEvent) => void;
 
 /**
  * Most bytes of one batch of several actions. A batch is one raft entry, and an entry reaches the
- * other managers whole, in one append message (at most 1 MiB, raft's maxSizePerMsg, but always at
- * least one entry) inside one frame of at most 4 MiB (MAX_FRAME_BYTES, src/lib/frames.ts): a bigger
- * entry would never reach them. 3 MiB leaves room for the message around it. Writers of many objects
- * split their writes to stay under it (writeTasks and writeAll in the stages aim at ~1 000 tasks).
+ * other managers whole, in one append message (at most this many bytes of entries, the daemon's
+ * maxSizePerMsg, but always at least one entry) inside one frame of at most 4 MiB (MAX_FRAME_BYTES,
+ * src/lib/frames.ts): a bigger entry would never reach them. 3 MiB leaves room for the message
+ * around it. Writers of many objects split their writes to stay under it (writeTasks and writeAll
+ * in the stages aim at ~1 000 tasks).
  */
 export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
 

@@ -15,7 +15,6 @@ import { makeTask } from '../manager/testkit.ts';
 import type { Task, TaskStatus } from '../types/index.ts';
 import { type TaskNetworking, TaskRunner } from './runner.ts';
 
-
 function fakeExecutor(pid: number): Executor {
   const ctl = {
     prepare: async () => {}, start: async () => {}, stop: async () => {}, remove: async () => {},

@@ -19,6 +19,9 @@ export interface SchedulerOptions extends StageOptions {
 
 const RUNNING = stateRank('running');
 
+/** A pass's write of one task, with the node it places the task on ('' for a message only). */
+type Placed = TaskChange & { nodeId: string };
+
 /** Tasks that hold a node's resources and count for spread. */
 export function occupiesNode(t: Task): boolean {
   return !!t.NodeID && isActiveOnNode(t.Status.State) && stateRank(t.DesiredState) <= RUNNING;
@@ -68,7 +71,7 @@ export class Scheduler extends ReconcileStage {
     this.inBackground(this.write(changes, signal));
   }
 
-  private async write(changes: readonly (TaskChange & { nodeId: string })[], signal: AbortSignal): Promise<void> {
+  private async write(changes: readonly Placed[], signal: AbortSignal): Promise<void> {
     let conflicted: boolean;
     try {
       conflicted = await writeTasks(this.store, changes, this.batchSize, signal);
@@ -80,7 +83,7 @@ export class Scheduler extends ReconcileStage {
   }
 
   /** Decide every assignment and message change of one pass, against the current store. */
-  private plan(): (TaskChange & { nodeId: string })[] {
+  private plan(): Placed[] {
     const nodes = this.store.list('nodes').sort((a, b) => (a.ID < b.ID ? -1 : a.ID > b.ID ? 1 : 0));
     const byId = new Map(nodes.map((n) => [n.ID, n]));
     const loads = new Map<string, NodeLoad>();
@@ -103,7 +106,7 @@ export class Scheduler extends ReconcileStage {
     const ctx: FilterContext = { load, constraints: constraintCache() };
     const placement = new Placement(this.pipeline, this.filters, nodes, byId, ctx, load);
     const now = isoAt(this.clock);
-    const writes: (TaskChange & { nodeId: string })[] = [];
+    const writes: Placed[] = [];
     for (const task of pending) {
       const placed = placement.place(task);
       if (placed.node) {
