@@ -41,7 +41,7 @@ export class Browsers implements AsyncDisposable {
 
 /**
  * Runs `body` once more, with a fresh browser, when the browser went away under it (Chromium's page
- * closed: "Target page, context or browser has been closed"). Seen once in seven CI runs of the whole
+ * closed: "Target page, context or browser has been closed"). Seen once in six CI runs of the whole
  * suite (stop 30), never in a run of the UI tests alone. Any other failure is the test's own.
  */
 export async function againIfBrowserClosed(body: () => Promise<void>): Promise<void> {
