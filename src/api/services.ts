@@ -62,19 +62,26 @@ export function servicesRoutes(deps: ApiDeps): Hono {
 
   app.post('/services/create', limitBody, async (c) => {
     requireCluster(store);
-    const body = adaptServiceBody(c, await readJson(c));
-    const id = newId();
-    const spec = normalizeServiceSpec(body, deps, () => `service-${id.slice(0, 8)}`);
-    await store.sync(c.req.raw.signal);
-    checkPortConflict(store, spec);
-    await attachIngress(store, spec, c.req.raw.signal);
-    resolveServiceNetworks(store, spec);
-    resolveFileRefs(store, spec);
-    const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
-    const job = nextJobStatus(spec, undefined, new Date().toISOString());
-    if (job) svc.JobStatus = job;
-    await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
-    return c.json({ ID: id, Warnings: [] as string[] }, 201);
+    // On its way from now: the orchestrator's next pass waits for it (bounded) rather than plan
+    // the services created together with it in a pass of their own (Orchestrator.gather).
+    const settled = store.announce('services', 'create');
+    try {
+      const body = adaptServiceBody(c, await readJson(c));
+      const id = newId();
+      const spec = normalizeServiceSpec(body, deps, () => `service-${id.slice(0, 8)}`);
+      await store.sync(c.req.raw.signal);
+      checkPortConflict(store, spec);
+      await attachIngress(store, spec, c.req.raw.signal);
+      resolveServiceNetworks(store, spec);
+      resolveFileRefs(store, spec);
+      const svc: Service = { ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: spec, Endpoint: { Spec: spec.EndpointSpec ?? { Mode: 'vip' } } };
+      const job = nextJobStatus(spec, undefined, new Date().toISOString());
+      if (job) svc.JobStatus = job;
+      await store.update((tx) => tx.create('services', svc), c.req.raw.signal);
+      return c.json({ ID: id, Warnings: [] as string[] }, 201);
+    } finally {
+      settled();
+    }
   });
 
   app.get('/services/:id', async (c) => {

@@ -126,6 +126,28 @@ export abstract class ReconcileStage {
   /** Whether an event can change what a pass would do. */
   protected abstract interested(ev: ObjectEvent): boolean;
 
+  /**
+   * Awaited before each pass (none by default): a stage may wait there, bounded (`atMost`), for
+   * writes already on their way to the log, so that one pass sees them all.
+   */
+  protected gather(_signal: AbortSignal): Promise<void> | undefined {
+    return undefined;
+  }
+
+  /** `p`, or `ms` on the stage's clock, or the signal's abort, whichever comes first. */
+  protected atMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        timer.cancel();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = this.clock.setTimer(ms, done);
+      signal.addEventListener('abort', done, { once: true });
+      p.then(done, done);
+    });
+  }
+
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -210,6 +232,8 @@ export abstract class ReconcileStage {
       // Wait a turn of the event loop first: every batch applied meanwhile (batches apply on
       // microtasks) is then seen by one pass, rather than one pass per batch.
       await nextTurn();
+      const gathering = this.gather(signal);
+      if (gathering) await gathering;
       if (signal.aborted) break;
       this.dirty = false;
       try {

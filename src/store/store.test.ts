@@ -145,6 +145,46 @@ describe('transactions', () => {
   });
 });
 
+describe('writes in the log', () => {
+  test('proposing() counts this replica\'s writes by table and op until applied or refused; drained() resolves at 0', async () => {
+    const held: { go: () => void; fail: () => void }[] = [];
+    let index = store.index;
+    store.proposer = {
+      propose: (entry) => new Promise((resolve, reject) => held.push({ go: () => resolve(store.apply(++index, entry)), fail: () => reject(new Error('lost')) })),
+    };
+    const a = store.update((tx) => tx.create('services', service('a', 'a')));
+    const b = store.update((tx) => tx.create('services', service('b', 'b')));
+    expect(store.proposing('services', 'create')).toBe(2);
+    expect(store.proposing('services', 'update')).toBe(0);
+    expect(store.proposing('tasks', 'create')).toBe(0);
+    let drained = false;
+    const waiting = store.drained('services', 'create').then(() => { drained = true; });
+    held[0]!.go();
+    await a;
+    expect(store.proposing('services', 'create')).toBe(1);
+    expect(drained).toBe(false);
+    held[1]!.fail(); // a write that never commits is no longer on its way either
+    await expect(b).rejects.toThrow('lost');
+    await waiting;
+    expect(store.proposing('services', 'create')).toBe(0);
+    await store.drained('services', 'create'); // none in the log: at once
+  });
+
+  test('announce() counts a write being prepared until settled, once however often it is settled', async () => {
+    const settle = store.announce('services', 'create');
+    expect(store.proposing('services', 'create')).toBe(1);
+    let drained = false;
+    const waiting = store.drained('services', 'create').then(() => { drained = true; });
+    await store.update((tx) => tx.create('services', service('a', 'a'))); // proposed and applied meanwhile
+    expect(store.proposing('services', 'create')).toBe(1);
+    expect(drained).toBe(false);
+    settle();
+    settle();
+    await waiting;
+    expect(store.proposing('services', 'create')).toBe(0);
+  });
+});
+
 describe('task counts', () => {
   const task = (id: string, svc: string, desired: string, state: string) =>
     ({ ID: id, Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '', Spec: { Runtime: 'mock' }, ServiceID: svc, Slot: 1, NodeID: '', DesiredState: desired, Status: { Timestamp: '', State: state, Message: '' } }) as unknown as Task;

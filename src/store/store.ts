@@ -70,6 +70,9 @@ export class MemoryStore implements StateMachine {
   taskPatches: 'auto' | boolean = 'auto';
   /** managersApplyPatches over the nodes table, recomputed after a write to it (null: not known). */
   private patchGate: boolean | null = null;
+  /** Writes of this replica in the log (proposed, not yet applied or refused), by `table/op` of their actions. */
+  private readonly proposed = new Map<string, number>();
+  private drainWaiters = new Map<string, (() => void)[]>();
 
   constructor() {
     this.reset();
@@ -108,6 +111,55 @@ export class MemoryStore implements StateMachine {
     return this.appliedIndex;
   }
 
+  /**
+   * How many writes of an `op` of `table` are on their way through this replica: proposed (update()
+   * called) and not yet applied or refused, or announced and not yet settled. A stage reads it to
+   * gather what is already on its way (issue #18).
+   */
+  proposing(table: TableName, op: Action['op']): number {
+    return this.proposed.get(`${table}/${op}`) ?? 0;
+  }
+
+  /**
+   * A write of an `op` of `table` is being prepared (an API call validating it before its update()):
+   * proposing() counts it until the returned function is called (once; later calls do nothing).
+   */
+  announce(table: TableName, op: Action['op']): () => void {
+    const key = [`${table}/${op}`];
+    this.countProposed(key, 1);
+    let settled = false;
+    return () => {
+      if (settled) return;
+      settled = true;
+      this.countProposed(key, -1);
+    };
+  }
+
+  /** Resolves once proposing(table, op) is 0. */
+  drained(table: TableName, op: Action['op']): Promise<void> {
+    const key = `${table}/${op}`;
+    if (!this.proposed.get(key)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.drainWaiters.get(key);
+      if (list) list.push(resolve);
+      else this.drainWaiters.set(key, [resolve]);
+    });
+  }
+
+  private countProposed(keys: readonly string[], by: 1 | -1): void {
+    for (const key of keys) {
+      const n = (this.proposed.get(key) ?? 0) + by;
+      if (n > 0) {
+        this.proposed.set(key, n);
+        continue;
+      }
+      this.proposed.delete(key);
+      const waiters = this.drainWaiters.get(key);
+      this.drainWaiters.delete(key);
+      for (const w of waiters ?? []) w();
+    }
+  }
+
   /** Wait until this replica has applied everything committed so far (linearizable reads). */
   async sync(signal?: AbortSignal): Promise<void> {
     await this.proposer?.readBarrier?.(signal);
@@ -133,11 +185,15 @@ export class MemoryStore implements StateMachine {
       throw new BatchTooLargeError(`a write of ${actions.length} objects encodes to ${entry.byteLength} bytes, over the ${this.maxBatchBytes}-byte bound of one log entry; write them in smaller transactions`);
     }
     let res: ApplyResult;
+    const kinds = [...new Set(actions.map((a) => `${a.table}/${a.op}`))];
+    this.countProposed(kinds, 1);
     try {
       res = (await this.proposer.propose(entry, signal, batch)) as ApplyResult;
     } catch (err) {
       storeWrites.inc({ result: 'unavailable' });
       throw err;
+    } finally {
+      this.countProposed(kinds, -1);
     }
     storeWrites.inc({ result: res.ok ? 'ok' : res.status === 404 ? 'not_found' : 'conflict' });
     if (!res.ok) throw res.status === 404 ? new NotFoundError(res.message) : new ConflictError(res.message);

@@ -3,8 +3,8 @@ import { type MemoryStore, MemoryStore as Store, memoryStore } from '../../store
 import { waitFor } from '../../../test/harness/wait.ts';
 import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } from '../../types/index.ts';
 import { ManualClock } from '../stage.ts';
-import { holdProposals, liveTasks, makeNode, makeService, settle, tasksOf } from '../testkit.ts';
-import { Orchestrator } from './orchestrator.ts';
+import { holdProposals, liveTasks, makeNode, makeService, settle, tasksOf, turn } from '../testkit.ts';
+import { GATHER_CREATES_MS, Orchestrator } from './orchestrator.ts';
 import { newTask } from './slots.ts';
 
 let store: MemoryStore;
@@ -100,6 +100,81 @@ describe('Orchestrator, replicated', () => {
     expect(slotsOf(liveTasks(store, 'a'))).toEqual([1, 2, 3]);
     expect(tasksOf(store, 'a')).toHaveLength(3);
     expect(slotsOf(tasksOf(store, 'b'))).toEqual([1, 2]);
+  });
+
+  /** Two services created in two writes, both held in the log; the orchestrator running. */
+  async function twoCreatesInTheLog() {
+    store = new Store();
+    store.taskPatches = true;
+    const log = holdProposals(store);
+    const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
+    log.release();
+    await seeded;
+    clock = new ManualClock();
+    orch = new Orchestrator({ store, clock });
+    orch.start();
+    const a = store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
+    const b = store.update((tx) => tx.create('services', makeService('b', { Mode: { Replicated: { Replicas: 2 } } }, 'b')));
+    expect(log.held).toHaveLength(2);
+    expect(store.proposing('services', 'create')).toBe(2);
+    log.release(); // a's create applied; b's still in the log
+    await a;
+    for (let i = 0; i < 50; i++) await turn();
+    return { ...log, b };
+  }
+
+  test('a pass waits for the service creates in the log: services created a few ms apart are planned in one pass', async () => {
+    const { held, release, releaseAll, b } = await twoCreatesInTheLog();
+    expect(store.proposing('tasks', 'create')).toBe(0); // a is not planned alone
+    expect(held).toHaveLength(1);
+    release();
+    await b;
+    await waitFor('both services\' tasks proposed in one pass', () => held.length === 2, 5_000);
+    expect(store.proposing('tasks', 'create')).toBe(2);
+    releaseAll();
+    await waitFor('the tasks applied', () => tasksOf(store, 'a').length === 2 && tasksOf(store, 'b').length === 2, 5_000);
+  });
+
+  test('a pass waits for a service create the API is still validating (announced), then plans both services together', async () => {
+    store = new Store();
+    store.taskPatches = true;
+    const { held, releaseAll } = holdProposals(store);
+    const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
+    releaseAll();
+    await seeded;
+    clock = new ManualClock();
+    orch = new Orchestrator({ store, clock });
+    orch.start();
+    const settled = store.announce('services', 'create'); // b's create, before its update()
+    const a = store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
+    releaseAll();
+    await a;
+    for (let i = 0; i < 50; i++) await turn();
+    expect(held).toHaveLength(0); // a is not planned alone
+    const b = store.update((tx) => tx.create('services', makeService('b', { Mode: { Replicated: { Replicas: 2 } } }, 'b')));
+    settled();
+    releaseAll();
+    await b;
+    await waitFor('both services\' tasks proposed in one pass', () => held.length === 2, 5_000);
+    expect(store.proposing('tasks', 'create')).toBe(2);
+    releaseAll();
+  });
+
+  test('the wait for creates in the log is bounded: GATHER_CREATES_MS on the stage\'s clock', async () => {
+    const { releaseAll, b } = await twoCreatesInTheLog();
+    clock.advance(GATHER_CREATES_MS - 1);
+    for (let i = 0; i < 20; i++) await turn();
+    expect(store.proposing('tasks', 'create')).toBe(0);
+    clock.advance(1);
+    await waitFor('a\'s tasks proposed while b\'s create is still in the log', () => store.proposing('tasks', 'create') === 1, 5_000);
+    expect(store.proposing('services', 'create')).toBe(1);
+    releaseAll();
+    await b;
+    // b is planned once its create is applied: its tasks are proposed in the pass after.
+    await waitFor('every task applied', () => {
+      releaseAll();
+      return tasksOf(store, 'a').length === 2 && tasksOf(store, 'b').length === 2;
+    }, 5_000);
   });
 
   test('creates one task per slot from the template, pending when it needs no allocation', async () => {

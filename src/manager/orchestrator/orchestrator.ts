@@ -32,6 +32,8 @@ const RUNNING = stateRank('running');
 const ASSIGNED = stateRank('assigned');
 /** Services whose plans are being written at once in a pass. */
 const SERVICE_WRITES_IN_FLIGHT = 16;
+/** Longest a pass waits for the service creates this manager has in the log (gather). */
+export const GATHER_CREATES_MS = 50;
 
 export class Orchestrator extends ReconcileStage {
   readonly name = 'orchestrator';
@@ -65,6 +67,17 @@ export class Orchestrator extends ReconcileStage {
   private readonly writing = new Set<string>();
   /** Services a pass skipped while they were being written: planned again once settled. */
   private readonly skipped = new Set<string>();
+
+  /**
+   * A pass first waits, at most GATHER_CREATES_MS, for the service creates already in this manager's
+   * log: creates posted together reach the store a few ms apart, in two or three commits, and a pass
+   * that planned the first alone sent the rest a whole pipeline later, a second wave of frames to
+   * every node (issue #18, docs/scale.md stop 31). While it waits the loop is free to commit them.
+   */
+  protected override gather(signal: AbortSignal): Promise<void> | undefined {
+    if (this.store.proposing('services', 'create') === 0) return undefined;
+    return this.atMost(this.store.drained('services', 'create'), GATHER_CREATES_MS, signal);
+  }
 
   protected interested(ev: ObjectEvent): boolean {
     if (!orchestratorInterested(ev, this.rolling)) return false;
