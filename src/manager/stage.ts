@@ -134,17 +134,26 @@ export abstract class ReconcileStage {
     return undefined;
   }
 
-  /** `p`, or `ms` on the stage's clock, or the signal's abort, whichever comes first. */
-  protected atMost(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Resolves when `until` calls back, or after `ms` on the stage's clock, or on the signal's abort,
+   * whichever comes first. `until` subscribes its callback and returns how to unsubscribe it.
+   */
+  protected atMost(until: (done: () => void) => () => void, ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      let settled = false;
+      let unsubscribe: (() => void) | undefined;
       const done = () => {
+        if (settled) return;
+        settled = true;
         timer.cancel();
         signal.removeEventListener('abort', done);
+        unsubscribe?.();
         resolve();
       };
       const timer = this.clock.setTimer(ms, done);
       signal.addEventListener('abort', done, { once: true });
-      p.then(done, done);
+      unsubscribe = until(done);
+      if (settled) unsubscribe();
     });
   }
 

@@ -146,7 +146,7 @@ describe('transactions', () => {
 });
 
 describe('writes in the log', () => {
-  test('proposing() counts this replica\'s writes by table and op until applied or refused; drained() resolves at 0', async () => {
+  test('proposing() counts this replica\'s writes by table and op until applied or refused; whenDrained() calls back at 0', async () => {
     const held: { go: () => void; fail: () => void }[] = [];
     let index = store.index;
     store.proposer = {
@@ -158,29 +158,34 @@ describe('writes in the log', () => {
     expect(store.proposing('services', 'update')).toBe(0);
     expect(store.proposing('tasks', 'create')).toBe(0);
     let drained = false;
-    const waiting = store.drained('services', 'create').then(() => { drained = true; });
+    store.whenDrained('services', 'create', () => { drained = true; });
+    let givenUp = false;
+    store.whenDrained('services', 'create', () => { givenUp = true; })(); // taken back at once
     held[0]!.go();
     await a;
     expect(store.proposing('services', 'create')).toBe(1);
     expect(drained).toBe(false);
     held[1]!.fail(); // a write that never commits is no longer on its way either
     await expect(b).rejects.toThrow('lost');
-    await waiting;
+    expect(drained).toBe(true);
+    expect(givenUp).toBe(false);
     expect(store.proposing('services', 'create')).toBe(0);
-    await store.drained('services', 'create'); // none in the log: at once
+    let now = false;
+    store.whenDrained('services', 'create', () => { now = true; }); // none in the log: at once
+    expect(now).toBe(true);
   });
 
   test('announce() counts a write being prepared until settled, once however often it is settled', async () => {
     const settle = store.announce('services', 'create');
     expect(store.proposing('services', 'create')).toBe(1);
     let drained = false;
-    const waiting = store.drained('services', 'create').then(() => { drained = true; });
+    store.whenDrained('services', 'create', () => { drained = true; });
     await store.update((tx) => tx.create('services', service('a', 'a'))); // proposed and applied meanwhile
     expect(store.proposing('services', 'create')).toBe(1);
     expect(drained).toBe(false);
     settle();
     settle();
-    await waiting;
+    expect(drained).toBe(true);
     expect(store.proposing('services', 'create')).toBe(0);
   });
 });

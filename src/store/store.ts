@@ -72,7 +72,7 @@ export class MemoryStore implements StateMachine {
   private patchGate: boolean | null = null;
   /** Writes of this replica in the log (proposed, not yet applied or refused), by `table/op` of their actions. */
   private readonly proposed = new Map<string, number>();
-  private drainWaiters = new Map<string, (() => void)[]>();
+  private readonly drainWaiters = new Map<string, Set<() => void>>();
 
   constructor() {
     this.reset();
@@ -135,15 +135,20 @@ export class MemoryStore implements StateMachine {
     };
   }
 
-  /** Resolves once proposing(table, op) is 0. */
-  drained(table: TableName, op: Action['op']): Promise<void> {
+  /**
+   * Calls `fn` once proposing(table, op) is 0 (at once if it is); returns the function that takes
+   * it back, so that a waiter that gave up holds nothing.
+   */
+  whenDrained(table: TableName, op: Action['op'], fn: () => void): () => void {
     const key = `${table}/${op}`;
-    if (!this.proposed.get(key)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.drainWaiters.get(key);
-      if (list) list.push(resolve);
-      else this.drainWaiters.set(key, [resolve]);
-    });
+    if (!this.proposed.get(key)) {
+      fn();
+      return () => {};
+    }
+    let set = this.drainWaiters.get(key);
+    if (!set) this.drainWaiters.set(key, (set = new Set()));
+    set.add(fn);
+    return () => void this.drainWaiters.get(key)?.delete(fn);
   }
 
   private countProposed(keys: readonly string[], by: 1 | -1): void {

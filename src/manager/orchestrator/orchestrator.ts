@@ -76,7 +76,7 @@ export class Orchestrator extends ReconcileStage {
    */
   protected override gather(signal: AbortSignal): Promise<void> | undefined {
     if (this.store.proposing('services', 'create') === 0) return undefined;
-    return this.atMost(this.store.drained('services', 'create'), GATHER_CREATES_MS, signal);
+    return this.atMost((done) => this.store.whenDrained('services', 'create', done), GATHER_CREATES_MS, signal);
   }
 
   protected interested(ev: ObjectEvent): boolean {
