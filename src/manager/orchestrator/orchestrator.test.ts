@@ -160,6 +160,33 @@ describe('Orchestrator, replicated', () => {
     releaseAll();
   });
 
+  test('a lone create, announced as the API does, is planned without waiting: it stops counting before the pass it wakes', async () => {
+    store = new Store();
+    store.taskPatches = true;
+    const { held, releaseAll } = holdProposals(store);
+    const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
+    releaseAll();
+    await seeded;
+    clock = new ManualClock();
+    orch = new Orchestrator({ store, clock });
+    orch.start();
+    const create = async () => {
+      const settled = store.announce('services', 'create');
+      try {
+        await store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
+      } finally {
+        settled();
+      }
+    };
+    const done = create();
+    releaseAll();
+    await done;
+    // The clock never moves: the pass must not have waited for its bound.
+    await waitFor('a\'s tasks proposed', () => held.length === 1, 5_000);
+    expect(store.proposing('tasks', 'create')).toBe(1);
+    releaseAll();
+  });
+
   test('the wait for creates in the log is bounded: GATHER_CREATES_MS on the stage\'s clock', async () => {
     const { releaseAll, b } = await twoCreatesInTheLog();
     clock.advance(GATHER_CREATES_MS - 1);
