@@ -102,19 +102,27 @@ describe('Orchestrator, replicated', () => {
     expect(slotsOf(tasksOf(store, 'b'))).toEqual([1, 2]);
   });
 
-  /** Two services created in two writes, both held in the log; the orchestrator running. */
-  async function twoCreatesInTheLog() {
+  const twoReplicas = (name: string) => makeService(name, { Mode: { Replicated: { Replicas: 2 } } }, name);
+
+  /** A node, an orchestrator on a manual clock, and a log that holds every proposal until released. */
+  async function onAHeldLog() {
     store = new Store();
     store.taskPatches = true;
     const log = holdProposals(store);
     const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
-    log.release();
+    log.releaseAll();
     await seeded;
     clock = new ManualClock();
     orch = new Orchestrator({ store, clock });
     orch.start();
-    const a = store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
-    const b = store.update((tx) => tx.create('services', makeService('b', { Mode: { Replicated: { Replicas: 2 } } }, 'b')));
+    return log;
+  }
+
+  /** Two services created in two writes, both held in the log; the orchestrator running. */
+  async function twoCreatesInTheLog() {
+    const log = await onAHeldLog();
+    const a = store.update((tx) => tx.create('services', twoReplicas('a')));
+    const b = store.update((tx) => tx.create('services', twoReplicas('b')));
     expect(log.held).toHaveLength(2);
     expect(store.proposing('services', 'create')).toBe(2);
     log.release(); // a's create applied; b's still in the log
@@ -136,22 +144,14 @@ describe('Orchestrator, replicated', () => {
   });
 
   test('a pass waits for a service create the API is still validating (announced), then plans both services together', async () => {
-    store = new Store();
-    store.taskPatches = true;
-    const { held, releaseAll } = holdProposals(store);
-    const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
-    releaseAll();
-    await seeded;
-    clock = new ManualClock();
-    orch = new Orchestrator({ store, clock });
-    orch.start();
+    const { held, releaseAll } = await onAHeldLog();
     const settled = store.announce('services', 'create'); // b's create, before its update()
-    const a = store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
+    const a = store.update((tx) => tx.create('services', twoReplicas('a')));
     releaseAll();
     await a;
     for (let i = 0; i < 50; i++) await turn();
     expect(held).toHaveLength(0); // a is not planned alone
-    const b = store.update((tx) => tx.create('services', makeService('b', { Mode: { Replicated: { Replicas: 2 } } }, 'b')));
+    const b = store.update((tx) => tx.create('services', twoReplicas('b')));
     settled();
     releaseAll();
     await b;
@@ -161,19 +161,11 @@ describe('Orchestrator, replicated', () => {
   });
 
   test('a lone create, announced as the API does, is planned without waiting: it stops counting before the pass it wakes', async () => {
-    store = new Store();
-    store.taskPatches = true;
-    const { held, releaseAll } = holdProposals(store);
-    const seeded = store.update((tx) => tx.create('nodes', makeNode({ id: 'n1' })));
-    releaseAll();
-    await seeded;
-    clock = new ManualClock();
-    orch = new Orchestrator({ store, clock });
-    orch.start();
+    const { held, releaseAll } = await onAHeldLog();
     const create = async () => {
       const settled = store.announce('services', 'create');
       try {
-        await store.update((tx) => tx.create('services', makeService('a', { Mode: { Replicated: { Replicas: 2 } } }, 'a')));
+        await store.update((tx) => tx.create('services', twoReplicas('a')));
       } finally {
         settled();
       }
