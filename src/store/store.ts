@@ -70,7 +70,7 @@ export class MemoryStore implements StateMachine {
   taskPatches: 'auto' | boolean = 'auto';
   /** managersApplyPatches over the nodes table, recomputed after a write to it (null: not known). */
   private patchGate: boolean | null = null;
-  /** Writes of this replica in the log (proposed, not yet applied or refused), by `table/op` of their actions. */
+  /** Writes on their way through this replica, by `table/op` of their actions (see proposing()). */
   private readonly proposed = new Map<string, number>();
   private readonly drainWaiters = new Map<string, Set<() => void>>();
 
