@@ -30,6 +30,9 @@ class Counting extends ReconcileStage {
   schedule(ms: number, fn: () => void) {
     return this.later(ms, fn);
   }
+  waitAtMost(until: (done: () => void) => () => void, ms: number, signal: AbortSignal) {
+    return this.atMost(until, ms, signal);
+  }
 }
 
 describe('ManualClock', () => {
@@ -132,6 +135,42 @@ function gateProposals(store: MemoryStore, gate: (call: number) => Promise<void>
   };
   return seen;
 }
+
+describe('atMost', () => {
+  const never = () => () => {};
+  async function outcome(p: Promise<void>): Promise<boolean> {
+    let done = false;
+    void p.then(() => { done = true; });
+    for (let i = 0; i < 10; i++) await turn();
+    return done;
+  }
+
+  test('ends at the callback, at the bound on the stage\'s clock, or at the abort, and unsubscribes', async () => {
+    const clock = new ManualClock();
+    const s = new Counting({ store: memoryStore(), clock });
+    let unsubscribed = 0;
+    let call: () => void = () => {};
+    expect(await outcome(s.waitAtMost((done) => { call = done; return () => { unsubscribed++; }; }, 50, new AbortController().signal))).toBe(false);
+    call();
+    expect(unsubscribed).toBe(1);
+    const byTimer = s.waitAtMost(never, 50, new AbortController().signal);
+    clock.advance(49);
+    expect(await outcome(byTimer)).toBe(false);
+    clock.advance(1);
+    expect(await outcome(byTimer)).toBe(true);
+    const ac = new AbortController();
+    const byAbort = s.waitAtMost(never, 50, ac.signal);
+    ac.abort();
+    expect(await outcome(byAbort)).toBe(true);
+  });
+
+  test('a signal aborted before the wait ends it at once (the clock never moves)', async () => {
+    const s = new Counting({ store: memoryStore(), clock: new ManualClock() });
+    const ac = new AbortController();
+    ac.abort();
+    expect(await outcome(s.waitAtMost(never, 50, ac.signal))).toBe(true);
+  });
+});
 
 describe('batched writes', () => {
   const tasks = (n: number) => Array.from({ length: n }, (_, i) => makeTask('svc', { Slot: i + 1, state: 'pending' }));

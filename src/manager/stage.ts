@@ -139,6 +139,8 @@ export abstract class ReconcileStage {
    * whichever comes first. `until` subscribes its callback and returns how to unsubscribe it.
    */
   protected atMost(until: (done: () => void) => () => void, ms: number, signal: AbortSignal): Promise<void> {
+    // Aborted already (stop() came between two turns): no abort event will come to end the wait.
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let settled = false;
       let unsubscribe: (() => void) | undefined;
