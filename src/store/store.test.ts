@@ -175,6 +175,24 @@ describe('writes in the log', () => {
     expect(now).toBe(true);
   });
 
+  test('a batch counts once for each table and op among its actions, however they are ordered', async () => {
+    await store.update((tx) => tx.create('services', service('a', 'a')));
+    let go: () => void = () => {};
+    let index = store.index;
+    store.proposer = { propose: (entry) => new Promise((resolve) => { go = () => resolve(store.apply(++index, entry)); }) };
+    const written = store.update((tx) => {
+      tx.create('services', service('b', 'b'));
+      tx.update('services', { ...tx.get('services', 'a')!, Spec: { ...tx.get('services', 'a')!.Spec, Labels: { x: '1' } } });
+      tx.create('services', service('c', 'c'));
+    });
+    expect(store.proposing('services', 'create')).toBe(1);
+    expect(store.proposing('services', 'update')).toBe(1);
+    go();
+    await written;
+    expect(store.proposing('services', 'create')).toBe(0);
+    expect(store.proposing('services', 'update')).toBe(0);
+  });
+
   test('announce() counts a write being prepared until settled, once however often it is settled', async () => {
     const settle = store.announce('services', 'create');
     expect(store.proposing('services', 'create')).toBe(1);
