@@ -1,5 +1,5 @@
 /**
- * The libp2p patches applied by scripts/patch-libp2p.mjs (docs/net.md): the server accepts a
+ * The libp2p patches applied by scripts/patch-deps.mjs (docs/net.md): the server accepts a
  * connection under Bun (bun-alpn, every test here), a node makes one TLS certificate for all its
  * connections, a peer certificate remembered from an earlier connection still has to belong to the
  * peer dialled (reuse-cert), a muxer frame leaves as one TLS record (one-record), and the list of

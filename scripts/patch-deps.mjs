@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Run by npm as `postinstall`. Patches two libp2p packages in place (docs/net.md, "The libp2p
- * patches"):
+ * Run by npm as `postinstall`. Patches three packages in place: two of libp2p (docs/net.md, "The
+ * libp2p patches") and msgpackr (docs/scale.md, stop 32):
  *
  * 1. bun-alpn (@libp2p/tls, tls.js): Bun's TLSSocket throws ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS
  *    when the server side is given both `ALPNProtocols` and `ALPNCallback` (Node accepts both), so
@@ -20,6 +20,14 @@
  * 4. flat-connections (libp2p, connection-manager/index.js): `getConnections()` built its list with
  *    `concat` in a loop, O(N²) at N connections, and it runs for every inbound connection and every
  *    pruning check: 8.5% of a manager's CPU while 1,000 nodes joined. The patch pushes instead.
+ * 5. native-strings (msgpackr, unpack.js): a string of 16 to 64 bytes was decoded in JavaScript, a
+ *    byte at a time into an array and then `String.fromCharCode.apply`; shorter ones have their own
+ *    fast path and longer ones went to `TextDecoder`. Ids, timestamps and status messages are that
+ *    long: 28% of a follower's CPU while it applied a burst's tasks. The patch sends them to
+ *    `TextDecoder` too, which decodes the same bytes to the same string (invalid UTF-8 becomes
+ *    U+FFFD in both), with a decoder that keeps a leading U+FEFF: msgpackr's own dropped it from
+ *    strings over 64 bytes, so a follower decoded such a string without it and its store differed
+ *    from the leader's. It does not bring back the native extractor (src/lib/codec.ts).
  *
  * Idempotent: a patched file is left alone. If a file matches neither the original nor the patched
  * text (a new version), this fails the install loudly rather than ship a node that a stranger can
@@ -33,11 +41,13 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TLS = join(root, 'node_modules', '@libp2p', 'tls');
 const LIBP2P = join(root, 'node_modules', 'libp2p');
+const MSGPACKR = join(root, 'node_modules', 'msgpackr');
 
 const ALPN = '// shoal-patch: bun-alpn';
 const REUSE = '// shoal-patch: reuse-cert';
 const RECORD = '// shoal-patch: one-record';
 const FLAT = '// shoal-patch: flat-connections';
+const STRINGS = '// shoal-patch: native-strings';
 
 /** Each patch: its package and file, its mark, and pairs of [original, patched] text, each original found exactly once. */
 const PATCHES = [
@@ -158,12 +168,35 @@ async function shoalVerifyPeerCertificate(raw, expectedPeerId, log) {
 `,
     ]],
   },
+  {
+    pkg: MSGPACKR,
+    file: 'unpack.js',
+    mark: STRINGS,
+    edits: [
+      [
+        `function readStringJS(length) {
+`,
+        `${STRINGS}: a decoder that keeps a leading U+FEFF (the default one drops it: a string that began with one came back without it)
+const shoalDecoder = typeof TextDecoder === 'undefined' ? null : new TextDecoder('utf-8', { ignoreBOM: true });
+function readStringJS(length) {
+`,
+      ],
+      [
+        `	if (length > 64 && decoder)
+		return decoder.decode(src.subarray(position, position += length));
+`,
+        `	if (length > 15 && shoalDecoder) ${STRINGS}: from 16 bytes (ids, timestamps), not 65: the loop below cost 2-3 times as much
+		return shoalDecoder.decode(src.subarray(position, position += length));
+`,
+      ],
+    ],
+  },
 ];
 
 function fail(file, why) {
   console.error(`shoal postinstall: cannot patch ${file}: ${why}`);
-  console.error('The libp2p patches (docs/net.md) must be re-checked against this version and scripts/patch-libp2p.mjs');
-  console.error('updated; installing without them would leave nodes that crash on the first inbound connection.');
+  console.error('The patches (docs/net.md, docs/scale.md) must be re-checked against this version and scripts/patch-deps.mjs');
+  console.error('updated; installing without them would leave nodes that crash on the first inbound connection (bun-alpn).');
   process.exit(1);
 }
 
@@ -197,7 +230,7 @@ for (const { pkg, file, mark, edits } of PATCHES) {
   applied.push({ path, name: `${mark.replace('// shoal-patch: ', '')} (${what})` });
 }
 if (applied.length === 0) {
-  console.log('shoal postinstall: libp2p already patched');
+  console.log('shoal postinstall: libp2p and msgpackr already patched');
 } else {
   for (const path of new Set(applied.map((a) => a.path))) writeFileSync(path, texts.get(path));
   console.log(`shoal postinstall: patched ${applied.map((a) => a.name).join(', ')}`);
