@@ -25,7 +25,7 @@ export interface SwarmEvent {
 /** Tables whose changes are events, by the Docker type they are. Secrets and configs when the store has them. */
 const TYPE_OF: Record<string, EventType> = { services: 'service', nodes: 'node', tasks: 'task', networks: 'network', secrets: 'secret', configs: 'config' };
 
-type ObjectChange = Exclude<ChangeEvent, { kind: 'commit' }>;
+export type ObjectChange = Exclude<ChangeEvent, { kind: 'commit' }>;
 
 const ACTION: Record<ObjectChange['kind'], string> = { create: 'create', update: 'update', delete: 'remove' };
 
@@ -61,22 +61,52 @@ function changed(attrs: Record<string, string>, key: string, before: unknown, af
   attrs[`${key}.new`] = after === undefined ? '' : String(after);
 }
 
+/** When a batch's events happened: its proposer's clock reading, in seconds and exactly in nanoseconds. */
+export interface BatchTime {
+  time: number;
+  timeNano: bigint;
+}
+
+export function batchTime(at: string): BatchTime {
+  const timeNano = nanosOf(at);
+  return { time: Number(timeNano / 1_000_000_000n), timeNano };
+}
+
+/**
+ * Whether deriveEvent makes an event of this change: one of the tables that have events, and for a
+ * task's update only a move of its state. Cheap: nothing is built.
+ */
+export function isEvent(c: ObjectChange): boolean {
+  if (!TYPE_OF[c.table]) return false;
+  return c.table !== 'tasks' || c.kind !== 'update' || (c.old as Task).Status.State !== (c.object as Task).Status.State;
+}
+
+/** The event of one change (null when it is none: see isEvent). `serviceName` names a task's service. */
+export function deriveEvent(c: ObjectChange, bt: BatchTime, serviceName: (id: string) => string | undefined): SwarmEvent | null {
+  const type = TYPE_OF[c.table];
+  if (!type) return null;
+  const ev = type === 'task' ? taskEvent(c, serviceName) : objectEvent(type, c);
+  return ev && { ...ev, scope: 'swarm', time: bt.time, timeNano: bt.timeNano };
+}
+
+/** How the events of one batch name a task's service: the batch's own services first (a service removed with its tasks still names them). */
+export function serviceNames(changes: readonly ObjectChange[], serviceName: (id: string) => string | undefined): (id: string) => string | undefined {
+  let inBatch: Map<string, string> | undefined;
+  for (const c of changes) if (c.table === 'services') (inBatch ??= new Map()).set(c.object.ID, (c.object as Service).Spec.Name);
+  return inBatch ? (id) => inBatch.get(id) ?? serviceName(id) : serviceName;
+}
+
 /**
  * The events of one applied batch. `serviceName` names a task's service (the batch's own services
  * are looked up first, so a service removed with its tasks still names them).
  */
 export function deriveEvents(changes: ObjectChange[], at: string, serviceName: (id: string) => string | undefined): SwarmEvent[] {
-  const timeNano = nanosOf(at);
-  const time = Number(timeNano / 1_000_000_000n);
-  const inBatch = new Map<string, string>();
-  for (const c of changes) if (c.table === 'services') inBatch.set(c.object.ID, (c.object as Service).Spec.Name);
-  const nameOfService = (id: string) => inBatch.get(id) ?? serviceName(id);
+  const bt = batchTime(at);
+  const nameOfService = serviceNames(changes, serviceName);
   const out: SwarmEvent[] = [];
   for (const c of changes) {
-    const type = TYPE_OF[c.table];
-    if (!type) continue;
-    const ev = type === 'task' ? taskEvent(c, nameOfService) : objectEvent(type, c);
-    if (ev) out.push({ ...ev, scope: 'swarm', time, timeNano });
+    const ev = deriveEvent(c, bt, nameOfService);
+    if (ev) out.push(ev);
   }
   return out;
 }

@@ -1,10 +1,15 @@
 /**
  * This manager's events: derived from every batch its store applies (the same on every manager),
  * kept in a bounded ring for `since`, and handed to subscribers through bounded queues.
+ *
+ * With no subscriber, a change goes into the ring as it is, with its batch's time and its task's
+ * service name, and becomes an event only if a `since` replays it: every manager applies every
+ * change, and building each one's event (its attributes, its name) was 10-12% of a manager's CPU
+ * while it applied a burst of 10,000 tasks that nobody watched (docs/scale.md, stop 32).
  */
 import type { ChangeEvent, MemoryStore } from '../store/index.ts';
-import type { Service } from '../types/index.ts';
-import { deriveEvents, type SwarmEvent } from './event-derive.ts';
+import type { Service, Task } from '../types/index.ts';
+import { type BatchTime, batchTime, deriveEvent, isEvent, type ObjectChange, serviceNames, type SwarmEvent } from './event-derive.ts';
 
 /** Events kept for `since`: the newest 10 000, whatever their age; older ones are not replayed. */
 export const EVENT_HISTORY = 10_000;
@@ -60,8 +65,17 @@ export class Subscriber {
   }
 }
 
+/** A change kept before anyone asked for its event, with what deriving it later needs. */
+interface Deferred {
+  change: ObjectChange;
+  bt: BatchTime;
+  /** A task's service name as it was when the change was applied. */
+  service: string | undefined;
+}
+
 export class EventLog {
-  #ring: SwarmEvent[] = [];
+  /** Events, and changes to derive one from when replayed (each then replaced by its event). */
+  #ring: (SwarmEvent | Deferred)[] = [];
   #subscribers = new Set<Subscriber>();
   #pending: Exclude<ChangeEvent, { kind: 'commit' }>[] = [];
   #removedNames = new Map<string, string>();
@@ -77,8 +91,13 @@ export class EventLog {
       const changes = this.#pending;
       this.#pending = [];
       for (const c of changes) if (c.kind === 'delete' && c.table === 'services') this.#rememberRemoved(c.object.ID, (c.object as Service).Spec.Name);
-      const serviceName = (id: string) => store.get('services', id)?.Spec.Name ?? this.#removedNames.get(id);
-      for (const e of deriveEvents(changes, ev.at, serviceName)) this.publish(e);
+      const serviceName = serviceNames(changes, (id: string) => store.get('services', id)?.Spec.Name ?? this.#removedNames.get(id));
+      const bt = batchTime(ev.at);
+      for (const c of changes) {
+        if (!isEvent(c)) continue;
+        if (this.#subscribers.size > 0) this.publish(deriveEvent(c, bt, serviceName)!);
+        else this.#keep({ change: c, bt, service: c.table === 'tasks' ? serviceName((c.object as Task).ServiceID) : undefined });
+      }
     });
   }
 
@@ -88,16 +107,31 @@ export class EventLog {
   }
 
   publish(e: SwarmEvent): void {
-    this.#ring.push(e);
+    this.#keep(e);
+    for (const s of this.#subscribers) s.offer(e);
+  }
+
+  #keep(k: SwarmEvent | Deferred): void {
+    this.#ring.push(k);
     // Trimmed in steps of a quarter, so a push is not a copy of the whole ring.
     if (this.#ring.length > this.history + (this.history >> 2)) this.#ring.splice(0, this.#ring.length - this.history);
-    for (const s of this.#subscribers) s.offer(e);
   }
 
   /** Kept events with `sinceNano <= timeNano <= untilNano`, oldest first. */
   replay(sinceNano: bigint, untilNano?: bigint): SwarmEvent[] {
-    const kept = this.#ring.length > this.history ? this.#ring.slice(-this.history) : this.#ring;
-    return kept.filter((e) => e.timeNano >= sinceNano && (untilNano === undefined || e.timeNano <= untilNano));
+    const ring = this.#ring;
+    const out: SwarmEvent[] = [];
+    for (let i = Math.max(0, ring.length - this.history); i < ring.length; i++) {
+      const k = ring[i]!;
+      const nano = 'change' in k ? k.bt.timeNano : k.timeNano;
+      if (nano < sinceNano || (untilNano !== undefined && nano > untilNano)) continue;
+      if ('change' in k) {
+        const e = deriveEvent(k.change, k.bt, () => k.service)!;
+        ring[i] = e;
+        out.push(e);
+      } else out.push(k);
+    }
+    return out;
   }
 
   /** Events from now on that `match`. Subscribe and replay in the same turn: nothing is missed or doubled. */

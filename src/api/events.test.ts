@@ -38,6 +38,44 @@ describe('EventLog', () => {
     expect(last).toMatchObject({ Type: 'task', Action: 'shutdown', Actor: { Attributes: { service: 'web', name: 'web.1' } } });
   });
 
+  test('with nobody subscribed, changes are kept as they are and replayed as the events a subscriber got', async () => {
+    const api = testApi();
+    await api.init();
+    const watched = new EventLog(api.deps.store);
+    const sub = watched.subscribe(() => true, 100);
+    const unwatched = new EventLog(api.deps.store);
+    const id = (await api.call('POST', '/services/create', proc('web'))).json.ID as string;
+    const t = await api.addTask({ ServiceID: id, Status: { Timestamp: new Date().toISOString(), State: 'pending', Message: 'waiting' } });
+    const running = { ...t, Status: { ...t.Status, State: 'running' as const } };
+    await api.deps.store.update((tx) => tx.update('tasks', running));
+    // Not an event: the state stays where it was.
+    await api.deps.store.update((tx) => tx.update('tasks', { ...api.deps.store.get('tasks', t.ID)!, DesiredState: 'shutdown' }));
+    await api.call('DELETE', `/services/${id}`);
+    await api.deps.store.update((tx) => tx.update('tasks', { ...api.deps.store.get('tasks', t.ID)!, Status: { ...t.Status, State: 'shutdown' } }));
+    const got = await sub.take();
+    expect(got.map((e) => `${e.Type} ${e.Action}`)).toEqual(expect.arrayContaining(['service create', 'task running', 'service remove', 'task shutdown']));
+    expect(got.filter((e) => e.Type === 'task').map((e) => e.Action)).toEqual(['pending', 'running', 'shutdown']);
+    expect(unwatched.replay(0n)).toEqual(got);
+    expect(unwatched.replay(0n)).toEqual(watched.replay(0n));
+    // Replayed again (each kept change is derived once, then kept as its event): the same.
+    expect(unwatched.replay(0n)).toEqual(got);
+    const at = got.at(-1)!.timeNano;
+    expect(unwatched.replay(at, at)).toEqual(got.filter((e) => e.timeNano === at));
+  });
+
+  test('the ring counts events only: task writes that leave the state alone take no room', async () => {
+    const api = testApi();
+    await api.init();
+    const log = new EventLog(api.deps.store, 3);
+    const id = (await api.call('POST', '/services/create', proc('web'))).json.ID as string;
+    const t = await api.addTask({ ServiceID: id });
+    for (const state of ['assigned', 'accepted', 'preparing', 'starting', 'running'] as const) {
+      await api.deps.store.update((tx) => tx.update('tasks', { ...api.deps.store.get('tasks', t.ID)!, Status: { ...t.Status, State: state } }));
+      for (let i = 0; i < 3; i++) await api.deps.store.update((tx) => tx.update('tasks', { ...api.deps.store.get('tasks', t.ID)!, RestartAttempts: i }));
+    }
+    expect(log.replay(0n).map((e) => e.Action)).toEqual(['preparing', 'starting', 'running']);
+  });
+
   test('a subscriber that keeps up is never dropped', async () => {
     const log = new EventLog(memoryStore());
     const sub = log.subscribe((e) => e.time % 2 === 0, 2);
