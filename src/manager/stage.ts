@@ -135,26 +135,28 @@ export abstract class ReconcileStage {
   }
 
   /**
-   * Resolves when `until` calls back, or after `ms` on the stage's clock, or on the signal's abort,
-   * whichever comes first. `until` subscribes its callback and returns how to unsubscribe it.
+   * Resolves when `until` calls back (true), or after `ms` on the stage's clock or on the signal's
+   * abort (false), whichever comes first. `until` subscribes its callback and returns how to
+   * unsubscribe it.
    */
-  protected atMost(until: (done: () => void) => () => void, ms: number, signal: AbortSignal): Promise<void> {
+  protected atMost(until: (done: () => void) => () => void, ms: number, signal: AbortSignal): Promise<boolean> {
     // Aborted already (stop() came between two turns): no abort event will come to end the wait.
-    if (signal.aborted) return Promise.resolve();
+    if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       let settled = false;
       let unsubscribe: (() => void) | undefined;
-      const done = () => {
+      const end = (called: boolean) => {
         if (settled) return;
         settled = true;
         timer.cancel();
-        signal.removeEventListener('abort', done);
+        signal.removeEventListener('abort', aborted);
         unsubscribe?.();
-        resolve();
+        resolve(called);
       };
-      const timer = this.clock.setTimer(ms, done);
-      signal.addEventListener('abort', done, { once: true });
-      unsubscribe = until(done);
+      const aborted = () => end(false);
+      const timer = this.clock.setTimer(ms, aborted);
+      signal.addEventListener('abort', aborted, { once: true });
+      unsubscribe = until(() => end(true));
       if (settled) unsubscribe();
     });
   }

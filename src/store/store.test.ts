@@ -146,7 +146,7 @@ describe('transactions', () => {
 });
 
 describe('writes in the log', () => {
-  test('proposing() counts this replica\'s writes by table and op until applied or refused; whenDrained() calls back at 0', async () => {
+  test('proposing() counts this replica\'s writes by table and op until applied or refused; whenFewer() calls back at the next one done', async () => {
     const held: { go: () => void; fail: () => void }[] = [];
     let index = store.index;
     store.proposer = {
@@ -157,21 +157,25 @@ describe('writes in the log', () => {
     expect(store.proposing('services', 'create')).toBe(2);
     expect(store.proposing('services', 'update')).toBe(0);
     expect(store.proposing('tasks', 'create')).toBe(0);
-    let drained = false;
-    store.whenDrained('services', 'create', () => { drained = true; });
+    let fewer = 0;
+    store.whenFewer('services', 'create', () => { fewer++; });
     let givenUp = false;
-    store.whenDrained('services', 'create', () => { givenUp = true; })(); // taken back at once
+    store.whenFewer('services', 'create', () => { givenUp = true; })(); // taken back at once
+    let other = false;
+    store.whenFewer('services', 'update', () => { other = true; }); // none on its way: at once
+    expect(other).toBe(true);
     held[0]!.go();
     await a;
     expect(store.proposing('services', 'create')).toBe(1);
-    expect(drained).toBe(false);
+    expect(fewer).toBe(1);
+    store.whenFewer('services', 'create', () => { fewer++; });
     held[1]!.fail(); // a write that never commits is no longer on its way either
     await expect(b).rejects.toThrow('lost');
-    expect(drained).toBe(true);
+    expect(fewer).toBe(2); // each waiter called once
     expect(givenUp).toBe(false);
     expect(store.proposing('services', 'create')).toBe(0);
     let now = false;
-    store.whenDrained('services', 'create', () => { now = true; }); // none in the log: at once
+    store.whenFewer('services', 'create', () => { now = true; }); // none in the log: at once
     expect(now).toBe(true);
   });
 
@@ -196,14 +200,16 @@ describe('writes in the log', () => {
   test('announce() counts a write being prepared until settled, once however often it is settled', async () => {
     const settle = store.announce('services', 'create');
     expect(store.proposing('services', 'create')).toBe(1);
-    let drained = false;
-    store.whenDrained('services', 'create', () => { drained = true; });
+    let fewer = 0;
+    const waitFewer = () => store.whenFewer('services', 'create', () => { fewer++; });
+    waitFewer();
     await store.update((tx) => tx.create('services', service('a', 'a'))); // proposed and applied meanwhile
     expect(store.proposing('services', 'create')).toBe(1);
-    expect(drained).toBe(false);
+    expect(fewer).toBe(1);
+    waitFewer();
     settle();
     settle();
-    expect(drained).toBe(true);
+    expect(fewer).toBe(2);
     expect(store.proposing('services', 'create')).toBe(0);
   });
 });

@@ -90,7 +90,7 @@ export class MemoryStore implements StateMachine {
   private patchGate: boolean | null = null;
   /** Writes on their way through this replica, by `table/op` of their actions (see proposing()). */
   private readonly proposed = new Map<string, number>();
-  private readonly drainWaiters = new Map<string, Set<() => void>>();
+  private readonly fewerWaiters = new Map<string, Set<() => void>>();
 
   constructor() {
     this.reset();
@@ -154,32 +154,32 @@ export class MemoryStore implements StateMachine {
   }
 
   /**
-   * Calls `fn` once proposing(table, op) is 0 (at once if it is); returns the function that takes
-   * it back, so that a waiter that gave up holds nothing.
+   * Calls `fn` once one write of an `op` of `table` on its way is no longer (applied, refused or
+   * settled), or at once when none is on its way; returns the function that takes it back, so that
+   * a waiter that gave up holds nothing.
    */
-  whenDrained(table: TableName, op: Action['op'], fn: () => void): () => void {
+  whenFewer(table: TableName, op: Action['op'], fn: () => void): () => void {
     const key = `${table}/${op}`;
     if (!this.proposed.get(key)) {
       fn();
       return () => {};
     }
-    let set = this.drainWaiters.get(key);
-    if (!set) this.drainWaiters.set(key, (set = new Set()));
+    let set = this.fewerWaiters.get(key);
+    if (!set) this.fewerWaiters.set(key, (set = new Set()));
     set.add(fn);
-    return () => void this.drainWaiters.get(key)?.delete(fn);
+    return () => void this.fewerWaiters.get(key)?.delete(fn);
   }
 
   private countProposed(keys: readonly string[], by: 1 | -1): void {
     for (const key of keys) {
       const n = (this.proposed.get(key) ?? 0) + by;
-      if (n > 0) {
-        this.proposed.set(key, n);
-        continue;
-      }
-      this.proposed.delete(key);
-      const waiters = this.drainWaiters.get(key);
-      this.drainWaiters.delete(key);
-      for (const w of waiters ?? []) w();
+      if (n > 0) this.proposed.set(key, n);
+      else this.proposed.delete(key);
+      if (by > 0) continue;
+      const waiters = this.fewerWaiters.get(key);
+      if (!waiters) continue;
+      this.fewerWaiters.delete(key);
+      for (const w of waiters) w();
     }
   }
 

@@ -4,7 +4,7 @@ import { waitFor } from '../../../test/harness/wait.ts';
 import { NS_PER_S, type Service, type ServiceSpec, type Task, type TaskState } from '../../types/index.ts';
 import { ManualClock } from '../stage.ts';
 import { holdProposals, liveTasks, makeNode, makeService, settle, tasksOf, turn } from '../testkit.ts';
-import { GATHER_CREATES_MS, Orchestrator } from './orchestrator.ts';
+import { GATHER_CREATES_MAX_MS, GATHER_CREATES_MS, Orchestrator } from './orchestrator.ts';
 import { newTask } from './slots.ts';
 
 let store: MemoryStore;
@@ -194,6 +194,48 @@ describe('Orchestrator, replicated', () => {
       releaseAll();
       return tasksOf(store, 'a').length === 2 && tasksOf(store, 'b').length === 2;
     }, 5_000);
+  });
+
+  test('the wait goes on while creates keep coming, each within GATHER_CREATES_MS of the last: one pass for all', async () => {
+    const log = await onAHeldLog();
+    const names = ['a', 'b', 'c'];
+    const writes = names.map((n) => store.update((tx) => tx.create('services', twoReplicas(n))));
+    log.release(); // a's create applied: the pass wakes, and waits for b and c
+    await writes[0];
+    for (const w of writes.slice(1)) {
+      for (let i = 0; i < 20; i++) await turn();
+      clock.advance(GATHER_CREATES_MS - 10);
+      for (let i = 0; i < 20; i++) await turn();
+      expect(store.proposing('tasks', 'create')).toBe(0); // past GATHER_CREATES_MS from the start, still waiting
+      log.release();
+      await w;
+    }
+    await waitFor('the three services\' tasks proposed in one pass', () => log.held.length === 3, 5_000);
+    expect(store.proposing('tasks', 'create')).toBe(3);
+    log.releaseAll();
+    await waitFor('the tasks applied', () => names.every((n) => tasksOf(store, n).length === 2), 5_000);
+  });
+
+  test('the whole wait is bounded: GATHER_CREATES_MAX_MS, however steadily creates keep coming', async () => {
+    const log = await onAHeldLog();
+    const coming = Array.from({ length: 10 }, () => store.announce('services', 'create'));
+    const a = store.update((tx) => tx.create('services', twoReplicas('a')));
+    log.release();
+    await a;
+    let waited = 0;
+    for (const settle of coming) {
+      for (let i = 0; i < 20; i++) await turn();
+      if (waited + 40 >= GATHER_CREATES_MAX_MS) break;
+      expect(store.proposing('tasks', 'create')).toBe(0);
+      clock.advance(40);
+      waited += 40;
+      settle(); // one more done within the bound: the wait goes on
+    }
+    clock.advance(GATHER_CREATES_MAX_MS - waited);
+    await waitFor('a planned at the bound, with creates still announced', () => store.proposing('tasks', 'create') === 1, 5_000);
+    expect(store.proposing('services', 'create')).toBeGreaterThan(0);
+    for (const settle of coming) settle();
+    log.releaseAll();
   });
 
   test('creates one task per slot from the template, pending when it needs no allocation', async () => {
