@@ -2,7 +2,7 @@
 // The Reflect polyfill that @peculiar/x509 (the cluster CA, loaded on demand) checks for when it is
 // imported: in the compiled bundle it must be in place before any lazily imported module evaluates.
 import 'reflect-metadata';
-import { tuneDaemonRuntime } from './lib/daemon-jsc.ts';
+import { paceCollector } from './lib/gc-pacing.ts';
 
 const SHIM_ARG = '__process-shim';
 
@@ -13,8 +13,8 @@ async function exit(code: number): Promise<never> {
 }
 
 const argv = process.argv.slice(2);
-// The daemon's JavaScriptCore options: its collector paced for a server, no FTL tier (src/lib/daemon-jsc.ts).
-tuneDaemonRuntime(argv);
+// The daemon's collector paced for a server, not for the machine's RAM (src/lib/gc-pacing.ts).
+paceCollector(argv);
 if (argv[0] === SHIM_ARG) {
   // The process executor's detached shim: keep its startup free of the CLI and the daemon.
   const { runShim } = await import('../plugins/process/shim.ts');
