@@ -335,6 +335,30 @@ describe('Dispatcher', () => {
     expect(dispatcher.sessions()).toHaveLength(0);
   });
 
+  test('a node that registers again as the store has it writes nothing; one that comes back changed is written', async () => {
+    setup();
+    const nodeId = await addNode(store);
+    const w1 = new RawWorker(dispatcher);
+    await w1.register(nodeId);
+    expect(store.get('nodes', nodeId)!.Status.State).toBe('ready');
+    const before = store.get('nodes', nodeId)!;
+    let nodeWrites = 0;
+    store.watch((ev) => { if (ev.kind !== 'commit' && ev.table === 'nodes') nodeWrites++; });
+    // A new leader's fleet coming back: the same node, ready, with the same description.
+    const w2 = new RawWorker(dispatcher);
+    await w2.register(nodeId);
+    expect(dispatcher.session(nodeId)!.sessionId).toBe(w2.sessionId);
+    expect(nodeWrites).toBe(0);
+    expect(store.get('nodes', nodeId)).toBe(before);
+    // Marked down meanwhile: registering writes it ready again.
+    await store.update((tx) => tx.update('nodes', { ...store.get('nodes', nodeId)!, Status: { ...before.Status, State: 'down', Message: 'heartbeat failure' } }));
+    nodeWrites = 0;
+    const w3 = new RawWorker(dispatcher);
+    await w3.register(nodeId);
+    expect(nodeWrites).toBe(1);
+    expect(store.get('nodes', nodeId)!.Status).toMatchObject({ State: 'ready', Message: '' });
+  });
+
   test('a full set larger than one frame is split; only the final part says last', async () => {
     setup({ maxFrameBytes: 8 * 1024 });
     const nodeId = await addNode(store);

@@ -27,6 +27,7 @@ import { SessionTables } from './tables.ts';
 import { NetTableBuilder } from './net-table.ts';
 import { caEpochOf } from '../ca/epoch.ts';
 import { upgradeGraceMs } from './upgrade-grace.ts';
+import { canonical } from '../stage.ts';
 
 export type { SessionInfo } from './session.ts';
 
@@ -257,11 +258,20 @@ export class Dispatcher {
     const previous = this.#sessions.get(nodeId);
     if (previous) this.#closeSession(previous, 'bad-request', 'replaced by a newer session of the same node', false);
     this.#cancelDown(nodeId);
-    const found = await this.#updateNode(nodeId, (n) => ({
-      ...n,
-      Description: describedAs(n.Description, description),
-      Status: { ...n.Status, State: 'ready', Message: '', ...(channel.conn.remoteAddr ? { Addr: channel.conn.remoteAddr } : {}) },
-    }));
+    // A node that comes back as the store has it writes nothing: after a leader change the whole
+    // fleet registers again, ready as before, and each write woke the orchestrator and the
+    // scheduler for a pass over every task (a fifth of the new leader's CPU while 1,000 workers
+    // came back; docs/scale.md, stop 32).
+    const found = await this.#updateNode(nodeId, (n) => {
+      const next: Node = {
+        ...n,
+        Description: describedAs(n.Description, description),
+        Status: { ...n.Status, State: 'ready', Message: '', ...(channel.conn.remoteAddr ? { Addr: channel.conn.remoteAddr } : {}) },
+      };
+      const same = n.Status.State === next.Status.State && (n.Status.Message ?? '') === next.Status.Message && n.Status.Addr === next.Status.Addr
+        && canonical(n.Description) === canonical(next.Description);
+      return same ? null : next;
+    });
     if (!found) {
       refuse(channel, 'unknown-node', `node ${nodeId} was removed from the cluster`);
       return;
