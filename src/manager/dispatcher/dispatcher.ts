@@ -260,7 +260,7 @@ export class Dispatcher {
     this.#cancelDown(nodeId);
     // A node that comes back as the store has it writes nothing: after a leader change the whole
     // fleet registers again, ready as before, and each write woke the orchestrator and the
-    // scheduler for a pass over every task (a fifth of the new leader's CPU while 1,000 workers
+    // scheduler for a pass over every task (a quarter of the new leader's CPU while 1,000 workers
     // came back; docs/scale.md, stop 32).
     const found = await this.#updateNode(nodeId, (n) => {
       const next: Node = {
