@@ -83,10 +83,10 @@ export function isEvent(c: ObjectChange): boolean {
 
 /** The event of one change (null when it is none: see isEvent). `serviceName` names a task's service. */
 export function deriveEvent(c: ObjectChange, bt: BatchTime, serviceName: (id: string) => string | undefined): SwarmEvent | null {
-  const type = TYPE_OF[c.table];
-  if (!type) return null;
+  if (!isEvent(c)) return null;
+  const type = TYPE_OF[c.table]!;
   const ev = type === 'task' ? taskEvent(c, serviceName) : objectEvent(type, c);
-  return ev && { ...ev, scope: 'swarm', time: bt.time, timeNano: bt.timeNano };
+  return { ...ev, scope: 'swarm', time: bt.time, timeNano: bt.timeNano };
 }
 
 /** How the events of one batch name a task's service: the batch's own services first (a service removed with its tasks still names them). */
@@ -141,9 +141,9 @@ function objectEvent(type: EventType, c: ObjectChange): EventCore {
 /**
  * Docker emits no task events; shoal's say where a task's state went: Action is the new state
  * (`running`, `failed`…) when it is created or its state moves, `remove` when the reaper deletes it.
- * Other task writes (desired state, addresses) are not events.
+ * Other task writes (desired state, addresses) are not events (isEvent leaves them out).
  */
-function taskEvent(c: ObjectChange, serviceName: (id: string) => string | undefined): EventCore | null {
+function taskEvent(c: ObjectChange, serviceName: (id: string) => string | undefined): EventCore {
   const t = c.object as Task;
   const svc = serviceName(t.ServiceID);
   const attrs: Record<string, string> = { name: `${svc ?? t.ServiceID.slice(0, 12)}.${t.Slot || t.NodeID.slice(0, 12) || '?'}`, service: svc ?? '', 'service.id': t.ServiceID, node: t.NodeID ?? '' };
@@ -153,8 +153,7 @@ function taskEvent(c: ObjectChange, serviceName: (id: string) => string | undefi
     action = t.Status.State;
     attrs['state.new'] = t.Status.State;
   } else {
-    const old = (c.old as Task).Status.State;
-    if (old === t.Status.State) return null;
+    const old = (c.old as Task).Status.State; // a move of state: isEvent let it through
     action = t.Status.State;
     changed(attrs, 'state', old, t.Status.State);
   }
