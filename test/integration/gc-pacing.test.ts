@@ -1,8 +1,8 @@
 /**
  * The compiled daemon runs with JavaScriptCore's collector paced for 2 GiB, small heaps a tenth of it
  * (src/lib/gc-pacing.ts):
- * it starts itself again with the option in its environment, as the same process, and what it runs
- * does not inherit the option.
+ * it starts itself again with the options in its environment, as the same process, and what it runs
+ * does not inherit them.
  */
 import { expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
