@@ -3,9 +3,9 @@
  *
  * JavaScriptCore lets a heap grow between full collections by a factor it picks from the machine's
  * RAM: up to twice its size while it is under a quarter of the RAM, 1.5× under half, 1.24× above.
- * On a 24 GiB host a leader holding 100k tasks (about 700 MiB after a collection) was therefore let
- * grow to 1.2 GiB during a burst of placements before it collected (docs/scale.md, stop 30), which
- * is garbage, and RSS, a manager does not need. The daemon tells JavaScriptCore the RAM is 2 GiB
+ * On a 24 GiB host a leader holding 100k tasks (about 700 MiB of RSS after a collection) was
+ * therefore let grow to 1.2 GiB during a burst of placements before it collected (docs/scale.md,
+ * stop 30), which is garbage, and RSS, a manager does not need. The daemon tells JavaScriptCore the RAM is 2 GiB
  * (or the machine's, if less), with its `forceRAMSize` option, so a heap over 1 GiB grows 1.24× and
  * one of 512 MiB-1 GiB 1.5×; an idle daemon's heap of a few tens of MiB is paced as before.
  *
