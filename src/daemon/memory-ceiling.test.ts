@@ -89,11 +89,14 @@ describe('memoryCeiling', () => {
     c.stop();
   });
 
-  test('a ceiling of 0 starts no timer and collects nothing', () => {
+  test('a ceiling of 0 starts no timer and collects nothing, even when asked to check', () => {
     let read = 0;
-    const c = memoryCeiling({ ceilingBytes: 0, rss: () => ++read, collect: () => { throw new Error('collected'); } });
+    const c = memoryCeiling({ ceilingBytes: 0, rss: () => ++read * 1024 * MiB, collect: () => { throw new Error('collected'); } });
+    c.check();
+    c.check();
     c.stop();
     expect(read).toBe(0);
+    expect(c.collections).toBe(0);
   });
 });
 

@@ -63,6 +63,7 @@ export function memoryCeiling(opts: CeilingOptions): MemoryCeiling {
   let last = -Infinity;
   let collections = 0;
   const check = () => {
+    if (ceiling <= 0) return; // no ceiling
     const before = rss();
     if (before < ceiling) {
       trigger = ceiling; // memory came back (the collector's own collections): the ceiling again
