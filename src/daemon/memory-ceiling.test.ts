@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { CEILING_ENV, CEILING_SHARE, ceilingBytes, MIN_GAP_MS, memoryCeiling, REGROW } from './memory-ceiling.ts';
+import { CEILING_ENV, CEILING_SHARE, ceilingBytes, MIN_GAP_MS, memoryCeiling, POKE_MS, REGROW } from './memory-ceiling.ts';
 
 const MiB = 2 ** 20;
 
@@ -89,11 +89,26 @@ describe('memoryCeiling', () => {
     c.stop();
   });
 
+  test('poke reads the RSS at most once per POKE_MS', () => {
+    let reads = 0;
+    let t = 0;
+    const c = memoryCeiling({ ceilingBytes: 800 * MiB, checkMs: 1e9, rss: () => (reads++, 100 * MiB), now: () => t });
+    c.poke();
+    c.poke();
+    t += POKE_MS - 1;
+    c.poke();
+    expect(reads).toBe(1);
+    t += 1;
+    c.poke();
+    expect(reads).toBe(2);
+    c.stop();
+  });
+
   test('a ceiling of 0 starts no timer and collects nothing, even when asked to check', () => {
     let read = 0;
     const c = memoryCeiling({ ceilingBytes: 0, rss: () => ++read * 1024 * MiB, collect: () => { throw new Error('collected'); } });
     c.check();
-    c.check();
+    c.poke();
     c.stop();
     expect(read).toBe(0);
     expect(c.collections).toBe(0);

@@ -9,8 +9,8 @@
  * a new leader slower to take its 1,000 sessions back, and was not kept.
  *
  * This acts only near the ceiling. The RSS is read (from /proc, ~7 µs) every CHECK_MS and, through
- * `check`, wherever the daemon calls it (after each applied entry: a leader in a burst ran its
- * timers only every 0.3-0.9 s). Over the ceiling, a full collection runs: Bun.gc(true), synchronous,
+ * `poke`, wherever the daemon calls it, at most every POKE_MS (after each applied entry: a leader in
+ * a burst ran its timers only every 0.3-0.9 s, and a manager may apply tens of thousands a second). Over the ceiling, a full collection runs: Bun.gc(true), synchronous,
  * ~300-400 ms for such a leader, and it gives the freed memory back. The next one waits until the
  * RSS is over the ceiling again and has grown by REGROW over what the last one left, and at least
  * MIN_GAP_MS: a daemon whose live memory is simply over the ceiling collects at most once per 25%
@@ -19,6 +19,7 @@
 import { DAEMON_RAM_BYTES, JSC_RAM_ENV } from '../lib/gc-pacing.ts';
 
 export const CHECK_MS = 100;
+export const POKE_MS = 10;
 export const MIN_GAP_MS = 250;
 export const REGROW = 1.25;
 /** The operator's ceiling in MiB (0: none); by default CEILING_SHARE of the paced RAM. */
@@ -38,6 +39,8 @@ export interface CeilingOptions {
 export interface MemoryCeiling {
   /** One check (the timer's; exposed for tests). */
   check(): void;
+  /** A check, unless the last was less than POKE_MS ago: for callers on a hot path. */
+  poke(): void;
   stop(): void;
   readonly collections: number;
 }
@@ -62,6 +65,7 @@ export function memoryCeiling(opts: CeilingOptions): MemoryCeiling {
   let trigger = ceiling;
   let last = -Infinity;
   let collections = 0;
+  let lastPoke = -Infinity;
   const check = () => {
     if (ceiling <= 0) return; // no ceiling
     const before = rss();
@@ -82,6 +86,12 @@ export function memoryCeiling(opts: CeilingOptions): MemoryCeiling {
   timer?.unref();
   return {
     check,
+    poke: () => {
+      const t = now();
+      if (t - lastPoke < POKE_MS) return;
+      lastPoke = t;
+      check();
+    },
     stop: () => {
       if (timer) clearInterval(timer);
     },
