@@ -1,5 +1,5 @@
 /**
- * The compiled daemon runs with JavaScriptCore's collector paced for 2 GiB (src/lib/gc-pacing.ts):
+ * The compiled daemon runs with JavaScriptCore's collector paced for 2 GiB and its FTL tier later (src/lib/gc-pacing.ts):
  * it starts itself again with the option in its environment, as the same process, and what it runs
  * does not inherit the option.
  */
@@ -14,6 +14,7 @@ test('the daemon runs with its collector paced; a process task does not inherit 
   await d.start();
   // The environment the daemon's runtime started with (the second start's, same pid).
   expect(environ(d.proc!.pid)).toContain(`BUN_JSC_forceRAMSize=${2 * 1024 ** 3}`);
+  expect(environ(d.proc!.pid)).toContain('BUN_JSC_thresholdForFTLOptimizeAfterWarmUp=1000000');
   // A duration of its own, to find this task's process among any other sleeps on the host.
   await d.ok('service', 'create', '--name', 'env', '--replicas', '1', '--', '/bin/sleep', '3599.25');
   await waitFor('a running task', async () => (await d.running('env')).length === 1);
