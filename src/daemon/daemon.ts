@@ -228,9 +228,10 @@ class Daemon implements RunningDaemon {
     });
     // Checked after applied entries too (at most every 10 ms): a leader in a burst of placements ran
     // its timers only every 0.3-0.9 s, and its RSS grew by up to 70 MiB in 150 ms (docs/scale.md, stop 34).
-    const unwatch = ctx.store.watch((ev) => {
+    // With no ceiling, nothing watches the store's changes.
+    const unwatch = ceiling > 0 ? ctx.store.watch((ev) => {
       if (ev.kind === 'commit') ceilingCheck.poke();
-    });
+    }) : () => {};
     d.stopCeiling = () => {
       unwatch();
       ceilingCheck.stop();

@@ -10,8 +10,9 @@
  *
  * This acts only near the ceiling. The RSS is read (from /proc, ~7 µs) every CHECK_MS and, through
  * `poke`, wherever the daemon calls it, at most every POKE_MS (after each applied entry: a leader in
- * a burst ran its timers only every 0.3-0.9 s, and a manager may apply tens of thousands a second). Over the ceiling, a full collection runs: Bun.gc(true), synchronous,
- * ~300-400 ms for such a leader, and it gives the freed memory back. The next one waits until the
+ * a burst ran its timers only every 0.3-0.9 s, and a manager may apply tens of thousands a second).
+ * Over the ceiling, a full collection runs: Bun.gc(true), synchronous, ~300-400 ms for such a
+ * leader, and it gives the freed memory back. The next one waits until the
  * RSS is over the ceiling again and has grown by REGROW over what the last one left, and at least
  * MIN_GAP_MS: a daemon whose live memory is simply over the ceiling collects at most once per 25%
  * of growth rather than thrashing. Below the ceiling nothing changes: the collector paces itself.

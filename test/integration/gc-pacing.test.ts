@@ -1,7 +1,8 @@
 /**
- * The compiled daemon runs with JavaScriptCore's collector paced for 2 GiB and its FTL tier later (src/lib/gc-pacing.ts):
- * it starts itself again with the option in its environment, as the same process, and what it runs
- * does not inherit the option.
+ * The compiled daemon runs with JavaScriptCore's collector paced for 2 GiB and its FTL tier later
+ * (src/lib/gc-pacing.ts): it starts itself again with the options in its environment, as the same
+ * process, and what it runs does not inherit them. Over its memory ceiling it collects
+ * (src/daemon/memory-ceiling.ts).
  */
 import { expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
