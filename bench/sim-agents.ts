@@ -29,6 +29,7 @@ import { dispatcherConnector } from '../src/net/dispatcher.ts';
 import { requestJoin } from '../src/net/join.ts';
 import { createNetNode, type NetNode } from '../src/net/node.ts';
 import type { NodeDescription, Task, TaskStatus } from '../src/types/index.ts';
+import { ManagerOrder } from '../src/worker/manager-order.ts';
 import { SessionClient } from '../src/worker/session.ts';
 
 /** The runtime every simulated node offers; the bench's services use it (and only these nodes have it healthy). */
@@ -140,16 +141,15 @@ class SimAgent {
     await guard.start();
     const agent = new SimAgent(node, guard, joined.identity.nodeId);
     const known = [...new Set([...joined.managers, ...req.managers])];
-    let turn = 0;
+    const picker = new ManagerOrder();
     agent.session = new SessionClient({
       nodeId: agent.nodeId,
-      // As the daemon's dispatcherLink: the list turned a step per attempt, since a follower refuses
-      // the session and the leader may be any of them.
-      connect: (signal) => {
+      // As the daemon's dispatcherLink: the managers in the order of src/worker/manager-order.ts.
+      connect: (signal, hint) => {
         const list = agent.session?.managers.length ? agent.session.managers : known;
-        const step = turn++ % list.length;
-        const order = [...list.slice(step), ...list.slice(0, step)];
-        return dispatcherConnector(guard, () => order.map((a) => multiaddr(toMultiaddr(a))))(signal).then((c) => declining(c, req.decline));
+        const order = picker.next(list, hint);
+        const report = (answered: number | null) => picker.answered(answered === null ? null : order[answered] ?? null);
+        return dispatcherConnector(guard, () => order.map((a) => multiaddr(toMultiaddr(a))), report)(signal).then((c) => declining(c, req.decline));
       },
       description: async () => description(name),
       // The production back-off (100 ms doubling to 8 s, jittered), so a leader change brings the

@@ -159,7 +159,7 @@ export class ClusterNet {
         const leader = s.leaderAddr();
         const ch = new FrameChannel(conn, SESSION_FRAMES);
         const message = `this manager is not the raft leader${leader ? `; the leader is at ${leader}` : ''}`;
-        ch.send({ t: 'session.error', b: { code: 'shutting-down', message } });
+        ch.send({ t: 'session.error', b: { code: 'shutting-down', message, ...(leader ? { leader } : {}) } });
         ch.close(message);
       },
     });
@@ -204,12 +204,23 @@ export class ClusterNet {
     await this.guard.reauthenticate();
   }
 
-  /** The worker session's `connect`: managers in the given order (IP:PORT). */
-  connector(candidates: () => string[]): (signal: AbortSignal) => Promise<Conn> {
-    return dispatcherConnector(this.guard, () => candidates().flatMap((a) => {
-      const m = maddr(a);
-      return m ? [m] : [];
-    }));
+  /**
+   * The worker session's `connect`: managers in the given order (IP:PORT); `report` learns which
+   * one answered, or null when none did.
+   */
+  connector(candidates: () => string[], report?: (answered: string | null) => void): (signal: AbortSignal) => Promise<Conn> {
+    let tried: { addr: string; m: Multiaddr }[] = [];
+    return dispatcherConnector(
+      this.guard,
+      () => {
+        tried = candidates().flatMap((addr) => {
+          const m = maddr(addr);
+          return m ? [{ addr, m }] : [];
+        });
+        return tried.map((t) => t.m);
+      },
+      report && ((answered) => report(answered === null ? null : tried[answered]?.addr ?? null)),
+    );
   }
 
   /** A removed node: close its connections and refuse its peer from now on. */

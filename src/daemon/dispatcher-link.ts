@@ -1,14 +1,15 @@
 /**
  * The worker session's transport: this host's own dispatcher while it leads (msgpack frames over
- * an in-process pair), else a libp2p stream to the managers, leader first, in turns.
+ * an in-process pair), else a libp2p stream to the managers in the order of manager-order.ts.
  */
 import { UnavailableError } from '../lib/errors.ts';
 import { type Conn, memoryConnPair } from '../manager/dispatcher/conn.ts';
+import { ManagerOrder, type SessionHint } from '../worker/manager-order.ts';
 import type { DaemonContext } from './context.ts';
 
-export function dispatcherLink(ctx: DaemonContext): (signal: AbortSignal) => Promise<Conn> {
-  let turn = 0;
-  return async (signal) => {
+export function dispatcherLink(ctx: DaemonContext): (signal: AbortSignal, hint?: SessionHint) => Promise<Conn> {
+  const picker = new ManagerOrder();
+  return async (signal, hint = {}) => {
     const local = ctx.dispatcher;
     if (local) {
       const [workerEnd, managerEnd] = memoryConnPair();
@@ -18,11 +19,8 @@ export function dispatcherLink(ctx: DaemonContext): (signal: AbortSignal) => Pro
     if (!ctx.net?.identity) throw new UnavailableError('the cluster network is not up yet');
     rememberManagers(ctx, ctx.sessionManagers);
     const known = [...new Set([...ctx.managerAddrs(), ...ctx.sessionManagers, ...(ctx.membership?.Managers ?? []).map((m) => m.Addr)])];
-    const others = known.filter((a) => a !== ctx.advertised);
-    // Turn the list a step per attempt: a follower refuses the session, the leader may be any of them.
-    const step = others.length ? turn++ % others.length : 0;
-    const order = [...others.slice(step), ...others.slice(0, step)];
-    return ctx.net.connector(() => order)(signal);
+    const order = picker.next(known.filter((a) => a !== ctx.advertised), hint);
+    return ctx.net.connector(() => order, (answered) => picker.answered(answered))(signal);
   };
 }
 

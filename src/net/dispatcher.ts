@@ -21,12 +21,19 @@ export async function serveDispatcher(guard: AuthGuard, dispatcher: SessionAccep
   });
 }
 
-/** A session client's `connect`: the first manager (in the given order) that answers. */
-export function dispatcherConnector(guard: AuthGuard, managers: () => (PeerId | Multiaddr)[]): (signal: AbortSignal) => Promise<Conn> {
+/**
+ * A session client's `connect`: the first manager (in the given order) that answers. `report`
+ * learns which one did (its index), or null when none did.
+ */
+export function dispatcherConnector(
+  guard: AuthGuard,
+  managers: () => (PeerId | Multiaddr)[],
+  report?: (answered: number | null) => void,
+): (signal: AbortSignal) => Promise<Conn> {
   return async (signal) => {
     const targets = managers();
     const failures: string[] = [];
-    for (const target of targets) {
+    for (const [i, target] of targets.entries()) {
       if (signal.aborted) break;
       try {
         const { stream, connection, peer } = await guard.open(target, PROTOCOLS.dispatcher, { signal });
@@ -34,11 +41,13 @@ export function dispatcherConnector(guard: AuthGuard, managers: () => (PeerId | 
           stream.abort(new Error('not a manager'));
           throw new Error(`node ${peer.nodeId} is a ${peer.role}, not a manager`);
         }
+        report?.(i);
         return new StreamConn(stream, connection);
       } catch (err) {
         failures.push(`${target.toString()}: ${errorMessage(err)}`);
       }
     }
+    if (!signal.aborted) report?.(null);
     throw new UnavailableError(
       targets.length === 0
         ? 'no manager address is known: join the cluster first'

@@ -13,6 +13,7 @@ import type { Conn } from '../manager/dispatcher/conn.ts';
 import { type EndpointPort, type NetTable, MAX_LOG_LINES_PER_FRAME, type RevokedClientCert, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import { isTerminal, type NodeDescription, type Task, type TaskState, type TaskStatus } from '../types/index.ts';
 import { runtimeOf } from '../types/runtime.ts';
+import type { SessionHint } from './manager-order.ts';
 import { serviceEnv, TaskRunner, type TaskNetworking } from './runner.ts';
 import { type BackoffOptions, SessionClient } from './session.ts';
 import { SecretCache, TaskFileMounts } from './secret-files.ts';
@@ -28,8 +29,11 @@ export interface AgentOptions {
   nodeId: string;
   dataDir: string;
   catalog: AgentCatalog;
-  /** Open a byte stream to a dispatcher (a libp2p stream to the leader; in tests, a memory pair). */
-  connect: (signal: AbortSignal) => Promise<Conn>;
+  /**
+   * Open a byte stream to a dispatcher (a libp2p stream to the leader; in tests, a memory pair);
+   * `hint`: how the last attempt ended (manager-order.ts).
+   */
+  connect: (signal: AbortSignal, hint?: SessionHint) => Promise<Conn>;
   /** This host, without `Runtimes`: the agent adds them from the catalog's fingerprints. */
   description: () => NodeDescription | Promise<NodeDescription>;
   clock?: Clock;

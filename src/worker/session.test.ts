@@ -5,6 +5,7 @@ import type { Message } from '../lib/frames.ts';
 import { type Conn, FrameChannel, memoryConnPair } from '../manager/dispatcher/conn.ts';
 import { SESSION_FRAMES, type SessionMessages } from '../manager/dispatcher/protocol.ts';
 import { description, waitFor } from '../manager/dispatcher/testkit.ts';
+import type { SessionHint } from './manager-order.ts';
 import { SessionClient, type SessionHandlers } from './session.ts';
 
 type Msg = Message<SessionMessages>;
@@ -43,7 +44,7 @@ class ScriptedManager {
 
 const quiet: SessionHandlers = { registered() {}, assignments() {}, logsRequest() {}, logsCancel() {}, closed() {} };
 
-function client(connect: (signal: AbortSignal) => Promise<Conn>, clock: ManualClock, handlers: Partial<SessionHandlers> = {}) {
+function client(connect: (signal: AbortSignal, hint?: SessionHint) => Promise<Conn>, clock: ManualClock, handlers: Partial<SessionHandlers> = {}) {
   return new SessionClient({
     nodeId: 'n1', connect, clock, random: () => 0.5,
     description: async () => description(),
@@ -168,6 +169,34 @@ describe('SessionClient', () => {
     const updates = frames.flatMap((f) => f.updates);
     expect(updates).toHaveLength(2500);
     expect(updates[0]!.status.Message.length).toBeLessThanOrEqual(4096);
+    await s.stop();
+  });
+
+  test('connect learns how the last attempt ended: nothing, a refusal and the leader it named, a session that broke', async () => {
+    const clock = new ManualClock(0);
+    const hints: unknown[] = [];
+    const channels: FrameChannel<SessionMessages>[] = [];
+    const connect = async (_signal: AbortSignal, hint?: SessionHint): Promise<Conn> => {
+      hints.push(hint);
+      const [worker, manager] = memoryConnPair();
+      const ch = new FrameChannel(manager, SESSION_FRAMES);
+      channels.push(ch);
+      const n = channels.length;
+      ch.onMessage((m) => {
+        if (m.t !== 'session.register') return;
+        if (n === 1) ch.send({ t: 'session.error', b: { code: 'shutting-down', message: 'not the leader', leader: '10.0.0.9:2377' } });
+        else if (n === 2) ch.send({ t: 'session.error', b: { code: 'shutting-down', message: 'no leader known' } });
+        else ch.send({ t: 'session.registered', b: { sessionId: `s${n}`, nodeId: m.b.nodeId, heartbeatPeriodMs: 1000, managers: [] } });
+      });
+      return worker;
+    };
+    const s = client(connect, clock);
+    s.start();
+    for (let i = 0; i < 50 && channels.length < 3; i++) { clock.advance(100); await new Promise((r) => setImmediate(r)); }
+    expect(await s.registered(1000)).toBe(true);
+    channels[2]!.close('the manager died');
+    for (let i = 0; i < 50 && hints.length < 4; i++) { clock.advance(100); await new Promise((r) => setImmediate(r)); }
+    expect(hints.slice(0, 4)).toEqual([{}, { refused: { leader: '10.0.0.9:2377' } }, { refused: {} }, { broke: true }]);
     await s.stop();
   });
 });

@@ -12,6 +12,7 @@ import {
   type EndpointPort, type NetTable, MAX_STATUS_UPDATES_PER_FRAME, type RevokedClientCert, SESSION_FRAMES, type SessionMessages, splitBySize, type StatusUpdate,
 } from '../manager/dispatcher/protocol.ts';
 import type { NodeDescription, Task, TaskStatus } from '../types/index.ts';
+import type { SessionHint } from './manager-order.ts';
 
 type Msg = Message<SessionMessages>;
 
@@ -61,7 +62,8 @@ export interface SessionHandlers {
 
 export interface SessionClientOptions {
   nodeId: string;
-  connect: (signal: AbortSignal) => Promise<Conn>;
+  /** `hint`: how the last attempt ended, for the order of managers to ask (manager-order.ts). */
+  connect: (signal: AbortSignal, hint?: SessionHint) => Promise<Conn>;
   description: (signal: AbortSignal) => Promise<NodeDescription>;
   handlers: SessionHandlers;
   clock?: Clock;
@@ -83,6 +85,8 @@ export class SessionClient {
   #sessionId: string | null = null;
   #managers: string[] = [];
   #registrations = 0;
+  /** The last attempt's refusal, and the leader it named. */
+  #refused: { leader?: string } | null = null;
   #waiters = new Set<() => void>();
   // Status waiting to be sent (latest per task; bounded by the tasks on the node), and sent but unacked.
   #pending = new Map<string, TaskStatus>();
@@ -184,14 +188,17 @@ export class SessionClient {
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     let failures = 0;
+    let hint: SessionHint = {};
     while (!signal.aborted) {
       let registered = false;
+      this.#refused = null;
       try {
-        registered = await this.#session(signal);
+        registered = await this.#session(signal, hint);
       } catch (err) {
         if (signal.aborted) break;
         this.#o.log?.(`session: ${errorMessage(err)}`);
       }
+      hint = registered ? { broke: true } : this.#refused ? { refused: this.#refused } : {};
       failures = registered ? 0 : failures + 1;
       if (signal.aborted) break;
       try {
@@ -221,8 +228,8 @@ export class SessionClient {
   }
 
   /** One session, from connect to close. Returns whether it got registered. */
-  async #session(signal: AbortSignal): Promise<boolean> {
-    const conn = await untilAborted(this.#o.connect(signal), signal, (late) => late.close('worker stopping'));
+  async #session(signal: AbortSignal, hint: SessionHint): Promise<boolean> {
+    const conn = await untilAborted(this.#o.connect(signal, hint), signal, (late) => late.close('worker stopping'));
     const channel = new FrameChannel(conn, SESSION_FRAMES);
     if (signal.aborted) {
       channel.close('worker stopping');
@@ -270,6 +277,7 @@ export class SessionClient {
           return;
         case 'session.error':
           this.#o.log?.(`session: dispatcher refused: ${m.b.code}: ${m.b.message}`);
+          this.#refused = { ...(m.b.leader ? { leader: m.b.leader } : {}) };
           return fail(`${m.b.code}: ${m.b.message}`);
         case 'heartbeat.ack':
           cancelAckWait();

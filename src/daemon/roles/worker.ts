@@ -10,6 +10,7 @@ import type { ExecutorCatalog } from '../../executor/catalog.ts';
 import type { Conn } from '../../manager/dispatcher/index.ts';
 import type { RevokedClientCert } from '../../manager/dispatcher/protocol.ts';
 import { Agent } from '../../worker/index.ts';
+import type { SessionHint } from '../../worker/manager-order.ts';
 import type { ClusterNet } from '../cluster-net.ts';
 import { describeHost } from '../describe.ts';
 import { HostNet } from '../host-net.ts';
@@ -24,7 +25,7 @@ export interface WorkerRoleOptions {
   meshAddr: string | undefined;
   /** This host's advertised IP (the underlay, and where its tasks are reached unless --mesh-addr says). */
   underlay: () => string;
-  connect: (signal: AbortSignal) => Promise<Conn>;
+  connect: (signal: AbortSignal, hint?: SessionHint) => Promise<Conn>;
   /** The dispatcher says this node is a manager now (each heartbeat ack carries the role). */
   onRole: (role: 'manager' | 'worker') => void;
   /** Ask the dispatcher for the revoked client bundles (the --metrics-addr listener checks them). */

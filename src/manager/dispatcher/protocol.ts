@@ -107,8 +107,11 @@ export interface SessionMessages {
   /** The node's description changed since registration (a runtime turned healthy or unhealthy). */
   'node.describe': { sessionId: string; description: NodeDescription };
   'session.registered': { sessionId: string; nodeId: string; heartbeatPeriodMs: number; managers: string[] };
-  /** A refusal; the sender closes the connection right after. */
-  'session.error': { code: SessionErrorCode; message: string };
+  /**
+   * A refusal; the sender closes the connection right after. `leader`: a follower names the leader
+   * it knows (IP:PORT; optional, older managers omit it).
+   */
+  'session.error': { code: SessionErrorCode; message: string; leader?: string };
   heartbeat: { sessionId: string };
   /** `heartbeatPeriodMs` is when to send the next heartbeat (jittered by the dispatcher). */
   /** `role`: the node's Spec.Role now, so a worker learns it was promoted (optional: older managers omit it). */
@@ -218,7 +221,7 @@ export const SESSION_FRAMES: FrameSchema<SessionMessages> = {
   },
   'session.error': {
     version: 1, maxBytes: 16 * KiB,
-    check: is.shape({ code: is.string(64), message: is.string(8 * KiB) }),
+    check: is.shape({ code: is.string(64), message: is.string(8 * KiB), leader: is.optional(is.string(256)) }),
   },
   heartbeat: { version: 1, maxBytes: 1 * KiB, check: is.shape({ sessionId: id }) },
   'heartbeat.ack': { version: 1, maxBytes: 1 * KiB, check: is.shape({ heartbeatPeriodMs: is.number(), role: is.optional(is.oneOf(['manager', 'worker'] as const)), ca: is.optional(is.string(128)) }) },
