@@ -144,12 +144,7 @@ class Daemon implements RunningDaemon {
 
   static async start(opts: DaemonOptions, log: Log, restartAs: (next: DaemonOptions) => Promise<void>): Promise<Daemon> {
     const t0 = performance.now();
-    let ceiling: number;
-    try {
-      ceiling = ceilingBytes(process.env, totalmem());
-    } catch (e) {
-      throw new InvalidArgumentError((e as Error).message);
-    }
+    const ceiling = ceilingBytes(process.env, totalmem());
     let nodeId = loadOrCreateNodeId(opts.dataDir);
     let membership = loadMembership(opts.dataDir);
     const addrs = addrsOf(rememberAddrs(opts.dataDir, opts));

@@ -17,6 +17,7 @@
  * MIN_GAP_MS: a daemon whose live memory is simply over the ceiling collects at most once per 25%
  * of growth rather than thrashing. Below the ceiling nothing changes: the collector paces itself.
  */
+import { InvalidArgumentError } from '../lib/errors.ts';
 import { DAEMON_RAM_BYTES, JSC_RAM_ENV } from '../lib/gc-pacing.ts';
 
 export const CHECK_MS = 100;
@@ -54,7 +55,7 @@ export function ceilingBytes(env: NodeJS.ProcessEnv, ram: number): number {
   const set = env[CEILING_ENV];
   if (set !== undefined && set.trim() !== '') {
     const mib = Number(set);
-    if (!Number.isFinite(mib) || mib < 0) throw new Error(`${CEILING_ENV} must be a number of MiB (0 for no ceiling), not ${JSON.stringify(set)}`);
+    if (!Number.isFinite(mib) || mib < 0) throw new InvalidArgumentError(`${CEILING_ENV} must be a number of MiB (0 for no ceiling), not ${JSON.stringify(set)}`);
     return Math.round(mib * 1024 * 1024);
   }
   const forced = Number(env[JSC_RAM_ENV]);
